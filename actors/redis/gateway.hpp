@@ -1,0 +1,44 @@
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include "messages/redis.hpp"
+#include "runtime/config.hpp"
+
+namespace pulse {
+
+/// What a gateway's connection is for.
+enum class gateway_role : uint8_t {
+  /// Shared, pipelined connection for ordinary commands.
+  pipelined,
+  /// Dedicated connection for `XREAD`/`XREADGROUP ... BLOCK`; send such
+  /// commands with a `command::timeout` above their BLOCK duration, and use
+  /// `cancel_atom` (or exit the actor) to abort a read at once.
+  blocking,
+};
+
+/// Spawns a Redis gateway actor owning one connection (`io::broker`).
+///
+/// - Pipelining: any number of requests from any actors are written to the
+///   connection as they arrive; replies are matched in FIFO order.
+/// - `(cmd_atom, command)` replies with the reply value; a Redis error reply
+///   becomes `errc::redis_error` with Redis' text.
+/// - `(batch_atom, commands)` writes all commands back to back and replies
+///   once with all replies (Redis error replies stay in the vector).
+/// - `(eval_atom, script, keys, args)` sends `EVAL` the first time a script
+///   is seen on a connection, `EVALSHA` afterwards, and answers `NOSCRIPT`
+///   (after `SCRIPT FLUSH` or a failover) by re-sending `EVAL`; note that the
+///   re-sent script then runs after commands pipelined behind it.
+/// - Connects (and `AUTH`/`SELECT`s) on spawn; while disconnected, requests
+///   queue (up to `max-queued`, then `errc::overloaded`) and a failed connect
+///   attempt fails them with `errc::connect_failed`/`errc::auth_failed`.
+/// - A lost connection fails every request in flight with
+///   `errc::disconnected`; a request without a reply within its timeout
+///   fails with `errc::timeout`, and the connection is then reset (later
+///   replies could no longer be matched). Reconnects use exponential
+///   back-off with jitter, without user action.
+/// - On exit, every pending request fails with `errc::closed`.
+gateway_actor spawn_gateway(caf::actor_system& sys, const redis_options& opts,
+                            gateway_role role = gateway_role::pipelined);
+
+} // namespace pulse

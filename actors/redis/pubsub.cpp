@@ -1,0 +1,266 @@
+#include "actors/redis/pubsub.hpp"
+
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/io/broker.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/send.hpp>
+
+#include "actors/redis/link.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+
+namespace pulse {
+
+namespace {
+
+/// Subscriptions of one kind (channels or patterns).
+struct topic_table {
+  /// `SUBSCRIBE` or `PSUBSCRIBE`.
+  const char* sub_cmd;
+  /// `UNSUBSCRIBE` or `PUNSUBSCRIBE`.
+  const char* unsub_cmd;
+  /// Name -> subscribers.
+  std::map<std::string, std::set<caf::actor>> subscribers;
+  /// Confirmed on the current connection.
+  std::set<std::string> confirmed;
+  /// Confirmed on some earlier connection (resub signal after reconnect).
+  std::set<std::string> ever_confirmed;
+  /// Requests waiting for the confirmation of a name.
+  std::map<std::string, std::vector<caf::response_promise>> waiting;
+};
+
+struct pubsub_state {
+  pubsub_state(caf::io::broker* self, const redis_options& opts)
+    : self(self), conn(self, opts, "pubsub") {
+    channels.sub_cmd = "SUBSCRIBE";
+    channels.unsub_cmd = "UNSUBSCRIBE";
+    patterns.sub_cmd = "PSUBSCRIBE";
+    patterns.unsub_cmd = "PUNSUBSCRIBE";
+  }
+
+  caf::io::broker* self;
+  detail::link conn;
+  topic_table channels;
+  topic_table patterns;
+  /// How many subscriptions each monitored actor holds.
+  std::map<caf::actor, size_t> monitored;
+
+  void watch(const caf::actor& who) {
+    if (monitored[who]++ == 0)
+      self->monitor(who);
+  }
+
+  void unwatch(const caf::actor& who) {
+    auto i = monitored.find(who);
+    if (i != monitored.end() && --i->second == 0) {
+      self->demonitor(who);
+      monitored.erase(i);
+    }
+  }
+
+  void add(topic_table& t, const std::string& name, const caf::actor& who,
+           caf::response_promise rp) {
+    if (!who) {
+      rp.deliver(make_error(errc::invalid_argument, "invalid subscriber"));
+      return;
+    }
+    auto& subs = t.subscribers[name];
+    if (subs.insert(who).second)
+      watch(who);
+    if (t.confirmed.count(name) > 0) {
+      rp.deliver(true);
+      return;
+    }
+    bool first_waiter = t.waiting[name].empty();
+    t.waiting[name].emplace_back(std::move(rp));
+    if (conn.connected() && first_waiter && subs.size() == 1) {
+      conn.write({t.sub_cmd, name});
+      conn.flush();
+    } else {
+      conn.connect();
+    }
+  }
+
+  bool remove(topic_table& t, const std::string& name, const caf::actor& who) {
+    auto i = t.subscribers.find(name);
+    if (i == t.subscribers.end() || i->second.erase(who) == 0)
+      return false;
+    unwatch(who);
+    if (i->second.empty()) {
+      t.subscribers.erase(i);
+      t.confirmed.erase(name);
+      t.ever_confirmed.erase(name);
+      if (conn.connected()) {
+        conn.write({t.unsub_cmd, name});
+        conn.flush();
+      }
+    }
+    return true;
+  }
+
+  void on_confirm(topic_table& t, const std::string& name) {
+    if (t.subscribers.count(name) == 0)
+      return; // unsubscribed meanwhile; its UNSUBSCRIBE is on the way
+    t.confirmed.insert(name);
+    auto w = t.waiting.find(name);
+    if (w != t.waiting.end()) {
+      for (auto& rp : w->second)
+        rp.deliver(true);
+      t.waiting.erase(w);
+    }
+    if (!t.ever_confirmed.insert(name).second) {
+      // Subscribed again after a lost connection.
+      for (auto& who : t.subscribers[name])
+        self->send(who, resub_atom::value, name);
+    }
+  }
+
+  void deliver(const std::string& channel, const std::string& pattern,
+               std::string payload) {
+    auto& t = pattern.empty() ? channels : patterns;
+    auto i = t.subscribers.find(pattern.empty() ? channel : pattern);
+    if (i == t.subscribers.end())
+      return;
+    pubsub_message msg{channel, pattern, std::move(payload)};
+    for (auto& who : i->second)
+      self->send(who, msg);
+  }
+
+  void on_reply(resp::value&& x) {
+    if (!x.is_array() || x.elements.size() < 3) {
+      if (x.is_error())
+        log::warn("pubsub error reply error=\"{}\"", x.str);
+      return;
+    }
+    auto& e = x.elements;
+    auto kind = e[0].as_string().value_or("");
+    if (kind == "message") {
+      deliver(e[1].str, {}, std::move(e[2].str));
+    } else if (kind == "pmessage" && e.size() >= 4) {
+      deliver(e[2].str, e[1].str, std::move(e[3].str));
+    } else if (kind == "subscribe") {
+      on_confirm(channels, e[1].str);
+    } else if (kind == "psubscribe") {
+      on_confirm(patterns, e[1].str);
+    }
+    // unsubscribe/punsubscribe confirmations need no action.
+  }
+
+  void on_up() {
+    for (auto* t : {&channels, &patterns}) {
+      t->confirmed.clear();
+      if (t->subscribers.empty())
+        continue;
+      std::vector<std::string> cmd{t->sub_cmd};
+      for (auto& kvp : t->subscribers)
+        cmd.push_back(kvp.first);
+      conn.write(cmd);
+    }
+    conn.flush();
+  }
+
+  void on_down(const caf::error& reason) {
+    for (auto* t : {&channels, &patterns}) {
+      t->confirmed.clear();
+      auto code = code_of(reason);
+      if (code == errc::connect_failed || code == errc::auth_failed) {
+        for (auto& kvp : t->waiting)
+          for (auto& rp : kvp.second)
+            rp.deliver(reason);
+        t->waiting.clear();
+      }
+    }
+  }
+
+  void on_subscriber_down(const caf::actor_addr& addr) {
+    auto drop = [&](topic_table& t) {
+      for (auto i = t.subscribers.begin(); i != t.subscribers.end();) {
+        auto& subs = i->second;
+        for (auto j = subs.begin(); j != subs.end();) {
+          if (j->address() == addr)
+            j = subs.erase(j);
+          else
+            ++j;
+        }
+        if (subs.empty()) {
+          if (conn.connected()) {
+            conn.write({t.unsub_cmd, i->first});
+            conn.flush();
+          }
+          t.confirmed.erase(i->first);
+          t.ever_confirmed.erase(i->first);
+          i = t.subscribers.erase(i);
+        } else {
+          ++i;
+        }
+      }
+    };
+    drop(channels);
+    drop(patterns);
+    for (auto i = monitored.begin(); i != monitored.end();) {
+      if (i->first.address() == addr)
+        i = monitored.erase(i);
+      else
+        ++i;
+    }
+  }
+
+  void close_all() {
+    auto err = make_error(errc::closed, "pubsub actor is shutting down");
+    for (auto* t : {&channels, &patterns}) {
+      for (auto& kvp : t->waiting)
+        for (auto& rp : kvp.second)
+          rp.deliver(err);
+      t->waiting.clear();
+      t->subscribers.clear();
+    }
+    monitored.clear();
+    conn.shutdown();
+  }
+};
+
+caf::behavior pubsub_impl(caf::io::broker* self, redis_options opts) {
+  auto st = std::make_shared<pubsub_state>(self, opts);
+  auto raw = st.get();
+  st->conn.callbacks([raw](resp::value&& x) { raw->on_reply(std::move(x)); },
+                     [raw] { raw->on_up(); },
+                     [raw](const caf::error& e) { raw->on_down(e); });
+  self->set_exit_handler([self, st](const caf::exit_msg& msg) {
+    st->close_all();
+    self->quit(msg.reason);
+  });
+  self->set_down_handler([st](const caf::down_msg& msg) {
+    st->on_subscriber_down(msg.source);
+  });
+  st->conn.connect();
+  auto own = caf::message_handler{
+    [self, st](sub_atom, const std::string& ch, const caf::actor& who) {
+      st->add(st->channels, ch, who, self->make_response_promise());
+    },
+    [self, st](psub_atom, const std::string& pat, const caf::actor& who) {
+      st->add(st->patterns, pat, who, self->make_response_promise());
+    },
+    [st](unsub_atom, const std::string& ch, const caf::actor& who) {
+      return st->remove(st->channels, ch, who);
+    },
+    [st](punsub_atom, const std::string& pat, const caf::actor& who) {
+      return st->remove(st->patterns, pat, who);
+    },
+  };
+  return caf::behavior{own.or_else(st->conn.handlers())};
+}
+
+} // namespace
+
+pubsub_actor spawn_pubsub(caf::actor_system& sys, const redis_options& opts) {
+  auto hdl = sys.middleman().spawn_broker(pubsub_impl, opts);
+  return caf::actor_cast<pubsub_actor>(hdl);
+}
+
+} // namespace pulse

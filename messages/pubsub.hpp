@@ -1,0 +1,69 @@
+#pragma once
+
+/// Messages of the pub/sub actor (`actors/redis/pubsub.hpp`) and of the
+/// actors that subscribe through it.
+
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace pulse {
+
+// -- atoms --------------------------------------------------------------------
+
+/// `(sub_atom, channel, subscriber) -> bool`: subscribes `subscriber` to a
+/// channel; the reply comes once Redis confirmed the subscription.
+using sub_atom = caf::atom_constant<caf::atom("sub")>;
+
+/// `(unsub_atom, channel, subscriber) -> bool`: removes the subscriber.
+using unsub_atom = caf::atom_constant<caf::atom("unsub")>;
+
+/// `(psub_atom, pattern, subscriber) -> bool`: pattern subscription.
+using psub_atom = caf::atom_constant<caf::atom("psub")>;
+
+/// `(punsub_atom, pattern, subscriber) -> bool`.
+using punsub_atom = caf::atom_constant<caf::atom("punsub")>;
+
+/// Sent to subscribers as `(resub_atom, channel_or_pattern)` after the
+/// subscription connection was lost and the subscription re-established:
+/// messages published in between may have been missed.
+using resub_atom = caf::atom_constant<caf::atom("resub")>;
+
+// -- message types ------------------------------------------------------------
+
+/// A message published on a channel, sent to each subscriber.
+struct pubsub_message {
+  /// The channel it was published on.
+  std::string channel;
+  /// The matching pattern for pattern subscriptions, empty otherwise.
+  std::string pattern;
+  /// The payload (binary-safe).
+  std::string payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pubsub_message& x) {
+  return f(caf::meta::type_name("pubsub_message"), x.channel, x.pattern,
+           x.payload);
+}
+
+// -- actor interfaces ---------------------------------------------------------
+
+/// The pub/sub actor: owns the subscription connection. Subscribers are any
+/// actors handling `pubsub_message` and `(resub_atom, std::string)`.
+using pubsub_actor = caf::typed_actor<
+  caf::replies_to<sub_atom, std::string, caf::actor>::with<bool>,
+  caf::replies_to<unsub_atom, std::string, caf::actor>::with<bool>,
+  caf::replies_to<psub_atom, std::string, caf::actor>::with<bool>,
+  caf::replies_to<punsub_atom, std::string, caf::actor>::with<bool>>;
+
+/// The interface a typed subscriber implements.
+using pubsub_subscriber_actor
+  = caf::typed_actor<caf::reacts_to<pubsub_message>,
+                     caf::reacts_to<resub_atom, std::string>>;
+
+} // namespace pulse

@@ -1,0 +1,102 @@
+#pragma once
+
+/// Messages of the Redis gateway actor (`actors/redis/gateway.hpp`).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/timespan.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "runtime/resp.hpp"
+#include "runtime/script.hpp"
+
+namespace pulse {
+
+// -- atoms --------------------------------------------------------------------
+
+/// Runs one command: `(cmd_atom, command) -> resp::value`.
+using cmd_atom = caf::atom_constant<caf::atom("cmd")>;
+
+/// Runs many commands in one request: `(batch_atom, vector<command>) ->
+/// vector<resp::value>`.
+using batch_atom = caf::atom_constant<caf::atom("batch")>;
+
+/// Runs a Lua script: `(eval_atom, script, keys, args) -> resp::value`.
+using eval_atom = caf::atom_constant<caf::atom("eval")>;
+
+/// Fails every request in flight with `errc::canceled` and reconnects.
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+
+/// Asks for the gateway's counters: `(stats_atom) -> gateway_stats`.
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+
+// -- message types ------------------------------------------------------------
+
+/// One Redis command: its arguments (binary-safe), e.g. `{"SET", "k", "v"}`.
+struct command {
+  std::vector<std::string> args;
+  /// Reply timeout for this command; zero means the gateway's
+  /// `command-timeout`. Blocking reads set it above their BLOCK duration.
+  caf::timespan timeout{0};
+};
+
+/// Builds a command from its arguments: `make_command("GET", key)`.
+template <class... Ts>
+command make_command(Ts&&... xs) {
+  return command{{std::string(std::forward<Ts>(xs))...}, caf::timespan{0}};
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, command& x) {
+  return f(caf::meta::type_name("command"), x.args, x.timeout);
+}
+
+/// Counters of one gateway (all since spawn).
+struct gateway_stats {
+  /// Commands written to Redis (a batch counts each command).
+  uint64_t sent = 0;
+  /// Replies received.
+  uint64_t replies = 0;
+  /// Requests answered with an error (Redis errors included).
+  uint64_t errors = 0;
+  /// Requests failed by their timeout.
+  uint64_t timeouts = 0;
+  /// Successful connects after the first.
+  uint64_t reconnects = 0;
+  /// `NOSCRIPT` replies answered by re-sending the script with `EVAL`.
+  uint64_t script_reloads = 0;
+  /// Requests waiting for a connection right now.
+  uint64_t queued = 0;
+  /// Replies Redis still owes right now.
+  uint64_t in_flight = 0;
+  /// Whether the connection is up.
+  bool connected = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, gateway_stats& x) {
+  return f(caf::meta::type_name("gateway_stats"), x.sent, x.replies, x.errors,
+           x.timeouts, x.reconnects, x.script_reloads, x.queued, x.in_flight,
+           x.connected);
+}
+
+// -- actor interface ----------------------------------------------------------
+
+/// A gateway owns one Redis connection and pipelines every request on it;
+/// replies come back in order. See `spawn_gateway`.
+using gateway_actor = caf::typed_actor<
+  caf::replies_to<cmd_atom, command>::with<resp::value>,
+  caf::replies_to<batch_atom, std::vector<command>>::with<
+    std::vector<resp::value>>,
+  caf::replies_to<eval_atom, script, std::vector<std::string>,
+                  std::vector<std::string>>::with<resp::value>,
+  caf::reacts_to<cancel_atom>,
+  caf::replies_to<stats_atom>::with<gateway_stats>>;
+
+} // namespace pulse

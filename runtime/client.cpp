@@ -1,0 +1,51 @@
+#include "runtime/client.hpp"
+
+#include <caf/actor_system.hpp>
+
+namespace pulse {
+
+client::client(caf::actor_system& sys, gateway_actor gw, caf::timespan timeout)
+  : self_(sys), gw_(std::move(gw)), timeout_(timeout) {
+  // nop
+}
+
+namespace {
+
+template <class T, class... Ts>
+caf::expected<T> blocking_request(caf::scoped_actor& self,
+                                  const gateway_actor& gw,
+                                  caf::timespan timeout, Ts&&... xs) {
+  caf::expected<T> result{T{}};
+  self->request(gw, timeout, std::forward<Ts>(xs)...)
+    .receive([&](T& x) { result = std::move(x); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+} // namespace
+
+caf::expected<resp::value> client::call(command cmd) {
+  return blocking_request<resp::value>(self_, gw_, timeout_, cmd_atom::value,
+                                       std::move(cmd));
+}
+
+caf::expected<std::vector<resp::value>>
+client::batch(std::vector<command> cmds) {
+  return blocking_request<std::vector<resp::value>>(self_, gw_, timeout_,
+                                                    batch_atom::value,
+                                                    std::move(cmds));
+}
+
+caf::expected<resp::value> client::eval(const script& scr,
+                                        std::vector<std::string> keys,
+                                        std::vector<std::string> args) {
+  return blocking_request<resp::value>(self_, gw_, timeout_, eval_atom::value,
+                                       scr, std::move(keys), std::move(args));
+}
+
+caf::expected<gateway_stats> client::stats() {
+  return blocking_request<gateway_stats>(self_, gw_, timeout_,
+                                         stats_atom::value);
+}
+
+} // namespace pulse

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "messages/redis.hpp"
+
+namespace pulse {
+
+/// Blocking facade over a gateway for code that is not an actor. Each call
+/// sends one request and waits for its reply. Not thread-safe: use one
+/// client per thread (they may share a gateway).
+class client {
+public:
+  /// `timeout` bounds each call on top of the gateway's own command timeout.
+  client(caf::actor_system& sys, gateway_actor gw,
+         caf::timespan timeout = std::chrono::seconds{30});
+
+  /// Runs one command. Errors: any gateway error (`errc::redis_error`,
+  /// `errc::timeout`, `errc::disconnected`, ...).
+  caf::expected<resp::value> call(command cmd);
+
+  /// Runs `make_command(xs...)`.
+  template <class... Ts>
+  caf::expected<resp::value> operator()(Ts&&... xs) {
+    return call(make_command(std::forward<Ts>(xs)...));
+  }
+
+  /// Runs many commands in one request; Redis error replies stay in the
+  /// result vector.
+  caf::expected<std::vector<resp::value>> batch(std::vector<command> cmds);
+
+  /// Runs a script (`EVALSHA`, falling back to `EVAL`).
+  caf::expected<resp::value> eval(const script& scr,
+                                  std::vector<std::string> keys,
+                                  std::vector<std::string> args);
+
+  /// Returns the gateway's counters.
+  caf::expected<gateway_stats> stats();
+
+private:
+  caf::scoped_actor self_;
+  gateway_actor gw_;
+  caf::timespan timeout_;
+};
+
+} // namespace pulse

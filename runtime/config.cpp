@@ -1,0 +1,235 @@
+#include "runtime/config.hpp"
+
+#include <fstream>
+#include <thread>
+
+#include <caf/config_value.hpp>
+#include <caf/io/middleman.hpp>
+
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+
+namespace pulse {
+
+using spec = option_spec;
+
+const std::vector<option_spec>& known_options() {
+  static const std::vector<option_spec> table{
+    {"pulse.redis.host", spec::type::string,
+     "Redis host; unset means: start an embedded redis-server"},
+    {"pulse.redis.port", spec::type::port, "Redis TCP port"},
+    {"pulse.redis.username", spec::type::string, "ACL user for AUTH"},
+    {"pulse.redis.password", spec::type::string, "password for AUTH"},
+    {"pulse.redis.db", spec::type::integer, "database index for SELECT"},
+    {"pulse.redis.connect-timeout", spec::type::timespan,
+     "maximum time to connect, AUTH and SELECT"},
+    {"pulse.redis.command-timeout", spec::type::timespan,
+     "maximum time a request waits for its reply"},
+    {"pulse.redis.embedded", spec::type::boolean,
+     "start a private redis-server even if a host is set"},
+    {"pulse.redis.reconnect-min", spec::type::timespan,
+     "first reconnect delay (doubles per attempt, with jitter)"},
+    {"pulse.redis.reconnect-max", spec::type::timespan,
+     "maximum reconnect delay"},
+    {"pulse.redis.max-queued", spec::type::integer,
+     "requests queued while disconnected before failing fast"},
+    {"pulse.redis.server-binary", spec::type::string,
+     "redis-server binary used for the embedded server"},
+    {"pulse.log.level", spec::type::string,
+     "log level: trace, debug, info, warn, error, critical, off"},
+  };
+  return table;
+}
+
+namespace {
+
+const char* type_name(spec::type t) {
+  switch (t) {
+    case spec::type::string: return "a quoted string";
+    case spec::type::integer: return "an integer";
+    case spec::type::port: return "an integer in 1..65535";
+    case spec::type::boolean: return "true or false";
+    case spec::type::timespan: return "a duration such as 500ms or 2s";
+  }
+  return "?";
+}
+
+bool type_matches(spec::type t, const caf::config_value& x) {
+  switch (t) {
+    case spec::type::string:
+      return caf::holds_alternative<std::string>(x);
+    case spec::type::integer:
+    case spec::type::port:
+      return caf::holds_alternative<caf::config_value::integer>(x);
+    case spec::type::boolean:
+      return caf::holds_alternative<bool>(x);
+    case spec::type::timespan:
+      return caf::holds_alternative<caf::timespan>(x);
+  }
+  return false;
+}
+
+const spec* find_spec(const std::string& key) {
+  for (auto& x : known_options())
+    if (key == x.key)
+      return &x;
+  return nullptr;
+}
+
+caf::error validate_dict(const caf::settings& xs, const std::string& prefix) {
+  for (auto& [name, val] : xs) {
+    auto key = prefix.empty() ? name : prefix + "." + name;
+    if (auto dict = caf::get_if<caf::settings>(&val)) {
+      if (auto err = validate_dict(*dict, key))
+        return err;
+      continue;
+    }
+    auto s = find_spec(key);
+    if (s == nullptr)
+      return make_error(errc::invalid_config, "unknown option " + key);
+    if (!type_matches(s->expected, val))
+      return make_error(errc::invalid_config,
+                        key + " must be " + type_name(s->expected) + ", got "
+                          + caf::to_string(val));
+  }
+  return caf::none;
+}
+
+} // namespace
+
+caf::error validate_settings(const caf::settings& xs) {
+  auto i = xs.find("pulse");
+  if (i == xs.end())
+    return caf::none;
+  auto dict = caf::get_if<caf::settings>(&i->second);
+  if (dict == nullptr)
+    return make_error(errc::invalid_config, "pulse must be a section");
+  return validate_dict(*dict, "pulse");
+}
+
+caf::expected<options> options_from(const caf::settings& xs) {
+  if (auto err = validate_settings(xs))
+    return err;
+  options result;
+  auto& r = result.redis;
+  r.host = caf::get_or(xs, "pulse.redis.host", r.host);
+  auto port = caf::get_or(xs, "pulse.redis.port", int64_t{r.port});
+  if (port < 1 || port > 65535)
+    return make_error(errc::invalid_config,
+                      "pulse.redis.port must be in 1..65535, got "
+                        + std::to_string(port));
+  r.port = static_cast<uint16_t>(port);
+  r.username = caf::get_or(xs, "pulse.redis.username", r.username);
+  r.password = caf::get_or(xs, "pulse.redis.password", r.password);
+  r.db = caf::get_or(xs, "pulse.redis.db", r.db);
+  if (r.db < 0)
+    return make_error(errc::invalid_config, "pulse.redis.db must be >= 0");
+  r.connect_timeout = caf::get_or(xs, "pulse.redis.connect-timeout",
+                                  r.connect_timeout);
+  r.command_timeout = caf::get_or(xs, "pulse.redis.command-timeout",
+                                  r.command_timeout);
+  r.embedded = caf::get_or(xs, "pulse.redis.embedded", r.embedded);
+  r.reconnect_min = caf::get_or(xs, "pulse.redis.reconnect-min",
+                                r.reconnect_min);
+  r.reconnect_max = caf::get_or(xs, "pulse.redis.reconnect-max",
+                                r.reconnect_max);
+  auto max_queued = caf::get_or(xs, "pulse.redis.max-queued",
+                                static_cast<int64_t>(r.max_queued));
+  if (max_queued < 1)
+    return make_error(errc::invalid_config,
+                      "pulse.redis.max-queued must be >= 1");
+  r.max_queued = static_cast<uint64_t>(max_queued);
+  r.server_binary = caf::get_or(xs, "pulse.redis.server-binary",
+                                r.server_binary);
+  for (auto [key, val] :
+       {std::pair{"pulse.redis.connect-timeout", r.connect_timeout},
+        std::pair{"pulse.redis.command-timeout", r.command_timeout},
+        std::pair{"pulse.redis.reconnect-min", r.reconnect_min},
+        std::pair{"pulse.redis.reconnect-max", r.reconnect_max}})
+    if (val.count() <= 0)
+      return make_error(errc::invalid_config,
+                        std::string{key} + " must be positive");
+  result.log_level = caf::get_or(xs, "pulse.log.level", result.log_level);
+  auto lvl = spdlog::level::from_str(result.log_level);
+  if (lvl == spdlog::level::off && result.log_level != "off")
+    return make_error(errc::invalid_config,
+                      "pulse.log.level: unknown level \"" + result.log_level
+                        + "\"");
+  return result;
+}
+
+config::config() {
+  actor_system_config::load<caf::io::middleman>();
+  add_error_category(pulse_category::value, render_pulse_error);
+  config_file_path = "caf-application.conf";
+  // CAF defaults to max(cores, 4) workers; match the cores instead.
+  auto cores = std::max(2u, std::thread::hardware_concurrency());
+  set("scheduler.max-threads", static_cast<size_t>(cores));
+  // Declare options unbound (CAF 0.17 does not store nested file values in
+  // bound members); values are read from content after parse().
+  opt_group redis{custom_options_, "pulse.redis"};
+  redis.add<std::string>("host", "Redis host (unset: embedded server)")
+    .add<uint16_t>("port", "Redis TCP port")
+    .add<std::string>("username", "ACL user for AUTH")
+    .add<std::string>("password", "password for AUTH")
+    .add<int64_t>("db", "database index for SELECT")
+    .add<caf::timespan>("connect-timeout", "connect + AUTH + SELECT timeout")
+    .add<caf::timespan>("command-timeout", "per-request reply timeout")
+    .add<bool>("embedded", "start a private redis-server")
+    .add<caf::timespan>("reconnect-min", "first reconnect delay")
+    .add<caf::timespan>("reconnect-max", "maximum reconnect delay")
+    .add<int64_t>("max-queued", "requests queued while disconnected")
+    .add<std::string>("server-binary", "redis-server binary for embedded");
+  opt_group{custom_options_, "pulse.log"}.add<std::string>(
+    "level", "trace, debug, info, warn, error, critical, off");
+}
+
+caf::error config::read(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i)
+    args.emplace_back(argv[i]);
+  return read(std::move(args));
+}
+
+caf::error config::read(std::vector<std::string> args) {
+  std::string path = config_file_path;
+  bool explicit_path = false;
+  static constexpr std::string_view flag = "--config-file=";
+  for (auto& arg : args)
+    if (arg.compare(0, flag.size(), flag) == 0) {
+      path = arg.substr(flag.size());
+      explicit_path = true;
+    }
+  std::ifstream probe{path};
+  if (!probe) {
+    if (explicit_path)
+      return make_error(errc::invalid_config,
+                        "config file not found: " + path);
+  } else {
+    // Check the file ourselves first: CAF 0.17 silently drops file values
+    // of the wrong type and accepts unknown keys.
+    auto parsed = parse_config_file(path.c_str());
+    if (!parsed)
+      return make_error(errc::invalid_config,
+                        "cannot parse " + path + ": " + render(parsed.error()));
+    if (auto err = validate_settings(*parsed))
+      return make_error(errc::invalid_config,
+                        path + ": " + render_pulse_error(err.code(),
+                                                         err.category(),
+                                                         err.context())
+                                        .substr(sizeof("pulse.invalid_config: ")
+                                                - 1));
+  }
+  config_file_path = path;
+  if (auto err = parse(std::move(args), path.c_str()))
+    return make_error(errc::invalid_config, render(err));
+  auto result = options_from(content);
+  if (!result)
+    return result.error();
+  opts_ = std::move(*result);
+  if (auto err = log::set_level(opts_.log_level))
+    return err;
+  return caf::none;
+}
+
+} // namespace pulse

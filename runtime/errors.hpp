@@ -1,0 +1,64 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+
+namespace pulse {
+
+/// Project error codes, carried in `caf::error` values of category `pulse`.
+/// Every error also carries a human-readable context string (see `render`).
+enum class errc : uint8_t {
+  /// Not an error.
+  none = 0,
+  /// The configuration is invalid (unknown option, wrong type, bad value).
+  invalid_config,
+  /// A TCP connection to Redis could not be established.
+  connect_failed,
+  /// Redis rejected AUTH (wrong password or ACL user) or SELECT.
+  auth_failed,
+  /// The connection to Redis was lost while the request was in flight.
+  disconnected,
+  /// The request did not complete within its command timeout.
+  timeout,
+  /// Redis answered the command with an error reply (`-ERR ...`).
+  redis_error,
+  /// Redis sent bytes that are not valid RESP2.
+  protocol_error,
+  /// The request was canceled on purpose (blocking gateway `cancel`).
+  canceled,
+  /// The actor or facade was closed or shut down.
+  closed,
+  /// An invalid argument (name, key, payload) was rejected before any I/O.
+  invalid_argument,
+  /// Too many requests are queued while Redis is unreachable.
+  overloaded,
+  /// Starting or stopping an embedded redis-server failed.
+  server_failed,
+};
+
+/// The error category atom of every `pulse::errc` error.
+using pulse_category = caf::atom_constant<caf::atom("pulse")>;
+
+/// Returns the name of `x`, e.g. `"timeout"`.
+const char* to_string(errc x);
+
+/// Builds a `caf::error` of category `pulse` with a context message.
+caf::error make_error(errc x, std::string what = {});
+
+/// Returns the code of `err` if it belongs to the `pulse` category, otherwise
+/// `errc::none`.
+errc code_of(const caf::error& err);
+
+/// Renders any error for humans: `pulse.timeout: GET k timed out after 1s`
+/// for our errors, CAF's own text for the rest.
+std::string render(const caf::error& err);
+
+/// Renderer for `actor_system_config::add_error_category`.
+std::string render_pulse_error(uint8_t code, caf::atom_value category,
+                               const caf::message& context);
+
+} // namespace pulse

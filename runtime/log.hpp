@@ -1,0 +1,55 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "runtime/errors.hpp"
+
+namespace pulse::log {
+
+/// Returns the project logger (`pulse`), creating it on first use with a
+/// colored stderr sink. Messages use `key=value` fields:
+/// `log::info("gateway connected host={} port={}", host, port)`.
+std::shared_ptr<spdlog::logger> logger();
+
+/// Sets the level from a name (`trace`, `debug`, `info`, `warn`, `error`,
+/// `critical`, `off`). Returns `errc::invalid_config` for unknown names.
+caf::error set_level(const std::string& name);
+
+template <class... Ts>
+void trace(fmt::format_string<Ts...> f, Ts&&... xs) {
+  logger()->trace(f, std::forward<Ts>(xs)...);
+}
+template <class... Ts>
+void debug(fmt::format_string<Ts...> f, Ts&&... xs) {
+  logger()->debug(f, std::forward<Ts>(xs)...);
+}
+template <class... Ts>
+void info(fmt::format_string<Ts...> f, Ts&&... xs) {
+  logger()->info(f, std::forward<Ts>(xs)...);
+}
+template <class... Ts>
+void warn(fmt::format_string<Ts...> f, Ts&&... xs) {
+  logger()->warn(f, std::forward<Ts>(xs)...);
+}
+template <class... Ts>
+void error(fmt::format_string<Ts...> f, Ts&&... xs) {
+  logger()->error(f, std::forward<Ts>(xs)...);
+}
+
+} // namespace pulse::log
+
+/// Formats a `caf::error` with `pulse::render` (fmt 9 has no ostream
+/// fallback).
+template <>
+struct fmt::formatter<caf::error> : fmt::formatter<std::string> {
+  template <class FormatContext>
+  auto format(const caf::error& x, FormatContext& ctx) const {
+    return fmt::formatter<std::string>::format(pulse::render(x), ctx);
+  }
+};

@@ -1,0 +1,91 @@
+#include "runtime/runtime.hpp"
+
+#include <chrono>
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "runtime/client.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+
+namespace pulse {
+
+runtime::runtime(caf::actor_system& sys, options opts)
+  : sys_(sys), opts_(std::move(opts)) {
+  // nop
+}
+
+caf::expected<std::unique_ptr<runtime>>
+runtime::start(caf::actor_system& sys, const options& opts) {
+  std::unique_ptr<runtime> rt{new runtime(sys, opts)};
+  if (auto err = log::set_level(opts.log_level))
+    return err;
+  auto& r = rt->opts_.redis;
+  if (r.use_embedded()) {
+    server_options sopts;
+    sopts.binary = r.server_binary;
+    sopts.password = r.password;
+    auto srv = redis_server::start(sopts);
+    if (!srv)
+      return srv.error();
+    rt->server_ = std::move(*srv);
+    r.host = "127.0.0.1";
+    r.port = rt->server_->port();
+    // ACL users do not exist on a fresh server.
+    r.username.clear();
+    r.db = 0;
+    log::info("embedded redis-server started port={} pid={}", r.port,
+              rt->server_->pid());
+  }
+  rt->gateway_ = pulse::spawn_gateway(sys, r, gateway_role::pipelined);
+  rt->pubsub_ = spawn_pubsub(sys, r);
+  rt->services_.push_back(caf::actor_cast<caf::actor>(rt->gateway_));
+  rt->services_.push_back(caf::actor_cast<caf::actor>(rt->pubsub_));
+  client c{sys, rt->gateway_, r.connect_timeout + r.command_timeout};
+  if (auto pong = c.call(make_command("PING")); !pong)
+    return pong.error();
+  return rt;
+}
+
+gateway_actor runtime::spawn_gateway(gateway_role role) {
+  auto result = pulse::spawn_gateway(sys_, opts_.redis, role);
+  services_.push_back(caf::actor_cast<caf::actor>(result));
+  return result;
+}
+
+void runtime::shutdown() {
+  if (stopped_)
+    return;
+  stopped_ = true;
+  {
+    caf::scoped_actor self{sys_};
+    size_t alive = 0;
+    for (auto& svc : services_) {
+      self->monitor(svc);
+      self->send_exit(svc, caf::exit_reason::user_shutdown);
+      ++alive;
+    }
+    bool timed_out = false;
+    while (alive > 0 && !timed_out)
+      self->receive([&](const caf::down_msg&) { --alive; },
+                    caf::after(std::chrono::seconds{5}) >>
+                      [&] { timed_out = true; });
+    if (timed_out)
+      log::error("runtime shutdown: {} service actors did not stop within 5s",
+                 alive);
+  }
+  services_.clear();
+  gateway_ = nullptr;
+  pubsub_ = nullptr;
+  if (server_) {
+    server_->stop();
+    server_.reset();
+  }
+}
+
+runtime::~runtime() {
+  shutdown();
+}
+
+} // namespace pulse

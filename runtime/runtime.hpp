@@ -1,0 +1,74 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/redis/gateway.hpp"
+#include "actors/redis/pubsub.hpp"
+#include "runtime/config.hpp"
+#include "runtime/redis_server.hpp"
+
+namespace pulse {
+
+/// The Pulse runtime of one process: the shared Redis gateway, the pub/sub
+/// actor and, when no Redis host is configured (or `pulse.redis.embedded`
+/// is true), a private redis-server on a free loopback port.
+///
+/// Create it after the `caf::actor_system` and destroy it before: its
+/// destructor exits every service actor it spawned and waits for them, so
+/// the actor system can shut down without hanging.
+class runtime {
+public:
+  /// Starts the embedded server if needed, spawns the gateway and the
+  /// pub/sub actor, and checks the connection with `PING` (within the
+  /// connect timeout). Errors: `errc::server_failed`, `errc::connect_failed`,
+  /// `errc::auth_failed`.
+  static caf::expected<std::unique_ptr<runtime>>
+  start(caf::actor_system& sys, const options& opts);
+
+  ~runtime();
+
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  /// The shared pipelined gateway.
+  const gateway_actor& gateway() const noexcept { return gateway_; }
+
+  /// The pub/sub actor.
+  const pubsub_actor& pubsub() const noexcept { return pubsub_; }
+
+  /// Spawns another gateway on its own connection (e.g. a `blocking` one
+  /// per blocking reader). The runtime exits it on shutdown.
+  gateway_actor spawn_gateway(gateway_role role = gateway_role::blocking);
+
+  /// The options in effect; for an embedded server, `redis().host` and
+  /// `redis().port` name it.
+  const options& opts() const noexcept { return opts_; }
+  const redis_options& redis() const noexcept { return opts_.redis; }
+
+  /// The embedded server, or `nullptr`.
+  redis_server* embedded() const noexcept { return server_.get(); }
+
+  caf::actor_system& system() noexcept { return sys_; }
+
+  /// Exits every service actor (waiting up to 5 s for them), then stops the
+  /// embedded server. Idempotent; called by the destructor.
+  void shutdown();
+
+private:
+  runtime(caf::actor_system& sys, options opts);
+
+  caf::actor_system& sys_;
+  options opts_;
+  std::unique_ptr<redis_server> server_;
+  gateway_actor gateway_;
+  pubsub_actor pubsub_;
+  std::vector<caf::actor> services_;
+  bool stopped_ = false;
+};
+
+} // namespace pulse

@@ -1,0 +1,183 @@
+// Gateway and pub/sub behaviour when Redis dies, hangs or comes back.
+
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include <caf/all.hpp>
+
+#include "actors/redis/gateway.hpp"
+#include "actors/redis/pubsub.hpp"
+#include "runtime/errors.hpp"
+#include "tests/support/fixtures.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+
+struct traffic_counters {
+  std::atomic<int64_t> sent{0};
+  std::atomic<int64_t> ok{0};
+  std::atomic<int64_t> failed{0};
+  int64_t outstanding() const { return sent - ok - failed; }
+};
+
+// Keeps `window` SETs in flight until told to stop; counts every reply.
+caf::behavior traffic(caf::event_based_actor* self, gateway_actor gw,
+                      std::shared_ptr<traffic_counters> c, int window) {
+  auto stopped = std::make_shared<bool>(false);
+  auto fire = std::make_shared<std::function<void()>>();
+  *fire = [=] {
+    if (*stopped)
+      return;
+    ++c->sent;
+    // The actor's own request timeout is far above the gateway's: every
+    // reply, success or error, must come from the gateway.
+    self->request(gw, 60s, cmd_atom::value, make_command("SET", "t", "v"))
+      .then(
+        [=](const resp::value&) {
+          ++c->ok;
+          (*fire)();
+        },
+        [=](caf::error&) {
+          ++c->failed;
+          // Back off a little while Redis is down.
+          self->delayed_send(self, 5ms, caf::tick_atom::value);
+        });
+  };
+  for (int i = 0; i < window; ++i)
+    (*fire)();
+  return {
+    [=](caf::tick_atom) { (*fire)(); },
+    [=](stop_atom) {
+      *stopped = true;
+      *fire = nullptr;
+    },
+  };
+}
+
+caf::behavior collector(caf::event_based_actor*,
+                        std::shared_ptr<std::atomic<int>> msgs,
+                        std::shared_ptr<std::atomic<int>> resubs) {
+  return {
+    [=](const pubsub_message&) { ++*msgs; },
+    [=](resub_atom, const std::string&) { ++*resubs; },
+  };
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(failures, actor_fixture)
+
+BOOST_AUTO_TEST_CASE(redis_killed_mid_traffic_then_restarted) {
+  auto counters = std::make_shared<traffic_counters>();
+  std::vector<caf::actor> producers;
+  for (int i = 0; i < 4; ++i)
+    producers.push_back(sys->spawn(traffic, rt->gateway(), counters, 32));
+  // Pub/sub: one subscriber on a channel.
+  auto msgs = std::make_shared<std::atomic<int>>(0);
+  auto resubs = std::make_shared<std::atomic<int>>(0);
+  auto sub = sys->spawn(collector, msgs, resubs);
+  (*self)->request(rt->pubsub(), 5s, sub_atom::value, std::string{"chan"}, sub)
+    .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
+  BOOST_REQUIRE(wait_until([&] { return counters->ok > 2000; }, 10s));
+  // Crash Redis while requests are in flight.
+  server().kill();
+  auto killed_at = std::chrono::steady_clock::now();
+  auto before_failures = counters->failed.load();
+  // Every request in flight is answered (with an error) within the command
+  // timeout: nothing hangs.
+  BOOST_REQUIRE(wait_until([&] { return counters->failed > before_failures; },
+                           2000ms));
+  std::this_thread::sleep_for(100ms);
+  for (auto& p : producers)
+    caf::anon_send(p, stop_atom::value);
+  BOOST_TEST(wait_until([&] { return counters->outstanding() == 0; },
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                          rt->redis().command_timeout + 500ms)),
+             "outstanding=" << counters->outstanding());
+  BOOST_TEST((std::chrono::steady_clock::now() - killed_at
+              < rt->redis().command_timeout + 1s));
+  // While Redis is down, requests fail with a clear error, never hang.
+  auto down = redis()("PING");
+  BOOST_REQUIRE(!down);
+  auto code = code_of(down.error());
+  BOOST_TEST((code == errc::connect_failed || code == errc::disconnected
+              || code == errc::timeout),
+             render(down.error()));
+  // Restart on the same port: the gateway reconnects on its own.
+  BOOST_REQUIRE(!server().restart());
+  BOOST_TEST(wait_until([&] { return redis()("PING").engaged(); }, 5s));
+  BOOST_TEST(redis()("SET", "after", "restart")->str == "OK");
+  BOOST_TEST(redis().stats()->reconnects >= 1u);
+  // The pub/sub actor resubscribed, told its subscriber, and delivers again.
+  BOOST_REQUIRE(wait_until([&] { return *resubs >= 1; }, 5s));
+  BOOST_TEST(*redis()("PUBLISH", "chan", "hello")->as_integer() == 1);
+  BOOST_TEST(wait_until([&] { return *msgs >= 1; }, 2s));
+  for (auto& p : producers)
+    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(sub, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(hung_redis_times_out_then_recovers) {
+  // SIGSTOP: the connection stays open but nothing answers.
+  BOOST_REQUIRE(redis()("SET", "x", "1"));
+  ::kill(server().pid(), SIGSTOP);
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = redis()("GET", "x");
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  ::kill(server().pid(), SIGCONT);
+  BOOST_REQUIRE(!res);
+  BOOST_TEST(code_of(res.error()) == errc::timeout, render(res.error()));
+  auto timeout = rt->redis().command_timeout;
+  BOOST_TEST((elapsed >= timeout - 10ms));
+  BOOST_TEST((elapsed < timeout + 500ms));
+  BOOST_TEST(redis().stats()->timeouts >= 1u);
+  // The gateway reset the connection and works again.
+  BOOST_TEST(wait_until([&] { return redis()("GET", "x").engaged(); }, 5s));
+  BOOST_TEST(redis()("GET", "x")->str == "1");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(connect_failures)
+
+BOOST_AUTO_TEST_CASE(silent_listener_fails_within_connect_timeout) {
+  // A socket that listens but never answers (the TCP handshake completes in
+  // the kernel; AUTH/CLIENT ID never get a reply).
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
+                == 0);
+  BOOST_REQUIRE(::listen(fd, 16) == 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  pulse::config cfg;
+  caf::actor_system sys{cfg};
+  auto opts = test_redis_options(ntohs(addr.sin_port));
+  opts.connect_timeout = 300ms;
+  auto gw = spawn_gateway(sys, opts);
+  client c{sys, gw, 10s};
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = c("PING");
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  BOOST_REQUIRE(!res);
+  BOOST_TEST(code_of(res.error()) == errc::connect_failed, render(res.error()));
+  BOOST_TEST((elapsed < opts.connect_timeout + 200ms));
+  caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  ::close(fd);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

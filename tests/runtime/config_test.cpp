@@ -1,0 +1,171 @@
+// Configuration: caf-application.conf parsing, validation and overrides.
+
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "runtime/config.hpp"
+#include "runtime/errors.hpp"
+#include "tests/support/print.hpp"
+
+using namespace pulse;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct temp_dir {
+  temp_dir() {
+    char tmpl[] = "/tmp/pulse-config-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~temp_dir() {
+    std::filesystem::remove_all(path);
+  }
+  std::string write(const std::string& name, const std::string& text) {
+    auto file = path + "/" + name;
+    std::ofstream{file} << text;
+    return file;
+  }
+  std::string path;
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(configuration)
+
+BOOST_AUTO_TEST_CASE(good_file_is_read) {
+  temp_dir dir;
+  auto file = dir.write("caf-application.conf", R"(
+; Pulse node
+[pulse.redis]
+host = "10.1.2.3"
+port = 6390
+password = "s3cret"
+db = 2
+connect-timeout = 750ms
+command-timeout = 3s
+[pulse.log]
+level = "debug"
+[scheduler]
+max-threads = 3
+)");
+  config cfg;
+  auto err = cfg.read({"--config-file=" + file});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  auto& r = cfg.opts().redis;
+  BOOST_TEST(r.host == "10.1.2.3");
+  BOOST_TEST(r.port == 6390);
+  BOOST_TEST(r.password == "s3cret");
+  BOOST_TEST(r.db == 2);
+  BOOST_TEST((r.connect_timeout == caf::timespan{750ms}));
+  BOOST_TEST((r.command_timeout == caf::timespan{3s}));
+  BOOST_TEST(!r.use_embedded());
+  BOOST_TEST(cfg.opts().log_level == "debug");
+  BOOST_TEST(caf::get_or(cfg, "scheduler.max-threads", size_t{0}) == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(command_line_overrides_file) {
+  temp_dir dir;
+  auto file = dir.write("c.conf", "[pulse.redis]\nhost = \"h\"\nport = 1\n");
+  config cfg;
+  auto err = cfg.read({"--config-file=" + file, "--pulse.redis.port=7001",
+                       "--pulse.redis.command-timeout=250ms"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(cfg.opts().redis.host == "h");
+  BOOST_TEST(cfg.opts().redis.port == 7001);
+  BOOST_TEST((cfg.opts().redis.command_timeout == caf::timespan{250ms}));
+}
+
+BOOST_AUTO_TEST_CASE(wrong_type_is_an_error) {
+  temp_dir dir;
+  auto file = dir.write("c.conf", "[pulse.redis]\nport = \"6379\"\n");
+  config cfg;
+  auto err = cfg.read({"--config-file=" + file});
+  BOOST_REQUIRE(err);
+  BOOST_TEST(code_of(err) == errc::invalid_config);
+  BOOST_TEST(render(err).find("pulse.redis.port must be") != std::string::npos,
+             render(err));
+  auto file2 = dir.write("d.conf", "[pulse.redis]\ncommand-timeout = 5\n");
+  config cfg2;
+  err = cfg2.read({"--config-file=" + file2});
+  BOOST_REQUIRE(err);
+  BOOST_TEST(render(err).find("pulse.redis.command-timeout must be a duration")
+               != std::string::npos,
+             render(err));
+}
+
+BOOST_AUTO_TEST_CASE(unknown_key_is_an_error) {
+  temp_dir dir;
+  auto file = dir.write("c.conf", "[pulse.redis]\nhots = \"x\"\n");
+  config cfg;
+  auto err = cfg.read({"--config-file=" + file});
+  BOOST_REQUIRE(err);
+  BOOST_TEST(render(err).find("unknown option pulse.redis.hots")
+               != std::string::npos,
+             render(err));
+}
+
+BOOST_AUTO_TEST_CASE(out_of_range_values_are_errors) {
+  temp_dir dir;
+  config cfg;
+  auto err = cfg.read(
+    {"--config-file=" + dir.write("a.conf", "[pulse.redis]\nport = 70000\n")});
+  BOOST_TEST(render(err).find("1..65535") != std::string::npos, render(err));
+  config cfg2;
+  err = cfg2.read(
+    {"--config-file=" + dir.write("b.conf", "[pulse.log]\nlevel = \"loud\"\n")});
+  BOOST_TEST(render(err).find("unknown level") != std::string::npos,
+             render(err));
+  config cfg3;
+  err = cfg3.read({"--config-file="
+                   + dir.write("c.conf", "[pulse.redis]\ndb = -1\n")});
+  BOOST_TEST(code_of(err) == errc::invalid_config);
+}
+
+BOOST_AUTO_TEST_CASE(syntax_error_is_an_error) {
+  temp_dir dir;
+  auto file = dir.write("c.conf", "[pulse.redis\nhost = \"x\"\n");
+  config cfg;
+  auto err = cfg.read({"--config-file=" + file});
+  BOOST_REQUIRE(err);
+  BOOST_TEST(render(err).find("cannot parse") != std::string::npos,
+             render(err));
+}
+
+BOOST_AUTO_TEST_CASE(missing_explicit_file_is_an_error) {
+  config cfg;
+  auto err = cfg.read({"--config-file=/nonexistent/pulse.conf"});
+  BOOST_REQUIRE(err);
+  BOOST_TEST(render(err).find("config file not found: /nonexistent/pulse.conf")
+               != std::string::npos,
+             render(err));
+}
+
+BOOST_AUTO_TEST_CASE(missing_default_file_gives_defaults_and_embedded) {
+  // The test runs in the build tree, which has no caf-application.conf.
+  config cfg;
+  auto err = cfg.read(std::vector<std::string>{});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(cfg.opts().redis.host.empty());
+  BOOST_TEST(cfg.opts().redis.use_embedded());
+  BOOST_TEST((cfg.opts().redis.command_timeout == caf::timespan{5s}));
+}
+
+BOOST_AUTO_TEST_CASE(sample_config_in_repo_is_valid) {
+  config cfg;
+  auto err = cfg.read({"--config-file=" PULSE_SOURCE_DIR
+                       "/config/caf-application.conf"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  // The sample documents every option: each known key appears in it.
+  std::ifstream in{PULSE_SOURCE_DIR "/config/caf-application.conf"};
+  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  for (auto& opt : known_options()) {
+    std::string key = opt.key;
+    auto leaf = key.substr(key.rfind('.') + 1);
+    BOOST_TEST(text.find(leaf) != std::string::npos, "missing " << key);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

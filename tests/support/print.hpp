@@ -1,0 +1,38 @@
+#pragma once
+
+/// Stream operators so Boost.Test can print project types in failures.
+
+#include <ostream>
+#include <string>
+
+#include <caf/expected.hpp>
+
+#include "runtime/errors.hpp"
+#include "runtime/resp.hpp"
+
+namespace pulse {
+
+inline std::ostream& operator<<(std::ostream& os, errc x) {
+  return os << to_string(x);
+}
+
+/// Describes an `expected` for test messages: "ok" or the rendered error
+/// (safe to call on either state, unlike `x.error()`).
+template <class T>
+std::string describe(const caf::expected<T>& x) {
+  return x ? std::string{"ok"} : render(x.error());
+}
+
+namespace resp {
+
+inline std::ostream& operator<<(std::ostream& os, kind x) {
+  return os << to_string(x);
+}
+
+inline std::ostream& operator<<(std::ostream& os, const value& x) {
+  return os << x.render();
+}
+
+} // namespace resp
+
+} // namespace pulse
