@@ -90,6 +90,11 @@ typename Inspector::result_type inspect(Inspector& f, gateway_stats& x) {
 
 /// A gateway owns one Redis connection and pipelines every request on it;
 /// replies come back in order. See `spawn_gateway`.
+///
+/// A gateway answers every request within its command timeout (with the
+/// reply or an error), so callers may send with `caf::infinite`: a finite
+/// request timeout costs one timer registration in CAF's clock per request,
+/// which dominates at high request rates.
 using gateway_actor = caf::typed_actor<
   caf::replies_to<cmd_atom, command>::with<resp::value>,
   caf::replies_to<batch_atom, std::vector<command>>::with<

@@ -4,8 +4,13 @@
 
 namespace pulse {
 
-client::client(caf::actor_system& sys, gateway_actor gw, caf::timespan timeout)
+client::client(caf::actor_system& sys, gateway_actor gw, caf::duration timeout)
   : self_(sys), gw_(std::move(gw)), timeout_(timeout) {
+  // nop
+}
+
+client::client(caf::actor_system& sys, gateway_actor gw, caf::timespan timeout)
+  : client(sys, std::move(gw), caf::duration{timeout}) {
   // nop
 }
 
@@ -14,7 +19,7 @@ namespace {
 template <class T, class... Ts>
 caf::expected<T> blocking_request(caf::scoped_actor& self,
                                   const gateway_actor& gw,
-                                  caf::timespan timeout, Ts&&... xs) {
+                                  caf::duration timeout, Ts&&... xs) {
   caf::expected<T> result{T{}};
   self->request(gw, timeout, std::forward<Ts>(xs)...)
     .receive([&](T& x) { result = std::move(x); },

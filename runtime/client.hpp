@@ -6,6 +6,7 @@
 
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
+#include <caf/duration.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "messages/redis.hpp"
@@ -18,8 +19,14 @@ namespace pulse {
 class client {
 public:
   /// `timeout` bounds each call on top of the gateway's own command timeout.
-  client(caf::actor_system& sys, gateway_actor gw,
-         caf::timespan timeout = std::chrono::seconds{30});
+  /// The default, `caf::infinite`, is safe with a Pulse gateway (it answers
+  /// every request within its command timeout, and a dead gateway answers
+  /// with an error) and avoids one timer registration per call.
+  explicit client(caf::actor_system& sys, gateway_actor gw,
+                  caf::duration timeout = caf::infinite);
+
+  /// Like above with a finite per-call timeout.
+  client(caf::actor_system& sys, gateway_actor gw, caf::timespan timeout);
 
   /// Runs one command. Errors: any gateway error (`errc::redis_error`,
   /// `errc::timeout`, `errc::disconnected`, ...).
@@ -46,7 +53,7 @@ public:
 private:
   caf::scoped_actor self_;
   gateway_actor gw_;
-  caf::timespan timeout_;
+  caf::duration timeout_;
 };
 
 } // namespace pulse

@@ -4,7 +4,6 @@
 #include <thread>
 
 #include <caf/config_value.hpp>
-#include <caf/io/middleman.hpp>
 
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
@@ -159,7 +158,6 @@ caf::expected<options> options_from(const caf::settings& xs) {
 }
 
 config::config() {
-  actor_system_config::load<caf::io::middleman>();
   add_error_category(pulse_category::value, render_pulse_error);
   config_file_path = "caf-application.conf";
   // CAF defaults to max(cores, 4) workers; match the cores instead.

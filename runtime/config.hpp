@@ -78,8 +78,8 @@ caf::expected<options> options_from(const caf::settings& xs);
 ///   error; a missing default file is not).
 /// - Declares every `pulse.*` option so `--pulse.redis.port=7000` works on
 ///   the command line (CLI > file > defaults).
-/// - Loads CAF's I/O module (the gateways are brokers) and sets
-///   `scheduler.max-threads` to the number of cores unless configured.
+/// - Sets `scheduler.max-threads` to the number of cores (CAF's default is
+///   max(cores, 4)) unless configured.
 class config : public caf::actor_system_config {
 public:
   config();

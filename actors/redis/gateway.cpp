@@ -1,14 +1,17 @@
 #include "actors/redis/gateway.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <unordered_set>
 
 #include <caf/actor_system.hpp>
-#include <caf/io/broker.hpp>
-#include <caf/io/middleman.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/mailbox_element.hpp>
 #include <caf/response_promise.hpp>
 
 #include "actors/redis/link.hpp"
@@ -22,15 +25,53 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 using gw_tick_atom = caf::atom_constant<caf::atom("gw_tick")>;
+using gw_resend_atom = caf::atom_constant<caf::atom("gw_resend")>;
+
+/// Where a reply goes. Built from a response promise in the gateway's
+/// context; `deliver` is thread-safe (external enqueue), so the reader thread
+/// answers requesters directly without a hop through the gateway.
+struct reply_target {
+  caf::strong_actor_ptr self;
+  caf::strong_actor_ptr source;
+  caf::mailbox_element::forwarding_stack stages;
+  caf::message_id id;
+
+  static reply_target from(caf::event_based_actor* self) {
+    auto rp = self->make_response_promise();
+    reply_target t;
+    t.self = caf::actor_cast<caf::strong_actor_ptr>(self);
+    t.source = rp.source();
+    t.stages = rp.stages();
+    t.id = rp.id();
+    return t;
+  }
+
+  void deliver(caf::message msg) {
+    if (!stages.empty()) {
+      auto next = std::move(stages.back());
+      stages.pop_back();
+      next->enqueue(caf::make_mailbox_element(std::move(source), id,
+                                              std::move(stages),
+                                              std::move(msg)),
+                    nullptr);
+    } else if (source && id.is_request()) {
+      source->enqueue(caf::make_mailbox_element(std::move(self),
+                                                id.response_id(), {},
+                                                std::move(msg)),
+                      nullptr);
+    }
+    source = nullptr;
+  }
+};
 
 /// One request waiting for its replies.
 struct request {
   enum class type : uint8_t { single, batch, eval };
   type kind = type::single;
-  caf::response_promise rp;
+  reply_target to;
   clock_type::time_point deadline;
   caf::timespan timeout{0};
-  /// Commands to write (single: one; batch: many; eval: built on send).
+  /// Commands (single: one; batch: many; eval: none, built on send).
   std::vector<command> cmds;
   /// Eval only: the script, keys and args (kept to re-send on NOSCRIPT).
   script scr;
@@ -41,8 +82,20 @@ struct request {
   std::vector<resp::value> replies;
 };
 
+using request_ptr = std::shared_ptr<request>;
+
+} // namespace
+
+} // namespace pulse
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::request_ptr)
+
+namespace pulse {
+
+namespace {
+
 struct gateway_state {
-  gateway_state(caf::io::broker* self, const redis_options& opts,
+  gateway_state(caf::event_based_actor* self, const redis_options& opts,
                 gateway_role role)
     : self(self),
       opts(opts),
@@ -52,16 +105,22 @@ struct gateway_state {
     // nop
   }
 
-  caf::io::broker* self;
+  caf::event_based_actor* self;
   redis_options opts;
   gateway_role role;
   detail::link conn;
-  /// Written to Redis, waiting for replies (FIFO).
+  /// Written to Redis, waiting for replies (FIFO). Shared with the reader
+  /// thread, which pops and answers; guarded by `mtx`.
+  std::mutex mtx;
   std::deque<request> in_flight;
-  /// Waiting for a connection.
+  /// Waiting for a connection (gateway context only).
   std::deque<request> queued;
   /// Scripts already sent on this connection (EVALSHA from now on).
   std::unordered_set<std::string> scripts;
+  /// Counters touched by the reader thread.
+  std::atomic<uint64_t> replies{0};
+  std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> script_reloads{0};
   gateway_stats stats;
   bool timer_armed = false;
   bool closing = false;
@@ -73,17 +132,24 @@ struct gateway_state {
   }
 
   void arm_timer() {
-    if (timer_armed || (in_flight.empty() && queued.empty()))
+    if (timer_armed)
+      return;
+    bool busy = !queued.empty();
+    if (!busy) {
+      std::lock_guard<std::mutex> guard{mtx};
+      busy = !in_flight.empty();
+    }
+    if (!busy)
       return;
     timer_armed = true;
     self->delayed_send(self, tick_interval(), gw_tick_atom::value);
   }
 
   void fail(request& req, const caf::error& err) {
-    ++stats.errors;
+    ++errors;
     if (code_of(err) == errc::timeout)
       ++stats.timeouts;
-    req.rp.deliver(err);
+    req.to.deliver(caf::make_message(err));
   }
 
   void submit(request req) {
@@ -97,7 +163,7 @@ struct gateway_state {
     req.deadline = clock_type::now() + timeout;
     if (conn.connected()) {
       send(std::move(req));
-      conn.flush();
+      conn.flush_later();
     } else if (queued.size() >= opts.max_queued) {
       fail(req, make_error(errc::overloaded,
                            "redis unreachable and "
@@ -111,7 +177,8 @@ struct gateway_state {
     arm_timer();
   }
 
-  // Writes `req` to the connection and moves it to `in_flight`.
+  // Encodes `req` into the output buffer and appends it to `in_flight`
+  // (before the bytes can leave: the reader must find it).
   void send(request req) {
     switch (req.kind) {
       case request::type::single:
@@ -140,49 +207,66 @@ struct gateway_state {
       }
     }
     stats.sent += req.owed;
+    std::lock_guard<std::mutex> guard{mtx};
     in_flight.emplace_back(std::move(req));
   }
 
-  void on_reply(resp::value&& reply) {
-    ++stats.replies;
-    if (in_flight.empty()) {
-      conn.reset(make_error(errc::protocol_error,
-                            "reply without a request: " + reply.render()));
-      return;
+  // Runs on the reader thread: matches replies to requests in FIFO order
+  // and answers requesters directly.
+  caf::error on_replies(std::vector<resp::value>& xs) {
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& reply : xs) {
+      ++replies;
+      if (in_flight.empty())
+        return make_error(errc::protocol_error,
+                          "reply without a request: " + reply.render());
+      auto& req = in_flight.front();
+      switch (req.kind) {
+        case request::type::single:
+          if (reply.is_error()) {
+            fail(req, make_error(errc::redis_error, std::move(reply.str)));
+          } else {
+            req.to.deliver(caf::make_message(std::move(reply)));
+          }
+          in_flight.pop_front();
+          break;
+        case request::type::batch:
+          req.replies.emplace_back(std::move(reply));
+          if (--req.owed == 0) {
+            req.to.deliver(caf::make_message(std::move(req.replies)));
+            in_flight.pop_front();
+          }
+          break;
+        case request::type::eval:
+          if (reply.is_error() && reply.str.compare(0, 8, "NOSCRIPT") == 0) {
+            // The script cache was flushed: the gateway re-sends the source.
+            ++script_reloads;
+            auto retry = std::make_shared<request>(std::move(req));
+            in_flight.pop_front();
+            caf::anon_send(caf::actor_cast<caf::actor>(retry->to.self),
+                           gw_resend_atom::value, std::move(retry));
+            break;
+          }
+          if (reply.is_error())
+            fail(req, make_error(errc::redis_error, std::move(reply.str)));
+          else
+            req.to.deliver(caf::make_message(std::move(reply)));
+          in_flight.pop_front();
+          break;
+      }
     }
-    auto& req = in_flight.front();
-    switch (req.kind) {
-      case request::type::single:
-        if (reply.is_error())
-          fail(req, make_error(errc::redis_error, std::move(reply.str)));
-        else
-          req.rp.deliver(std::move(reply));
-        in_flight.pop_front();
-        return;
-      case request::type::batch:
-        req.replies.emplace_back(std::move(reply));
-        if (--req.owed == 0) {
-          req.rp.deliver(std::move(req.replies));
-          in_flight.pop_front();
-        }
-        return;
-      case request::type::eval:
-        if (reply.is_error() && reply.str.compare(0, 8, "NOSCRIPT") == 0) {
-          // The script cache was flushed: re-send the source.
-          ++stats.script_reloads;
-          scripts.erase(req.scr.sha1);
-          auto retry = std::move(req);
-          in_flight.pop_front();
-          send(std::move(retry));
-          conn.flush();
-          return;
-        }
-        if (reply.is_error())
-          fail(req, make_error(errc::redis_error, std::move(reply.str)));
-        else
-          req.rp.deliver(std::move(reply));
-        in_flight.pop_front();
-        return;
+    return caf::none;
+  }
+
+  void resend(request req) {
+    scripts.erase(req.scr.sha1);
+    if (closing) {
+      fail(req, make_error(errc::closed, "gateway is shutting down"));
+    } else if (conn.connected()) {
+      send(std::move(req));
+      conn.flush_later();
+    } else {
+      queued.emplace_front(std::move(req));
     }
   }
 
@@ -195,11 +279,12 @@ struct gateway_state {
       send(std::move(queued.front()));
       queued.pop_front();
     }
-    conn.flush();
+    conn.flush_later();
     arm_timer();
   }
 
-  // The connection went down, or a connect attempt failed.
+  // The connection went down (the reader thread has ended), or a connect
+  // attempt failed.
   void on_down(const caf::error& reason) {
     stats.connected = false;
     auto in_flight_err = reason;
@@ -208,9 +293,12 @@ struct gateway_state {
       in_flight_err = make_error(errc::disconnected,
                                  "connection lost before the reply ("
                                    + render(reason) + ")");
-    for (auto& req : in_flight)
-      fail(req, in_flight_err);
-    in_flight.clear();
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& req : in_flight)
+        fail(req, in_flight_err);
+      in_flight.clear();
+    }
     // A failed connect attempt also fails what waited for it: callers get a
     // clear error now instead of a timeout later.
     auto code = code_of(reason);
@@ -224,33 +312,36 @@ struct gateway_state {
   void on_tick() {
     timer_armed = false;
     auto now = clock_type::now();
-    if (!in_flight.empty() && in_flight.front().deadline <= now) {
-      auto& req = in_flight.front();
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  req.timeout)
-                  .count();
-      auto what = req.kind == request::type::eval
-                    ? std::string{"EVALSHA"}
-                    : (req.cmds.empty() || req.cmds.front().args.empty()
-                         ? std::string{"request"}
-                         : req.cmds.front().args.front());
-      auto err = make_error(errc::timeout, what + ": no reply within "
-                                             + std::to_string(ms) + "ms");
-      // Fail the whole pipeline: later replies could not be matched.
-      for (auto& r : in_flight)
-        fail(r, err);
-      in_flight.clear();
-      conn.reset(err);
+    caf::error expired;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (!in_flight.empty() && in_flight.front().deadline <= now) {
+        auto& req = in_flight.front();
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    req.timeout)
+                    .count();
+        auto what = req.kind == request::type::eval
+                      ? std::string{"EVALSHA"}
+                      : (req.cmds.empty() || req.cmds.front().args.empty()
+                           ? std::string{"request"}
+                           : req.cmds.front().args.front());
+        expired = make_error(errc::timeout, what + ": no reply within "
+                                              + std::to_string(ms) + "ms");
+        // Fail the whole pipeline: later replies could not be matched.
+        for (auto& r : in_flight)
+          fail(r, expired);
+        in_flight.clear();
+      }
     }
+    if (expired)
+      conn.reset(expired);
     for (auto i = queued.begin(); i != queued.end();) {
       if (i->deadline <= now) {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    i->timeout)
+                    .count();
         fail(*i, make_error(errc::timeout, "no connection to redis within "
-                                             + std::to_string(
-                                               std::chrono::duration_cast<
-                                                 std::chrono::milliseconds>(
-                                                 i->timeout)
-                                                 .count())
-                                             + "ms"));
+                                             + std::to_string(ms) + "ms"));
         i = queued.erase(i);
       } else {
         ++i;
@@ -264,37 +355,58 @@ struct gateway_state {
     for (auto& req : queued)
       fail(req, err);
     queued.clear();
-    if (!in_flight.empty()) {
+    bool had_in_flight = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      had_in_flight = !in_flight.empty();
       for (auto& req : in_flight)
         fail(req, err);
       in_flight.clear();
-      // Closing the socket unblocks a BLOCK read on the server side too.
-      conn.reset(err);
     }
+    // Closing the socket also ends a BLOCK read on the server side.
+    if (had_in_flight)
+      conn.reset(err);
   }
 
   void close_all() {
     closing = true;
+    conn.shutdown(); // joins the reader thread first
     auto err = make_error(errc::closed, "gateway is shutting down");
-    for (auto& req : in_flight)
-      fail(req, err);
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& req : in_flight)
+        fail(req, err);
+      in_flight.clear();
+    }
     for (auto& req : queued)
       fail(req, err);
-    in_flight.clear();
     queued.clear();
-    conn.shutdown();
+  }
+
+  gateway_stats snapshot() {
+    auto result = stats;
+    result.replies = replies;
+    result.errors = errors;
+    result.script_reloads = script_reloads;
+    result.queued = queued.size();
+    result.in_flight = 0;
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& req : in_flight)
+      result.in_flight += req.owed;
+    return result;
   }
 };
 
-caf::behavior gateway_impl(caf::io::broker* self, redis_options opts,
+caf::behavior gateway_impl(caf::event_based_actor* self, redis_options opts,
                            gateway_role role) {
   auto st = std::make_shared<gateway_state>(self, opts, role);
   // The link lives inside the state: its callbacks use a raw pointer (a
   // shared_ptr here would be a reference cycle).
   auto raw = st.get();
-  st->conn.callbacks([raw](resp::value&& x) { raw->on_reply(std::move(x)); },
-                     [raw] { raw->on_up(); },
+  st->conn.callbacks([](resp::value&&) {}, [raw] { raw->on_up(); },
                      [raw](const caf::error& e) { raw->on_down(e); });
+  st->conn.on_reader_thread(
+    [raw](std::vector<resp::value>& xs) { return raw->on_replies(xs); });
   self->set_exit_handler([self, st](const caf::exit_msg& msg) {
     st->close_all();
     self->quit(msg.reason);
@@ -304,20 +416,20 @@ caf::behavior gateway_impl(caf::io::broker* self, redis_options opts,
     [self, st](cmd_atom, command& cmd) {
       request req;
       req.kind = request::type::single;
-      req.rp = self->make_response_promise();
+      req.to = reply_target::from(self);
       req.timeout = cmd.timeout;
       req.cmds.emplace_back(std::move(cmd));
       st->submit(std::move(req));
     },
     [self, st](batch_atom, std::vector<command>& cmds) {
-      auto rp = self->make_response_promise();
+      auto to = reply_target::from(self);
       if (cmds.empty()) {
-        rp.deliver(std::vector<resp::value>{});
+        to.deliver(caf::make_message(std::vector<resp::value>{}));
         return;
       }
       request req;
       req.kind = request::type::batch;
-      req.rp = std::move(rp);
+      req.to = std::move(to);
       for (auto& c : cmds)
         req.timeout = std::max(req.timeout, c.timeout);
       req.replies.reserve(cmds.size());
@@ -328,21 +440,18 @@ caf::behavior gateway_impl(caf::io::broker* self, redis_options opts,
                std::vector<std::string>& args) {
       request req;
       req.kind = request::type::eval;
-      req.rp = self->make_response_promise();
+      req.to = reply_target::from(self);
       req.scr = std::move(scr);
       req.keys = std::move(keys);
       req.args = std::move(args);
       st->submit(std::move(req));
     },
-    [st](cancel_atom) { st->cancel_all(); },
-    [st](stats_atom) {
-      auto result = st->stats;
-      result.queued = st->queued.size();
-      result.in_flight = 0;
-      for (auto& req : st->in_flight)
-        result.in_flight += req.owed;
-      return result;
+    [st](gw_resend_atom, request_ptr& req) {
+      if (req)
+        st->resend(std::move(*req));
     },
+    [st](cancel_atom) { st->cancel_all(); },
+    [st](stats_atom) { return st->snapshot(); },
     [st](gw_tick_atom) { st->on_tick(); },
   };
   return caf::behavior{own.or_else(st->conn.handlers())};
@@ -352,7 +461,9 @@ caf::behavior gateway_impl(caf::io::broker* self, redis_options opts,
 
 gateway_actor spawn_gateway(caf::actor_system& sys, const redis_options& opts,
                             gateway_role role) {
-  auto hdl = sys.middleman().spawn_broker(gateway_impl, opts, role);
+  // Detached: the gateway's own thread wakes on a condition variable, which
+  // keeps single-request latency off the work-stealing idle back-off.
+  auto hdl = sys.spawn<caf::detached>(gateway_impl, opts, role);
   return caf::actor_cast<gateway_actor>(hdl);
 }
 

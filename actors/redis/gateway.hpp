@@ -17,7 +17,12 @@ enum class gateway_role : uint8_t {
   blocking,
 };
 
-/// Spawns a Redis gateway actor owning one connection (`io::broker`).
+/// Spawns a Redis gateway actor owning one connection.
+///
+/// The gateway is a scheduled actor: it writes commands with non-blocking
+/// sends (one send per burst of requests) and a reader thread per
+/// connection decodes replies. Exit it (`send_exit`) when done; the runtime
+/// does this for the gateways it spawns.
 ///
 /// - Pipelining: any number of requests from any actors are written to the
 ///   connection as they arrive; replies are matched in FIFO order.

@@ -1,9 +1,14 @@
 #include "actors/redis/link.hpp"
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <caf/actor_system.hpp>
 #include <caf/blocking_actor.hpp>
-#include <caf/io/receive_policy.hpp>
-#include <caf/io/system_messages.hpp>
 #include <caf/send.hpp>
 
 #include "runtime/connect.hpp"
@@ -12,12 +17,82 @@
 
 namespace pulse::detail {
 
-link::link(caf::io::broker* self, redis_options opts, std::string role)
+namespace {
+
+// Reads from `fd` until EOF or error, handing decoded replies to `owner`.
+void reader_loop(int fd, uint64_t epoch, caf::actor owner,
+                 std::string endpoint, link::reader_fn handler) {
+  resp::decoder dec;
+  std::vector<char> buf(256 * 1024);
+  std::vector<resp::value> replies;
+  caf::error reason;
+  for (;;) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      reason = make_error(errc::disconnected,
+                          "poll on " + endpoint + ": " + std::strerror(errno));
+      break;
+    }
+    auto n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n == 0) {
+      reason = make_error(errc::disconnected,
+                          "connection to " + endpoint + " closed");
+      break;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR)
+        continue;
+      reason = make_error(errc::disconnected,
+                          "recv on " + endpoint + ": " + std::strerror(errno));
+      break;
+    }
+    if (auto err = dec.feed(buf.data(), static_cast<size_t>(n))) {
+      reason = err;
+      break;
+    }
+    resp::value reply;
+    for (;;) {
+      auto got = dec.next(reply);
+      if (!got) {
+        reason = got.error();
+        break;
+      }
+      if (!*got)
+        break;
+      replies.emplace_back(std::move(reply));
+    }
+    if (!replies.empty()) {
+      if (handler) {
+        if (auto err = handler(replies); err && !reason)
+          reason = std::move(err);
+        replies.clear();
+      } else {
+        caf::anon_send(owner, link_data_atom::value, epoch,
+                       std::move(replies));
+        replies = {};
+      }
+    }
+    if (reason)
+      break;
+  }
+  caf::anon_send(owner, link_down_atom::value, epoch, std::move(reason));
+}
+
+} // namespace
+
+link::link(caf::event_based_actor* self, redis_options opts, std::string role)
   : self_(self),
     opts_(std::move(opts)),
     role_(std::move(role)),
     backoff_(opts_.reconnect_min, opts_.reconnect_max) {
   // nop
+}
+
+link::~link() {
+  stopped_ = true;
+  close_socket_and_join();
 }
 
 void link::callbacks(reply_fn on_reply, up_fn on_up, down_fn on_down) {
@@ -31,18 +106,18 @@ void link::connect() {
     return;
   connecting_ = true;
   auto epoch = ++epoch_;
-  auto broker = caf::actor_cast<caf::actor>(self_);
+  auto owner = caf::actor_cast<caf::actor>(self_);
   auto opts = opts_;
-  // connect_redis blocks: run it on a detached helper, never on the broker.
+  // connect_redis blocks: run it on a detached helper, never on the owner.
   self_->system().spawn<caf::detached>(
-    [broker, opts, epoch](caf::blocking_actor* helper) {
+    [owner, opts, epoch](caf::blocking_actor* helper) {
       auto res = connect_redis(opts);
       if (!res) {
-        caf::anon_send(broker, link_fail_atom::value, epoch, res.error());
+        caf::anon_send(owner, link_fail_atom::value, epoch, res.error());
         return;
       }
       auto fd = res->fd;
-      helper->request(broker, caf::infinite, link_up_atom::value, epoch, fd,
+      helper->request(owner, caf::infinite, link_up_atom::value, epoch, fd,
                       res->client_id)
         .receive(
           [fd](bool accepted) {
@@ -59,13 +134,17 @@ caf::message_handler link::handlers() {
       if (epoch != epoch_ || stopped_ || connected_)
         return false;
       connecting_ = false;
-      hdl_ = self_->add_scribe(fd);
-      self_->configure_read(hdl_, caf::io::receive_policy::at_most(64 * 1024));
+      fd_ = fd;
+      out_.clear();
+      out_pos_ = 0;
       connected_ = true;
       client_id_ = client_id;
       ++connects_;
       backoff_.reset();
-      decoder_.reset();
+      reader_ = std::thread{reader_loop, fd, epoch,
+                            caf::actor_cast<caf::actor>(self_),
+                            opts_.host + ":" + std::to_string(opts_.port),
+                            reader_fn_};
       log::info("redis connected role={} host={} port={} client_id={}", role_,
                 opts_.host, opts_.port, client_id);
       if (on_up_)
@@ -87,56 +166,88 @@ caf::message_handler link::handlers() {
       if (epoch == epoch_)
         connect();
     },
-    [this](const caf::io::new_data_msg& msg) {
-      if (connected_ && msg.handle == hdl_)
-        on_data(msg.buf);
+    [this](link_flush_atom) {
+      flush_scheduled_ = false;
+      flush();
     },
-    [this](const caf::io::connection_closed_msg& msg) {
-      if (connected_ && msg.handle == hdl_)
-        drop(make_error(errc::disconnected, "connection to "
-                                              + opts_.host + ":"
-                                              + std::to_string(opts_.port)
-                                              + " closed"),
-             true);
+    [this](link_data_atom, uint64_t epoch, std::vector<resp::value>& xs) {
+      if (epoch != epoch_ || !connected_)
+        return;
+      for (auto& x : xs) {
+        on_reply_(std::move(x));
+        // The callback may have reset the connection.
+        if (!connected_ || epoch != epoch_)
+          return;
+      }
+    },
+    [this](link_down_atom, uint64_t epoch, const caf::error& reason) {
+      if (epoch == epoch_ && connected_)
+        drop(reason, true);
     },
   };
 }
 
-void link::on_data(const std::vector<char>& buf) {
-  if (auto err = decoder_.feed(buf.data(), buf.size())) {
-    drop(err, true);
-    return;
-  }
-  resp::value reply;
-  for (;;) {
-    auto got = decoder_.next(reply);
-    if (!got) {
-      drop(got.error(), true);
-      return;
-    }
-    if (!*got)
-      return;
-    on_reply_(std::move(reply));
-    // The callback may have reset the connection.
-    if (!connected_)
-      return;
-  }
+void link::write(const std::vector<std::string>& args) {
+  resp::encode(out_, args);
 }
 
-void link::write(const std::vector<std::string>& args) {
-  resp::encode(self_->wr_buf(hdl_), args);
+void link::flush_later() {
+  if (flush_scheduled_ || !connected_)
+    return;
+  flush_scheduled_ = true;
+  self_->send(self_, link_flush_atom::value);
 }
 
 void link::flush() {
-  if (connected_)
-    self_->flush(hdl_);
+  if (!connected_)
+    return;
+  while (out_pos_ < out_.size()) {
+    auto n = ::send(fd_, out_.data() + out_pos_, out_.size() - out_pos_,
+                    MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        // Socket buffer full: retry shortly, never block the worker.
+        if (!flush_scheduled_) {
+          flush_scheduled_ = true;
+          self_->delayed_send(self_, std::chrono::milliseconds{1},
+                              link_flush_atom::value);
+        }
+        return;
+      }
+      drop(make_error(errc::disconnected,
+                      "send to " + opts_.host + ":"
+                        + std::to_string(opts_.port) + ": "
+                        + std::strerror(errno)),
+           true);
+      return;
+    }
+    out_pos_ += static_cast<size_t>(n);
+  }
+  out_.clear();
+  out_pos_ = 0;
+}
+
+void link::close_socket_and_join() {
+  if (fd_ >= 0)
+    ::shutdown(fd_, SHUT_RDWR); // wakes the reader thread
+  if (reader_.joinable())
+    reader_.join();
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
 }
 
 void link::drop(const caf::error& reason, bool retry_now) {
   if (!connected_)
     return;
   connected_ = false;
-  self_->close(hdl_);
+  ++epoch_;
+  close_socket_and_join();
+  out_.clear();
+  out_pos_ = 0;
   log::warn("redis connection lost role={} host={} port={} reason=\"{}\"",
             role_, opts_.host, opts_.port, reason);
   if (on_down_)
@@ -162,10 +273,8 @@ void link::schedule_retry(bool now) {
 void link::shutdown() {
   stopped_ = true;
   ++epoch_;
-  if (connected_) {
-    connected_ = false;
-    self_->close(hdl_);
-  }
+  connected_ = false;
+  close_socket_and_join();
 }
 
 } // namespace pulse::detail

@@ -1,16 +1,17 @@
 #pragma once
 
 /// Internal: the connection lifecycle shared by the gateway and pub/sub
-/// brokers. Not part of the public API.
+/// actors. Not part of the public API.
 
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
-#include <caf/io/broker.hpp>
-#include <caf/io/connection_handle.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/message_handler.hpp>
 
 #include "runtime/backoff.hpp"
@@ -22,21 +23,43 @@ namespace pulse::detail {
 using link_up_atom = caf::atom_constant<caf::atom("link_up")>;
 using link_fail_atom = caf::atom_constant<caf::atom("link_fail")>;
 using link_retry_atom = caf::atom_constant<caf::atom("link_retry")>;
+using link_flush_atom = caf::atom_constant<caf::atom("link_flush")>;
+using link_data_atom = caf::atom_constant<caf::atom("link_data")>;
+using link_down_atom = caf::atom_constant<caf::atom("link_down")>;
 
-/// One Redis connection owned by a broker. Connects from a detached helper
-/// actor (`connect_redis` blocks), adopts the socket as a scribe, decodes
-/// replies and reconnects with exponential back-off and jitter.
+/// One Redis connection owned by a (scheduled) actor.
+///
+/// - Connecting runs on a detached helper actor (`connect_redis` blocks).
+/// - Writes: the owner appends commands with `write`; `flush_later` sends
+///   them with one non-blocking `send` once the owner's mailbox is drained,
+///   so a burst of requests costs one syscall. A full socket buffer is
+///   retried every millisecond, never blocking the worker thread.
+/// - Reads: a reader thread per connection waits on the socket, decodes
+///   replies and hands them to the owner in chunks (`link_data`).
+/// - Reconnects use exponential back-off with jitter.
 class link {
 public:
   using reply_fn = std::function<void(resp::value&&)>;
   using up_fn = std::function<void()>;
   using down_fn = std::function<void(const caf::error&)>;
+  /// Runs on the reader thread for each chunk of decoded replies; returns
+  /// an error to drop the connection (e.g. a reply nobody asked for).
+  using reader_fn = std::function<caf::error(std::vector<resp::value>&)>;
 
-  link(caf::io::broker* self, redis_options opts, std::string role);
+  link(caf::event_based_actor* self, redis_options opts, std::string role);
+  ~link();
+
+  link(const link&) = delete;
+  link& operator=(const link&) = delete;
 
   /// Installs the callbacks: a decoded reply, the connection came up, the
   /// connection went down (or a connect attempt failed) with a reason.
   void callbacks(reply_fn on_reply, up_fn on_up, down_fn on_down);
+
+  /// Makes the reader thread hand replies to `f` (on the reader thread)
+  /// instead of sending them to the owner. `f` must be thread-safe with
+  /// respect to the owner. Set it before the first `connect`.
+  void on_reader_thread(reader_fn f) { reader_fn_ = std::move(f); }
 
   /// Starts connecting unless connected or already connecting.
   void connect();
@@ -45,41 +68,46 @@ public:
   /// at once. Calls `on_down(reason)`.
   void reset(const caf::error& reason);
 
-  /// Closes the connection for good (actor shutting down).
+  /// Closes the connection for good (owner shutting down).
   void shutdown();
 
-  /// Appends `args` to the write buffer and flushes. Pre: `connected()`.
+  /// Appends `args` to the output buffer. Pre: `connected()`.
   void write(const std::vector<std::string>& args);
 
-  /// Flushes the write buffer.
-  void flush();
+  /// Sends the output buffer once the mailbox is drained.
+  void flush_later();
 
   bool connected() const noexcept { return connected_; }
   int64_t client_id() const noexcept { return client_id_; }
   uint64_t connects() const noexcept { return connects_; }
   const redis_options& opts() const noexcept { return opts_; }
 
-  /// Message handlers for the link's own messages; add them to the broker's
+  /// Message handlers for the link's own messages; add them to the owner's
   /// behavior with `.or_else(link.handlers())`.
   caf::message_handler handlers();
 
 private:
-  void on_data(const std::vector<char>& buf);
+  void flush();
+  void close_socket_and_join();
   void drop(const caf::error& reason, bool retry_now);
   void schedule_retry(bool now);
 
-  caf::io::broker* self_;
+  caf::event_based_actor* self_;
   redis_options opts_;
   std::string role_;
   reply_fn on_reply_;
   up_fn on_up_;
   down_fn on_down_;
-  resp::decoder decoder_;
+  reader_fn reader_fn_;
   backoff backoff_;
-  caf::io::connection_handle hdl_;
+  int fd_ = -1;
+  std::thread reader_;
+  std::vector<char> out_;
+  size_t out_pos_ = 0;
   bool connected_ = false;
   bool connecting_ = false;
   bool stopped_ = false;
+  bool flush_scheduled_ = false;
   uint64_t epoch_ = 0;
   uint64_t connects_ = 0;
   int64_t client_id_ = 0;

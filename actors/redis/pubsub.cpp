@@ -6,8 +6,7 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
-#include <caf/io/broker.hpp>
-#include <caf/io/middleman.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/response_promise.hpp>
 #include <caf/send.hpp>
 
@@ -36,7 +35,7 @@ struct topic_table {
 };
 
 struct pubsub_state {
-  pubsub_state(caf::io::broker* self, const redis_options& opts)
+  pubsub_state(caf::event_based_actor* self, const redis_options& opts)
     : self(self), conn(self, opts, "pubsub") {
     channels.sub_cmd = "SUBSCRIBE";
     channels.unsub_cmd = "UNSUBSCRIBE";
@@ -44,7 +43,7 @@ struct pubsub_state {
     patterns.unsub_cmd = "PUNSUBSCRIBE";
   }
 
-  caf::io::broker* self;
+  caf::event_based_actor* self;
   detail::link conn;
   topic_table channels;
   topic_table patterns;
@@ -81,7 +80,7 @@ struct pubsub_state {
     t.waiting[name].emplace_back(std::move(rp));
     if (conn.connected() && first_waiter && subs.size() == 1) {
       conn.write({t.sub_cmd, name});
-      conn.flush();
+      conn.flush_later();
     } else {
       conn.connect();
     }
@@ -98,7 +97,7 @@ struct pubsub_state {
       t.ever_confirmed.erase(name);
       if (conn.connected()) {
         conn.write({t.unsub_cmd, name});
-        conn.flush();
+        conn.flush_later();
       }
     }
     return true;
@@ -162,7 +161,7 @@ struct pubsub_state {
         cmd.push_back(kvp.first);
       conn.write(cmd);
     }
-    conn.flush();
+    conn.flush_later();
   }
 
   void on_down(const caf::error& reason) {
@@ -191,7 +190,7 @@ struct pubsub_state {
         if (subs.empty()) {
           if (conn.connected()) {
             conn.write({t.unsub_cmd, i->first});
-            conn.flush();
+            conn.flush_later();
           }
           t.confirmed.erase(i->first);
           t.ever_confirmed.erase(i->first);
@@ -225,7 +224,7 @@ struct pubsub_state {
   }
 };
 
-caf::behavior pubsub_impl(caf::io::broker* self, redis_options opts) {
+caf::behavior pubsub_impl(caf::event_based_actor* self, redis_options opts) {
   auto st = std::make_shared<pubsub_state>(self, opts);
   auto raw = st.get();
   st->conn.callbacks([raw](resp::value&& x) { raw->on_reply(std::move(x)); },
@@ -259,7 +258,7 @@ caf::behavior pubsub_impl(caf::io::broker* self, redis_options opts) {
 } // namespace
 
 pubsub_actor spawn_pubsub(caf::actor_system& sys, const redis_options& opts) {
-  auto hdl = sys.middleman().spawn_broker(pubsub_impl, opts);
+  auto hdl = sys.spawn(pubsub_impl, opts);
   return caf::actor_cast<pubsub_actor>(hdl);
 }
 

@@ -7,8 +7,8 @@
 
 namespace pulse {
 
-/// Spawns the pub/sub actor: it owns the subscription connection
-/// (`io::broker`) and fans messages out to subscriber actors.
+/// Spawns the pub/sub actor: it owns the subscription connection and fans
+/// messages out to subscriber actors. Exit it when done (the runtime does).
 ///
 /// - `(sub_atom, channel, subscriber)` issues `SUBSCRIBE channel` once per
 ///   channel, however many subscribers, and replies `true` once Redis

@@ -1,0 +1,117 @@
+#include "bench/common.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace pulse::bench {
+
+double median(std::vector<double> xs) {
+  return quantile(std::move(xs), 0.5);
+}
+
+double quantile(std::vector<double> xs, double q) {
+  if (xs.empty())
+    return 0;
+  std::sort(xs.begin(), xs.end());
+  auto idx = static_cast<size_t>(q * static_cast<double>(xs.size() - 1) + 0.5);
+  return xs[std::min(idx, xs.size() - 1)];
+}
+
+void report(const std::string& bench, const std::string& metric, double value,
+            const std::string& baseline_metric, double baseline,
+            bool higher_is_better, const std::string& extra) {
+  double ratio = 0;
+  if (value > 0 && baseline > 0)
+    ratio = higher_is_better ? value / baseline : baseline / value;
+  fmt::print("{{\"bench\":\"{}\",\"metric\":\"{}\",\"value\":{:.3f},"
+             "\"baseline_metric\":\"{}\",\"baseline\":{:.3f},\"ratio\":{:.3f}"
+             "{}}}\n",
+             bench, metric, value, baseline_metric, baseline, ratio,
+             extra.empty() ? "" : "," + extra);
+  std::fflush(stdout);
+}
+
+target::target(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--port=", 0) == 0)
+      port = static_cast<uint16_t>(std::stoi(arg.substr(7)));
+    else if (arg.rfind("--runs=", 0) == 0)
+      runs = std::max(1, std::stoi(arg.substr(7)));
+    else if (arg.rfind("--scale=", 0) == 0)
+      scale = std::stod(arg.substr(8));
+  }
+  if (port == 0) {
+    auto srv = redis_server::start({});
+    if (!srv) {
+      std::fprintf(stderr, "cannot start redis-server\n");
+      std::exit(1);
+    }
+    server = std::move(*srv);
+    port = server->port();
+  }
+}
+
+redisContext* connect_raw(uint16_t port) {
+  auto c = redisConnect("127.0.0.1", port);
+  if (c == nullptr || c->err != 0) {
+    std::fprintf(stderr, "cannot connect to 127.0.0.1:%u\n", port);
+    std::exit(1);
+  }
+  return c;
+}
+
+double redis_benchmark(uint16_t port, const std::string& args,
+                       const std::string& test, const std::string& column) {
+  auto cmd = fmt::format("redis-benchmark -h 127.0.0.1 -p {} --csv {} 2>/dev/null",
+                         port, args);
+  auto pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr)
+    return -1;
+  std::string out;
+  char buf[4096];
+  while (auto n = std::fread(buf, 1, sizeof(buf), pipe))
+    out.append(buf, n);
+  ::pclose(pipe);
+  // CSV: header line with quoted column names, then one row per test.
+  std::istringstream in{out};
+  std::string line;
+  std::vector<std::string> header;
+  auto split = [](const std::string& l) {
+    std::vector<std::string> cells;
+    std::string cell;
+    bool quoted = false;
+    for (char ch : l) {
+      if (ch == '"')
+        quoted = !quoted;
+      else if (ch == ',' && !quoted) {
+        cells.push_back(cell);
+        cell.clear();
+      } else
+        cell.push_back(ch);
+    }
+    cells.push_back(cell);
+    return cells;
+  };
+  while (std::getline(in, line)) {
+    auto cells = split(line);
+    if (cells.empty())
+      continue;
+    if (cells[0] == "test") {
+      header = cells;
+      continue;
+    }
+    if (cells[0] != test)
+      continue;
+    for (size_t i = 0; i < header.size() && i < cells.size(); ++i)
+      if (header[i] == column)
+        return std::atof(cells[i].c_str());
+  }
+  return -1;
+}
+
+} // namespace pulse::bench

@@ -1,0 +1,87 @@
+#pragma once
+
+/// Helpers shared by the benchmark programs: timing, medians, JSON lines,
+/// baselines (raw hiredis loops, redis-benchmark) and a private Redis.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <hiredis/hiredis.h>
+
+#include "runtime/redis_server.hpp"
+
+namespace pulse::bench {
+
+using clock_type = std::chrono::steady_clock;
+
+/// Returns the median of `xs` (which it sorts).
+double median(std::vector<double> xs);
+
+/// Returns the q-quantile (0..1) of `xs` (which it sorts).
+double quantile(std::vector<double> xs, double q);
+
+/// Prints one JSON line: {"bench":..,"metric":..,"value":..,
+/// "baseline_metric":..,"baseline":..,"ratio":..}. `higher_is_better`
+/// decides the ratio direction: value/baseline, or baseline/value for
+/// latencies (so a ratio >= 1 always means "at least as good").
+void report(const std::string& bench, const std::string& metric, double value,
+            const std::string& baseline_metric, double baseline,
+            bool higher_is_better, const std::string& extra = "");
+
+/// The Redis a benchmark runs against: `--port=N` uses an existing server
+/// on 127.0.0.1, otherwise a private one (persistence off) is started.
+struct target {
+  explicit target(int argc, char** argv);
+  uint16_t port = 0;
+  std::unique_ptr<redis_server> server;
+  /// Number of repetitions (`--runs=N`, default 3).
+  int runs = 3;
+  /// Scale factor for operation counts (`--scale=F`, default 1).
+  double scale = 1.0;
+};
+
+/// A synchronous hiredis connection for baselines (aborts on failure).
+redisContext* connect_raw(uint16_t port);
+
+/// Raw pipelined loop: `n` commands from `make(i)`, `depth` in flight.
+/// Returns ops/s.
+template <class F>
+double raw_pipelined(uint16_t port, size_t n, size_t depth, F make) {
+  auto c = connect_raw(port);
+  auto t0 = clock_type::now();
+  for (size_t done = 0; done < n;) {
+    auto k = std::min(depth, n - done);
+    for (size_t i = 0; i < k; ++i) {
+      auto args = make(done + i);
+      std::vector<const char*> argv;
+      std::vector<size_t> lens;
+      for (auto& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(),
+                             lens.data());
+    }
+    for (size_t i = 0; i < k; ++i) {
+      void* r = nullptr;
+      redisGetReply(c, &r);
+      freeReplyObject(r);
+    }
+    done += k;
+  }
+  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  redisFree(c);
+  return static_cast<double>(n) / secs;
+}
+
+/// Runs redis-benchmark with `args` (after -h/-p/--csv) and returns the
+/// value of `column` (e.g. "rps", "p50_latency_ms") for row `test`, or a
+/// negative number if it could not be read.
+double redis_benchmark(uint16_t port, const std::string& args,
+                       const std::string& test, const std::string& column);
+
+} // namespace pulse::bench

@@ -1,0 +1,236 @@
+// Gateway benchmark: throughput with many requests in flight, batch
+// throughput, and single-request latency, each next to a baseline measured
+// in the same run on the same Redis.
+//
+// Usage: gateway_bench [--port=N] [--runs=3] [--scale=1.0]
+// Output: one JSON object per line (see bench/common.hpp).
+
+#include <caf/all.hpp>
+
+#include "actors/redis/gateway.hpp"
+#include "bench/common.hpp"
+#include "runtime/client.hpp"
+#include "runtime/config.hpp"
+#include "runtime/errors.hpp"
+
+#include <fmt/format.h>
+
+using namespace pulse;
+using namespace pulse::bench;
+using namespace std::chrono_literals;
+
+namespace {
+
+using go_atom = caf::atom_constant<caf::atom("go")>;
+
+// Sends `n` requests built by `make` with `window` in flight; answers `go`
+// once all replies arrived (true) or on the first error (false).
+caf::behavior load_actor(caf::event_based_actor* self, gateway_actor gw,
+                         size_t n, size_t window, bool batch,
+                         size_t batch_size, std::string prefix) {
+  struct st {
+    size_t sent = 0;
+    size_t done = 0;
+    caf::response_promise rp;
+    std::function<void()> fire;
+  };
+  auto s = std::make_shared<st>();
+  auto finish = [s](bool ok) {
+    s->rp.deliver(ok);
+    s->fire = nullptr;
+  };
+  s->fire = [=] {
+    auto i = s->sent++;
+    if (!batch) {
+      self
+        ->request(gw, caf::infinite, cmd_atom::value,
+                  make_command("SET", prefix + std::to_string(i % 1000), "v"))
+        .then(
+          [=](const resp::value&) {
+            if (++s->done == n)
+              finish(true);
+            else if (s->sent < n)
+              s->fire();
+          },
+          [=](caf::error&) { finish(false); });
+    } else {
+      std::vector<command> cmds;
+      cmds.reserve(batch_size);
+      for (size_t j = 0; j < batch_size; ++j)
+        cmds.push_back(
+          make_command("SET", prefix + std::to_string(j % 1000), "v"));
+      self->request(gw, caf::infinite, batch_atom::value, std::move(cmds))
+        .then(
+          [=](const std::vector<resp::value>&) {
+            if (++s->done == n)
+              finish(true);
+            else if (s->sent < n)
+              s->fire();
+          },
+          [=](caf::error&) { finish(false); });
+    }
+  };
+  return {
+    [=](go_atom) {
+      s->rp = self->make_response_promise();
+      for (size_t i = 0; i < window && i < n; ++i)
+        s->fire();
+    },
+  };
+}
+
+// Returns ops/s for `actors` load actors, each with `window` requests in
+// flight (batch: each request carries `batch_size` commands).
+double run_load(caf::actor_system& sys, const gateway_actor& gw,
+                size_t total_ops, size_t actors, size_t window, bool batch,
+                size_t batch_size) {
+  auto per_actor = total_ops / actors / (batch ? batch_size : 1);
+  std::vector<caf::actor> loaders;
+  for (size_t i = 0; i < actors; ++i)
+    loaders.push_back(sys.spawn(load_actor, gw, per_actor, window, batch,
+                                batch_size, "k" + std::to_string(i) + ":"));
+  caf::scoped_actor self{sys};
+  auto t0 = clock_type::now();
+  for (auto& l : loaders)
+    self->send(l, go_atom::value);
+  size_t ok = 0;
+  size_t answered = 0;
+  bool timed_out = false;
+  while (answered < loaders.size() && !timed_out)
+    self->receive(
+      [&](bool b) {
+        ++answered;
+        ok += b ? 1 : 0;
+      },
+      caf::after(60s) >> [&] { timed_out = true; });
+  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  for (auto& l : loaders)
+    self->send_exit(l, caf::exit_reason::user_shutdown);
+  if (ok != loaders.size())
+    return -1;
+  auto ops = static_cast<double>(per_actor * actors * (batch ? batch_size : 1));
+  return ops / secs;
+}
+
+// p50/p99 round trip (µs) of PING, one request at a time, from a blocking
+// client (a plain thread using the facade).
+std::pair<double, double> blocking_latency(caf::actor_system& sys,
+                                           const gateway_actor& gw, size_t n) {
+  client c{sys, gw, 5s};
+  for (int i = 0; i < 200; ++i)
+    c("PING");
+  std::vector<double> us;
+  us.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto t0 = clock_type::now();
+    c("PING");
+    us.push_back(std::chrono::duration<double, std::micro>(clock_type::now()
+                                                           - t0)
+                   .count());
+  }
+  return {quantile(us, 0.5), quantile(us, 0.99)};
+}
+
+// Same from an event-based actor: each reply triggers the next request.
+double actor_latency(caf::actor_system& sys, const gateway_actor& gw,
+                     size_t n) {
+  auto samples = std::make_shared<std::vector<double>>();
+  samples->reserve(n);
+  auto pinger = sys.spawn([=](caf::event_based_actor* self) {
+    auto next = std::make_shared<std::function<void(size_t)>>();
+    auto rp = std::make_shared<caf::response_promise>();
+    *next = [=](size_t left) {
+      if (left == 0) {
+        rp->deliver(true);
+        *next = nullptr;
+        return;
+      }
+      auto t0 = clock_type::now();
+      self->request(gw, caf::infinite, cmd_atom::value, make_command("PING"))
+        .then(
+          [=](const resp::value&) {
+            samples->push_back(std::chrono::duration<double, std::micro>(
+                                 clock_type::now() - t0)
+                                 .count());
+            (*next)(left - 1);
+          },
+          [=](caf::error&) { (*next)(0); });
+    };
+    return caf::behavior{
+      [=](go_atom) {
+        *rp = self->make_response_promise();
+        (*next)(n);
+      },
+    };
+  });
+  caf::scoped_actor self{sys};
+  self->send(pinger, go_atom::value);
+  self->receive([](bool) {}, caf::after(60s) >> [] {});
+  self->send_exit(pinger, caf::exit_reason::user_shutdown);
+  return quantile(*samples, 0.5);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  target tgt{argc, argv};
+  pulse::config cfg;
+  if (auto err = cfg.read(std::vector<std::string>{"--pulse.log.level=warn"})) {
+    std::fprintf(stderr, "%s\n", render(err).c_str());
+    return 1;
+  }
+  auto n = static_cast<size_t>(200000 * tgt.scale);
+  std::vector<double> raw, rb16, gw_128, gw_800, gw_batch, lat_blocking,
+    lat_blocking99, lat_actor, rb_ping_p50;
+  {
+    caf::actor_system sys{cfg};
+    redis_options ro;
+    ro.host = "127.0.0.1";
+    ro.port = tgt.port;
+    ro.command_timeout = 30s;
+    auto gw = spawn_gateway(sys, ro);
+    {
+      client c{sys, gw, 5s};
+      c("FLUSHALL");
+    }
+    for (int run = 0; run < tgt.runs; ++run) {
+      raw.push_back(raw_pipelined(tgt.port, n, 1000, [](size_t i) {
+        return std::vector<std::string>{"SET", "k" + std::to_string(i % 1000),
+                                        "v"};
+      }));
+      rb16.push_back(redis_benchmark(
+        tgt.port, fmt::format("-t set -n {} -P 16 -c 50", n), "SET", "rps"));
+      gw_128.push_back(run_load(sys, gw, n, 8, 16, false, 1));
+      gw_800.push_back(run_load(sys, gw, n, 50, 16, false, 1));
+      gw_batch.push_back(run_load(sys, gw, n, 4, 2, true, 100));
+      auto [p50, p99] = blocking_latency(sys, gw, 20000);
+      lat_blocking.push_back(p50);
+      lat_blocking99.push_back(p99);
+      lat_actor.push_back(actor_latency(sys, gw, 20000));
+      rb_ping_p50.push_back(
+        1000.0
+        * redis_benchmark(tgt.port, "-t ping -n 50000 -c 1 -P 1", "PING_MBULK",
+                          "p50_latency_ms"));
+    }
+    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  }
+  auto runs = fmt::format("\"runs\":{}", tgt.runs);
+  report("gateway", "set_128_in_flight_ops_per_s", median(gw_128),
+         "raw_hiredis_pipelined_ops_per_s", median(raw), true,
+         runs + ",\"shape\":\"8 actors x 16 in flight\"");
+  report("gateway", "set_800_in_flight_ops_per_s", median(gw_800),
+         "raw_hiredis_pipelined_ops_per_s", median(raw), true,
+         runs + ",\"shape\":\"50 actors x 16 in flight\"");
+  report("gateway", "set_800_in_flight_ops_per_s", median(gw_800),
+         "redis_benchmark_P16_c50_set_rps", median(rb16), true, runs);
+  report("gateway", "batch100_set_ops_per_s", median(gw_batch),
+         "raw_hiredis_pipelined_ops_per_s", median(raw), true,
+         runs + ",\"shape\":\"4 actors x 2 batches of 100 in flight\"");
+  report("gateway", "ping_p50_us_blocking_client", median(lat_blocking),
+         "redis_benchmark_c1_P1_ping_p50_us", median(rb_ping_p50), false,
+         runs + fmt::format(",\"p99_us\":{:.1f}", median(lat_blocking99)));
+  report("gateway", "ping_p50_us_event_based_actor", median(lat_actor),
+         "redis_benchmark_c1_P1_ping_p50_us", median(rb_ping_p50), false,
+         runs);
+  return 0;
+}
