@@ -1,5 +1,6 @@
 #include "runtime/runtime.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <caf/actor_system.hpp>
@@ -54,28 +55,48 @@ gateway_actor runtime::spawn_gateway(gateway_role role) {
   return result;
 }
 
+void runtime::track(caf::actor hdl) {
+  // Forget actors that already terminated, so the list stays bounded.
+  users_.erase(std::remove_if(users_.begin(), users_.end(),
+                              [](const caf::actor& a) {
+                                return a->getf(caf::abstract_actor::is_terminated_flag);
+                              }),
+               users_.end());
+  users_.push_back(std::move(hdl));
+}
+
+namespace {
+
+// Exits `actors` and waits (up to 5 s) until all of them terminated.
+void exit_and_wait(caf::actor_system& sys, std::vector<caf::actor>& actors,
+                   const char* what) {
+  caf::scoped_actor self{sys};
+  size_t alive = 0;
+  for (auto& a : actors) {
+    self->monitor(a);
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+    ++alive;
+  }
+  bool timed_out = false;
+  while (alive > 0 && !timed_out)
+    self->receive([&](const caf::down_msg&) { --alive; },
+                  caf::after(std::chrono::seconds{5}) >>
+                    [&] { timed_out = true; });
+  if (timed_out)
+    log::error("runtime shutdown: {} {} did not stop within 5s", alive, what);
+  actors.clear();
+}
+
+} // namespace
+
 void runtime::shutdown() {
   if (stopped_)
     return;
   stopped_ = true;
-  {
-    caf::scoped_actor self{sys_};
-    size_t alive = 0;
-    for (auto& svc : services_) {
-      self->monitor(svc);
-      self->send_exit(svc, caf::exit_reason::user_shutdown);
-      ++alive;
-    }
-    bool timed_out = false;
-    while (alive > 0 && !timed_out)
-      self->receive([&](const caf::down_msg&) { --alive; },
-                    caf::after(std::chrono::seconds{5}) >>
-                      [&] { timed_out = true; });
-    if (timed_out)
-      log::error("runtime shutdown: {} service actors did not stop within 5s",
-                 alive);
-  }
-  services_.clear();
+  // Users of the gateways first (they may still flush acks), then the
+  // gateways and the pub/sub actor.
+  exit_and_wait(sys_, users_, "readers/sinks/replicas");
+  exit_and_wait(sys_, services_, "service actors");
   gateway_ = nullptr;
   pubsub_ = nullptr;
   if (server_) {

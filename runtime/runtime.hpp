@@ -45,6 +45,10 @@ public:
   /// per blocking reader). The runtime exits it on shutdown.
   gateway_actor spawn_gateway(gateway_role role = gateway_role::blocking);
 
+  /// Registers an actor the runtime exits (and waits for) on shutdown,
+  /// before its gateways: readers, sinks, replicas, pool nodes.
+  void track(caf::actor hdl);
+
   /// The options in effect; for an embedded server, `redis().host` and
   /// `redis().port` name it.
   const options& opts() const noexcept { return opts_; }
@@ -68,6 +72,7 @@ private:
   gateway_actor gateway_;
   pubsub_actor pubsub_;
   std::vector<caf::actor> services_;
+  std::vector<caf::actor> users_;
   bool stopped_ = false;
 };
 

@@ -1,0 +1,84 @@
+#include "actors/streaming/fanout.hpp"
+
+#include <algorithm>
+
+namespace pulse::detail {
+
+fanout::fanout(caf::event_based_actor* self, size_t chunk)
+  : self_(self), chunk_(std::max<size_t>(chunk, 1)) {
+  // nop
+}
+
+bool fanout::add(const caf::actor& sub) {
+  if (!sub || !subs_.insert(sub).second)
+    return false;
+  self_->monitor(sub);
+  return true;
+}
+
+bool fanout::remove(const caf::actor& sub) {
+  if (subs_.erase(sub) == 0)
+    return false;
+  self_->demonitor(sub);
+  return true;
+}
+
+void fanout::on_down(const caf::actor_addr& addr) {
+  for (auto i = subs_.begin(); i != subs_.end(); ++i)
+    if (i->address() == addr) {
+      subs_.erase(i);
+      return;
+    }
+}
+
+void fanout::deliver(std::vector<event> events, std::function<void()> done) {
+  events_ = std::move(events);
+  pos_ = 0;
+  done_ = std::move(done);
+  busy_ = true;
+  next_chunk();
+}
+
+void fanout::next_chunk() {
+  if (pos_ >= events_.size() || subs_.empty()) {
+    busy_ = false;
+    events_.clear();
+    auto done = std::move(done_);
+    done_ = nullptr;
+    if (done)
+      done();
+    return;
+  }
+  auto end = std::min(events_.size(), pos_ + chunk_);
+  event_batch batch;
+  if (pos_ == 0 && end == events_.size()) {
+    batch.events = std::move(events_);
+    events_.clear();
+    pos_ = 0;
+  } else {
+    batch.events.assign(std::make_move_iterator(events_.begin() + pos_),
+                        std::make_move_iterator(events_.begin() + end));
+    pos_ = end;
+  }
+  pending_ = subs_.size();
+  auto msg_batch = std::make_shared<event_batch>(std::move(batch));
+  for (auto& sub : std::vector<caf::actor>{subs_.begin(), subs_.end()}) {
+    auto answered = [this] {
+      if (--pending_ == 0)
+        next_chunk();
+    };
+    self_->request(sub, caf::infinite, *msg_batch)
+      .then(
+        [this, sub, answered](bool keep) {
+          if (!keep)
+            remove(sub);
+          answered();
+        },
+        [this, sub, answered](caf::error&) {
+          remove(sub);
+          answered();
+        });
+  }
+}
+
+} // namespace pulse::detail

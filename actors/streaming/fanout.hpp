@@ -1,0 +1,57 @@
+#pragma once
+
+/// Internal: delivery of event batches to the subscribers of a reader or
+/// sink, with back-pressure. Not part of the public API.
+
+#include <functional>
+#include <set>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "messages/streaming.hpp"
+
+namespace pulse::detail {
+
+/// Sends events to every subscriber in chunks of at most `chunk` events,
+/// one chunk at a time: the next chunk (and the caller's next read) waits
+/// until every subscriber answered. A subscriber that answers `false`,
+/// fails or dies is dropped.
+class fanout {
+public:
+  fanout(caf::event_based_actor* self, size_t chunk);
+
+  /// Adds a subscriber (monitored). Returns false if already present.
+  bool add(const caf::actor& sub);
+
+  /// Removes a subscriber. Returns false if absent.
+  bool remove(const caf::actor& sub);
+
+  /// Drops a subscriber that terminated.
+  void on_down(const caf::actor_addr& addr);
+
+  bool empty() const noexcept { return subs_.empty(); }
+  size_t size() const noexcept { return subs_.size(); }
+
+  /// Returns whether a delivery is in progress.
+  bool busy() const noexcept { return busy_; }
+
+  /// Delivers `events`; calls `done` when every subscriber answered every
+  /// chunk (at once if there is nothing to deliver).
+  void deliver(std::vector<event> events, std::function<void()> done);
+
+private:
+  void next_chunk();
+
+  caf::event_based_actor* self_;
+  size_t chunk_;
+  std::set<caf::actor> subs_;
+  bool busy_ = false;
+  std::vector<event> events_;
+  size_t pos_ = 0;
+  size_t pending_ = 0;
+  std::function<void()> done_;
+};
+
+} // namespace pulse::detail

@@ -1,0 +1,290 @@
+#include "actors/streaming/reader.hpp"
+
+#include <memory>
+#include <optional>
+#include <regex>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "actors/redis/gateway.hpp"
+#include "actors/streaming/fanout.hpp"
+#include "runtime/backoff.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+#include "runtime/names.hpp"
+#include "runtime/runtime.hpp"
+#include "runtime/stream.hpp"
+
+namespace pulse {
+
+namespace {
+
+using poll_atom = caf::atom_constant<caf::atom("rd_poll")>;
+
+struct reader_state {
+  struct cursor {
+    std::string name;
+    std::string key;
+    /// Last ID read; "$" until resolved.
+    std::string id;
+  };
+
+  reader_state(caf::event_based_actor* self, reader_options opts,
+               std::optional<std::regex> pattern, gateway_actor shared,
+               gateway_actor blocking, caf::timespan command_timeout)
+    : self(self),
+      opts(std::move(opts)),
+      pattern(std::move(pattern)),
+      shared(std::move(shared)),
+      blocking(std::move(blocking)),
+      command_timeout(command_timeout),
+      out(self, this->opts.buffer_size),
+      retry(std::chrono::milliseconds{100}, std::chrono::seconds{5}) {
+    // nop
+  }
+
+  caf::event_based_actor* self;
+  reader_options opts;
+  std::optional<std::regex> pattern;
+  gateway_actor shared;
+  gateway_actor blocking;
+  caf::timespan command_timeout;
+  detail::fanout out;
+  backoff retry;
+  std::vector<cursor> streams;
+  stream_stats stats;
+  bool in_flight = false;
+  bool retry_scheduled = false;
+  size_t resolving = 0;
+
+  bool passes(const event& ev) const {
+    if (!opts.topic.empty())
+      return ev.topic == opts.topic;
+    if (pattern)
+      return std::regex_search(ev.topic, *pattern);
+    return true;
+  }
+
+  bool add(const std::string& name, std::string start) {
+    auto key = stream_key(name);
+    for (auto& c : streams)
+      if (c.key == key)
+        return false;
+    if (start.empty())
+      start = opts.start;
+    streams.push_back(cursor{name, key, start});
+    if (start == "$")
+      resolve(key);
+    restart_read();
+    return true;
+  }
+
+  bool remove(const std::string& name) {
+    auto key = stream_key(name);
+    for (auto i = streams.begin(); i != streams.end(); ++i)
+      if (i->key == key) {
+        streams.erase(i);
+        restart_read();
+        return true;
+      }
+    return false;
+  }
+
+  // Resolves "$" to the stream's last ID now (an empty or missing stream
+  // starts at 0-0), so entries added before the first poll are not missed.
+  void resolve(const std::string& key) {
+    ++resolving;
+    self
+      ->request(shared, caf::infinite, cmd_atom::value,
+                make_command("XREVRANGE", key, "+", "-", "COUNT", "1"))
+      .then(
+        [this, key](const resp::value& v) {
+          --resolving;
+          auto last = std::string{"0-0"};
+          if (v.is_array() && !v.elements.empty()
+              && v.elements[0].is_array() && !v.elements[0].elements.empty())
+            last = v.elements[0].elements[0].str;
+          for (auto& c : streams)
+            if (c.key == key && c.id == "$")
+              c.id = last;
+          poll();
+        },
+        [this, key](caf::error& err) {
+          --resolving;
+          ++stats.errors;
+          log::warn("reader cannot resolve $ stream={} error=\"{}\"", key,
+                    err);
+          schedule_retry();
+        });
+  }
+
+  void restart_read() {
+    if (in_flight)
+      self->send(blocking, cancel_atom::value); // re-issued with new streams
+    else
+      poll();
+  }
+
+  void schedule_retry() {
+    if (retry_scheduled)
+      return;
+    retry_scheduled = true;
+    self->delayed_send(self, retry.next(), poll_atom::value);
+  }
+
+  void poll() {
+    if (in_flight || out.busy() || retry_scheduled || out.empty()
+        || streams.empty())
+      return;
+    for (auto& c : streams)
+      if (c.id == "$") {
+        if (resolving == 0)
+          resolve(c.key);
+        return;
+      }
+    command cmd;
+    cmd.args = {"XREAD", "COUNT", std::to_string(opts.max_polled), "BLOCK",
+                std::to_string(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                    opts.block)
+                    .count()),
+                "STREAMS"};
+    for (auto& c : streams)
+      cmd.args.push_back(c.key);
+    for (auto& c : streams)
+      cmd.args.push_back(c.id);
+    cmd.timeout = opts.block + command_timeout;
+    in_flight = true;
+    self->request(blocking, caf::infinite, cmd_atom::value, std::move(cmd))
+      .then([this](resp::value& v) { on_read(v); },
+            [this](caf::error& err) { on_error(err); });
+  }
+
+  void on_read(resp::value& v) {
+    in_flight = false;
+    ++stats.polls;
+    retry.reset();
+    std::vector<event> events;
+    if (v.is_array()) {
+      for (auto& per_stream : v.elements) {
+        if (!per_stream.is_array() || per_stream.elements.size() != 2)
+          continue;
+        auto& key = per_stream.elements[0].str;
+        cursor* c = nullptr;
+        for (auto& s : streams)
+          if (s.key == key)
+            c = &s;
+        if (c == nullptr)
+          continue; // removed meanwhile
+        for (auto& entry : per_stream.elements[1].elements) {
+          if (entry.is_array() && !entry.elements.empty())
+            c->id = entry.elements[0].str; // advance even if skipped
+          auto ev = parse_entry(entry, c->name);
+          if (!ev) {
+            ++stats.malformed;
+            log::warn("reader skips malformed entry stream={} error=\"{}\"",
+                      c->name, ev.error());
+            continue;
+          }
+          if (!passes(*ev)) {
+            ++stats.filtered;
+            continue;
+          }
+          events.push_back(std::move(*ev));
+        }
+      }
+    }
+    stats.delivered += events.size();
+    if (events.empty()) {
+      poll();
+      return;
+    }
+    out.deliver(std::move(events), [this] { poll(); });
+  }
+
+  void on_error(const caf::error& err) {
+    in_flight = false;
+    if (code_of(err) == errc::canceled) {
+      poll();
+      return;
+    }
+    ++stats.errors;
+    log::warn("reader read failed error=\"{}\"", err);
+    schedule_retry();
+  }
+};
+
+caf::behavior reader_impl(caf::event_based_actor* self,
+                          std::vector<std::string> streams,
+                          reader_options opts,
+                          std::optional<std::regex> pattern,
+                          gateway_actor shared, gateway_actor blocking,
+                          caf::timespan command_timeout) {
+  auto st = std::make_shared<reader_state>(self, std::move(opts),
+                                           std::move(pattern), shared,
+                                           blocking, command_timeout);
+  self->set_down_handler(
+    [st](const caf::down_msg& msg) { st->out.on_down(msg.source); });
+  self->set_exit_handler([self, st](const caf::exit_msg& msg) {
+    self->send_exit(st->blocking, caf::exit_reason::user_shutdown);
+    self->quit(msg.reason);
+  });
+  for (auto& name : streams)
+    st->add(name, {});
+  return {
+    [st](sub_atom, const caf::actor& who) {
+      auto added = st->out.add(who);
+      st->poll();
+      return added;
+    },
+    [st](unsub_atom, const caf::actor& who) { return st->out.remove(who); },
+    [st](add_stream_atom, const std::string& name, const std::string& start) {
+      return st->add(name, start);
+    },
+    [st](rm_stream_atom, const std::string& name) {
+      return st->remove(name);
+    },
+    [st](stats_atom) {
+      auto result = st->stats;
+      result.subscribers = st->out.size();
+      return result;
+    },
+    [st](poll_atom) {
+      st->retry_scheduled = false;
+      st->poll();
+    },
+  };
+}
+
+} // namespace
+
+caf::expected<reader_actor> spawn_reader(runtime& rt,
+                                         std::vector<std::string> streams,
+                                         reader_options opts) {
+  if (streams.empty())
+    return make_error(errc::invalid_argument,
+                      "pulse reader: at least one stream is required");
+  for (auto& name : streams)
+    if (auto err = validate_name(name, "pulse stream"))
+      return err;
+  std::optional<std::regex> pattern;
+  if (opts.topic.empty() && !opts.topic_pattern.empty()) {
+    try {
+      pattern.emplace(opts.topic_pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return make_error(errc::invalid_argument,
+                        std::string{"topic pattern must be a valid regex: "}
+                          + e.what());
+    }
+  }
+  auto blocking = rt.spawn_gateway(gateway_role::blocking);
+  auto hdl = rt.system().spawn(reader_impl, std::move(streams),
+                               std::move(opts), std::move(pattern),
+                               rt.gateway(), blocking,
+                               rt.redis().command_timeout);
+  rt.track(hdl);
+  return caf::actor_cast<reader_actor>(hdl);
+}
+
+} // namespace pulse

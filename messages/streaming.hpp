@@ -1,0 +1,122 @@
+#pragma once
+
+/// Messages of stream readers and sinks (`actors/streaming/`).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/pubsub.hpp" // sub_atom, unsub_atom
+#include "messages/redis.hpp"  // stats_atom
+
+namespace pulse {
+
+// -- atoms --------------------------------------------------------------------
+
+/// `(ack_atom, stream, id)` to a sink: the event was processed (`XACK`).
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+
+/// `(nack_atom, stream, id, error)` to a sink: processing failed; the event
+/// is redelivered after the ack grace period and the error is kept for the
+/// dead-letter entry.
+using nack_atom = caf::atom_constant<caf::atom("nack")>;
+
+/// `(add_stream_atom, stream, start) -> bool`: reads one more stream
+/// (`start` empty: the reader's or sink's own start position).
+using add_stream_atom = caf::atom_constant<caf::atom("addstream")>;
+
+/// `(rm_stream_atom, stream) -> bool`: stops reading a stream.
+using rm_stream_atom = caf::atom_constant<caf::atom("rmstream")>;
+
+// -- message types ------------------------------------------------------------
+
+/// One stream entry as delivered to subscribers.
+struct event {
+  /// Entry ID, `<ms>-<seq>`.
+  std::string id;
+  /// Stream name (the key without `pulse:stream:`).
+  std::string stream;
+  /// Sink name; empty when read by a reader.
+  std::string sink;
+  /// Event name (field `n`).
+  std::string name;
+  /// Topic (field `t`), empty if absent.
+  std::string topic;
+  /// Payload (field `p`), binary-safe.
+  std::string payload;
+  /// How many times a sink delivered this event (1 on first delivery).
+  uint64_t deliveries = 1;
+
+  /// Creation time: the millisecond part of the ID (Unix ms, UTC).
+  int64_t created_at_ms() const;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event& x) {
+  return f(caf::meta::type_name("event"), x.id, x.stream, x.sink, x.name,
+           x.topic, x.payload, x.deliveries);
+}
+
+/// Events sent to a subscriber as one request; the subscriber replies
+/// `true` to get more (`false` unsubscribes it). The reader or sink sends
+/// the next batch only after every subscriber replied: back-pressure with
+/// bounded memory.
+struct event_batch {
+  std::vector<event> events;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_batch& x) {
+  return f(caf::meta::type_name("event_batch"), x.events);
+}
+
+/// Counters of a reader or sink.
+struct stream_stats {
+  uint64_t polls = 0;
+  uint64_t delivered = 0;
+  uint64_t filtered = 0;
+  uint64_t malformed = 0;
+  uint64_t acked = 0;
+  uint64_t reclaimed = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t stale_consumers_removed = 0;
+  uint64_t errors = 0;
+  uint64_t subscribers = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stream_stats& x) {
+  return f(caf::meta::type_name("stream_stats"), x.polls, x.delivered,
+           x.filtered, x.malformed, x.acked, x.reclaimed, x.dead_lettered,
+           x.stale_consumers_removed, x.errors, x.subscribers);
+}
+
+// -- actor interfaces ---------------------------------------------------------
+
+/// What a subscriber of a reader or sink implements.
+using event_subscriber_actor
+  = caf::typed_actor<caf::replies_to<event_batch>::with<bool>>;
+
+/// A stream reader: every reader sees every event of its streams.
+/// Exit it (`send_exit`) to close it; closing twice is harmless.
+using reader_actor = caf::typed_actor<
+  caf::replies_to<sub_atom, caf::actor>::with<bool>,
+  caf::replies_to<unsub_atom, caf::actor>::with<bool>,
+  caf::replies_to<add_stream_atom, std::string, std::string>::with<bool>,
+  caf::replies_to<rm_stream_atom, std::string>::with<bool>,
+  caf::replies_to<stats_atom>::with<stream_stats>>;
+
+/// A sink: one consumer of a consumer group; each event goes to one
+/// consumer of the group. Exit it to close it (the consumer and its pending
+/// events stay in Redis for another instance to claim).
+using sink_actor = reader_actor::extend<
+  caf::reacts_to<ack_atom, std::string, std::string>,
+  caf::reacts_to<nack_atom, std::string, std::string, std::string>>;
+
+} // namespace pulse

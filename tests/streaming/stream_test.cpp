@@ -1,0 +1,125 @@
+// Stream handle: layout of entries (Go Pulse compatible), TTLs, limits.
+
+#include <boost/test/unit_test.hpp>
+
+#include "runtime/errors.hpp"
+#include "runtime/stream.hpp"
+#include "tests/support/fixtures.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+BOOST_FIXTURE_TEST_SUITE(streams, actor_fixture)
+
+BOOST_AUTO_TEST_CASE(names_are_validated) {
+  for (auto bad : {"", "a b", "a*", "a?", "a[", "a]", "x\0y"}) {
+    auto s = stream::make(std::string{bad, bad[0] == 'x' ? 3u : strlen(bad)});
+    BOOST_REQUIRE(!s);
+    BOOST_TEST(code_of(s.error()) == errc::invalid_argument);
+  }
+  auto s = stream::make("a b");
+  BOOST_TEST(render(s.error())
+             == "pulse.invalid_argument: pulse stream: not a valid name "
+                "\"a b\"");
+  BOOST_TEST(stream::make(std::string(512, 'x')).engaged());
+  BOOST_TEST(!stream::make(std::string(513, 'x')).engaged());
+  // 512 code points of 2 bytes each are fine.
+  std::string wide;
+  for (int i = 0; i < 512; ++i)
+    wide += "\xc3\xa9";
+  BOOST_TEST(stream::make(wide).engaged());
+  stream_options neg;
+  neg.ttl = -1s;
+  BOOST_TEST(!stream::make("ok", neg).engaged());
+}
+
+BOOST_AUTO_TEST_CASE(add_writes_go_pulse_fields) {
+  auto s = *stream::make("layout");
+  auto id = s.add(redis(), "foo", "bar");
+  BOOST_REQUIRE_MESSAGE(id, describe(id));
+  auto id2 = s.add(redis(), "foo", std::string{"b\0r", 3}, "tp");
+  BOOST_REQUIRE(id2);
+  auto range = redis()("XRANGE", "pulse:stream:layout", "-", "+");
+  BOOST_REQUIRE_EQUAL(range->elements.size(), 2u);
+  // Exactly n, p (and t) in this order.
+  BOOST_TEST(range->elements[0].render()
+             == "[\"" + *id + "\", [\"n\", \"foo\", \"p\", \"bar\"]]");
+  BOOST_TEST(range->elements[1].elements[1].render()
+             == std::string("[\"n\", \"foo\", \"p\", \"b\0r\", \"t\", \"tp\"]",
+                            35));
+  // The event's creation time is the ms part of its ID.
+  auto ev = parse_entry(range->elements[0], "layout");
+  BOOST_REQUIRE(ev);
+  BOOST_TEST(ev->created_at_ms() == std::stoll(id->substr(0, id->find('-'))));
+  BOOST_TEST(ev->name == "foo");
+  BOOST_TEST(ev->payload == "bar");
+}
+
+BOOST_AUTO_TEST_CASE(remove_and_destroy) {
+  auto s = *stream::make("rd");
+  // Destroying a stream that was never written succeeds.
+  BOOST_TEST(!s.destroy(redis()));
+  auto a = *s.add(redis(), "e", "1");
+  s.add(redis(), "e", "2");
+  BOOST_TEST(*redis()("EXISTS", s.key())->as_integer() == 1);
+  BOOST_TEST(*s.remove(redis(), {a}) == 1);
+  BOOST_TEST(*redis()("XLEN", s.key())->as_integer() == 1);
+  BOOST_TEST(!s.destroy(redis()));
+  BOOST_TEST(*redis()("EXISTS", s.key())->as_integer() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(max_len_trims_approximately) {
+  stream_options opts;
+  opts.max_len = 10;
+  auto s = *stream::make("trim", opts);
+  std::vector<command> cmds;
+  for (int i = 0; i < 500; ++i)
+    for (auto& c : s.add_commands("e", std::to_string(i)))
+      cmds.push_back(c);
+  BOOST_REQUIRE(redis().batch(cmds));
+  auto len = *redis()("XLEN", s.key())->as_integer();
+  BOOST_TEST(len >= 10);
+  BOOST_TEST(len < 200); // whole nodes of 100 entries are trimmed
+  // 0 means unbounded.
+  opts.max_len = 0;
+  auto u = *stream::make("untrimmed", opts);
+  cmds.clear();
+  for (int i = 0; i < 500; ++i)
+    for (auto& c : u.add_commands("e", "x"))
+      cmds.push_back(c);
+  BOOST_REQUIRE(redis().batch(cmds));
+  BOOST_TEST(*redis()("XLEN", u.key())->as_integer() == 500);
+}
+
+BOOST_AUTO_TEST_CASE(only_if_stream_exists) {
+  auto s = *stream::make("maybe");
+  auto id = s.add(redis(), "e", "x", {}, true);
+  BOOST_REQUIRE(id);
+  BOOST_TEST(id->empty());
+  BOOST_TEST(*redis()("EXISTS", s.key())->as_integer() == 0);
+  s.add(redis(), "e", "x");
+  id = s.add(redis(), "e", "y", {}, true);
+  BOOST_TEST(!id->empty());
+}
+
+BOOST_AUTO_TEST_CASE(absolute_ttl_is_not_refreshed_sliding_is) {
+  stream_options abs;
+  abs.ttl = 2s;
+  stream_options slide = abs;
+  slide.sliding_ttl = true;
+  auto a = *stream::make("ttl-abs", abs);
+  auto s = *stream::make("ttl-slide", slide);
+  BOOST_REQUIRE(a.add(redis(), "e", "1"));
+  BOOST_REQUIRE(s.add(redis(), "e", "1"));
+  std::this_thread::sleep_for(600ms);
+  BOOST_REQUIRE(a.add(redis(), "e", "2"));
+  BOOST_REQUIRE(s.add(redis(), "e", "2"));
+  auto pa = *redis()("PTTL", a.key())->as_integer();
+  auto ps = *redis()("PTTL", s.key())->as_integer();
+  BOOST_TEST(pa > 0);
+  BOOST_TEST(pa <= 1400);
+  BOOST_TEST(ps > 1500);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
