@@ -1,0 +1,882 @@
+#include "actors/streaming/sink.hpp"
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/blocking_actor.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "actors/redis/gateway.hpp"
+#include "actors/streaming/fanout.hpp"
+#include "actors/streaming/read_reply.hpp"
+#include "runtime/backoff.hpp"
+#include "runtime/client.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+#include "runtime/names.hpp"
+#include "runtime/rmap_scripts.hpp"
+#include "runtime/runtime.hpp"
+#include "runtime/stream.hpp"
+
+namespace pulse {
+
+const script& sink_lease_script() {
+  static const script s{R"lua(
+local v = redis.call('GET', KEYS[1])
+if not v or tonumber(v) < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  return 1
+end
+return 0
+)lua"};
+  return s;
+}
+
+namespace detail {
+
+command dead_letter_command(const resp::value& entry, const std::string& dlq_key,
+                            const std::string& stream, const std::string& sink,
+                            uint64_t deliveries, const std::string& error) {
+  std::string id, n, p, t;
+  if (entry.is_array() && entry.elements.size() == 2) {
+    id = entry.elements[0].str;
+    auto& f = entry.elements[1].elements;
+    for (size_t i = 0; i + 1 < f.size(); i += 2) {
+      if (f[i].str == "n")
+        n = f[i + 1].str;
+      else if (f[i].str == "p")
+        p = f[i + 1].str;
+      else if (f[i].str == "t")
+        t = f[i + 1].str;
+    }
+  }
+  command c;
+  c.args = {"XADD", dlq_key, "MAXLEN", "~", "10000", "*", "n", n, "p", p};
+  if (!t.empty()) {
+    c.args.emplace_back("t");
+    c.args.emplace_back(t);
+  }
+  for (auto& x : {std::string{"id"}, id, std::string{"stream"}, stream,
+                  std::string{"sink"}, sink, std::string{"deliveries"},
+                  std::to_string(deliveries), std::string{"error"}, error})
+    c.args.push_back(x);
+  return c;
+}
+
+} // namespace detail
+
+namespace {
+
+using sk_poll_atom = caf::atom_constant<caf::atom("sk_poll")>;
+using sk_flush_atom = caf::atom_constant<caf::atom("sk_flush")>;
+using sk_alive_atom = caf::atom_constant<caf::atom("sk_alive")>;
+using sk_reclaim_atom = caf::atom_constant<caf::atom("sk_reclaim")>;
+using jn_stop_atom = caf::atom_constant<caf::atom("jn_stop")>;
+using jn_streams_atom = caf::atom_constant<caf::atom("jn_streams")>;
+
+int64_t ms_of(caf::timespan d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+/// What the sink actor and its janitor share.
+struct sink_shared {
+  std::mutex mtx;
+  /// Last error reported by `nack` per event ID (bounded).
+  std::unordered_map<std::string, std::string> last_error;
+  std::atomic<uint64_t> reclaimed{0};
+  std::atomic<uint64_t> dead_lettered{0};
+  std::atomic<uint64_t> stale_removed{0};
+  std::atomic<uint64_t> janitor_errors{0};
+  /// Subscribers of the sink right now: an instance without any neither
+  /// takes the lease nor claims events it could not deliver.
+  std::atomic<size_t> subscribers{0};
+
+  void nack(const std::string& id, std::string err) {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (last_error.size() >= 10000)
+      last_error.erase(last_error.begin());
+    last_error[id] = std::move(err);
+  }
+  void forget(const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    last_error.erase(id);
+  }
+  std::string error_of(const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = last_error.find(id);
+    return i == last_error.end() ? std::string{} : i->second;
+  }
+};
+
+struct sink_config {
+  std::string name;
+  std::string consumer;
+  sink_options opts;
+  std::optional<std::regex> pattern;
+
+  std::string dlq_name(const std::string& stream) const {
+    return opts.dead_letter_stream.empty() ? stream + ":dead-letter"
+                                           : opts.dead_letter_stream;
+  }
+  std::string keepalive_map() const {
+    return "sink:" + name + ":keepalive";
+  }
+  bool passes(const event& ev) const {
+    if (!opts.topic.empty())
+      return ev.topic == opts.topic;
+    if (pattern)
+      return std::regex_search(ev.topic, *pattern);
+    return true;
+  }
+};
+
+command eval_command(const script& s, std::vector<std::string> keys,
+                     std::vector<std::string> args) {
+  command c;
+  c.args.reserve(3 + keys.size() + args.size());
+  c.args.emplace_back("EVAL");
+  c.args.emplace_back(s.source);
+  c.args.emplace_back(std::to_string(keys.size()));
+  c.args.insert(c.args.end(), keys.begin(), keys.end());
+  c.args.insert(c.args.end(), args.begin(), args.end());
+  return c;
+}
+
+std::vector<std::string> map_keys(const std::string& map) {
+  return {rmap_scripts::content_key(map), rmap_scripts::updates_channel(map)};
+}
+
+command keepalive_command(const sink_config& cfg) {
+  return eval_command(rmap_scripts::set(), map_keys(cfg.keepalive_map()),
+                      {"", "0", cfg.consumer, std::to_string(unix_ns())});
+}
+
+/// Commands that make `cfg.consumer` a member of the group on `stream`.
+std::vector<command> join_commands(const sink_config& cfg,
+                                   const std::string& stream,
+                                   const std::string& start) {
+  auto key = stream_key(stream);
+  return {
+    make_command("XGROUP", "CREATE", key, cfg.name, start, "MKSTREAM"),
+    make_command("XGROUP", "CREATECONSUMER", key, cfg.name, cfg.consumer),
+    eval_command(rmap_scripts::append_unique(),
+                 map_keys("stream:" + stream + ":sinks"),
+                 {"", "0", cfg.name, cfg.consumer}),
+  };
+}
+
+/// Checks the replies of `join_commands` (BUSYGROUP is fine).
+caf::error check_join(const std::vector<resp::value>& replies) {
+  for (auto& r : replies)
+    if (r.is_error() && r.str.compare(0, 9, "BUSYGROUP") != 0)
+      return make_error(errc::redis_error, r.str);
+  return caf::none;
+}
+
+// -- janitor: lease, dead letters, reclaim, stale consumers -------------------
+
+struct janitor {
+  caf::blocking_actor* self;
+  caf::actor sink;
+  gateway_actor gw;
+  sink_config cfg;
+  std::shared_ptr<sink_shared> shared;
+  std::vector<std::string> streams;
+
+  caf::expected<resp::value> call(command cmd) {
+    caf::expected<resp::value> result{resp::value{}};
+    self->request(gw, caf::infinite, cmd_atom::value, std::move(cmd))
+      .receive([&](resp::value& v) { result = std::move(v); },
+               [&](caf::error& e) { result = std::move(e); });
+    return result;
+  }
+
+  caf::expected<resp::value> eval(const script& s,
+                                  std::vector<std::string> keys,
+                                  std::vector<std::string> args) {
+    caf::expected<resp::value> result{resp::value{}};
+    self
+      ->request(gw, caf::infinite, eval_atom::value, s, std::move(keys),
+                std::move(args))
+      .receive([&](resp::value& v) { result = std::move(v); },
+               [&](caf::error& e) { result = std::move(e); });
+    return result;
+  }
+
+  // Hands reclaimed events to the sink and waits until they were delivered.
+  void deliver(std::vector<event> evs) {
+    if (evs.empty())
+      return;
+    shared->reclaimed += evs.size();
+    self->request(sink, caf::infinite, sk_reclaim_atom::value, std::move(evs))
+      .receive([](bool) {}, [](caf::error&) {});
+  }
+
+  void fail(const char* what, const caf::error& err) {
+    ++shared->janitor_errors;
+    log::warn("sink janitor {} failed sink={} error=\"{}\"", what, cfg.name,
+              err);
+  }
+
+  // Parses claimed entries; malformed ones are dead-lettered and acked.
+  std::vector<event> to_events(const std::string& stream,
+                               const std::vector<resp::value>& entries,
+                               uint64_t deliveries) {
+    std::vector<event> evs;
+    auto key = stream_key(stream);
+    for (auto& entry : entries) {
+      if (entry.is_nil())
+        continue;
+      auto ev = parse_entry(entry, stream);
+      if (!ev) {
+        call(detail::dead_letter_command(entry, stream_key(cfg.dlq_name(stream)),
+                                         stream, cfg.name, deliveries,
+                                         render(ev.error())));
+        if (entry.is_array() && !entry.elements.empty())
+          call(make_command("XACK", key, cfg.name, entry.elements[0].str));
+        ++shared->dead_lettered;
+        continue;
+      }
+      ev->sink = cfg.name;
+      ev->deliveries = deliveries;
+      if (!cfg.passes(*ev)) {
+        call(make_command("XACK", key, cfg.name, ev->id));
+        continue;
+      }
+      evs.push_back(std::move(*ev));
+    }
+    return evs;
+  }
+
+  void dead_letter(const std::string& stream) {
+    auto key = stream_key(stream);
+    auto pending = call(make_command(
+      "XPENDING", key, cfg.name, "IDLE",
+      std::to_string(ms_of(cfg.opts.ack_grace)), "-", "+", "100"));
+    if (!pending) {
+      fail("XPENDING", pending.error());
+      return;
+    }
+    std::vector<std::string> poison;
+    std::map<std::string, uint64_t> counts;
+    for (auto& p : pending->elements)
+      if (p.is_array() && p.elements.size() >= 4
+          && static_cast<uint64_t>(p.elements[3].integer)
+               >= cfg.opts.max_deliveries) {
+        poison.push_back(p.elements[0].str);
+        counts[p.elements[0].str] = p.elements[3].integer;
+      }
+    if (poison.empty())
+      return;
+    command claim;
+    claim.args = {"XCLAIM", key, cfg.name, cfg.consumer, "0"};
+    claim.args.insert(claim.args.end(), poison.begin(), poison.end());
+    auto claimed = call(std::move(claim));
+    if (!claimed) {
+      fail("XCLAIM", claimed.error());
+      return;
+    }
+    auto dlq = stream_key(cfg.dlq_name(stream));
+    for (auto& entry : claimed->elements) {
+      if (!entry.is_array() || entry.elements.empty())
+        continue;
+      auto& id = entry.elements[0].str;
+      auto err = shared->error_of(id);
+      if (err.empty())
+        err = "not acked after " + std::to_string(counts[id]) + " deliveries";
+      auto added = call(detail::dead_letter_command(entry, dlq, stream,
+                                                    cfg.name, counts[id], err));
+      if (!added || added->is_error())
+        continue; // keep it pending; retried next round
+      call(make_command("XACK", key, cfg.name, id));
+      shared->forget(id);
+      ++shared->dead_lettered;
+      log::warn("sink dead-lettered event sink={} stream={} id={} "
+                "deliveries={} error=\"{}\"",
+                cfg.name, stream, id, counts[id], err);
+    }
+  }
+
+  void reclaim(const std::string& stream) {
+    auto key = stream_key(stream);
+    std::string cursor = "0-0";
+    for (int round = 0; round < 10; ++round) {
+      auto res = call(make_command("XAUTOCLAIM", key, cfg.name, cfg.consumer,
+                                   std::to_string(ms_of(cfg.opts.ack_grace)),
+                                   cursor, "COUNT", "100"));
+      if (!res) {
+        fail("XAUTOCLAIM", res.error());
+        return;
+      }
+      if (!res->is_array() || res->elements.size() < 2)
+        return;
+      cursor = res->elements[0].str;
+      deliver(to_events(stream, res->elements[1].elements, 2));
+      if (cursor == "0-0")
+        return;
+    }
+  }
+
+  void sweep(const std::string& stream) {
+    auto key = stream_key(stream);
+    auto info = call(make_command("XINFO", "CONSUMERS", key, cfg.name));
+    if (!info) {
+      fail("XINFO CONSUMERS", info.error());
+      return;
+    }
+    auto ka = call(make_command("HGETALL", rmap_scripts::content_key(
+                                             cfg.keepalive_map())));
+    if (!ka) {
+      fail("HGETALL keep-alive", ka.error());
+      return;
+    }
+    std::map<std::string, std::string> alive;
+    for (size_t i = 0; i + 1 < ka->elements.size(); i += 2)
+      alive[ka->elements[i].str] = ka->elements[i + 1].str;
+    auto now = unix_ns();
+    auto stale_after = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         2 * cfg.opts.ack_grace)
+                         .count();
+    for (auto& c : info->elements) {
+      std::string name;
+      int64_t pending = 0;
+      for (size_t i = 0; i + 1 < c.elements.size(); i += 2) {
+        if (c.elements[i].str == "name")
+          name = c.elements[i + 1].str;
+        else if (c.elements[i].str == "pending")
+          pending = c.elements[i + 1].integer;
+      }
+      if (name.empty() || name == cfg.consumer)
+        continue;
+      auto i = alive.find(name);
+      if (i != alive.end()) {
+        auto ns = resp::value::make_bulk(i->second).as_integer();
+        if (!ns) {
+          log::warn("sink unparseable keep-alive sink={} consumer={} "
+                    "value=\"{}\"",
+                    cfg.name, name, i->second);
+          continue;
+        }
+        if (now - *ns <= stale_after)
+          continue;
+      }
+      // Stale: claim whatever it still holds (young entries too), then
+      // delete it once its PEL is empty.
+      if (pending > 0) {
+        auto ids = call(make_command("XPENDING", key, cfg.name, "-", "+",
+                                     "100", name));
+        if (!ids || ids->elements.empty())
+          continue;
+        command claim;
+        claim.args = {"XCLAIM", key, cfg.name, cfg.consumer, "0"};
+        for (auto& p : ids->elements)
+          if (p.is_array() && !p.elements.empty())
+            claim.args.push_back(p.elements[0].str);
+        auto claimed = call(std::move(claim));
+        if (!claimed) {
+          fail("XCLAIM", claimed.error());
+          continue;
+        }
+        deliver(to_events(stream, claimed->elements, 2));
+        if (static_cast<size_t>(pending) > ids->elements.size())
+          continue; // more next round
+      }
+      call(make_command("XGROUP", "DELCONSUMER", key, cfg.name, name));
+      eval(rmap_scripts::del(), map_keys(cfg.keepalive_map()),
+           {"", "0", name});
+      eval(rmap_scripts::remove(), map_keys("stream:" + stream + ":sinks"),
+           {"", "0", cfg.name, name});
+      ++shared->stale_removed;
+      log::info("sink removed stale consumer sink={} stream={} consumer={}",
+                cfg.name, stream, name);
+    }
+  }
+
+  void check() {
+    if (shared->subscribers == 0)
+      return;
+    auto now = unix_ms();
+    auto lease = eval(sink_lease_script(), {"sink:" + cfg.name + ":stalelease"},
+                      {std::to_string(now + 495), std::to_string(now), "495"});
+    if (!lease) {
+      fail("lease", lease.error());
+      return;
+    }
+    if (lease->integer != 1)
+      return;
+    for (auto& s : streams) {
+      if (cfg.opts.max_deliveries > 0 && !cfg.opts.no_ack)
+        dead_letter(s);
+      reclaim(s);
+      sweep(s);
+    }
+  }
+};
+
+void janitor_loop(caf::blocking_actor* self, caf::actor sink, gateway_actor gw,
+                  sink_config cfg, std::shared_ptr<sink_shared> shared,
+                  std::vector<std::string> streams) {
+  janitor j{self, sink, std::move(gw), std::move(cfg), std::move(shared),
+            std::move(streams)};
+  self->monitor(sink);
+  bool running = true;
+  auto next = std::chrono::steady_clock::now() + j.cfg.opts.idle_check;
+  while (running) {
+    auto wait = std::max(next - std::chrono::steady_clock::now(),
+                         std::chrono::steady_clock::duration{0});
+    self->receive(
+      [&](jn_stop_atom) { running = false; },
+      [&](const caf::down_msg&) { running = false; },
+      [&](jn_streams_atom, std::vector<std::string>& xs) {
+        j.streams = std::move(xs);
+      },
+      caf::after(std::chrono::duration_cast<std::chrono::microseconds>(wait))
+        >> [&] {
+             j.check();
+             next = std::chrono::steady_clock::now() + j.cfg.opts.idle_check;
+           });
+  }
+}
+
+// -- the sink actor -----------------------------------------------------------
+
+struct sink_state {
+  sink_state(caf::event_based_actor* self, sink_config cfg,
+             std::vector<std::string> names, gateway_actor shared_gw,
+             gateway_actor blocking, caf::timespan command_timeout)
+    : self(self),
+      cfg(std::move(cfg)),
+      shared_gw(std::move(shared_gw)),
+      blocking(std::move(blocking)),
+      command_timeout(command_timeout),
+      out(self, this->cfg.opts.buffer_size),
+      retry(std::chrono::milliseconds{100}, std::chrono::seconds{5}),
+      shared(std::make_shared<sink_shared>()) {
+    for (auto& n : names)
+      streams.push_back(n);
+  }
+
+  caf::event_based_actor* self;
+  sink_config cfg;
+  gateway_actor shared_gw;
+  gateway_actor blocking;
+  caf::timespan command_timeout;
+  detail::fanout out;
+  backoff retry;
+  std::shared_ptr<sink_shared> shared;
+  caf::actor janitor_hdl;
+  std::vector<std::string> streams;
+  /// Reclaimed or read events waiting for the fanout, with their reply.
+  std::deque<std::pair<std::vector<event>, caf::response_promise>> backlog;
+  std::map<std::string, std::vector<std::string>> acks;
+  stream_stats stats;
+  bool in_flight = false;
+  bool retry_scheduled = false;
+  bool flush_scheduled = false;
+  bool rejoining = false;
+
+  std::string key_of(const std::string& stream) const {
+    return stream_key(stream);
+  }
+
+  const std::string* name_of_key(const std::string& key) const {
+    for (auto& s : streams)
+      if (stream_key(s) == key)
+        return &s;
+    return nullptr;
+  }
+
+  void ack(const std::string& stream, const std::string& id) {
+    if (cfg.opts.no_ack)
+      return;
+    acks[stream].push_back(id);
+    shared->forget(id);
+    if (!flush_scheduled) {
+      flush_scheduled = true;
+      self->send(self, sk_flush_atom::value);
+    }
+  }
+
+  // One XACK per stream for everything acked since the last flush.
+  void flush_acks() {
+    flush_scheduled = false;
+    if (acks.empty())
+      return;
+    std::vector<command> cmds;
+    for (auto& [stream, ids] : acks) {
+      command c;
+      c.args.reserve(3 + ids.size());
+      c.args = {"XACK", key_of(stream), cfg.name};
+      c.args.insert(c.args.end(), ids.begin(), ids.end());
+      cmds.push_back(std::move(c));
+    }
+    acks.clear();
+    self->request(shared_gw, caf::infinite, batch_atom::value, std::move(cmds))
+      .then(
+        [this](const std::vector<resp::value>& rs) {
+          for (auto& r : rs)
+            if (r.type == resp::kind::integer)
+              stats.acked += static_cast<uint64_t>(r.integer);
+        },
+        [this](caf::error& err) {
+          ++stats.errors;
+          // Unacked events are redelivered after the grace period.
+          log::warn("sink XACK failed sink={} error=\"{}\"", cfg.name, err);
+        });
+  }
+
+  void keepalive() {
+    self->delayed_send(self, cfg.opts.ack_grace / 2, sk_alive_atom::value);
+    std::vector<command> cmds{keepalive_command(cfg)};
+    // Re-assert membership too: a no-op (no publish) while present, and a
+    // repair after another instance removed us during an outage.
+    for (auto& s : streams)
+      cmds.push_back(eval_command(rmap_scripts::append_unique(),
+                                  map_keys("stream:" + s + ":sinks"),
+                                  {"", "0", cfg.name, cfg.consumer}));
+    self->request(shared_gw, caf::infinite, batch_atom::value, std::move(cmds))
+      .then([](const std::vector<resp::value>&) {},
+            [this](caf::error& err) {
+              ++stats.errors;
+              log::warn("sink keep-alive failed sink={} error=\"{}\"",
+                        cfg.name, err);
+            });
+  }
+
+  void schedule_retry() {
+    if (retry_scheduled)
+      return;
+    retry_scheduled = true;
+    self->delayed_send(self, retry.next(), sk_poll_atom::value);
+  }
+
+  void deliver(std::vector<event> evs, caf::response_promise rp) {
+    stats.delivered += evs.size();
+    if (out.busy()) {
+      backlog.emplace_back(std::move(evs), std::move(rp));
+      return;
+    }
+    out.deliver(std::move(evs), [this, rp]() mutable {
+      shared->subscribers = out.size();
+      if (rp.pending())
+        rp.deliver(true);
+      if (!backlog.empty()) {
+        auto next = std::move(backlog.front());
+        backlog.pop_front();
+        stats.delivered -= next.first.size(); // counted on arrival
+        deliver(std::move(next.first), std::move(next.second));
+        return;
+      }
+      poll();
+    });
+  }
+
+  void poll() {
+    if (in_flight || out.busy() || !backlog.empty() || retry_scheduled
+        || rejoining || out.empty() || streams.empty())
+      return;
+    command cmd;
+    cmd.args = {"XREADGROUP", "GROUP", cfg.name, cfg.consumer, "COUNT",
+                std::to_string(cfg.opts.max_polled), "BLOCK",
+                std::to_string(ms_of(cfg.opts.block))};
+    if (cfg.opts.no_ack)
+      cmd.args.emplace_back("NOACK");
+    cmd.args.emplace_back("STREAMS");
+    for (auto& s : streams)
+      cmd.args.push_back(key_of(s));
+    for (size_t i = 0; i < streams.size(); ++i)
+      cmd.args.emplace_back(">");
+    cmd.timeout = cfg.opts.block + command_timeout;
+    in_flight = true;
+    self->request(blocking, caf::infinite, cmd_atom::value, std::move(cmd))
+      .then([this](resp::value& v) { on_read(v); },
+            [this](caf::error& err) { on_error(err); });
+  }
+
+  void on_read(resp::value& v) {
+    in_flight = false;
+    ++stats.polls;
+    retry.reset();
+    std::vector<event> evs;
+    std::vector<command> dead;
+    detail::for_each_entry(v, [&](const std::string& key,
+                                  const resp::value& entry) {
+      auto name = name_of_key(key);
+      if (name == nullptr || entry.is_nil())
+        return;
+      auto ev = parse_entry(entry, *name);
+      if (!ev) {
+        ++stats.malformed;
+        log::warn("sink dead-letters malformed entry sink={} stream={} "
+                  "error=\"{}\"",
+                  cfg.name, *name, ev.error());
+        dead.push_back(detail::dead_letter_command(
+          entry, stream_key(cfg.dlq_name(*name)), *name, cfg.name, 1,
+          render(ev.error())));
+        if (entry.is_array() && !entry.elements.empty())
+          ack(*name, entry.elements[0].str);
+        return;
+      }
+      if (!cfg.passes(*ev)) {
+        ++stats.filtered;
+        ack(*name, ev->id);
+        return;
+      }
+      ev->sink = cfg.name;
+      evs.push_back(std::move(*ev));
+    });
+    if (!dead.empty()) {
+      shared->dead_lettered += dead.size();
+      self->request(shared_gw, caf::infinite, batch_atom::value, std::move(dead))
+        .then([](const std::vector<resp::value>&) {},
+              [this](caf::error& err) {
+                ++stats.errors;
+                log::warn("sink dead-letter write failed sink={} error=\"{}\"",
+                          cfg.name, err);
+              });
+    }
+    if (evs.empty()) {
+      poll();
+      return;
+    }
+    deliver(std::move(evs), caf::response_promise{});
+  }
+
+  void on_error(const caf::error& err) {
+    in_flight = false;
+    if (code_of(err) == errc::canceled) {
+      poll();
+      return;
+    }
+    ++stats.errors;
+    if (render(err).find("NOGROUP") != std::string::npos) {
+      // The group or the stream was deleted: create it again from 0.
+      log::warn("sink group missing, re-creating sink={} error=\"{}\"",
+                cfg.name, err);
+      rejoin();
+      return;
+    }
+    log::warn("sink read failed sink={} error=\"{}\"", cfg.name, err);
+    schedule_retry();
+  }
+
+  void rejoin() {
+    rejoining = true;
+    std::vector<command> cmds;
+    for (auto& s : streams)
+      for (auto& c : join_commands(cfg, s, "0"))
+        cmds.push_back(std::move(c));
+    self->request(shared_gw, caf::infinite, batch_atom::value, std::move(cmds))
+      .then(
+        [this](const std::vector<resp::value>& rs) {
+          rejoining = false;
+          if (auto err = check_join(rs)) {
+            log::warn("sink re-create failed sink={} error=\"{}\"", cfg.name,
+                      err);
+            schedule_retry_rejoin();
+            return;
+          }
+          poll();
+        },
+        [this](caf::error& err) {
+          rejoining = false;
+          log::warn("sink re-create failed sink={} error=\"{}\"", cfg.name,
+                    err);
+          schedule_retry_rejoin();
+        });
+  }
+
+  void schedule_retry_rejoin() {
+    // The next read fails with NOGROUP again and re-runs rejoin.
+    schedule_retry();
+  }
+
+  void add_stream(const std::string& name, std::string start,
+                  caf::response_promise rp) {
+    for (auto& s : streams)
+      if (s == name) {
+        rp.deliver(false);
+        return;
+      }
+    if (start.empty())
+      start = cfg.opts.start;
+    self
+      ->request(shared_gw, caf::infinite, batch_atom::value,
+                join_commands(cfg, name, start))
+      .then(
+        [this, name, rp](const std::vector<resp::value>& rs) mutable {
+          if (auto err = check_join(rs)) {
+            rp.deliver(err);
+            return;
+          }
+          streams.push_back(name);
+          self->send(janitor_hdl, jn_streams_atom::value, streams);
+          restart_read();
+          rp.deliver(true);
+        },
+        [rp](caf::error& err) mutable { rp.deliver(err); });
+  }
+
+  bool remove_stream(const std::string& name) {
+    for (auto i = streams.begin(); i != streams.end(); ++i)
+      if (*i == name) {
+        streams.erase(i);
+        self->send(janitor_hdl, jn_streams_atom::value, streams);
+        // Leave the membership list; the last member leaving destroys the
+        // group (as Go Pulse does).
+        auto sinks = "stream:" + name + ":sinks";
+        self
+          ->request(shared_gw, caf::infinite, eval_atom::value,
+                    rmap_scripts::remove(), map_keys(sinks),
+                    std::vector<std::string>{"", "0", cfg.name, cfg.consumer})
+          .then(
+            [this, name](const resp::value& v) {
+              // ["", 1]: the list became empty.
+              if (v.is_array() && v.elements.size() == 2
+                  && v.elements[1].integer == 1 && v.elements[0].str.empty())
+                self->send(shared_gw, cmd_atom::value,
+                           make_command("XGROUP", "DESTROY", key_of(name),
+                                        cfg.name));
+            },
+            [](caf::error&) {});
+        restart_read();
+        return true;
+      }
+    return false;
+  }
+
+  void restart_read() {
+    if (in_flight)
+      self->send(blocking, cancel_atom::value);
+    else
+      poll();
+  }
+};
+
+caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
+                        std::vector<std::string> streams,
+                        gateway_actor shared_gw, gateway_actor blocking,
+                        caf::timespan command_timeout) {
+  auto st = std::make_shared<sink_state>(self, std::move(cfg), streams,
+                                         shared_gw, blocking, command_timeout);
+  st->janitor_hdl = self->system().spawn<caf::detached>(
+    janitor_loop, caf::actor_cast<caf::actor>(self), shared_gw, st->cfg,
+    st->shared, streams);
+  self->set_down_handler([st](const caf::down_msg& msg) {
+    st->out.on_down(msg.source);
+    st->shared->subscribers = st->out.size();
+  });
+  self->set_exit_handler([self, st](const caf::exit_msg& msg) {
+    st->flush_acks();
+    self->send(st->janitor_hdl, jn_stop_atom::value);
+    self->send_exit(st->blocking, caf::exit_reason::user_shutdown);
+    self->quit(msg.reason);
+  });
+  st->keepalive();
+  return {
+    [st](sub_atom, const caf::actor& who) {
+      auto added = st->out.add(who);
+      st->shared->subscribers = st->out.size();
+      st->poll();
+      return added;
+    },
+    [st](unsub_atom, const caf::actor& who) {
+      auto removed = st->out.remove(who);
+      st->shared->subscribers = st->out.size();
+      return removed;
+    },
+    [self, st](add_stream_atom, const std::string& name,
+               const std::string& start) {
+      auto rp = self->make_response_promise();
+      if (auto err = validate_name(name, "pulse stream")) {
+        rp.deliver(err);
+        return;
+      }
+      st->add_stream(name, start, rp);
+    },
+    [st](rm_stream_atom, const std::string& name) {
+      return st->remove_stream(name);
+    },
+    [st](ack_atom, const std::string& stream, const std::string& id) {
+      st->ack(stream, id);
+    },
+    [st](nack_atom, const std::string&, const std::string& id,
+         std::string& err) { st->shared->nack(id, std::move(err)); },
+    [st](stats_atom) {
+      auto r = st->stats;
+      r.subscribers = st->out.size();
+      r.reclaimed = st->shared->reclaimed;
+      r.dead_lettered = st->shared->dead_lettered;
+      r.stale_consumers_removed = st->shared->stale_removed;
+      r.errors += st->shared->janitor_errors;
+      return r;
+    },
+    [self, st](sk_reclaim_atom, std::vector<event>& evs) {
+      auto rp = self->make_response_promise();
+      st->deliver(std::move(evs), rp);
+    },
+    [st](sk_poll_atom) {
+      st->retry_scheduled = false;
+      st->poll();
+    },
+    [st](sk_flush_atom) { st->flush_acks(); },
+    [st](sk_alive_atom) { st->keepalive(); },
+  };
+}
+
+} // namespace
+
+caf::expected<sink_actor> spawn_sink(runtime& rt, const std::string& name,
+                                     std::vector<std::string> streams,
+                                     sink_options opts) {
+  if (auto err = validate_name(name, "pulse sink"))
+    return err;
+  if (streams.empty())
+    return make_error(errc::invalid_argument,
+                      "pulse sink: at least one stream is required");
+  for (auto& s : streams)
+    if (auto err = validate_name(s, "pulse stream"))
+      return err;
+  if (opts.ack_grace.count() <= 0 || opts.idle_check.count() <= 0)
+    return make_error(errc::invalid_argument,
+                      "pulse sink: ack grace and idle check must be positive");
+  sink_config cfg;
+  cfg.name = name;
+  cfg.consumer = make_ulid();
+  if (opts.topic.empty() && !opts.topic_pattern.empty()) {
+    try {
+      cfg.pattern.emplace(opts.topic_pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return make_error(errc::invalid_argument,
+                        std::string{"topic pattern must be a valid regex: "}
+                          + e.what());
+    }
+  }
+  cfg.opts = std::move(opts);
+  // Keep-alive first, so no sweeper sees the consumer without one.
+  client c{rt.system(), rt.gateway()};
+  std::vector<command> cmds{keepalive_command(cfg)};
+  for (auto& s : streams)
+    for (auto& cmd : join_commands(cfg, s, cfg.opts.start))
+      cmds.push_back(std::move(cmd));
+  auto res = c.batch(std::move(cmds));
+  if (!res)
+    return res.error();
+  if (auto err = check_join(*res))
+    return err;
+  auto blocking = rt.spawn_gateway(gateway_role::blocking);
+  auto hdl = rt.system().spawn(sink_impl, std::move(cfg), std::move(streams),
+                               rt.gateway(), blocking,
+                               rt.redis().command_timeout);
+  rt.track(hdl);
+  return caf::actor_cast<sink_actor>(hdl);
+}
+
+} // namespace pulse

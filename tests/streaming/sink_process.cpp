@@ -1,0 +1,60 @@
+// Helper process for multi-process sink tests: joins sink <name> on
+// <stream> at 127.0.0.1:<port>, receives events without acking them,
+// prints "received <n>" after each batch, and runs until killed.
+//
+//   sink_process <port> <sink> <stream> <grace_ms>
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "actors/streaming/sink.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/runtime.hpp"
+
+using namespace std::chrono_literals;
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: sink_process port sink stream grace_ms\n");
+    return 2;
+  }
+  pulse::config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  caf::actor_system sys{cfg};
+  pulse::options o;
+  o.redis.host = "127.0.0.1";
+  o.redis.port = static_cast<uint16_t>(std::atoi(argv[1]));
+  o.log_level = "warn";
+  auto rt = pulse::runtime::start(sys, o);
+  if (!rt) {
+    std::fprintf(stderr, "%s\n", pulse::render(rt.error()).c_str());
+    return 1;
+  }
+  pulse::sink_options so;
+  so.block = 50ms;
+  so.ack_grace = std::chrono::milliseconds{std::atoi(argv[4])};
+  so.idle_check = 50ms;
+  so.start = "0";
+  auto sink = pulse::spawn_sink(**rt, argv[2], {argv[3]}, so);
+  if (!sink) {
+    std::fprintf(stderr, "%s\n", pulse::render(sink.error()).c_str());
+    return 1;
+  }
+  auto total = std::make_shared<size_t>(0);
+  auto sub = sys.spawn([total](caf::event_based_actor*) -> caf::behavior {
+    return {
+      [total](pulse::event_batch& b) {
+        *total += b.events.size();
+        std::printf("received %zu\n", *total);
+        std::fflush(stdout);
+        return true; // never acks
+      },
+    };
+  });
+  caf::anon_send(*sink, pulse::sub_atom::value, sub);
+  for (;;)
+    std::this_thread::sleep_for(1s);
+}
