@@ -34,6 +34,20 @@ const std::vector<option_spec>& known_options() {
      "requests queued while disconnected before failing fast"},
     {"pulse.redis.server-binary", spec::type::string,
      "redis-server binary used for the embedded server"},
+    {"pulse.streaming.block-duration", spec::type::timespan,
+     "XREAD/XREADGROUP BLOCK duration of readers and sinks"},
+    {"pulse.streaming.max-polled", spec::type::integer,
+     "COUNT of each stream read"},
+    {"pulse.streaming.buffer-size", spec::type::integer,
+     "maximum events per batch sent to subscribers"},
+    {"pulse.streaming.ack-grace-period", spec::type::timespan,
+     "sink: unacked events are reclaimed after this long"},
+    {"pulse.streaming.max-deliveries", spec::type::integer,
+     "sink: deliveries before an event is dead-lettered (0: never)"},
+    {"pulse.streaming.idle-check", spec::type::timespan,
+     "sink: period of reclaim and stale-consumer checks"},
+    {"pulse.streaming.stream-max-len", spec::type::integer,
+     "default approximate MAXLEN of streams (0: unbounded)"},
     {"pulse.log.level", spec::type::string,
      "log level: trace, debug, info, warn, error, critical, off"},
   };
@@ -148,6 +162,36 @@ caf::expected<options> options_from(const caf::settings& xs) {
     if (val.count() <= 0)
       return make_error(errc::invalid_config,
                         std::string{key} + " must be positive");
+  auto& st = result.streaming;
+  st.block_duration = caf::get_or(xs, "pulse.streaming.block-duration",
+                                  st.block_duration);
+  st.ack_grace_period = caf::get_or(xs, "pulse.streaming.ack-grace-period",
+                                    st.ack_grace_period);
+  st.idle_check = caf::get_or(xs, "pulse.streaming.idle-check", st.idle_check);
+  // A block duration of 0 means "block forever"; the others must be > 0.
+  if (st.block_duration.count() < 0)
+    return make_error(errc::invalid_config,
+                      "pulse.streaming.block-duration must not be negative");
+  if (st.ack_grace_period.count() <= 0)
+    return make_error(errc::invalid_config,
+                      "pulse.streaming.ack-grace-period must be positive");
+  if (st.idle_check.count() <= 0)
+    return make_error(errc::invalid_config,
+                      "pulse.streaming.idle-check must be positive");
+  for (auto [key, dst, min] :
+       {std::tuple{"pulse.streaming.max-polled", &st.max_polled, int64_t{1}},
+        std::tuple{"pulse.streaming.buffer-size", &st.buffer_size, int64_t{1}},
+        std::tuple{"pulse.streaming.max-deliveries", &st.max_deliveries,
+                   int64_t{0}},
+        std::tuple{"pulse.streaming.stream-max-len", &st.stream_max_len,
+                   int64_t{0}}}) {
+    auto v = caf::get_or(xs, key, static_cast<int64_t>(*dst));
+    if (v < min)
+      return make_error(errc::invalid_config,
+                        std::string{key} + " must be >= "
+                          + std::to_string(min));
+    *dst = static_cast<uint64_t>(v);
+  }
   result.log_level = caf::get_or(xs, "pulse.log.level", result.log_level);
   auto lvl = spdlog::level::from_str(result.log_level);
   if (lvl == spdlog::level::off && result.log_level != "off")

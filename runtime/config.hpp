@@ -45,9 +45,29 @@ struct redis_options {
   bool use_embedded() const noexcept { return embedded || host.empty(); }
 };
 
+/// Defaults of readers and sinks (section `[pulse.streaming]`); see
+/// `reader_options::from` and `sink_options::from`.
+struct streaming_defaults {
+  /// XREAD/XREADGROUP BLOCK duration.
+  caf::timespan block_duration = std::chrono::seconds{5};
+  /// COUNT of each read.
+  uint64_t max_polled = 1000;
+  /// Maximum events per batch sent to subscribers.
+  uint64_t buffer_size = 1000;
+  /// Sink ack grace period.
+  caf::timespan ack_grace_period = std::chrono::seconds{20};
+  /// Deliveries before a sink dead-letters an event (0: never).
+  uint64_t max_deliveries = 10;
+  /// Sink idle-check (reclaim, stale consumers) period.
+  caf::timespan idle_check = std::chrono::milliseconds{500};
+  /// Default approximate MAXLEN of streams (0: unbounded).
+  uint64_t stream_max_len = 1000;
+};
+
 /// Every option of the Pulse runtime.
 struct options {
   redis_options redis;
+  streaming_defaults streaming;
   /// spdlog level name (`pulse.log.level`).
   std::string log_level = "info";
 };

@@ -9,6 +9,7 @@
 #include <caf/timespan.hpp>
 
 #include "messages/streaming.hpp"
+#include "runtime/config.hpp"
 
 namespace pulse {
 
@@ -31,6 +32,15 @@ struct reader_options {
   std::string topic_pattern;
   /// Maximum events per batch sent to subscribers.
   uint64_t buffer_size = 1000;
+
+  /// Returns options with the `[pulse.streaming]` defaults.
+  static reader_options from(const streaming_defaults& d) {
+    reader_options r;
+    r.block = d.block_duration;
+    r.max_polled = d.max_polled;
+    r.buffer_size = d.buffer_size;
+    return r;
+  }
 
   /// Returns the start position for "events after `unix_ms`": `<ms>-0`
   /// (exclusive, as in Go Pulse).

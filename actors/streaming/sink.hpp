@@ -9,6 +9,7 @@
 #include <caf/timespan.hpp>
 
 #include "messages/streaming.hpp"
+#include "runtime/config.hpp"
 
 namespace pulse {
 
@@ -44,6 +45,18 @@ struct sink_options {
   /// How often one instance (holding the lease) reclaims idle events and
   /// removes stale consumers (Go Pulse: 500 ms).
   caf::timespan idle_check = std::chrono::milliseconds{500};
+
+  /// Returns options with the `[pulse.streaming]` defaults.
+  static sink_options from(const streaming_defaults& d) {
+    sink_options r;
+    r.block = d.block_duration;
+    r.max_polled = d.max_polled;
+    r.buffer_size = d.buffer_size;
+    r.ack_grace = d.ack_grace_period;
+    r.max_deliveries = d.max_deliveries;
+    r.idle_check = d.idle_check;
+    return r;
+  }
 };
 
 /// Spawns one instance of sink `name` (a consumer group of that name on

@@ -66,6 +66,32 @@ max-threads = 3
   BOOST_TEST(caf::get_or(cfg, "scheduler.max-threads", size_t{0}) == 3u);
 }
 
+BOOST_AUTO_TEST_CASE(streaming_section) {
+  temp_dir dir;
+  auto file = dir.write("s.conf", R"([pulse.streaming]
+block-duration = 100ms
+ack-grace-period = 3s
+max-deliveries = 0
+stream-max-len = 50
+)");
+  config cfg;
+  auto err = cfg.read({"--config-file=" + file});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  auto& st = cfg.opts().streaming;
+  BOOST_TEST((st.block_duration == caf::timespan{100ms}));
+  BOOST_TEST((st.ack_grace_period == caf::timespan{3s}));
+  BOOST_TEST(st.max_deliveries == 0u);
+  BOOST_TEST(st.stream_max_len == 50u);
+  BOOST_TEST(st.max_polled == 1000u);
+  config bad;
+  err = bad.read({"--config-file="
+                  + dir.write("b.conf",
+                              "[pulse.streaming]\nack-grace-period = 0s\n")});
+  BOOST_TEST(render(err).find("ack-grace-period must be positive")
+               != std::string::npos,
+             render(err));
+}
+
 BOOST_AUTO_TEST_CASE(command_line_overrides_file) {
   temp_dir dir;
   auto file = dir.write("c.conf", "[pulse.redis]\nhost = \"h\"\nport = 1\n");

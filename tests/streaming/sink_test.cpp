@@ -14,6 +14,7 @@
 #include "runtime/errors.hpp"
 #include "runtime/names.hpp"
 #include "runtime/stream.hpp"
+#include "runtime/subscription.hpp"
 #include "tests/support/collector.hpp"
 #include "tests/support/fixtures.hpp"
 
@@ -420,6 +421,31 @@ BOOST_AUTO_TEST_CASE(sink_survives_redis_restart_without_losing_events) {
       return false;
     },
     10s));
+}
+
+BOOST_AUTO_TEST_CASE(plain_cpp_facade_iterates_and_acks) {
+  auto s = make("facade", {"fc"}, fast());
+  auto sub = subscription::attach(*sys, s);
+  BOOST_REQUIRE_MESSAGE(sub, describe(sub));
+  auto st = *stream::make("fc");
+  for (int i = 0; i < 30; ++i)
+    st.add(redis(), "ev", std::to_string(i));
+  for (int i = 0; i < 30; ++i) {
+    auto ev = (*sub)->next(5000ms);
+    BOOST_REQUIRE(ev);
+    BOOST_TEST(ev->payload == std::to_string(i));
+    if (i == 7)
+      (*sub)->nack(*ev, "later");
+    else
+      (*sub)->ack(*ev);
+  }
+  // The nacked one comes back after the grace period.
+  auto again = (*sub)->next(5000ms);
+  BOOST_REQUIRE(again);
+  BOOST_TEST(again->payload == "7");
+  (*sub)->ack(*again);
+  BOOST_TEST(wait_until([&] { return pending("fc", "facade") == 0; }));
+  BOOST_TEST(!(*sub)->next(100ms));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
