@@ -105,7 +105,7 @@ double redis_benchmark(uint16_t port, const std::string& args,
       header = cells;
       continue;
     }
-    if (cells[0] != test)
+    if (!test.empty() && cells[0] != test)
       continue;
     for (size_t i = 0; i < header.size() && i < cells.size(); ++i)
       if (header[i] == column)

@@ -79,8 +79,8 @@ double raw_pipelined(uint16_t port, size_t n, size_t depth, F make) {
 }
 
 /// Runs redis-benchmark with `args` (after -h/-p/--csv) and returns the
-/// value of `column` (e.g. "rps", "p50_latency_ms") for row `test`, or a
-/// negative number if it could not be read.
+/// value of `column` (e.g. "rps", "p50_latency_ms") for row `test` (empty:
+/// the first row), or a negative number if it could not be read.
 double redis_benchmark(uint16_t port, const std::string& args,
                        const std::string& test, const std::string& column);
 

@@ -20,6 +20,8 @@ namespace pulse {
 // -- atoms --------------------------------------------------------------------
 
 /// `(ack_atom, stream, id)` to a sink: the event was processed (`XACK`).
+/// `(ack_atom, stream, ids)` acks many events of one stream at once (one
+/// message for a whole batch: the cheaper form under load).
 using ack_atom = caf::atom_constant<caf::atom("ack")>;
 
 /// `(nack_atom, stream, id, error)` to a sink: processing failed; the event
@@ -117,6 +119,7 @@ using reader_actor = caf::typed_actor<
 /// events stay in Redis for another instance to claim).
 using sink_actor = reader_actor::extend<
   caf::reacts_to<ack_atom, std::string, std::string>,
+  caf::reacts_to<ack_atom, std::string, std::vector<std::string>>,
   caf::reacts_to<nack_atom, std::string, std::string, std::string>>;
 
 } // namespace pulse

@@ -152,7 +152,7 @@ caf::error stream::destroy(client& c) const {
   return caf::none;
 }
 
-caf::expected<event> parse_entry(const resp::value& entry,
+caf::expected<event> parse_entry(resp::value& entry,
                                  const std::string& stream_name) {
   if (!entry.is_array() || entry.elements.size() != 2
       || !entry.elements[0].is_string() || !entry.elements[1].is_array())
@@ -170,12 +170,19 @@ caf::expected<event> parse_entry(const resp::value& entry,
       ev.name = fields[i + 1].str;
       has_name = true;
     } else if (f == "p") {
-      ev.payload = fields[i + 1].str;
       has_payload = true;
     } else if (f == "t") {
       ev.topic = fields[i + 1].str;
     }
   }
+  // Only a well-formed entry gives its payload away: a malformed one is
+  // still copied whole to the dead-letter stream.
+  if (has_name && has_payload)
+    for (size_t i = 0; i + 1 < fields.size(); i += 2)
+      if (fields[i].str == "p") {
+        ev.payload = std::move(fields[i + 1].str);
+        break;
+      }
   if (!has_name || !has_payload)
     return make_error(errc::protocol_error,
                       "entry " + ev.id + " of stream " + stream_name

@@ -89,9 +89,10 @@ private:
 std::string stream_key(const std::string& name);
 
 /// Parses one XREAD/XREADGROUP/XRANGE entry (`[id, [f1, v1, ...]]`) into an
-/// event. Errors (`errc::protocol_error`): not an entry, or fields `n` or
-/// `p` missing (written by another client).
-caf::expected<event> parse_entry(const resp::value& entry,
+/// event, moving the strings out of `entry` (which keeps its shape and the
+/// entry ID). Errors (`errc::protocol_error`): not an entry, or fields `n`
+/// or `p` missing (written by another client).
+caf::expected<event> parse_entry(resp::value& entry,
                                  const std::string& stream_name);
 
 } // namespace pulse

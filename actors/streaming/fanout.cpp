@@ -61,13 +61,15 @@ void fanout::next_chunk() {
     pos_ = end;
   }
   pending_ = subs_.size();
-  auto msg_batch = std::make_shared<event_batch>(std::move(batch));
+  // One message shared by all subscribers (copy-on-write): no per-subscriber
+  // copy of the events.
+  auto msg = caf::make_message(std::move(batch));
   for (auto& sub : std::vector<caf::actor>{subs_.begin(), subs_.end()}) {
     auto answered = [this] {
       if (--pending_ == 0)
         next_chunk();
     };
-    self_->request(sub, caf::infinite, *msg_batch)
+    self_->request(sub, caf::infinite, msg)
       .then(
         [this, sub, answered](bool keep) {
           if (!keep)

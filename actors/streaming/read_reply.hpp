@@ -12,7 +12,7 @@ namespace pulse::detail {
 /// Calls `f(key, entry)` for every entry of an `XREAD`/`XREADGROUP` reply
 /// (`[[key, [entry...]]...]`, or nil on timeout).
 template <class F>
-void for_each_entry(const resp::value& reply, F f) {
+void for_each_entry(resp::value& reply, F f) {
   if (!reply.is_array())
     return;
   for (auto& per_stream : reply.elements) {

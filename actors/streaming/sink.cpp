@@ -227,7 +227,7 @@ struct janitor {
 
   // Parses claimed entries; malformed ones are dead-lettered and acked.
   std::vector<event> to_events(const std::string& stream,
-                               const std::vector<resp::value>& entries,
+                               std::vector<resp::value>& entries,
                                uint64_t deliveries) {
     std::vector<event> evs;
     auto key = stream_key(stream);
@@ -578,9 +578,11 @@ struct sink_state {
     });
   }
 
+  // Reads ahead while a batch is being delivered: at most one read in
+  // flight and one batch waiting, so memory stays bounded (three batches).
   void poll() {
-    if (in_flight || out.busy() || !backlog.empty() || retry_scheduled
-        || rejoining || out.empty() || streams.empty())
+    if (in_flight || !backlog.empty() || retry_scheduled || rejoining
+        || out.empty() || streams.empty())
       return;
     command cmd;
     cmd.args = {"XREADGROUP", "GROUP", cfg.name, cfg.consumer, "COUNT",
@@ -607,7 +609,7 @@ struct sink_state {
     std::vector<event> evs;
     std::vector<command> dead;
     detail::for_each_entry(v, [&](const std::string& key,
-                                  const resp::value& entry) {
+                                  resp::value& entry) {
       auto name = name_of_key(key);
       if (name == nullptr || entry.is_nil())
         return;
@@ -642,11 +644,9 @@ struct sink_state {
                           cfg.name, err);
               });
     }
-    if (evs.empty()) {
-      poll();
-      return;
-    }
-    deliver(std::move(evs), caf::response_promise{});
+    if (!evs.empty())
+      deliver(std::move(evs), caf::response_promise{});
+    poll();
   }
 
   void on_error(const caf::error& err) {
@@ -807,6 +807,11 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
     [st](ack_atom, const std::string& stream, const std::string& id) {
       st->ack(stream, id);
     },
+    [st](ack_atom, const std::string& stream,
+         const std::vector<std::string>& ids) {
+      for (auto& id : ids)
+        st->ack(stream, id);
+    },
     [st](nack_atom, const std::string&, const std::string& id,
          std::string& err) { st->shared->nack(id, std::move(err)); },
     [st](stats_atom) {
@@ -872,7 +877,11 @@ caf::expected<sink_actor> spawn_sink(runtime& rt, const std::string& name,
   if (auto err = check_join(*res))
     return err;
   auto blocking = rt.spawn_gateway(gateway_role::blocking);
-  auto hdl = rt.system().spawn(sink_impl, std::move(cfg), std::move(streams),
+  // Detached: its own thread wakes on a condition variable when a read
+  // returns, which keeps add->delivery latency off the scheduler's idle
+  // back-off.
+  auto hdl = rt.system().spawn<caf::detached>(sink_impl, std::move(cfg),
+                                              std::move(streams),
                                rt.gateway(), blocking,
                                rt.redis().command_timeout);
   rt.track(hdl);

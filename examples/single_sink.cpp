@@ -1,0 +1,26 @@
+// single_sink: a sink (consumer group) receives and acks every event.
+
+#include "actors/streaming/sink.hpp"
+#include "examples/common.hpp"
+#include "runtime/client.hpp"
+#include "runtime/stream.hpp"
+
+int main(int argc, char** argv) {
+  example::app app{argc, argv};
+  auto& sys = *app.sys;
+  auto opts = pulse::sink_options::from(app.cfg.opts().streaming);
+  auto sink = app.must(pulse::spawn_sink(*app.rt, "mailer", {"signups"}, opts),
+                       "sink");
+  caf::scoped_actor self{sys};
+  auto out = sys.spawn(example::printer, "mailer",
+                       caf::actor_cast<caf::actor>(sink), caf::actor{self},
+                       size_t{2});
+  self->request(sink, std::chrono::seconds{5}, pulse::sub_atom::value, out)
+    .receive([](bool) {}, [](caf::error&) {});
+  pulse::client redis{sys, app.rt->gateway()};
+  auto signups = app.must(pulse::stream::make("signups"), "stream");
+  signups.add(redis, "user-created", "ada@example.com");
+  signups.add(redis, "user-created", "alan@example.com");
+  example::await(self, 1);
+  self->send_exit(out, caf::exit_reason::user_shutdown);
+}
