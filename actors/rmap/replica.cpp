@@ -1,0 +1,434 @@
+#include "actors/rmap/replica.hpp"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "runtime/backoff.hpp"
+#include "runtime/encoding.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+#include "runtime/names.hpp"
+#include "runtime/rmap_scripts.hpp"
+#include "runtime/runtime.hpp"
+
+namespace pulse {
+
+namespace {
+
+using rp_retry_atom = caf::atom_constant<caf::atom("rp_retry")>;
+
+constexpr size_t max_queued_changes = 10000;
+
+struct coarse_sub {
+  bool awaiting = false;
+  caf::optional<map_event_kind> pending;
+};
+
+struct detailed_sub {
+  bool awaiting = false;
+  std::vector<map_change> queue;
+};
+
+struct replica_state {
+  replica_state(caf::event_based_actor* self, std::string name,
+                std::shared_ptr<rmap_store> store, gateway_actor gw,
+                pubsub_actor ps)
+    : self(self),
+      name(std::move(name)),
+      channel(rmap_scripts::updates_channel(this->name)),
+      content_key(rmap_scripts::content_key(this->name)),
+      store(std::move(store)),
+      gw(std::move(gw)),
+      ps(std::move(ps)),
+      retry(std::chrono::milliseconds{50}, std::chrono::seconds{5}) {
+    // nop
+  }
+
+  caf::event_based_actor* self;
+  std::string name;
+  std::string channel;
+  std::string content_key;
+  std::shared_ptr<rmap_store> store;
+  gateway_actor gw;
+  pubsub_actor ps;
+  backoff retry;
+  bool subscribed = false;
+  bool joined = false;
+  bool syncing = false;
+  bool resync_again = false;
+  uint64_t rev = 0;
+  std::vector<map_notification> buffer;
+  std::multimap<uint64_t, caf::response_promise> waiters;
+  std::vector<caf::response_promise> resync_waiters;
+  std::map<caf::actor, coarse_sub> coarse;
+  std::map<caf::actor, detailed_sub> detailed;
+  replica_stats stats;
+
+  // -- join and resync --------------------------------------------------------
+
+  void start() {
+    self
+      ->request(ps, caf::infinite, sub_atom::value, channel,
+                caf::actor_cast<caf::actor>(self))
+      .then(
+        [this](bool) {
+          subscribed = true;
+          resync();
+        },
+        [this](caf::error& err) {
+          log::warn("map subscribe failed map={} error=\"{}\"", name, err);
+          self->delayed_send(self, retry.next(), rp_retry_atom::value);
+        });
+  }
+
+  void resync() {
+    if (syncing) {
+      resync_again = true;
+      return;
+    }
+    syncing = true;
+    self
+      ->request(gw, caf::infinite, cmd_atom::value,
+                make_command("HGETALL", content_key))
+      .then([this](resp::value& v) { on_snapshot(v); },
+            [this](caf::error& err) {
+              syncing = false;
+              log::warn("map resync failed map={} error=\"{}\"", name, err);
+              self->delayed_send(self, retry.next(), rp_retry_atom::value);
+            });
+  }
+
+  void on_snapshot(resp::value& v) {
+    retry.reset();
+    ++stats.resyncs;
+    rmap_store::content fresh;
+    uint64_t snap_rev = 0;
+    std::string kind;
+    for (size_t i = 0; i + 1 < v.elements.size(); i += 2) {
+      auto& k = v.elements[i].str;
+      auto& val = v.elements[i + 1].str;
+      if (k == "=rev") {
+        auto r = resp::value::make_bulk(val).as_integer();
+        snap_rev = r && *r > 0 ? static_cast<uint64_t>(*r) : 0;
+      } else if (k == "=kind") {
+        kind = val;
+      } else {
+        fresh.emplace(std::move(k), std::move(val));
+      }
+    }
+    // The strongest kind this resync stands for.
+    auto ev = kind == "del"                           ? map_event_kind::del
+              : kind == "reset" || kind == "destroy" ? map_event_kind::reset
+                                                      : map_event_kind::change;
+    if (joined && snap_rev <= rev)
+      ev = map_event_kind::change;
+    if (!detailed.empty()) {
+      // Diff for detailed subscribers.
+      auto old = store->snapshot();
+      std::vector<map_change> changes;
+      for (auto& [k, val] : fresh) {
+        auto i = old.find(k);
+        if (i == old.end())
+          changes.push_back({map_event_kind::change, k, {}, val, false,
+                             snap_rev});
+        else if (i->second != val)
+          changes.push_back({map_event_kind::change, k, i->second, val, true,
+                             snap_rev});
+      }
+      for (auto& [k, val] : old)
+        if (fresh.count(k) == 0)
+          changes.push_back({map_event_kind::del, k, val, {}, true, snap_rev});
+      for (auto& c : changes)
+        notify_detailed(c);
+    }
+    store->replace(std::move(fresh));
+    rev = snap_rev; // adopted even when lower (data loss, expiry)
+    store->rev(rev);
+    bool first = !joined;
+    joined = true;
+    syncing = false;
+    if (!first)
+      notify_coarse(ev);
+    // Messages that arrived during the resync.
+    auto pending = std::move(buffer);
+    buffer.clear();
+    for (auto& n : pending) {
+      if (syncing) {
+        buffer.push_back(std::move(n));
+        continue;
+      }
+      if (n.rev <= rev) {
+        ++stats.ignored;
+        continue;
+      }
+      apply(n);
+    }
+    release_waiters();
+    for (auto& rp : resync_waiters)
+      rp.deliver(rev);
+    resync_waiters.clear();
+    if (resync_again) {
+      resync_again = false;
+      resync();
+    }
+  }
+
+  // -- notifications ----------------------------------------------------------
+
+  void on_message(const pubsub_message& msg) {
+    if (msg.channel != channel)
+      return;
+    auto n = decode_notification(msg.payload);
+    if (!n) {
+      ++stats.malformed;
+      log::warn("map dropped malformed notification map={} error=\"{}\"",
+                name, n.error());
+      return;
+    }
+    if (!joined || syncing) {
+      buffer.push_back(std::move(*n));
+      return;
+    }
+    apply(*n);
+  }
+
+  void apply(map_notification& n) {
+    if (n.rev != rev + 1) {
+      if (n.rev == rev) {
+        ++stats.ignored; // duplicate
+        return;
+      }
+      // A gap (missed messages) or a regression (expiry, data loss).
+      ++stats.gaps;
+      log::info("map revision gap, resyncing map={} local={} got={}", name,
+                rev, n.rev);
+      buffer.push_back(std::move(n));
+      resync();
+      return;
+    }
+    ++stats.applied;
+    map_change change;
+    change.rev = n.rev;
+    switch (n.kind) {
+      case map_notification::op::set: {
+        change.kind = map_event_kind::change;
+        change.key = n.key;
+        if (n.key == "=rev" || n.key == "=kind")
+          break;
+        change.new_value = n.value;
+        auto prev = store->put(n.key, std::move(n.value));
+        change.existed = static_cast<bool>(prev);
+        if (prev)
+          change.old_value = std::move(*prev);
+        break;
+      }
+      case map_notification::op::del: {
+        change.kind = map_event_kind::del;
+        change.key = n.key;
+        if (n.key == "=rev" || n.key == "=kind")
+          break;
+        auto prev = store->erase(n.key);
+        change.existed = static_cast<bool>(prev);
+        if (prev)
+          change.old_value = std::move(*prev);
+        break;
+      }
+      case map_notification::op::reset:
+      case map_notification::op::destroy:
+        change.kind = map_event_kind::reset;
+        store->replace({});
+        break;
+    }
+    rev = n.rev;
+    store->rev(rev);
+    notify_coarse(change.kind);
+    if (!detailed.empty())
+      notify_detailed(change);
+    release_waiters();
+  }
+
+  void release_waiters() {
+    auto end = waiters.upper_bound(rev);
+    for (auto i = waiters.begin(); i != end; ++i)
+      i->second.deliver(rev);
+    waiters.erase(waiters.begin(), end);
+  }
+
+  // -- subscribers ------------------------------------------------------------
+
+  void send_coarse(const caf::actor& who, map_event_kind kind) {
+    coarse[who].awaiting = true;
+    self->request(who, caf::infinite, map_event_atom::value, name, kind)
+      .then([this, who](bool) { coarse_answered(who); },
+            [this, who](caf::error&) { drop(who); });
+  }
+
+  void coarse_answered(const caf::actor& who) {
+    auto i = coarse.find(who);
+    if (i == coarse.end())
+      return;
+    i->second.awaiting = false;
+    if (i->second.pending) {
+      auto kind = *i->second.pending;
+      i->second.pending = caf::none;
+      send_coarse(who, kind);
+    }
+  }
+
+  void notify_coarse(map_event_kind kind) {
+    for (auto& [who, sub] : coarse) {
+      if (sub.awaiting) {
+        // Coalesce, keeping the strongest kind (reset > del > change).
+        if (!sub.pending || *sub.pending < kind)
+          sub.pending = kind;
+      } else {
+        send_coarse(who, kind);
+      }
+    }
+  }
+
+  void send_detailed(const caf::actor& who, std::vector<map_change> xs) {
+    detailed[who].awaiting = true;
+    self
+      ->request(who, caf::infinite, map_changes{name, std::move(xs)})
+      .then([this, who](bool) { detailed_answered(who); },
+            [this, who](caf::error&) { drop(who); });
+  }
+
+  void detailed_answered(const caf::actor& who) {
+    auto i = detailed.find(who);
+    if (i == detailed.end())
+      return;
+    i->second.awaiting = false;
+    if (!i->second.queue.empty()) {
+      auto xs = std::move(i->second.queue);
+      i->second.queue.clear();
+      send_detailed(who, std::move(xs));
+    }
+  }
+
+  void notify_detailed(const map_change& c) {
+    for (auto& [who, sub] : detailed) {
+      if (!sub.awaiting) {
+        send_detailed(who, {c});
+        continue;
+      }
+      if (sub.queue.size() >= max_queued_changes) {
+        // Too slow: replace the backlog by "re-read the map".
+        map_change reset;
+        reset.kind = map_event_kind::reset;
+        reset.rev = c.rev;
+        sub.queue.clear();
+        sub.queue.push_back(reset);
+        continue;
+      }
+      sub.queue.push_back(c);
+    }
+  }
+
+  void drop(const caf::actor& who) {
+    coarse.erase(who);
+    detailed.erase(who);
+  }
+
+  void on_down(const caf::actor_addr& addr) {
+    for (auto i = coarse.begin(); i != coarse.end();)
+      i = i->first.address() == addr ? coarse.erase(i) : std::next(i);
+    for (auto i = detailed.begin(); i != detailed.end();)
+      i = i->first.address() == addr ? detailed.erase(i) : std::next(i);
+  }
+
+  void close() {
+    self->send(ps, unsub_atom::value, channel,
+               caf::actor_cast<caf::actor>(self));
+    auto err = make_error(errc::closed, "pulse map: " + name + " is stopped");
+    for (auto& kvp : waiters)
+      kvp.second.deliver(err);
+    waiters.clear();
+    for (auto& rp : resync_waiters)
+      rp.deliver(err);
+    resync_waiters.clear();
+  }
+};
+
+caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
+                           std::shared_ptr<rmap_store> store, gateway_actor gw,
+                           pubsub_actor ps) {
+  auto st = std::make_shared<replica_state>(self, std::move(name),
+                                            std::move(store), gw, ps);
+  self->set_down_handler(
+    [st](const caf::down_msg& msg) { st->on_down(msg.source); });
+  self->set_exit_handler([self, st](const caf::exit_msg& msg) {
+    st->close();
+    self->quit(msg.reason);
+  });
+  st->start();
+  return {
+    [st](const pubsub_message& msg) { st->on_message(msg); },
+    [st](resub_atom, const std::string&) {
+      // The subscription was lost: messages may be missing.
+      if (st->joined)
+        st->resync();
+    },
+    [self, st](wait_rev_atom, uint64_t target) {
+      auto rp = self->make_response_promise();
+      if (st->joined && st->rev >= target && !st->syncing)
+        rp.deliver(st->rev);
+      else
+        st->waiters.emplace(target, rp);
+    },
+    [self, st](sub_atom, const caf::actor& who, bool want_details) {
+      if (!who)
+        return false;
+      self->monitor(who);
+      if (want_details)
+        st->detailed.emplace(who, detailed_sub{});
+      else
+        st->coarse.emplace(who, coarse_sub{});
+      return true;
+    },
+    [self, st](unsub_atom, const caf::actor& who) {
+      auto n = st->coarse.erase(who) + st->detailed.erase(who);
+      if (n > 0)
+        self->demonitor(who);
+      return n > 0;
+    },
+    [self, st](resync_atom) {
+      auto rp = self->make_response_promise();
+      st->resync_waiters.push_back(rp);
+      st->resync();
+    },
+    [st](stats_atom) {
+      auto r = st->stats;
+      r.rev = st->rev;
+      r.subscribers = st->coarse.size() + st->detailed.size();
+      return r;
+    },
+    [st](rp_retry_atom) {
+      if (!st->subscribed)
+        st->start();
+      else
+        st->resync();
+    },
+  };
+}
+
+} // namespace
+
+caf::expected<replica_actor> spawn_replica(runtime& rt, const std::string& name,
+                                           std::shared_ptr<rmap_store> store) {
+  if (auto err = validate_name(name, "pulse map"))
+    return err;
+  if (!store)
+    return make_error(errc::invalid_argument, "pulse map: no store");
+  auto hdl = rt.system().spawn(replica_impl, name, std::move(store),
+                               rt.gateway(), rt.pubsub());
+  rt.track(hdl);
+  return caf::actor_cast<replica_actor>(hdl);
+}
+
+} // namespace pulse

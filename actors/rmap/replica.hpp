@@ -1,0 +1,36 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/expected.hpp>
+
+#include "messages/rmap.hpp"
+#include "runtime/rmap_store.hpp"
+
+namespace pulse {
+
+class runtime;
+
+/// Spawns the replica of map `name` writing into `store`.
+///
+/// Join (as Go Pulse, so no update is missed): `SUBSCRIBE map:<name>:updates`
+/// through the pub/sub actor and wait for the confirmation, then
+/// `HGETALL map:<name>:content`; notifications that arrived meanwhile are
+/// applied afterwards if newer than the snapshot. `(wait_rev_atom, 0)`
+/// answers once joined.
+///
+/// Apply rule: a notification with revision `local + 1` is applied; any
+/// other revision after the join is a gap (a missed message) or a
+/// regression (the hash expired or Redis lost data), and triggers a resync
+/// from `HGETALL` (adopting the snapshot revision even when lower). A
+/// resubscribe signal from the pub/sub actor (lost connection) also
+/// triggers a resync. Go Pulse does neither. Malformed notifications are
+/// logged and dropped. The reserved fields `=rev` and `=kind` are never
+/// exposed.
+///
+/// Exiting the replica leaves `store` readable but frozen.
+caf::expected<replica_actor> spawn_replica(runtime& rt, const std::string& name,
+                                           std::shared_ptr<rmap_store> store);
+
+} // namespace pulse
