@@ -9,6 +9,7 @@
 
 #include <caf/all.hpp>
 
+#include "messages/streaming.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/runtime.hpp"
 

@@ -30,7 +30,8 @@ map::join(runtime& rt, const std::string& name, options opts) {
     return make_error(errc::invalid_argument,
                       "pulse map: TTL must not be negative");
   std::shared_ptr<map> result{new map(rt, name, opts)};
-  auto replica = spawn_replica(rt, name, result->store_);
+  auto replica = spawn_replica(rt, name, result->store_,
+                               opts.dedicated_thread);
   if (!replica)
     return replica.error();
   result->replica_ = *replica;

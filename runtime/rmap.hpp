@@ -27,6 +27,9 @@ struct options {
   /// or sliding (refreshed by every mutation).
   caf::timespan ttl{0};
   bool sliding_ttl = false;
+  /// Run the replica on its own thread (lower propagation latency); see
+  /// `spawn_replica`.
+  bool dedicated_thread = true;
   /// Maximum time `join` waits for the subscription and the snapshot.
   caf::timespan join_timeout = std::chrono::seconds{10};
 };

@@ -255,6 +255,7 @@ struct gateway_state {
           break;
       }
     }
+    xs.clear();
     return caf::none;
   }
 

@@ -67,8 +67,8 @@ void reader_loop(int fd, uint64_t epoch, caf::actor owner,
       if (handler) {
         if (auto err = handler(replies); err && !reason)
           reason = std::move(err);
-        replies.clear();
-      } else {
+      }
+      if (!replies.empty()) {
         caf::anon_send(owner, link_data_atom::value, epoch,
                        std::move(replies));
         replies = {};

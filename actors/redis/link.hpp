@@ -44,6 +44,7 @@ public:
   using down_fn = std::function<void(const caf::error&)>;
   /// Runs on the reader thread for each chunk of decoded replies; returns
   /// an error to drop the connection (e.g. a reply nobody asked for).
+  /// Replies left in the vector are sent to the owner (`link_data`).
   using reader_fn = std::function<caf::error(std::vector<resp::value>&)>;
 
   link(caf::event_based_actor* self, redis_options opts, std::string role);

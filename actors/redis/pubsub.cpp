@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <atomic>
 #include <set>
 #include <vector>
 
@@ -34,6 +35,14 @@ struct topic_table {
   std::map<std::string, std::vector<caf::response_promise>> waiting;
 };
 
+/// Who gets messages of which channel or pattern: a copy-on-write table
+/// the reader thread reads to deliver messages without a hop through the
+/// pub/sub actor.
+struct routes {
+  std::map<std::string, std::vector<caf::actor>> channels;
+  std::map<std::string, std::vector<caf::actor>> patterns;
+};
+
 struct pubsub_state {
   pubsub_state(caf::event_based_actor* self, const redis_options& opts)
     : self(self), conn(self, opts, "pubsub") {
@@ -49,6 +58,50 @@ struct pubsub_state {
   topic_table patterns;
   /// How many subscriptions each monitored actor holds.
   std::map<caf::actor, size_t> monitored;
+  /// Published after every change of the subscriber sets.
+  std::shared_ptr<const routes> table = std::make_shared<routes>();
+
+  void publish_routes() {
+    auto r = std::make_shared<routes>();
+    for (auto& [name, subs] : channels.subscribers)
+      r->channels[name].assign(subs.begin(), subs.end());
+    for (auto& [name, subs] : patterns.subscribers)
+      r->patterns[name].assign(subs.begin(), subs.end());
+    std::atomic_store(&table, std::shared_ptr<const routes>{std::move(r)});
+  }
+
+  // Runs on the reader thread: delivers messages directly, leaves control
+  // replies (confirmations, errors) for the actor.
+  caf::error on_reader(std::vector<resp::value>& xs) {
+    auto r = std::atomic_load(&table);
+    auto keep = xs.begin();
+    for (auto& x : xs) {
+      if (x.is_array() && x.elements.size() >= 3) {
+        auto& e = x.elements;
+        auto& kind = e[0].str;
+        if (kind == "message") {
+          auto i = r->channels.find(e[1].str);
+          if (i != r->channels.end())
+            for (auto& who : i->second)
+              caf::anon_send(who, pubsub_message{e[1].str, {}, e[2].str});
+          continue;
+        }
+        if (kind == "pmessage" && e.size() >= 4) {
+          auto i = r->patterns.find(e[1].str);
+          if (i != r->patterns.end())
+            for (auto& who : i->second)
+              caf::anon_send(who, pubsub_message{e[2].str, e[1].str,
+                                                 e[3].str});
+          continue;
+        }
+      }
+      if (&*keep != &x) // no self-move: it would empty the reply
+        *keep = std::move(x);
+      ++keep;
+    }
+    xs.erase(keep, xs.end());
+    return caf::none;
+  }
 
   void watch(const caf::actor& who) {
     if (monitored[who]++ == 0)
@@ -70,8 +123,10 @@ struct pubsub_state {
       return;
     }
     auto& subs = t.subscribers[name];
-    if (subs.insert(who).second)
+    if (subs.insert(who).second) {
       watch(who);
+      publish_routes();
+    }
     if (t.confirmed.count(name) > 0) {
       rp.deliver(true);
       return;
@@ -91,6 +146,7 @@ struct pubsub_state {
     if (i == t.subscribers.end() || i->second.erase(who) == 0)
       return false;
     unwatch(who);
+    publish_routes();
     if (i->second.empty()) {
       t.subscribers.erase(i);
       t.confirmed.erase(name);
@@ -202,6 +258,7 @@ struct pubsub_state {
     };
     drop(channels);
     drop(patterns);
+    publish_routes();
     for (auto i = monitored.begin(); i != monitored.end();) {
       if (i->first.address() == addr)
         i = monitored.erase(i);
@@ -221,6 +278,7 @@ struct pubsub_state {
     }
     monitored.clear();
     conn.shutdown();
+    publish_routes();
   }
 };
 
@@ -230,6 +288,8 @@ caf::behavior pubsub_impl(caf::event_based_actor* self, redis_options opts) {
   st->conn.callbacks([raw](resp::value&& x) { raw->on_reply(std::move(x)); },
                      [raw] { raw->on_up(); },
                      [raw](const caf::error& e) { raw->on_down(e); });
+  st->conn.on_reader_thread(
+    [raw](std::vector<resp::value>& xs) { return raw->on_reader(xs); });
   self->set_exit_handler([self, st](const caf::exit_msg& msg) {
     st->close_all();
     self->quit(msg.reason);
@@ -258,7 +318,7 @@ caf::behavior pubsub_impl(caf::event_based_actor* self, redis_options opts) {
 } // namespace
 
 pubsub_actor spawn_pubsub(caf::actor_system& sys, const redis_options& opts) {
-  auto hdl = sys.spawn(pubsub_impl, opts);
+  auto hdl = sys.spawn<caf::detached>(pubsub_impl, opts);
   return caf::actor_cast<pubsub_actor>(hdl);
 }
 

@@ -420,13 +420,18 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
 } // namespace
 
 caf::expected<replica_actor> spawn_replica(runtime& rt, const std::string& name,
-                                           std::shared_ptr<rmap_store> store) {
+                                           std::shared_ptr<rmap_store> store,
+                                           bool dedicated_thread) {
   if (auto err = validate_name(name, "pulse map"))
     return err;
   if (!store)
     return make_error(errc::invalid_argument, "pulse map: no store");
-  auto hdl = rt.system().spawn(replica_impl, name, std::move(store),
-                               rt.gateway(), rt.pubsub());
+  auto hdl = dedicated_thread
+               ? rt.system().spawn<caf::detached>(replica_impl, name,
+                                                  std::move(store),
+                                                  rt.gateway(), rt.pubsub())
+               : rt.system().spawn(replica_impl, name, std::move(store),
+                                   rt.gateway(), rt.pubsub());
   rt.track(hdl);
   return caf::actor_cast<replica_actor>(hdl);
 }

@@ -1,0 +1,260 @@
+// Replicated-map benchmark: local reads under concurrent writes, write round
+// trip, propagation to another replica, and join of a large map, each next
+// to a baseline measured in the same run.
+//
+// Usage: rmap_bench [--port=N] [--runs=3] [--scale=1.0]
+
+#include <atomic>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include <caf/all.hpp>
+#include <fmt/format.h>
+
+#include "bench/common.hpp"
+#include "runtime/client.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/rmap.hpp"
+#include "runtime/rmap_scripts.hpp"
+#include "runtime/runtime.hpp"
+
+using namespace pulse;
+using namespace pulse::bench;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Per-get cost (ns) measured over batches of 1000 gets by 4 threads while
+// `write` runs in another thread; returns {p50 of batch means, gets/s}.
+template <class Get, class Write>
+std::pair<double, double> read_under_writes(Get get, Write write,
+                                            size_t keys) {
+  std::atomic<bool> stop{false};
+  std::thread writer{[&] {
+    while (!stop)
+      write();
+  }};
+  std::vector<std::vector<double>> samples(4);
+  std::atomic<uint64_t> total{0};
+  auto t0 = clock_type::now();
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t)
+    readers.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      std::vector<std::string> names;
+      for (size_t i = 0; i < 64; ++i)
+        names.push_back("key" + std::to_string(rng() % keys));
+      size_t sink = 0;
+      for (int b = 0; b < 300; ++b) {
+        auto s0 = clock_type::now();
+        for (int i = 0; i < 1000; ++i)
+          sink += get(names[i & 63]);
+        auto ns = std::chrono::duration<double, std::nano>(clock_type::now()
+                                                           - s0)
+                    .count();
+        samples[t].push_back(ns / 1000);
+      }
+      total += 300 * 1000 + (sink & 1);
+    });
+  for (auto& r : readers)
+    r.join();
+  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  stop = true;
+  writer.join();
+  std::vector<double> all;
+  for (auto& s : samples)
+    all.insert(all.end(), s.begin(), s.end());
+  return {quantile(all, 0.5), static_cast<double>(total) / secs};
+}
+
+std::string load_script(redisContext* c, const script& s) {
+  auto r = static_cast<redisReply*>(
+    redisCommand(c, "SCRIPT LOAD %b", s.source.data(), s.source.size()));
+  std::string sha = r && r->str ? r->str : "";
+  freeReplyObject(r);
+  return sha;
+}
+
+// Raw baseline: EVALSHA of the same set script, one at a time.
+double raw_evalsha_p50(uint16_t port, size_t n) {
+  auto c = connect_raw(port);
+  auto sha = load_script(c, rmap_scripts::set());
+  std::vector<double> us;
+  for (size_t i = 0; i < n; ++i) {
+    auto t0 = clock_type::now();
+    freeReplyObject(redisCommand(c,
+                                 "EVALSHA %s 2 map:raw:content map:raw:updates "
+                                 " 0 k %s",
+                                 sha.c_str(), std::to_string(i).c_str()));
+    us.push_back(std::chrono::duration<double, std::micro>(clock_type::now()
+                                                           - t0)
+                   .count());
+  }
+  redisFree(c);
+  return quantile(us, 0.5);
+}
+
+// Raw baseline: an HSET+PUBLISH script on one connection, a subscriber
+// thread on another; time until the subscriber read the message.
+std::pair<double, double> raw_propagation(uint16_t port, size_t n) {
+  script hp{"redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
+            "redis.call('PUBLISH', KEYS[2], ARGV[2]) return 1"};
+  auto c = connect_raw(port);
+  auto sha = load_script(c, hp);
+  auto sub = connect_raw(port);
+  freeReplyObject(redisCommand(sub, "SUBSCRIBE raw:updates"));
+  std::atomic<size_t> seen{0};
+  std::thread t{[&] {
+    for (size_t i = 0; i < n; ++i) {
+      void* r = nullptr;
+      if (redisGetReply(sub, &r) != REDIS_OK)
+        return;
+      freeReplyObject(r);
+      ++seen;
+    }
+  }};
+  std::vector<double> us;
+  for (size_t i = 0; i < n; ++i) {
+    auto before = seen.load();
+    auto t0 = clock_type::now();
+    freeReplyObject(redisCommand(c, "EVALSHA %s 2 raw:content raw:updates k %s",
+                                 sha.c_str(), std::to_string(i).c_str()));
+    while (seen.load() == before)
+      std::this_thread::yield();
+    us.push_back(std::chrono::duration<double, std::micro>(clock_type::now()
+                                                           - t0)
+                   .count());
+  }
+  t.join();
+  redisFree(sub);
+  redisFree(c);
+  return {quantile(us, 0.5), quantile(us, 0.99)};
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  target tgt{argc, argv};
+  pulse::config cfg;
+  if (auto err = cfg.read(std::vector<std::string>{"--pulse.log.level=warn"})) {
+    std::fprintf(stderr, "%s\n", render(err).c_str());
+    return 1;
+  }
+  auto n = static_cast<size_t>(5000 * tgt.scale);
+  auto big = static_cast<size_t>(100000 * tgt.scale);
+  std::vector<double> get_p50, get_rate, base_p50, set_p50, raw_set,
+    prop50, prop99, raw50, raw99, join_ms, hgetall_ms;
+  options o;
+  o.redis.host = "127.0.0.1";
+  o.redis.port = tgt.port;
+  o.log_level = "warn";
+  {
+    caf::actor_system sys{cfg};
+    auto rt = runtime::start(sys, o);
+    auto rt2 = runtime::start(sys, o); // a second "node": own connections
+    if (!rt || !rt2) {
+      std::fprintf(stderr, "cannot start runtime\n");
+      return 1;
+    }
+    for (int run = 0; run < tgt.runs; ++run) {
+      auto name = "bench-" + std::to_string(run);
+      auto joined_m = rmap::map::join(**rt, name);
+      if (!joined_m) {
+        std::fprintf(stderr, "join: %s\n", render(joined_m.error()).c_str());
+        return 1;
+      }
+      auto m = *joined_m;
+      for (size_t i = 0; i < 1000; ++i)
+        m->set("key" + std::to_string(i), "value");
+      m->set_and_wait("key0", "value");
+      // 1. local reads while another thread writes through the map.
+      std::atomic<size_t> w{0};
+      auto [p50, rate] = read_under_writes(
+        [&](const std::string& k) { return m->get(k) ? size_t{1} : 0; },
+        [&] { m->set("key" + std::to_string(w++ % 1000), "v2"); }, 1000);
+      get_p50.push_back(p50);
+      get_rate.push_back(rate);
+      // Baseline: unsynchronized std::unordered_map reads (no writer).
+      std::unordered_map<std::string, std::string> plain;
+      for (size_t i = 0; i < 1000; ++i)
+        plain["key" + std::to_string(i)] = "value";
+      auto [bp50, brate] = read_under_writes(
+        [&](const std::string& k) { return plain.count(k); },
+        [] { std::this_thread::sleep_for(1ms); }, 1000);
+      (void) brate;
+      base_p50.push_back(bp50);
+      // 2. set round trip.
+      std::vector<double> us;
+      for (size_t i = 0; i < n; ++i) {
+        auto t0 = clock_type::now();
+        m->set("rtt", std::to_string(i));
+        us.push_back(std::chrono::duration<double, std::micro>(
+                       clock_type::now() - t0)
+                       .count());
+      }
+      set_p50.push_back(quantile(us, 0.5));
+      raw_set.push_back(raw_evalsha_p50(tgt.port, n));
+      // 3. propagation to a replica on the other runtime.
+      auto far = *rmap::map::join(**rt2, name);
+      us.clear();
+      for (size_t i = 0; i < n; ++i) {
+        auto v = "p" + std::to_string(i);
+        auto t0 = clock_type::now();
+        m->set("prop", v);
+        while (far->get("prop") != caf::optional<std::string>{v})
+          std::this_thread::yield();
+        us.push_back(std::chrono::duration<double, std::micro>(
+                       clock_type::now() - t0)
+                       .count());
+      }
+      prop50.push_back(quantile(us, 0.5));
+      prop99.push_back(quantile(us, 0.99));
+      auto [r50, r99] = raw_propagation(tgt.port, n);
+      raw50.push_back(r50);
+      raw99.push_back(r99);
+      far->close();
+      m->close();
+      // 4. join a large map.
+      auto bigname = "big-" + std::to_string(run);
+      raw_pipelined(tgt.port, big, 1000, [&](size_t i) {
+        return std::vector<std::string>{"HSET", "map:" + bigname + ":content",
+                                        "key" + std::to_string(i),
+                                        "value-" + std::to_string(i)};
+      });
+      auto t0 = clock_type::now();
+      auto joined = *rmap::map::join(**rt2, bigname);
+      join_ms.push_back(std::chrono::duration<double, std::milli>(
+                          clock_type::now() - t0)
+                          .count());
+      if (joined->len() != big)
+        std::fprintf(stderr, "join saw %zu keys\n", joined->len());
+      joined->close();
+      auto c = connect_raw(tgt.port);
+      t0 = clock_type::now();
+      freeReplyObject(redisCommand(c, "HGETALL map:%s:content", bigname.c_str()));
+      hgetall_ms.push_back(std::chrono::duration<double, std::milli>(
+                             clock_type::now() - t0)
+                             .count());
+      redisFree(c);
+    }
+    client c{sys, (*rt)->gateway()};
+    c("FLUSHALL");
+  }
+  auto runs = fmt::format("\"runs\":{}", tgt.runs);
+  report("rmap", "get_p50_ns_4_readers_1_writer", median(get_p50),
+         "unsynchronized_unordered_map_find_p50_ns", median(base_p50), false,
+         runs + fmt::format(",\"gets_per_s\":{:.0f}", median(get_rate)));
+  report("rmap", "set_rtt_p50_us", median(set_p50), "raw_evalsha_rtt_p50_us",
+         median(raw_set), false, runs);
+  report("rmap", "propagation_p50_us", median(prop50),
+         "raw_hset_publish_script_to_subscriber_p50_us", median(raw50), false,
+         runs);
+  report("rmap", "propagation_p99_us", median(prop99),
+         "raw_hset_publish_script_to_subscriber_p99_us", median(raw99), false,
+         runs);
+  report("rmap", "join_100k_keys_ms", median(join_ms), "raw_hgetall_100k_ms",
+         median(hgetall_ms), false,
+         runs + fmt::format(",\"keys\":{}", big));
+  return 0;
+}
