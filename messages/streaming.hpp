@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <chrono>
+
 #include <caf/actor.hpp>
+#include <caf/timespan.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
@@ -35,6 +38,33 @@ using add_stream_atom = caf::atom_constant<caf::atom("addstream")>;
 
 /// `(rm_stream_atom, stream) -> bool`: stops reading a stream.
 using rm_stream_atom = caf::atom_constant<caf::atom("rmstream")>;
+
+// -- options ------------------------------------------------------------------
+
+/// What readers and sinks share: how they read and filter.
+struct stream_read_options {
+  /// `XREAD`/`XREADGROUP ... BLOCK` duration.
+  caf::timespan block = std::chrono::seconds{5};
+  /// `COUNT` of each read.
+  uint64_t max_polled = 1000;
+  /// Start position: `"$"` (newest), `"0"` (oldest) or an entry ID
+  /// (exclusive). Readers: where reading starts. Sinks: where the consumer
+  /// group starts when the sink creates it (ignored if the group exists).
+  std::string start = "$";
+  /// Only events with exactly this topic (empty: no filter).
+  std::string topic;
+  /// Only events whose topic matches this ECMAScript regex anywhere
+  /// (unanchored search); ignored when `topic` is set.
+  std::string topic_pattern;
+  /// Maximum events per batch sent to subscribers.
+  uint64_t buffer_size = 1000;
+
+  /// Returns the start position for "events after `unix_ms`": `<ms>-0`
+  /// (exclusive, as in Go Pulse).
+  static std::string start_at(int64_t unix_ms) {
+    return std::to_string(unix_ms) + "-0";
+  }
+};
 
 // -- message types ------------------------------------------------------------
 

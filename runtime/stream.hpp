@@ -9,6 +9,7 @@
 
 #include "messages/redis.hpp"
 #include "messages/streaming.hpp"
+#include "runtime/config.hpp"
 
 namespace pulse {
 
@@ -23,6 +24,13 @@ struct stream_options {
   /// If true, every add refreshes the TTL (sliding); otherwise it is set
   /// once (absolute, `PEXPIRE ... NX`).
   bool sliding_ttl = false;
+
+  /// Returns options with the `[pulse.streaming]` defaults.
+  static stream_options from(const streaming_defaults& d) {
+    stream_options r;
+    r.max_len = d.stream_max_len;
+    return r;
+  }
 };
 
 /// A named event stream: the Redis stream `pulse:stream:<name>` with entry

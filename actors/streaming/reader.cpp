@@ -9,6 +9,7 @@
 
 #include "actors/redis/gateway.hpp"
 #include "actors/streaming/fanout.hpp"
+#include "actors/streaming/read_reply.hpp"
 #include "runtime/backoff.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
@@ -166,35 +167,28 @@ struct reader_state {
     ++stats.polls;
     retry.reset();
     std::vector<event> events;
-    if (v.is_array()) {
-      for (auto& per_stream : v.elements) {
-        if (!per_stream.is_array() || per_stream.elements.size() != 2)
-          continue;
-        auto& key = per_stream.elements[0].str;
-        cursor* c = nullptr;
-        for (auto& s : streams)
-          if (s.key == key)
-            c = &s;
-        if (c == nullptr)
-          continue; // removed meanwhile
-        for (auto& entry : per_stream.elements[1].elements) {
-          if (entry.is_array() && !entry.elements.empty())
-            c->id = entry.elements[0].str; // advance even if skipped
-          auto ev = parse_entry(entry, c->name);
-          if (!ev) {
-            ++stats.malformed;
-            log::warn("reader skips malformed entry stream={} error=\"{}\"",
-                      c->name, ev.error());
-            continue;
-          }
-          if (!passes(*ev)) {
-            ++stats.filtered;
-            continue;
-          }
-          events.push_back(std::move(*ev));
-        }
+    detail::for_each_entry(v, [&](const std::string& key, resp::value& entry) {
+      cursor* c = nullptr;
+      for (auto& s : streams)
+        if (s.key == key)
+          c = &s;
+      if (c == nullptr)
+        return; // removed meanwhile
+      if (entry.is_array() && !entry.elements.empty())
+        c->id = entry.elements[0].str; // advance even if skipped
+      auto ev = parse_entry(entry, c->name);
+      if (!ev) {
+        ++stats.malformed;
+        log::warn("reader skips malformed entry stream={} error=\"{}\"",
+                  c->name, ev.error());
+        return;
       }
-    }
+      if (!passes(*ev)) {
+        ++stats.filtered;
+        return;
+      }
+      events.push_back(std::move(*ev));
+    });
     stats.delivered += events.size();
     if (events.empty()) {
       poll();

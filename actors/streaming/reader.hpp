@@ -15,24 +15,9 @@ namespace pulse {
 
 class runtime;
 
-/// Options of a stream reader (defaults as in Go Pulse; `caf-application.conf`
-/// section `[pulse.streaming]` can change them, see `streaming_defaults`).
-struct reader_options {
-  /// `XREAD ... BLOCK` duration.
-  caf::timespan block = std::chrono::seconds{5};
-  /// `XREAD ... COUNT` value.
-  uint64_t max_polled = 1000;
-  /// Where reading starts: `"$"` (newest: events added after the reader was
-  /// created), `"0"` (oldest), or an entry ID (exclusive). See `start_at`.
-  std::string start = "$";
-  /// Only events with exactly this topic (empty: no filter).
-  std::string topic;
-  /// Only events whose topic matches this ECMAScript regex anywhere
-  /// (unanchored search); ignored when `topic` is set.
-  std::string topic_pattern;
-  /// Maximum events per batch sent to subscribers.
-  uint64_t buffer_size = 1000;
-
+/// Options of a stream reader (defaults as in Go Pulse; `[pulse.streaming]`
+/// in `caf-application.conf` can change them through `from`).
+struct reader_options : stream_read_options {
   /// Returns options with the `[pulse.streaming]` defaults.
   static reader_options from(const streaming_defaults& d) {
     reader_options r;
@@ -40,12 +25,6 @@ struct reader_options {
     r.max_polled = d.max_polled;
     r.buffer_size = d.buffer_size;
     return r;
-  }
-
-  /// Returns the start position for "events after `unix_ms`": `<ms>-0`
-  /// (exclusive, as in Go Pulse).
-  static std::string start_at(int64_t unix_ms) {
-    return std::to_string(unix_ms) + "-0";
   }
 };
 

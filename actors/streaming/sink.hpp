@@ -15,22 +15,9 @@ namespace pulse {
 
 class runtime;
 
-/// Options of a sink (defaults as in Go Pulse unless noted).
-struct sink_options {
-  /// `XREADGROUP ... BLOCK` duration.
-  caf::timespan block = std::chrono::seconds{5};
-  /// `XREADGROUP ... COUNT` value.
-  uint64_t max_polled = 1000;
-  /// Where the consumer group starts when this sink creates it: `"$"`,
-  /// `"0"` or an entry ID. Ignored when the group exists.
-  std::string start = "$";
-  /// Only events with exactly this topic; others are acked at once.
-  std::string topic;
-  /// Only events whose topic matches this ECMAScript regex (unanchored);
-  /// others are acked at once. Ignored when `topic` is set.
-  std::string topic_pattern;
-  /// Maximum events per batch sent to subscribers.
-  uint64_t buffer_size = 1000;
+/// Options of a sink (defaults as in Go Pulse unless noted). Filtered-out
+/// events are acked at once.
+struct sink_options : stream_read_options {
   /// `XREADGROUP ... NOACK`: events are never pending (at-most-once).
   bool no_ack = false;
   /// Unacked events idle this long are reclaimed by a live instance; the

@@ -19,6 +19,7 @@
 #include "runtime/rmap.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/sha1.hpp"
+#include "tests/support/process_main.hpp"
 
 using namespace std::chrono_literals;
 
@@ -31,19 +32,9 @@ int main(int argc, char** argv) {
   auto seed = std::strtoull(argv[3], nullptr, 10);
   auto n = std::atoi(argv[4]);
   auto procs = std::atoi(argv[5]);
-  pulse::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
-  pulse::options o;
-  o.redis.host = "127.0.0.1";
-  o.redis.port = static_cast<uint16_t>(std::atoi(argv[1]));
-  o.log_level = "warn";
-  auto rt = pulse::runtime::start(sys, o);
-  if (!rt) {
-    std::fprintf(stderr, "%s\n", pulse::render(rt.error()).c_str());
-    return 1;
-  }
-  auto m = pulse::rmap::map::join(**rt, name);
+  pulse::test::helper_process proc{argv[1]};
+  auto& sys = *proc.sys;
+  auto m = pulse::rmap::map::join(*proc.rt, name);
   if (!m) {
     std::fprintf(stderr, "%s\n", pulse::render(m.error()).c_str());
     return 1;
@@ -80,7 +71,7 @@ int main(int argc, char** argv) {
           (*m)->append_values("log", {std::to_string(i)});
     }
   }
-  pulse::client c{sys, (*rt)->gateway()};
+  pulse::client c{sys, proc.rt->gateway()};
   c("INCR", name + ":done");
   auto content = "map:" + name + ":content";
   for (int tries = 0; tries < 2000; ++tries) {

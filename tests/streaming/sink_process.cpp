@@ -13,6 +13,7 @@
 #include "actors/streaming/sink.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/runtime.hpp"
+#include "tests/support/process_main.hpp"
 
 using namespace std::chrono_literals;
 
@@ -21,24 +22,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: sink_process port sink stream grace_ms\n");
     return 2;
   }
-  pulse::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
-  pulse::options o;
-  o.redis.host = "127.0.0.1";
-  o.redis.port = static_cast<uint16_t>(std::atoi(argv[1]));
-  o.log_level = "warn";
-  auto rt = pulse::runtime::start(sys, o);
-  if (!rt) {
-    std::fprintf(stderr, "%s\n", pulse::render(rt.error()).c_str());
-    return 1;
-  }
+  pulse::test::helper_process proc{argv[1]};
+  auto& sys = *proc.sys;
   pulse::sink_options so;
   so.block = 50ms;
   so.ack_grace = std::chrono::milliseconds{std::atoi(argv[4])};
   so.idle_check = 50ms;
   so.start = "0";
-  auto sink = pulse::spawn_sink(**rt, argv[2], {argv[3]}, so);
+  auto sink = pulse::spawn_sink(*proc.rt, argv[2], {argv[3]}, so);
   if (!sink) {
     std::fprintf(stderr, "%s\n", pulse::render(sink.error()).c_str());
     return 1;
