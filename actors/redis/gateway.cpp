@@ -105,6 +105,13 @@ struct gateway_state {
     // nop
   }
 
+  /// A gateway killed with `exit_reason::kill` skips its exit handler:
+  /// answer everything here so no requester waits forever.
+  ~gateway_state() {
+    if (!closing)
+      close_all();
+  }
+
   caf::event_based_actor* self;
   redis_options opts;
   gateway_role role;

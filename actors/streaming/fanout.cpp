@@ -27,8 +27,15 @@ void fanout::on_down(const caf::actor_addr& addr) {
   for (auto i = subs_.begin(); i != subs_.end(); ++i)
     if (i->address() == addr) {
       subs_.erase(i);
-      return;
+      break;
     }
+  // A subscriber that died without answering must not stall delivery.
+  answered(addr);
+}
+
+void fanout::answered(const caf::actor_addr& who) {
+  if (waiting_.erase(who) > 0 && waiting_.empty())
+    next_chunk();
 }
 
 void fanout::deliver(std::vector<event> events, std::function<void()> done) {
@@ -60,25 +67,24 @@ void fanout::next_chunk() {
                         std::make_move_iterator(events_.begin() + end));
     pos_ = end;
   }
-  pending_ = subs_.size();
   // One message shared by all subscribers (copy-on-write): no per-subscriber
   // copy of the events.
   auto msg = caf::make_message(std::move(batch));
-  for (auto& sub : std::vector<caf::actor>{subs_.begin(), subs_.end()}) {
-    auto answered = [this] {
-      if (--pending_ == 0)
-        next_chunk();
-    };
+  std::vector<caf::actor> targets{subs_.begin(), subs_.end()};
+  for (auto& sub : targets)
+    waiting_.insert(sub.address());
+  for (auto& sub : targets) {
+    auto addr = sub.address();
     self_->request(sub, caf::infinite, msg)
       .then(
-        [this, sub, answered](bool keep) {
+        [this, sub, addr](bool keep) {
           if (!keep)
             remove(sub);
-          answered();
+          answered(addr);
         },
-        [this, sub, answered](caf::error&) {
+        [this, sub, addr](caf::error&) {
           remove(sub);
-          answered();
+          answered(addr);
         });
   }
 }

@@ -43,6 +43,7 @@ public:
 
 private:
   void next_chunk();
+  void answered(const caf::actor_addr& who);
 
   caf::event_based_actor* self_;
   size_t chunk_;
@@ -50,7 +51,8 @@ private:
   bool busy_ = false;
   std::vector<event> events_;
   size_t pos_ = 0;
-  size_t pending_ = 0;
+  /// Subscribers that still owe a reply for the current chunk.
+  std::set<caf::actor_addr> waiting_;
   std::function<void()> done_;
 };
 

@@ -215,7 +215,10 @@ struct janitor {
     if (evs.empty())
       return;
     shared->reclaimed += evs.size();
-    self->request(sink, caf::infinite, sk_reclaim_atom::value, std::move(evs))
+    // Bounded: if the sink died without answering (killed), the janitor
+    // still stops within this time; the claimed events are redelivered.
+    self->request(sink, std::chrono::seconds{10}, sk_reclaim_atom::value,
+                  std::move(evs))
       .receive([](bool) {}, [](caf::error&) {});
   }
 
@@ -475,6 +478,21 @@ struct sink_state {
   std::vector<std::string> streams;
   /// Reclaimed or read events waiting for the fanout, with their reply.
   std::deque<std::pair<std::vector<event>, caf::response_promise>> backlog;
+  /// The reply owed for the batch being delivered (reclaimed events).
+  caf::response_promise current;
+
+  /// Answers every reclaim request still waiting (the janitor blocks on
+  /// them) before the actor goes away.
+  void release_janitor() {
+    if (current.pending())
+      current.deliver(false);
+    current = caf::response_promise{};
+    for (auto& entry : backlog)
+      if (entry.second.pending())
+        entry.second.deliver(false);
+    backlog.clear();
+  }
+
   std::map<std::string, std::vector<std::string>> acks;
   stream_stats stats;
   bool in_flight = false;
@@ -563,8 +581,10 @@ struct sink_state {
       backlog.emplace_back(std::move(evs), std::move(rp));
       return;
     }
+    current = rp;
     out.deliver(std::move(evs), [this, rp]() mutable {
       shared->subscribers = out.size();
+      current = caf::response_promise{};
       if (rp.pending())
         rp.deliver(true);
       if (!backlog.empty()) {
@@ -774,6 +794,7 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
     st->shared->subscribers = st->out.size();
   });
   self->set_exit_handler([self, st](const caf::exit_msg& msg) {
+    st->release_janitor();
     st->flush_acks();
     self->send(st->janitor_hdl, jn_stop_atom::value);
     self->send_exit(st->blocking, caf::exit_reason::user_shutdown);

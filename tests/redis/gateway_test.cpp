@@ -199,6 +199,25 @@ BOOST_AUTO_TEST_CASE(blocking_read_is_stopped_promptly) {
   BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s));
 }
 
+BOOST_AUTO_TEST_CASE(killed_gateway_still_answers_its_requests) {
+  // exit_reason::kill skips exit handlers: pending requests must still get
+  // an answer (callers may wait with caf::infinite).
+  auto blocking = rt->spawn_gateway(gateway_role::blocking);
+  auto cmd = make_command("BLPOP", "nothing", "10");
+  cmd.timeout = 20s;
+  auto pending = std::async(std::launch::async, [this, blocking, cmd] {
+    client c{*sys, blocking}; // caf::infinite
+    return c.call(cmd);
+  });
+  std::this_thread::sleep_for(50ms);
+  auto t0 = std::chrono::steady_clock::now();
+  caf::anon_send_exit(blocking, caf::exit_reason::kill);
+  BOOST_REQUIRE(pending.wait_for(2s) == std::future_status::ready);
+  auto res = pending.get();
+  BOOST_REQUIRE(!res);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(gateway_auth)

@@ -246,6 +246,36 @@ BOOST_AUTO_TEST_CASE(slow_subscriber_gets_bounded_batches) {
     BOOST_TEST(evs[i].payload == std::to_string(i));
 }
 
+BOOST_AUTO_TEST_CASE(subscriber_dying_mid_batch_does_not_stall_others) {
+  auto o = fast();
+  o.start = "0";
+  auto [r, box] = start({"die"}, o);
+  // A subscriber that dies on its first batch without ever replying: it
+  // parks the reply promise outside itself (so no error reply is sent for
+  // it either) and quits. Only the down message can unblock the reader.
+  auto parked = std::make_shared<std::vector<caf::response_promise>>();
+  auto dying = sys->spawn([parked](caf::event_based_actor* me) -> caf::behavior {
+    return {
+      [me, parked](event_batch&) {
+        parked->push_back(me->make_response_promise());
+        me->quit(caf::exit_reason::user_shutdown);
+      },
+    };
+  });
+  (*self)->request(r, 5s, sub_atom::value, dying)
+    .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
+  for (int i = 0; i < 5; ++i)
+    add("die", "e", std::to_string(i));
+  BOOST_REQUIRE(wait_until([&] { return box->size() == 5; }));
+  add("die", "e", "after");
+  BOOST_TEST(wait_until([&] { return box->size() == 6; }));
+  caf::expected<stream_stats> st{stream_stats{}};
+  (*self)->request(r, 5s, stats_atom::value)
+    .receive([&](stream_stats& x) { st = x; },
+             [&](caf::error& e) { st = e; });
+  BOOST_TEST(st->subscribers == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(close_keeps_the_stream_and_is_idempotent) {
   add("c", "e", "x");
   auto [r, box] = start({"c"}, fast());
