@@ -3,8 +3,7 @@
 #include <charconv>
 #include <cstring>
 
-#include <hiredis/hiredis.h>
-#include <hiredis/read.h>
+#include <algorithm>
 
 #include "runtime/errors.hpp"
 
@@ -137,40 +136,208 @@ std::string encode(const std::vector<std::string>& args) {
   return std::string{buf.begin(), buf.end()};
 }
 
-namespace {
-
-value convert(const redisReply* r) {
-  switch (r->type) {
-    case REDIS_REPLY_STATUS:
-      return value::make_status(std::string{r->str, r->len});
-    case REDIS_REPLY_ERROR:
-      return value::make_error(std::string{r->str, r->len});
-    case REDIS_REPLY_INTEGER:
-      return value::make_integer(r->integer);
-    case REDIS_REPLY_STRING:
-      return value::make_bulk(std::string{r->str, r->len});
-    case REDIS_REPLY_ARRAY: {
-      std::vector<value> xs;
-      xs.reserve(r->elements);
-      for (size_t i = 0; i < r->elements; ++i)
-        xs.emplace_back(convert(r->element[i]));
-      return value::make_array(std::move(xs));
-    }
-    default:
-      return value::make_nil();
-  }
-}
-
-} // namespace
-
+/// Our own incremental RESP2 parser: replies are built directly as
+/// `value`s (no intermediate allocation per reply). Input accumulates in
+/// `buf`; `pos` is where the next reply starts. An incomplete reply is
+/// parsed again from its start once more bytes arrived.
 struct decoder::impl {
-  redisReader* reader = nullptr;
-  impl() : reader(redisReaderCreate()) {
-    // 0 disables hiredis' idle-buffer shrinking; keep the default (16 KiB).
+  std::string buf;
+  size_t pos = 0;
+  bool failed = false;
+  std::string error;
+  /// The pending reply cannot be complete before the buffer has this size.
+  size_t need = 0;
+
+  enum class status { ok, incomplete, bad };
+
+  // Reads a line ending in \r\n starting at `i`; sets `end` to the index
+  // after it.
+  status line(size_t i, size_t& line_end, size_t& next) const {
+    auto cr = buf.find('\r', i);
+    if (cr == std::string::npos || cr + 1 >= buf.size())
+      return status::incomplete;
+    if (buf[cr + 1] != '\n')
+      return status::bad;
+    line_end = cr;
+    next = cr + 2;
+    return status::ok;
   }
-  ~impl() {
-    if (reader != nullptr)
-      redisReaderFree(reader);
+
+  static bool to_int(const char* first, const char* last, int64_t& out) {
+    auto [ptr, ec] = std::from_chars(first, last, out);
+    return ec == std::errc{} && ptr == last && first != last;
+  }
+
+  // Checks, without building anything, whether a complete reply starts at
+  // `i`; on success moves `i` past it. On `incomplete`, raises `need` to a
+  // size the buffer must reach first.
+  status scan(size_t& i, int depth) {
+    if (depth > 64) {
+      error = "nesting too deep";
+      return status::bad;
+    }
+    if (i >= buf.size()) {
+      need = std::max(need, i + 1);
+      return status::incomplete;
+    }
+    char type = buf[i];
+    size_t end = 0;
+    size_t next = 0;
+    auto st = line(i + 1, end, next);
+    if (st != status::ok) {
+      if (st == status::bad)
+        error = "line without \\n";
+      else
+        need = std::max(need, buf.size() + 1);
+      return st;
+    }
+    const char* first = buf.data() + i + 1;
+    const char* last = buf.data() + end;
+    int64_t n = 0;
+    switch (type) {
+      case '+':
+      case '-':
+        i = next;
+        return status::ok;
+      case ':':
+        if (!to_int(first, last, n)) {
+          error = "bad integer";
+          return status::bad;
+        }
+        i = next;
+        return status::ok;
+      case '$':
+        if (!to_int(first, last, n) || n < -1) {
+          error = "bad bulk length";
+          return status::bad;
+        }
+        if (n == -1) {
+          i = next;
+          return status::ok;
+        }
+        if (buf.size() < next + static_cast<size_t>(n) + 2) {
+          need = std::max(need, next + static_cast<size_t>(n) + 2);
+          return status::incomplete;
+        }
+        i = next + static_cast<size_t>(n) + 2;
+        return status::ok;
+      case '*': {
+        if (!to_int(first, last, n) || n < -1) {
+          error = "bad array length";
+          return status::bad;
+        }
+        size_t j = next;
+        for (int64_t k = 0; k < n; ++k) {
+          auto est = scan(j, depth + 1);
+          if (est != status::ok)
+            return est;
+        }
+        i = j;
+        return status::ok;
+      }
+      default:
+        return bad_type(type);
+    }
+  }
+
+  status bad_type(char type) {
+    static constexpr char hex[] = "0123456789abcdef";
+    auto b = static_cast<unsigned char>(type);
+    error = std::string{"unknown type byte 0x"} + hex[b >> 4] + hex[b & 0xF];
+    return status::bad;
+  }
+
+  status parse(size_t& i, value& out, int depth) {
+    if (depth > 64) {
+      error = "nesting too deep";
+      return status::bad;
+    }
+    if (i >= buf.size())
+      return status::incomplete;
+    char type = buf[i];
+    size_t end = 0;
+    size_t next = 0;
+    auto st = line(i + 1, end, next);
+    if (st != status::ok) {
+      if (st == status::bad)
+        error = "line without \\n";
+      return st;
+    }
+    const char* first = buf.data() + i + 1;
+    const char* last = buf.data() + end;
+    switch (type) {
+      case '+':
+        out = value::make_status(std::string{first, last});
+        i = next;
+        return status::ok;
+      case '-':
+        out = value::make_error(std::string{first, last});
+        i = next;
+        return status::ok;
+      case ':': {
+        int64_t n = 0;
+        if (!to_int(first, last, n)) {
+          error = "bad integer";
+          return status::bad;
+        }
+        out = value::make_integer(n);
+        i = next;
+        return status::ok;
+      }
+      case '$': {
+        int64_t n = 0;
+        if (!to_int(first, last, n) || n < -1) {
+          error = "bad bulk length";
+          return status::bad;
+        }
+        if (n == -1) {
+          out = value::make_nil();
+          i = next;
+          return status::ok;
+        }
+        auto len = static_cast<size_t>(n);
+        if (buf.size() < next + len + 2)
+          return status::incomplete;
+        if (buf[next + len] != '\r' || buf[next + len + 1] != '\n') {
+          error = "bulk without \\r\\n";
+          return status::bad;
+        }
+        out = value::make_bulk(buf.substr(next, len));
+        i = next + len + 2;
+        return status::ok;
+      }
+      case '*': {
+        int64_t n = 0;
+        if (!to_int(first, last, n) || n < -1) {
+          error = "bad array length";
+          return status::bad;
+        }
+        if (n == -1) {
+          out = value::make_nil();
+          i = next;
+          return status::ok;
+        }
+        value arr;
+        arr.type = kind::array;
+        // Do not trust the length for the reservation: bound it by the
+        // bytes present (each element takes at least 3 bytes).
+        arr.elements.reserve(std::min<size_t>(static_cast<size_t>(n),
+                                              (buf.size() - next) / 3 + 1));
+        size_t j = next;
+        for (int64_t k = 0; k < n; ++k) {
+          value elem;
+          auto est = parse(j, elem, depth + 1);
+          if (est != status::ok)
+            return est;
+          arr.elements.emplace_back(std::move(elem));
+        }
+        out = std::move(arr);
+        i = j;
+        return status::ok;
+      }
+      default:
+        return bad_type(type);
+    }
   }
 };
 
@@ -183,23 +350,48 @@ decoder::~decoder() {
 }
 
 caf::error decoder::feed(const char* data, size_t n) {
-  if (redisReaderFeed(impl_->reader, data, n) != REDIS_OK)
-    return make_error(errc::protocol_error,
-                      std::string{"RESP reader: "} + impl_->reader->errstr);
+  if (impl_->failed)
+    return make_error(errc::protocol_error, "RESP reader: " + impl_->error);
+  // Drop consumed bytes before appending, keeping the buffer small.
+  if (impl_->pos > 0) {
+    impl_->need -= std::min(impl_->need, impl_->pos);
+    impl_->buf.erase(0, impl_->pos);
+    impl_->pos = 0;
+  }
+  impl_->buf.append(data, n);
   return caf::none;
 }
 
 caf::expected<bool> decoder::next(value& out) {
-  void* reply = nullptr;
-  if (redisReaderGetReply(impl_->reader, &reply) != REDIS_OK)
-    return make_error(errc::protocol_error,
-                      std::string{"RESP reader: "} + impl_->reader->errstr);
-  if (reply == nullptr)
+  if (impl_->failed)
+    return make_error(errc::protocol_error, "RESP reader: " + impl_->error);
+  if (impl_->buf.size() < impl_->need)
     return false;
-  auto r = static_cast<redisReply*>(reply);
-  out = convert(r);
-  freeReplyObject(r);
-  return true;
+  impl_->need = 0;
+  size_t probe = impl_->pos;
+  auto complete = impl_->scan(probe, 0);
+  if (complete == impl::status::incomplete)
+    return false;
+  if (complete == impl::status::bad) {
+    impl_->failed = true;
+    return make_error(errc::protocol_error, "RESP reader: " + impl_->error);
+  }
+  size_t i = impl_->pos;
+  switch (impl_->parse(i, out, 0)) {
+    case impl::status::ok:
+      impl_->pos = i;
+      if (impl_->pos == impl_->buf.size()) {
+        impl_->buf.clear();
+        impl_->pos = 0;
+      }
+      return true;
+    case impl::status::incomplete:
+      return false;
+    case impl::status::bad:
+    default:
+      impl_->failed = true;
+      return make_error(errc::protocol_error, "RESP reader: " + impl_->error);
+  }
 }
 
 void decoder::reset() {

@@ -78,7 +78,9 @@ void encode(std::vector<char>& out, const std::vector<std::string>& args);
 std::string encode(const std::vector<std::string>& args);
 
 /// Incremental RESP2 decoder: feed it bytes as they arrive and pull complete
-/// replies. Wraps hiredis' reader (used as a codec only, no I/O).
+/// replies. Builds `value`s directly (no intermediate reply objects); a
+/// pending reply is checked for completeness without allocating, and only
+/// once the buffer reached the size it needs.
 class decoder {
 public:
   decoder();

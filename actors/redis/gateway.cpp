@@ -8,6 +8,8 @@
 #include <mutex>
 #include <unordered_set>
 
+#include <time.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/event_based_actor.hpp>
@@ -23,6 +25,16 @@ namespace pulse {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+/// The monotonic clock at coarse resolution (a few ms, a cheap vDSO read):
+/// plenty for request deadlines, and comparable with `clock_type::now()`
+/// (both read CLOCK_MONOTONIC).
+clock_type::time_point coarse_now() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return clock_type::time_point{std::chrono::seconds{ts.tv_sec}
+                                + std::chrono::nanoseconds{ts.tv_nsec}};
+}
 
 using gw_tick_atom = caf::atom_constant<caf::atom("gw_tick")>;
 using gw_resend_atom = caf::atom_constant<caf::atom("gw_resend")>;
@@ -71,7 +83,9 @@ struct request {
   reply_target to;
   clock_type::time_point deadline;
   caf::timespan timeout{0};
-  /// Commands (single: one; batch: many; eval: none, built on send).
+  /// The command of a single request.
+  command single;
+  /// The commands of a batch.
   std::vector<command> cmds;
   /// Eval only: the script, keys and args (kept to re-send on NOSCRIPT).
   script scr;
@@ -167,7 +181,7 @@ struct gateway_state {
     auto timeout = req.timeout.count() > 0 ? req.timeout
                                            : opts.command_timeout;
     req.timeout = timeout;
-    req.deadline = clock_type::now() + timeout;
+    req.deadline = coarse_now() + timeout;
     if (conn.connected()) {
       send(std::move(req));
       conn.flush_later();
@@ -189,6 +203,9 @@ struct gateway_state {
   void send(request req) {
     switch (req.kind) {
       case request::type::single:
+        conn.write(req.single.args);
+        req.owed = 1;
+        break;
       case request::type::batch:
         for (auto& cmd : req.cmds)
           conn.write(cmd.args);
@@ -328,11 +345,14 @@ struct gateway_state {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     req.timeout)
                     .count();
-        auto what = req.kind == request::type::eval
-                      ? std::string{"EVALSHA"}
-                      : (req.cmds.empty() || req.cmds.front().args.empty()
-                           ? std::string{"request"}
-                           : req.cmds.front().args.front());
+        auto what = std::string{"request"};
+        if (req.kind == request::type::eval)
+          what = "EVALSHA";
+        else if (req.kind == request::type::single
+                 && !req.single.args.empty())
+          what = req.single.args.front();
+        else if (!req.cmds.empty() && !req.cmds.front().args.empty())
+          what = req.cmds.front().args.front();
         expired = make_error(errc::timeout, what + ": no reply within "
                                               + std::to_string(ms) + "ms");
         // Fail the whole pipeline: later replies could not be matched.
@@ -426,7 +446,7 @@ caf::behavior gateway_impl(caf::event_based_actor* self, redis_options opts,
       req.kind = request::type::single;
       req.to = reply_target::from(self);
       req.timeout = cmd.timeout;
-      req.cmds.emplace_back(std::move(cmd));
+      req.single = std::move(cmd);
       st->submit(std::move(req));
     },
     [self, st](batch_atom, std::vector<command>& cmds) {

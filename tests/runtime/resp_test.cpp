@@ -145,3 +145,63 @@ BOOST_AUTO_TEST_CASE(render_names_code_and_context) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(resp_decoder_more)
+
+BOOST_AUTO_TEST_CASE(large_reply_in_many_chunks) {
+  // 20,000 bulk strings in one array, fed in 4 KiB pieces.
+  std::string input = "*20000\r\n";
+  for (int i = 0; i < 20000; ++i) {
+    auto v = "value-" + std::to_string(i);
+    input += "$" + std::to_string(v.size()) + "\r\n" + v + "\r\n";
+  }
+  input += ":7\r\n";
+  resp::decoder dec;
+  std::vector<resp::value> got;
+  resp::value v;
+  for (size_t off = 0; off < input.size(); off += 4096) {
+    auto n = std::min<size_t>(4096, input.size() - off);
+    BOOST_REQUIRE(!dec.feed(input.data() + off, n));
+    for (;;) {
+      auto r = dec.next(v);
+      BOOST_REQUIRE(r);
+      if (!*r)
+        break;
+      got.push_back(v);
+    }
+  }
+  BOOST_REQUIRE_EQUAL(got.size(), 2u);
+  BOOST_REQUIRE_EQUAL(got[0].elements.size(), 20000u);
+  BOOST_TEST(got[0].elements[19999].str == "value-19999");
+  BOOST_TEST(got[1].integer == 7);
+}
+
+BOOST_AUTO_TEST_CASE(hostile_input_is_rejected_not_crashed) {
+  for (std::string bad : {"$-5\r\n", "*-2\r\n", ":12a\r\n", "$3\r\nabcX\r\n",
+                          "+OK\rX", "*1\r\n?\r\n", "$99999999999999999999\r\n"}) {
+    resp::decoder dec;
+    BOOST_REQUIRE(!dec.feed(bad.data(), bad.size()));
+    resp::value v;
+    auto r = dec.next(v);
+    BOOST_TEST(!r, "accepted: " << bad);
+  }
+  // A huge announced array with few bytes does not reserve gigabytes.
+  resp::decoder dec;
+  std::string big = "*2000000000\r\n:1\r\n";
+  BOOST_REQUIRE(!dec.feed(big.data(), big.size()));
+  resp::value v;
+  auto r = dec.next(v);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(!*r); // incomplete, waiting for more
+  // Deeply nested arrays are refused.
+  std::string deep(100, '*');
+  std::string nested;
+  for (int i = 0; i < 100; ++i)
+    nested += "*1\r\n";
+  nested += ":1\r\n";
+  resp::decoder d2;
+  BOOST_REQUIRE(!d2.feed(nested.data(), nested.size()));
+  BOOST_TEST(!d2.next(v));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
