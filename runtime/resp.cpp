@@ -168,75 +168,92 @@ struct decoder::impl {
     return ec == std::errc{} && ptr == last && first != last;
   }
 
-  // Checks, without building anything, whether a complete reply starts at
-  // `i`; on success moves `i` past it. On `incomplete`, raises `need` to a
-  // size the buffer must reach first.
-  status scan(size_t& i, int depth) {
-    if (depth > 64) {
-      error = "nesting too deep";
-      return status::bad;
+  // Resumable completeness check of the reply starting at `pos`, without
+  // building anything: `scan_pos` is the next header to read and `open`
+  // holds how many elements each enclosing array still expects, so every
+  // byte is scanned once however many chunks the reply arrives in.
+  size_t scan_pos = 0;
+  std::vector<int64_t> open;
+  bool scanning = false;
+
+  status scan(size_t& reply_end) {
+    if (!scanning) {
+      scanning = true;
+      scan_pos = pos;
+      open.clear();
     }
-    if (i >= buf.size()) {
-      need = std::max(need, i + 1);
-      return status::incomplete;
-    }
-    char type = buf[i];
-    size_t end = 0;
-    size_t next = 0;
-    auto st = line(i + 1, end, next);
-    if (st != status::ok) {
-      if (st == status::bad)
+    for (;;) {
+      if (scan_pos >= buf.size()) {
+        need = std::max(need, scan_pos + 1);
+        return status::incomplete;
+      }
+      char type = buf[scan_pos];
+      size_t end = 0;
+      size_t next = 0;
+      auto st = line(scan_pos + 1, end, next);
+      if (st == status::bad) {
         error = "line without \\n";
-      else
+        return st;
+      }
+      if (st == status::incomplete) {
         need = std::max(need, buf.size() + 1);
-      return st;
-    }
-    const char* first = buf.data() + i + 1;
-    const char* last = buf.data() + end;
-    int64_t n = 0;
-    switch (type) {
-      case '+':
-      case '-':
-        i = next;
-        return status::ok;
-      case ':':
-        if (!to_int(first, last, n)) {
-          error = "bad integer";
-          return status::bad;
-        }
-        i = next;
-        return status::ok;
-      case '$':
-        if (!to_int(first, last, n) || n < -1) {
-          error = "bad bulk length";
-          return status::bad;
-        }
-        if (n == -1) {
-          i = next;
-          return status::ok;
-        }
-        if (buf.size() < next + static_cast<size_t>(n) + 2) {
-          need = std::max(need, next + static_cast<size_t>(n) + 2);
-          return status::incomplete;
-        }
-        i = next + static_cast<size_t>(n) + 2;
-        return status::ok;
-      case '*': {
-        if (!to_int(first, last, n) || n < -1) {
-          error = "bad array length";
-          return status::bad;
-        }
-        size_t j = next;
-        for (int64_t k = 0; k < n; ++k) {
-          auto est = scan(j, depth + 1);
-          if (est != status::ok)
-            return est;
-        }
-        i = j;
+        return st;
+      }
+      const char* first = buf.data() + scan_pos + 1;
+      const char* last = buf.data() + end;
+      int64_t n = 0;
+      bool element_done = true;
+      switch (type) {
+        case '+':
+        case '-':
+          scan_pos = next;
+          break;
+        case ':':
+          if (!to_int(first, last, n)) {
+            error = "bad integer";
+            return status::bad;
+          }
+          scan_pos = next;
+          break;
+        case '$':
+          if (!to_int(first, last, n) || n < -1) {
+            error = "bad bulk length";
+            return status::bad;
+          }
+          if (n >= 0 && buf.size() < next + static_cast<size_t>(n) + 2) {
+            need = std::max(need, next + static_cast<size_t>(n) + 2);
+            return status::incomplete; // re-read this header next time
+          }
+          scan_pos = n >= 0 ? next + static_cast<size_t>(n) + 2 : next;
+          break;
+        case '*':
+          if (!to_int(first, last, n) || n < -1) {
+            error = "bad array length";
+            return status::bad;
+          }
+          scan_pos = next;
+          if (n > 0) {
+            if (open.size() >= 64) {
+              error = "nesting too deep";
+              return status::bad;
+            }
+            open.push_back(n);
+            element_done = false;
+          }
+          break;
+        default:
+          return bad_type(type);
+      }
+      if (!element_done)
+        continue;
+      // One element completed: close every array it completes.
+      while (!open.empty() && --open.back() == 0)
+        open.pop_back();
+      if (open.empty()) {
+        scanning = false;
+        reply_end = scan_pos;
         return status::ok;
       }
-      default:
-        return bad_type(type);
     }
   }
 
@@ -355,6 +372,8 @@ caf::error decoder::feed(const char* data, size_t n) {
   // Drop consumed bytes before appending, keeping the buffer small.
   if (impl_->pos > 0) {
     impl_->need -= std::min(impl_->need, impl_->pos);
+    if (impl_->scanning)
+      impl_->scan_pos -= impl_->pos;
     impl_->buf.erase(0, impl_->pos);
     impl_->pos = 0;
   }
@@ -368,8 +387,8 @@ caf::expected<bool> decoder::next(value& out) {
   if (impl_->buf.size() < impl_->need)
     return false;
   impl_->need = 0;
-  size_t probe = impl_->pos;
-  auto complete = impl_->scan(probe, 0);
+  size_t reply_end = 0;
+  auto complete = impl_->scan(reply_end);
   if (complete == impl::status::incomplete)
     return false;
   if (complete == impl::status::bad) {
