@@ -180,6 +180,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto n = static_cast<size_t>(200000 * tgt.scale);
+  std::vector<double> gw_3200;
   std::vector<double> raw, rb16, gw_128, gw_800, gw_batch, lat_blocking,
     lat_blocking99, lat_actor, rb_ping_p50;
   {
@@ -202,6 +203,7 @@ int main(int argc, char** argv) {
         tgt.port, fmt::format("-t set -n {} -P 16 -c 50", n), "SET", "rps"));
       gw_128.push_back(run_load(sys, gw, n, 8, 16, false, 1));
       gw_800.push_back(run_load(sys, gw, n, 50, 16, false, 1));
+      gw_3200.push_back(run_load(sys, gw, n, 100, 32, false, 1));
       gw_batch.push_back(run_load(sys, gw, n, 4, 2, true, 100));
       auto [p50, p99] = blocking_latency(sys, gw, 20000);
       lat_blocking.push_back(p50);
@@ -223,6 +225,9 @@ int main(int argc, char** argv) {
          runs + ",\"shape\":\"50 actors x 16 in flight\"");
   report("gateway", "set_800_in_flight_ops_per_s", median(gw_800),
          "redis_benchmark_P16_c50_set_rps", median(rb16), true, runs);
+  report("gateway", "set_3200_in_flight_ops_per_s", median(gw_3200),
+         "raw_hiredis_pipelined_ops_per_s", median(raw), true,
+         runs + ",\"shape\":\"100 actors x 32 in flight\"");
   report("gateway", "batch100_set_ops_per_s", median(gw_batch),
          "raw_hiredis_pipelined_ops_per_s", median(raw), true,
          runs + ",\"shape\":\"4 actors x 2 batches of 100 in flight\"");
