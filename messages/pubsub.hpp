@@ -3,9 +3,12 @@
 /// Messages of the pub/sub actor (`actors/redis/pubsub.hpp`) and of the
 /// actors that subscribe through it.
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
@@ -51,12 +54,19 @@ typename Inspector::result_type inspect(Inspector& f, pubsub_message& x) {
            x.payload);
 }
 
+/// Optional fast path of a subscriber: called on the pub/sub connection's
+/// reader thread with each message of the channel; returning true means
+/// "handled", and the message is not sent to the subscriber actor. Must be
+/// thread-safe and quick.
+using direct_handler = std::shared_ptr<std::function<bool(const pubsub_message&)>>;
+
 // -- actor interfaces ---------------------------------------------------------
 
 /// The pub/sub actor: owns the subscription connection. Subscribers are any
 /// actors handling `pubsub_message` and `(resub_atom, std::string)`.
 using pubsub_actor = caf::typed_actor<
   caf::replies_to<sub_atom, std::string, caf::actor>::with<bool>,
+  caf::replies_to<sub_atom, std::string, caf::actor, direct_handler>::with<bool>,
   caf::replies_to<unsub_atom, std::string, caf::actor>::with<bool>,
   caf::replies_to<psub_atom, std::string, caf::actor>::with<bool>,
   caf::replies_to<punsub_atom, std::string, caf::actor>::with<bool>>;
@@ -67,3 +77,5 @@ using pubsub_subscriber_actor
                      caf::reacts_to<resub_atom, std::string>>;
 
 } // namespace pulse
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::direct_handler)

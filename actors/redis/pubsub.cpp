@@ -33,14 +33,17 @@ struct topic_table {
   std::set<std::string> ever_confirmed;
   /// Requests waiting for the confirmation of a name.
   std::map<std::string, std::vector<caf::response_promise>> waiting;
+  /// Fast paths of subscribers that registered one.
+  std::map<std::string, std::map<caf::actor, direct_handler>> direct;
 };
 
 /// Who gets messages of which channel or pattern: a copy-on-write table
 /// the reader thread reads to deliver messages without a hop through the
 /// pub/sub actor.
 struct routes {
-  std::map<std::string, std::vector<caf::actor>> channels;
-  std::map<std::string, std::vector<caf::actor>> patterns;
+  using targets = std::vector<std::pair<caf::actor, direct_handler>>;
+  std::map<std::string, targets> channels;
+  std::map<std::string, targets> patterns;
 };
 
 struct pubsub_state {
@@ -63,11 +66,31 @@ struct pubsub_state {
 
   void publish_routes() {
     auto r = std::make_shared<routes>();
-    for (auto& [name, subs] : channels.subscribers)
-      r->channels[name].assign(subs.begin(), subs.end());
-    for (auto& [name, subs] : patterns.subscribers)
-      r->patterns[name].assign(subs.begin(), subs.end());
+    auto fill = [](topic_table& t, std::map<std::string, routes::targets>& out) {
+      for (auto& [name, subs] : t.subscribers) {
+        auto& targets = out[name];
+        auto d = t.direct.find(name);
+        for (auto& who : subs) {
+          direct_handler fn;
+          if (d != t.direct.end()) {
+            auto i = d->second.find(who);
+            if (i != d->second.end())
+              fn = i->second;
+          }
+          targets.emplace_back(who, std::move(fn));
+        }
+      }
+    };
+    fill(channels, r->channels);
+    fill(patterns, r->patterns);
     std::atomic_store(&table, std::shared_ptr<const routes>{std::move(r)});
+  }
+
+  static void dispatch(const routes::targets& targets,
+                       const pubsub_message& msg) {
+    for (auto& [who, fn] : targets)
+      if (!fn || !(*fn)(msg))
+        caf::anon_send(who, msg);
   }
 
   // Runs on the reader thread: delivers messages directly, leaves control
@@ -82,16 +105,13 @@ struct pubsub_state {
         if (kind == "message") {
           auto i = r->channels.find(e[1].str);
           if (i != r->channels.end())
-            for (auto& who : i->second)
-              caf::anon_send(who, pubsub_message{e[1].str, {}, e[2].str});
+            dispatch(i->second, pubsub_message{e[1].str, {}, e[2].str});
           continue;
         }
         if (kind == "pmessage" && e.size() >= 4) {
           auto i = r->patterns.find(e[1].str);
           if (i != r->patterns.end())
-            for (auto& who : i->second)
-              caf::anon_send(who, pubsub_message{e[2].str, e[1].str,
-                                                 e[3].str});
+            dispatch(i->second, pubsub_message{e[2].str, e[1].str, e[3].str});
           continue;
         }
       }
@@ -117,16 +137,19 @@ struct pubsub_state {
   }
 
   void add(topic_table& t, const std::string& name, const caf::actor& who,
-           caf::response_promise rp) {
+           caf::response_promise rp, direct_handler fn = nullptr) {
     if (!who) {
       rp.deliver(make_error(errc::invalid_argument, "invalid subscriber"));
       return;
     }
     auto& subs = t.subscribers[name];
-    if (subs.insert(who).second) {
+    bool added = subs.insert(who).second;
+    if (added)
       watch(who);
+    if (fn)
+      t.direct[name][who] = std::move(fn);
+    if (added || t.direct.count(name) > 0)
       publish_routes();
-    }
     if (t.confirmed.count(name) > 0) {
       rp.deliver(true);
       return;
@@ -146,6 +169,11 @@ struct pubsub_state {
     if (i == t.subscribers.end() || i->second.erase(who) == 0)
       return false;
     unwatch(who);
+    if (auto d = t.direct.find(name); d != t.direct.end()) {
+      d->second.erase(who);
+      if (d->second.empty())
+        t.direct.erase(d);
+    }
     publish_routes();
     if (i->second.empty()) {
       t.subscribers.erase(i);
@@ -235,6 +263,11 @@ struct pubsub_state {
 
   void on_subscriber_down(const caf::actor_addr& addr) {
     auto drop = [&](topic_table& t) {
+      for (auto d = t.direct.begin(); d != t.direct.end();) {
+        for (auto j = d->second.begin(); j != d->second.end();)
+          j = j->first.address() == addr ? d->second.erase(j) : std::next(j);
+        d = d->second.empty() ? t.direct.erase(d) : std::next(d);
+      }
       for (auto i = t.subscribers.begin(); i != t.subscribers.end();) {
         auto& subs = i->second;
         for (auto j = subs.begin(); j != subs.end();) {
@@ -275,6 +308,7 @@ struct pubsub_state {
           rp.deliver(err);
       t->waiting.clear();
       t->subscribers.clear();
+      t->direct.clear();
     }
     monitored.clear();
     conn.shutdown();
@@ -301,6 +335,11 @@ caf::behavior pubsub_impl(caf::event_based_actor* self, redis_options opts) {
   auto own = caf::message_handler{
     [self, st](sub_atom, const std::string& ch, const caf::actor& who) {
       st->add(st->channels, ch, who, self->make_response_promise());
+    },
+    [self, st](sub_atom, const std::string& ch, const caf::actor& who,
+               direct_handler& fn) {
+      st->add(st->channels, ch, who, self->make_response_promise(),
+              std::move(fn));
     },
     [self, st](psub_atom, const std::string& pat, const caf::actor& who) {
       st->add(st->patterns, pat, who, self->make_response_promise());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <mutex>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -33,184 +34,27 @@ struct detailed_sub {
   std::vector<map_change> queue;
 };
 
-struct replica_state {
-  replica_state(caf::event_based_actor* self, std::string name,
-                std::shared_ptr<rmap_store> store, gateway_actor gw,
-                pubsub_actor ps)
-    : self(self),
-      name(std::move(name)),
-      channel(rmap_scripts::updates_channel(this->name)),
-      content_key(rmap_scripts::content_key(this->name)),
-      store(std::move(store)),
-      gw(std::move(gw)),
-      ps(std::move(ps)),
-      retry(std::chrono::milliseconds{50}, std::chrono::seconds{5}) {
-    // nop
-  }
+using rp_applied_atom = caf::atom_constant<caf::atom("rp_applied")>;
 
-  caf::event_based_actor* self;
-  std::string name;
-  std::string channel;
-  std::string content_key;
+/// What the replica actor shares with its fast path (the pub/sub reader
+/// thread): the store, the revision and the join/resync flags, under one
+/// mutex. The fast path applies a notification only when it is exactly the
+/// next revision, the replica is joined and not resyncing, and nothing it
+/// forwarded earlier is still waiting in the actor's mailbox (so order is
+/// never broken); anything else goes to the actor as before.
+struct apply_core {
+  std::mutex mtx;
   std::shared_ptr<rmap_store> store;
-  gateway_actor gw;
-  pubsub_actor ps;
-  backoff retry;
-  bool subscribed = false;
+  uint64_t rev = 0;
   bool joined = false;
   bool syncing = false;
-  bool resync_again = false;
-  uint64_t rev = 0;
-  std::vector<map_notification> buffer;
-  std::multimap<uint64_t, caf::response_promise> waiters;
-  std::vector<caf::response_promise> resync_waiters;
-  std::map<caf::actor, coarse_sub> coarse;
-  std::map<caf::actor, detailed_sub> detailed;
-  replica_stats stats;
+  /// Messages the fast path handed to the actor and it has not seen yet.
+  uint64_t forwarded = 0;
+  caf::actor_addr owner;
+  std::string channel;
 
-  // -- join and resync --------------------------------------------------------
-
-  void start() {
-    self
-      ->request(ps, caf::infinite, sub_atom::value, channel,
-                caf::actor_cast<caf::actor>(self))
-      .then(
-        [this](bool) {
-          subscribed = true;
-          resync();
-        },
-        [this](caf::error& err) {
-          log::warn("map subscribe failed map={} error=\"{}\"", name, err);
-          self->delayed_send(self, retry.next(), rp_retry_atom::value);
-        });
-  }
-
-  void resync() {
-    if (syncing) {
-      resync_again = true;
-      return;
-    }
-    syncing = true;
-    self
-      ->request(gw, caf::infinite, cmd_atom::value,
-                make_command("HGETALL", content_key))
-      .then([this](resp::value& v) { on_snapshot(v); },
-            [this](caf::error& err) {
-              syncing = false;
-              log::warn("map resync failed map={} error=\"{}\"", name, err);
-              self->delayed_send(self, retry.next(), rp_retry_atom::value);
-            });
-  }
-
-  void on_snapshot(resp::value& v) {
-    retry.reset();
-    ++stats.resyncs;
-    rmap_store::content fresh;
-    uint64_t snap_rev = 0;
-    std::string kind;
-    for (size_t i = 0; i + 1 < v.elements.size(); i += 2) {
-      auto& k = v.elements[i].str;
-      auto& val = v.elements[i + 1].str;
-      if (k == "=rev") {
-        auto r = resp::value::make_bulk(val).as_integer();
-        snap_rev = r && *r > 0 ? static_cast<uint64_t>(*r) : 0;
-      } else if (k == "=kind") {
-        kind = val;
-      } else {
-        fresh.emplace(std::move(k), std::move(val));
-      }
-    }
-    // The strongest kind this resync stands for.
-    auto ev = kind == "del"                           ? map_event_kind::del
-              : kind == "reset" || kind == "destroy" ? map_event_kind::reset
-                                                      : map_event_kind::change;
-    if (joined && snap_rev <= rev)
-      ev = map_event_kind::change;
-    if (!detailed.empty()) {
-      // Diff for detailed subscribers.
-      auto old = store->snapshot();
-      std::vector<map_change> changes;
-      for (auto& [k, val] : fresh) {
-        auto i = old.find(k);
-        if (i == old.end())
-          changes.push_back({map_event_kind::change, k, {}, val, false,
-                             snap_rev});
-        else if (i->second != val)
-          changes.push_back({map_event_kind::change, k, i->second, val, true,
-                             snap_rev});
-      }
-      for (auto& [k, val] : old)
-        if (fresh.count(k) == 0)
-          changes.push_back({map_event_kind::del, k, val, {}, true, snap_rev});
-      for (auto& c : changes)
-        notify_detailed(c);
-    }
-    store->replace(std::move(fresh));
-    rev = snap_rev; // adopted even when lower (data loss, expiry)
-    store->rev(rev);
-    bool first = !joined;
-    joined = true;
-    syncing = false;
-    if (!first)
-      notify_coarse(ev);
-    // Messages that arrived during the resync.
-    auto pending = std::move(buffer);
-    buffer.clear();
-    for (auto& n : pending) {
-      if (syncing) {
-        buffer.push_back(std::move(n));
-        continue;
-      }
-      if (n.rev <= rev) {
-        ++stats.ignored;
-        continue;
-      }
-      apply(n);
-    }
-    release_waiters();
-    for (auto& rp : resync_waiters)
-      rp.deliver(rev);
-    resync_waiters.clear();
-    if (resync_again) {
-      resync_again = false;
-      resync();
-    }
-  }
-
-  // -- notifications ----------------------------------------------------------
-
-  void on_message(const pubsub_message& msg) {
-    if (msg.channel != channel)
-      return;
-    auto n = decode_notification(msg.payload);
-    if (!n) {
-      ++stats.malformed;
-      log::warn("map dropped malformed notification map={} error=\"{}\"",
-                name, n.error());
-      return;
-    }
-    if (!joined || syncing) {
-      buffer.push_back(std::move(*n));
-      return;
-    }
-    apply(*n);
-  }
-
-  void apply(map_notification& n) {
-    if (n.rev != rev + 1) {
-      if (n.rev == rev) {
-        ++stats.ignored; // duplicate
-        return;
-      }
-      // A gap (missed messages) or a regression (expiry, data loss).
-      ++stats.gaps;
-      log::info("map revision gap, resyncing map={} local={} got={}", name,
-                rev, n.rev);
-      buffer.push_back(std::move(n));
-      resync();
-      return;
-    }
-    ++stats.applied;
+  // Applies `n` (pre: lock held, n.rev == rev + 1) and returns the change.
+  map_change apply_locked(map_notification& n) {
     map_change change;
     change.rev = n.rev;
     switch (n.kind) {
@@ -245,13 +89,256 @@ struct replica_state {
     }
     rev = n.rev;
     store->rev(rev);
+    return change;
+  }
+
+  // Runs on the pub/sub reader thread. Returns true if it applied `msg`.
+  bool fast_path(const pubsub_message& msg) {
+    if (msg.channel != channel)
+      return false;
+    auto n = decode_notification(msg.payload);
+    std::unique_lock<std::mutex> guard{mtx};
+    if (!n || !joined || syncing || forwarded > 0 || n->rev != rev + 1) {
+      ++forwarded; // the actor takes it from here
+      return false;
+    }
+    auto change = apply_locked(*n);
+    guard.unlock();
+    if (auto hdl = caf::actor_cast<caf::actor>(owner))
+      caf::anon_send(hdl, rp_applied_atom::value, std::move(change));
+    return true;
+  }
+};
+
+struct replica_state {
+  replica_state(caf::event_based_actor* self, std::string name,
+                std::shared_ptr<rmap_store> store, gateway_actor gw,
+                pubsub_actor ps)
+    : self(self),
+      name(std::move(name)),
+      channel(rmap_scripts::updates_channel(this->name)),
+      content_key(rmap_scripts::content_key(this->name)),
+      store(store),
+      core(std::make_shared<apply_core>()),
+      gw(std::move(gw)),
+      ps(std::move(ps)),
+      retry(std::chrono::milliseconds{50}, std::chrono::seconds{5}) {
+    core->store = std::move(store);
+    core->owner = self->address();
+    core->channel = channel;
+  }
+
+  caf::event_based_actor* self;
+  std::string name;
+  std::string channel;
+  std::string content_key;
+  std::shared_ptr<rmap_store> store;
+  std::shared_ptr<apply_core> core;
+  gateway_actor gw;
+  pubsub_actor ps;
+  backoff retry;
+  bool subscribed = false;
+  bool resync_again = false;
+  std::vector<map_notification> buffer;
+  std::multimap<uint64_t, caf::response_promise> waiters;
+  std::vector<caf::response_promise> resync_waiters;
+  std::map<caf::actor, coarse_sub> coarse;
+  std::map<caf::actor, detailed_sub> detailed;
+  replica_stats stats;
+
+  // -- join and resync --------------------------------------------------------
+
+  void start() {
+    auto c = core;
+    auto fast = std::make_shared<std::function<bool(const pubsub_message&)>>(
+      [c](const pubsub_message& msg) { return c->fast_path(msg); });
+    self
+      ->request(ps, caf::infinite, sub_atom::value, channel,
+                caf::actor_cast<caf::actor>(self), direct_handler{fast})
+      .then(
+        [this](bool) {
+          subscribed = true;
+          resync();
+        },
+        [this](caf::error& err) {
+          log::warn("map subscribe failed map={} error=\"{}\"", name, err);
+          self->delayed_send(self, retry.next(), rp_retry_atom::value);
+        });
+  }
+
+  void resync() {
+    {
+      std::lock_guard<std::mutex> guard{core->mtx};
+      if (core->syncing) {
+        resync_again = true;
+        return;
+      }
+      core->syncing = true;
+    }
+    self
+      ->request(gw, caf::infinite, cmd_atom::value,
+                make_command("HGETALL", content_key))
+      .then([this](resp::value& v) { on_snapshot(v); },
+            [this](caf::error& err) {
+              {
+                std::lock_guard<std::mutex> guard{core->mtx};
+                core->syncing = false;
+              }
+              log::warn("map resync failed map={} error=\"{}\"", name, err);
+              self->delayed_send(self, retry.next(), rp_retry_atom::value);
+            });
+  }
+
+  uint64_t current_rev() {
+    std::lock_guard<std::mutex> guard{core->mtx};
+    return core->rev;
+  }
+
+  void on_snapshot(resp::value& v) {
+    retry.reset();
+    ++stats.resyncs;
+    rmap_store::content fresh;
+    uint64_t snap_rev = 0;
+    std::string kind;
+    for (size_t i = 0; i + 1 < v.elements.size(); i += 2) {
+      auto& k = v.elements[i].str;
+      auto& val = v.elements[i + 1].str;
+      if (k == "=rev") {
+        auto r = resp::value::make_bulk(val).as_integer();
+        snap_rev = r && *r > 0 ? static_cast<uint64_t>(*r) : 0;
+      } else if (k == "=kind") {
+        kind = val;
+      } else {
+        fresh.emplace(std::move(k), std::move(val));
+      }
+    }
+    // The strongest kind this resync stands for.
+    auto ev = kind == "del"                           ? map_event_kind::del
+              : kind == "reset" || kind == "destroy" ? map_event_kind::reset
+                                                      : map_event_kind::change;
+    std::vector<map_change> changes;
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> guard{core->mtx};
+      if (core->joined && snap_rev <= core->rev)
+        ev = map_event_kind::change;
+      if (!detailed.empty()) {
+        // Diff for detailed subscribers.
+        auto old = store->snapshot();
+        for (auto& [k, val] : fresh) {
+          auto i = old.find(k);
+          if (i == old.end())
+            changes.push_back({map_event_kind::change, k, {}, val, false,
+                               snap_rev});
+          else if (i->second != val)
+            changes.push_back({map_event_kind::change, k, i->second, val,
+                               true, snap_rev});
+        }
+        for (auto& [k, val] : old)
+          if (fresh.count(k) == 0)
+            changes.push_back({map_event_kind::del, k, val, {}, true,
+                               snap_rev});
+      }
+      store->replace(std::move(fresh));
+      core->rev = snap_rev; // adopted even when lower (data loss, expiry)
+      store->rev(snap_rev);
+      first = !core->joined;
+      core->joined = true;
+      core->syncing = false;
+    }
+    for (auto& c : changes)
+      notify_detailed(c);
+    if (!first)
+      notify_coarse(ev);
+    // Messages that arrived during the resync.
+    auto pending = std::move(buffer);
+    buffer.clear();
+    for (auto& n : pending) {
+      if (is_syncing()) {
+        buffer.push_back(std::move(n));
+        continue;
+      }
+      if (n.rev <= current_rev()) {
+        ++stats.ignored;
+        continue;
+      }
+      apply(n);
+    }
+    auto rev = current_rev();
+    release_waiters(rev);
+    for (auto& rp : resync_waiters)
+      rp.deliver(rev);
+    resync_waiters.clear();
+    if (resync_again) {
+      resync_again = false;
+      resync();
+    }
+  }
+
+  bool is_syncing() {
+    std::lock_guard<std::mutex> guard{core->mtx};
+    return core->syncing;
+  }
+
+  // -- notifications ----------------------------------------------------------
+
+  // A message the fast path did not apply (it counted it as forwarded).
+  void on_message(const pubsub_message& msg) {
+    if (msg.channel != channel)
+      return;
+    bool buffer_it = false;
+    {
+      std::lock_guard<std::mutex> guard{core->mtx};
+      if (core->forwarded > 0)
+        --core->forwarded;
+      buffer_it = !core->joined || core->syncing;
+    }
+    auto n = decode_notification(msg.payload);
+    if (!n) {
+      ++stats.malformed;
+      log::warn("map dropped malformed notification map={} error=\"{}\"",
+                name, n.error());
+      return;
+    }
+    if (buffer_it) {
+      buffer.push_back(std::move(*n));
+      return;
+    }
+    apply(*n);
+  }
+
+  void apply(map_notification& n) {
+    std::unique_lock<std::mutex> guard{core->mtx};
+    if (n.rev != core->rev + 1) {
+      auto local = core->rev;
+      guard.unlock();
+      if (n.rev == local) {
+        ++stats.ignored; // duplicate
+        return;
+      }
+      // A gap (missed messages) or a regression (expiry, data loss).
+      ++stats.gaps;
+      log::info("map revision gap, resyncing map={} local={} got={}", name,
+                local, n.rev);
+      buffer.push_back(std::move(n));
+      resync();
+      return;
+    }
+    auto change = core->apply_locked(n);
+    guard.unlock();
+    after_apply(change);
+  }
+
+  // Notifies subscribers of an applied change (by either path).
+  void after_apply(const map_change& change) {
+    ++stats.applied;
     notify_coarse(change.kind);
     if (!detailed.empty())
       notify_detailed(change);
-    release_waiters();
+    release_waiters(change.rev);
   }
 
-  void release_waiters() {
+  void release_waiters(uint64_t rev) {
     auto end = waiters.upper_bound(rev);
     for (auto i = waiters.begin(); i != end; ++i)
       i->second.deliver(rev);
@@ -371,13 +458,26 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
     [st](const pubsub_message& msg) { st->on_message(msg); },
     [st](resub_atom, const std::string&) {
       // The subscription was lost: messages may be missing.
-      if (st->joined)
+      bool joined = false;
+      {
+        std::lock_guard<std::mutex> guard{st->core->mtx};
+        joined = st->core->joined;
+      }
+      if (joined)
         st->resync();
     },
+    [st](rp_applied_atom, map_change& change) { st->after_apply(change); },
     [self, st](wait_rev_atom, uint64_t target) {
       auto rp = self->make_response_promise();
-      if (st->joined && st->rev >= target && !st->syncing)
-        rp.deliver(st->rev);
+      bool ready = false;
+      uint64_t rev = 0;
+      {
+        std::lock_guard<std::mutex> guard{st->core->mtx};
+        rev = st->core->rev;
+        ready = st->core->joined && rev >= target && !st->core->syncing;
+      }
+      if (ready)
+        rp.deliver(rev);
       else
         st->waiters.emplace(target, rp);
     },
@@ -404,7 +504,7 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
     },
     [st](stats_atom) {
       auto r = st->stats;
-      r.rev = st->rev;
+      r.rev = st->current_rev();
       r.subscribers = st->coarse.size() + st->detailed.size();
       return r;
     },
