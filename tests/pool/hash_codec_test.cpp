@@ -125,3 +125,62 @@ BOOST_AUTO_TEST_CASE(round_trips_and_truncation) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+#include "runtime/pool_routing.hpp"
+
+BOOST_AUTO_TEST_SUITE(routing)
+
+BOOST_AUTO_TEST_CASE(active_workers_follow_the_reference_rules) {
+  using namespace pool_routing;
+  const int64_t now = 10'000'000'000;
+  const int64_t ttl = 1'000'000'000;
+  std::map<std::string, std::string> workers{
+    {"w-old", "100"},         // oldest
+    {"w-new", "300"},
+    {"w-tie-b", "200"},       // same creation time: ordered by ID
+    {"w-tie-a", "200"},
+    {"w-removing", "-"},      // being removed
+    {"w-garbage", "12x"},     // unparseable creation time
+    {"w-locked", "50"},       // fresh cleanup lock
+    {"w-stale-lock", "60"},   // stale cleanup lock: still active
+    {"w-bad-lock", "70"},     // unparseable lock: excludes nothing
+    {"w-dead", "80"},         // keep-alive too old
+    {"w-silent", "90"},       // no keep-alive at all
+  };
+  std::map<std::string, std::string> alive;
+  for (auto& [id, v] : workers)
+    alive[id] = std::to_string(now - 1000);
+  alive["w-dead"] = std::to_string(now - ttl - 1);
+  alive.erase("w-silent");
+  std::map<std::string, std::string> cleanup{
+    {"w-locked", std::to_string(now - 10)},
+    {"w-stale-lock", std::to_string(now - ttl - 1)},
+    {"w-bad-lock", "not-a-number"},
+  };
+  auto l = active_workers(workers, alive, cleanup, now, ttl);
+  std::vector<std::string> ids;
+  for (auto& w : l)
+    ids.push_back(w.id);
+  BOOST_TEST(ids
+             == (std::vector<std::string>{"w-stale-lock", "w-bad-lock",
+                                          "w-old", "w-tie-a", "w-tie-b",
+                                          "w-new"}));
+  // Keep-alive exactly ttl old is still alive.
+  alive["w-new"] = std::to_string(now - ttl);
+  BOOST_TEST(active_workers(workers, alive, cleanup, now, ttl).size() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(owner_is_the_jump_hash_bucket) {
+  using namespace pool_routing;
+  std::vector<worker> l{{"A", 1}, {"B", 2}, {"C", 3}};
+  // Reference vectors: job1 -> 2, job2 -> 0, beta -> 1 for n = 3.
+  BOOST_TEST(owner(l, "job1")->id == "C");
+  BOOST_TEST(owner(l, "job2")->id == "A");
+  BOOST_TEST(owner(l, "beta")->id == "B");
+  BOOST_TEST(!owner({}, "job1"));
+  BOOST_TEST(!parse_i64(""));
+  BOOST_TEST(!parse_i64(" 1"));
+  BOOST_TEST(*parse_i64("-42") == -42);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
