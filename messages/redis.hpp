@@ -3,9 +3,11 @@
 /// Messages of the Redis gateway actor (`actors/redis/gateway.hpp`).
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
@@ -35,6 +37,15 @@ using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 
 /// Asks for the gateway's counters: `(stats_atom) -> gateway_stats`.
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+
+/// `(direct_atom) -> gateway_direct_ptr`: the gateway's direct entry for
+/// blocking callers in this process (see `gateway_direct`).
+using direct_atom = caf::atom_constant<caf::atom("direct")>;
+
+class gateway_direct;
+
+/// Shared handle on a gateway's direct entry.
+using gateway_direct_ptr = std::shared_ptr<gateway_direct>;
 
 // -- message types ------------------------------------------------------------
 
@@ -102,6 +113,9 @@ using gateway_actor = caf::typed_actor<
   caf::replies_to<eval_atom, script, std::vector<std::string>,
                   std::vector<std::string>>::with<resp::value>,
   caf::reacts_to<cancel_atom>,
-  caf::replies_to<stats_atom>::with<gateway_stats>>;
+  caf::replies_to<stats_atom>::with<gateway_stats>,
+  caf::replies_to<direct_atom>::with<gateway_direct_ptr>>;
 
 } // namespace pulse
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::gateway_direct_ptr)

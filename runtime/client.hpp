@@ -9,12 +9,15 @@
 #include <caf/duration.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/redis/gateway.hpp"
 #include "messages/redis.hpp"
 
 namespace pulse {
 
 /// Blocking facade over a gateway for code that is not an actor. Each call
-/// sends one request and waits for its reply. Not thread-safe: use one
+/// waits for its reply. While the gateway is connected, calls go through its
+/// direct entry (`gateway_direct`: written from this thread, no mailbox
+/// hop); otherwise they are ordinary requests. Not thread-safe: use one
 /// client per thread (they may share a gateway).
 class client {
 public:
@@ -54,6 +57,9 @@ private:
   caf::scoped_actor self_;
   gateway_actor gw_;
   caf::duration timeout_;
+  /// The gateway's direct entry (null if unavailable): calls skip the
+  /// gateway's mailbox while it is connected.
+  gateway_direct_ptr direct_;
 };
 
 } // namespace pulse

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
 #include <unordered_set>
 
@@ -39,6 +40,23 @@ clock_type::time_point coarse_now() {
 using gw_tick_atom = caf::atom_constant<caf::atom("gw_tick")>;
 using gw_resend_atom = caf::atom_constant<caf::atom("gw_resend")>;
 
+/// Where a direct caller waits for its reply.
+struct direct_slot {
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool done = false;
+  caf::message result;
+
+  void put(caf::message msg) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      result = std::move(msg);
+      done = true;
+    }
+    cv.notify_one();
+  }
+};
+
 /// Where a reply goes. Built from a response promise in the gateway's
 /// context; `deliver` is thread-safe (external enqueue), so the reader thread
 /// answers requesters directly without a hop through the gateway.
@@ -58,7 +76,13 @@ struct reply_target {
     return t;
   }
 
-  void deliver(caf::message msg) {
+  /// Set for direct callers: the reply goes into this slot instead of a
+  /// message.
+  std::shared_ptr<struct direct_slot> slot;
+
+  void deliver(caf::message msg);
+
+  void deliver_message(caf::message msg) {
     if (!stages.empty()) {
       auto next = std::move(stages.back());
       stages.pop_back();
@@ -75,6 +99,15 @@ struct reply_target {
     source = nullptr;
   }
 };
+
+void reply_target::deliver(caf::message msg) {
+  if (slot) {
+    auto s = std::move(slot);
+    s->put(std::move(msg));
+    return;
+  }
+  deliver_message(std::move(msg));
+}
 
 /// One request waiting for its replies.
 struct request {
@@ -116,7 +149,8 @@ struct gateway_state {
       role(role),
       conn(self, opts,
            role == gateway_role::blocking ? "blocking" : "pipelined") {
-    // nop
+    conn.guard_with(&mtx);
+    self_addr = self->address();
   }
 
   /// A gateway killed with `exit_reason::kill` skips its exit handler:
@@ -143,7 +177,9 @@ struct gateway_state {
   std::atomic<uint64_t> errors{0};
   std::atomic<uint64_t> script_reloads{0};
   gateway_stats stats;
-  bool timer_armed = false;
+  std::atomic<bool> timer_armed{false};
+  std::atomic<uint64_t> direct_sent{0};
+  caf::actor_addr self_addr;
   bool closing = false;
 
   caf::timespan tick_interval() const {
@@ -164,6 +200,14 @@ struct gateway_state {
       return;
     timer_armed = true;
     self->delayed_send(self, tick_interval(), gw_tick_atom::value);
+  }
+
+  // Runs on a direct caller's thread: makes sure a timeout tick is armed
+  // for what it just put in flight.
+  void arm_timer_from_outside() {
+    if (!timer_armed.exchange(true))
+      if (auto hdl = caf::actor_cast<caf::actor>(self_addr))
+        caf::anon_send(hdl, gw_tick_atom::value);
   }
 
   void fail(request& req, const caf::error& err) {
@@ -201,6 +245,13 @@ struct gateway_state {
   // Encodes `req` into the output buffer and appends it to `in_flight`
   // (before the bytes can leave: the reader must find it).
   void send(request req) {
+    std::lock_guard<std::mutex> guard{mtx};
+    send_locked(std::move(req));
+  }
+
+  // Encodes `req` and appends it to `in_flight` (pre: `mtx` held; the
+  // bytes leave with the next flush).
+  void send_locked(request req) {
     switch (req.kind) {
       case request::type::single:
         conn.write(req.single.args);
@@ -230,9 +281,26 @@ struct gateway_state {
         break;
       }
     }
-    stats.sent += req.owed;
-    std::lock_guard<std::mutex> guard{mtx};
+    direct_sent += req.owed;
     in_flight.emplace_back(std::move(req));
+  }
+
+  // Runs on a direct caller's thread. Returns false (and leaves `req`
+  // untouched) when the gateway cannot take it directly.
+  bool try_direct(request& req) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (closing || !conn.connected())
+        return false;
+      auto timeout = req.timeout.count() > 0 ? req.timeout
+                                             : opts.command_timeout;
+      req.timeout = timeout;
+      req.deadline = coarse_now() + timeout;
+      send_locked(std::move(req));
+      conn.flush_now();
+    }
+    arm_timer_from_outside();
+    return true;
   }
 
   // Runs on the reader thread: matches replies to requests in FIFO order
@@ -267,7 +335,8 @@ struct gateway_state {
             ++script_reloads;
             auto retry = std::make_shared<request>(std::move(req));
             in_flight.pop_front();
-            caf::anon_send(caf::actor_cast<caf::actor>(retry->to.self),
+            // Through the gateway itself (direct callers have no `to.self`).
+            caf::anon_send(caf::actor_cast<caf::actor>(self_addr),
                            gw_resend_atom::value, std::move(retry));
             break;
           }
@@ -284,7 +353,10 @@ struct gateway_state {
   }
 
   void resend(request req) {
-    scripts.erase(req.scr.sha1);
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      scripts.erase(req.scr.sha1);
+    }
     if (closing) {
       fail(req, make_error(errc::closed, "gateway is shutting down"));
     } else if (conn.connected()) {
@@ -298,7 +370,10 @@ struct gateway_state {
   void on_up() {
     if (conn.connects() > 1)
       ++stats.reconnects;
-    scripts.clear();
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      scripts.clear();
+    }
     stats.connected = true;
     while (!queued.empty()) {
       send(std::move(queued.front()));
@@ -397,7 +472,10 @@ struct gateway_state {
   }
 
   void close_all() {
-    closing = true;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      closing = true;
+    }
     conn.shutdown(); // joins the reader thread first
     auto err = make_error(errc::closed, "gateway is shutting down");
     {
@@ -413,6 +491,7 @@ struct gateway_state {
 
   gateway_stats snapshot() {
     auto result = stats;
+    result.sent = direct_sent;
     result.replies = replies;
     result.errors = errors;
     result.script_reloads = script_reloads;
@@ -424,6 +503,110 @@ struct gateway_state {
     return result;
   }
 };
+
+// Waits for a direct call's reply; a finite `timeout` bounds the wait on
+// top of the gateway's own command timeout.
+caf::message wait_slot(direct_slot& slot, caf::duration timeout) {
+  std::unique_lock<std::mutex> guard{slot.mtx};
+  if (timeout.is_zero() || !timeout.valid()) {
+    slot.cv.wait(guard, [&] { return slot.done; });
+  } else {
+    auto d = std::chrono::nanoseconds{timeout.count};
+    switch (timeout.unit) {
+      case caf::time_unit::seconds: d = std::chrono::seconds{timeout.count}; break;
+      case caf::time_unit::milliseconds: d = std::chrono::milliseconds{timeout.count}; break;
+      case caf::time_unit::microseconds: d = std::chrono::microseconds{timeout.count}; break;
+      default: break;
+    }
+    if (!slot.cv.wait_for(guard, d, [&] { return slot.done; }))
+      return caf::make_message(
+        make_error(errc::timeout, "no reply from the gateway in time"));
+  }
+  return std::move(slot.result);
+}
+
+template <class T>
+caf::expected<T> unpack(caf::message msg) {
+  if (msg.match_elements<T>())
+    return std::move(msg.get_mutable_as<T>(0));
+  if (msg.match_elements<caf::error>())
+    return std::move(msg.get_mutable_as<caf::error>(0));
+  return make_error(errc::protocol_error, "unexpected direct reply");
+}
+
+} // namespace
+
+struct gateway_direct::impl {
+  std::weak_ptr<gateway_state> state;
+
+  // Tries to hand `req` to the gateway directly; on success waits for and
+  // returns the reply. `none` means "not taken, use messages" (and `req` is
+  // intact).
+  caf::optional<caf::message> run(request& req, caf::duration timeout) {
+    auto st = state.lock();
+    if (!st)
+      return caf::none;
+    auto slot = std::make_shared<direct_slot>();
+    req.to.slot = slot;
+    if (!st->try_direct(req)) {
+      req.to.slot = nullptr;
+      return caf::none;
+    }
+    st.reset(); // do not keep the gateway's state alive while waiting
+    return wait_slot(*slot, timeout);
+  }
+};
+
+caf::optional<caf::expected<resp::value>>
+gateway_direct::call(command& cmd, caf::duration timeout) {
+  request req;
+  req.kind = request::type::single;
+  req.timeout = cmd.timeout;
+  req.single = std::move(cmd);
+  auto msg = impl_->run(req, timeout);
+  if (!msg) {
+    cmd = std::move(req.single);
+    return caf::none;
+  }
+  return unpack<resp::value>(std::move(*msg));
+}
+
+caf::optional<caf::expected<std::vector<resp::value>>>
+gateway_direct::batch(std::vector<command>& cmds, caf::duration timeout) {
+  if (cmds.empty())
+    return caf::expected<std::vector<resp::value>>{std::vector<resp::value>{}};
+  request req;
+  req.kind = request::type::batch;
+  for (auto& c : cmds)
+    req.timeout = std::max(req.timeout, c.timeout);
+  req.replies.reserve(cmds.size());
+  req.cmds = std::move(cmds);
+  auto msg = impl_->run(req, timeout);
+  if (!msg) {
+    cmds = std::move(req.cmds);
+    return caf::none;
+  }
+  return unpack<std::vector<resp::value>>(std::move(*msg));
+}
+
+caf::optional<caf::expected<resp::value>>
+gateway_direct::eval(const script& scr, std::vector<std::string>& keys,
+                     std::vector<std::string>& args, caf::duration timeout) {
+  request req;
+  req.kind = request::type::eval;
+  req.scr = scr;
+  req.keys = std::move(keys);
+  req.args = std::move(args);
+  auto msg = impl_->run(req, timeout);
+  if (!msg) {
+    keys = std::move(req.keys);
+    args = std::move(req.args);
+    return caf::none;
+  }
+  return unpack<resp::value>(std::move(*msg));
+}
+
+namespace {
 
 caf::behavior gateway_impl(caf::event_based_actor* self, redis_options opts,
                            gateway_role role) {
@@ -480,6 +663,11 @@ caf::behavior gateway_impl(caf::event_based_actor* self, redis_options opts,
     },
     [st](cancel_atom) { st->cancel_all(); },
     [st](stats_atom) { return st->snapshot(); },
+    [st](direct_atom) {
+      auto x = std::make_shared<gateway_direct::impl>();
+      x->state = st;
+      return std::make_shared<gateway_direct>(std::move(x));
+    },
     [st](gw_tick_atom) { st->on_tick(); },
   };
   return caf::behavior{own.or_else(st->conn.handlers())};

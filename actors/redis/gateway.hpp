@@ -1,6 +1,13 @@
 #pragma once
 
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/duration.hpp>
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
+#include <caf/optional.hpp>
 
 #include "messages/redis.hpp"
 #include "runtime/config.hpp"
@@ -45,5 +52,38 @@ enum class gateway_role : uint8_t {
 /// - On exit, every pending request fails with `errc::closed`.
 gateway_actor spawn_gateway(caf::actor_system& sys, const redis_options& opts,
                             gateway_role role = gateway_role::pipelined);
+
+/// A gateway's direct entry for blocking callers (`pulse::client`): while
+/// the gateway is connected, a call writes its command to the connection
+/// from the caller's thread (under the gateway's lock, in FIFO order with
+/// every other request) and waits for the reader thread to hand the reply
+/// back, without a message hop through the gateway's mailbox. When the
+/// gateway is not connected, closing or gone, the call returns `none` and
+/// the caller uses the ordinary messages, which queue and reconnect.
+/// Timeouts, disconnects and shutdown answer direct calls like any other.
+class gateway_direct {
+public:
+  struct impl;
+
+  explicit gateway_direct(std::shared_ptr<impl> x) : impl_(std::move(x)) {
+    // nop
+  }
+
+  /// Runs one command. `none` means "not taken" and leaves `cmd` intact.
+  caf::optional<caf::expected<resp::value>> call(command& cmd,
+                                                 caf::duration timeout);
+
+  /// Runs a batch. `none` leaves `cmds` intact.
+  caf::optional<caf::expected<std::vector<resp::value>>>
+  batch(std::vector<command>& cmds, caf::duration timeout);
+
+  /// Runs a script. `none` leaves `keys` and `args` intact.
+  caf::optional<caf::expected<resp::value>>
+  eval(const script& scr, std::vector<std::string>& keys,
+       std::vector<std::string>& args, caf::duration timeout);
+
+private:
+  std::shared_ptr<impl> impl_;
+};
 
 } // namespace pulse

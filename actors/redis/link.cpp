@@ -87,12 +87,22 @@ link::link(caf::event_based_actor* self, redis_options opts, std::string role)
     opts_(std::move(opts)),
     role_(std::move(role)),
     backoff_(opts_.reconnect_min, opts_.reconnect_max) {
+  owner_ = self->address();
   // nop
 }
 
 link::~link() {
-  stopped_ = true;
+  {
+    auto guard = lock_guard_mutex();
+    stopped_ = true;
+    connected_ = false;
+  }
   close_socket_and_join();
+}
+
+std::unique_lock<std::mutex> link::lock_guard_mutex() {
+  return guard_ != nullptr ? std::unique_lock<std::mutex>{*guard_}
+                           : std::unique_lock<std::mutex>{};
 }
 
 void link::callbacks(reply_fn on_reply, up_fn on_up, down_fn on_down) {
@@ -131,6 +141,7 @@ void link::connect() {
 caf::message_handler link::handlers() {
   return {
     [this](link_up_atom, uint64_t epoch, int fd, int64_t client_id) {
+      auto guard = lock_guard_mutex();
       if (epoch != epoch_ || stopped_ || connected_)
         return false;
       connecting_ = false;
@@ -138,6 +149,7 @@ caf::message_handler link::handlers() {
       out_.clear();
       out_pos_ = 0;
       connected_ = true;
+      guard = {}; // the reader thread and on_up take the mutex themselves
       client_id_ = client_id;
       ++connects_;
       backoff_.reset();
@@ -167,8 +179,15 @@ caf::message_handler link::handlers() {
         connect();
     },
     [this](link_flush_atom) {
-      flush_scheduled_ = false;
-      flush();
+      caf::error failure;
+      {
+        auto guard = lock_guard_mutex();
+        flush_scheduled_ = false;
+        failure = flush();
+      }
+      // Drop outside the lock: drop() takes it itself.
+      if (failure)
+        drop(failure, true);
     },
     [this](link_data_atom, uint64_t epoch, std::vector<resp::value>& xs) {
       if (epoch != epoch_ || !connected_)
@@ -181,7 +200,12 @@ caf::message_handler link::handlers() {
       }
     },
     [this](link_down_atom, uint64_t epoch, const caf::error& reason) {
-      if (epoch == epoch_ && connected_)
+      bool current = false;
+      {
+        auto guard = lock_guard_mutex();
+        current = epoch == epoch_ && connected_;
+      }
+      if (current)
         drop(reason, true);
     },
   };
@@ -192,15 +216,41 @@ void link::write(const std::vector<std::string>& args) {
 }
 
 void link::flush_later() {
+  auto guard = lock_guard_mutex();
   if (flush_scheduled_ || !connected_)
     return;
   flush_scheduled_ = true;
+  guard = {};
   self_->send(self_, link_flush_atom::value);
 }
 
-void link::flush() {
+void link::flush_now() {
   if (!connected_)
     return;
+  while (out_pos_ < out_.size()) {
+    auto n = ::send(fd_, out_.data() + out_pos_, out_.size() - out_pos_,
+                    MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      // Full buffer or a broken socket: the owner retries or notices the
+      // failure (its reader thread reports the closed connection).
+      if (!flush_scheduled_) {
+        flush_scheduled_ = true;
+        if (auto hdl = caf::actor_cast<caf::actor>(owner_))
+          caf::anon_send(hdl, link_flush_atom::value);
+      }
+      return;
+    }
+    out_pos_ += static_cast<size_t>(n);
+  }
+  out_.clear();
+  out_pos_ = 0;
+}
+
+caf::error link::flush() {
+  if (!connected_)
+    return caf::none;
   while (out_pos_ < out_.size()) {
     auto n = ::send(fd_, out_.data() + out_pos_, out_.size() - out_pos_,
                     MSG_NOSIGNAL);
@@ -214,26 +264,28 @@ void link::flush() {
           self_->delayed_send(self_, std::chrono::milliseconds{1},
                               link_flush_atom::value);
         }
-        return;
+        return caf::none;
       }
-      drop(make_error(errc::disconnected,
-                      "send to " + opts_.host + ":"
-                        + std::to_string(opts_.port) + ": "
-                        + std::strerror(errno)),
-           true);
-      return;
+      return make_error(errc::disconnected,
+                        "send to " + opts_.host + ":"
+                          + std::to_string(opts_.port) + ": "
+                          + std::strerror(errno));
     }
     out_pos_ += static_cast<size_t>(n);
   }
   out_.clear();
   out_pos_ = 0;
+  return caf::none;
 }
 
+// Pre: `connected_` is false, so no other thread writes to `fd_` any more.
+// The guard mutex is not held: the reader thread may need it to finish.
 void link::close_socket_and_join() {
   if (fd_ >= 0)
     ::shutdown(fd_, SHUT_RDWR); // wakes the reader thread
   if (reader_.joinable())
     reader_.join();
+  auto guard = lock_guard_mutex();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -241,13 +293,19 @@ void link::close_socket_and_join() {
 }
 
 void link::drop(const caf::error& reason, bool retry_now) {
-  if (!connected_)
-    return;
-  connected_ = false;
-  ++epoch_;
+  {
+    auto guard = lock_guard_mutex();
+    if (!connected_)
+      return;
+    connected_ = false;
+    ++epoch_;
+  }
   close_socket_and_join();
-  out_.clear();
-  out_pos_ = 0;
+  {
+    auto guard = lock_guard_mutex();
+    out_.clear();
+    out_pos_ = 0;
+  }
   log::warn("redis connection lost role={} host={} port={} reason=\"{}\"",
             role_, opts_.host, opts_.port, reason);
   if (on_down_)
@@ -271,9 +329,12 @@ void link::schedule_retry(bool now) {
 }
 
 void link::shutdown() {
-  stopped_ = true;
-  ++epoch_;
-  connected_ = false;
+  {
+    auto guard = lock_guard_mutex();
+    stopped_ = true;
+    ++epoch_;
+    connected_ = false;
+  }
   close_socket_and_join();
 }
 

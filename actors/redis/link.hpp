@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,12 +73,24 @@ public:
   /// Closes the connection for good (owner shutting down).
   void shutdown();
 
-  /// Appends `args` to the output buffer. Pre: `connected()`.
+  /// Appends `args` to the output buffer. Pre: `connected()`; with a guard
+  /// mutex (see `guard_with`), the caller holds it.
   void write(const std::vector<std::string>& args);
 
   /// Sends the output buffer once the mailbox is drained.
   void flush_later();
 
+  /// Sends the output buffer now, from any thread. Pre: the caller holds
+  /// the guard mutex. A full socket buffer asks the owner to retry.
+  void flush_now();
+
+  /// Makes the connection's output buffer and state (connected, socket)
+  /// guarded by `m`, so threads other than the owner may write (holding
+  /// `m`). Transitions take `m` themselves and release it before joining
+  /// the reader thread. Set before the first `connect`.
+  void guard_with(std::mutex* m) { guard_ = m; }
+
+  /// Pre: the guard mutex is held (or none is set).
   bool connected() const noexcept { return connected_; }
   int64_t client_id() const noexcept { return client_id_; }
   uint64_t connects() const noexcept { return connects_; }
@@ -88,7 +101,9 @@ public:
   caf::message_handler handlers();
 
 private:
-  void flush();
+  /// Sends the buffer (pre: guard mutex held). Returns a hard send error;
+  /// the caller drops the connection after releasing the mutex.
+  caf::error flush();
   void close_socket_and_join();
   void drop(const caf::error& reason, bool retry_now);
   void schedule_retry(bool now);
@@ -101,6 +116,10 @@ private:
   down_fn on_down_;
   reader_fn reader_fn_;
   backoff backoff_;
+  std::unique_lock<std::mutex> lock_guard_mutex();
+
+  std::mutex* guard_ = nullptr;
+  caf::actor_addr owner_;
   int fd_ = -1;
   std::thread reader_;
   std::vector<char> out_;

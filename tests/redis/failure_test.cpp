@@ -47,7 +47,8 @@ caf::behavior traffic(caf::event_based_actor* self, gateway_actor gw,
       .then(
         [=](const resp::value&) {
           ++c->ok;
-          (*fire)();
+          if (*fire)
+            (*fire)();
         },
         [=](caf::error&) {
           ++c->failed;
@@ -58,7 +59,10 @@ caf::behavior traffic(caf::event_based_actor* self, gateway_actor gw,
   for (int i = 0; i < window; ++i)
     (*fire)();
   return {
-    [=](caf::tick_atom) { (*fire)(); },
+    [=](caf::tick_atom) {
+      if (*fire) // a late retry tick after stop
+        (*fire)();
+    },
     [=](stop_atom) {
       *stopped = true;
       *fire = nullptr;
