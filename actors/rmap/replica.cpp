@@ -48,8 +48,15 @@ struct apply_core {
   uint64_t rev = 0;
   bool joined = false;
   bool syncing = false;
+  /// Set when the replica closes: the store is frozen from then on.
+  bool closed = false;
   /// Messages the fast path handed to the actor and it has not seen yet.
   uint64_t forwarded = 0;
+  /// Whether the actor has subscribers or waiters to tell about changes;
+  /// when not, the fast path does not wake it.
+  bool listeners = false;
+  /// Changes applied by the fast path without telling the actor.
+  uint64_t silent_applied = 0;
   caf::actor_addr owner;
   std::string channel;
 
@@ -98,11 +105,17 @@ struct apply_core {
       return false;
     auto n = decode_notification(msg.payload);
     std::unique_lock<std::mutex> guard{mtx};
+    if (closed)
+      return true; // frozen: swallow, there is no actor to tell
     if (!n || !joined || syncing || forwarded > 0 || n->rev != rev + 1) {
       ++forwarded; // the actor takes it from here
       return false;
     }
     auto change = apply_locked(*n);
+    if (!listeners) {
+      ++silent_applied;
+      return true;
+    }
     guard.unlock();
     if (auto hdl = caf::actor_cast<caf::actor>(owner))
       caf::anon_send(hdl, rp_applied_atom::value, std::move(change));
@@ -340,9 +353,12 @@ struct replica_state {
 
   void release_waiters(uint64_t rev) {
     auto end = waiters.upper_bound(rev);
+    if (end == waiters.begin())
+      return;
     for (auto i = waiters.begin(); i != end; ++i)
       i->second.deliver(rev);
     waiters.erase(waiters.begin(), end);
+    update_listeners();
   }
 
   // -- subscribers ------------------------------------------------------------
@@ -420,6 +436,13 @@ struct replica_state {
   void drop(const caf::actor& who) {
     coarse.erase(who);
     detailed.erase(who);
+    update_listeners();
+  }
+
+  // Tells the fast path whether applied changes need the actor.
+  void update_listeners() {
+    std::lock_guard<std::mutex> guard{core->mtx};
+    core->listeners = !coarse.empty() || !detailed.empty() || !waiters.empty();
   }
 
   void on_down(const caf::actor_addr& addr) {
@@ -427,9 +450,16 @@ struct replica_state {
       i = i->first.address() == addr ? coarse.erase(i) : std::next(i);
     for (auto i = detailed.begin(); i != detailed.end();)
       i = i->first.address() == addr ? detailed.erase(i) : std::next(i);
+    update_listeners();
   }
 
   void close() {
+    {
+      // Freeze the store before anything else: the pub/sub reader thread
+      // may still call the fast path until the unsubscription is processed.
+      std::lock_guard<std::mutex> guard{core->mtx};
+      core->closed = true;
+    }
     self->send(ps, unsub_atom::value, channel,
                caf::actor_cast<caf::actor>(self));
     auto err = make_error(errc::closed, "pulse map: " + name + " is stopped");
@@ -472,9 +502,13 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
       bool ready = false;
       uint64_t rev = 0;
       {
+        // Same lock as the fast path: either it already applied `target`,
+        // or it will see `listeners` and tell us when it does.
         std::lock_guard<std::mutex> guard{st->core->mtx};
         rev = st->core->rev;
         ready = st->core->joined && rev >= target && !st->core->syncing;
+        if (!ready)
+          st->core->listeners = true;
       }
       if (ready)
         rp.deliver(rev);
@@ -489,12 +523,15 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
         st->detailed.emplace(who, detailed_sub{});
       else
         st->coarse.emplace(who, coarse_sub{});
+      st->update_listeners();
       return true;
     },
     [self, st](unsub_atom, const caf::actor& who) {
       auto n = st->coarse.erase(who) + st->detailed.erase(who);
-      if (n > 0)
+      if (n > 0) {
         self->demonitor(who);
+        st->update_listeners();
+      }
       return n > 0;
     },
     [self, st](resync_atom) {
@@ -505,6 +542,10 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
     [st](stats_atom) {
       auto r = st->stats;
       r.rev = st->current_rev();
+      {
+        std::lock_guard<std::mutex> guard{st->core->mtx};
+        r.applied += st->core->silent_applied;
+      }
       r.subscribers = st->coarse.size() + st->detailed.size();
       return r;
     },
