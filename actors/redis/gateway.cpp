@@ -244,9 +244,27 @@ struct gateway_state {
 
   // Encodes `req` into the output buffer and appends it to `in_flight`
   // (before the bytes can leave: the reader must find it).
+  // Owner path: encodes outside the lock (simple commands), then appends
+  // the bytes and the in-flight entry under it.
   void send(request req) {
+    if (req.kind == request::type::eval) {
+      std::lock_guard<std::mutex> guard{mtx};
+      send_locked(std::move(req));
+      return;
+    }
+    std::vector<char> bytes;
+    if (req.kind == request::type::single) {
+      resp::encode(bytes, req.single.args);
+      req.owed = 1;
+    } else {
+      for (auto& cmd : req.cmds)
+        resp::encode(bytes, cmd.args);
+      req.owed = req.cmds.size();
+    }
+    direct_sent += req.owed;
     std::lock_guard<std::mutex> guard{mtx};
-    send_locked(std::move(req));
+    conn.write_raw(bytes);
+    in_flight.emplace_back(std::move(req));
   }
 
   // Encodes `req` and appends it to `in_flight` (pre: `mtx` held; the
@@ -289,7 +307,7 @@ struct gateway_state {
   // untouched) when the gateway cannot take it directly.
   bool try_direct(request& req) {
     {
-      std::lock_guard<std::mutex> guard{mtx};
+      std::unique_lock<std::mutex> guard{mtx};
       if (closing || !conn.connected())
         return false;
       auto timeout = req.timeout.count() > 0 ? req.timeout
@@ -297,7 +315,9 @@ struct gateway_state {
       req.timeout = timeout;
       req.deadline = coarse_now() + timeout;
       send_locked(std::move(req));
-      conn.flush_now();
+      // A hard failure is also seen by the reader thread, which drops the
+      // connection and fails what is in flight (this request included).
+      conn.send_pending(guard, false);
     }
     arm_timer_from_outside();
     return true;
@@ -306,51 +326,76 @@ struct gateway_state {
   // Runs on the reader thread: matches replies to requests in FIFO order
   // and answers requesters directly.
   caf::error on_replies(std::vector<resp::value>& xs) {
-    std::lock_guard<std::mutex> guard{mtx};
-    for (auto& reply : xs) {
-      ++replies;
-      if (in_flight.empty())
-        return make_error(errc::protocol_error,
-                          "reply without a request: " + reply.render());
-      auto& req = in_flight.front();
-      switch (req.kind) {
-        case request::type::single:
-          if (reply.is_error()) {
-            fail(req, make_error(errc::redis_error, std::move(reply.str)));
-          } else {
-            req.to.deliver(caf::make_message(std::move(reply)));
-          }
+    // Under the lock only the bookkeeping: match replies FIFO and move the
+    // finished requests out. Deliveries (allocations, enqueues, wake-ups)
+    // happen after releasing it, so writers are not held up; they stay in
+    // order because only this thread delivers replies.
+    struct finished {
+      reply_target to;
+      caf::message msg;
+    };
+    std::vector<finished> done;
+    std::vector<request_ptr> retries;
+    caf::error result;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& reply : xs) {
+        ++replies;
+        if (in_flight.empty()) {
+          result = make_error(errc::protocol_error,
+                              "reply without a request: " + reply.render());
+          break;
+        }
+        auto& req = in_flight.front();
+        auto finish = [&](caf::message msg) {
+          done.push_back(finished{std::move(req.to), std::move(msg)});
           in_flight.pop_front();
-          break;
-        case request::type::batch:
-          req.replies.emplace_back(std::move(reply));
-          if (--req.owed == 0) {
-            req.to.deliver(caf::make_message(std::move(req.replies)));
-            in_flight.pop_front();
-          }
-          break;
-        case request::type::eval:
-          if (reply.is_error() && reply.str.compare(0, 8, "NOSCRIPT") == 0) {
-            // The script cache was flushed: the gateway re-sends the source.
-            ++script_reloads;
-            auto retry = std::make_shared<request>(std::move(req));
-            in_flight.pop_front();
-            // Through the gateway itself (direct callers have no `to.self`).
-            caf::anon_send(caf::actor_cast<caf::actor>(self_addr),
-                           gw_resend_atom::value, std::move(retry));
+        };
+        auto redis_err = [&](std::string text) {
+          ++errors;
+          return caf::make_message(
+            make_error(errc::redis_error, std::move(text)));
+        };
+        switch (req.kind) {
+          case request::type::single:
+            if (reply.is_error())
+              finish(redis_err(std::move(reply.str)));
+            else
+              finish(caf::make_message(std::move(reply)));
             break;
-          }
-          if (reply.is_error())
-            fail(req, make_error(errc::redis_error, std::move(reply.str)));
-          else
-            req.to.deliver(caf::make_message(std::move(reply)));
-          in_flight.pop_front();
-          break;
+          case request::type::batch:
+            req.replies.emplace_back(std::move(reply));
+            if (--req.owed == 0)
+              finish(caf::make_message(std::move(req.replies)));
+            break;
+          case request::type::eval:
+            if (reply.is_error()
+                && reply.str.compare(0, 8, "NOSCRIPT") == 0) {
+              // The script cache was flushed: the gateway re-sends it.
+              ++script_reloads;
+              retries.push_back(std::make_shared<request>(std::move(req)));
+              in_flight.pop_front();
+              break;
+            }
+            if (reply.is_error())
+              finish(redis_err(std::move(reply.str)));
+            else
+              finish(caf::make_message(std::move(reply)));
+            break;
+        }
       }
     }
+    for (auto& f : done)
+      f.to.deliver(std::move(f.msg));
+    if (!retries.empty())
+      if (auto hdl = caf::actor_cast<caf::actor>(self_addr))
+        for (auto& r : retries)
+          // Through the gateway (direct callers have no `to.self`).
+          caf::anon_send(hdl, gw_resend_atom::value, std::move(r));
     xs.clear();
-    return caf::none;
+    return result;
   }
+
 
   void resend(request req) {
     {

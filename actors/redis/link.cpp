@@ -183,7 +183,7 @@ caf::message_handler link::handlers() {
       {
         auto guard = lock_guard_mutex();
         flush_scheduled_ = false;
-        failure = flush();
+        failure = send_pending(guard, true);
       }
       // Drop outside the lock: drop() takes it itself.
       if (failure)
@@ -216,66 +216,66 @@ void link::write(const std::vector<std::string>& args) {
 }
 
 void link::flush_later() {
-  auto guard = lock_guard_mutex();
-  if (flush_scheduled_ || !connected_)
+  // Owner thread only: it is the only writer of `connected_`, so no lock is
+  // needed to read it here.
+  if (!connected_ || flush_scheduled_.exchange(true))
     return;
-  flush_scheduled_ = true;
-  guard = {};
   self_->send(self_, link_flush_atom::value);
 }
 
-void link::flush_now() {
-  if (!connected_)
-    return;
-  while (out_pos_ < out_.size()) {
-    auto n = ::send(fd_, out_.data() + out_pos_, out_.size() - out_pos_,
-                    MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      // Full buffer or a broken socket: the owner retries or notices the
-      // failure (its reader thread reports the closed connection).
-      if (!flush_scheduled_) {
-        flush_scheduled_ = true;
-        if (auto hdl = caf::actor_cast<caf::actor>(owner_))
-          caf::anon_send(hdl, link_flush_atom::value);
-      }
-      return;
-    }
-    out_pos_ += static_cast<size_t>(n);
-  }
-  out_.clear();
-  out_pos_ = 0;
-}
 
-caf::error link::flush() {
-  if (!connected_)
-    return caf::none;
-  while (out_pos_ < out_.size()) {
-    auto n = ::send(fd_, out_.data() + out_pos_, out_.size() - out_pos_,
-                    MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        // Socket buffer full: retry shortly, never block the worker.
-        if (!flush_scheduled_) {
-          flush_scheduled_ = true;
-          self_->delayed_send(self_, std::chrono::milliseconds{1},
-                              link_flush_atom::value);
-        }
-        return caf::none;
+caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
+                               bool from_owner) {
+  if (sending_)
+    return caf::none; // the active sender picks our bytes up
+  sending_ = true;
+  caf::error failure;
+  bool again = false;
+  while (connected_ && out_pos_ < out_.size() && !failure && !again) {
+    std::vector<char> buf;
+    buf.swap(out_);
+    auto pos = out_pos_;
+    out_pos_ = 0;
+    auto fd = fd_;
+    if (guard_ != nullptr)
+      lk.unlock();
+    while (pos < buf.size()) {
+      auto n = ::send(fd, buf.data() + pos, buf.size() - pos, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR)
+          continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+          again = true;
+        else
+          failure = make_error(errc::disconnected,
+                               "send to " + opts_.host + ":"
+                                 + std::to_string(opts_.port) + ": "
+                                 + std::strerror(errno));
+        break;
       }
-      return make_error(errc::disconnected,
-                        "send to " + opts_.host + ":"
-                          + std::to_string(opts_.port) + ": "
-                          + std::strerror(errno));
+      pos += static_cast<size_t>(n);
     }
-    out_pos_ += static_cast<size_t>(n);
+    if (guard_ != nullptr)
+      lk.lock();
+    if (pos < buf.size() && !failure) {
+      // Unsent rest first, then what was appended meanwhile.
+      buf.erase(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(pos));
+      buf.insert(buf.end(), out_.begin() + static_cast<ptrdiff_t>(out_pos_),
+                 out_.end());
+      out_.swap(buf);
+      out_pos_ = 0;
+    }
   }
-  out_.clear();
-  out_pos_ = 0;
-  return caf::none;
+  sending_ = false;
+  if (again && !flush_scheduled_.exchange(true)) {
+    // Socket buffer full: retry shortly, never block anyone.
+    if (from_owner)
+      self_->delayed_send(self_, std::chrono::milliseconds{1},
+                          link_flush_atom::value);
+    else if (auto hdl = caf::actor_cast<caf::actor>(owner_))
+      caf::anon_send(hdl, link_flush_atom::value);
+  }
+  return failure;
 }
 
 // Pre: `connected_` is false, so no other thread writes to `fd_` any more.
@@ -286,6 +286,15 @@ void link::close_socket_and_join() {
   if (reader_.joinable())
     reader_.join();
   auto guard = lock_guard_mutex();
+  // A sender outside the lock may still use the descriptor: closing it now
+  // could hand its number to the next connection mid-send.
+  while (sending_) {
+    if (guard_ != nullptr)
+      guard.unlock();
+    std::this_thread::yield();
+    if (guard_ != nullptr)
+      guard.lock();
+  }
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

@@ -4,6 +4,7 @@
 /// actors. Not part of the public API.
 
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -77,12 +78,24 @@ public:
   /// mutex (see `guard_with`), the caller holds it.
   void write(const std::vector<std::string>& args);
 
+  /// Appends already encoded bytes (same preconditions as `write`).
+  void write_raw(const std::vector<char>& bytes) {
+    out_.insert(out_.end(), bytes.begin(), bytes.end());
+  }
+
   /// Sends the output buffer once the mailbox is drained.
   void flush_later();
 
-  /// Sends the output buffer now, from any thread. Pre: the caller holds
-  /// the guard mutex. A full socket buffer asks the owner to retry.
-  void flush_now();
+  /// Sends the output buffer now, from any thread. `lk` holds the guard
+  /// mutex (or nothing when none is set); the syscalls run with it released
+  /// and one sender at a time (bytes appended meanwhile are sent by the
+  /// active sender, in order). A full socket buffer asks the owner to
+  /// retry. Returns a hard send error (the reader thread also notices the
+  /// broken connection).
+  caf::error send_pending(std::unique_lock<std::mutex>& lk, bool from_owner);
+
+  /// Returns the guard mutex locked (an empty lock when none is set).
+  std::unique_lock<std::mutex> lock_guard_mutex();
 
   /// Makes the connection's output buffer and state (connected, socket)
   /// guarded by `m`, so threads other than the owner may write (holding
@@ -101,9 +114,7 @@ public:
   caf::message_handler handlers();
 
 private:
-  /// Sends the buffer (pre: guard mutex held). Returns a hard send error;
-  /// the caller drops the connection after releasing the mutex.
-  caf::error flush();
+
   void close_socket_and_join();
   void drop(const caf::error& reason, bool retry_now);
   void schedule_retry(bool now);
@@ -116,9 +127,9 @@ private:
   down_fn on_down_;
   reader_fn reader_fn_;
   backoff backoff_;
-  std::unique_lock<std::mutex> lock_guard_mutex();
-
   std::mutex* guard_ = nullptr;
+  /// A thread is sending (outside the lock); see `send_pending`.
+  bool sending_ = false;
   caf::actor_addr owner_;
   int fd_ = -1;
   std::thread reader_;
@@ -127,7 +138,7 @@ private:
   bool connected_ = false;
   bool connecting_ = false;
   bool stopped_ = false;
-  bool flush_scheduled_ = false;
+  std::atomic<bool> flush_scheduled_{false};
   uint64_t epoch_ = 0;
   uint64_t connects_ = 0;
   int64_t client_id_ = 0;
