@@ -178,7 +178,7 @@ struct gateway_state {
   std::atomic<uint64_t> script_reloads{0};
   gateway_stats stats;
   std::atomic<bool> timer_armed{false};
-  std::atomic<uint64_t> direct_sent{0};
+  std::atomic<uint64_t> sent_commands{0};
   caf::actor_addr self_addr;
   bool closing = false;
 
@@ -261,7 +261,7 @@ struct gateway_state {
         resp::encode(bytes, cmd.args);
       req.owed = req.cmds.size();
     }
-    direct_sent += req.owed;
+    sent_commands += req.owed;
     std::lock_guard<std::mutex> guard{mtx};
     conn.write_raw(bytes);
     in_flight.emplace_back(std::move(req));
@@ -299,7 +299,7 @@ struct gateway_state {
         break;
       }
     }
-    direct_sent += req.owed;
+    sent_commands += req.owed;
     in_flight.emplace_back(std::move(req));
   }
 
@@ -536,7 +536,7 @@ struct gateway_state {
 
   gateway_stats snapshot() {
     auto result = stats;
-    result.sent = direct_sent;
+    result.sent = sent_commands;
     result.replies = replies;
     result.errors = errors;
     result.script_reloads = script_reloads;
