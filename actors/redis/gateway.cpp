@@ -222,10 +222,7 @@ struct gateway_state {
       fail(req, make_error(errc::closed, "gateway is shutting down"));
       return;
     }
-    auto timeout = req.timeout.count() > 0 ? req.timeout
-                                           : opts.command_timeout;
-    req.timeout = timeout;
-    req.deadline = coarse_now() + timeout;
+    apply_timeout(req);
     if (conn.connected()) {
       send(std::move(req));
       conn.flush_later();
@@ -242,79 +239,74 @@ struct gateway_state {
     arm_timer();
   }
 
-  // Encodes `req` into the output buffer and appends it to `in_flight`
-  // (before the bytes can leave: the reader must find it).
-  // Owner path: encodes outside the lock (simple commands), then appends
-  // the bytes and the in-flight entry under it.
-  void send(request req) {
-    if (req.kind == request::type::eval) {
-      std::lock_guard<std::mutex> guard{mtx};
-      send_locked(std::move(req));
-      return;
-    }
+  // Resolves the request's timeout (zero: the gateway's default) and sets
+  // its deadline.
+  void apply_timeout(request& req) {
+    if (req.timeout.count() <= 0)
+      req.timeout = opts.command_timeout;
+    req.deadline = coarse_now() + req.timeout;
+  }
+
+  // Encodes a single or batch request (no lock needed) and sets how many
+  // replies it is owed. Scripts are encoded under the lock instead (see
+  // `enqueue_locked`): EVAL or EVALSHA depends on the connection's state.
+  static std::vector<char> encode_plain(request& req) {
     std::vector<char> bytes;
     if (req.kind == request::type::single) {
       resp::encode(bytes, req.single.args);
       req.owed = 1;
-    } else {
+    } else if (req.kind == request::type::batch) {
       for (auto& cmd : req.cmds)
         resp::encode(bytes, cmd.args);
       req.owed = req.cmds.size();
     }
-    sent_commands += req.owed;
-    std::lock_guard<std::mutex> guard{mtx};
-    conn.write_raw(bytes);
-    in_flight.emplace_back(std::move(req));
+    return bytes;
   }
 
-  // Encodes `req` and appends it to `in_flight` (pre: `mtx` held; the
-  // bytes leave with the next flush).
-  void send_locked(request req) {
-    switch (req.kind) {
-      case request::type::single:
-        conn.write(req.single.args);
-        req.owed = 1;
-        break;
-      case request::type::batch:
-        for (auto& cmd : req.cmds)
-          conn.write(cmd.args);
-        req.owed = req.cmds.size();
-        break;
-      case request::type::eval: {
-        std::vector<std::string> args;
-        args.reserve(3 + req.keys.size() + req.args.size());
-        if (scripts.count(req.scr.sha1) > 0) {
-          args.emplace_back("EVALSHA");
-          args.emplace_back(req.scr.sha1);
-        } else {
-          args.emplace_back("EVAL");
-          args.emplace_back(req.scr.source);
-          scripts.insert(req.scr.sha1);
-        }
-        args.emplace_back(std::to_string(req.keys.size()));
-        args.insert(args.end(), req.keys.begin(), req.keys.end());
-        args.insert(args.end(), req.args.begin(), req.args.end());
-        conn.write(args);
-        req.owed = 1;
-        break;
+  // Appends the request's bytes to the output buffer and the request to
+  // `in_flight` (pre: `mtx` held; the bytes leave with the next flush, and
+  // the reader finds the entry before the reply can arrive).
+  void enqueue_locked(request req, const std::vector<char>& bytes) {
+    if (req.kind == request::type::eval) {
+      std::vector<std::string> args;
+      args.reserve(3 + req.keys.size() + req.args.size());
+      if (scripts.count(req.scr.sha1) > 0) {
+        args.emplace_back("EVALSHA");
+        args.emplace_back(req.scr.sha1);
+      } else {
+        args.emplace_back("EVAL");
+        args.emplace_back(req.scr.source);
+        scripts.insert(req.scr.sha1);
       }
+      args.emplace_back(std::to_string(req.keys.size()));
+      args.insert(args.end(), req.keys.begin(), req.keys.end());
+      args.insert(args.end(), req.args.begin(), req.args.end());
+      conn.write(args);
+      req.owed = 1;
+    } else {
+      conn.write_raw(bytes);
     }
     sent_commands += req.owed;
     in_flight.emplace_back(std::move(req));
+  }
+
+  // Owner path: encodes outside the lock, enqueues under it.
+  void send(request req) {
+    auto bytes = encode_plain(req);
+    std::lock_guard<std::mutex> guard{mtx};
+    enqueue_locked(std::move(req), bytes);
   }
 
   // Runs on a direct caller's thread. Returns false (and leaves `req`
   // untouched) when the gateway cannot take it directly.
   bool try_direct(request& req) {
+    auto bytes = encode_plain(req);
     {
       std::unique_lock<std::mutex> guard{mtx};
       if (closing || !conn.connected())
         return false;
-      auto timeout = req.timeout.count() > 0 ? req.timeout
-                                             : opts.command_timeout;
-      req.timeout = timeout;
-      req.deadline = coarse_now() + timeout;
-      send_locked(std::move(req));
+      apply_timeout(req);
+      enqueue_locked(std::move(req), bytes);
       // A hard failure is also seen by the reader thread, which drops the
       // connection and fails what is in flight (this request included).
       conn.send_pending(guard, false);
