@@ -55,11 +55,18 @@ map::~map() {
 }
 
 void map::close() {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (closed_)
-    return;
-  closed_ = true;
-  caf::anon_send_exit(replica_, caf::exit_reason::user_shutdown);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (closed_)
+      return;
+    closed_ = true;
+  }
+  // Wait until the replica stopped: its exit freezes the local copy, and a
+  // notification must not change it after close() returned (the fast path
+  // applies notifications without going through the replica's mailbox).
+  caf::scoped_actor self{rt_.system()};
+  self->send_exit(replica_, caf::exit_reason::user_shutdown);
+  self->wait_for(replica_);
 }
 
 bool map::closed() const {

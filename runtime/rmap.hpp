@@ -173,8 +173,8 @@ public:
   /// Empties the map leaving the tombstone `{=rev, =kind: destroy}`.
   caf::error destroy();
 
-  /// Stops the replica: reads stay available (frozen), writes fail.
-  /// Idempotent.
+  /// Stops the replica and waits until it stopped: from then on reads
+  /// return the frozen copy and writes fail. Idempotent.
   void close();
 
   /// Returns whether `close` was called.
