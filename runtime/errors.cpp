@@ -20,6 +20,11 @@ const char* to_string(errc x) {
     case errc::invalid_argument: return "invalid_argument";
     case errc::overloaded: return "overloaded";
     case errc::server_failed: return "server_failed";
+    case errc::job_exists: return "job_exists";
+    case errc::not_found: return "not_found";
+    case errc::handler_failed: return "handler_failed";
+    case errc::requeue: return "requeue";
+    case errc::shutting_down: return "shutting_down";
   }
   return "unknown";
 }

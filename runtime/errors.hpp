@@ -38,6 +38,16 @@ enum class errc : uint8_t {
   overloaded,
   /// Starting or stopping an embedded redis-server failed.
   server_failed,
+  /// A pool job with this key is already pending or running.
+  job_exists,
+  /// No such job (or other named entity) exists.
+  not_found,
+  /// A worker's handler returned an error (its text is the context).
+  handler_failed,
+  /// Returned by a job handler's `start` to ask for redelivery later.
+  requeue,
+  /// The pool is shutting down or was shut down.
+  shutting_down,
 };
 
 /// The error category atom of every `pulse::errc` error.

@@ -315,8 +315,12 @@ void link::drop(const caf::error& reason, bool retry_now) {
     out_.clear();
     out_pos_ = 0;
   }
-  log::warn("redis connection lost role={} host={} port={} reason=\"{}\"",
-            role_, opts_.host, opts_.port, reason);
+  if (code_of(reason) == errc::canceled) // on purpose: not a problem
+    log::debug("redis connection reset role={} host={} port={} reason=\"{}\"",
+               role_, opts_.host, opts_.port, reason);
+  else
+    log::warn("redis connection lost role={} host={} port={} reason=\"{}\"",
+              role_, opts_.host, opts_.port, reason);
   if (on_down_)
     on_down_(reason);
   schedule_retry(retry_now);

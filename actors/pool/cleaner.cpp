@@ -1,0 +1,109 @@
+#include "actors/pool/cleaner.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "runtime/client.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+#include "runtime/pool_scripts.hpp"
+#include "runtime/runtime.hpp"
+
+namespace pulse {
+
+namespace {
+
+using tick_atom_ = caf::atom_constant<caf::atom("pc_tick")>;
+
+namespace ps = pool_scripts;
+
+struct cleaner_state {
+  cleaner_state(runtime& rt, pool_core_ptr core)
+    : core(std::move(core)), cli(rt.system(), rt.gateway()) {
+    // nop
+  }
+
+  pool_core_ptr core;
+  client cli;
+
+  caf::expected<resp::value> eval(const script& s,
+                                  std::vector<std::string> args) {
+    return cli.eval(s, {core->prefix}, std::move(args));
+  }
+
+  std::shared_ptr<const pool_membership> refresh() {
+    if (auto v = eval(ps::members(), {}))
+      core->install(pool_membership::parse(*v));
+    return core->members();
+  }
+
+  void pass() {
+    auto lease = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   core->opts.cleanup_period() * 2)
+                   .count();
+    auto r = eval(ps::reap(), {core->node, std::to_string(lease)});
+    if (!r) {
+      log::warn("pool cleaner pass failed pool={} error=\"{}\"", core->pool,
+                render(r.error()));
+      return;
+    }
+    if (!r->is_array() || r->elements.empty() || r->elements[0].str != "ok")
+      return; // another node holds the lease
+    for (size_t i = 2; i < r->elements.size(); ++i)
+      recover(r->elements[i].str);
+  }
+
+  /// Moves every job owned by `from` (a dead or removed worker, or "" for
+  /// jobs dispatched while there was no worker).
+  void recover(const std::string& from) {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      auto keys = cli("SMEMBERS", core->prefix + "owned:" + from);
+      if (!keys || !keys->is_array() || keys->elements.empty())
+        return;
+      auto m = refresh();
+      if (m->active.empty())
+        return; // nobody to give them to yet
+      std::vector<std::string> args{from, std::to_string(m->rev)};
+      for (auto& k : keys->elements) {
+        args.push_back(k.str);
+        args.push_back("*");
+        args.push_back(m->target(k.str));
+      }
+      auto r = eval(ps::move(), std::move(args));
+      if (!r) {
+        log::warn("pool cleaner cannot move jobs from={} error=\"{}\"", from,
+                  render(r.error()));
+        return;
+      }
+      if (r->is_array() && r->elements.size() > 1
+          && r->elements[0].str == "ok") {
+        log::info("pool cleaner recovered jobs pool={} from={} moved={}",
+                  core->pool, from.empty() ? "(unrouted)" : from,
+                  r->elements[1].str);
+        return;
+      }
+    }
+  }
+};
+
+caf::behavior cleaner_impl(caf::event_based_actor* self, runtime* rt,
+                           pool_core_ptr core) {
+  auto st = std::make_shared<cleaner_state>(*rt, std::move(core));
+  self->send(self, tick_atom_::value);
+  return {
+    [self, st](tick_atom_) {
+      st->pass();
+      self->delayed_send(self, st->core->opts.cleanup_period(),
+                         tick_atom_::value);
+    },
+    [st](cleanup_atom) { st->pass(); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_pool_cleaner(runtime& rt, pool_core_ptr core) {
+  return rt.system().spawn<caf::detached>(cleaner_impl, &rt, std::move(core));
+}
+
+} // namespace pulse

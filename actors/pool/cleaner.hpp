@@ -1,0 +1,24 @@
+#pragma once
+
+#include <caf/actor.hpp>
+
+#include "runtime/pool_core.hpp"
+
+namespace pulse {
+
+class runtime;
+
+/// `(cleanup_atom)`: run a cleanup pass now (also runs periodically).
+using cleanup_atom = caf::atom_constant<caf::atom("pl_clean")>;
+
+/// Spawns the node cleaner of a full node (detached). Every
+/// `cleanup_period()`, and when poked with `cleanup_atom`, it runs `reap`:
+/// under a pool-wide lease (`SET NX PX`, so one node at a time does the
+/// work), workers and nodes whose lease ended on Redis time are removed
+/// from the membership, and their jobs, plus jobs dispatched while no
+/// worker existed, are moved to the worker their key hashes to now
+/// (`move`, fenced by the membership revision). Errors are logged and
+/// retried on the next pass.
+caf::actor spawn_pool_cleaner(runtime& rt, pool_core_ptr core);
+
+} // namespace pulse

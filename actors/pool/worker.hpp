@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/actor.hpp>
+
+#include "runtime/pool_core.hpp"
+#include "runtime/pool_handler.hpp"
+
+namespace pulse {
+
+class runtime;
+
+/// Spawns a pool worker (a detached actor: handlers may block) that must
+/// already be a member of the pool (`pool_scripts::add_worker`).
+///
+/// - Waits on its queue `pulse:pool:{P}:q:<id>` with `BLMPOP ... COUNT`
+///   on its own blocking gateway, so many queued starts cost one round trip.
+/// - Starts: checks that the key still hashes to it (otherwise moves the
+///   job with `move`), claims the batch with `claim` (fenced by epoch,
+///   membership revision and lease), calls `handler->start` and publishes
+///   each result to the dispatcher's node channel. A start refused with
+///   `errc::requeue` is moved again after `requeue_delay`; other errors
+///   drop the job (`fail`) and fail the dispatch with their text.
+/// - Stops and notifications apply only to the epoch it runs.
+/// - Handles `rebalance_atom`, `fence_atom`, `resume_atom`, `rejoin_atom`
+///   and `(close_atom, bool shutdown) -> bool` from its node.
+///
+/// Redis errors are logged and retried with back-off; nothing is dropped:
+/// a job it cannot start stays owned by it and is recovered by a cleaner
+/// once its lease ends.
+caf::actor spawn_pool_worker(runtime& rt, pool_core_ptr core, std::string id,
+                             int64_t created_ns, job_handler_ptr handler);
+
+} // namespace pulse

@@ -1,0 +1,141 @@
+#pragma once
+
+/// Messages of worker pools: the pool node actor (`actors/pool/node.hpp`),
+/// worker actors (`actors/pool/worker.hpp`), user-supplied job actors, the
+/// ticker (`actors/pool/ticker.hpp`) and the scheduler.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/optional.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace pulse {
+
+// -- atoms --------------------------------------------------------------------
+
+/// `(job_start_atom, job) -> bool`: a worker starts a job.
+using job_start_atom = caf::atom_constant<caf::atom("pl_start")>;
+/// `(job_stop_atom, key) -> bool`: stops a job (worker or node).
+using job_stop_atom = caf::atom_constant<caf::atom("pl_stop")>;
+/// `(job_notify_atom, key, payload) -> bool`: a notification for a job.
+using job_notify_atom = caf::atom_constant<caf::atom("pl_notify")>;
+/// `(dispatch_atom, key, payload) -> bool`: dispatches a job.
+using dispatch_atom = caf::atom_constant<caf::atom("pl_disp")>;
+/// `(add_worker_atom, handler) -> worker ID`.
+using add_worker_atom = caf::atom_constant<caf::atom("pl_addw")>;
+/// `(remove_worker_atom, worker ID) -> bool`.
+using remove_worker_atom = caf::atom_constant<caf::atom("pl_rmw")>;
+/// `(workers_atom) -> vector<worker_info>`: this node's workers.
+using workers_atom = caf::atom_constant<caf::atom("pl_wrks")>;
+/// `(pool_workers_atom) -> vector<worker_info>`: every worker of the pool.
+using pool_workers_atom = caf::atom_constant<caf::atom("pl_pwrks")>;
+/// `(job_keys_atom) -> vector<string>`: keys of pending and running jobs.
+using job_keys_atom = caf::atom_constant<caf::atom("pl_keys")>;
+/// `(job_payload_atom, key) -> optional<string>`.
+using job_payload_atom = caf::atom_constant<caf::atom("pl_payld")>;
+/// `(close_atom) -> bool`: closes this node (jobs handed to others).
+using close_atom = caf::atom_constant<caf::atom("pl_close")>;
+/// `(shutdown_atom) -> bool`: stops the whole pool.
+using shutdown_atom = caf::atom_constant<caf::atom("pl_shut")>;
+/// `(tick_atom, ticker name, unix ms) -> bool`: a tick delivered to the
+/// ticker's subscriber, which replies when done (until then later ticks
+/// coalesce into one).
+using tick_atom = caf::atom_constant<caf::atom("pl_tick")>;
+
+// -- atoms between a node and its workers (internal) -------------------------
+
+/// `(rebalance_atom)`: the membership changed; move jobs that now hash to
+/// another worker.
+using rebalance_atom = caf::atom_constant<caf::atom("pl_rebal")>;
+/// `(fence_atom)`: the node's lease could not be renewed in time; stop
+/// every job at once (another node may start them after the lease ends).
+using fence_atom = caf::atom_constant<caf::atom("pl_fence")>;
+/// `(resume_atom)`: the lease was renewed; hand over what was stopped.
+using resume_atom = caf::atom_constant<caf::atom("pl_resume")>;
+/// `(rejoin_atom)`: the worker was declared dead by another node; stop
+/// every job and join again as a new member.
+using rejoin_atom = caf::atom_constant<caf::atom("pl_rejoin")>;
+/// `(close_atom, bool shutdown) -> bool`: stop polling and every job; hand
+/// the jobs over unless `shutdown`.
+
+// -- message types ------------------------------------------------------------
+
+/// One job as a worker sees it.
+struct job {
+  /// The job's key (routing and identity).
+  std::string key;
+  /// The payload given to `dispatch`.
+  std::string payload;
+  /// The worker running it.
+  std::string worker;
+  /// The node that dispatched it (its dispatch result goes there).
+  std::string node;
+  /// Fencing epoch of this start: a later start of the same key (after a
+  /// move or a failover) has a larger epoch.
+  uint64_t epoch = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job& x) {
+  return f(caf::meta::type_name("job"), x.key, x.payload, x.worker, x.node,
+           x.epoch);
+}
+
+/// A worker of the pool: its ID (a ULID), creation time (Unix ns, the
+/// routing order) and node.
+struct worker_info {
+  std::string id;
+  int64_t created_at = 0;
+  std::string node;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
+  return f(caf::meta::type_name("worker_info"), x.id, x.created_at, x.node);
+}
+
+/// The plain C++ job handler interface (see `runtime/pool.hpp`).
+class job_handler;
+/// Shared handle on a handler.
+using job_handler_ptr = std::shared_ptr<job_handler>;
+
+// -- actor interfaces ---------------------------------------------------------
+
+/// The interface of a user-supplied job actor: replies `true`, or an error
+/// (`errc::requeue` asks for redelivery later).
+using job_actor = caf::typed_actor<
+  caf::replies_to<job_start_atom, job>::with<bool>,
+  caf::replies_to<job_stop_atom, std::string>::with<bool>,
+  caf::replies_to<job_notify_atom, std::string, std::string>::with<bool>>;
+
+/// A pool node. Every request is answered (errors as `caf::error` with a
+/// `pulse::errc` code); see `spawn_pool_node`.
+using pool_node_actor = caf::typed_actor<
+  caf::replies_to<dispatch_atom, std::string, std::string>::with<bool>,
+  caf::replies_to<job_stop_atom, std::string>::with<bool>,
+  caf::replies_to<job_notify_atom, std::string, std::string>::with<bool>,
+  caf::replies_to<add_worker_atom, job_handler_ptr>::with<std::string>,
+  caf::replies_to<add_worker_atom, job_actor>::with<std::string>,
+  caf::replies_to<remove_worker_atom, std::string>::with<bool>,
+  caf::replies_to<workers_atom>::with<std::vector<worker_info>>,
+  caf::replies_to<pool_workers_atom>::with<std::vector<worker_info>>,
+  caf::replies_to<job_keys_atom>::with<std::vector<std::string>>,
+  caf::replies_to<job_payload_atom, std::string>::with<
+    caf::optional<std::string>>,
+  caf::replies_to<close_atom>::with<bool>,
+  caf::replies_to<shutdown_atom>::with<bool>>;
+
+/// What receives ticks: any actor answering `(tick_atom, name, ms)`.
+using tick_receiver_actor = caf::typed_actor<
+  caf::replies_to<tick_atom, std::string, int64_t>::with<bool>>;
+
+} // namespace pulse
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::job_handler_ptr)

@@ -1,0 +1,139 @@
+#pragma once
+
+/// State shared by the actors of one pool node (node, workers, cleaner,
+/// ticker) and its plain C++ facade: options, the cached membership, the
+/// node's lease and the table of dispatch waiters.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/timespan.hpp>
+
+#include "messages/pool.hpp"
+#include "runtime/pool_routing.hpp"
+#include "runtime/resp.hpp"
+
+namespace pulse {
+
+/// Options of a pool node (`add_node`); `[pulse.pool]` in
+/// `caf-application.conf` sets the defaults (see `pool_options::from`).
+struct pool_options {
+  /// A worker or node whose keep-alive is older than this is dead; its jobs
+  /// move to other workers. Keep-alives run every `worker_ttl / 3`.
+  caf::timespan worker_ttl = std::chrono::seconds{30};
+  /// How long `close` waits for handlers to stop and jobs to be handed
+  /// over before giving up (the cleaner of another node then recovers them).
+  caf::timespan worker_shutdown_ttl = std::chrono::minutes{2};
+  /// `dispatch` waits up to `2 * ack_grace_period` for the worker's start;
+  /// the cleaner runs every `min(worker_ttl / 2, ack_grace_period)`.
+  caf::timespan ack_grace_period = std::chrono::seconds{20};
+  /// Admission control: `dispatch` fails with `errc::overloaded` while this
+  /// many jobs are queued (dispatched, not yet started). 0: no limit.
+  int64_t max_queued_jobs = 1000;
+  /// How long a worker's `BLMPOP` on its queue blocks.
+  caf::timespan job_sink_block_duration = std::chrono::seconds{5};
+  /// Dispatch only: no workers, no cleaner.
+  bool client_only = false;
+  /// Delay before a start answered with `errc::requeue` is retried.
+  caf::timespan requeue_delay = std::chrono::seconds{1};
+  /// Most queue entries a worker takes per `BLMPOP`.
+  size_t max_batch = 256;
+
+  caf::timespan dispatch_timeout() const { return 2 * ack_grace_period; }
+  caf::timespan cleanup_period() const {
+    return std::min<caf::timespan>(worker_ttl / 2, ack_grace_period);
+  }
+  caf::timespan keepalive_period() const { return worker_ttl / 3; }
+};
+
+/// One revision of the pool's membership.
+struct pool_membership {
+  /// The pool's membership revision (`mrev`).
+  int64_t rev = 0;
+  /// Workers sorted by creation time, then ID (the routing order L).
+  std::vector<pool_routing::worker> active;
+  /// Worker ID -> node ID.
+  std::map<std::string, std::string> nodes;
+
+  /// The worker owning `key` (`L[jump_hash(key, |L|)]`), or "" if none.
+  std::string target(const std::string& key) const;
+
+  /// Whether `id` is a member.
+  bool has(const std::string& id) const { return nodes.count(id) > 0; }
+
+  /// Parses the reply of `pool_scripts::members()`.
+  static std::shared_ptr<const pool_membership> parse(const resp::value& v);
+};
+
+/// Shared state of one pool node. Thread-safe.
+class pool_core {
+public:
+  pool_core(std::string pool, std::string node, pool_options opts);
+
+  const std::string pool;
+  const std::string node;
+  /// `pulse:pool:{P}:`
+  const std::string prefix;
+  const pool_options opts;
+
+  /// The latest membership seen.
+  std::shared_ptr<const pool_membership> members() const;
+  /// Installs `m` if its revision is not older; returns whether it did.
+  bool install(std::shared_ptr<const pool_membership> m);
+
+  /// Sets when this node's lease (as renewed by its last keep-alive) ends.
+  void set_lease_deadline(std::chrono::steady_clock::time_point t);
+  /// Whether the lease is still valid: workers start no job otherwise.
+  bool lease_valid() const;
+
+  /// A fresh dispatch ID (`<node>:<n>`).
+  std::string next_dispatch_id();
+  /// Registers `fn` to receive the result of dispatch `id` ("" on success,
+  /// the error text otherwise). Register before publishing.
+  void add_waiter(const std::string& id, std::function<void(std::string)> fn);
+  /// Removes a waiter; returns whether it was still registered.
+  bool remove_waiter(const std::string& id);
+  /// Delivers a result message (`<id>\n<error>`); late or unknown results
+  /// are dropped. Returns whether a waiter took it.
+  bool deliver(const std::string& msg);
+  /// Number of registered waiters.
+  size_t waiters() const;
+
+  /// Whether the node is closing or closed (dispatch fails).
+  std::atomic<bool> closing{false};
+
+private:
+  mutable std::mutex mtx_;
+  std::shared_ptr<const pool_membership> members_;
+  std::atomic<int64_t> lease_deadline_{0};
+  std::atomic<uint64_t> next_id_{0};
+  std::unordered_map<std::string, std::function<void(std::string)>> waiters_;
+};
+
+using pool_core_ptr = std::shared_ptr<pool_core>;
+
+/// Parses a dispatch result message into (id, error text).
+std::pair<std::string, std::string> parse_result(const std::string& msg);
+
+/// Queue entries of a worker (see `pool_scripts`): `S<epoch> <key>`,
+/// `T<epoch> <key>` and `N<epoch> <len> <key><payload>`.
+struct queue_entry {
+  char kind = 0; // 'S', 'T', 'N'
+  uint64_t epoch = 0;
+  std::string key;
+  std::string payload;
+};
+
+/// Parses a queue entry; `nullopt`-like `kind == 0` for malformed input.
+queue_entry parse_queue_entry(const std::string& raw);
+
+} // namespace pulse

@@ -1,0 +1,42 @@
+#pragma once
+
+/// What a pool worker runs: a plain C++ handler object, or the user's own
+/// actor wrapped by `make_actor_handler`.
+
+#include <memory>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/error.hpp>
+#include <caf/timespan.hpp>
+
+#include "messages/pool.hpp"
+
+namespace pulse {
+
+/// A job handler. Calls come from the worker's own thread, one at a time.
+class job_handler {
+public:
+  virtual ~job_handler() = default;
+
+  /// Starts `j` and returns once it started (the dispatcher's `dispatch`
+  /// returns this result). Return `make_error(errc::requeue)` to have the
+  /// start redelivered after the node's `requeue_delay`; any other error
+  /// fails the dispatch and forgets the job.
+  virtual caf::error start(const job& j) = 0;
+
+  /// Stops the job `key` (stop request, rebalance, close, lost lease).
+  virtual caf::error stop(const std::string& key) = 0;
+
+  /// Handles a notification sent with `notify_worker`. The default logs
+  /// and ignores it.
+  virtual caf::error handle_notification(const std::string& key,
+                                         const std::string& payload);
+};
+
+/// Wraps a user actor (`job_actor`) as a handler: each call is a request
+/// answered within `timeout` (otherwise `errc::timeout`).
+job_handler_ptr make_actor_handler(caf::actor_system& sys, job_actor hdl,
+                                   caf::timespan timeout);
+
+} // namespace pulse

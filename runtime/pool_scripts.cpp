@@ -1,0 +1,343 @@
+#include "runtime/pool_scripts.hpp"
+
+namespace pulse::pool_scripts {
+
+std::string pool_prefix(const std::string& pool) {
+  return "pulse:pool:{" + pool + "}:";
+}
+
+std::string control_channel(const std::string& pool) {
+  return pool_prefix(pool) + "ctl";
+}
+
+std::string node_channel(const std::string& pool, const std::string& node) {
+  return pool_prefix(pool) + "node:" + node;
+}
+
+namespace {
+
+// Shared prologue. A job record is `owner|epoch|state|node|dispatch_id`
+// (state `p` pending, `r` running); the payload lives in `payloads`.
+constexpr const char* prologue = R"lua(
+local pfx = KEYS[1]
+local JOBS, PAY, WORKERS, ALIVE = pfx..'jobs', pfx..'payloads', pfx..'workers', pfx..'alive'
+local MREV, EPOCH, QUEUED, ORPH = pfx..'mrev', pfx..'epoch', pfx..'queued', pfx..'orphans'
+local SHUT, CTL, LEASE, TICKS = pfx..'shutdown', pfx..'ctl', pfx..'cleaner', pfx..'tickers'
+local function q(w) return pfx..'q:'..w end
+local function owned(w) return pfx..'owned:'..w end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function mrev() return redis.call('GET', MREV) or '0' end
+local function get(k)
+  local r = redis.call('HGET', JOBS, k)
+  if not r then return nil end
+  local o, e, s, n, d = string.match(r, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if not o then return nil end
+  return {o = o, e = e, s = s, n = n, d = d}
+end
+local function put(k, r)
+  redis.call('HSET', JOBS, k, r.o..'|'..r.e..'|'..r.s..'|'..r.n..'|'..r.d)
+end
+local function member(w) return w ~= '' and redis.call('HEXISTS', WORKERS, w) == 1 end
+-- Gives job k (record r, owned by r.o) to target under a new epoch.
+local function assign(k, r, target)
+  if r.s == 'r' then redis.call('INCR', QUEUED) end
+  redis.call('SREM', owned(r.o), k)
+  r.e = tostring(redis.call('INCR', EPOCH))
+  r.o, r.s = target, 'p'
+  put(k, r)
+  redis.call('SADD', owned(target), k)
+  if target ~= '' then redis.call('RPUSH', q(target), 'S'..r.e..' '..k) end
+end
+local function bump()
+  local m = redis.call('INCR', MREV)
+  redis.call('PUBLISH', CTL, 'm'..m)
+  return tostring(m)
+end
+)lua";
+
+script make(const char* body) {
+  return script{std::string{prologue} + body};
+}
+
+} // namespace
+
+const script& join_node() {
+  static const script s = make(R"lua(
+if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
+redis.call('ZADD', ALIVE, now_ms() + tonumber(ARGV[2]), 'n:'..ARGV[1])
+return {'ok'}
+)lua");
+  return s;
+}
+
+const script& add_worker() {
+  static const script s = make(R"lua(
+local node, w, created, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
+redis.call('HSET', WORKERS, w, created..'|'..node)
+redis.call('ZADD', ALIVE, now_ms() + ttl, 'w:'..w)
+redis.call('SREM', ORPH, w)
+for _, k in ipairs(redis.call('SMEMBERS', owned(w))) do
+  local r = get(k)
+  if r and r.o == w then assign(k, r, w) else redis.call('SREM', owned(w), k) end
+end
+return {'ok', bump()}
+)lua");
+  return s;
+}
+
+const script& remove_workers() {
+  static const script s = make(R"lua(
+for _, w in ipairs(ARGV) do
+  redis.call('HDEL', WORKERS, w)
+  redis.call('ZREM', ALIVE, 'w:'..w)
+  redis.call('DEL', q(w))
+  if redis.call('SCARD', owned(w)) > 0 then redis.call('SADD', ORPH, w) end
+end
+return {'ok', bump()}
+)lua");
+  return s;
+}
+
+const script& members() {
+  static const script s = make(R"lua(
+local out = {mrev()}
+for _, x in ipairs(redis.call('HGETALL', WORKERS)) do table.insert(out, x) end
+return out
+)lua");
+  return s;
+}
+
+const script& dispatch() {
+  static const script s = make(R"lua(
+local k, p, node, did, target, rev, max = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
+if redis.call('HEXISTS', JOBS, k) == 1 then return {'exists'} end
+local queued = tonumber(redis.call('GET', QUEUED) or '0')
+if max > 0 and queued >= max then return {'overloaded', tostring(queued)} end
+if mrev() ~= rev then return {'stale'} end
+local e = tostring(redis.call('INCR', EPOCH))
+redis.call('HSET', PAY, k, p)
+put(k, {o = target, e = e, s = 'p', n = node, d = did})
+redis.call('INCR', QUEUED)
+redis.call('SADD', owned(target), k)
+if target ~= '' then redis.call('RPUSH', q(target), 'S'..e..' '..k) end
+return {'ok'}
+)lua");
+  return s;
+}
+
+const script& claim() {
+  static const script s = make(R"lua(
+local w = ARGV[1]
+if mrev() ~= ARGV[2] then return {'stale'} end
+local exp = redis.call('ZSCORE', ALIVE, 'w:'..w)
+if not exp or tonumber(exp) < now_ms() or not member(w) then return {'lost'} end
+local out = {'ok'}
+for i = 3, #ARGV, 2 do
+  local k, e = ARGV[i], ARGV[i + 1]
+  local r = get(k)
+  if r and r.o == w and r.e == e and r.s == 'p' then
+    r.s = 'r'
+    put(k, r)
+    redis.call('DECR', QUEUED)
+    table.insert(out, k)
+    table.insert(out, redis.call('HGET', PAY, k) or '')
+    table.insert(out, r.n)
+    table.insert(out, r.d)
+    table.insert(out, r.e)
+  end
+end
+return out
+)lua");
+  return s;
+}
+
+const script& fail() {
+  static const script s = make(R"lua(
+local w, k, e = ARGV[1], ARGV[2], ARGV[3]
+local r = get(k)
+if not r or r.o ~= w or r.e ~= e then return {'missing'} end
+if r.s == 'p' then redis.call('DECR', QUEUED) end
+redis.call('HDEL', JOBS, k)
+redis.call('HDEL', PAY, k)
+redis.call('SREM', owned(w), k)
+return {'ok'}
+)lua");
+  return s;
+}
+
+const script& move() {
+  static const script s = make(R"lua(
+local from = ARGV[1]
+if mrev() ~= ARGV[2] then return {'stale'} end
+local moved = 0
+for i = 3, #ARGV, 3 do
+  local k, e, target = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local r = get(k)
+  if r and r.o == from and (e == '*' or r.e == e) then
+    if target ~= '' and not member(target) then return {'stale'} end
+    assign(k, r, target)
+    moved = moved + 1
+  elseif not r or r.o ~= from then
+    redis.call('SREM', owned(from), k)
+  end
+end
+if from ~= '' and not member(from) and redis.call('SCARD', owned(from)) == 0 then
+  redis.call('SREM', ORPH, from)
+  redis.call('DEL', q(from))
+end
+return {'ok', tostring(moved)}
+)lua");
+  return s;
+}
+
+const script& stop() {
+  static const script s = make(R"lua(
+local k = ARGV[1]
+local r = get(k)
+if not r then
+  redis.call('HDEL', PAY, k)
+  return {'missing'}
+end
+if r.s == 'p' then redis.call('DECR', QUEUED) end
+redis.call('HDEL', JOBS, k)
+redis.call('HDEL', PAY, k)
+redis.call('SREM', owned(r.o), k)
+if member(r.o) then redis.call('RPUSH', q(r.o), 'T'..r.e..' '..k) end
+return {'ok'}
+)lua");
+  return s;
+}
+
+const script& notify() {
+  static const script s = make(R"lua(
+local k, p = ARGV[1], ARGV[2]
+local r = get(k)
+if not r then return {'missing'} end
+if not member(r.o) then return {'unowned'} end
+redis.call('RPUSH', q(r.o), 'N'..r.e..' '..#k..' '..k..p)
+return {'ok'}
+)lua");
+  return s;
+}
+
+const script& keepalive() {
+  static const script s = make(R"lua(
+if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
+local until_ms = now_ms() + tonumber(ARGV[2])
+redis.call('ZADD', ALIVE, until_ms, 'n:'..ARGV[1])
+local out = {'ok', mrev()}
+for i = 3, #ARGV do
+  local w = ARGV[i]
+  if member(w) then
+    redis.call('ZADD', ALIVE, until_ms, 'w:'..w)
+  else
+    table.insert(out, w)
+  end
+end
+return out
+)lua");
+  return s;
+}
+
+const script& reap() {
+  static const script s = make(R"lua(
+local node, lease = ARGV[1], ARGV[2]
+if not redis.call('SET', LEASE, node, 'NX', 'PX', lease) then
+  if redis.call('GET', LEASE) ~= node then return {'busy'} end
+  redis.call('PEXPIRE', LEASE, lease)
+end
+local now = now_ms()
+local changed = false
+local function drop_worker(w)
+  redis.call('HDEL', WORKERS, w)
+  redis.call('DEL', q(w))
+  if redis.call('SCARD', owned(w)) > 0 then redis.call('SADD', ORPH, w) end
+  changed = true
+end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', ALIVE, '-inf', now - 1)) do
+  redis.call('ZREM', ALIVE, m)
+  if string.sub(m, 1, 2) == 'w:' then drop_worker(string.sub(m, 3)) end
+end
+for _, w in ipairs(redis.call('HKEYS', WORKERS)) do
+  if not redis.call('ZSCORE', ALIVE, 'w:'..w) then drop_worker(w) end
+end
+local out = {'ok', changed and bump() or mrev()}
+for _, w in ipairs(redis.call('SMEMBERS', ORPH)) do table.insert(out, w) end
+if redis.call('SCARD', owned('')) > 0 then table.insert(out, '') end
+return out
+)lua");
+  return s;
+}
+
+const script& begin_shutdown() {
+  static const script s = make(R"lua(
+redis.call('SET', SHUT, ARGV[1])
+redis.call('PUBLISH', CTL, 's')
+return {'ok'}
+)lua");
+  return s;
+}
+
+const script& live_nodes() {
+  static const script s = make(R"lua(
+local n = 0
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', ALIVE, now_ms(), '+inf')) do
+  if string.sub(m, 1, 2) == 'n:' and m ~= 'n:'..ARGV[1] then n = n + 1 end
+end
+return {tostring(n)}
+)lua");
+  return s;
+}
+
+const script& purge() {
+  static const script s = make(R"lua(
+local owners = redis.call('HKEYS', WORKERS)
+for _, w in ipairs(redis.call('SMEMBERS', ORPH)) do table.insert(owners, w) end
+table.insert(owners, '')
+for _, w in ipairs(owners) do redis.call('DEL', q(w), owned(w)) end
+redis.call('DEL', JOBS, PAY, WORKERS, ALIVE, MREV, EPOCH, QUEUED, ORPH, SHUT, LEASE, TICKS, pfx..'schedules')
+return {'ok'}
+)lua");
+  return s;
+}
+
+const script& ticker_join() {
+  static const script s = make(R"lua(
+local name, d = ARGV[1], tonumber(ARGV[2])
+local now = now_ms()
+local v = redis.call('HGET', TICKS, name)
+if v then
+  local nx, dd = string.match(v, '^(%d+)|(%d+)$')
+  if nx and tonumber(dd) == d then return {nx, tostring(now)} end
+end
+local nx = tostring(now + d)
+redis.call('HSET', TICKS, name, nx..'|'..d)
+return {nx, tostring(now)}
+)lua");
+  return s;
+}
+
+const script& ticker_fire() {
+  static const script s = make(R"lua(
+local name, expected = ARGV[1], ARGV[2]
+local now = now_ms()
+local v = redis.call('HGET', TICKS, name)
+if not v then return {'stopped'} end
+local nx, d = string.match(v, '^(%d+)|(%d+)$')
+if not nx then return {'stopped'} end
+if nx ~= expected then return {'moved', nx, tostring(now)} end
+if tonumber(nx) > now then return {'early', nx, tostring(now)} end
+local n, dd = tonumber(nx) + tonumber(d), tonumber(d)
+while n <= now do n = n + dd end
+redis.call('HSET', TICKS, name, string.format('%d', n)..'|'..d)
+return {'won', string.format('%d', n), tostring(now)}
+)lua");
+  return s;
+}
+
+} // namespace pulse::pool_scripts

@@ -1,0 +1,76 @@
+#pragma once
+
+/// Lua scripts of worker pools (our own protocol; see docs/protocol.md).
+/// Each one is a single atomic step of a job's life, so ownership changes
+/// (dispatch, claim, move, stop) are fenced by the job's epoch and by the
+/// pool's membership revision `mrev`.
+///
+/// Calling convention: `KEYS = [pool_prefix(P)]` (every key of a pool
+/// shares the hash tag `{P}`), `ARGV` as listed. Replies are arrays whose
+/// first element is a status string: `ok`, `stale` (the caller's
+/// membership revision is old: refresh and retry), `exists`, `overloaded`,
+/// `shutdown`, `missing`, `unowned`, `lost`, `busy`.
+
+#include <string>
+
+#include "runtime/script.hpp"
+
+namespace pulse::pool_scripts {
+
+/// `pulse:pool:{P}:`, the prefix of every key of pool `P`.
+std::string pool_prefix(const std::string& pool);
+
+/// The pub/sub channel of membership and shutdown notices (`m`, `s`).
+std::string control_channel(const std::string& pool);
+
+/// The pub/sub channel carrying dispatch results to node `N`.
+std::string node_channel(const std::string& pool, const std::string& node);
+
+/// (node, ttl_ms) -> [ok] | [shutdown]. Registers a node's lease.
+const script& join_node();
+/// (node, worker, created_ns, ttl_ms) -> [ok, mrev] | [shutdown]. Adds a
+/// worker (bumps `mrev`, publishes `m`); re-adding a worker re-queues the
+/// jobs it still owns under new epochs.
+const script& add_worker();
+/// (worker...) -> [ok, mrev]. Removes workers from membership and deletes
+/// their queues; workers that still own jobs become orphans.
+const script& remove_workers();
+/// () -> [mrev, id1, value1, ...]: the membership (`created_ns|node`).
+const script& members();
+/// (key, payload, node, dispatch_id, target, mrev, max_queued) -> [ok] |
+/// [exists] | [overloaded, queued] | [stale] | [shutdown].
+const script& dispatch();
+/// (worker, mrev, key1, epoch1, ...) -> [ok, key, payload, node,
+/// dispatch_id, epoch, ...] | [stale] | [lost]. Marks pending starts owned
+/// by `worker` under that epoch as running; `lost` if the worker's lease
+/// expired or it is no longer a member.
+const script& claim();
+/// (worker, key, epoch) -> [ok] | [missing]. Drops a job whose start failed.
+const script& fail();
+/// (from, mrev, key1, epoch1|*, target1, ...) -> [ok, moved] | [stale].
+/// Re-assigns jobs owned by `from` under new epochs (the single requeue
+/// path: rebalance, close, failover, unrouted jobs).
+const script& move();
+/// (key) -> [ok] | [missing]. Deletes a job and queues its owner's stop.
+const script& stop();
+/// (key, payload) -> [ok] | [missing] | [unowned]. Queues a notification.
+const script& notify();
+/// (node, ttl_ms, worker...) -> [ok, mrev, lost worker...] | [shutdown].
+const script& keepalive();
+/// (node, lease_ms) -> [ok, mrev, orphan...] | [busy]. Removes expired
+/// workers and nodes (on Redis time) and lists owners whose jobs need a
+/// new worker (`""` stands for jobs dispatched while no worker existed).
+const script& reap();
+/// (node) -> [ok]. Sets the shutdown flag and publishes `s`.
+const script& begin_shutdown();
+/// (node) -> [count]: nodes other than `node` whose lease is still valid.
+const script& live_nodes();
+/// () -> [ok]. Deletes every key of the pool.
+const script& purge();
+/// (name, period_ms) -> [next_ms, now_ms]: joins or creates a ticker.
+const script& ticker_join();
+/// (name, expected_next_ms) -> [won, next, now] | [moved, next, now] |
+/// [early, next, now] | [stopped].
+const script& ticker_fire();
+
+} // namespace pulse::pool_scripts

@@ -1,0 +1,357 @@
+// Worker pools against a real Redis, in one process: dispatch, stop,
+// notify, errors, rebalancing, close, shutdown, client-only nodes,
+// admission control, failover of a removed worker's jobs.
+
+#include <boost/test/unit_test.hpp>
+
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "runtime/errors.hpp"
+#include "runtime/jump_hash.hpp"
+#include "runtime/pool.hpp"
+#include "runtime/pool_scripts.hpp"
+#include "tests/pool/recorder.hpp"
+#include "tests/support/fixtures.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+pool_options fast_options() {
+  pool_options o;
+  o.worker_ttl = 600ms;
+  o.ack_grace_period = 500ms;
+  o.job_sink_block_duration = 100ms;
+  o.worker_shutdown_ttl = 1s;
+  o.requeue_delay = 50ms;
+  return o;
+}
+
+struct pool_fixture : actor_fixture {
+  std::shared_ptr<journal> log = std::make_shared<journal>();
+
+  std::unique_ptr<pool_node> node(pool_options o = fast_options(),
+                                  const std::string& pool = "p") {
+    auto n = pool_node::add_node(*rt, pool, o);
+    BOOST_REQUIRE_MESSAGE(n, describe(n));
+    return std::move(*n);
+  }
+
+  std::string worker(pool_node& n, std::shared_ptr<recorder> h = nullptr) {
+    if (!h)
+      h = std::make_shared<recorder>(log);
+    auto id = n.add_worker(h);
+    BOOST_REQUIRE_MESSAGE(id, describe(id));
+    return *id;
+  }
+
+  static std::string joined(const std::vector<std::string>& xs) {
+    std::string out;
+    for (auto& x : xs)
+      out += x + " ";
+    return out;
+  }
+
+  /// Every key of the pool in Redis.
+  std::vector<std::string> pool_keys(const std::string& pool = "p") {
+    auto r = redis()("KEYS", pool_scripts::pool_prefix(pool) + "*");
+    std::vector<std::string> out;
+    if (r)
+      for (auto& x : r->elements)
+        out.push_back(x.str);
+    return out;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(pool, pool_fixture)
+
+BOOST_AUTO_TEST_CASE(dispatch_starts_on_the_single_worker) {
+  auto n = node();
+  auto w = worker(*n);
+  BOOST_TEST(!n->dispatch("k1", "payload-1"));
+  BOOST_TEST(log->owner("k1") == w);
+  BOOST_TEST(log->count('s', "k1") == 1u);
+  auto p = n->job_payload("k1");
+  BOOST_REQUIRE(p);
+  BOOST_TEST((*p && **p == "payload-1"));
+  auto keys = n->job_keys();
+  BOOST_REQUIRE(keys);
+  BOOST_TEST(keys->size() == 1u);
+  auto ws = n->workers();
+  BOOST_REQUIRE(ws);
+  BOOST_TEST(ws->size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(empty_payload_and_missing_job) {
+  auto n = node();
+  worker(*n);
+  BOOST_TEST(!n->dispatch("k", ""));
+  auto p = n->job_payload("k");
+  BOOST_REQUIRE(p);
+  BOOST_TEST((*p && (*p)->empty()));
+  auto q = n->job_payload("nope");
+  BOOST_REQUIRE(q);
+  BOOST_TEST(!*q);
+}
+
+BOOST_AUTO_TEST_CASE(second_dispatch_of_a_key_gets_job_exists) {
+  auto n = node();
+  worker(*n);
+  BOOST_TEST(!n->dispatch("k", "a"));
+  auto err = n->dispatch("k", "b");
+  BOOST_TEST(code_of(err) == errc::job_exists, render(err));
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_dispatch_of_one_key_one_wins) {
+  auto n1 = node();
+  auto n2 = node();
+  worker(*n1);
+  std::atomic<int> ok{0}, exists{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 20; ++i)
+    ts.emplace_back([&, i] {
+      auto err = (i % 2 ? n1 : n2)->dispatch("same", "x");
+      if (!err)
+        ++ok;
+      else if (code_of(err) == errc::job_exists)
+        ++exists;
+    });
+  for (auto& t : ts)
+    t.join();
+  BOOST_TEST(ok == 1);
+  BOOST_TEST(exists == 19);
+  BOOST_TEST(log->count('s', "same") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_keys_are_rejected) {
+  auto n = node();
+  BOOST_TEST(code_of(n->dispatch("", "x")) == errc::invalid_argument);
+  BOOST_TEST(code_of(n->dispatch("a=b", "x")) == errc::invalid_argument);
+  BOOST_TEST(!pool_node::add_node(*rt, "bad name", fast_options()));
+}
+
+BOOST_AUTO_TEST_CASE(start_error_fails_the_dispatch_and_forgets_the_job) {
+  auto n = node();
+  auto h = std::make_shared<recorder>(log);
+  h->fail_keys.insert("bad");
+  worker(*n, h);
+  auto err = n->dispatch("bad", "x");
+  BOOST_TEST(code_of(err) == errc::handler_failed);
+  BOOST_TEST(render(err).find("boom") != std::string::npos, render(err));
+  auto p = n->job_payload("bad");
+  BOOST_REQUIRE(p);
+  BOOST_TEST(!*p);
+  h->fail_keys.clear();
+  BOOST_TEST(!n->dispatch("bad", "x")); // the key is free again
+}
+
+BOOST_AUTO_TEST_CASE(requeue_redelivers_the_start) {
+  auto n = node();
+  auto h = std::make_shared<recorder>(log);
+  h->requeue_once.insert("rq");
+  worker(*n, h);
+  BOOST_TEST(!n->dispatch("rq", "x"));
+  BOOST_TEST(log->count('s', "rq") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(stop_reaches_the_worker_and_removes_the_job) {
+  auto n = node();
+  auto w = worker(*n);
+  BOOST_TEST(!n->dispatch("k", "x"));
+  BOOST_TEST(!n->stop_job("k"));
+  BOOST_TEST(wait_until([&] { return log->count('x', "k") == 1; }));
+  BOOST_TEST(log->owner("k").empty());
+  auto p = n->job_payload("k");
+  BOOST_REQUIRE(p);
+  BOOST_TEST(!*p);
+  BOOST_TEST(code_of(n->stop_job("k")) == errc::not_found);
+  BOOST_TEST(!n->dispatch("k", "again"));
+}
+
+BOOST_AUTO_TEST_CASE(notify_reaches_the_current_owner) {
+  auto n = node();
+  worker(*n);
+  BOOST_TEST(!n->dispatch("k", "x"));
+  BOOST_TEST(!n->notify_worker("k", "hello"));
+  BOOST_TEST(wait_until([&] { return log->count('n', "k") == 1; }));
+  BOOST_TEST(code_of(n->notify_worker("nope", "x")) == errc::not_found);
+}
+
+BOOST_AUTO_TEST_CASE(adding_a_worker_moves_exactly_the_jump_hash_keys) {
+  auto n1 = node();
+  auto n2 = node();
+  auto w1 = worker(*n1);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 60; ++i) {
+    keys.push_back("key-" + std::to_string(i));
+    BOOST_REQUIRE(!n1->dispatch(keys.back(), "x"));
+  }
+  auto w2 = worker(*n2);
+  // Expected owners: L = [w1, w2] (creation order).
+  std::map<std::string, std::string> expect;
+  size_t moving = 0;
+  for (auto& k : keys) {
+    expect[k] = jump_hash(k, 2) == 0 ? w1 : w2;
+    moving += expect[k] == w2;
+  }
+  BOOST_TEST(moving > 10u);
+  BOOST_TEST(wait_until([&] { return log->snapshot() == expect; }));
+  // Exactly the moving keys were stopped and restarted, once each.
+  for (auto& k : keys) {
+    auto moved = expect[k] == w2;
+    BOOST_TEST(log->count('x', k) == (moved ? 1u : 0u), k);
+    BOOST_TEST(log->count('s', k) == (moved ? 2u : 1u), k);
+  }
+  BOOST_TEST(log->overlaps.empty());
+}
+
+BOOST_AUTO_TEST_CASE(stop_and_notify_follow_a_moved_job) {
+  auto n = node();
+  auto w1 = worker(*n);
+  std::string key;
+  for (int i = 0; key.empty(); ++i)
+    if (jump_hash("m" + std::to_string(i), 2) == 1)
+      key = "m" + std::to_string(i);
+  BOOST_TEST(!n->dispatch(key, "x"));
+  auto w2 = worker(*n);
+  BOOST_TEST(wait_until([&] { return log->owner(key) == w2; }));
+  BOOST_TEST(!n->notify_worker(key, "ping"));
+  BOOST_TEST(wait_until([&] { return log->count('n', key) == 1; }));
+  BOOST_TEST(!n->stop_job(key));
+  BOOST_TEST(wait_until([&] { return log->count('x', key) == 2; }));
+  BOOST_TEST(log->owner(key).empty());
+}
+
+BOOST_AUTO_TEST_CASE(removing_a_worker_hands_its_jobs_over) {
+  auto n = node();
+  auto w1 = worker(*n);
+  auto w2 = worker(*n);
+  for (int i = 0; i < 20; ++i)
+    BOOST_REQUIRE(!n->dispatch("r" + std::to_string(i), "x"));
+  BOOST_TEST(!n->remove_worker(w1));
+  BOOST_TEST(wait_until([&] {
+    auto s = log->snapshot();
+    if (s.size() != 20)
+      return false;
+    for (auto& kv : s)
+      if (kv.second != w2)
+        return false;
+    return true;
+  }));
+  BOOST_TEST(log->overlaps.empty());
+  auto ws = n->pool_workers();
+  BOOST_REQUIRE(ws);
+  BOOST_TEST(ws->size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(close_hands_jobs_to_the_other_node) {
+  auto n1 = node();
+  auto n2 = node();
+  auto w1 = worker(*n1);
+  auto w2 = worker(*n2);
+  for (int i = 0; i < 20; ++i)
+    BOOST_REQUIRE(!n2->dispatch("c" + std::to_string(i), "x"));
+  BOOST_TEST(!n1->close());
+  BOOST_TEST(n1->is_closed());
+  BOOST_TEST(code_of(n1->dispatch("late", "x")) == errc::closed);
+  BOOST_TEST(wait_until([&] {
+    auto s = log->snapshot();
+    return s.size() == 20
+           && std::all_of(s.begin(), s.end(),
+                          [&](auto& kv) { return kv.second == w2; });
+  }));
+  BOOST_TEST(log->overlaps.empty());
+}
+
+BOOST_AUTO_TEST_CASE(jobs_wait_for_the_first_worker) {
+  auto n = node();
+  std::thread t{[&] {
+    std::this_thread::sleep_for(100ms);
+    worker(*n);
+  }};
+  BOOST_TEST(!n->dispatch("early", "x")); // queued until a worker exists
+  t.join();
+  BOOST_TEST(log->count('s', "early") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(max_queued_jobs_rejects_dispatch) {
+  auto o = fast_options();
+  o.max_queued_jobs = 3;
+  o.ack_grace_period = 100ms;
+  auto n = node(o); // no worker: every dispatch stays queued
+  for (int i = 0; i < 3; ++i)
+    BOOST_TEST(code_of(n->dispatch("q" + std::to_string(i), "x"))
+               == errc::timeout);
+  auto err = n->dispatch("q3", "x");
+  BOOST_TEST(code_of(err) == errc::overloaded, render(err));
+  auto keys = n->job_keys();
+  BOOST_REQUIRE(keys);
+  BOOST_TEST(keys->size() == 3u); // nothing trimmed, nothing added
+}
+
+BOOST_AUTO_TEST_CASE(client_only_node_dispatches_and_closes) {
+  auto o = fast_options();
+  o.client_only = true;
+  auto c = node(o);
+  auto n = node();
+  auto w = worker(*n);
+  BOOST_TEST(!c->dispatch("k", "x"));
+  BOOST_TEST(log->owner("k") == w);
+  BOOST_TEST(!c->add_worker(std::make_shared<recorder>(log)));
+  BOOST_TEST(!c->close());
+  BOOST_TEST(!c->close()); // idempotent
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_stops_every_job_and_leaves_no_keys) {
+  auto n1 = node();
+  auto n2 = node();
+  worker(*n1);
+  worker(*n2);
+  for (int i = 0; i < 10; ++i)
+    BOOST_REQUIRE(!n1->dispatch("s" + std::to_string(i), "x"));
+  BOOST_TEST(!n1->shutdown());
+  BOOST_TEST(wait_until([&] { return log->snapshot().empty(); }));
+  BOOST_TEST(log->count('x') == 10u);
+  BOOST_TEST(wait_until([&] { return n2->is_closed(); }));
+  BOOST_TEST(pool_keys().empty(), joined(pool_keys()));
+  // The pool name can be used again.
+  auto again = node();
+  worker(*again);
+  BOOST_TEST(!again->dispatch("s0", "x"));
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_from_a_client_only_node) {
+  auto o = fast_options();
+  o.client_only = true;
+  auto c = node(o);
+  auto n = node();
+  worker(*n);
+  BOOST_TEST(!c->dispatch("k", "x"));
+  BOOST_TEST(!c->shutdown());
+  BOOST_TEST(wait_until([&] { return log->count('x', "k") == 1; }));
+  BOOST_TEST(pool_keys().empty(), joined(pool_keys()));
+}
+
+BOOST_AUTO_TEST_CASE(add_node_fails_while_shutting_down) {
+  redis()("SET", pool_scripts::pool_prefix("p") + "shutdown", "x");
+  auto n = pool_node::add_node(*rt, "p", fast_options());
+  BOOST_REQUIRE(!n);
+  BOOST_TEST(code_of(n.error()) == errc::shutting_down);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_queue_entries_are_skipped) {
+  auto n = node();
+  auto w = worker(*n);
+  auto q = pool_scripts::pool_prefix("p") + "q:" + w;
+  redis()("RPUSH", q, "garbage", "S0 x", "Sx y", "N1 99 short");
+  BOOST_TEST(!n->dispatch("good", "x"));
+  BOOST_TEST(log->count('s') == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

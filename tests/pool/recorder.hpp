@@ -1,0 +1,120 @@
+#pragma once
+
+/// A job handler for tests: records every start and stop (with the worker
+/// and a steady timestamp) in a shared journal, so tests can check which
+/// worker ran which key and that no key ever ran on two workers at once.
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/errors.hpp"
+#include "runtime/pool_handler.hpp"
+
+namespace pulse::test {
+
+struct journal {
+  struct entry {
+    char kind; // 's' start, 'x' stop, 'n' notification
+    std::string worker;
+    std::string key;
+    std::string payload;
+  };
+
+  std::mutex mtx;
+  std::vector<entry> entries;
+  /// key -> worker currently running it.
+  std::map<std::string, std::string> running;
+  /// Overlaps seen: a start of a key already running elsewhere.
+  std::vector<std::string> overlaps;
+
+  void add(entry e) {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (e.kind == 's') {
+      auto i = running.find(e.key);
+      if (i != running.end() && i->second != e.worker)
+        overlaps.push_back(e.key + " on " + i->second + " and " + e.worker);
+      running[e.key] = e.worker;
+    } else if (e.kind == 'x') {
+      auto i = running.find(e.key);
+      if (i != running.end() && i->second == e.worker)
+        running.erase(i);
+    }
+    entries.push_back(std::move(e));
+  }
+
+  size_t count(char kind, const std::string& key = {}) {
+    std::lock_guard<std::mutex> guard{mtx};
+    size_t n = 0;
+    for (auto& e : entries)
+      if (e.kind == kind && (key.empty() || e.key == key))
+        ++n;
+    return n;
+  }
+
+  std::string owner(const std::string& key) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = running.find(key);
+    return i == running.end() ? std::string{} : i->second;
+  }
+
+  std::map<std::string, std::string> snapshot() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return running;
+  }
+};
+
+class recorder : public job_handler {
+public:
+  recorder(std::shared_ptr<journal> j) : j_(std::move(j)) {}
+
+  /// Keys whose start fails (with text "boom") or asks for a requeue once.
+  std::set<std::string> fail_keys;
+  std::set<std::string> requeue_once;
+
+  caf::error start(const job& x) override {
+    if (fail_keys.count(x.key))
+      return make_error(errc::invalid_argument, "boom");
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (requeue_once.erase(x.key))
+        return make_error(errc::requeue);
+    }
+    j_->add({'s', x.worker, x.key, x.payload});
+    std::lock_guard<std::mutex> guard{mtx_};
+    mine_[x.key] = x.worker;
+    return caf::none;
+  }
+
+  caf::error stop(const std::string& key) override {
+    std::string w;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      w = mine_[key];
+      mine_.erase(key);
+    }
+    j_->add({'x', w, key, {}});
+    return caf::none;
+  }
+
+  caf::error handle_notification(const std::string& key,
+                                 const std::string& payload) override {
+    std::string w;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      w = mine_[key];
+    }
+    j_->add({'n', w, key, payload});
+    return caf::none;
+  }
+
+private:
+  std::shared_ptr<journal> j_;
+  std::mutex mtx_;
+  std::map<std::string, std::string> mine_;
+};
+
+} // namespace pulse::test
