@@ -93,9 +93,14 @@ const script& remove_workers() {
   static const script s = make(R"lua(
 for _, w in ipairs(ARGV) do
   redis.call('HDEL', WORKERS, w)
-  redis.call('ZREM', ALIVE, 'w:'..w)
   redis.call('DEL', q(w))
-  if redis.call('SCARD', owned(w)) > 0 then redis.call('SADD', ORPH, w) end
+  if redis.call('SCARD', owned(w)) > 0 then
+    -- Leaving: its lease stays (renewed by its node) until it handed its
+    -- jobs over; cleaners recover them only once that lease is gone.
+    redis.call('SADD', ORPH, w)
+  else
+    redis.call('ZREM', ALIVE, 'w:'..w)
+  end
 end
 return {'ok', bump()}
 )lua");
@@ -189,6 +194,7 @@ end
 if from ~= '' and not member(from) and redis.call('SCARD', owned(from)) == 0 then
   redis.call('SREM', ORPH, from)
   redis.call('DEL', q(from))
+  redis.call('ZREM', ALIVE, 'w:'..from)
 end
 return {'ok', tostring(moved)}
 )lua");
@@ -233,7 +239,8 @@ redis.call('ZADD', ALIVE, until_ms, 'n:'..ARGV[1])
 local out = {'ok', mrev()}
 for i = 3, #ARGV do
   local w = ARGV[i]
-  if member(w) then
+  if member(w) or (redis.call('SISMEMBER', ORPH, w) == 1
+                   and redis.call('ZSCORE', ALIVE, 'w:'..w)) then
     redis.call('ZADD', ALIVE, until_ms, 'w:'..w)
   else
     table.insert(out, w)
@@ -267,7 +274,10 @@ for _, w in ipairs(redis.call('HKEYS', WORKERS)) do
   if not redis.call('ZSCORE', ALIVE, 'w:'..w) then drop_worker(w) end
 end
 local out = {'ok', changed and bump() or mrev()}
-for _, w in ipairs(redis.call('SMEMBERS', ORPH)) do table.insert(out, w) end
+for _, w in ipairs(redis.call('SMEMBERS', ORPH)) do
+  -- A leaving worker with a valid lease is still stopping its jobs.
+  if not redis.call('ZSCORE', ALIVE, 'w:'..w) then table.insert(out, w) end
+end
 if redis.call('SCARD', owned('')) > 0 then table.insert(out, '') end
 return out
 )lua");

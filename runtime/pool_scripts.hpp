@@ -33,7 +33,9 @@ const script& join_node();
 /// jobs it still owns under new epochs.
 const script& add_worker();
 /// (worker...) -> [ok, mrev]. Removes workers from membership and deletes
-/// their queues; workers that still own jobs become orphans.
+/// their queues. A worker that still owns jobs keeps its lease (renewed by
+/// `keepalive`) while it stops them and hands them over; cleaners take its
+/// jobs only once that lease is gone, so they never run twice.
 const script& remove_workers();
 /// () -> [mrev, id1, value1, ...]: the membership (`created_ns|node`).
 const script& members();
@@ -56,6 +58,7 @@ const script& stop();
 /// (key, payload) -> [ok] | [missing] | [unowned]. Queues a notification.
 const script& notify();
 /// (node, ttl_ms, worker...) -> [ok, mrev, lost worker...] | [shutdown].
+/// Renews the node's lease and those of its members and leaving workers.
 const script& keepalive();
 /// (node, lease_ms) -> [ok, mrev, orphan...] | [busy]. Removes expired
 /// workers and nodes (on Redis time) and lists owners whose jobs need a

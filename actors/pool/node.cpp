@@ -1,6 +1,7 @@
 #include "actors/pool/node.hpp"
 
 #include <map>
+#include <set>
 #include <memory>
 #include <unordered_map>
 
@@ -73,6 +74,10 @@ struct node_state {
   steady_clock::time_point lease_deadline;
   bool fenced = false;
   bool closed = false;
+  /// Set once the node left the pool (no more keep-alives).
+  bool left = false;
+  /// Workers removed from the membership that are still handing over.
+  std::set<std::string> leaving;
   /// Membership revision the workers were last told about.
   int64_t seen_rev = -1;
   /// Requests waiting for close/shutdown to finish.
@@ -106,13 +111,15 @@ struct node_state {
   // -- keep-alive and fencing -------------------------------------------------
 
   void keepalive() {
-    if (closed)
+    if (left)
       return;
     auto sent = steady_clock::now();
     std::vector<std::string> args{core->node,
                                   std::to_string(to_ms(core->opts.worker_ttl))};
     for (auto& kv : workers)
       args.push_back(kv.first);
+    for (auto& id : leaving)
+      args.push_back(id);
     auto r = eval(ps::keepalive(), std::move(args));
     if (!r) {
       log::warn("pool node keep-alive failed pool={} node={} error=\"{}\"",
@@ -259,15 +266,20 @@ struct node_state {
       return make_error(errc::not_found, "no local worker " + id);
     auto hdl = i->second.hdl;
     workers.erase(i);
+    leaving.insert(id);
     auto r = eval(ps::remove_workers(), {id});
     if (!r)
       log::warn("pool node cannot remove worker={} error=\"{}\"", id,
                 render(r.error()));
     refresh();
     auto rp = self->make_response_promise<bool>();
+    auto done = [this, rp, id]() mutable {
+      leaving.erase(id);
+      rp.deliver(true);
+    };
     self->request(hdl, caf::infinite, close_atom::value, false)
-      .then([rp](bool) mutable { rp.deliver(true); },
-            [rp](caf::error&) mutable { rp.deliver(true); });
+      .then([done](bool) mutable { done(); },
+            [done](caf::error&) mutable { done(); });
     return rp;
   }
 
@@ -297,10 +309,13 @@ struct node_state {
       self->send_exit(cleaner, caf::exit_reason::user_shutdown);
       cleaner = nullptr;
     }
+    if (!shutdown)
+      leaving.insert(ids.begin(), ids.end());
     auto pending = std::make_shared<size_t>(workers.size());
     auto finish = [this, then, pending] {
       if (--*pending > 0)
         return;
+      leaving.clear();
       leave();
       then();
     };
@@ -317,6 +332,7 @@ struct node_state {
   }
 
   void leave() {
+    left = true;
     cli("ZREM", core->prefix + "alive", "n:" + core->node);
     for (auto& kv : dispatches)
       kv.second.deliver(make_error(errc::closed, "pool node closed"));
@@ -470,7 +486,7 @@ caf::behavior node_impl(caf::event_based_actor* self, runtime* rt,
     },
     // -- internal --
     [st](keepalive_atom) {
-      if (st->closed)
+      if (st->left)
         return;
       st->keepalive();
       st->self->delayed_send(st->self, st->core->opts.keepalive_period(),

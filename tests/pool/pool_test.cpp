@@ -269,6 +269,31 @@ BOOST_AUTO_TEST_CASE(close_hands_jobs_to_the_other_node) {
   BOOST_TEST(log->overlaps.empty());
 }
 
+BOOST_AUTO_TEST_CASE(slow_stops_on_close_never_overlap_with_cleaners) {
+  auto n1 = node();
+  auto n2 = node();
+  auto slow = std::make_shared<recorder>(log);
+  slow->stop_delay = 40ms; // 10 jobs: 400 ms of stops, while cleaners run
+  auto w1 = worker(*n1, slow);
+  std::vector<std::string> keys;
+  for (int i = 0; keys.size() < 10; ++i)
+    if (jump_hash("o" + std::to_string(i), 1) == 0)
+      keys.push_back("o" + std::to_string(i));
+  for (auto& k : keys)
+    BOOST_REQUIRE(!n1->dispatch(k, "x"));
+  auto w2 = worker(*n2);
+  // Every key hashes somewhere; now close n1 while n2's cleaner runs.
+  BOOST_TEST(wait_until([&] { return log->snapshot().size() == 10; }));
+  BOOST_TEST(!n1->close());
+  BOOST_TEST(wait_until([&] {
+    auto s = log->snapshot();
+    return s.size() == 10
+           && std::all_of(s.begin(), s.end(),
+                          [&](auto& kv) { return kv.second == w2; });
+  }));
+  BOOST_TEST(log->overlaps.empty(), log->overlaps.size());
+}
+
 BOOST_AUTO_TEST_CASE(jobs_wait_for_the_first_worker) {
   auto n = node();
   std::thread t{[&] {

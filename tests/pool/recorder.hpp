@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/errors.hpp"
@@ -74,6 +75,8 @@ public:
   /// Keys whose start fails (with text "boom") or asks for a requeue once.
   std::set<std::string> fail_keys;
   std::set<std::string> requeue_once;
+  /// How long each stop takes.
+  std::chrono::milliseconds stop_delay{0};
 
   caf::error start(const job& x) override {
     if (fail_keys.count(x.key))
@@ -90,6 +93,8 @@ public:
   }
 
   caf::error stop(const std::string& key) override {
+    if (stop_delay.count() > 0)
+      std::this_thread::sleep_for(stop_delay);
     std::string w;
     {
       std::lock_guard<std::mutex> guard{mtx_};

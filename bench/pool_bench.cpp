@@ -1,0 +1,228 @@
+// Worker-pool benchmark: dispatch -> worker start -> dispatch returns, as
+// throughput with many concurrent dispatches and as latency at light load,
+// each next to a raw hiredis baseline measured in the same run:
+// - throughput: a raw list relay (RPUSH pipelined 50 deep on one
+//   connection, a consumer draining with BLMPOP COUNT 256 on another),
+//   the floor of any Redis job queue that hands a job to a consumer;
+// - latency: RPUSH on one connection -> BLPOP wakes on another.
+//
+// Usage: pool_bench [--port=N] [--runs=3] [--scale=1.0]
+
+#include <atomic>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <fmt/format.h>
+
+#include "bench/common.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/pool.hpp"
+#include "runtime/runtime.hpp"
+
+using namespace pulse;
+using namespace pulse::bench;
+using namespace std::chrono_literals;
+
+namespace {
+
+double us_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::micro>(clock_type::now() - t0)
+    .count();
+}
+
+/// A handler that does nothing but note when the last start happened.
+class noop_handler : public job_handler {
+public:
+  std::atomic<int64_t> last_start{0};
+
+  caf::error start(const job&) override {
+    last_start = clock_type::now().time_since_epoch().count();
+    return caf::none;
+  }
+
+  caf::error stop(const std::string&) override {
+    return caf::none;
+  }
+};
+
+// Raw relay: jobs/s from the first RPUSH until the consumer popped all.
+double raw_relay(uint16_t port, size_t n) {
+  auto prod = connect_raw(port);
+  auto cons = connect_raw(port);
+  freeReplyObject(redisCommand(prod, "DEL raw:relay"));
+  std::atomic<size_t> got{0};
+  auto t0 = clock_type::now();
+  std::thread consumer{[&] {
+    while (got < n) {
+      auto r = static_cast<redisReply*>(
+        redisCommand(cons, "BLMPOP 1 1 raw:relay LEFT COUNT 256"));
+      if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+        got += r->element[1]->elements;
+      freeReplyObject(r);
+    }
+  }};
+  for (size_t done = 0; done < n;) {
+    auto k = std::min<size_t>(50, n - done);
+    for (size_t i = 0; i < k; ++i)
+      redisAppendCommand(prod, "RPUSH raw:relay job-%s",
+                         std::to_string(done + i).c_str());
+    for (size_t i = 0; i < k; ++i) {
+      void* r = nullptr;
+      redisGetReply(prod, &r);
+      freeReplyObject(r);
+    }
+    done += k;
+  }
+  consumer.join();
+  auto rate = static_cast<double>(n) / (us_since(t0) / 1e6);
+  redisFree(prod);
+  redisFree(cons);
+  return rate;
+}
+
+// Raw handoff latency: RPUSH -> BLPOP returns on the consumer.
+double raw_handoff_p50(uint16_t port, size_t n, double* p99) {
+  auto prod = connect_raw(port);
+  auto cons = connect_raw(port);
+  std::atomic<int64_t> woke{0};
+  std::atomic<bool> stop{false};
+  std::thread consumer{[&] {
+    while (!stop) {
+      auto r = static_cast<redisReply*>(
+        redisCommand(cons, "BLPOP raw:handoff 0.2"));
+      if (r && r->type == REDIS_REPLY_ARRAY)
+        woke = clock_type::now().time_since_epoch().count();
+      freeReplyObject(r);
+    }
+  }};
+  std::this_thread::sleep_for(50ms);
+  std::vector<double> us;
+  for (size_t i = 0; i < n; ++i) {
+    woke = 0;
+    auto t0 = clock_type::now();
+    freeReplyObject(redisCommand(prod, "RPUSH raw:handoff x"));
+    while (woke == 0)
+      std::this_thread::yield();
+    us.push_back(std::chrono::duration<double, std::micro>(
+                   clock_type::duration{woke.load()} - t0.time_since_epoch())
+                   .count());
+  }
+  stop = true;
+  consumer.join();
+  redisFree(prod);
+  redisFree(cons);
+  *p99 = quantile(us, 0.99);
+  return quantile(us, 0.5);
+}
+
+pool_options bench_options() {
+  pool_options o;
+  o.max_queued_jobs = 0; // no admission limit while measuring
+  o.job_sink_block_duration = 1s;
+  return o;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  target tgt{argc, argv};
+  pulse::config cfg;
+  if (auto err = cfg.read(std::vector<std::string>{"--pulse.log.level=warn"})) {
+    std::fprintf(stderr, "%s\n", render(err).c_str());
+    return 1;
+  }
+  auto n = static_cast<size_t>(20000 * tgt.scale);
+  auto lat_n = static_cast<size_t>(2000 * tgt.scale);
+  constexpr size_t dispatchers = 50;
+  constexpr size_t workers = 4;
+  std::vector<double> tput, raw_tput, start50, start99, ret50, ret99, raw50,
+    raw99;
+  options o;
+  o.redis.host = "127.0.0.1";
+  o.redis.port = tgt.port;
+  o.log_level = "warn";
+  {
+    caf::actor_system sys{cfg};
+    auto rt_workers = runtime::start(sys, o);
+    auto rt_client = runtime::start(sys, o); // the dispatching "process"
+    if (!rt_workers || !rt_client) {
+      std::fprintf(stderr, "cannot start runtime\n");
+      return 1;
+    }
+    for (int run = 0; run < tgt.runs; ++run) {
+      auto pool = "bench-" + std::to_string(run);
+      auto wn = pool_node::add_node(**rt_workers, pool, bench_options());
+      auto co = bench_options();
+      co.client_only = true;
+      auto cn = pool_node::add_node(**rt_client, pool, co);
+      if (!wn || !cn) {
+        std::fprintf(stderr, "add_node failed\n");
+        return 1;
+      }
+      auto h = std::make_shared<noop_handler>();
+      for (size_t i = 0; i < workers; ++i)
+        if (!(*wn)->add_worker(h)) {
+          std::fprintf(stderr, "add_worker failed\n");
+          return 1;
+        }
+      // 1. Throughput: 50 threads dispatching distinct keys.
+      std::atomic<size_t> next{0}, failed{0};
+      auto t0 = clock_type::now();
+      std::vector<std::thread> ts;
+      for (size_t t = 0; t < dispatchers; ++t)
+        ts.emplace_back([&] {
+          for (auto i = next++; i < n; i = next++)
+            if ((*cn)->dispatch("job-" + std::to_string(i), "payload"))
+              ++failed;
+        });
+      for (auto& t : ts)
+        t.join();
+      tput.push_back(static_cast<double>(n) / (us_since(t0) / 1e6));
+      if (failed > 0)
+        std::fprintf(stderr, "%zu dispatches failed\n", failed.load());
+      raw_tput.push_back(raw_relay(tgt.port, n));
+      // 2. Latency at light load: one dispatch at a time.
+      std::vector<double> to_start, to_return;
+      for (size_t i = 0; i < lat_n + 100; ++i) {
+        auto t1 = clock_type::now();
+        if (auto err = (*cn)->dispatch("lat-" + std::to_string(i), "p")) {
+          std::fprintf(stderr, "dispatch: %s\n", render(err).c_str());
+          return 1;
+        }
+        auto done = us_since(t1);
+        auto started = std::chrono::duration<double, std::micro>(
+                         clock_type::duration{h->last_start.load()}
+                         - t1.time_since_epoch())
+                         .count();
+        if (i >= 100) {
+          to_start.push_back(started);
+          to_return.push_back(done);
+        }
+        std::this_thread::sleep_for(1ms); // light load, as the peers do
+      }
+      start50.push_back(quantile(to_start, 0.5));
+      start99.push_back(quantile(to_start, 0.99));
+      ret50.push_back(quantile(to_return, 0.5));
+      ret99.push_back(quantile(to_return, 0.99));
+      double r99 = 0;
+      raw50.push_back(raw_handoff_p50(tgt.port, lat_n, &r99));
+      raw99.push_back(r99);
+      (*cn)->shutdown(); // stops every job and deletes the pool's keys
+      wn->reset();
+      cn->reset();
+    }
+  }
+  auto extra = fmt::format("\"runs\":{},\"dispatchers\":{},\"workers\":{}",
+                           tgt.runs, dispatchers, workers);
+  report("pool", "dispatch_to_start_returned_jobs_per_s", median(tput),
+         "raw_list_relay_jobs_per_s", median(raw_tput), true, extra);
+  report("pool", "dispatch_to_handler_start_p50_us", median(start50),
+         "raw_rpush_to_blpop_p50_us", median(raw50), false, extra);
+  report("pool", "dispatch_to_handler_start_p99_us", median(start99),
+         "raw_rpush_to_blpop_p99_us", median(raw99), false, extra);
+  report("pool", "dispatch_returned_p50_us", median(ret50),
+         "raw_rpush_to_blpop_p50_us", median(raw50), false, extra);
+  report("pool", "dispatch_returned_p99_us", median(ret99),
+         "raw_rpush_to_blpop_p99_us", median(raw99), false, extra);
+  return 0;
+}
