@@ -2,8 +2,10 @@
 
 #include <condition_variable>
 
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/pool/ticker.hpp"
 #include "runtime/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/names.hpp"
@@ -183,6 +185,47 @@ caf::expected<std::vector<worker_info>> pool_node::workers() {
 
 caf::expected<std::vector<worker_info>> pool_node::pool_workers() {
   return call<std::vector<worker_info>>(pool_workers_atom::value);
+}
+
+caf::expected<caf::actor> pool_node::new_ticker(const std::string& name,
+                                                caf::timespan period,
+                                                tick_receiver_actor receiver) {
+  if (core_->opts.client_only)
+    return make_error(errc::invalid_argument,
+                      "pool ticker: not on a client-only node");
+  return spawn_ticker(rt_, core_, name, period, std::move(receiver));
+}
+
+caf::expected<caf::actor>
+pool_node::new_ticker(const std::string& name, caf::timespan period,
+                      std::function<void(int64_t)> fn) {
+  if (!fn)
+    return make_error(errc::invalid_argument, "pool ticker: no callback");
+  auto recv = rt_.system().spawn(
+    [fn](caf::event_based_actor*) -> caf::behavior {
+      return {[fn](tick_atom, const std::string&, int64_t ms) {
+        fn(ms);
+        return true;
+      }};
+    });
+  auto t = new_ticker(name, period,
+                      caf::actor_cast<tick_receiver_actor>(recv));
+  if (!t) {
+    caf::anon_send_exit(recv, caf::exit_reason::user_shutdown);
+    return t;
+  }
+  // The callback actor lives as long as the ticker.
+  auto tick = *t;
+  tick->attach_functor([recv](const caf::error&) {
+    caf::anon_send_exit(recv, caf::exit_reason::user_shutdown);
+  });
+  return tick;
+}
+
+caf::expected<caf::actor> pool_node::schedule(job_producer_ptr producer,
+                                              caf::timespan interval) {
+  return spawn_scheduler(rt_, pool_node_handle{actor_, core_},
+                         std::move(producer), interval);
 }
 
 caf::error pool_node::close() {

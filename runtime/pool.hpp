@@ -4,6 +4,7 @@
 /// Actors talk to `actor()` (`pool_node_actor`, see `actors/pool/node.hpp`)
 /// directly.
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,6 +15,7 @@
 #include <caf/optional.hpp>
 
 #include "actors/pool/node.hpp"
+#include "actors/pool/scheduler.hpp"
 #include "messages/pool.hpp"
 #include "runtime/pool_core.hpp"
 #include "runtime/pool_handler.hpp"
@@ -78,6 +80,23 @@ public:
   caf::expected<std::vector<worker_info>> workers();
   /// Every worker of the pool, in routing order.
   caf::expected<std::vector<worker_info>> pool_workers();
+
+  /// Creates (or joins) the pool-wide ticker `name`: every `period` one
+  /// node of the pool sends `(tick_atom, name, unix_ms)` to its receiver
+  /// (see `spawn_ticker`). Send `ticker_stop_atom` to the returned actor to
+  /// stop it on every node; exit it to stop it here only. Errors:
+  /// `errc::invalid_argument` (name, period, client-only node).
+  caf::expected<caf::actor> new_ticker(const std::string& name,
+                                       caf::timespan period,
+                                       tick_receiver_actor receiver);
+  /// Like above, calling `fn(unix_ms)` on a thread of the actor system.
+  caf::expected<caf::actor> new_ticker(const std::string& name,
+                                       caf::timespan period,
+                                       std::function<void(int64_t)> fn);
+  /// Reconciles `producer`'s plan every `interval` on one node of the pool
+  /// (see `spawn_scheduler`). Errors: `errc::invalid_argument`.
+  caf::expected<caf::actor> schedule(job_producer_ptr producer,
+                                     caf::timespan interval);
 
   /// Closes this node: its workers stop their jobs and hand them to the
   /// pool's other workers (or leave them queued for the next worker).

@@ -310,6 +310,9 @@ local owners = redis.call('HKEYS', WORKERS)
 for _, w in ipairs(redis.call('SMEMBERS', ORPH)) do table.insert(owners, w) end
 table.insert(owners, '')
 for _, w in ipairs(owners) do redis.call('DEL', q(w), owned(w)) end
+for _, name in ipairs(redis.call('SMEMBERS', pfx..'schedules')) do
+  redis.call('DEL', pfx..'sched:'..name)
+end
 redis.call('DEL', JOBS, PAY, WORKERS, ALIVE, MREV, EPOCH, QUEUED, ORPH, SHUT, LEASE, TICKS, pfx..'schedules')
 return {'ok'}
 )lua");
@@ -318,14 +321,14 @@ return {'ok'}
 
 const script& ticker_join() {
   static const script s = make(R"lua(
-local name, d = ARGV[1], tonumber(ARGV[2])
+local name, d, first = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3] or ARGV[2])
 local now = now_ms()
 local v = redis.call('HGET', TICKS, name)
 if v then
   local nx, dd = string.match(v, '^(%d+)|(%d+)$')
   if nx and tonumber(dd) == d then return {nx, tostring(now)} end
 end
-local nx = tostring(now + d)
+local nx = string.format('%d', now + first)
 redis.call('HSET', TICKS, name, nx..'|'..d)
 return {nx, tostring(now)}
 )lua");

@@ -70,10 +70,14 @@ const script& begin_shutdown();
 const script& live_nodes();
 /// () -> [ok]. Deletes every key of the pool.
 const script& purge();
-/// (name, period_ms) -> [next_ms, now_ms]: joins or creates a ticker.
+/// (name, period_ms[, first_ms]) -> [next_ms, now_ms]: joins a ticker with
+/// the same period, or (re)creates it with its first tick `first_ms` (by
+/// default one period) from now. Entries live in `pulse:pool:{P}:tickers`
+/// as `next_ms|period_ms` (Redis time).
 const script& ticker_join();
 /// (name, expected_next_ms) -> [won, next, now] | [moved, next, now] |
-/// [early, next, now] | [stopped].
+/// [early, next, now] | [stopped]. Compare-and-set of the next tick: the
+/// one node that wins delivers the tick; missed ticks are skipped.
 const script& ticker_fire();
 
 } // namespace pulse::pool_scripts
