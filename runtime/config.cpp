@@ -48,6 +48,20 @@ const std::vector<option_spec>& known_options() {
      "sink: period of reclaim and stale-consumer checks"},
     {"pulse.streaming.stream-max-len", spec::type::integer,
      "default approximate MAXLEN of streams (0: unbounded)"},
+    {"pulse.pool.worker-ttl", spec::type::timespan,
+     "pool: workers and nodes silent this long are dead"},
+    {"pulse.pool.worker-shutdown-ttl", spec::type::timespan,
+     "pool: how long close waits for handlers to stop"},
+    {"pulse.pool.ack-grace-period", spec::type::timespan,
+     "pool: dispatch waits 2x this long for the start"},
+    {"pulse.pool.job-sink-block-duration", spec::type::timespan,
+     "pool: BLMPOP block duration of workers"},
+    {"pulse.pool.requeue-delay", spec::type::timespan,
+     "pool: delay before a start refused with requeue is retried"},
+    {"pulse.pool.max-queued-jobs", spec::type::integer,
+     "pool: dispatch fails fast while this many jobs wait (0: no limit)"},
+    {"pulse.pool.max-batch", spec::type::integer,
+     "pool: most queue entries a worker takes per read"},
     {"pulse.log.level", spec::type::string,
      "log level: trace, debug, info, warn, error, critical, off"},
   };
@@ -185,6 +199,30 @@ caf::expected<options> options_from(const caf::settings& xs) {
                    int64_t{0}},
         std::tuple{"pulse.streaming.stream-max-len", &st.stream_max_len,
                    int64_t{0}}}) {
+    auto v = caf::get_or(xs, key, static_cast<int64_t>(*dst));
+    if (v < min)
+      return make_error(errc::invalid_config,
+                        std::string{key} + " must be >= "
+                          + std::to_string(min));
+    *dst = static_cast<uint64_t>(v);
+  }
+  auto& pl = result.pool;
+  for (auto [key, dst] :
+       {std::pair{"pulse.pool.worker-ttl", &pl.worker_ttl},
+        std::pair{"pulse.pool.worker-shutdown-ttl", &pl.worker_shutdown_ttl},
+        std::pair{"pulse.pool.ack-grace-period", &pl.ack_grace_period},
+        std::pair{"pulse.pool.job-sink-block-duration",
+                  &pl.job_sink_block_duration},
+        std::pair{"pulse.pool.requeue-delay", &pl.requeue_delay}}) {
+    *dst = caf::get_or(xs, key, *dst);
+    if (dst->count() <= 0)
+      return make_error(errc::invalid_config,
+                        std::string{key} + " must be positive");
+  }
+  for (auto [key, dst, min] :
+       {std::tuple{"pulse.pool.max-queued-jobs", &pl.max_queued_jobs,
+                   int64_t{0}},
+        std::tuple{"pulse.pool.max-batch", &pl.max_batch, int64_t{1}}}) {
     auto v = caf::get_or(xs, key, static_cast<int64_t>(*dst));
     if (v < min)
       return make_error(errc::invalid_config,

@@ -65,9 +65,21 @@ struct streaming_defaults {
 };
 
 /// Every option of the Pulse runtime.
+/// Defaults of pool nodes (`[pulse.pool]`); see `pool_options`.
+struct pool_defaults {
+  caf::timespan worker_ttl = std::chrono::seconds{30};
+  caf::timespan worker_shutdown_ttl = std::chrono::minutes{2};
+  caf::timespan ack_grace_period = std::chrono::seconds{20};
+  caf::timespan job_sink_block_duration = std::chrono::seconds{5};
+  caf::timespan requeue_delay = std::chrono::seconds{1};
+  uint64_t max_queued_jobs = 1000;
+  uint64_t max_batch = 256;
+};
+
 struct options {
   redis_options redis;
   streaming_defaults streaming;
+  pool_defaults pool;
   /// spdlog level name (`pulse.log.level`).
   std::string log_level = "info";
 };

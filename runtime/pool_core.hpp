@@ -19,6 +19,7 @@
 #include <caf/timespan.hpp>
 
 #include "messages/pool.hpp"
+#include "runtime/config.hpp"
 #include "runtime/pool_routing.hpp"
 #include "runtime/resp.hpp"
 
@@ -47,6 +48,19 @@ struct pool_options {
   caf::timespan requeue_delay = std::chrono::seconds{1};
   /// Most queue entries a worker takes per `BLMPOP`.
   size_t max_batch = 256;
+
+  /// Options with the `[pulse.pool]` defaults of `caf-application.conf`.
+  static pool_options from(const pool_defaults& d) {
+    pool_options o;
+    o.worker_ttl = d.worker_ttl;
+    o.worker_shutdown_ttl = d.worker_shutdown_ttl;
+    o.ack_grace_period = d.ack_grace_period;
+    o.job_sink_block_duration = d.job_sink_block_duration;
+    o.requeue_delay = d.requeue_delay;
+    o.max_queued_jobs = static_cast<int64_t>(d.max_queued_jobs);
+    o.max_batch = d.max_batch;
+    return o;
+  }
 
   caf::timespan dispatch_timeout() const { return 2 * ack_grace_period; }
   caf::timespan cleanup_period() const {

@@ -92,6 +92,35 @@ stream-max-len = 50
              render(err));
 }
 
+BOOST_AUTO_TEST_CASE(pool_section) {
+  temp_dir dir;
+  auto file = dir.write("p.conf", R"([pulse.pool]
+worker-ttl = 2s
+worker-shutdown-ttl = 1min
+max-queued-jobs = 0
+max-batch = 16
+)");
+  config cfg;
+  auto err = cfg.read({"--config-file=" + file});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  auto& p = cfg.opts().pool;
+  BOOST_TEST((p.worker_ttl == caf::timespan{2s}));
+  BOOST_TEST((p.worker_shutdown_ttl == caf::timespan{60s}));
+  BOOST_TEST(p.max_queued_jobs == 0u);
+  BOOST_TEST(p.max_batch == 16u);
+  BOOST_TEST((p.ack_grace_period == caf::timespan{20s}));
+  for (auto text : {"[pulse.pool]\nworker-ttl = 0s\n",
+                    "[pulse.pool]\nmax-batch = 0\n",
+                    "[pulse.pool]\nmax-queued-jobs = -1\n",
+                    "[pulse.pool]\nworker-ttl = \"soon\"\n",
+                    "[pulse.pool]\nworkers = 3\n"}) {
+    config bad;
+    err = bad.read({"--config-file=" + dir.write("b.conf", text)});
+    BOOST_TEST(render(err).find("pulse.pool.") != std::string::npos,
+               render(err));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(command_line_overrides_file) {
   temp_dir dir;
   auto file = dir.write("c.conf", "[pulse.redis]\nhost = \"h\"\nport = 1\n");
