@@ -86,19 +86,34 @@ bool pool_core::remove_waiter(const std::string& id) {
   return waiters_.erase(id) > 0;
 }
 
-bool pool_core::deliver(const std::string& msg) {
-  auto [id, err] = parse_result(msg);
-  std::function<void(std::string)> fn;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto i = waiters_.find(id);
-    if (i == waiters_.end())
-      return false;
-    fn = std::move(i->second);
-    waiters_.erase(i);
+size_t pool_core::deliver(const std::string& msg) {
+  size_t delivered = 0;
+  size_t pos = 0;
+  while (pos < msg.size()) {
+    auto end = msg.find('\x1e', pos);
+    if (end == std::string::npos)
+      end = msg.size();
+    auto sep = msg.find('\x1f', pos);
+    if (sep == std::string::npos || sep > end) {
+      pos = end + 1; // malformed record: skip it
+      continue;
+    }
+    auto id = msg.substr(pos, sep - pos);
+    auto err = msg.substr(sep + 1, end - sep - 1);
+    pos = end + 1;
+    std::function<void(std::string)> fn;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      auto i = waiters_.find(id);
+      if (i == waiters_.end())
+        continue;
+      fn = std::move(i->second);
+      waiters_.erase(i);
+    }
+    fn(std::move(err));
+    ++delivered;
   }
-  fn(std::move(err));
-  return true;
+  return delivered;
 }
 
 size_t pool_core::waiters() const {
@@ -106,12 +121,25 @@ size_t pool_core::waiters() const {
   return waiters_.size();
 }
 
-std::pair<std::string, std::string> parse_result(const std::string& msg) {
-  auto nl = msg.find('\n');
-  if (nl == std::string::npos)
-    return {msg, {}};
-  return {msg.substr(0, nl), msg.substr(nl + 1)};
+namespace {
+
+/// Parses `n` space-terminated decimal lengths starting at `pos`.
+bool parse_lengths(const std::string& raw, size_t& pos, size_t* out,
+                   size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    auto sp = raw.find(' ', pos);
+    if (sp == std::string::npos || sp == pos)
+      return false;
+    auto v = pool_routing::parse_i64(raw.substr(pos, sp - pos));
+    if (!v || *v < 0)
+      return false;
+    out[i] = static_cast<size_t>(*v);
+    pos = sp + 1;
+  }
+  return true;
 }
+
+} // namespace
 
 queue_entry parse_queue_entry(const std::string& raw) {
   queue_entry e;
@@ -123,17 +151,25 @@ queue_entry parse_queue_entry(const std::string& raw) {
   auto epoch = pool_routing::parse_i64(raw.substr(1, sp - 1));
   if (!epoch || *epoch <= 0)
     return e;
-  if (raw[0] == 'N') {
-    auto sp2 = raw.find(' ', sp + 1);
-    if (sp2 == std::string::npos)
+  size_t pos = sp + 1;
+  if (raw[0] == 'S') {
+    size_t len[3];
+    if (!parse_lengths(raw, pos, len, 3) || len[0] == 0
+        || len[0] + len[1] + len[2] > raw.size() - pos)
       return e;
-    auto len = pool_routing::parse_i64(raw.substr(sp + 1, sp2 - sp - 1));
-    if (!len || *len <= 0 || static_cast<size_t>(*len) > raw.size() - sp2 - 1)
+    e.key = raw.substr(pos, len[0]);
+    e.node = raw.substr(pos + len[0], len[1]);
+    e.dispatch_id = raw.substr(pos + len[0] + len[1], len[2]);
+    e.payload = raw.substr(pos + len[0] + len[1] + len[2]);
+  } else if (raw[0] == 'N') {
+    size_t len[1];
+    if (!parse_lengths(raw, pos, len, 1) || len[0] == 0
+        || len[0] > raw.size() - pos)
       return e;
-    e.key = raw.substr(sp2 + 1, static_cast<size_t>(*len));
-    e.payload = raw.substr(sp2 + 1 + static_cast<size_t>(*len));
+    e.key = raw.substr(pos, len[0]);
+    e.payload = raw.substr(pos + len[0]);
   } else {
-    e.key = raw.substr(sp + 1);
+    e.key = raw.substr(pos);
     if (e.key.empty())
       return e;
   }

@@ -116,9 +116,10 @@ public:
   void add_waiter(const std::string& id, std::function<void(std::string)> fn);
   /// Removes a waiter; returns whether it was still registered.
   bool remove_waiter(const std::string& id);
-  /// Delivers a result message (`<id>\n<error>`); late or unknown results
-  /// are dropped. Returns whether a waiter took it.
-  bool deliver(const std::string& msg);
+  /// Delivers the results in a node-channel message (records
+  /// `<id>\x1f<error>\x1e`, empty error = started); late or unknown results
+  /// are dropped. Returns how many waiters took one.
+  size_t deliver(const std::string& msg);
   /// Number of registered waiters.
   size_t waiters() const;
 
@@ -135,16 +136,17 @@ private:
 
 using pool_core_ptr = std::shared_ptr<pool_core>;
 
-/// Parses a dispatch result message into (id, error text).
-std::pair<std::string, std::string> parse_result(const std::string& msg);
-
-/// Queue entries of a worker (see `pool_scripts`): `S<epoch> <key>`,
+/// Queue entries of a worker (see `pool_scripts`):
+/// `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`,
 /// `T<epoch> <key>` and `N<epoch> <len> <key><payload>`.
 struct queue_entry {
   char kind = 0; // 'S', 'T', 'N'
   uint64_t epoch = 0;
   std::string key;
   std::string payload;
+  /// Start entries: the dispatching node and the dispatch ID.
+  std::string node;
+  std::string dispatch_id;
 };
 
 /// Parses a queue entry; `nullopt`-like `kind == 0` for malformed input.

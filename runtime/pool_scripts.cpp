@@ -41,6 +41,11 @@ local function put(k, r)
   redis.call('HSET', JOBS, k, r.o..'|'..r.e..'|'..r.s..'|'..r.n..'|'..r.d)
 end
 local function member(w) return w ~= '' and redis.call('HEXISTS', WORKERS, w) == 1 end
+-- Start entry: everything the worker needs to start without a round trip.
+local function start_msg(k, r, p)
+  p = p or redis.call('HGET', PAY, k) or ''
+  return 'S'..r.e..' '..#k..' '..#r.n..' '..#r.d..' '..k..r.n..r.d..p
+end
 -- Gives job k (record r, owned by r.o) to target under a new epoch.
 local function assign(k, r, target)
   if r.s == 'r' then redis.call('INCR', QUEUED) end
@@ -49,7 +54,7 @@ local function assign(k, r, target)
   r.o, r.s = target, 'p'
   put(k, r)
   redis.call('SADD', owned(target), k)
-  if target ~= '' then redis.call('RPUSH', q(target), 'S'..r.e..' '..k) end
+  if target ~= '' then redis.call('RPUSH', q(target), start_msg(k, r)) end
 end
 local function bump()
   local m = redis.call('INCR', MREV)
@@ -126,37 +131,49 @@ if max > 0 and queued >= max then return {'overloaded', tostring(queued)} end
 if mrev() ~= rev then return {'stale'} end
 local e = tostring(redis.call('INCR', EPOCH))
 redis.call('HSET', PAY, k, p)
-put(k, {o = target, e = e, s = 'p', n = node, d = did})
+local r = {o = target, e = e, s = 'p', n = node, d = did}
+put(k, r)
 redis.call('INCR', QUEUED)
 redis.call('SADD', owned(target), k)
-if target ~= '' then redis.call('RPUSH', q(target), 'S'..e..' '..k) end
+if target ~= '' then redis.call('RPUSH', q(target), start_msg(k, r, p)) end
 return {'ok'}
 )lua");
   return s;
 }
 
-const script& claim() {
+const script& confirm() {
   static const script s = make(R"lua(
 local w = ARGV[1]
-if mrev() ~= ARGV[2] then return {'stale'} end
-local exp = redis.call('ZSCORE', ALIVE, 'w:'..w)
-if not exp or tonumber(exp) < now_ms() or not member(w) then return {'lost'} end
-local out = {'ok'}
-for i = 3, #ARGV, 2 do
-  local k, e = ARGV[i], ARGV[i + 1]
+local fenced, results = {}, {}
+for i = 2, #ARGV, 6 do
+  local k, e, outcome, did, node, err = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   local r = get(k)
-  if r and r.o == w and r.e == e and r.s == 'p' then
-    r.s = 'r'
-    put(k, r)
-    redis.call('DECR', QUEUED)
-    table.insert(out, k)
-    table.insert(out, redis.call('HGET', PAY, k) or '')
-    table.insert(out, r.n)
-    table.insert(out, r.d)
-    table.insert(out, r.e)
+  local mine = r and r.o == w and r.e == e
+  local msg = nil
+  if outcome == 'ok' then
+    if mine then
+      if r.s == 'p' then
+        r.s = 'r'
+        put(k, r)
+        redis.call('DECR', QUEUED)
+      end
+    else
+      table.insert(fenced, k) -- stopped or moved meanwhile
+    end
+    msg = did..'\31\30'
+  elseif outcome == 'fail' then
+    if mine then
+      if r.s == 'p' then redis.call('DECR', QUEUED) end
+      redis.call('HDEL', JOBS, k)
+      redis.call('HDEL', PAY, k)
+      redis.call('SREM', owned(w), k)
+    end
+    msg = did..'\31'..err..'\30'
   end
+  if msg and did ~= '' then results[node] = (results[node] or '')..msg end
 end
-return out
+for node, msg in pairs(results) do redis.call('PUBLISH', pfx..'node:'..node, msg) end
+return fenced
 )lua");
   return s;
 }

@@ -40,13 +40,18 @@ const script& remove_workers();
 /// () -> [mrev, id1, value1, ...]: the membership (`created_ns|node`).
 const script& members();
 /// (key, payload, node, dispatch_id, target, mrev, max_queued) -> [ok] |
-/// [exists] | [overloaded, queued] | [stale] | [shutdown].
+/// [exists] | [overloaded, queued] | [stale] | [shutdown]. Queues the start
+/// entry `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`
+/// to the target worker.
 const script& dispatch();
-/// (worker, mrev, key1, epoch1, ...) -> [ok, key, payload, node,
-/// dispatch_id, epoch, ...] | [stale] | [lost]. Marks pending starts owned
-/// by `worker` under that epoch as running; `lost` if the worker's lease
-/// expired or it is no longer a member.
-const script& claim();
+/// (worker, key1, epoch1, outcome1, dispatch_id1, node1, error1, ...) ->
+/// [fenced key...]. Run by a worker after its handler's starts returned
+/// (outcome `ok`, `fail` or `requeue`): a started job still owned by the
+/// worker at that epoch becomes running; a failed one is dropped; results
+/// are published to each dispatcher's node channel (one message per node,
+/// records `<dispatch_id>\x1f<error>\x1e`). Started jobs the worker no
+/// longer owns (stopped or moved meanwhile) are returned: it stops them.
+const script& confirm();
 /// (worker, key, epoch) -> [ok] | [missing]. Drops a job whose start failed.
 const script& fail();
 /// (from, mrev, key1, epoch1|*, target1, ...) -> [ok, moved] | [stale].

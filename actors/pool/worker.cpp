@@ -63,8 +63,10 @@ struct worker_state {
   backoff retry;
   /// Jobs running here: key -> epoch.
   std::map<std::string, uint64_t> running;
-  /// Starts not yet claimable (lease or membership in doubt).
-  std::vector<key_epoch> deferred;
+  /// Starts not yet startable (lease or membership in doubt).
+  std::vector<queue_entry> deferred;
+  /// `confirm` calls that failed (Redis away), retried later.
+  std::vector<std::vector<std::string>> unconfirmed;
   /// Jobs stopped here that must be moved to their owner.
   std::vector<key_epoch> handoff;
   /// Starts refused with errc::requeue, moved after requeue_delay.
@@ -173,12 +175,12 @@ struct worker_state {
   }
 
   void process(std::vector<resp::value>& entries) {
-    std::vector<key_epoch> starts;
+    std::vector<queue_entry> starts;
     for (auto& raw : entries) {
       auto e = parse_queue_entry(raw.str);
       switch (e.kind) {
         case 'S':
-          starts.emplace_back(std::move(e.key), e.epoch);
+          starts.push_back(std::move(e));
           break;
         case 'T':
           start_batch(std::move(starts));
@@ -199,14 +201,18 @@ struct worker_state {
     start_batch(std::move(starts));
   }
 
-  void defer(std::vector<key_epoch>& items) {
-    deferred.insert(deferred.end(), items.begin(), items.end());
+  void defer(std::vector<queue_entry>& items) {
+    for (auto& x : items)
+      deferred.push_back(std::move(x));
     items.clear();
   }
 
-  void start_batch(std::vector<key_epoch> items) {
-    for (int attempt = 0; !items.empty() && attempt < 4; ++attempt) {
-      if (!core->lease_valid()) {
+  /// Starts a batch of start entries: keys that no longer hash here are
+  /// moved (fenced by epoch and membership revision); the others start at
+  /// once if this worker's lease is valid, and are confirmed afterwards.
+  void start_batch(std::vector<queue_entry> items) {
+    for (int attempt = 0; !items.empty(); ++attempt) {
+      if (attempt == 4 || !core->lease_valid()) {
         defer(items);
         return;
       }
@@ -219,103 +225,115 @@ struct worker_state {
         }
       }
       std::vector<std::string> move_args{id, std::to_string(m->rev)};
-      std::vector<std::string> claim_args{id, std::to_string(m->rev)};
-      std::vector<key_epoch> mine;
-      for (auto& [key, epoch] : items) {
-        auto t = m->target(key);
-        if (t == id) {
-          claim_args.push_back(key);
-          claim_args.push_back(std::to_string(epoch));
-          mine.emplace_back(key, epoch);
-        } else {
-          move_args.push_back(key);
-          move_args.push_back(std::to_string(epoch));
+      std::vector<bool> here(items.size());
+      for (size_t i = 0; i < items.size(); ++i) {
+        auto t = m->target(items[i].key);
+        here[i] = t == id;
+        if (!here[i]) {
+          move_args.push_back(items[i].key);
+          move_args.push_back(std::to_string(items[i].epoch));
           move_args.push_back(t);
         }
       }
       if (move_args.size() > 2) {
         auto r = eval(ps::move(), std::move(move_args));
         if (!r) {
-          log::warn("pool worker cannot move jobs worker={} error=\"{}\"", id,
-                    render(r.error()));
+          log::warn("pool worker cannot move jobs worker={} error=\"{}\"",
+                    id, render(r.error()));
           defer(items);
           arm_retry();
           return;
         }
-        if (status(*r) == "stale") {
-          refresh();
-          continue; // recompute every target
+        if (status(*r) != "ok") {
+          refresh(); // stale membership: recompute every target
+          continue;
         }
       }
-      items = std::move(mine);
-      if (items.empty())
-        return;
-      auto r = eval(ps::claim(), std::move(claim_args));
-      if (!r) {
-        log::warn("pool worker cannot claim jobs worker={} error=\"{}\"", id,
-                  render(r.error()));
-        defer(items);
-        arm_retry();
-        return;
-      }
-      auto& st = status(*r);
-      if (st == "stale") {
-        refresh();
-        continue;
-      }
-      if (st != "ok") { // lost: our lease ended; the node rejoins us
-        log::warn("pool worker cannot claim jobs worker={} status={}", id, st);
-        defer(items);
-        return;
-      }
-      run_starts(r->elements);
+      std::vector<queue_entry> mine;
+      for (size_t i = 0; i < items.size(); ++i)
+        if (here[i])
+          mine.push_back(std::move(items[i]));
+      run_starts(mine);
       return;
     }
-    defer(items);
   }
 
-  void run_starts(std::vector<resp::value>& xs) {
-    std::vector<command> results;
-    for (size_t i = 1; i + 4 < xs.size(); i += 5) {
+  static std::string wire_text(std::string text) {
+    for (auto& c : text)
+      if (c == '\x1e' || c == '\x1f')
+        c = '?';
+    return text;
+  }
+
+  void run_starts(std::vector<queue_entry>& items) {
+    if (items.empty())
+      return;
+    std::vector<std::string> args{id};
+    auto add = [&](const queue_entry& e, const char* outcome,
+                   std::string err) {
+      args.push_back(e.key);
+      args.push_back(std::to_string(e.epoch));
+      args.push_back(outcome);
+      args.push_back(e.dispatch_id);
+      args.push_back(e.node);
+      args.push_back(std::move(err));
+    };
+    for (auto& e : items) {
+      auto i = running.find(e.key);
+      if (i != running.end()) {
+        // Already running here (a start moved back to this worker):
+        // adopt the newer epoch without restarting the handler.
+        if (i->second != e.epoch) {
+          i->second = std::max(i->second, e.epoch);
+          add(e, "ok", {});
+        }
+        continue;
+      }
       job j;
-      j.key = std::move(xs[i].str);
-      j.payload = std::move(xs[i + 1].str);
-      j.node = std::move(xs[i + 2].str);
+      j.key = e.key;
+      j.payload = std::move(e.payload);
+      j.node = e.node;
       j.worker = id;
-      auto did = std::move(xs[i + 3].str);
-      j.epoch = static_cast<uint64_t>(
-        pool_routing::parse_i64(xs[i + 4].str).value_or(0));
+      j.epoch = e.epoch;
       auto err = guarded("start", j.key, [&] { return handler->start(j); });
       if (!err) {
         running[j.key] = j.epoch;
-        if (!did.empty())
-          results.push_back(make_command(
-            "PUBLISH", ps::node_channel(core->pool, j.node), did + "\n"));
-        continue;
-      }
-      if (code_of(err) == errc::requeue) {
+        add(e, "ok", {});
+      } else if (code_of(err) == errc::requeue) {
         requeue.emplace_back(j.key, j.epoch);
         arm_requeue();
-        continue;
+      } else {
+        auto text = render(err);
+        log::info("pool job start failed worker={} key={} error=\"{}\"", id,
+                  j.key, text);
+        add(e, "fail", wire_text(std::move(text)));
       }
-      auto text = render(err);
-      log::info("pool job start failed worker={} key={} error=\"{}\"", id,
-                j.key, text);
-      auto r = eval(ps::fail(), {id, j.key, std::to_string(j.epoch)});
-      if (!r)
-        log::warn("pool worker cannot drop failed job key={} error=\"{}\"",
-                  j.key, render(r.error()));
-      if (!did.empty())
-        results.push_back(make_command(
-          "PUBLISH", ps::node_channel(core->pool, j.node), did + "\n" + text));
     }
-    if (!results.empty()) {
-      auto r = cli.batch(std::move(results));
-      if (!r)
-        log::warn("pool worker cannot publish start results worker={} "
-                  "error=\"{}\"",
-                  id, render(r.error()));
+    if (args.size() > 1)
+      confirm(std::move(args));
+  }
+
+  /// Confirms starts (and publishes their results); stops the jobs Redis
+  /// says this worker no longer owns.
+  bool confirm(std::vector<std::string> args) {
+    auto r = eval(ps::confirm(), args);
+    if (!r) {
+      log::warn("pool worker cannot confirm starts worker={} error=\"{}\"",
+                id, render(r.error()));
+      unconfirmed.push_back(std::move(args));
+      arm_retry();
+      return false;
     }
+    for (auto& k : r->elements) {
+      auto i = running.find(k.str);
+      if (i != running.end()) {
+        log::info("pool worker stops a job it no longer owns worker={} "
+                  "key={}",
+                  id, k.str);
+        stop_local(k.str);
+      }
+    }
+    return true;
   }
 
   void on_stop(const queue_entry& e) {
@@ -324,13 +342,12 @@ struct worker_state {
       stop_local(e.key);
       return;
     }
-    auto drop = [&](std::vector<key_epoch>& xs) {
-      xs.erase(std::remove_if(xs.begin(), xs.end(),
-                              [&](auto& x) { return x.first == e.key; }),
-               xs.end());
-    };
-    drop(deferred);
-    drop(requeue);
+    deferred.erase(std::remove_if(deferred.begin(), deferred.end(),
+                                  [&](auto& x) { return x.key == e.key; }),
+                   deferred.end());
+    requeue.erase(std::remove_if(requeue.begin(), requeue.end(),
+                                 [&](auto& x) { return x.first == e.key; }),
+                  requeue.end());
   }
 
   void on_notify(const queue_entry& e) {
@@ -435,6 +452,12 @@ struct worker_state {
   }
 
   void resume() {
+    while (!unconfirmed.empty()) {
+      auto args = std::move(unconfirmed.back());
+      unconfirmed.pop_back();
+      if (!confirm(std::move(args)))
+        return;
+    }
     if (!flush_handoff())
       arm_retry();
     if (!deferred.empty()) {
@@ -453,6 +476,7 @@ struct worker_state {
     handoff.clear();
     deferred.clear();
     requeue.clear();
+    unconfirmed.clear();
     auto r = eval(ps::add_worker(),
                   {core->node, id, std::to_string(created_ns),
                    std::to_string(std::chrono::duration_cast<
