@@ -9,6 +9,8 @@
 // Usage: pool_bench [--port=N] [--runs=3] [--scale=1.0]
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include <caf/all.hpp>
@@ -119,6 +121,8 @@ pool_options bench_options() {
   pool_options o;
   o.max_queued_jobs = 0; // no admission limit while measuring
   o.job_sink_block_duration = 1s;
+  if (auto* b = std::getenv("POOL_BATCH"))
+    o.max_batch = std::stoul(b);
   return o;
 }
 
@@ -134,8 +138,11 @@ int main(int argc, char** argv) {
   auto n = static_cast<size_t>(20000 * tgt.scale);
   auto lat_n = static_cast<size_t>(2000 * tgt.scale);
   constexpr size_t dispatchers = 50;
-  constexpr size_t workers = 4;
-  std::vector<double> tput, raw_tput, start50, start99, ret50, ret99, raw50,
+  size_t workers = 4;
+  for (int i = 1; i < argc; ++i)
+    if (std::string{argv[i]}.rfind("--workers=", 0) == 0)
+      workers = std::stoul(std::string{argv[i]}.substr(10));
+  std::vector<double> tput, async_tput, raw_tput, start50, start99, ret50, ret99, raw50,
     raw99;
   options o;
   o.redis.host = "127.0.0.1";
@@ -181,6 +188,36 @@ int main(int argc, char** argv) {
       if (failed > 0)
         std::fprintf(stderr, "%zu dispatches failed\n", failed.load());
       raw_tput.push_back(raw_relay(tgt.port, n));
+      // 1b. Throughput with dispatch_async: one thread, 2000 in flight.
+      {
+        std::mutex mtx;
+        std::condition_variable cv;
+        size_t in_flight = 0, done = 0, errors = 0;
+        auto t2 = clock_type::now();
+        for (size_t i = 0; i < n; ++i) {
+          {
+            std::unique_lock<std::mutex> guard{mtx};
+            if (in_flight >= 2000)
+              cv.wait(guard, [&] { return in_flight <= 1500; });
+            ++in_flight;
+          }
+          (*cn)->dispatch_async("async-" + std::to_string(i), "payload",
+                                [&](caf::error err) {
+                                  std::lock_guard<std::mutex> guard{mtx};
+                                  --in_flight;
+                                  ++done;
+                                  errors += err ? 1 : 0;
+                                  // Wake the producer in steps, not per job.
+                                  if (in_flight == 1500 || done == n)
+                                    cv.notify_all();
+                                });
+        }
+        std::unique_lock<std::mutex> guard{mtx};
+        cv.wait(guard, [&] { return done == n; });
+        async_tput.push_back(static_cast<double>(n) / (us_since(t2) / 1e6));
+        if (errors > 0)
+          std::fprintf(stderr, "%zu async dispatches failed\n", errors);
+      }
       // 2. Latency at light load: one dispatch at a time.
       std::vector<double> to_start, to_return;
       for (size_t i = 0; i < lat_n + 100; ++i) {
@@ -216,6 +253,9 @@ int main(int argc, char** argv) {
                            tgt.runs, dispatchers, workers);
   report("pool", "dispatch_to_start_returned_jobs_per_s", median(tput),
          "raw_list_relay_jobs_per_s", median(raw_tput), true, extra);
+  report("pool", "dispatch_async_2000_in_flight_jobs_per_s",
+         median(async_tput), "raw_list_relay_jobs_per_s", median(raw_tput),
+         true, extra);
   report("pool", "dispatch_to_handler_start_p50_us", median(start50),
          "raw_rpush_to_blpop_p50_us", median(raw50), false, extra);
   report("pool", "dispatch_to_handler_start_p99_us", median(start99),

@@ -1,6 +1,9 @@
 #include "runtime/pool.hpp"
 
 #include <condition_variable>
+#include <deque>
+#include <thread>
+#include <unordered_map>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
@@ -25,30 +28,15 @@ pool_node::add_node(runtime& rt, const std::string& pool, pool_options opts) {
 }
 
 pool_node::pool_node(runtime& rt, pool_node_handle h)
-  : rt_(rt), actor_(std::move(h.actor)), core_(std::move(h.core)) {
+  : rt_(rt),
+    actor_(std::move(h.actor)),
+    core_(std::move(h.core)),
+    dispatcher_(std::make_shared<dispatcher>(rt, core_)) {
   // nop
 }
 
 pool_node::~pool_node() {
   close();
-}
-
-std::unique_ptr<client> pool_node::take_client() {
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (!clients_.empty()) {
-      auto c = std::move(clients_.back());
-      clients_.pop_back();
-      return c;
-    }
-  }
-  return std::make_unique<client>(rt_.system(), rt_.gateway());
-}
-
-void pool_node::give_client(std::unique_ptr<client> c) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (clients_.size() < 64)
-    clients_.push_back(std::move(c));
 }
 
 template <class R, class... Ts>
@@ -81,13 +69,6 @@ caf::error pool_node::remove_worker(const std::string& id) {
 
 namespace {
 
-struct waiter {
-  std::mutex mtx;
-  std::condition_variable cv;
-  bool done = false;
-  std::string err;
-};
-
 caf::error dispatch_status(const std::string& st, const std::string& key) {
   if (st == "exists")
     return make_error(errc::job_exists, "job " + key + " already exists");
@@ -99,7 +80,229 @@ caf::error dispatch_status(const std::string& st, const std::string& key) {
   return make_error(errc::redis_error, "unexpected dispatch reply " + st);
 }
 
+caf::error result_error(std::string text) {
+  if (text.empty())
+    return caf::none;
+  return make_error(errc::handler_failed, std::move(text));
+}
+
 } // namespace
+
+/// Group commit of dispatches: a blocking caller that finds no batch in
+/// flight sends its own at once (no thread hop at light load); dispatches
+/// arriving meanwhile, and every async one, queue up and go out as one
+/// `dispatch_many` per batch from the flusher thread. Async timeouts are
+/// checked by the same thread.
+struct pool_node::dispatcher {
+  struct item {
+    std::string key;
+    std::string payload;
+    std::string did;
+    bool async = false;
+  };
+
+  dispatcher(runtime& rt, pool_core_ptr core)
+    : rt(rt), core(std::move(core)), cli(rt.system(), rt.gateway()),
+      leader_cli(rt.system(), rt.gateway()) {
+    thread = std::thread{[this] { run(); }};
+  }
+
+  ~dispatcher() {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      stopping = true;
+    }
+    cv.notify_all();
+    thread.join();
+    // Fail what never went out.
+    for (auto& x : queue)
+      if (core->remove_waiter(x.did))
+        fail_waiter(x.did, make_error(errc::closed, "pool node is closed"));
+  }
+
+  runtime& rt;
+  pool_core_ptr core;
+  client cli;        // the flusher thread's
+  client leader_cli; // a caller's, under `busy`
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::deque<item> queue;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>>
+    deadlines;
+  std::unordered_map<std::string, std::function<void(caf::error)>> on_fail;
+  bool busy = false;
+  bool stopping = false;
+  std::thread thread;
+
+  /// Queues a dispatch whose waiter is registered; `fail` runs if the
+  /// script refuses it (the waiter is removed first).
+  void submit(item x, std::function<void(caf::error)> fail, bool async) {
+    x.async = async;
+    std::unique_lock<std::mutex> guard{mtx};
+    on_fail.emplace(x.did, std::move(fail));
+    if (async)
+      deadlines.emplace_back(std::chrono::steady_clock::now()
+                               + core->opts.dispatch_timeout(),
+                             x.did);
+    queue.push_back(std::move(x));
+    if (async || busy) {
+      // The flusher thread (or the caller flushing now) takes it; async
+      // callers never wait for a round trip here.
+      if (!busy)
+        cv.notify_all();
+      return;
+    }
+    busy = true;
+    auto batch = take();
+    guard.unlock();
+    send(leader_cli, batch);
+    guard.lock();
+    busy = false;
+    if (!queue.empty())
+      cv.notify_all();
+  }
+
+  std::vector<item> take() {
+    std::vector<item> batch;
+    auto n = std::min<size_t>(queue.size(), 512);
+    for (size_t i = 0; i < n; ++i) {
+      batch.push_back(std::move(queue.front()));
+      queue.pop_front();
+    }
+    return batch;
+  }
+
+  void fail_waiter(const std::string& did, caf::error err) {
+    std::function<void(caf::error)> fn;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      auto i = on_fail.find(did);
+      if (i == on_fail.end())
+        return;
+      fn = std::move(i->second);
+      on_fail.erase(i);
+    }
+    fn(std::move(err));
+  }
+
+  /// Drops the failure callbacks of a sent batch; async ones stay until
+  /// their result or their deadline (the timeout needs them).
+  void forget(const std::vector<item>& batch) {
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& x : batch)
+      if (!x.async)
+        on_fail.erase(x.did);
+  }
+
+  /// An async dispatch got its result.
+  void resolved(const std::string& did) {
+    std::lock_guard<std::mutex> guard{mtx};
+    on_fail.erase(did);
+  }
+
+  void send(client& c, std::vector<item>& batch) {
+    for (int attempt = 0;; ++attempt) {
+      auto m = core->members();
+      std::vector<std::string> args{core->node, std::to_string(m->rev),
+                                    std::to_string(core->opts.max_queued_jobs)};
+      for (auto& x : batch) {
+        args.push_back(x.key);
+        args.push_back(x.payload);
+        args.push_back(x.did);
+        args.push_back(m->target(x.key));
+      }
+      auto r = c.eval(pool_scripts::dispatch_many(), {core->prefix},
+                      std::move(args));
+      if (r && r->is_array() && !r->elements.empty()
+          && r->elements[0].str == "stale" && attempt < 8) {
+        if (auto v = c.eval(pool_scripts::members(), {core->prefix}, {}))
+          core->install(pool_membership::parse(*v));
+        continue;
+      }
+      if (!r || !r->is_array() || r->elements.empty()
+          || r->elements[0].str != "ok") {
+        auto err = !r ? r.error()
+                      : dispatch_status(r->is_array() && !r->elements.empty()
+                                          ? r->elements[0].str
+                                          : r->str,
+                                        "");
+        for (auto& x : batch)
+          if (core->remove_waiter(x.did))
+            fail_waiter(x.did, err);
+        forget(batch);
+        return;
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        std::string st = i + 1 < r->elements.size() ? r->elements[i + 1].str
+                                                     : "missing";
+        if (st != "ok" && core->remove_waiter(batch[i].did))
+          fail_waiter(batch[i].did, dispatch_status(st, batch[i].key));
+      }
+      forget(batch);
+      return;
+    }
+  }
+
+  void run() {
+    std::unique_lock<std::mutex> guard{mtx};
+    for (;;) {
+      auto now = std::chrono::steady_clock::now();
+      // Async timeouts (deadlines are in submission order).
+      while (!deadlines.empty() && deadlines.front().first <= now) {
+        auto did = std::move(deadlines.front().second);
+        deadlines.pop_front();
+        guard.unlock();
+        if (core->remove_waiter(did))
+          fail_waiter(did, make_error(errc::timeout,
+                                      "dispatch timed out waiting for the "
+                                      "worker's start"));
+        else
+          resolved(did);
+        guard.lock();
+      }
+      if (stopping)
+        return;
+      if (!queue.empty() && !busy) {
+        busy = true;
+        auto batch = take();
+        guard.unlock();
+        send(cli, batch);
+        guard.lock();
+        busy = false;
+        continue;
+      }
+      if (deadlines.empty())
+        cv.wait(guard);
+      else
+        cv.wait_until(guard, deadlines.front().first);
+    }
+  }
+};
+
+void pool_node::dispatch_async(const std::string& key,
+                               const std::string& payload,
+                               std::function<void(caf::error)> done) {
+  if (core_->closing) {
+    done(make_error(errc::closed, "pool node is closed"));
+    return;
+  }
+  if (auto err = validate_key(key, "pool", "dispatch")) {
+    done(std::move(err));
+    return;
+  }
+  auto did = core_->next_dispatch_id();
+  auto shared = std::make_shared<std::function<void(caf::error)>>(
+    std::move(done));
+  std::weak_ptr<dispatcher> disp = dispatcher_;
+  core_->add_waiter(did, [shared, disp, did](std::string err) {
+    if (auto d = disp.lock())
+      d->resolved(did);
+    (*shared)(result_error(std::move(err)));
+  });
+  dispatcher_->submit({key, payload, did},
+                      [shared](caf::error err) { (*shared)(std::move(err)); },
+                      true);
+}
 
 caf::error pool_node::dispatch(const std::string& key,
                                const std::string& payload) {
@@ -107,43 +310,26 @@ caf::error pool_node::dispatch(const std::string& key,
     return make_error(errc::closed, "pool node is closed");
   if (auto err = validate_key(key, "pool", "dispatch"))
     return err;
-  auto did = core_->next_dispatch_id();
+  struct waiter {
+    std::mutex mtx;
+    std::condition_variable cv;
+    bool done = false;
+    caf::error err;
+  };
   auto w = std::make_shared<waiter>();
-  core_->add_waiter(did, [w](std::string err) {
+  auto finish = [w](caf::error err) {
     std::lock_guard<std::mutex> guard{w->mtx};
+    if (w->done)
+      return;
     w->err = std::move(err);
     w->done = true;
     w->cv.notify_one();
+  };
+  auto did = core_->next_dispatch_id();
+  core_->add_waiter(did, [finish](std::string err) {
+    finish(result_error(std::move(err)));
   });
-  auto cli = take_client();
-  caf::error failure;
-  for (int attempt = 0;; ++attempt) {
-    auto m = core_->members();
-    auto r = cli->eval(ps::dispatch(), {core_->prefix},
-                       {key, payload, core_->node, did, m->target(key),
-                        std::to_string(m->rev),
-                        std::to_string(core_->opts.max_queued_jobs)});
-    if (!r) {
-      failure = r.error();
-      break;
-    }
-    auto& st = r->is_array() && !r->elements.empty() ? r->elements[0].str
-                                                     : r->str;
-    if (st == "ok")
-      break;
-    if (st == "stale" && attempt < 8) {
-      if (auto v = cli->eval(ps::members(), {core_->prefix}, {}))
-        core_->install(pool_membership::parse(*v));
-      continue;
-    }
-    failure = dispatch_status(st, key);
-    break;
-  }
-  give_client(std::move(cli));
-  if (failure) {
-    core_->remove_waiter(did);
-    return failure;
-  }
+  dispatcher_->submit({key, payload, did}, finish, false);
   std::unique_lock<std::mutex> guard{w->mtx};
   if (!w->cv.wait_for(guard, core_->opts.dispatch_timeout(),
                       [&] { return w->done; })) {
@@ -154,9 +340,7 @@ caf::error pool_node::dispatch(const std::string& key,
     guard.lock();
     w->cv.wait(guard, [&] { return w->done; });
   }
-  if (w->err.empty())
-    return caf::none;
-  return make_error(errc::handler_failed, w->err);
+  return std::move(w->err);
 }
 
 caf::error pool_node::stop_job(const std::string& key) {

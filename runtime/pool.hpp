@@ -65,6 +65,12 @@ public:
   /// (no start within `2 * ack_grace_period`; the job stays queued),
   /// `errc::closed`, `errc::shutting_down`, Redis errors.
   caf::error dispatch(const std::string& key, const std::string& payload);
+  /// Dispatches without blocking: `done` runs once with the same result
+  /// `dispatch` would return (on a Pulse thread: keep it short). Concurrent
+  /// dispatches of a node are group-committed: one `dispatch_many` script
+  /// per batch.
+  void dispatch_async(const std::string& key, const std::string& payload,
+                      std::function<void(caf::error)> done);
   /// Stops job `key` wherever it runs and forgets it (`stop` script).
   /// Errors: `errc::not_found`.
   caf::error stop_job(const std::string& key);
@@ -111,8 +117,8 @@ public:
 private:
   pool_node(runtime& rt, pool_node_handle h);
 
-  std::unique_ptr<client> take_client();
-  void give_client(std::unique_ptr<client> c);
+  struct dispatcher;
+
   template <class R, class... Ts>
   caf::expected<R> call(Ts&&... xs);
 
@@ -120,8 +126,8 @@ private:
   pool_node_actor actor_;
   pool_core_ptr core_;
   std::mutex mtx_;
-  std::vector<std::unique_ptr<client>> clients_;
   bool done_ = false;
+  std::shared_ptr<dispatcher> dispatcher_;
 };
 
 } // namespace pulse

@@ -44,8 +44,12 @@ const script& members();
 /// entry `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`
 /// to the target worker.
 const script& dispatch();
+/// (node, mrev, max_queued, key1, payload1, dispatch_id1, target1, ...) ->
+/// [ok, status1, ...] | [stale] | [shutdown]: `dispatch` for many jobs at
+/// once (statuses `ok`, `exists`, `overloaded`), one `RPUSH` per worker.
+const script& dispatch_many();
 /// (worker, key1, epoch1, outcome1, dispatch_id1, node1, error1, ...) ->
-/// [fenced key...]. Run by a worker after its handler's starts returned
+/// [fenced key, epoch, ...]. Run by a worker after its handler's starts returned
 /// (outcome `ok`, `fail` or `requeue`): a started job still owned by the
 /// worker at that epoch becomes running; a failed one is dropped; results
 /// are published to each dispatcher's node channel (one message per node,

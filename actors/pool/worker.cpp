@@ -151,10 +151,21 @@ struct worker_state {
           retry.reset();
           if (closed)
             return;
-          if (v.is_array() && v.elements.size() == 2
-              && v.elements[1].is_array())
-            process(v.elements[1].elements);
-          poll();
+          auto* entries = v.is_array() && v.elements.size() == 2
+                              && v.elements[1].is_array()
+                            ? &v.elements[1].elements
+                            : nullptr;
+          // Under load, ask for the next batch first so Redis fills it
+          // while this one starts and is confirmed (entries are still
+          // handled in order); a lone entry starts first (latency).
+          if (entries && entries->size() > 1) {
+            poll();
+            process(*entries);
+          } else {
+            if (entries)
+              process(*entries);
+            poll();
+          }
         },
         [this](caf::error& err) {
           polling = false;
@@ -324,13 +335,16 @@ struct worker_state {
       arm_retry();
       return false;
     }
-    for (auto& k : r->elements) {
-      auto i = running.find(k.str);
-      if (i != running.end()) {
+    for (size_t j = 0; j + 1 < r->elements.size(); j += 2) {
+      auto& key = r->elements[j].str;
+      auto epoch = pool_routing::parse_i64(r->elements[j + 1].str);
+      auto i = running.find(key);
+      if (i != running.end() && epoch
+          && i->second == static_cast<uint64_t>(*epoch)) {
         log::info("pool worker stops a job it no longer owns worker={} "
                   "key={}",
-                  id, k.str);
-        stop_local(k.str);
+                  id, key);
+        stop_local(key);
       }
     }
     return true;

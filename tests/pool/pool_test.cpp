@@ -130,6 +130,61 @@ BOOST_AUTO_TEST_CASE(concurrent_dispatch_of_one_key_one_wins) {
   BOOST_TEST(log->count('s', "same") == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(async_dispatch_reports_every_result) {
+  auto n = node();
+  auto h = std::make_shared<recorder>(log);
+  h->fail_keys.insert("bad");
+  worker(*n, h);
+  worker(*n, h);
+  std::mutex mtx;
+  std::map<errc, int> results;
+  int done = 0;
+  auto record = [&](caf::error err) {
+    std::lock_guard<std::mutex> guard{mtx};
+    ++results[code_of(err)];
+    ++done;
+  };
+  for (int i = 0; i < 300; ++i)
+    n->dispatch_async("a" + std::to_string(i), "x", record);
+  for (int i = 0; i < 5; ++i)
+    n->dispatch_async("dup", "x", record); // one batch or not: one wins
+  n->dispatch_async("bad", "x", record);
+  n->dispatch_async("", "x", record);
+  BOOST_TEST(wait_until([&] {
+    std::lock_guard<std::mutex> guard{mtx};
+    return done == 307;
+  }));
+  std::lock_guard<std::mutex> guard{mtx};
+  BOOST_TEST(results[errc::none] == 301);
+  BOOST_TEST(results[errc::job_exists] == 4);
+  BOOST_TEST(results[errc::handler_failed] == 1);
+  BOOST_TEST(results[errc::invalid_argument] == 1);
+  BOOST_TEST(log->count('s') == 301u);
+}
+
+BOOST_AUTO_TEST_CASE(async_dispatch_times_out_and_respects_admission) {
+  auto o = fast_options();
+  o.ack_grace_period = 100ms;
+  o.max_queued_jobs = 10;
+  auto n = node(o); // no worker
+  std::mutex mtx;
+  std::map<errc, int> results;
+  int done = 0;
+  for (int i = 0; i < 15; ++i)
+    n->dispatch_async("t" + std::to_string(i), "x", [&](caf::error err) {
+      std::lock_guard<std::mutex> guard{mtx};
+      ++results[code_of(err)];
+      ++done;
+    });
+  BOOST_TEST(wait_until([&] {
+    std::lock_guard<std::mutex> guard{mtx};
+    return done == 15;
+  }));
+  std::lock_guard<std::mutex> guard{mtx};
+  BOOST_TEST(results[errc::timeout] == 10);
+  BOOST_TEST(results[errc::overloaded] == 5);
+}
+
 BOOST_AUTO_TEST_CASE(invalid_keys_are_rejected) {
   auto n = node();
   BOOST_TEST(code_of(n->dispatch("", "x")) == errc::invalid_argument);
