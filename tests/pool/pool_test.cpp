@@ -435,6 +435,201 @@ BOOST_AUTO_TEST_CASE(malformed_queue_entries_are_skipped) {
   BOOST_TEST(log->count('s') == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(introspection_across_two_nodes) {
+  auto n1 = node();
+  auto n2 = node();
+  worker(*n1);
+  worker(*n1);
+  worker(*n2);
+  for (int i = 0; i < 4; ++i)
+    BOOST_REQUIRE(!n1->dispatch("i" + std::to_string(i), "x"));
+  auto local = n1->workers();
+  BOOST_REQUIRE(local);
+  BOOST_TEST(local->size() == 2u);
+  auto all = n2->pool_workers();
+  BOOST_REQUIRE(all);
+  BOOST_TEST(all->size() == 3u);
+  for (size_t i = 1; i < all->size(); ++i) // routing order
+    BOOST_TEST((*all)[i - 1].created_at <= (*all)[i].created_at);
+  auto keys = n2->job_keys();
+  BOOST_REQUIRE(keys);
+  BOOST_TEST(keys->size() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(user_actor_as_worker) {
+  auto n = node();
+  auto seen = std::make_shared<std::vector<std::string>>();
+  auto mtx = std::make_shared<std::mutex>();
+  auto impl = [seen, mtx]() -> job_actor::behavior_type {
+    return {
+      [seen, mtx](job_start_atom, const job& j) -> caf::result<bool> {
+        std::lock_guard<std::mutex> guard{*mtx};
+        if (j.key == "refuse")
+          return make_error(errc::invalid_argument, "refused by actor");
+        seen->push_back("start " + j.key + " " + j.payload);
+        return true;
+      },
+      [seen, mtx](job_stop_atom, const std::string& key) {
+        std::lock_guard<std::mutex> guard{*mtx};
+        seen->push_back("stop " + key);
+        return true;
+      },
+      [seen, mtx](job_notify_atom, const std::string& key,
+                  const std::string& payload) {
+        std::lock_guard<std::mutex> guard{*mtx};
+        seen->push_back("notify " + key + " " + payload);
+        return true;
+      },
+    };
+  };
+  auto hdl = sys->spawn(impl);
+  auto id = n->add_worker(hdl);
+  BOOST_REQUIRE_MESSAGE(id, describe(id));
+  BOOST_TEST(!n->dispatch("a", "pa"));
+  auto err = n->dispatch("refuse", "x");
+  BOOST_TEST(render(err).find("refused by actor") != std::string::npos,
+             render(err));
+  BOOST_TEST(!n->notify_worker("a", "hi"));
+  BOOST_TEST(!n->stop_job("a"));
+  BOOST_TEST(wait_until([&] {
+    std::lock_guard<std::mutex> guard{*mtx};
+    return seen->size() == 3;
+  }));
+  std::lock_guard<std::mutex> guard{*mtx};
+  BOOST_TEST((*seen == std::vector<std::string>{"start a pa", "notify a hi",
+                                                "stop a"}));
+  caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(redelivered_start_leaves_a_running_job_alone) {
+  auto n = node();
+  auto w = worker(*n);
+  BOOST_TEST(!n->dispatch("k", "x"));
+  auto rec = redis()("HGET", pool_scripts::pool_prefix("p") + "jobs", "k");
+  BOOST_REQUIRE(rec);
+  auto epoch = rec->str.substr(w.size() + 1);
+  epoch = epoch.substr(0, epoch.find('|'));
+  // The same start again (as a duplicate delivery would look), and an
+  // older one.
+  auto entry = [&](const std::string& e) {
+    return "S" + e + " 1 0 0 kx";
+  };
+  redis()("RPUSH", pool_scripts::pool_prefix("p") + "q:" + w, entry(epoch),
+          entry("1"));
+  BOOST_TEST(!n->dispatch("other", "x")); // processed after the duplicates
+  BOOST_TEST(log->count('s', "k") == 1u);
+  BOOST_TEST(log->count('x', "k") == 0u);
+  BOOST_TEST(log->owner("k") == w);
+  auto after = redis()("HGET", pool_scripts::pool_prefix("p") + "jobs", "k");
+  BOOST_REQUIRE(after);
+  BOOST_TEST(after->str.find(w + "|" + epoch + "|r|") == 0u, after->str);
+}
+
+BOOST_AUTO_TEST_CASE(notify_for_a_job_without_worker_is_not_found) {
+  auto n = node(); // no worker: the job waits for one
+  n->dispatch_async("w", "x", [](caf::error) {});
+  BOOST_TEST(wait_until([&] {
+    auto keys = n->job_keys();
+    return keys && keys->size() == 1;
+  }));
+  auto err = n->notify_worker("w", "x");
+  BOOST_TEST(code_of(err) == errc::not_found);
+  BOOST_TEST(render(err).find("no worker yet") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(dead_workers_leave_the_membership) {
+  auto n = node();
+  auto live = worker(*n);
+  // Five workers of a node that died: members with expired leases.
+  auto pfx = pool_scripts::pool_prefix("p");
+  for (int i = 0; i < 5; ++i) {
+    auto id = "dead" + std::to_string(i);
+    redis()("HSET", pfx + "workers", id, std::to_string(i) + "|gone");
+    redis()("ZADD", pfx + "alive", "1", "w:" + id);
+  }
+  redis()("HSET", pfx + "jobs", "orphan", "dead0|1|r|gone|");
+  redis()("HSET", pfx + "payloads", "orphan", "x");
+  redis()("SADD", pfx + "owned:dead0", "orphan");
+  redis()("INCR", pfx + "mrev");
+  BOOST_TEST(wait_until([&] {
+    auto ws = n->pool_workers();
+    return ws && ws->size() == 1 && (*ws)[0].id == live;
+  }));
+  // The dead worker's job runs on the live one.
+  BOOST_TEST(wait_until([&] { return log->owner("orphan") == live; }));
+  auto left = redis()("SCARD", pfx + "orphans");
+  BOOST_REQUIRE(left);
+  BOOST_TEST(left->integer == 0);
+}
+
+BOOST_AUTO_TEST_CASE(cascade_of_closes_loses_no_job) {
+  auto o = fast_options();
+  o.worker_ttl = 200ms;
+  o.worker_shutdown_ttl = 200ms;
+  o.job_sink_block_duration = 50ms;
+  o.ack_grace_period = 300ms;
+  auto n1 = node(o);
+  auto n2 = node(o);
+  auto n3 = node(o);
+  worker(*n1);
+  auto w2 = worker(*n2);
+  auto w3 = worker(*n3);
+  for (int i = 0; i < 25; ++i)
+    BOOST_REQUIRE(!n1->dispatch("c" + std::to_string(i), "x"));
+  auto starts_on_w2 = log->count('s');
+  std::thread closer{[&] { n1->close(); }};
+  // Close node2 as soon as it starts a requeued job.
+  BOOST_TEST(wait_until([&] {
+    std::lock_guard<std::mutex> guard{log->mtx};
+    for (size_t i = starts_on_w2; i < log->entries.size(); ++i)
+      if (log->entries[i].kind == 's' && log->entries[i].worker == w2)
+        return true;
+    return false;
+  }));
+  n2->close();
+  closer.join();
+  BOOST_TEST(wait_until(
+    [&] {
+      auto s = log->snapshot();
+      return s.size() == 25
+             && std::all_of(s.begin(), s.end(),
+                            [&](auto& kv) { return kv.second == w3; });
+    },
+    10s));
+  BOOST_TEST(log->overlaps.empty());
+}
+
+BOOST_AUTO_TEST_CASE(ticker_first_tick_and_period_change) {
+  auto n = node();
+  std::mutex mtx;
+  std::vector<std::chrono::steady_clock::time_point> ticks;
+  auto t0 = std::chrono::steady_clock::now();
+  auto t = n->new_ticker("first", 200ms, [&](int64_t) {
+    std::lock_guard<std::mutex> guard{mtx};
+    ticks.push_back(std::chrono::steady_clock::now());
+  });
+  BOOST_REQUIRE(t);
+  BOOST_TEST(wait_until([&] {
+    std::lock_guard<std::mutex> guard{mtx};
+    return !ticks.empty();
+  }));
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto first = ticks[0] - t0;
+    BOOST_TEST((first >= 150ms && first <= 400ms));
+  }
+  // Another creator with another period replaces the shared entry.
+  auto t2 = n->new_ticker("first", 50ms, [](int64_t) {});
+  BOOST_REQUIRE(t2);
+  std::this_thread::sleep_for(100ms);
+  auto v = redis()("HGET", pool_scripts::pool_prefix("p") + "tickers",
+                   "first");
+  BOOST_REQUIRE(v);
+  BOOST_TEST(v->str.substr(v->str.find('|') + 1) == "50");
+  caf::anon_send_exit(*t, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(*t2, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_CASE(ticker_fires_on_exactly_one_node_per_period) {
   std::vector<std::unique_ptr<pool_node>> nodes;
   std::mutex mtx;
