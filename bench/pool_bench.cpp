@@ -172,11 +172,16 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "add_worker failed\n");
           return 1;
         }
+      // POOL_ONLY=async runs only the async phase (for profiling).
+      auto only = std::getenv("POOL_ONLY");
+      auto want = [&](const char* phase) {
+        return only == nullptr || std::string{only} == phase;
+      };
       // 1. Throughput: 50 threads dispatching distinct keys.
       std::atomic<size_t> next{0}, failed{0};
       auto t0 = clock_type::now();
       std::vector<std::thread> ts;
-      for (size_t t = 0; t < dispatchers; ++t)
+      for (size_t t = 0; t < (want("blocking") ? dispatchers : 0); ++t)
         ts.emplace_back([&] {
           for (auto i = next++; i < n; i = next++)
             if ((*cn)->dispatch("job-" + std::to_string(i), "payload"))
@@ -187,14 +192,15 @@ int main(int argc, char** argv) {
       tput.push_back(static_cast<double>(n) / (us_since(t0) / 1e6));
       if (failed > 0)
         std::fprintf(stderr, "%zu dispatches failed\n", failed.load());
-      raw_tput.push_back(raw_relay(tgt.port, n));
+      if (want("raw"))
+        raw_tput.push_back(raw_relay(tgt.port, n));
       // 1b. Throughput with dispatch_async: one thread, 2000 in flight.
       {
         std::mutex mtx;
         std::condition_variable cv;
         size_t in_flight = 0, done = 0, errors = 0;
         auto t2 = clock_type::now();
-        for (size_t i = 0; i < n; ++i) {
+        for (size_t i = 0; i < (want("async") ? n : 0); ++i) {
           {
             std::unique_lock<std::mutex> guard{mtx};
             if (in_flight >= 2000)
@@ -213,14 +219,14 @@ int main(int argc, char** argv) {
                                 });
         }
         std::unique_lock<std::mutex> guard{mtx};
-        cv.wait(guard, [&] { return done == n; });
+        cv.wait(guard, [&] { return done == (want("async") ? n : 0); });
         async_tput.push_back(static_cast<double>(n) / (us_since(t2) / 1e6));
         if (errors > 0)
           std::fprintf(stderr, "%zu async dispatches failed\n", errors);
       }
       // 2. Latency at light load: one dispatch at a time.
       std::vector<double> to_start, to_return;
-      for (size_t i = 0; i < lat_n + 100; ++i) {
+      for (size_t i = 0; i < (want("latency") ? lat_n + 100 : 0); ++i) {
         auto t1 = clock_type::now();
         if (auto err = (*cn)->dispatch("lat-" + std::to_string(i), "p")) {
           std::fprintf(stderr, "dispatch: %s\n", render(err).c_str());
@@ -237,12 +243,14 @@ int main(int argc, char** argv) {
         }
         std::this_thread::sleep_for(1ms); // light load, as the peers do
       }
+      if (to_start.empty())
+        to_start.push_back(0), to_return.push_back(0);
       start50.push_back(quantile(to_start, 0.5));
       start99.push_back(quantile(to_start, 0.99));
       ret50.push_back(quantile(to_return, 0.5));
       ret99.push_back(quantile(to_return, 0.99));
       double r99 = 0;
-      raw50.push_back(raw_handoff_p50(tgt.port, lat_n, &r99));
+      raw50.push_back(want("raw") ? raw_handoff_p50(tgt.port, lat_n, &r99) : 0);
       raw99.push_back(r99);
       (*cn)->shutdown(); // stops every job and deletes the pool's keys
       wn->reset();

@@ -97,23 +97,32 @@ struct pool_node::dispatcher {
   struct item {
     std::string key;
     std::string payload;
-    std::string did;
+    uint64_t did = 0;
     bool async = false;
   };
 
   dispatcher(runtime& rt, pool_core_ptr core)
     : rt(rt), core(std::move(core)), cli(rt.system(), rt.gateway()),
+      cli2(rt.system(), rt.gateway()),
       leader_cli(rt.system(), rt.gateway()) {
-    thread = std::thread{[this] { run(); }};
+    caf::scoped_actor self{rt.system()};
+    self->request(rt.gateway(), caf::infinite, direct_atom::value)
+      .receive([&](gateway_direct_ptr& p) { direct = std::move(p); },
+               [](caf::error&) {});
+    threads.emplace_back([this] { run(cli); });
+    threads.emplace_back([this] { run(cli2); });
   }
 
   ~dispatcher() {
     {
-      std::lock_guard<std::mutex> guard{mtx};
+      std::unique_lock<std::mutex> guard{mtx};
       stopping = true;
+      // A leader's batch in flight calls back into this object.
+      cv.wait(guard, [this] { return !leading; });
     }
     cv.notify_all();
-    thread.join();
+    for (auto& t : threads)
+      t.join();
     // Fail what never went out.
     for (auto& x : queue)
       if (core->remove_waiter(x.did))
@@ -122,17 +131,23 @@ struct pool_node::dispatcher {
 
   runtime& rt;
   pool_core_ptr core;
-  client cli;        // the flusher thread's
-  client leader_cli; // a caller's, under `busy`
+  client cli;        // the flusher threads'
+  client cli2;
+  client leader_cli; // a caller's, when it leads and the direct entry is down
+  gateway_direct_ptr direct;
+  /// A caller's batch is in flight (sent without waiting).
+  bool leading = false;
   std::mutex mtx;
   std::condition_variable cv;
   std::deque<item> queue;
-  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>>
+  std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>>
     deadlines;
-  std::unordered_map<std::string, std::function<void(caf::error)>> on_fail;
-  bool busy = false;
+  std::unordered_map<uint64_t, std::function<void(caf::error)>> on_fail;
+  /// Batches being sent right now (at most `max_flushing`).
+  size_t flushing = 0;
+  static constexpr size_t max_flushing = 2;
   bool stopping = false;
-  std::thread thread;
+  std::vector<std::thread> threads;
 
   /// Queues a dispatch whose waiter is registered; `fail` runs if the
   /// script refuses it (the waiter is removed first).
@@ -145,21 +160,55 @@ struct pool_node::dispatcher {
                                + core->opts.dispatch_timeout(),
                              x.did);
     queue.push_back(std::move(x));
-    if (async || busy) {
-      // The flusher thread (or the caller flushing now) takes it; async
+    if (async || flushing > 0) {
+      // A flusher thread takes it (up to two batches in flight); async
       // callers never wait for a round trip here.
-      if (!busy)
-        cv.notify_all();
+      if (flushing < max_flushing)
+        cv.notify_one();
       return;
     }
-    busy = true;
-    auto batch = take();
+    if (leading) {
+      cv.notify_one(); // a flusher takes it
+      return;
+    }
+    // Lead: send this batch from the caller's thread at once, without
+    // waiting for the script's reply (it is handled on the gateway's reader
+    // thread); the caller only waits for the worker's result.
+    leading = true;
+    auto batch = std::make_shared<std::vector<item>>(take());
     guard.unlock();
-    send(leader_cli, batch);
+    if (send_async(batch))
+      return;
+    send(leader_cli, *batch); // not connected: the blocking path
     guard.lock();
-    busy = false;
-    if (!queue.empty())
-      cv.notify_all();
+    leading = false;
+    cv.notify_all();
+  }
+
+  /// Sends a batch through the gateway's direct entry without waiting;
+  /// false if the entry is not available.
+  bool send_async(std::shared_ptr<std::vector<item>> batch) {
+    if (!direct)
+      return false;
+    auto m = core->members();
+    std::vector<std::string> keys{core->prefix};
+    auto args = batch_args(*batch, *m);
+    return direct->eval_async(
+      pool_scripts::dispatch_many(), keys, args,
+      [this, batch](caf::expected<resp::value> r) {
+        if (r && r->is_array() && !r->elements.empty()
+            && r->elements[0].str == "stale") {
+          // Refreshing needs a round trip: hand the batch to a flusher.
+          std::lock_guard<std::mutex> guard{mtx};
+          for (auto i = batch->rbegin(); i != batch->rend(); ++i)
+            queue.push_front(std::move(*i));
+        } else {
+          settle(*batch, r);
+        }
+        std::lock_guard<std::mutex> guard{mtx};
+        leading = false;
+        cv.notify_all();
+      });
   }
 
   std::vector<item> take() {
@@ -172,7 +221,7 @@ struct pool_node::dispatcher {
     return batch;
   }
 
-  void fail_waiter(const std::string& did, caf::error err) {
+  void fail_waiter(uint64_t did, caf::error err) {
     std::function<void(caf::error)> fn;
     {
       std::lock_guard<std::mutex> guard{mtx};
@@ -195,61 +244,72 @@ struct pool_node::dispatcher {
   }
 
   /// An async dispatch got its result.
-  void resolved(const std::string& did) {
+  void resolved(uint64_t did) {
     std::lock_guard<std::mutex> guard{mtx};
     on_fail.erase(did);
   }
 
-  void send(client& c, std::vector<item>& batch) {
-    for (int attempt = 0;; ++attempt) {
-      auto m = core->members();
-      std::vector<std::string> args{core->node, std::to_string(m->rev),
-                                    std::to_string(core->opts.max_queued_jobs)};
-      for (auto& x : batch) {
-        args.push_back(x.key);
-        args.push_back(x.payload);
-        args.push_back(x.did);
-        args.push_back(m->target(x.key));
-      }
-      auto r = c.eval(pool_scripts::dispatch_many(), {core->prefix},
-                      std::move(args));
-      if (r && r->is_array() && !r->elements.empty()
-          && r->elements[0].str == "stale" && attempt < 8) {
-        if (auto v = c.eval(pool_scripts::members(), {core->prefix}, {}))
-          core->install(pool_membership::parse(*v));
-        continue;
-      }
-      if (!r || !r->is_array() || r->elements.empty()
-          || r->elements[0].str != "ok") {
-        auto err = !r ? r.error()
-                      : dispatch_status(r->is_array() && !r->elements.empty()
-                                          ? r->elements[0].str
-                                          : r->str,
-                                        "");
-        for (auto& x : batch)
-          if (core->remove_waiter(x.did))
-            fail_waiter(x.did, err);
-        forget(batch);
-        return;
-      }
+  std::vector<std::string> batch_args(const std::vector<item>& batch,
+                                      const pool_membership& m) {
+    std::vector<std::string> args{core->node, std::to_string(m.rev),
+                                  std::to_string(core->opts.max_queued_jobs)};
+    args.reserve(3 + 4 * batch.size());
+    for (auto& x : batch) {
+      args.push_back(x.key);
+      args.push_back(x.payload);
+      args.push_back(std::to_string(x.did));
+      args.push_back(m.target(x.key));
+    }
+    return args;
+  }
+
+  /// Fails the items the script refused (or all on an error reply).
+  void settle(const std::vector<item>& batch,
+              const caf::expected<resp::value>& r) {
+    if (!r || !r->is_array() || r->elements.empty()
+        || r->elements[0].str != "ok") {
+      auto err = !r ? r.error()
+                    : dispatch_status(r->is_array() && !r->elements.empty()
+                                        ? r->elements[0].str
+                                        : r->str,
+                                      "");
+      for (auto& x : batch)
+        if (core->remove_waiter(x.did))
+          fail_waiter(x.did, err);
+    } else {
       for (size_t i = 0; i < batch.size(); ++i) {
         std::string st = i + 1 < r->elements.size() ? r->elements[i + 1].str
                                                      : "missing";
         if (st != "ok" && core->remove_waiter(batch[i].did))
           fail_waiter(batch[i].did, dispatch_status(st, batch[i].key));
       }
-      forget(batch);
+    }
+    forget(batch);
+  }
+
+  void send(client& c, std::vector<item>& batch) {
+    for (int attempt = 0;; ++attempt) {
+      auto m = core->members();
+      auto r = c.eval(pool_scripts::dispatch_many(), {core->prefix},
+                      batch_args(batch, *m));
+      if (r && r->is_array() && !r->elements.empty()
+          && r->elements[0].str == "stale" && attempt < 8) {
+        if (auto v = c.eval(pool_scripts::members(), {core->prefix}, {}))
+          core->install(pool_membership::parse(*v));
+        continue;
+      }
+      settle(batch, r);
       return;
     }
   }
 
-  void run() {
+  void run(client& c) {
     std::unique_lock<std::mutex> guard{mtx};
     for (;;) {
       auto now = std::chrono::steady_clock::now();
       // Async timeouts (deadlines are in submission order).
       while (!deadlines.empty() && deadlines.front().first <= now) {
-        auto did = std::move(deadlines.front().second);
+        auto did = deadlines.front().second;
         deadlines.pop_front();
         guard.unlock();
         if (core->remove_waiter(did))
@@ -262,13 +322,15 @@ struct pool_node::dispatcher {
       }
       if (stopping)
         return;
-      if (!queue.empty() && !busy) {
-        busy = true;
+      if (!queue.empty() && flushing < max_flushing) {
+        ++flushing;
         auto batch = take();
+        if (!queue.empty() && flushing < max_flushing)
+          cv.notify_one(); // the other flusher takes the rest
         guard.unlock();
-        send(cli, batch);
+        send(c, batch);
         guard.lock();
-        busy = false;
+        --flushing;
         continue;
       }
       if (deadlines.empty())

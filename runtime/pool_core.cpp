@@ -1,6 +1,7 @@
 #include "runtime/pool_core.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include "runtime/pool_scripts.hpp"
 
@@ -71,17 +72,16 @@ bool pool_core::lease_valid() const {
          < lease_deadline_.load();
 }
 
-std::string pool_core::next_dispatch_id() {
-  return node + ":" + std::to_string(++next_id_);
+uint64_t pool_core::next_dispatch_id() {
+  return ++next_id_;
 }
 
-void pool_core::add_waiter(const std::string& id,
-                           std::function<void(std::string)> fn) {
+void pool_core::add_waiter(uint64_t id, std::function<void(std::string)> fn) {
   std::lock_guard<std::mutex> guard{mtx_};
   waiters_[id] = std::move(fn);
 }
 
-bool pool_core::remove_waiter(const std::string& id) {
+bool pool_core::remove_waiter(uint64_t id) {
   std::lock_guard<std::mutex> guard{mtx_};
   return waiters_.erase(id) > 0;
 }
@@ -98,9 +98,12 @@ size_t pool_core::deliver(const std::string& msg) {
       pos = end + 1; // malformed record: skip it
       continue;
     }
-    auto id = msg.substr(pos, sep - pos);
+    uint64_t id = 0;
+    auto parsed = std::from_chars(msg.data() + pos, msg.data() + sep, id);
     auto err = msg.substr(sep + 1, end - sep - 1);
     pos = end + 1;
+    if (parsed.ec != std::errc{} || parsed.ptr != msg.data() + sep)
+      continue; // not one of ours
     std::function<void(std::string)> fn;
     {
       std::lock_guard<std::mutex> guard{mtx_};

@@ -109,13 +109,14 @@ public:
   /// Whether the lease is still valid: workers start no job otherwise.
   bool lease_valid() const;
 
-  /// A fresh dispatch ID (`<node>:<n>`).
-  std::string next_dispatch_id();
+  /// A fresh dispatch ID: unique within this node, whose channel carries
+  /// the results (sent as decimal).
+  uint64_t next_dispatch_id();
   /// Registers `fn` to receive the result of dispatch `id` ("" on success,
   /// the error text otherwise). Register before publishing.
-  void add_waiter(const std::string& id, std::function<void(std::string)> fn);
+  void add_waiter(uint64_t id, std::function<void(std::string)> fn);
   /// Removes a waiter; returns whether it was still registered.
-  bool remove_waiter(const std::string& id);
+  bool remove_waiter(uint64_t id);
   /// Delivers the results in a node-channel message (records
   /// `<id>\x1f<error>\x1e`, empty error = started); late or unknown results
   /// are dropped. Returns how many waiters took one.
@@ -131,7 +132,7 @@ private:
   std::shared_ptr<const pool_membership> members_;
   std::atomic<int64_t> lease_deadline_{0};
   std::atomic<uint64_t> next_id_{0};
-  std::unordered_map<std::string, std::function<void(std::string)>> waiters_;
+  std::unordered_map<uint64_t, std::function<void(std::string)>> waiters_;
 };
 
 using pool_core_ptr = std::shared_ptr<pool_core>;

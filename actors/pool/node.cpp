@@ -70,7 +70,7 @@ struct node_state {
   client cli;
   std::map<std::string, local_worker> workers;
   caf::actor cleaner;
-  std::unordered_map<std::string, caf::response_promise> dispatches;
+  std::unordered_map<uint64_t, caf::response_promise> dispatches;
   steady_clock::time_point lease_deadline;
   bool fenced = false;
   bool closed = false;
@@ -192,13 +192,13 @@ struct node_state {
     send_dispatch(std::move(key), std::move(payload), did, 0);
   }
 
-  void send_dispatch(std::string key, std::string payload, std::string did,
+  void send_dispatch(std::string key, std::string payload, uint64_t did,
                      int attempt) {
     auto m = core->members();
     std::vector<std::string> args{key,
                                   payload,
                                   core->node,
-                                  did,
+                                  std::to_string(did),
                                   m->target(key),
                                   std::to_string(m->rev),
                                   std::to_string(core->opts.max_queued_jobs)};
@@ -221,7 +221,7 @@ struct node_state {
         [=](caf::error& err) { finish(did, std::move(err)); });
   }
 
-  void finish(const std::string& did, caf::error err) {
+  void finish(uint64_t did, caf::error err) {
     core->remove_waiter(did);
     auto i = dispatches.find(did);
     if (i == dispatches.end())
@@ -493,12 +493,12 @@ caf::behavior node_impl(caf::event_based_actor* self, runtime* rt,
                              keepalive_atom::value);
     },
     [st](fence_check_atom) { st->fence_check(); },
-    [st](done_atom, const std::string& did, const std::string& err) {
+    [st](done_atom, uint64_t did, const std::string& err) {
       st->finish(did, err.empty()
                         ? caf::error{}
                         : make_error(errc::handler_failed, err));
     },
-    [st](expire_atom, const std::string& did) {
+    [st](expire_atom, uint64_t did) {
       st->finish(did, make_error(errc::timeout,
                                  "dispatch timed out waiting for the "
                                  "worker's start"));

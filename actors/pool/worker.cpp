@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <vector>
 
@@ -62,7 +63,7 @@ struct worker_state {
   std::string queue_key;
   backoff retry;
   /// Jobs running here: key -> epoch.
-  std::map<std::string, uint64_t> running;
+  std::unordered_map<std::string, uint64_t> running;
   /// Starts not yet startable (lease or membership in doubt).
   std::vector<queue_entry> deferred;
   /// `confirm` calls that failed (Redis away), retried later.

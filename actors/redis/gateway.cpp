@@ -46,8 +46,15 @@ struct direct_slot {
   std::condition_variable cv;
   bool done = false;
   caf::message result;
+  /// Set for asynchronous direct requests: runs on the delivering thread.
+  std::function<void(caf::message)> callback;
 
   void put(caf::message msg) {
+    if (callback) {
+      auto f = std::move(callback);
+      f(std::move(msg));
+      return;
+    }
     {
       std::lock_guard<std::mutex> guard{mtx};
       result = std::move(msg);
@@ -593,6 +600,31 @@ struct gateway_direct::impl {
     return wait_slot(*slot, timeout);
   }
 };
+
+bool gateway_direct::eval_async(
+  const script& scr, std::vector<std::string>& keys,
+  std::vector<std::string>& args,
+  std::function<void(caf::expected<resp::value>)> fn) {
+  auto st = impl_->state.lock();
+  if (!st)
+    return false;
+  request req;
+  req.kind = request::type::eval;
+  req.scr = scr;
+  req.keys = std::move(keys);
+  req.args = std::move(args);
+  auto slot = std::make_shared<direct_slot>();
+  slot->callback = [fn = std::move(fn)](caf::message msg) {
+    fn(unpack<resp::value>(std::move(msg)));
+  };
+  req.to.slot = slot;
+  if (!st->try_direct(req)) {
+    keys = std::move(req.keys);
+    args = std::move(req.args);
+    return false;
+  }
+  return true;
+}
 
 caf::optional<caf::expected<resp::value>>
 gateway_direct::call(command& cmd, caf::duration timeout) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,6 +82,15 @@ public:
   caf::optional<caf::expected<resp::value>>
   eval(const script& scr, std::vector<std::string>& keys,
        std::vector<std::string>& args, caf::duration timeout);
+
+  /// Runs a script without waiting: `fn` runs once with the reply or the
+  /// error (timeout, disconnect, closed), on the gateway's reader thread
+  /// (keep it short, and never wait on this gateway from it). Returns false
+  /// ("not taken", `keys` and `args` intact) while the gateway is not
+  /// connected.
+  bool eval_async(const script& scr, std::vector<std::string>& keys,
+                  std::vector<std::string>& args,
+                  std::function<void(caf::expected<resp::value>)> fn);
 
 private:
   std::shared_ptr<impl> impl_;
