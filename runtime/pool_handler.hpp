@@ -14,7 +14,10 @@
 
 namespace pulse {
 
-/// A job handler. Calls come from the worker's own thread, one at a time.
+/// A job handler. Calls for one worker never overlap (they may come from
+/// the worker actor's thread or from its blocking connection's reader
+/// thread, one at a time); a handler shared by several workers is called
+/// concurrently by them.
 class job_handler {
 public:
   virtual ~job_handler() = default;

@@ -5,10 +5,14 @@
 #include <map>
 #include <unordered_map>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
 #include "runtime/backoff.hpp"
 #include "runtime/client.hpp"
@@ -53,6 +57,17 @@ struct worker_state {
   }
 
   caf::event_based_actor* self;
+  /// Guards everything below: the actor's handlers and the poll callbacks
+  /// (which run on the blocking gateway's reader thread) take turns.
+  std::mutex mtx;
+  /// This actor (for messages to itself from any thread).
+  caf::actor me;
+  /// The thread running the actor's handlers.
+  std::thread::id actor_thread;
+  /// The blocking gateway's direct entry: poll replies are handled right on
+  /// its reader thread, without a hop through this actor's mailbox.
+  gateway_direct_ptr direct;
+  std::weak_ptr<worker_state> weak;
   pool_core_ptr core;
   std::string id;
   int64_t created_ns;
@@ -136,6 +151,8 @@ struct worker_state {
 
   // -- queue ------------------------------------------------------------------
 
+  /// Asks for the next batch (`BLMPOP`). Called with `mtx` held, from the
+  /// actor or from a poll callback.
   void poll() {
     if (closed || polling)
       return;
@@ -145,45 +162,67 @@ struct worker_state {
                 "COUNT", std::to_string(core->opts.max_batch)};
     cmd.timeout = block + command_timeout;
     polling = true;
+    auto w = weak;
+    if (direct
+        && direct->call_async(cmd, [w](caf::expected<resp::value> r) {
+             if (auto st = w.lock())
+               st->on_poll(std::move(r));
+           }))
+      return;
+    if (std::this_thread::get_id() != actor_thread) {
+      polling = false; // not connected: retry from the actor later
+      arm_retry();
+      return;
+    }
     self->request(blocking, caf::infinite, cmd_atom::value, std::move(cmd))
       .then(
-        [this](resp::value& v) {
-          polling = false;
-          retry.reset();
-          if (closed)
-            return;
-          auto* entries = v.is_array() && v.elements.size() == 2
-                              && v.elements[1].is_array()
-                            ? &v.elements[1].elements
-                            : nullptr;
-          // Under load, ask for the next batch first so Redis fills it
-          // while this one starts and is confirmed (entries are still
-          // handled in order); a lone entry starts first (latency).
-          if (entries && entries->size() > 1) {
-            poll();
-            process(*entries);
-          } else {
-            if (entries)
-              process(*entries);
-            poll();
-          }
+        [w](resp::value& v) {
+          if (auto st = w.lock())
+            st->on_poll(std::move(v));
         },
-        [this](caf::error& err) {
-          polling = false;
-          if (closed)
-            return;
-          if (code_of(err) != errc::canceled)
-            log::warn("pool worker poll failed worker={} error=\"{}\"", id,
-                      render(err));
-          arm_retry();
+        [w](caf::error& err) {
+          if (auto st = w.lock())
+            st->on_poll(std::move(err));
         });
   }
 
+  /// A poll reply (usually on the blocking gateway's reader thread).
+  void on_poll(caf::expected<resp::value> r) {
+    std::lock_guard<std::mutex> guard{mtx};
+    polling = false;
+    if (closed)
+      return;
+    if (!r) {
+      if (code_of(r.error()) != errc::canceled)
+        log::warn("pool worker poll failed worker={} error=\"{}\"", id,
+                  render(r.error()));
+      arm_retry();
+      return;
+    }
+    retry.reset();
+    auto& v = *r;
+    auto* entries = v.is_array() && v.elements.size() == 2
+                        && v.elements[1].is_array()
+                      ? &v.elements[1].elements
+                      : nullptr;
+    // Under load, ask for the next batch first so Redis fills it while
+    // this one starts and is confirmed (entries are still handled in
+    // order); a lone entry starts first (latency).
+    if (entries && entries->size() > 1) {
+      poll();
+      process(*entries);
+    } else {
+      if (entries)
+        process(*entries);
+      poll();
+    }
+  }
+
   void arm_retry() {
-    if (retry_armed)
+    if (retry_armed || !me)
       return;
     retry_armed = true;
-    self->delayed_send(self, retry.next(), retry_atom::value);
+    caf::delayed_anon_send(me, retry.next(), retry_atom::value);
   }
 
   void process(std::vector<resp::value>& entries) {
@@ -385,10 +424,10 @@ struct worker_state {
   // -- moves ------------------------------------------------------------------
 
   void arm_requeue() {
-    if (requeue_armed)
+    if (requeue_armed || !me)
       return;
     requeue_armed = true;
-    self->delayed_send(self, core->opts.requeue_delay, requeue_atom::value);
+    caf::delayed_anon_send(me, core->opts.requeue_delay, requeue_atom::value);
   }
 
   /// Moves every job in `handoff` to the worker its key hashes to now.
@@ -508,7 +547,7 @@ struct worker_state {
 
   void close(bool shutdown) {
     closed = true;
-    self->send(blocking, cancel_atom::value);
+    caf::anon_send(blocking, cancel_atom::value);
     std::vector<std::string> keys;
     for (auto& kv : running)
       keys.push_back(kv.first);
@@ -528,16 +567,34 @@ caf::behavior worker_impl(caf::event_based_actor* self, runtime* rt,
   auto st = std::make_shared<worker_state>(self, *rt, std::move(core),
                                            std::move(id), created_ns,
                                            std::move(handler));
-  self->attach_functor([blocking = st->blocking](const caf::error&) {
-    caf::anon_send_exit(blocking, caf::exit_reason::user_shutdown);
+  st->weak = st;
+  st->me = caf::actor{self};
+  st->actor_thread = std::this_thread::get_id();
+  {
+    caf::scoped_actor tmp{self->system()};
+    tmp->request(st->blocking, std::chrono::seconds{5}, direct_atom::value)
+      .receive([&](gateway_direct_ptr& p) { st->direct = std::move(p); },
+               [](caf::error&) {});
+  }
+  self->attach_functor([st](const caf::error&) {
+    caf::anon_send_exit(st->blocking, caf::exit_reason::user_shutdown);
+    std::lock_guard<std::mutex> guard{st->mtx};
+    st->closed = true; // late poll callbacks do nothing
+    st->me = nullptr;  // no self-reference after termination
   });
-  st->poll();
+  {
+    std::lock_guard<std::mutex> guard{st->mtx};
+    st->poll();
+  }
+  using guard_t = std::lock_guard<std::mutex>;
   return {
     [st](rebalance_atom) {
+      guard_t guard{st->mtx};
       if (!st->closed)
         st->rebalance();
     },
     [st](fence_atom) {
+      guard_t guard{st->mtx};
       if (st->closed || st->running.empty())
         return;
       log::warn("pool worker lost its lease, stopping jobs worker={} jobs={}",
@@ -545,14 +602,17 @@ caf::behavior worker_impl(caf::event_based_actor* self, runtime* rt,
       st->stop_all_local();
     },
     [st](resume_atom) {
+      guard_t guard{st->mtx};
       if (!st->closed)
         st->resume();
     },
     [st](rejoin_atom) {
+      guard_t guard{st->mtx};
       if (!st->closed)
         st->rejoin();
     },
     [st](retry_atom) {
+      guard_t guard{st->mtx};
       st->retry_armed = false;
       if (st->closed)
         return;
@@ -560,6 +620,7 @@ caf::behavior worker_impl(caf::event_based_actor* self, runtime* rt,
       st->poll();
     },
     [st](requeue_atom) {
+      guard_t guard{st->mtx};
       st->requeue_armed = false;
       if (st->closed)
         return;
@@ -570,8 +631,11 @@ caf::behavior worker_impl(caf::event_based_actor* self, runtime* rt,
         st->arm_retry();
     },
     [self, st](close_atom, bool shutdown) {
-      if (!st->closed)
-        st->close(shutdown);
+      {
+        guard_t guard{st->mtx};
+        if (!st->closed)
+          st->close(shutdown);
+      }
       self->quit();
       return true;
     },

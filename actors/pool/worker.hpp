@@ -16,7 +16,10 @@ class runtime;
 /// already be a member of the pool (`pool_scripts::add_worker`).
 ///
 /// - Waits on its queue `pulse:pool:{P}:q:<id>` with `BLMPOP ... COUNT`
-///   on its own blocking gateway, so many queued starts cost one round trip.
+///   on its own blocking gateway, so many queued starts cost one round trip;
+///   replies are handled right on that gateway's reader thread (through its
+///   direct entry, under the worker's mutex), which saves a thread hop per
+///   batch.
 /// - Starts: checks that the key still hashes to it (otherwise moves the
 ///   job with `move`), claims the batch with `claim` (fenced by epoch,
 ///   membership revision and lease), calls `handler->start` and publishes

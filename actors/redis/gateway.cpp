@@ -601,6 +601,27 @@ struct gateway_direct::impl {
   }
 };
 
+bool gateway_direct::call_async(
+  command& cmd, std::function<void(caf::expected<resp::value>)> fn) {
+  auto st = impl_->state.lock();
+  if (!st)
+    return false;
+  request req;
+  req.kind = request::type::single;
+  req.timeout = cmd.timeout;
+  req.single = std::move(cmd);
+  auto slot = std::make_shared<direct_slot>();
+  slot->callback = [fn = std::move(fn)](caf::message msg) {
+    fn(unpack<resp::value>(std::move(msg)));
+  };
+  req.to.slot = slot;
+  if (!st->try_direct(req)) {
+    cmd = std::move(req.single);
+    return false;
+  }
+  return true;
+}
+
 bool gateway_direct::eval_async(
   const script& scr, std::vector<std::string>& keys,
   std::vector<std::string>& args,

@@ -83,6 +83,12 @@ public:
   eval(const script& scr, std::vector<std::string>& keys,
        std::vector<std::string>& args, caf::duration timeout);
 
+  /// Runs one command without waiting: `fn` runs once with the reply or the
+  /// error, on the gateway's reader thread (same rules as `eval_async`).
+  /// Returns false ("not taken", `cmd` intact) while not connected.
+  bool call_async(command& cmd,
+                  std::function<void(caf::expected<resp::value>)> fn);
+
   /// Runs a script without waiting: `fn` runs once with the reply or the
   /// error (timeout, disconnect, closed), on the gateway's reader thread
   /// (keep it short, and never wait on this gateway from it). Returns false

@@ -541,15 +541,16 @@ BOOST_AUTO_TEST_CASE(dead_workers_leave_the_membership) {
   auto n = node();
   auto live = worker(*n);
   // Five workers of a node that died: members with expired leases.
+  // The job first: a cleaner may run between any two of these writes.
   auto pfx = pool_scripts::pool_prefix("p");
+  redis()("HSET", pfx + "jobs", "orphan", "dead0|1|r|gone|");
+  redis()("HSET", pfx + "payloads", "orphan", "x");
+  redis()("SADD", pfx + "owned:dead0", "orphan");
   for (int i = 0; i < 5; ++i) {
     auto id = "dead" + std::to_string(i);
     redis()("HSET", pfx + "workers", id, std::to_string(i) + "|gone");
     redis()("ZADD", pfx + "alive", "1", "w:" + id);
   }
-  redis()("HSET", pfx + "jobs", "orphan", "dead0|1|r|gone|");
-  redis()("HSET", pfx + "payloads", "orphan", "x");
-  redis()("SADD", pfx + "owned:dead0", "orphan");
   redis()("INCR", pfx + "mrev");
   BOOST_TEST(wait_until([&] {
     auto ws = n->pool_workers();
