@@ -3,6 +3,7 @@
 // in the same run on the same Redis.
 //
 // Usage: gateway_bench [--port=N] [--runs=3] [--scale=1.0]
+//        [--work-stealing.<option>=...] [--scheduler.<option>=...]
 // Output: one JSON object per line (see bench/common.hpp).
 
 #include <caf/all.hpp>
@@ -175,7 +176,12 @@ double actor_latency(caf::actor_system& sys, const gateway_actor& gw,
 int main(int argc, char** argv) {
   target tgt{argc, argv};
   pulse::config cfg;
-  if (auto err = cfg.read(std::vector<std::string>{"--pulse.log.level=warn"})) {
+  std::vector<std::string> cli_args{"--pulse.log.level=warn"};
+  for (int i = 1; i < argc; ++i) // CAF options (e.g. --work-stealing.*)
+    if (std::string{argv[i]}.rfind("--work-stealing.", 0) == 0
+        || std::string{argv[i]}.rfind("--scheduler.", 0) == 0)
+      cli_args.emplace_back(argv[i]);
+  if (auto err = cfg.read(cli_args)) {
     std::fprintf(stderr, "%s\n", render(err).c_str());
     return 1;
   }
