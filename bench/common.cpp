@@ -56,6 +56,17 @@ target::target(int argc, char** argv) {
   }
 }
 
+std::vector<std::string> config_args(int argc, char** argv) {
+  std::vector<std::string> out{"--pulse.log.level=warn"};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--work-stealing.", 0) == 0
+        || arg.rfind("--scheduler.", 0) == 0)
+      out.push_back(std::move(arg));
+  }
+  return out;
+}
+
 redisContext* connect_raw(uint16_t port) {
   auto c = redisConnect("127.0.0.1", port);
   if (c == nullptr || c->err != 0) {

@@ -44,6 +44,11 @@ struct target {
   double scale = 1.0;
 };
 
+/// Arguments for `pulse::config::read`: warn-level logging plus every CAF
+/// scheduler option given on the command line (`--work-stealing.*`,
+/// `--scheduler.*`), to measure those knobs.
+std::vector<std::string> config_args(int argc, char** argv);
+
 /// A synchronous hiredis connection for baselines (aborts on failure).
 redisContext* connect_raw(uint16_t port);
 

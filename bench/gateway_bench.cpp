@@ -176,12 +176,7 @@ double actor_latency(caf::actor_system& sys, const gateway_actor& gw,
 int main(int argc, char** argv) {
   target tgt{argc, argv};
   pulse::config cfg;
-  std::vector<std::string> cli_args{"--pulse.log.level=warn"};
-  for (int i = 1; i < argc; ++i) // CAF options (e.g. --work-stealing.*)
-    if (std::string{argv[i]}.rfind("--work-stealing.", 0) == 0
-        || std::string{argv[i]}.rfind("--scheduler.", 0) == 0)
-      cli_args.emplace_back(argv[i]);
-  if (auto err = cfg.read(cli_args)) {
+  if (auto err = cfg.read(config_args(argc, argv))) {
     std::fprintf(stderr, "%s\n", render(err).c_str());
     return 1;
   }

@@ -131,7 +131,7 @@ pool_options bench_options() {
 int main(int argc, char** argv) {
   target tgt{argc, argv};
   pulse::config cfg;
-  if (auto err = cfg.read(std::vector<std::string>{"--pulse.log.level=warn"})) {
+  if (auto err = cfg.read(config_args(argc, argv))) {
     std::fprintf(stderr, "%s\n", render(err).c_str());
     return 1;
   }

@@ -137,7 +137,7 @@ std::pair<double, double> raw_propagation(uint16_t port, size_t n) {
 int main(int argc, char** argv) {
   target tgt{argc, argv};
   pulse::config cfg;
-  if (auto err = cfg.read(std::vector<std::string>{"--pulse.log.level=warn"})) {
+  if (auto err = cfg.read(config_args(argc, argv))) {
     std::fprintf(stderr, "%s\n", render(err).c_str());
     return 1;
   }
