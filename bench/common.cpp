@@ -1,5 +1,7 @@
 #include "bench/common.hpp"
 
+#include "runtime/errors.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -65,6 +67,21 @@ std::vector<std::string> config_args(int argc, char** argv) {
       out.push_back(std::move(arg));
   }
   return out;
+}
+
+pulse::options target::runtime_options() const {
+  pulse::options o;
+  o.redis.host = "127.0.0.1";
+  o.redis.port = port;
+  o.log_level = "warn";
+  return o;
+}
+
+void read_config(pulse::config& cfg, int argc, char** argv) {
+  if (auto err = cfg.read(config_args(argc, argv))) {
+    std::fprintf(stderr, "%s\n", pulse::render(err).c_str());
+    std::exit(1);
+  }
 }
 
 redisContext* connect_raw(uint16_t port) {

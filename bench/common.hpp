@@ -12,6 +12,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "runtime/config.hpp"
 #include "runtime/redis_server.hpp"
 
 namespace pulse::bench {
@@ -42,7 +43,13 @@ struct target {
   int runs = 3;
   /// Scale factor for operation counts (`--scale=F`, default 1).
   double scale = 1.0;
+
+  /// Runtime options for this Redis (warn-level logging).
+  pulse::options runtime_options() const;
 };
+
+/// Reads `cfg` with `config_args(argc, argv)`; exits on errors.
+void read_config(pulse::config& cfg, int argc, char** argv);
 
 /// Arguments for `pulse::config::read`: warn-level logging plus every CAF
 /// scheduler option given on the command line (`--work-stealing.*`,

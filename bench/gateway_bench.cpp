@@ -176,10 +176,7 @@ double actor_latency(caf::actor_system& sys, const gateway_actor& gw,
 int main(int argc, char** argv) {
   target tgt{argc, argv};
   pulse::config cfg;
-  if (auto err = cfg.read(config_args(argc, argv))) {
-    std::fprintf(stderr, "%s\n", render(err).c_str());
-    return 1;
-  }
+  read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(200000 * tgt.scale);
   std::vector<double> gw_3200;
   std::vector<double> raw, rb16, gw_128, gw_800, gw_batch, lat_blocking,

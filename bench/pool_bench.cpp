@@ -131,10 +131,7 @@ pool_options bench_options() {
 int main(int argc, char** argv) {
   target tgt{argc, argv};
   pulse::config cfg;
-  if (auto err = cfg.read(config_args(argc, argv))) {
-    std::fprintf(stderr, "%s\n", render(err).c_str());
-    return 1;
-  }
+  read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(20000 * tgt.scale);
   auto lat_n = static_cast<size_t>(2000 * tgt.scale);
   constexpr size_t dispatchers = 50;
@@ -144,10 +141,7 @@ int main(int argc, char** argv) {
       workers = std::stoul(std::string{argv[i]}.substr(10));
   std::vector<double> tput, async_tput, raw_tput, start50, start99, ret50, ret99, raw50,
     raw99;
-  options o;
-  o.redis.host = "127.0.0.1";
-  o.redis.port = tgt.port;
-  o.log_level = "warn";
+  auto o = tgt.runtime_options();
   {
     caf::actor_system sys{cfg};
     auto rt_workers = runtime::start(sys, o);

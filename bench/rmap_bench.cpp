@@ -137,18 +137,12 @@ std::pair<double, double> raw_propagation(uint16_t port, size_t n) {
 int main(int argc, char** argv) {
   target tgt{argc, argv};
   pulse::config cfg;
-  if (auto err = cfg.read(config_args(argc, argv))) {
-    std::fprintf(stderr, "%s\n", render(err).c_str());
-    return 1;
-  }
+  read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(5000 * tgt.scale);
   auto big = static_cast<size_t>(100000 * tgt.scale);
   std::vector<double> get_p50, get_rate, base_p50, set_p50, raw_set,
     prop50, prop99, raw50, raw99, join_ms, hgetall_ms;
-  options o;
-  o.redis.host = "127.0.0.1";
-  o.redis.port = tgt.port;
-  o.log_level = "warn";
+  auto o = tgt.runtime_options();
   {
     caf::actor_system sys{cfg};
     auto rt = runtime::start(sys, o);

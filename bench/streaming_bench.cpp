@@ -284,21 +284,15 @@ double raw_latency(uint16_t port, size_t n) {
 int main(int argc, char** argv) {
   target tgt{argc, argv};
   pulse::config cfg;
-  if (auto err = cfg.read(config_args(argc, argv))) {
-    std::fprintf(stderr, "%s\n", render(err).c_str());
-    return 1;
-  }
+  read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(200000 * tgt.scale);
   auto nc = static_cast<size_t>(100000 * tgt.scale);
   auto nl = static_cast<size_t>(2000 * tgt.scale);
   std::vector<double> add, rb_xadd, consume, raw_cons, lat, lat99, raw_lat;
   {
     caf::actor_system sys{cfg};
-    options o;
-    o.redis.host = "127.0.0.1";
-    o.redis.port = tgt.port;
+    auto o = tgt.runtime_options();
     o.redis.command_timeout = 30s;
-    o.log_level = "warn";
     auto rt = runtime::start(sys, o);
     if (!rt) {
       std::fprintf(stderr, "%s\n", render(rt.error()).c_str());

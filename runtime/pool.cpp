@@ -69,17 +69,6 @@ caf::error pool_node::remove_worker(const std::string& id) {
 
 namespace {
 
-caf::error dispatch_status(const std::string& st, const std::string& key) {
-  if (st == "exists")
-    return make_error(errc::job_exists, "job " + key + " already exists");
-  if (st == "overloaded")
-    return make_error(errc::overloaded,
-                      "pool has too many queued jobs (max-queued-jobs)");
-  if (st == "shutdown")
-    return make_error(errc::shutting_down, "pool is shutting down");
-  return make_error(errc::redis_error, "unexpected dispatch reply " + st);
-}
-
 caf::error result_error(std::string text) {
   if (text.empty())
     return caf::none;
@@ -269,7 +258,7 @@ struct pool_node::dispatcher {
     if (!r || !r->is_array() || r->elements.empty()
         || r->elements[0].str != "ok") {
       auto err = !r ? r.error()
-                    : dispatch_status(r->is_array() && !r->elements.empty()
+                    : dispatch_refusal(r->is_array() && !r->elements.empty()
                                         ? r->elements[0].str
                                         : r->str,
                                       "");
@@ -281,7 +270,7 @@ struct pool_node::dispatcher {
         std::string st = i + 1 < r->elements.size() ? r->elements[i + 1].str
                                                      : "missing";
         if (st != "ok" && core->remove_waiter(batch[i].did))
-          fail_waiter(batch[i].did, dispatch_status(st, batch[i].key));
+          fail_waiter(batch[i].did, dispatch_refusal(st, batch[i].key));
       }
     }
     forget(batch);

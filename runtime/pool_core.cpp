@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "runtime/errors.hpp"
 #include "runtime/pool_scripts.hpp"
 
 namespace pulse {
@@ -122,6 +123,18 @@ size_t pool_core::deliver(const std::string& msg) {
 size_t pool_core::waiters() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return waiters_.size();
+}
+
+caf::error dispatch_refusal(const std::string& status,
+                            const std::string& key) {
+  if (status == "exists")
+    return make_error(errc::job_exists, "job " + key + " already exists");
+  if (status == "overloaded")
+    return make_error(errc::overloaded,
+                      "pool has too many queued jobs (max-queued-jobs)");
+  if (status == "shutdown")
+    return make_error(errc::shutting_down, "pool is shutting down");
+  return make_error(errc::redis_error, "unexpected dispatch reply " + status);
 }
 
 namespace {

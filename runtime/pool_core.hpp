@@ -137,6 +137,10 @@ private:
 
 using pool_core_ptr = std::shared_ptr<pool_core>;
 
+/// The error for a dispatch the `dispatch`/`dispatch_many` script refused
+/// with `status` (`exists`, `overloaded`, `shutdown`, or anything else).
+caf::error dispatch_refusal(const std::string& status, const std::string& key);
+
 /// Queue entries of a worker (see `pool_scripts`):
 /// `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`,
 /// `T<epoch> <key>` and `N<epoch> <len> <key><payload>`.

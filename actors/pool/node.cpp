@@ -42,17 +42,6 @@ const std::string& status(const resp::value& v) {
   return v.is_array() && !v.elements.empty() ? v.elements[0].str : none;
 }
 
-caf::error dispatch_error(const std::string& st, const std::string& key) {
-  if (st == "exists")
-    return make_error(errc::job_exists, "job " + key + " already exists");
-  if (st == "overloaded")
-    return make_error(errc::overloaded,
-                      "pool has too many queued jobs (max-queued-jobs)");
-  if (st == "shutdown")
-    return make_error(errc::shutting_down, "pool is shutting down");
-  return make_error(errc::redis_error, "unexpected dispatch reply " + st);
-}
-
 struct local_worker {
   caf::actor hdl;
   int64_t created_ns;
@@ -216,7 +205,7 @@ struct node_state {
                           attempt + 1);
             return;
           }
-          finish(did, dispatch_error(st, key));
+          finish(did, dispatch_refusal(st, key));
         },
         [=](caf::error& err) { finish(did, std::move(err)); });
   }
@@ -251,7 +240,7 @@ struct node_state {
     if (!r)
       return r.error();
     if (status(*r) != "ok")
-      return dispatch_error(status(*r), "");
+      return dispatch_refusal(status(*r), "");
     auto hdl = spawn_pool_worker(rt, core, id, created, std::move(handler));
     workers.emplace(id, local_worker{hdl, created});
     refresh();

@@ -521,7 +521,9 @@ struct worker_state {
     }
   }
 
-  void rejoin() {
+  /// Stops every local job and forgets every pending list (their jobs stay
+  /// owned in Redis: rejoin re-queues them, close hands them over).
+  void stop_everything() {
     std::vector<std::string> keys;
     for (auto& kv : running)
       keys.push_back(kv.first);
@@ -531,6 +533,10 @@ struct worker_state {
     deferred.clear();
     requeue.clear();
     unconfirmed.clear();
+  }
+
+  void rejoin() {
+    stop_everything();
     auto r = eval(ps::add_worker(),
                   {core->node, id, std::to_string(created_ns),
                    std::to_string(std::chrono::duration_cast<
@@ -548,14 +554,7 @@ struct worker_state {
   void close(bool shutdown) {
     closed = true;
     caf::anon_send(blocking, cancel_atom::value);
-    std::vector<std::string> keys;
-    for (auto& kv : running)
-      keys.push_back(kv.first);
-    for (auto& k : keys)
-      stop_local(k);
-    handoff.clear();
-    deferred.clear();
-    requeue.clear();
+    stop_everything();
     if (!shutdown)
       hand_over_owned(core->opts.worker_shutdown_ttl);
   }

@@ -601,50 +601,53 @@ struct gateway_direct::impl {
   }
 };
 
-bool gateway_direct::call_async(
-  command& cmd, std::function<void(caf::expected<resp::value>)> fn) {
-  auto st = impl_->state.lock();
+namespace {
+
+/// Hands `req` to the gateway without waiting; `fn` gets the reply.
+bool run_async(const std::weak_ptr<gateway_state>& state, request& req,
+               std::function<void(caf::expected<resp::value>)> fn) {
+  auto st = state.lock();
   if (!st)
     return false;
-  request req;
-  req.kind = request::type::single;
-  req.timeout = cmd.timeout;
-  req.single = std::move(cmd);
   auto slot = std::make_shared<direct_slot>();
   slot->callback = [fn = std::move(fn)](caf::message msg) {
     fn(unpack<resp::value>(std::move(msg)));
   };
   req.to.slot = slot;
-  if (!st->try_direct(req)) {
-    cmd = std::move(req.single);
-    return false;
-  }
-  return true;
+  if (st->try_direct(req))
+    return true;
+  req.to.slot = nullptr;
+  return false;
+}
+
+} // namespace
+
+bool gateway_direct::call_async(
+  command& cmd, std::function<void(caf::expected<resp::value>)> fn) {
+  request req;
+  req.kind = request::type::single;
+  req.timeout = cmd.timeout;
+  req.single = std::move(cmd);
+  if (run_async(impl_->state, req, std::move(fn)))
+    return true;
+  cmd = std::move(req.single);
+  return false;
 }
 
 bool gateway_direct::eval_async(
   const script& scr, std::vector<std::string>& keys,
   std::vector<std::string>& args,
   std::function<void(caf::expected<resp::value>)> fn) {
-  auto st = impl_->state.lock();
-  if (!st)
-    return false;
   request req;
   req.kind = request::type::eval;
   req.scr = scr;
   req.keys = std::move(keys);
   req.args = std::move(args);
-  auto slot = std::make_shared<direct_slot>();
-  slot->callback = [fn = std::move(fn)](caf::message msg) {
-    fn(unpack<resp::value>(std::move(msg)));
-  };
-  req.to.slot = slot;
-  if (!st->try_direct(req)) {
-    keys = std::move(req.keys);
-    args = std::move(req.args);
-    return false;
-  }
-  return true;
+  if (run_async(impl_->state, req, std::move(fn)))
+    return true;
+  keys = std::move(req.keys);
+  args = std::move(req.args);
+  return false;
 }
 
 caf::optional<caf::expected<resp::value>>
