@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "runtime/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/pool_scripts.hpp"
 
@@ -123,6 +124,40 @@ size_t pool_core::deliver(const std::string& msg) {
 size_t pool_core::waiters() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return waiters_.size();
+}
+
+caf::expected<size_t> move_owned(client& cli, pool_core& core,
+                                 const std::string& from,
+                                 bool allow_unrouted) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    auto keys = cli("SMEMBERS", core.prefix + "owned:" + from);
+    if (!keys)
+      return keys.error();
+    if (!keys->is_array() || keys->elements.empty())
+      return size_t{0};
+    auto v = cli.eval(pool_scripts::members(), {core.prefix}, {});
+    if (!v)
+      return v.error();
+    core.install(pool_membership::parse(*v));
+    auto m = core.members();
+    if (m->active.empty() && !allow_unrouted)
+      return size_t{0}; // nobody to give them to yet
+    std::vector<std::string> args{from, std::to_string(m->rev)};
+    for (auto& k : keys->elements) {
+      args.push_back(k.str);
+      args.push_back("*");
+      args.push_back(m->target(k.str));
+    }
+    auto r = cli.eval(pool_scripts::move(), {core.prefix}, std::move(args));
+    if (!r)
+      return r.error();
+    if (r->is_array() && r->elements.size() > 1
+        && r->elements[0].str == "ok")
+      return static_cast<size_t>(
+        pool_routing::parse_i64(r->elements[1].str).value_or(0));
+  }
+  return make_error(errc::redis_error,
+                    "pool membership kept changing while moving jobs");
 }
 
 caf::error dispatch_refusal(const std::string& status,

@@ -137,6 +137,18 @@ private:
 
 using pool_core_ptr = std::shared_ptr<pool_core>;
 
+class client;
+
+/// Moves every job `from` owns (`owned:<from>`) to the worker its key hashes
+/// to now, reloading the membership first; with no worker at all the jobs
+/// go to the unrouted set if `allow_unrouted`, else nothing moves. Returns
+/// the number of jobs moved (0 if `from` owns none). Redis: `SMEMBERS`,
+/// `members`, `move` (retried on a stale membership). Errors: Redis errors,
+/// `errc::redis_error` if the membership kept changing.
+caf::expected<size_t> move_owned(client& cli, pool_core& core,
+                                 const std::string& from,
+                                 bool allow_unrouted);
+
 /// The error for a dispatch the `dispatch`/`dispatch_many` script refused
 /// with `status` (`exists`, `overloaded`, `shutdown`, or anything else).
 caf::error dispatch_refusal(const std::string& status, const std::string& key);

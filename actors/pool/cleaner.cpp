@@ -31,12 +31,6 @@ struct cleaner_state {
     return cli.eval(s, {core->prefix}, std::move(args));
   }
 
-  std::shared_ptr<const pool_membership> refresh() {
-    if (auto v = eval(ps::members(), {}))
-      core->install(pool_membership::parse(*v));
-    return core->members();
-  }
-
   void pass() {
     auto lease = std::chrono::duration_cast<std::chrono::milliseconds>(
                    core->opts.cleanup_period() * 2)
@@ -56,33 +50,13 @@ struct cleaner_state {
   /// Moves every job owned by `from` (a dead or removed worker, or "" for
   /// jobs dispatched while there was no worker).
   void recover(const std::string& from) {
-    for (int attempt = 0; attempt < 4; ++attempt) {
-      auto keys = cli("SMEMBERS", core->prefix + "owned:" + from);
-      if (!keys || !keys->is_array() || keys->elements.empty())
-        return;
-      auto m = refresh();
-      if (m->active.empty())
-        return; // nobody to give them to yet
-      std::vector<std::string> args{from, std::to_string(m->rev)};
-      for (auto& k : keys->elements) {
-        args.push_back(k.str);
-        args.push_back("*");
-        args.push_back(m->target(k.str));
-      }
-      auto r = eval(ps::move(), std::move(args));
-      if (!r) {
-        log::warn("pool cleaner cannot move jobs from={} error=\"{}\"", from,
-                  render(r.error()));
-        return;
-      }
-      if (r->is_array() && r->elements.size() > 1
-          && r->elements[0].str == "ok") {
-        log::info("pool cleaner recovered jobs pool={} from={} moved={}",
-                  core->pool, from.empty() ? "(unrouted)" : from,
-                  r->elements[1].str);
-        return;
-      }
-    }
+    auto moved = move_owned(cli, *core, from, false);
+    if (!moved)
+      log::warn("pool cleaner cannot move jobs from={} error=\"{}\"", from,
+                render(moved.error()));
+    else if (*moved > 0)
+      log::info("pool cleaner recovered jobs pool={} from={} moved={}",
+                core->pool, from.empty() ? "(unrouted)" : from, *moved);
   }
 };
 

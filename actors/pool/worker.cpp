@@ -461,28 +461,17 @@ struct worker_state {
   void hand_over_owned(caf::timespan budget) {
     auto deadline = std::chrono::steady_clock::now() + budget;
     for (;;) {
-      auto keys = cli("SMEMBERS", core->prefix + "owned:" + id);
-      if (keys && keys->is_array()) {
-        if (keys->elements.empty())
-          return;
-        auto m = refresh();
-        std::vector<std::string> args{id, std::to_string(m->rev)};
-        for (auto& k : keys->elements) {
-          args.push_back(k.str);
-          args.push_back("*");
-          args.push_back(m->target(k.str));
-        }
-        auto r = eval(ps::move(), std::move(args));
-        if (r && status(*r) == "ok")
-          continue; // re-read: the set should be empty now
-      }
+      auto moved = move_owned(cli, *core, id, true);
+      if (moved && *moved == 0)
+        return; // nothing (left) to hand over
       if (std::chrono::steady_clock::now() >= deadline) {
         log::warn("pool worker could not hand its jobs over worker={}; a "
                   "cleaner will recover them",
                   id);
         return;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+      if (!moved)
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
     }
   }
 
