@@ -111,6 +111,10 @@ public:
   /// Stops every job on every node and deletes the pool's keys once the
   /// other nodes left (or their leases ended). Idempotent.
   caf::error shutdown();
+  /// Dispatches of this node still waiting for their result (for
+  /// monitoring; it returns to 0 once results or timeouts arrived).
+  size_t waiting_dispatches() const { return core_->waiters(); }
+
   /// Whether `close` or `shutdown` began (here or, for shutdown, anywhere).
   bool is_closed() const noexcept { return core_->closing; }
 

@@ -185,6 +185,47 @@ BOOST_AUTO_TEST_CASE(async_dispatch_times_out_and_respects_admission) {
   BOOST_TEST(results[errc::overloaded] == 5);
 }
 
+BOOST_AUTO_TEST_CASE(many_jobs_leave_nothing_behind) {
+  auto n = node();
+  worker(*n);
+  worker(*n);
+  auto client_opts = fast_options();
+  client_opts.client_only = true;
+  auto c = node(client_opts);
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int> done{0};
+    for (int i = 0; i < 400; ++i)
+      c->dispatch_async("m" + std::to_string(i), "x",
+                        [&](caf::error) { ++done; });
+    BOOST_REQUIRE(wait_until([&] { return done == 400; }));
+    for (int i = 0; i < 400; ++i)
+      BOOST_REQUIRE(!c->stop_job("m" + std::to_string(i)));
+  }
+  BOOST_TEST(wait_until([&] { return log->snapshot().empty(); }));
+  BOOST_TEST(c->waiting_dispatches() == 0u);
+  BOOST_TEST(n->waiting_dispatches() == 0u);
+  // Only fixed-size keys remain: no per-job leftovers in Redis.
+  auto pfx = pool_scripts::pool_prefix("p");
+  for (auto& k : pool_keys()) {
+    auto type = redis()("TYPE", k);
+    BOOST_REQUIRE(type);
+    std::map<std::string, const char*> len{{"hash", "HLEN"},
+                                           {"set", "SCARD"},
+                                           {"list", "LLEN"},
+                                           {"zset", "ZCARD"},
+                                           {"string", "STRLEN"}};
+    BOOST_REQUIRE_MESSAGE(len.count(type->str), type->str);
+    auto size = redis()(len[type->str], k);
+    BOOST_REQUIRE_MESSAGE(size, k);
+    if (k == pfx + "jobs" || k == pfx + "payloads" || k.find(":owned:") != std::string::npos
+        || k.find(":q:") != std::string::npos)
+      BOOST_TEST(size->integer == 0, k);
+  }
+  auto queued = redis()("GET", pfx + "queued");
+  BOOST_REQUIRE(queued);
+  BOOST_TEST((queued->is_nil() || queued->str == "0"), queued->str);
+}
+
 BOOST_AUTO_TEST_CASE(invalid_keys_are_rejected) {
   auto n = node();
   BOOST_TEST(code_of(n->dispatch("", "x")) == errc::invalid_argument);
