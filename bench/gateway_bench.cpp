@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
   read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(200000 * tgt.scale);
   std::vector<double> gw_3200;
-  std::vector<double> raw, rb16, gw_128, gw_800, gw_batch, lat_blocking,
+  std::vector<double> raw, raw_128, raw_800, raw_3200, rb16, gw_128, gw_800, gw_batch, lat_blocking,
     lat_blocking99, lat_actor, rb_ping_p50;
   {
     caf::actor_system sys{cfg};
@@ -197,6 +197,13 @@ int main(int argc, char** argv) {
         return std::vector<std::string>{"SET", "k" + std::to_string(i % 1000),
                                         "v"};
       }));
+      for (auto [depth, dst] : {std::pair{size_t{128}, &raw_128},
+                                std::pair{size_t{800}, &raw_800},
+                                std::pair{size_t{3200}, &raw_3200}})
+        dst->push_back(raw_pipelined(tgt.port, n, depth, [](size_t i) {
+          return std::vector<std::string>{"SET",
+                                          "k" + std::to_string(i % 1000), "v"};
+        }));
       rb16.push_back(redis_benchmark(
         tgt.port, fmt::format("-t set -n {} -P 16 -c 50", n), "SET", "rps"));
       gw_128.push_back(run_load(sys, gw, n, 8, 16, false, 1));
@@ -226,6 +233,17 @@ int main(int argc, char** argv) {
   report("gateway", "set_3200_in_flight_ops_per_s", median(gw_3200),
          "raw_hiredis_pipelined_ops_per_s", median(raw), true,
          runs + ",\"shape\":\"100 actors x 32 in flight\"");
+  // The same shapes against a raw loop at the same depth (send `depth`
+  // commands, read their replies, repeat) on one connection.
+  report("gateway", "set_128_in_flight_ops_per_s", median(gw_128),
+         "raw_hiredis_pipelined_depth128_ops_per_s", median(raw_128), true,
+         runs);
+  report("gateway", "set_800_in_flight_ops_per_s", median(gw_800),
+         "raw_hiredis_pipelined_depth800_ops_per_s", median(raw_800), true,
+         runs);
+  report("gateway", "set_3200_in_flight_ops_per_s", median(gw_3200),
+         "raw_hiredis_pipelined_depth3200_ops_per_s", median(raw_3200), true,
+         runs);
   report("gateway", "batch100_set_ops_per_s", median(gw_batch),
          "raw_hiredis_pipelined_ops_per_s", median(raw), true,
          runs + ",\"shape\":\"4 actors x 2 batches of 100 in flight\"");
