@@ -249,6 +249,28 @@ return fenced
   return s;
 }
 
+const script& resync() {
+  static const script s = make(R"lua(
+local w = ARGV[1]
+if not member(w) then return {'lost'} end
+redis.call('DEL', q(w))
+local n = 0
+for _, k in ipairs(redis.call('SMEMBERS', owned(w))) do
+  local r = get(k)
+  if r and r.o == w then
+    if r.s == 'p' then
+      assign(k, r, w)
+      n = n + 1
+    end
+  else
+    redis.call('SREM', owned(w), k)
+  end
+end
+return {'ok', tostring(n)}
+)lua");
+  return s;
+}
+
 const script& fail() {
   static const script s = make(R"lua(
 local w, k, e = ARGV[1], ARGV[2], ARGV[3]

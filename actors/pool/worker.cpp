@@ -89,6 +89,12 @@ struct worker_state {
   std::vector<key_epoch> requeue;
   bool requeue_armed = false;
   bool retry_armed = false;
+  /// A poll failed: entries it popped may be lost, rebuild the queue.
+  bool needs_resync = false;
+  /// Whether to ask for the next batch before handling one: only while
+  /// handlers are quick (a reply left unread past the poll's timeout would
+  /// reset the connection).
+  bool poll_ahead = true;
   bool polling = false;
   bool closed = false;
 
@@ -196,6 +202,7 @@ struct worker_state {
       if (code_of(r.error()) != errc::canceled)
         log::warn("pool worker poll failed worker={} error=\"{}\"", id,
                   render(r.error()));
+      needs_resync = true;
       arm_retry();
       return;
     }
@@ -208,14 +215,35 @@ struct worker_state {
     // Under load, ask for the next batch first so Redis fills it while
     // this one starts and is confirmed (entries are still handled in
     // order); a lone entry starts first (latency).
-    if (entries && entries->size() > 1) {
+    if (entries && entries->size() > 1 && poll_ahead) {
       poll();
       process(*entries);
+    } else if (entries) {
+      auto t0 = std::chrono::steady_clock::now();
+      process(*entries);
+      poll_ahead = std::chrono::steady_clock::now() - t0
+                   < std::chrono::milliseconds{20};
+      poll();
     } else {
-      if (entries)
-        process(*entries);
       poll();
     }
+  }
+
+  /// Rebuilds the queue after a failed poll (see `pool_scripts::resync`).
+  bool resync() {
+    auto r = eval(ps::resync(), {id});
+    if (!r) {
+      log::warn("pool worker cannot rebuild its queue worker={} error=\"{}\"",
+                id, render(r.error()));
+      return false;
+    }
+    needs_resync = false;
+    deferred.clear(); // queued again
+    if (status(*r) == "ok" && r->elements.size() > 1
+        && r->elements[1].str != "0")
+      log::info("pool worker re-queued pending starts worker={} jobs={}", id,
+                r->elements[1].str);
+    return true;
   }
 
   void arm_retry() {
@@ -604,6 +632,10 @@ caf::behavior worker_impl(caf::event_based_actor* self, runtime* rt,
       st->retry_armed = false;
       if (st->closed)
         return;
+      if (st->needs_resync && !st->resync()) {
+        st->arm_retry();
+        return;
+      }
       st->resume();
       st->poll();
     },

@@ -566,6 +566,25 @@ BOOST_AUTO_TEST_CASE(redelivered_start_leaves_a_running_job_alone) {
   BOOST_TEST(after->str.find(w + "|" + epoch + "|r|") == 0u, after->str);
 }
 
+BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
+  auto n = node();
+  auto w = worker(*n);
+  BOOST_TEST(!n->dispatch("before", "x"));
+  // A start popped by a BLMPOP whose reply never arrived: the record is
+  // pending and owned by the worker, its queue entry is gone.
+  auto pfx = pool_scripts::pool_prefix("p");
+  redis()("HSET", pfx + "jobs", "lost", w + "|999999|p||");
+  redis()("HSET", pfx + "payloads", "lost", "x");
+  redis()("SADD", pfx + "owned:" + w, "lost");
+  redis()("INCR", pfx + "queued");
+  // Drop every connection but ours: the worker's poll fails.
+  redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  BOOST_TEST(wait_until([&] { return log->owner("lost") == w; }, 10s));
+  BOOST_TEST(log->count('s', "lost") == 1u);
+  BOOST_TEST(log->count('s', "before") == 1u); // running jobs untouched
+  BOOST_TEST(log->count('x', "before") == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(notify_for_a_job_without_worker_is_not_found) {
   auto n = node(); // no worker: the job waits for one
   n->dispatch_async("w", "x", [](caf::error) {});
