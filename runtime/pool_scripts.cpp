@@ -266,7 +266,19 @@ for _, k in ipairs(redis.call('SMEMBERS', owned(w))) do
     redis.call('SREM', owned(w), k)
   end
 end
-return {'ok', tostring(n)}
+local out = {'ok', tostring(n)}
+-- Jobs running on the worker that it no longer owns (a lost stop entry).
+for i = 2, #ARGV, 2 do
+  local k, e = ARGV[i], ARGV[i + 1]
+  local r = get(k)
+  if not r or r.o ~= w or r.e ~= e then
+    if not (r and r.o == w and r.s == 'p') then
+      table.insert(out, k)
+      table.insert(out, e)
+    end
+  end
+end
+return out
 )lua");
   return s;
 }

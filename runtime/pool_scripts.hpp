@@ -56,10 +56,12 @@ const script& dispatch_many();
 /// records `<dispatch_id>\x1f<error>\x1e`). Started jobs the worker no
 /// longer owns (stopped or moved meanwhile) are returned: it stops them.
 const script& confirm();
-/// (worker) -> [ok, requeued] | [lost]. Rebuilds a worker's queue after its
-/// poll connection failed (a `BLMPOP` reply may have been lost with it):
-/// deletes the queue and queues a start, under a new epoch, for every job
-/// it owns that has not started.
+/// (worker, running key1, epoch1, ...) -> [ok, requeued, stale key, epoch,
+/// ...] | [lost]. Rebuilds a worker's queue after its poll connection
+/// failed (a `BLMPOP` reply may have been lost with it): deletes the queue
+/// and queues a start, under a new epoch, for every job it owns that has
+/// not started; lists the running jobs it no longer owns (their stop entry
+/// was lost), which it stops.
 const script& resync();
 /// (worker, key, epoch) -> [ok] | [missing]. Drops a job whose start failed.
 const script& fail();

@@ -231,7 +231,12 @@ struct worker_state {
 
   /// Rebuilds the queue after a failed poll (see `pool_scripts::resync`).
   bool resync() {
-    auto r = eval(ps::resync(), {id});
+    std::vector<std::string> args{id};
+    for (auto& [key, epoch] : running) {
+      args.push_back(key);
+      args.push_back(std::to_string(epoch));
+    }
+    auto r = eval(ps::resync(), std::move(args));
     if (!r) {
       log::warn("pool worker cannot rebuild its queue worker={} error=\"{}\"",
                 id, render(r.error()));
@@ -243,6 +248,17 @@ struct worker_state {
         && r->elements[1].str != "0")
       log::info("pool worker re-queued pending starts worker={} jobs={}", id,
                 r->elements[1].str);
+    for (size_t j = 2; j + 1 < r->elements.size(); j += 2) {
+      auto& key = r->elements[j].str;
+      auto i = running.find(key);
+      if (i != running.end()
+          && std::to_string(i->second) == r->elements[j + 1].str) {
+        log::info("pool worker stops a job it no longer owns worker={} "
+                  "key={}",
+                  id, key);
+        stop_local(key);
+      }
+    }
     return true;
   }
 

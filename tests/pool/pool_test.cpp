@@ -577,9 +577,15 @@ BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
   redis()("HSET", pfx + "payloads", "lost", "x");
   redis()("SADD", pfx + "owned:" + w, "lost");
   redis()("INCR", pfx + "queued");
+  // And a stop whose entry was lost: the job's record is gone.
+  BOOST_TEST(!n->dispatch("stopped", "x"));
+  redis()("HDEL", pfx + "jobs", "stopped");
+  redis()("HDEL", pfx + "payloads", "stopped");
+  redis()("SREM", pfx + "owned:" + w, "stopped");
   // Drop every connection but ours: the worker's poll fails.
   redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
   BOOST_TEST(wait_until([&] { return log->owner("lost") == w; }, 10s));
+  BOOST_TEST(wait_until([&] { return log->count('x', "stopped") == 1; }));
   BOOST_TEST(log->count('s', "lost") == 1u);
   BOOST_TEST(log->count('s', "before") == 1u); // running jobs untouched
   BOOST_TEST(log->count('x', "before") == 0u);
