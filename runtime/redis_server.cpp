@@ -126,6 +126,13 @@ caf::error redis_server::spawn() {
   if (!opts_.password.empty())
     args.insert(args.end(), {"--requirepass", opts_.password});
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  // Everything the child needs is built before fork: after fork only
+  // async-signal-safe calls are allowed (another thread may hold malloc's
+  // lock at that moment).
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   auto parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0)
@@ -140,10 +147,6 @@ caf::error redis_server::spawn() {
       ::dup2(devnull, 1);
       ::dup2(devnull, 2);
     }
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
     ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
