@@ -2,7 +2,7 @@
 
 /// Lua scripts of worker pools (our own protocol; see docs/protocol.md).
 /// Each one is a single atomic step of a job's life, so ownership changes
-/// (dispatch, claim, move, stop) are fenced by the job's epoch and by the
+/// (dispatch, confirm, move, stop) are fenced by the job's epoch and by the
 /// pool's membership revision `mrev`.
 ///
 /// Calling convention: `KEYS = [pool_prefix(P)]` (every key of a pool

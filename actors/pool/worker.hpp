@@ -20,12 +20,14 @@ class runtime;
 ///   replies are handled right on that gateway's reader thread (through its
 ///   direct entry, under the worker's mutex), which saves a thread hop per
 ///   batch.
-/// - Starts: checks that the key still hashes to it (otherwise moves the
-///   job with `move`), claims the batch with `claim` (fenced by epoch,
-///   membership revision and lease), calls `handler->start` and publishes
-///   each result to the dispatcher's node channel. A start refused with
-///   `errc::requeue` is moved again after `requeue_delay`; other errors
-///   drop the job (`fail`) and fail the dispatch with their text.
+/// - Starts: with a valid lease, checks that the key still hashes to it
+///   (otherwise moves the job with `move`, fenced by epoch and membership
+///   revision), calls `handler->start`, then confirms the batch with
+///   `confirm`, which also publishes each result to the dispatcher's node
+///   channel and returns the jobs that changed meanwhile (stopped at once).
+///   A start refused with `errc::requeue` is moved again after
+///   `requeue_delay`; other errors drop the job and fail the dispatch with
+///   their text. After a failed poll it rebuilds its queue (`resync`).
 /// - Stops and notifications apply only to the epoch it runs.
 /// - Handles `rebalance_atom`, `fence_atom`, `resume_atom`, `rejoin_atom`
 ///   and `(close_atom, bool shutdown) -> bool` from its node.
