@@ -65,20 +65,29 @@ struct streaming_defaults {
 };
 
 /// Every option of the Pulse runtime.
-/// Defaults of pool nodes (`[pulse.pool]`); see `pool_options`.
+/// Defaults of pool nodes (`[pulse.pool]`); each field is documented on the
+/// `pool_options` member of the same name (`runtime/pool_core.hpp`).
 struct pool_defaults {
+  /// `pulse.pool.worker-ttl`.
   caf::timespan worker_ttl = std::chrono::seconds{30};
+  /// `pulse.pool.worker-shutdown-ttl`.
   caf::timespan worker_shutdown_ttl = std::chrono::minutes{2};
+  /// `pulse.pool.ack-grace-period`.
   caf::timespan ack_grace_period = std::chrono::seconds{20};
+  /// `pulse.pool.job-sink-block-duration`.
   caf::timespan job_sink_block_duration = std::chrono::seconds{5};
+  /// `pulse.pool.requeue-delay`.
   caf::timespan requeue_delay = std::chrono::seconds{1};
+  /// `pulse.pool.max-queued-jobs` (0: no limit).
   uint64_t max_queued_jobs = 1000;
+  /// `pulse.pool.max-batch`.
   uint64_t max_batch = 256;
 };
 
 struct options {
   redis_options redis;
   streaming_defaults streaming;
+  /// `[pulse.pool]`: defaults of pool nodes.
   pool_defaults pool;
   /// spdlog level name (`pulse.log.level`).
   std::string log_level = "info";

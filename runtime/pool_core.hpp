@@ -62,10 +62,13 @@ struct pool_options {
     return o;
   }
 
+  /// How long `dispatch` waits for the start: `2 * ack_grace_period`.
   caf::timespan dispatch_timeout() const { return 2 * ack_grace_period; }
+  /// Period of the node cleaner: `min(worker_ttl / 2, ack_grace_period)`.
   caf::timespan cleanup_period() const {
     return std::min<caf::timespan>(worker_ttl / 2, ack_grace_period);
   }
+  /// Period of the node's keep-alive: `worker_ttl / 3`.
   caf::timespan keepalive_period() const { return worker_ttl / 3; }
 };
 
@@ -93,10 +96,13 @@ class pool_core {
 public:
   pool_core(std::string pool, std::string node, pool_options opts);
 
+  /// The pool's name.
   const std::string pool;
+  /// This node's ID (a ULID).
   const std::string node;
   /// `pulse:pool:{P}:`
   const std::string prefix;
+  /// The node's options.
   const pool_options opts;
 
   /// The latest membership seen.
@@ -135,6 +141,7 @@ private:
   std::unordered_map<uint64_t, std::function<void(std::string)>> waiters_;
 };
 
+/// Shared handle on a node's state.
 using pool_core_ptr = std::shared_ptr<pool_core>;
 
 class client;
@@ -157,9 +164,13 @@ caf::error dispatch_refusal(const std::string& status, const std::string& key);
 /// `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`,
 /// `T<epoch> <key>` and `N<epoch> <len> <key><payload>`.
 struct queue_entry {
-  char kind = 0; // 'S', 'T', 'N'
+  /// 'S' (start), 'T' (stop), 'N' (notification); 0 if malformed.
+  char kind = 0;
+  /// The job's epoch the entry belongs to.
   uint64_t epoch = 0;
+  /// The job's key.
   std::string key;
+  /// Start and notification entries: the payload.
   std::string payload;
   /// Start entries: the dispatching node and the dispatch ID.
   std::string node;
