@@ -49,19 +49,39 @@ runtime::start(caf::actor_system& sys, const options& opts) {
   return rt;
 }
 
+namespace {
+
+// Forgets actors that already terminated, so the list stays bounded.
+void prune(std::vector<caf::actor>& xs) {
+  xs.erase(std::remove_if(xs.begin(), xs.end(),
+                          [](const caf::actor& a) {
+                            return a->getf(
+                              caf::abstract_actor::is_terminated_flag);
+                          }),
+           xs.end());
+}
+
+} // namespace
+
 gateway_actor runtime::spawn_gateway(gateway_role role) {
   auto result = pulse::spawn_gateway(sys_, opts_.redis, role);
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stopped_) { // too late to be exited by shutdown: exit it now
+    caf::anon_send_exit(result, caf::exit_reason::user_shutdown);
+    return result;
+  }
+  prune(services_);
   services_.push_back(caf::actor_cast<caf::actor>(result));
   return result;
 }
 
 void runtime::track(caf::actor hdl) {
-  // Forget actors that already terminated, so the list stays bounded.
-  users_.erase(std::remove_if(users_.begin(), users_.end(),
-                              [](const caf::actor& a) {
-                                return a->getf(caf::abstract_actor::is_terminated_flag);
-                              }),
-               users_.end());
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stopped_) {
+    caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+    return;
+  }
+  prune(users_);
   users_.push_back(std::move(hdl));
 }
 
@@ -90,13 +110,20 @@ void exit_and_wait(caf::actor_system& sys, std::vector<caf::actor>& actors,
 } // namespace
 
 void runtime::shutdown() {
-  if (stopped_)
-    return;
-  stopped_ = true;
+  std::vector<caf::actor> users;
+  std::vector<caf::actor> services;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (stopped_)
+      return;
+    stopped_ = true;
+    users.swap(users_);
+    services.swap(services_);
+  }
   // Users of the gateways first (they may still flush acks), then the
   // gateways and the pub/sub actor.
-  exit_and_wait(sys_, users_, "readers/sinks/replicas");
-  exit_and_wait(sys_, services_, "service actors");
+  exit_and_wait(sys_, users, "readers/sinks/replicas");
+  exit_and_wait(sys_, services, "service actors");
   gateway_ = nullptr;
   pubsub_ = nullptr;
   if (server_) {

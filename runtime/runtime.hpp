@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -42,11 +43,12 @@ public:
   const pubsub_actor& pubsub() const noexcept { return pubsub_; }
 
   /// Spawns another gateway on its own connection (e.g. a `blocking` one
-  /// per blocking reader). The runtime exits it on shutdown.
+  /// per blocking reader). The runtime exits it on shutdown. Thread-safe.
   gateway_actor spawn_gateway(gateway_role role = gateway_role::blocking);
 
   /// Registers an actor the runtime exits (and waits for) on shutdown,
-  /// before its gateways: readers, sinks, replicas, pool nodes.
+  /// before its gateways: readers, sinks, replicas, pool nodes. Thread-safe;
+  /// after shutdown began the actor is exited at once.
   void track(caf::actor hdl);
 
   /// The options in effect; for an embedded server, `redis().host` and
@@ -71,6 +73,9 @@ private:
   std::unique_ptr<redis_server> server_;
   gateway_actor gateway_;
   pubsub_actor pubsub_;
+  /// Guards `services_`, `users_` and `stopped_`: actors call
+  /// `spawn_gateway` and `track` from their own threads.
+  std::mutex mtx_;
   std::vector<caf::actor> services_;
   std::vector<caf::actor> users_;
   bool stopped_ = false;

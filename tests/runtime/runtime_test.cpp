@@ -4,6 +4,9 @@
 
 #include <signal.h>
 
+#include <atomic>
+#include <thread>
+
 #include <caf/all.hpp>
 
 #include "runtime/errors.hpp"
@@ -56,6 +59,41 @@ BOOST_AUTO_TEST_CASE(program_exits_promptly_after_creating_runtime) {
     std::this_thread::sleep_for(50ms);
   }
   BOOST_TEST((std::chrono::steady_clock::now() - t0 < 3s));
+}
+
+BOOST_AUTO_TEST_CASE(actors_register_from_many_threads_at_once) {
+  // Pool workers, tickers and schedulers call track/spawn_gateway from
+  // their own threads; the runtime's lists must take that.
+  redis_fixture fx;
+  std::atomic<int> alive{0};
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    pulse::config cfg;
+    caf::actor_system sys{cfg};
+    options o;
+    o.redis = fx.redis_opts();
+    auto rt = runtime::start(sys, o);
+    BOOST_REQUIRE(rt);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 8; ++t)
+      ts.emplace_back([&, t] {
+        for (int i = 0; i < 300; ++i) {
+          auto a = sys.spawn([&](caf::event_based_actor* self) -> caf::behavior {
+            ++alive;
+            self->attach_functor([&](const caf::error&) { --alive; });
+            return {[](int) {}};
+          });
+          (*rt)->track(a);
+          if (t == 0 && i % 100 == 0)
+            (*rt)->spawn_gateway(gateway_role::blocking);
+        }
+      });
+    for (auto& t : ts)
+      t.join();
+    BOOST_TEST(wait_until([&] { return alive == 8 * 300; }));
+  }
+  BOOST_TEST(alive == 0); // every tracked actor was exited by shutdown
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 10s));
 }
 
 BOOST_AUTO_TEST_CASE(start_fails_clearly_without_redis) {
