@@ -185,8 +185,7 @@ struct pool_node::dispatcher {
     return direct->eval_async(
       pool_scripts::dispatch_many(), keys, args,
       [this, batch](caf::expected<resp::value> r) {
-        if (r && r->is_array() && !r->elements.empty()
-            && r->elements[0].str == "stale") {
+        if (r && script_status(*r) == "stale") {
           // Refreshing needs a round trip: hand the batch to a flusher.
           std::lock_guard<std::mutex> guard{mtx};
           for (auto i = batch->rbegin(); i != batch->rend(); ++i)
@@ -255,13 +254,12 @@ struct pool_node::dispatcher {
   /// Fails the items the script refused (or all on an error reply).
   void settle(const std::vector<item>& batch,
               const caf::expected<resp::value>& r) {
-    if (!r || !r->is_array() || r->elements.empty()
-        || r->elements[0].str != "ok") {
+    if (!r || script_status(*r) != "ok") {
       auto err = !r ? r.error()
-                    : dispatch_refusal(r->is_array() && !r->elements.empty()
-                                        ? r->elements[0].str
-                                        : r->str,
-                                      "");
+                    : dispatch_refusal(script_status(*r).empty()
+                                         ? r->str
+                                         : script_status(*r),
+                                       "");
       for (auto& x : batch)
         if (core->remove_waiter(x.did))
           fail_waiter(x.did, err);
@@ -281,10 +279,8 @@ struct pool_node::dispatcher {
       auto m = core->members();
       auto r = c.eval(pool_scripts::dispatch_many(), {core->prefix},
                       batch_args(batch, *m));
-      if (r && r->is_array() && !r->elements.empty()
-          && r->elements[0].str == "stale" && attempt < 8) {
-        if (auto v = c.eval(pool_scripts::members(), {core->prefix}, {}))
-          core->install(pool_membership::parse(*v));
+      if (r && script_status(*r) == "stale" && attempt < 8) {
+        reload_members(c, *core); // an error fails the next attempt
         continue;
       }
       settle(batch, r);

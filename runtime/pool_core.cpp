@@ -126,6 +126,19 @@ size_t pool_core::waiters() const {
   return waiters_.size();
 }
 
+const std::string& script_status(const resp::value& v) {
+  static const std::string none;
+  return v.is_array() && !v.elements.empty() ? v.elements[0].str : none;
+}
+
+caf::error reload_members(client& cli, pool_core& core) {
+  auto v = cli.eval(pool_scripts::members(), {core.prefix}, {});
+  if (!v)
+    return v.error();
+  core.install(pool_membership::parse(*v));
+  return caf::none;
+}
+
 caf::expected<size_t> move_owned(client& cli, pool_core& core,
                                  const std::string& from,
                                  bool allow_unrouted) {
@@ -135,10 +148,8 @@ caf::expected<size_t> move_owned(client& cli, pool_core& core,
       return keys.error();
     if (!keys->is_array() || keys->elements.empty())
       return size_t{0};
-    auto v = cli.eval(pool_scripts::members(), {core.prefix}, {});
-    if (!v)
-      return v.error();
-    core.install(pool_membership::parse(*v));
+    if (auto err = reload_members(cli, core))
+      return err;
     auto m = core.members();
     if (m->active.empty() && !allow_unrouted)
       return size_t{0}; // nobody to give them to yet
@@ -151,8 +162,7 @@ caf::expected<size_t> move_owned(client& cli, pool_core& core,
     auto r = cli.eval(pool_scripts::move(), {core.prefix}, std::move(args));
     if (!r)
       return r.error();
-    if (r->is_array() && r->elements.size() > 1
-        && r->elements[0].str == "ok")
+    if (script_status(*r) == "ok" && r->elements.size() > 1)
       return static_cast<size_t>(
         pool_routing::parse_i64(r->elements[1].str).value_or(0));
   }

@@ -146,6 +146,14 @@ using pool_core_ptr = std::shared_ptr<pool_core>;
 
 class client;
 
+/// The status string a pool script replied with (its first element), or
+/// "" for any other reply.
+const std::string& script_status(const resp::value& v);
+
+/// Reloads the membership (`members` script) into `core`. Errors: Redis
+/// errors.
+caf::error reload_members(client& cli, pool_core& core);
+
 /// Moves every job `from` owns (`owned:<from>`) to the worker its key hashes
 /// to now, reloading the membership first; with no worker at all the jobs
 /// go to the unrouted set if `allow_unrouted`, else nothing moves. Returns

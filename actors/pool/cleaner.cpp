@@ -41,7 +41,7 @@ struct cleaner_state {
                 render(r.error()));
       return;
     }
-    if (!r->is_array() || r->elements.empty() || r->elements[0].str != "ok")
+    if (script_status(*r) != "ok")
       return; // another node holds the lease
     for (size_t i = 2; i < r->elements.size(); ++i)
       recover(r->elements[i].str);

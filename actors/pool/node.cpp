@@ -37,11 +37,6 @@ int64_t to_ms(caf::timespan d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
-const std::string& status(const resp::value& v) {
-  static const std::string none;
-  return v.is_array() && !v.elements.empty() ? v.elements[0].str : none;
-}
-
 struct local_worker {
   caf::actor hdl;
   int64_t created_ns;
@@ -80,13 +75,11 @@ struct node_state {
   }
 
   void refresh() {
-    auto v = eval(ps::members(), {});
-    if (!v) {
+    if (auto err = reload_members(cli, *core)) {
       log::warn("pool node cannot read membership pool={} error=\"{}\"",
-                core->pool, render(v.error()));
+                core->pool, render(err));
       return;
     }
-    core->install(pool_membership::parse(*v));
     auto cur = core->members()->rev;
     if (cur != seen_rev) {
       seen_rev = cur;
@@ -115,7 +108,7 @@ struct node_state {
                 core->pool, core->node, render(r.error()));
       return;
     }
-    auto& st = status(*r);
+    auto& st = script_status(*r);
     if (st == "shutdown") {
       local_shutdown();
       return;
@@ -196,7 +189,7 @@ struct node_state {
                 std::vector<std::string>{core->prefix}, std::move(args))
       .then(
         [=](const resp::value& v) mutable {
-          auto& st = status(v);
+          auto& st = script_status(v);
           if (st == "ok")
             return;
           if (st == "stale" && attempt < 8) {
@@ -239,8 +232,8 @@ struct node_state {
                    std::to_string(to_ms(core->opts.worker_ttl))});
     if (!r)
       return r.error();
-    if (status(*r) != "ok")
-      return dispatch_refusal(status(*r), "");
+    if (script_status(*r) != "ok")
+      return dispatch_refusal(script_status(*r), "");
     auto hdl = spawn_pool_worker(rt, core, id, created, std::move(handler));
     workers.emplace(id, local_worker{hdl, created});
     refresh();
@@ -345,7 +338,7 @@ struct node_state {
 
   void wait_nodes() {
     auto r = eval(ps::live_nodes(), {core->node});
-    auto n = r ? pool_routing::parse_i64(status(*r)).value_or(1) : 1;
+    auto n = r ? pool_routing::parse_i64(script_status(*r)).value_or(1) : 1;
     if (n > 0 && steady_clock::now() < shutdown_deadline) {
       self->delayed_send(self, std::chrono::milliseconds{20},
                          wait_nodes_atom::value);
@@ -392,7 +385,7 @@ caf::behavior node_impl(caf::event_based_actor* self, runtime* rt,
       auto r = st->eval(ps::stop(), {key});
       if (!r)
         return r.error();
-      if (status(*r) == "missing")
+      if (script_status(*r) == "missing")
         return make_error(errc::not_found, "no job " + key);
       return true;
     },
@@ -401,9 +394,9 @@ caf::behavior node_impl(caf::event_based_actor* self, runtime* rt,
       auto r = st->eval(ps::notify(), {key, payload});
       if (!r)
         return r.error();
-      if (status(*r) == "missing")
+      if (script_status(*r) == "missing")
         return make_error(errc::not_found, "no job " + key);
-      if (status(*r) == "unowned")
+      if (script_status(*r) == "unowned")
         return make_error(errc::not_found,
                           "job " + key + " has no worker yet");
       return true;
@@ -527,13 +520,11 @@ caf::expected<pool_node_handle> spawn_pool_node(runtime& rt,
                     {core->node, std::to_string(to_ms(opts.worker_ttl))});
   if (!r)
     return r.error();
-  if (status(*r) == "shutdown")
+  if (script_status(*r) == "shutdown")
     return make_error(errc::shutting_down,
                       "pool \"" + pool + "\" is shutting down");
-  if (auto m = cli.eval(ps::members(), {core->prefix}, {}))
-    core->install(pool_membership::parse(*m));
-  else
-    return m.error();
+  if (auto err = reload_members(cli, *core))
+    return err;
   auto hdl = rt.system().spawn<caf::detached>(node_impl, &rt, core);
   rt.track(hdl);
   caf::scoped_actor self{rt.system()};

@@ -106,21 +106,11 @@ struct worker_state {
   }
 
   std::shared_ptr<const pool_membership> refresh() {
-    auto v = eval(ps::members(), {});
-    if (v) {
-      if (auto m = pool_membership::parse(*v))
-        core->install(m);
-    } else {
+    if (auto err = reload_members(cli, *core))
       log::warn("pool worker cannot read membership pool={} worker={} "
                 "error=\"{}\"",
-                core->pool, id, render(v.error()));
-    }
+                core->pool, id, render(err));
     return core->members();
-  }
-
-  static const std::string& status(const resp::value& v) {
-    static const std::string none;
-    return v.is_array() && !v.elements.empty() ? v.elements[0].str : none;
   }
 
   // -- handler calls ----------------------------------------------------------
@@ -244,7 +234,7 @@ struct worker_state {
     }
     needs_resync = false;
     deferred.clear(); // queued again
-    if (status(*r) == "ok" && r->elements.size() > 1
+    if (script_status(*r) == "ok" && r->elements.size() > 1
         && r->elements[1].str != "0")
       log::info("pool worker re-queued pending starts worker={} jobs={}", id,
                 r->elements[1].str);
@@ -339,7 +329,7 @@ struct worker_state {
           arm_retry();
           return;
         }
-        if (status(*r) != "ok") {
+        if (script_status(*r) != "ok") {
           refresh(); // stale membership: recompute every target
           continue;
         }
@@ -491,7 +481,7 @@ struct worker_state {
                   id, handoff.size(), render(r.error()));
         return false;
       }
-      if (status(*r) == "ok") {
+      if (script_status(*r) == "ok") {
         handoff.clear();
         return true;
       }
@@ -576,9 +566,9 @@ struct worker_state {
                                     std::chrono::milliseconds>(
                                     core->opts.worker_ttl)
                                     .count())});
-    if (!r || status(*r) != "ok")
+    if (!r || script_status(*r) != "ok")
       log::warn("pool worker cannot rejoin worker={} error=\"{}\"", id,
-                r ? status(*r) : render(r.error()));
+                r ? script_status(*r) : render(r.error()));
     else
       log::info("pool worker rejoined worker={}", id);
     refresh();
