@@ -121,26 +121,6 @@ return out
   return s;
 }
 
-const script& dispatch() {
-  static const script s = make(R"lua(
-local k, p, node, did, target, rev, max = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
-if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
-if redis.call('HEXISTS', JOBS, k) == 1 then return {'exists'} end
-local queued = tonumber(redis.call('GET', QUEUED) or '0')
-if max > 0 and queued >= max then return {'overloaded', tostring(queued)} end
-if mrev() ~= rev then return {'stale'} end
-local e = tostring(redis.call('INCR', EPOCH))
-redis.call('HSET', PAY, k, p)
-local r = {o = target, e = e, s = 'p', n = node, d = did}
-put(k, r)
-redis.call('INCR', QUEUED)
-redis.call('SADD', owned(target), k)
-if target ~= '' then redis.call('RPUSH', q(target), start_msg(k, r, p)) end
-return {'ok'}
-)lua");
-  return s;
-}
-
 const script& dispatch_many() {
   // Batched: one HMGET, INCRBY, HSET per hash, and SADD/RPUSH per target,
   // whatever the number of jobs (redis.call dominates the cost otherwise).

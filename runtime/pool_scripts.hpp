@@ -2,7 +2,7 @@
 
 /// Lua scripts of worker pools (our own protocol; see docs/protocol.md).
 /// Each one is a single atomic step of a job's life, so ownership changes
-/// (dispatch, confirm, move, stop) are fenced by the job's epoch and by the
+/// (dispatch_many, confirm, move, stop) are fenced by the job's epoch and by the
 /// pool's membership revision `mrev`.
 ///
 /// Calling convention: `KEYS = [pool_prefix(P)]` (every key of a pool
@@ -39,14 +39,12 @@ const script& add_worker();
 const script& remove_workers();
 /// () -> [mrev, id1, value1, ...]: the membership (`created_ns|node`).
 const script& members();
-/// (key, payload, node, dispatch_id, target, mrev, max_queued) -> [ok] |
-/// [exists] | [overloaded, queued] | [stale] | [shutdown]. Queues the start
-/// entry `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`
-/// to the target worker.
-const script& dispatch();
 /// (node, mrev, max_queued, key1, payload1, dispatch_id1, target1, ...) ->
-/// [ok, status1, ...] | [stale] | [shutdown]: `dispatch` for many jobs at
-/// once (statuses `ok`, `exists`, `overloaded`), one `RPUSH` per worker.
+/// [ok, status1, ...] | [stale] | [shutdown]. Per job: `exists` if it is
+/// pending or running, `overloaded` once `max_queued` jobs wait (nothing is
+/// written for it), otherwise `ok`: a new epoch, its record, payload and a
+/// start entry on the target worker's queue (one `RPUSH` per worker):
+/// `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`.
 const script& dispatch_many();
 /// (worker, key1, epoch1, outcome1, dispatch_id1, node1, error1, ...) ->
 /// [fenced key, epoch, ...]. Run by a worker after its handler's starts returned

@@ -177,28 +177,32 @@ struct node_state {
   void send_dispatch(std::string key, std::string payload, uint64_t did,
                      int attempt) {
     auto m = core->members();
-    std::vector<std::string> args{key,
-                                  payload,
-                                  core->node,
-                                  std::to_string(did),
-                                  m->target(key),
+    auto target = m->target(key);
+    std::vector<std::string> args{core->node,
                                   std::to_string(m->rev),
-                                  std::to_string(core->opts.max_queued_jobs)};
+                                  std::to_string(core->opts.max_queued_jobs),
+                                  key,
+                                  payload,
+                                  std::to_string(did),
+                                  std::move(target)};
     self
-      ->request(rt.gateway(), caf::infinite, eval_atom::value, ps::dispatch(),
-                std::vector<std::string>{core->prefix}, std::move(args))
+      ->request(rt.gateway(), caf::infinite, eval_atom::value,
+                ps::dispatch_many(), std::vector<std::string>{core->prefix},
+                std::move(args))
       .then(
         [=](const resp::value& v) mutable {
           auto& st = script_status(v);
-          if (st == "ok")
-            return;
           if (st == "stale" && attempt < 8) {
             refresh();
             send_dispatch(std::move(key), std::move(payload), did,
                           attempt + 1);
             return;
           }
-          finish(did, dispatch_refusal(st, key));
+          // A one-job batch: [ok, <status of the job>] or [<refusal>].
+          auto& job = st == "ok" && v.elements.size() > 1 ? v.elements[1].str
+                                                          : st;
+          if (job != "ok")
+            finish(did, dispatch_refusal(job, key));
         },
         [=](caf::error& err) { finish(did, std::move(err)); });
   }
