@@ -11,7 +11,6 @@
 #include "actors/pool/ticker.hpp"
 #include "runtime/client.hpp"
 #include "runtime/errors.hpp"
-#include "runtime/names.hpp"
 #include "runtime/pool_scripts.hpp"
 #include "runtime/runtime.hpp"
 
@@ -329,11 +328,7 @@ struct pool_node::dispatcher {
 void pool_node::dispatch_async(const std::string& key,
                                const std::string& payload,
                                std::function<void(caf::error)> done) {
-  if (core_->closing) {
-    done(make_error(errc::closed, "pool node is closed"));
-    return;
-  }
-  if (auto err = validate_key(key, "pool", "dispatch")) {
+  if (auto err = core_->check_dispatch(key)) {
     done(std::move(err));
     return;
   }
@@ -353,9 +348,7 @@ void pool_node::dispatch_async(const std::string& key,
 
 caf::error pool_node::dispatch(const std::string& key,
                                const std::string& payload) {
-  if (core_->closing)
-    return make_error(errc::closed, "pool node is closed");
-  if (auto err = validate_key(key, "pool", "dispatch"))
+  if (auto err = core_->check_dispatch(key))
     return err;
   struct waiter {
     std::mutex mtx;

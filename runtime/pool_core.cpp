@@ -5,6 +5,7 @@
 
 #include "runtime/client.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/names.hpp"
 #include "runtime/pool_scripts.hpp"
 
 namespace pulse {
@@ -72,6 +73,12 @@ void pool_core::set_lease_deadline(std::chrono::steady_clock::time_point t) {
 bool pool_core::lease_valid() const {
   return std::chrono::steady_clock::now().time_since_epoch().count()
          < lease_deadline_.load();
+}
+
+caf::error pool_core::check_dispatch(const std::string& key) const {
+  if (closing)
+    return make_error(errc::closed, "pool node is closed");
+  return validate_key(key, "pool", "dispatch");
 }
 
 uint64_t pool_core::next_dispatch_id() {

@@ -115,6 +115,10 @@ public:
   /// Whether the lease is still valid: workers start no job otherwise.
   bool lease_valid() const;
 
+  /// Whether `key` may be dispatched from this node now. Errors:
+  /// `errc::closed`, `errc::invalid_argument` (empty key or `=`).
+  caf::error check_dispatch(const std::string& key) const;
+
   /// A fresh dispatch ID: unique within this node, whose channel carries
   /// the results (sent as decimal).
   uint64_t next_dispatch_id();

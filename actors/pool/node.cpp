@@ -155,11 +155,7 @@ struct node_state {
 
   void dispatch(std::string key, std::string payload,
                 caf::response_promise rp) {
-    if (core->closing) {
-      rp.deliver(make_error(errc::closed, "pool node is closed"));
-      return;
-    }
-    if (auto err = validate_key(key, "pool", "dispatch")) {
+    if (auto err = core->check_dispatch(key)) {
       rp.deliver(std::move(err));
       return;
     }
