@@ -466,28 +466,20 @@ struct worker_state {
 
   /// Moves every job in `handoff` to the worker its key hashes to now.
   bool flush_handoff() {
-    for (int attempt = 0; !handoff.empty() && attempt < 4; ++attempt) {
-      auto m = core->members();
-      std::vector<std::string> args{id, std::to_string(m->rev)};
-      for (auto& [key, epoch] : handoff) {
-        args.push_back(key);
-        args.push_back(std::to_string(epoch));
-        args.push_back(m->target(key));
-      }
-      auto r = eval(ps::move(), std::move(args));
-      if (!r) {
-        log::warn("pool worker cannot hand jobs over worker={} jobs={} "
-                  "error=\"{}\"",
-                  id, handoff.size(), render(r.error()));
-        return false;
-      }
-      if (script_status(*r) == "ok") {
-        handoff.clear();
-        return true;
-      }
-      refresh();
+    if (handoff.empty())
+      return true;
+    std::vector<std::pair<std::string, std::string>> jobs;
+    for (auto& [key, epoch] : handoff)
+      jobs.emplace_back(key, std::to_string(epoch));
+    auto moved = move_to_targets(cli, *core, id, jobs, true);
+    if (!moved) {
+      log::warn("pool worker cannot hand jobs over worker={} jobs={} "
+                "error=\"{}\"",
+                id, handoff.size(), render(moved.error()));
+      return false;
     }
-    return handoff.empty();
+    handoff.clear();
+    return true;
   }
 
   /// Moves every job this worker still owns in Redis (after it left the
