@@ -133,6 +133,19 @@ size_t pool_core::waiters() const {
   return waiters_.size();
 }
 
+std::string ms_arg(caf::timespan d) {
+  return std::to_string(
+    std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+caf::expected<resp::value> add_member(client& cli, pool_core& core,
+                                      const std::string& id,
+                                      int64_t created_ns) {
+  return cli.eval(pool_scripts::add_worker(), {core.prefix},
+                  {core.node, id, std::to_string(created_ns),
+                   ms_arg(core.opts.worker_ttl)});
+}
+
 const std::string& script_status(const resp::value& v) {
   static const std::string none;
   return v.is_array() && !v.elements.empty() ? v.elements[0].str : none;

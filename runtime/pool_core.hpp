@@ -150,6 +150,16 @@ using pool_core_ptr = std::shared_ptr<pool_core>;
 
 class client;
 
+/// `d` in whole milliseconds, as a script argument.
+std::string ms_arg(caf::timespan d);
+
+/// Makes worker `id` of this node a member (`add_worker` script: lease,
+/// membership revision, re-queue of what it still owns). Reply as in
+/// `pool_scripts::add_worker`; errors: Redis errors.
+caf::expected<resp::value> add_member(client& cli, pool_core& core,
+                                      const std::string& id,
+                                      int64_t created_ns);
+
 /// The status string a pool script replied with (its first element), or
 /// "" for any other reply.
 const std::string& script_status(const resp::value& v);

@@ -32,10 +32,8 @@ struct cleaner_state {
   }
 
   void pass() {
-    auto lease = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   core->opts.cleanup_period() * 2)
-                   .count();
-    auto r = eval(ps::reap(), {core->node, std::to_string(lease)});
+    auto r = eval(ps::reap(),
+                  {core->node, ms_arg(core->opts.cleanup_period() * 2)});
     if (!r) {
       log::warn("pool cleaner pass failed pool={} error=\"{}\"", core->pool,
                 render(r.error()));

@@ -33,10 +33,6 @@ using wait_nodes_atom = caf::atom_constant<caf::atom("pn_waitn")>;
 namespace ps = pool_scripts;
 using std::chrono::steady_clock;
 
-int64_t to_ms(caf::timespan d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
-
 struct local_worker {
   caf::actor hdl;
   int64_t created_ns;
@@ -97,7 +93,7 @@ struct node_state {
       return;
     auto sent = steady_clock::now();
     std::vector<std::string> args{core->node,
-                                  std::to_string(to_ms(core->opts.worker_ttl))};
+                                  ms_arg(core->opts.worker_ttl)};
     for (auto& kv : workers)
       args.push_back(kv.first);
     for (auto& id : leaving)
@@ -227,9 +223,7 @@ struct node_state {
       return make_error(errc::invalid_argument, "null job handler");
     auto id = make_ulid();
     auto created = unix_ns();
-    auto r = eval(ps::add_worker(),
-                  {core->node, id, std::to_string(created),
-                   std::to_string(to_ms(core->opts.worker_ttl))});
+    auto r = add_member(cli, *core, id, created);
     if (!r)
       return r.error();
     if (script_status(*r) != "ok")
@@ -517,7 +511,7 @@ caf::expected<pool_node_handle> spawn_pool_node(runtime& rt,
   auto core = std::make_shared<pool_core>(pool, make_ulid(), opts);
   client cli{rt.system(), rt.gateway()};
   auto r = cli.eval(ps::join_node(), {core->prefix},
-                    {core->node, std::to_string(to_ms(opts.worker_ttl))});
+                    {core->node, ms_arg(opts.worker_ttl)});
   if (!r)
     return r.error();
   if (script_status(*r) == "shutdown")

@@ -552,12 +552,7 @@ struct worker_state {
 
   void rejoin() {
     stop_everything();
-    auto r = eval(ps::add_worker(),
-                  {core->node, id, std::to_string(created_ns),
-                   std::to_string(std::chrono::duration_cast<
-                                    std::chrono::milliseconds>(
-                                    core->opts.worker_ttl)
-                                    .count())});
+    auto r = add_member(cli, *core, id, created_ns);
     if (!r || script_status(*r) != "ok")
       log::warn("pool worker cannot rejoin worker={} error=\"{}\"", id,
                 r ? script_status(*r) : render(r.error()));
