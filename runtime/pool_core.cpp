@@ -34,11 +34,7 @@ pool_membership::parse(const resp::value& v) {
     m->active.push_back(pool_routing::worker{id, *created});
     m->nodes[id] = bar == std::string::npos ? std::string{} : val.substr(bar + 1);
   }
-  std::sort(m->active.begin(), m->active.end(),
-            [](const auto& x, const auto& y) {
-              return x.created_at != y.created_at ? x.created_at < y.created_at
-                                                  : x.id < y.id;
-            });
+  pool_routing::sort_routing_order(m->active);
   return m;
 }
 

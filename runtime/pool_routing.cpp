@@ -35,10 +35,7 @@ std::vector<worker> active_workers(const std::map<std::string, std::string>& wor
       continue;
     result.push_back(worker{id, *created});
   }
-  std::sort(result.begin(), result.end(), [](const worker& x, const worker& y) {
-    return x.created_at != y.created_at ? x.created_at < y.created_at
-                                        : x.id < y.id;
-  });
+  sort_routing_order(result);
   result.erase(std::remove_if(result.begin(), result.end(),
                               [&](const worker& w) {
                                 auto i = keepalives.find(w.id);
@@ -49,6 +46,13 @@ std::vector<worker> active_workers(const std::map<std::string, std::string>& wor
                               }),
                result.end());
   return result;
+}
+
+void sort_routing_order(std::vector<worker>& xs) {
+  std::sort(xs.begin(), xs.end(), [](const worker& x, const worker& y) {
+    return x.created_at != y.created_at ? x.created_at < y.created_at
+                                        : x.id < y.id;
+  });
 }
 
 std::optional<worker> owner(const std::vector<worker>& active,

@@ -32,6 +32,9 @@ std::vector<worker> active_workers(const std::map<std::string, std::string>& wor
                                    const std::map<std::string, std::string>& cleanup,
                                    int64_t now_ns, int64_t ttl_ns);
 
+/// Sorts workers into routing order: creation time, then ID.
+void sort_routing_order(std::vector<worker>& xs);
+
 /// The worker that owns `key`: `L[jump_hash(key, |L|)]`, or none if L is
 /// empty.
 std::optional<worker> owner(const std::vector<worker>& active,
