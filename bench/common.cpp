@@ -46,6 +46,12 @@ target::target(int argc, char** argv) {
       runs = std::max(1, std::stoi(arg.substr(7)));
     else if (arg.rfind("--scale=", 0) == 0)
       scale = std::stod(arg.substr(8));
+    else if (arg.rfind("--only=", 0) == 0) {
+      std::istringstream in{arg.substr(7)};
+      for (std::string x; std::getline(in, x, ',');)
+        if (!x.empty())
+          only.push_back(x);
+    }
   }
   if (port == 0) {
     auto srv = redis_server::start({});
@@ -56,6 +62,10 @@ target::target(int argc, char** argv) {
     server = std::move(*srv);
     port = server->port();
   }
+}
+
+bool target::wants(const std::string& name) const {
+  return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
 }
 
 std::vector<std::string> config_args(int argc, char** argv) {

@@ -43,6 +43,12 @@ struct target {
   int runs = 3;
   /// Scale factor for operation counts (`--scale=F`, default 1).
   double scale = 1.0;
+  /// `--only=a,b`: run only the named measurements (empty: all), to profile
+  /// one shape at a time.
+  std::vector<std::string> only;
+
+  /// Whether measurement `name` runs (see `only`).
+  bool wants(const std::string& name) const;
 
   /// Runtime options for this Redis (warn-level logging).
   pulse::options runtime_options() const;

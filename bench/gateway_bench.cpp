@@ -3,6 +3,7 @@
 // in the same run on the same Redis.
 //
 // Usage: gateway_bench [--port=N] [--runs=3] [--scale=1.0]
+//        [--only=raw,raw_depth,redis_benchmark,set128,set800,set3200,batch,latency]
 //        [--work-stealing.<option>=...] [--scheduler.<option>=...]
 // Output: one JSON object per line (see bench/common.hpp).
 
@@ -193,31 +194,38 @@ int main(int argc, char** argv) {
       c("FLUSHALL");
     }
     for (int run = 0; run < tgt.runs; ++run) {
-      raw.push_back(raw_pipelined(tgt.port, n, 1000, [](size_t i) {
+      auto set_cmd = [](size_t i) {
         return std::vector<std::string>{"SET", "k" + std::to_string(i % 1000),
                                         "v"};
-      }));
-      for (auto [depth, dst] : {std::pair{size_t{128}, &raw_128},
-                                std::pair{size_t{800}, &raw_800},
-                                std::pair{size_t{3200}, &raw_3200}})
-        dst->push_back(raw_pipelined(tgt.port, n, depth, [](size_t i) {
-          return std::vector<std::string>{"SET",
-                                          "k" + std::to_string(i % 1000), "v"};
-        }));
-      rb16.push_back(redis_benchmark(
-        tgt.port, fmt::format("-t set -n {} -P 16 -c 50", n), "SET", "rps"));
-      gw_128.push_back(run_load(sys, gw, n, 8, 16, false, 1));
-      gw_800.push_back(run_load(sys, gw, n, 50, 16, false, 1));
-      gw_3200.push_back(run_load(sys, gw, n, 100, 32, false, 1));
-      gw_batch.push_back(run_load(sys, gw, n, 4, 2, true, 100));
-      auto [p50, p99] = blocking_latency(sys, gw, 20000);
-      lat_blocking.push_back(p50);
-      lat_blocking99.push_back(p99);
-      lat_actor.push_back(actor_latency(sys, gw, 20000));
-      rb_ping_p50.push_back(
-        1000.0
-        * redis_benchmark(tgt.port, "-t ping -n 50000 -c 1 -P 1", "PING_MBULK",
-                          "p50_latency_ms"));
+      };
+      if (tgt.wants("raw"))
+        raw.push_back(raw_pipelined(tgt.port, n, 1000, set_cmd));
+      if (tgt.wants("raw_depth"))
+        for (auto [depth, dst] : {std::pair{size_t{128}, &raw_128},
+                                  std::pair{size_t{800}, &raw_800},
+                                  std::pair{size_t{3200}, &raw_3200}})
+          dst->push_back(raw_pipelined(tgt.port, n, depth, set_cmd));
+      if (tgt.wants("redis_benchmark"))
+        rb16.push_back(redis_benchmark(
+          tgt.port, fmt::format("-t set -n {} -P 16 -c 50", n), "SET", "rps"));
+      if (tgt.wants("set128"))
+        gw_128.push_back(run_load(sys, gw, n, 8, 16, false, 1));
+      if (tgt.wants("set800"))
+        gw_800.push_back(run_load(sys, gw, n, 50, 16, false, 1));
+      if (tgt.wants("set3200"))
+        gw_3200.push_back(run_load(sys, gw, n, 100, 32, false, 1));
+      if (tgt.wants("batch"))
+        gw_batch.push_back(run_load(sys, gw, n, 4, 2, true, 100));
+      if (tgt.wants("latency")) {
+        auto [p50, p99] = blocking_latency(sys, gw, 20000);
+        lat_blocking.push_back(p50);
+        lat_blocking99.push_back(p99);
+        lat_actor.push_back(actor_latency(sys, gw, 20000));
+        rb_ping_p50.push_back(
+          1000.0
+          * redis_benchmark(tgt.port, "-t ping -n 50000 -c 1 -P 1",
+                            "PING_MBULK", "p50_latency_ms"));
+      }
     }
     caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
   }
