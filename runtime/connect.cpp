@@ -96,13 +96,15 @@ caf::expected<connected_socket> connect_redis(const redis_options& opts) {
     return id.error();
   }
   int fd = redisFreeKeepFd(c);
-  // Back to no socket timeouts, non-blocking, no Nagle.
+  // Back to no socket timeouts, no Nagle. The socket stays blocking: the
+  // reader thread waits in `recv` itself (one syscall per wake-up), and
+  // writers send with MSG_DONTWAIT.
   timeval zero{0, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof(zero));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof(zero));
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) & ~O_NONBLOCK);
   return connected_socket{fd, *id};
 }
 

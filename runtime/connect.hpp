@@ -12,7 +12,7 @@ namespace pulse {
 /// A connected, authenticated socket handed from a connect helper to a
 /// gateway or pub/sub actor.
 struct connected_socket {
-  /// The socket, non-blocking, TCP_NODELAY set. Owned by the receiver.
+  /// The socket, blocking (send with MSG_DONTWAIT), TCP_NODELAY set. Owned by the receiver.
   int fd = -1;
   /// `CLIENT ID` of the connection (for `CLIENT UNBLOCK`/`CLIENT KILL`).
   int64_t client_id = 0;

@@ -77,6 +77,13 @@ void encode(std::vector<char>& out, const std::vector<std::string>& args);
 /// Returns the RESP2 encoding of `args` as a string.
 std::string encode(const std::vector<std::string>& args);
 
+/// Appends one command made of the `head` arguments followed by every
+/// string in each of `tails` (e.g. `EVALSHA sha n` + keys + args), without
+/// first copying the arguments into one vector.
+void encode(std::vector<char>& out,
+            std::initializer_list<std::string_view> head,
+            std::initializer_list<const std::vector<std::string>*> tails);
+
 /// Incremental RESP2 decoder: feed it bytes as they arrive and pull complete
 /// replies. Builds `value`s directly (no intermediate reply objects); a
 /// pending reply is checked for completeness without allocating, and only

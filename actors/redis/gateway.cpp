@@ -73,13 +73,17 @@ struct reply_target {
   caf::mailbox_element::forwarding_stack stages;
   caf::message_id id;
 
+  /// Takes over answering the current message (like a response promise,
+  /// but moving the sender and stages instead of copying them).
   static reply_target from(caf::event_based_actor* self) {
-    auto rp = self->make_response_promise();
     reply_target t;
-    t.self = caf::actor_cast<caf::strong_actor_ptr>(self);
-    t.source = rp.source();
-    t.stages = rp.stages();
-    t.id = rp.id();
+    auto* elem = self->current_mailbox_element();
+    if (elem == nullptr || elem->mid.is_answered())
+      return t;
+    t.self = self->ctrl();
+    t.source = std::move(elem->sender);
+    t.stages = std::move(elem->stages);
+    t.id = self->take_current_message_id();
     return t;
   }
 
@@ -116,24 +120,38 @@ void reply_target::deliver(caf::message msg) {
   deliver_message(std::move(msg));
 }
 
-/// One request waiting for its replies.
-struct request {
-  enum class type : uint8_t { single, batch, eval };
-  type kind = type::single;
-  reply_target to;
-  clock_type::time_point deadline;
-  caf::timespan timeout{0};
-  /// The command of a single request.
-  command single;
+/// The parts of a batch or script request (kept out of `request` so the
+/// common single command stays small).
+struct request_body {
   /// The commands of a batch.
   std::vector<command> cmds;
   /// Eval only: the script, keys and args (kept to re-send on NOSCRIPT).
   script scr;
   std::vector<std::string> keys;
   std::vector<std::string> args;
-  /// Replies still owed by Redis, and the ones collected so far (batch).
-  size_t owed = 0;
+  /// The replies collected so far (batch).
   std::vector<resp::value> replies;
+};
+
+/// One request waiting for its replies.
+struct request {
+  enum class type : uint8_t { single, batch, eval };
+  type kind = type::single;
+  /// Replies still owed by Redis.
+  size_t owed = 0;
+  reply_target to;
+  clock_type::time_point deadline;
+  caf::timespan timeout{0};
+  /// The command of a single request.
+  command single;
+  /// Batch and eval requests only.
+  std::unique_ptr<request_body> body;
+
+  request_body& b() {
+    if (!body)
+      body = std::make_unique<request_body>();
+    return *body;
+  }
 };
 
 using request_ptr = std::shared_ptr<request>;
@@ -254,66 +272,54 @@ struct gateway_state {
     req.deadline = coarse_now() + req.timeout;
   }
 
-  // Encodes a single or batch request (no lock needed) and sets how many
-  // replies it is owed. Scripts are encoded under the lock instead (see
-  // `enqueue_locked`): EVAL or EVALSHA depends on the connection's state.
-  static std::vector<char> encode_plain(request& req) {
-    std::vector<char> bytes;
-    if (req.kind == request::type::single) {
-      resp::encode(bytes, req.single.args);
-      req.owed = 1;
-    } else if (req.kind == request::type::batch) {
-      for (auto& cmd : req.cmds)
-        resp::encode(bytes, cmd.args);
-      req.owed = req.cmds.size();
-    }
-    return bytes;
-  }
-
-  // Appends the request's bytes to the output buffer and the request to
+  // Appends the request's encoding to the output buffer and the request to
   // `in_flight` (pre: `mtx` held; the bytes leave with the next flush, and
-  // the reader finds the entry before the reply can arrive).
-  void enqueue_locked(request req, const std::vector<char>& bytes) {
-    if (req.kind == request::type::eval) {
-      std::vector<std::string> args;
-      args.reserve(3 + req.keys.size() + req.args.size());
-      if (scripts.count(req.scr.sha1) > 0) {
-        args.emplace_back("EVALSHA");
-        args.emplace_back(req.scr.sha1);
-      } else {
-        args.emplace_back("EVAL");
-        args.emplace_back(req.scr.source);
-        scripts.insert(req.scr.sha1);
+  // the reader finds the entry before the reply can arrive). Scripts go as
+  // EVAL the first time a connection sees them, as EVALSHA afterwards.
+  void enqueue_locked(request req) {
+    auto& out = conn.output();
+    switch (req.kind) {
+      case request::type::single:
+        resp::encode(out, req.single.args);
+        req.owed = 1;
+        break;
+      case request::type::batch:
+        for (auto& cmd : req.body->cmds)
+          resp::encode(out, cmd.args);
+        req.owed = req.body->cmds.size();
+        break;
+      case request::type::eval: {
+        auto& b = *req.body;
+        auto nkeys = std::to_string(b.keys.size());
+        if (scripts.count(b.scr.sha1) > 0) {
+          resp::encode(out, {"EVALSHA", b.scr.sha1, nkeys}, {&b.keys, &b.args});
+        } else {
+          resp::encode(out, {"EVAL", b.scr.source, nkeys}, {&b.keys, &b.args});
+          scripts.insert(b.scr.sha1);
+        }
+        req.owed = 1;
+        break;
       }
-      args.emplace_back(std::to_string(req.keys.size()));
-      args.insert(args.end(), req.keys.begin(), req.keys.end());
-      args.insert(args.end(), req.args.begin(), req.args.end());
-      conn.write(args);
-      req.owed = 1;
-    } else {
-      conn.write_raw(bytes);
     }
     sent_commands += req.owed;
     in_flight.emplace_back(std::move(req));
   }
 
-  // Owner path: encodes outside the lock, enqueues under it.
+  // Owner path.
   void send(request req) {
-    auto bytes = encode_plain(req);
     std::lock_guard<std::mutex> guard{mtx};
-    enqueue_locked(std::move(req), bytes);
+    enqueue_locked(std::move(req));
   }
 
   // Runs on a direct caller's thread. Returns false (and leaves `req`
   // untouched) when the gateway cannot take it directly.
   bool try_direct(request& req) {
-    auto bytes = encode_plain(req);
     {
       std::unique_lock<std::mutex> guard{mtx};
       if (closing || !conn.connected())
         return false;
       apply_timeout(req);
-      enqueue_locked(std::move(req), bytes);
+      enqueue_locked(std::move(req));
       // A hard failure is also seen by the reader thread, which drops the
       // connection and fails what is in flight (this request included).
       conn.send_pending(guard, false);
@@ -363,9 +369,9 @@ struct gateway_state {
               finish(caf::make_message(std::move(reply)));
             break;
           case request::type::batch:
-            req.replies.emplace_back(std::move(reply));
+            req.body->replies.emplace_back(std::move(reply));
             if (--req.owed == 0)
-              finish(caf::make_message(std::move(req.replies)));
+              finish(caf::make_message(std::move(req.body->replies)));
             break;
           case request::type::eval:
             if (reply.is_error()
@@ -399,7 +405,7 @@ struct gateway_state {
   void resend(request req) {
     {
       std::lock_guard<std::mutex> guard{mtx};
-      scripts.erase(req.scr.sha1);
+      scripts.erase(req.body->scr.sha1);
     }
     if (closing) {
       fail(req, make_error(errc::closed, "gateway is shutting down"));
@@ -470,8 +476,9 @@ struct gateway_state {
         else if (req.kind == request::type::single
                  && !req.single.args.empty())
           what = req.single.args.front();
-        else if (!req.cmds.empty() && !req.cmds.front().args.empty())
-          what = req.cmds.front().args.front();
+        else if (req.body && !req.body->cmds.empty()
+                 && !req.body->cmds.front().args.empty())
+          what = req.body->cmds.front().args.front();
         expired = make_error(errc::timeout, what + ": no reply within "
                                               + std::to_string(ms) + "ms");
         // Fail the whole pipeline: later replies could not be matched.
@@ -640,13 +647,13 @@ bool gateway_direct::eval_async(
   std::function<void(caf::expected<resp::value>)> fn) {
   request req;
   req.kind = request::type::eval;
-  req.scr = scr;
-  req.keys = std::move(keys);
-  req.args = std::move(args);
+  req.b().scr = scr;
+  req.b().keys = std::move(keys);
+  req.b().args = std::move(args);
   if (run_async(impl_->state, req, std::move(fn)))
     return true;
-  keys = std::move(req.keys);
-  args = std::move(req.args);
+  keys = std::move(req.body->keys);
+  args = std::move(req.body->args);
   return false;
 }
 
@@ -672,11 +679,11 @@ gateway_direct::batch(std::vector<command>& cmds, caf::duration timeout) {
   req.kind = request::type::batch;
   for (auto& c : cmds)
     req.timeout = std::max(req.timeout, c.timeout);
-  req.replies.reserve(cmds.size());
-  req.cmds = std::move(cmds);
+  req.b().replies.reserve(cmds.size());
+  req.b().cmds = std::move(cmds);
   auto msg = impl_->run(req, timeout);
   if (!msg) {
-    cmds = std::move(req.cmds);
+    cmds = std::move(req.body->cmds);
     return caf::none;
   }
   return unpack<std::vector<resp::value>>(std::move(*msg));
@@ -687,13 +694,13 @@ gateway_direct::eval(const script& scr, std::vector<std::string>& keys,
                      std::vector<std::string>& args, caf::duration timeout) {
   request req;
   req.kind = request::type::eval;
-  req.scr = scr;
-  req.keys = std::move(keys);
-  req.args = std::move(args);
+  req.b().scr = scr;
+  req.b().keys = std::move(keys);
+  req.b().args = std::move(args);
   auto msg = impl_->run(req, timeout);
   if (!msg) {
-    keys = std::move(req.keys);
-    args = std::move(req.args);
+    keys = std::move(req.body->keys);
+    args = std::move(req.body->args);
     return caf::none;
   }
   return unpack<resp::value>(std::move(*msg));
@@ -736,8 +743,8 @@ caf::behavior gateway_impl(caf::event_based_actor* self, redis_options opts,
       req.to = std::move(to);
       for (auto& c : cmds)
         req.timeout = std::max(req.timeout, c.timeout);
-      req.replies.reserve(cmds.size());
-      req.cmds = std::move(cmds);
+      req.b().replies.reserve(cmds.size());
+      req.b().cmds = std::move(cmds);
       st->submit(std::move(req));
     },
     [self, st](eval_atom, script& scr, std::vector<std::string>& keys,
@@ -745,9 +752,9 @@ caf::behavior gateway_impl(caf::event_based_actor* self, redis_options opts,
       request req;
       req.kind = request::type::eval;
       req.to = reply_target::from(self);
-      req.scr = std::move(scr);
-      req.keys = std::move(keys);
-      req.args = std::move(args);
+      req.b().scr = std::move(scr);
+      req.b().keys = std::move(keys);
+      req.b().args = std::move(args);
       st->submit(std::move(req));
     },
     [st](gw_resend_atom, request_ptr& req) {

@@ -1,6 +1,5 @@
 #include "actors/redis/link.hpp"
 
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +18,9 @@ namespace pulse::detail {
 
 namespace {
 
+/// A larger emptied output buffer is freed instead of kept as the spare.
+constexpr size_t max_spare_capacity = 4 * 1024 * 1024;
+
 // Reads from `fd` until EOF or error, handing decoded replies to `owner`.
 void reader_loop(int fd, uint64_t epoch, caf::actor owner,
                  std::string endpoint, link::reader_fn handler) {
@@ -27,14 +29,8 @@ void reader_loop(int fd, uint64_t epoch, caf::actor owner,
   std::vector<resp::value> replies;
   caf::error reason;
   for (;;) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (::poll(&pfd, 1, -1) < 0) {
-      if (errno == EINTR)
-        continue;
-      reason = make_error(errc::disconnected,
-                          "poll on " + endpoint + ": " + std::strerror(errno));
-      break;
-    }
+    // A blocking receive: one syscall per wake-up. `shutdown` on the
+    // socket ends it.
     auto n = ::recv(fd, buf.data(), buf.size(), 0);
     if (n == 0) {
       reason = make_error(errc::disconnected,
@@ -232,7 +228,11 @@ caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
   caf::error failure;
   bool again = false;
   while (connected_ && out_pos_ < out_.size() && !failure && !again) {
-    std::vector<char> buf;
+    // Swap the filled buffer out for the spare one, so writers keep
+    // appending into a buffer that already has capacity.
+    std::vector<char> buf = std::move(spare_);
+    spare_ = {};
+    buf.clear();
     buf.swap(out_);
     auto pos = out_pos_;
     out_pos_ = 0;
@@ -240,7 +240,8 @@ caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
     if (guard_ != nullptr)
       lk.unlock();
     while (pos < buf.size()) {
-      auto n = ::send(fd, buf.data() + pos, buf.size() - pos, MSG_NOSIGNAL);
+      auto n = ::send(fd, buf.data() + pos, buf.size() - pos,
+                      MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR)
           continue;
@@ -265,6 +266,9 @@ caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
       out_.swap(buf);
       out_pos_ = 0;
     }
+    buf.clear();
+    if (buf.capacity() <= max_spare_capacity)
+      spare_ = std::move(buf);
   }
   sending_ = false;
   if (again && !flush_scheduled_.exchange(true)) {

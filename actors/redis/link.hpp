@@ -78,10 +78,9 @@ public:
   /// mutex (see `guard_with`), the caller holds it.
   void write(const std::vector<std::string>& args);
 
-  /// Appends already encoded bytes (same preconditions as `write`).
-  void write_raw(const std::vector<char>& bytes) {
-    out_.insert(out_.end(), bytes.begin(), bytes.end());
-  }
+  /// The output buffer, for encoding commands straight into it (same
+  /// preconditions as `write`).
+  std::vector<char>& output() noexcept { return out_; }
 
   /// Sends the output buffer once the mailbox is drained.
   void flush_later();
@@ -135,6 +134,9 @@ private:
   std::thread reader_;
   std::vector<char> out_;
   size_t out_pos_ = 0;
+  /// The buffer the last send emptied, kept for its capacity (only the
+  /// active sender touches it).
+  std::vector<char> spare_;
   bool connected_ = false;
   bool connecting_ = false;
   bool stopped_ = false;
