@@ -146,6 +146,9 @@ struct request {
   command single;
   /// Batch and eval requests only.
   std::unique_ptr<request_body> body;
+  /// Counted in `gateway_state::slow_requests` (came through the mailbox
+  /// and is not in flight yet).
+  bool counted = false;
 
   request_body& b() {
     if (!body)
@@ -178,8 +181,8 @@ struct gateway_state {
     self_addr = self->address();
   }
 
-  /// A gateway killed with `exit_reason::kill` skips its exit handler:
-  /// answer everything here so no requester waits forever.
+  /// Normally closed on the gateway's thread (`on_exit`); this is the
+  /// fallback so no requester ever waits forever.
   ~gateway_state() {
     if (!closing)
       close_all();
@@ -195,6 +198,16 @@ struct gateway_state {
   std::deque<request> in_flight;
   /// Waiting for a connection (gateway context only).
   std::deque<request> queued;
+  /// Request messages that went through the mailbox and are not in flight
+  /// (or answered) yet; guarded by `mtx`. While there are any, new requests
+  /// take the mailbox too, so each sender's requests reach Redis in the
+  /// order it sent them.
+  size_t slow_requests = 0;
+  /// The connection is about to be reset (a request timed out or was
+  /// canceled): late replies could be matched to new requests, so nothing
+  /// new is written to it (guarded by `mtx`; cleared when the next
+  /// connection is up).
+  bool broken = false;
   /// Scripts already sent on this connection (EVALSHA from now on).
   std::unordered_set<std::string> scripts;
   /// Counters touched by the reader thread.
@@ -235,7 +248,13 @@ struct gateway_state {
         caf::anon_send(hdl, gw_tick_atom::value);
   }
 
+  // Pre: `mtx` not held when `req.counted` (counted requests are never in
+  // flight, and in-flight requests are the only ones failed under the lock).
   void fail(request& req, const caf::error& err) {
+    if (req.counted) {
+      std::lock_guard<std::mutex> guard{mtx};
+      settle(req);
+    }
     ++errors;
     if (code_of(err) == errc::timeout)
       ++stats.timeouts;
@@ -248,9 +267,9 @@ struct gateway_state {
       return;
     }
     apply_timeout(req);
-    if (conn.connected()) {
-      send(std::move(req));
-      conn.flush_later();
+    if (usable()) {
+      if (send(std::move(req)))
+        conn.flush_later();
     } else if (queued.size() >= opts.max_queued) {
       fail(req, make_error(errc::overloaded,
                            "redis unreachable and "
@@ -273,10 +292,18 @@ struct gateway_state {
   }
 
   // Appends the request's encoding to the output buffer and the request to
-  // `in_flight` (pre: `mtx` held; the bytes leave with the next flush, and
-  // the reader finds the entry before the reply can arrive). Scripts go as
-  // EVAL the first time a connection sees them, as EVALSHA afterwards.
-  void enqueue_locked(request req) {
+  // `in_flight` (pre: `mtx` held; the reader finds the entry before the
+  // reply can arrive). Scripts go as EVAL the first time a connection sees
+  // them, as EVALSHA afterwards.
+  //
+  // Returns whether the caller must flush. When other requests are already
+  // in flight, the bytes wait for the reader thread instead: it flushes
+  // after every chunk of replies, and a reply for the requests ahead is
+  // bound to come (or the connection drops, failing everything). Redis runs
+  // a connection's commands in order, so holding the bytes until then
+  // costs almost no latency, and a burst of requests leaves in one send.
+  bool enqueue_locked(request req) {
+    bool idle = in_flight.empty();
     auto& out = conn.output();
     switch (req.kind) {
       case request::type::single:
@@ -303,12 +330,46 @@ struct gateway_state {
     }
     sent_commands += req.owed;
     in_flight.emplace_back(std::move(req));
+    return idle;
   }
 
-  // Owner path.
-  void send(request req) {
+  // Takes every in-flight request out (under the lock) and fails them after
+  // releasing it: a failure may run a direct caller's callback, which may
+  // call this gateway again. With `mark_broken`, a connection that had
+  // requests in flight takes no new ones until the next one is up (the
+  // caller resets it). Returns whether there were any.
+  bool fail_in_flight(const caf::error& err, bool mark_broken = false) {
+    std::deque<request> dead;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      dead.swap(in_flight);
+      if (mark_broken && !dead.empty())
+        broken = true;
+    }
+    for (auto& req : dead)
+      fail(req, err);
+    return !dead.empty();
+  }
+
+  // Pre: `mtx` held. Takes a request out of `slow_requests`.
+  void settle(request& req) {
+    if (req.counted) {
+      req.counted = false;
+      --slow_requests;
+    }
+  }
+
+  // Whether new requests may be written now (owner thread).
+  bool usable() {
     std::lock_guard<std::mutex> guard{mtx};
-    enqueue_locked(std::move(req));
+    return conn.connected() && !broken;
+  }
+
+  // Owner path; returns whether to flush (see `enqueue_locked`).
+  bool send(request req) {
+    std::lock_guard<std::mutex> guard{mtx};
+    settle(req);
+    return enqueue_locked(std::move(req));
   }
 
   // Runs on a direct caller's thread. Returns false (and leaves `req`
@@ -316,13 +377,83 @@ struct gateway_state {
   bool try_direct(request& req) {
     {
       std::unique_lock<std::mutex> guard{mtx};
-      if (closing || !conn.connected())
+      if (closing || broken || !conn.connected() || slow_requests > 0)
         return false;
       apply_timeout(req);
-      enqueue_locked(std::move(req));
       // A hard failure is also seen by the reader thread, which drops the
       // connection and fails what is in flight (this request included).
-      conn.send_pending(guard, false);
+      if (enqueue_locked(std::move(req)))
+        conn.send_pending(guard, false);
+    }
+    arm_timer_from_outside();
+    return true;
+  }
+
+  // Runs on a sender's thread (the gateway's `enqueue`): takes a request
+  // message without a hop through the mailbox while connected. Returns
+  // false, leaving `elem` intact, for other messages or while not connected.
+  // A refused request message (and every cancel) is counted in
+  // `slow_requests`; the mailbox handlers mark requests `counted` and
+  // settle them once in flight or answered.
+  bool try_take(caf::mailbox_element& elem) {
+    auto& xs = elem.content();
+    request::type kind;
+    bool takeable = true;
+    if (xs.match_elements<cmd_atom, command>()) {
+      kind = request::type::single;
+    } else if (xs.match_elements<batch_atom, std::vector<command>>()) {
+      kind = request::type::batch;
+      takeable = !xs.get_as<std::vector<command>>(1).empty();
+    } else if (xs.match_elements<eval_atom, script, std::vector<std::string>,
+                                 std::vector<std::string>>()) {
+      kind = request::type::eval;
+    } else if (xs.match_elements<cancel_atom>()) {
+      // A barrier: requests sent after a cancel must not be canceled by it.
+      std::lock_guard<std::mutex> guard{mtx};
+      ++slow_requests;
+      return false;
+    } else {
+      return false;
+    }
+    {
+      std::unique_lock<std::mutex> guard{mtx};
+      if (!takeable || closing || broken || !conn.connected()
+          || slow_requests > 0) {
+        ++slow_requests;
+        return false;
+      }
+      request req;
+      req.kind = kind;
+      switch (kind) {
+        case request::type::single:
+          req.single = xs.move_if_unshared<command>(1);
+          req.timeout = req.single.timeout;
+          break;
+        case request::type::batch: {
+          auto& b = req.b();
+          b.cmds = xs.move_if_unshared<std::vector<command>>(1);
+          for (auto& c : b.cmds)
+            req.timeout = std::max(req.timeout, c.timeout);
+          b.replies.reserve(b.cmds.size());
+          break;
+        }
+        case request::type::eval: {
+          auto& b = req.b();
+          b.scr = xs.move_if_unshared<script>(1);
+          b.keys = xs.move_if_unshared<std::vector<std::string>>(2);
+          b.args = xs.move_if_unshared<std::vector<std::string>>(3);
+          break;
+        }
+      }
+      req.to.self = caf::actor_cast<caf::strong_actor_ptr>(self);
+      req.to.source = std::move(elem.sender);
+      req.to.stages = std::move(elem.stages);
+      req.to.id = elem.mid;
+      apply_timeout(req);
+      // An idle connection: send now, from this thread (a hard failure is
+      // also seen by the reader thread, which fails what is in flight).
+      if (enqueue_locked(std::move(req)))
+        conn.send_pending(guard, false);
     }
     arm_timer_from_outside();
     return true;
@@ -343,7 +474,7 @@ struct gateway_state {
     std::vector<request_ptr> retries;
     caf::error result;
     {
-      std::lock_guard<std::mutex> guard{mtx};
+      std::unique_lock<std::mutex> guard{mtx};
       for (auto& reply : xs) {
         ++replies;
         if (in_flight.empty()) {
@@ -389,6 +520,9 @@ struct gateway_state {
             break;
         }
       }
+      // Send what was held back while these requests were in flight (see
+      // `enqueue_locked`), before the deliveries.
+      conn.send_pending(guard, false);
     }
     for (auto& f : done)
       f.to.deliver(std::move(f.msg));
@@ -409,9 +543,9 @@ struct gateway_state {
     }
     if (closing) {
       fail(req, make_error(errc::closed, "gateway is shutting down"));
-    } else if (conn.connected()) {
+    } else if (usable()) {
       send(std::move(req));
-      conn.flush_later();
+      conn.flush_later(); // rare: always flush
     } else {
       queued.emplace_front(std::move(req));
     }
@@ -423,6 +557,7 @@ struct gateway_state {
     {
       std::lock_guard<std::mutex> guard{mtx};
       scripts.clear();
+      broken = false;
     }
     stats.connected = true;
     while (!queued.empty()) {
@@ -443,12 +578,7 @@ struct gateway_state {
       in_flight_err = make_error(errc::disconnected,
                                  "connection lost before the reply ("
                                    + render(reason) + ")");
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      for (auto& req : in_flight)
-        fail(req, in_flight_err);
-      in_flight.clear();
-    }
+    fail_in_flight(in_flight_err);
     // A failed connect attempt also fails what waited for it: callers get a
     // clear error now instead of a timeout later.
     auto code = code_of(reason);
@@ -463,6 +593,7 @@ struct gateway_state {
     timer_armed = false;
     auto now = clock_type::now();
     caf::error expired;
+    std::deque<request> dead;
     {
       std::lock_guard<std::mutex> guard{mtx};
       if (!in_flight.empty() && in_flight.front().deadline <= now) {
@@ -481,12 +612,14 @@ struct gateway_state {
           what = req.body->cmds.front().args.front();
         expired = make_error(errc::timeout, what + ": no reply within "
                                               + std::to_string(ms) + "ms");
-        // Fail the whole pipeline: later replies could not be matched.
-        for (auto& r : in_flight)
-          fail(r, expired);
-        in_flight.clear();
+        // Fail the whole pipeline (later replies could not be matched), and
+        // write nothing more to this connection.
+        dead.swap(in_flight);
+        broken = true;
       }
     }
+    for (auto& r : dead)
+      fail(r, expired);
     if (expired)
       conn.reset(expired);
     for (auto i = queued.begin(); i != queued.end();) {
@@ -509,16 +642,8 @@ struct gateway_state {
     for (auto& req : queued)
       fail(req, err);
     queued.clear();
-    bool had_in_flight = false;
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      had_in_flight = !in_flight.empty();
-      for (auto& req : in_flight)
-        fail(req, err);
-      in_flight.clear();
-    }
     // Closing the socket also ends a BLOCK read on the server side.
-    if (had_in_flight)
+    if (fail_in_flight(err, true))
       conn.reset(err);
   }
 
@@ -529,12 +654,7 @@ struct gateway_state {
     }
     conn.shutdown(); // joins the reader thread first
     auto err = make_error(errc::closed, "gateway is shutting down");
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      for (auto& req : in_flight)
-        fail(req, err);
-      in_flight.clear();
-    }
+    fail_in_flight(err);
     for (auto& req : queued)
       fail(req, err);
     queued.clear();
@@ -708,78 +828,128 @@ gateway_direct::eval(const script& scr, std::vector<std::string>& keys,
 
 namespace {
 
-caf::behavior gateway_impl(caf::event_based_actor* self, redis_options opts,
-                           gateway_role role) {
-  auto st = std::make_shared<gateway_state>(self, opts, role);
-  // The link lives inside the state: its callbacks use a raw pointer (a
-  // shared_ptr here would be a reference cycle).
-  auto raw = st.get();
-  st->conn.callbacks([](resp::value&&) {}, [raw] { raw->on_up(); },
-                     [raw](const caf::error& e) { raw->on_down(e); });
-  st->conn.on_reader_thread(
-    [raw](std::vector<resp::value>& xs) { return raw->on_replies(xs); });
-  self->set_exit_handler([self, st](const caf::exit_msg& msg) {
-    st->close_all();
-    self->quit(msg.reason);
-  });
-  st->conn.connect();
-  auto own = caf::message_handler{
-    [self, st](cmd_atom, command& cmd) {
-      request req;
-      req.kind = request::type::single;
-      req.to = reply_target::from(self);
-      req.timeout = cmd.timeout;
-      req.single = std::move(cmd);
-      st->submit(std::move(req));
-    },
-    [self, st](batch_atom, std::vector<command>& cmds) {
-      auto to = reply_target::from(self);
-      if (cmds.empty()) {
-        to.deliver(caf::make_message(std::vector<resp::value>{}));
-        return;
-      }
-      request req;
-      req.kind = request::type::batch;
-      req.to = std::move(to);
-      for (auto& c : cmds)
-        req.timeout = std::max(req.timeout, c.timeout);
-      req.b().replies.reserve(cmds.size());
-      req.b().cmds = std::move(cmds);
-      st->submit(std::move(req));
-    },
-    [self, st](eval_atom, script& scr, std::vector<std::string>& keys,
-               std::vector<std::string>& args) {
-      request req;
-      req.kind = request::type::eval;
-      req.to = reply_target::from(self);
-      req.b().scr = std::move(scr);
-      req.b().keys = std::move(keys);
-      req.b().args = std::move(args);
-      st->submit(std::move(req));
-    },
-    [st](gw_resend_atom, request_ptr& req) {
-      if (req)
-        st->resend(std::move(*req));
-    },
-    [st](cancel_atom) { st->cancel_all(); },
-    [st](stats_atom) { return st->snapshot(); },
-    [st](direct_atom) {
-      auto x = std::make_shared<gateway_direct::impl>();
-      x->state = st;
-      return std::make_shared<gateway_direct>(std::move(x));
-    },
-    [st](gw_tick_atom) { st->on_tick(); },
-  };
-  return caf::behavior{own.or_else(st->conn.handlers())};
-}
+/// The gateway actor. Its `enqueue` takes request messages (`cmd`, `batch`,
+/// `eval`) straight from the sender's thread while the connection is up:
+/// the request is encoded into the output buffer under the gateway's lock,
+/// without a hop through the mailbox and the gateway's thread. Everything
+/// else (and every request while disconnected or closing) goes through the
+/// mailbox as usual.
+/// The gateway's request type (inside the actor class, `request` names
+/// the actor's own `request` member).
+using pending = request;
+using pending_ptr = request_ptr;
+
+class gateway_impl : public caf::event_based_actor {
+public:
+  using super = caf::event_based_actor;
+
+  gateway_impl(caf::actor_config& cfg, redis_options opts, gateway_role role)
+    : super(cfg) {
+    st_ = std::make_shared<gateway_state>(this, opts, role);
+    // The link lives inside the state: its callbacks use a raw pointer (a
+    // shared_ptr here would be a reference cycle).
+    auto raw = st_.get();
+    st_->conn.callbacks([](resp::value&&) {}, [raw] { raw->on_up(); },
+                        [raw](const caf::error& e) { raw->on_down(e); });
+    st_->conn.on_reader_thread(
+      [raw](std::vector<resp::value>& xs) { return raw->on_replies(xs); });
+  }
+
+  void enqueue(caf::mailbox_element_ptr ptr, caf::execution_unit* eu) override {
+    if (ptr != nullptr && st_->try_take(*ptr))
+      return;
+    super::enqueue(std::move(ptr), eu);
+  }
+
+  caf::behavior make_behavior() override {
+    auto st = st_;
+    set_exit_handler([this, st](const caf::exit_msg& msg) {
+      st->close_all();
+      quit(msg.reason);
+    });
+    st->conn.connect();
+    auto own = caf::message_handler{
+      [this, st](cmd_atom, command& cmd) {
+        pending req;
+        req.kind = pending::type::single;
+        req.counted = true;
+        req.to = reply_target::from(this);
+        req.timeout = cmd.timeout;
+        req.single = std::move(cmd);
+        st->submit(std::move(req));
+      },
+      [this, st](batch_atom, std::vector<command>& cmds) {
+        auto to = reply_target::from(this);
+        pending req;
+        req.counted = true;
+        if (cmds.empty()) {
+          {
+            std::lock_guard<std::mutex> guard{st->mtx};
+            st->settle(req);
+          }
+          to.deliver(caf::make_message(std::vector<resp::value>{}));
+          return;
+        }
+        req.kind = pending::type::batch;
+        req.to = std::move(to);
+        for (auto& c : cmds)
+          req.timeout = std::max(req.timeout, c.timeout);
+        req.b().replies.reserve(cmds.size());
+        req.b().cmds = std::move(cmds);
+        st->submit(std::move(req));
+      },
+      [this, st](eval_atom, script& scr, std::vector<std::string>& keys,
+                 std::vector<std::string>& args) {
+        pending req;
+        req.kind = pending::type::eval;
+        req.counted = true;
+        req.to = reply_target::from(this);
+        req.b().scr = std::move(scr);
+        req.b().keys = std::move(keys);
+        req.b().args = std::move(args);
+        st->submit(std::move(req));
+      },
+      [st](gw_resend_atom, pending_ptr& req) {
+        if (req)
+          st->resend(std::move(*req));
+      },
+      [st](cancel_atom) {
+        st->cancel_all();
+        std::lock_guard<std::mutex> guard{st->mtx};
+        --st->slow_requests; // counted by `try_take`
+      },
+      [st](stats_atom) { return st->snapshot(); },
+      [st](direct_atom) {
+        auto x = std::make_shared<gateway_direct::impl>();
+        x->state = st;
+        return std::make_shared<gateway_direct>(std::move(x));
+      },
+      [st](gw_tick_atom) { st->on_tick(); },
+    };
+    return caf::behavior{own.or_else(st->conn.handlers())};
+  }
+
+  /// Runs on the gateway's thread whatever ended it (also `kill`, which
+  /// skips the exit handler): answer everything and join the reader thread
+  /// here, so no requester waits forever and the state never ends on
+  /// another thread with a live connection.
+  void on_exit() override {
+    if (!st_->closing)
+      st_->close_all();
+  }
+
+private:
+  std::shared_ptr<gateway_state> st_;
+};
 
 } // namespace
 
 gateway_actor spawn_gateway(caf::actor_system& sys, const redis_options& opts,
                             gateway_role role) {
   // Detached: the gateway's own thread wakes on a condition variable, which
-  // keeps single-request latency off the work-stealing idle back-off.
-  auto hdl = sys.spawn<caf::detached>(gateway_impl, opts, role);
+  // keeps connects, timeouts and flushes off the work-stealing idle
+  // back-off. Requests themselves mostly skip it (see `gateway_impl`).
+  auto hdl = sys.spawn<gateway_impl, caf::detached>(opts, role);
   return caf::actor_cast<gateway_actor>(hdl);
 }
 

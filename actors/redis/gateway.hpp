@@ -27,10 +27,18 @@ enum class gateway_role : uint8_t {
 
 /// Spawns a Redis gateway actor owning one connection.
 ///
-/// The gateway is a scheduled actor: it writes commands with non-blocking
-/// sends (one send per burst of requests) and a reader thread per
-/// connection decodes replies. Exit it (`send_exit`) when done; the runtime
-/// does this for the gateways it spawns.
+/// While connected, request messages (`cmd`, `batch`, `eval`) do not wait
+/// in the gateway's mailbox: the sender's thread encodes them into the
+/// connection's output buffer (under the gateway's lock). A request that
+/// finds the connection idle is sent at once from that thread; one that
+/// finds others in flight waits for the reader thread, which sends
+/// everything pending after each chunk of replies, so a burst leaves in one
+/// send. A reader thread per connection decodes replies and answers
+/// requesters directly. Requests sent while disconnected, and every
+/// request behind them or behind a `cancel_atom`, go through the mailbox,
+/// so each sender's requests reach Redis in the order it sent them. Exit
+/// the gateway (`send_exit`) when done; the runtime does this for the
+/// gateways it spawns.
 ///
 /// - Pipelining: any number of requests from any actors are written to the
 ///   connection as they arrive; replies are matched in FIFO order.

@@ -70,6 +70,41 @@ caf::behavior traffic(caf::event_based_actor* self, gateway_actor gw,
   };
 }
 
+// Pushes 0, 1, 2, ... onto its own list with `window` RPUSHes in flight
+// until told to stop; a failed push is skipped (its number is never
+// retried), so the list must stay strictly increasing whatever fails.
+caf::behavior pusher(caf::event_based_actor* self, gateway_actor gw,
+                     std::string key, std::shared_ptr<traffic_counters> c,
+                     int window) {
+  auto next = std::make_shared<int64_t>(0);
+  auto fire = std::make_shared<std::function<void()>>();
+  *fire = [=] {
+    ++c->sent;
+    self
+      ->request(gw, 60s, cmd_atom::value,
+                make_command("RPUSH", key, std::to_string((*next)++)))
+      .then(
+        [=](const resp::value&) {
+          ++c->ok;
+          if (*fire)
+            (*fire)();
+        },
+        [=](caf::error&) {
+          ++c->failed;
+          self->delayed_send(self, 1ms, caf::tick_atom::value);
+        });
+  };
+  for (int i = 0; i < window; ++i)
+    (*fire)();
+  return {
+    [=](caf::tick_atom) {
+      if (*fire)
+        (*fire)();
+    },
+    [=](stop_atom) { *fire = nullptr; },
+  };
+}
+
 caf::behavior collector(caf::event_based_actor*,
                         std::shared_ptr<std::atomic<int>> msgs,
                         std::shared_ptr<std::atomic<int>> resubs) {
@@ -131,6 +166,53 @@ BOOST_AUTO_TEST_CASE(redis_killed_mid_traffic_then_restarted) {
   for (auto& p : producers)
     caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(sub, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(each_sender_keeps_its_order_across_reconnects) {
+  // Requests sent while the gateway is disconnected wait in its mailbox or
+  // queue; once it reconnects, later requests must not overtake them.
+  constexpr int n = 8;
+  auto counters = std::make_shared<traffic_counters>();
+  std::vector<caf::actor> pushers;
+  for (int i = 0; i < n; ++i)
+    pushers.push_back(sys->spawn(pusher, rt->gateway(),
+                                 "order:" + std::to_string(i), counters, 64));
+  // Each list holds what was pushed since the last restart (no AOF).
+  auto check_lists = [&](int round) {
+    for (int i = 0; i < n; ++i) {
+      auto xs = redis()("LRANGE", "order:" + std::to_string(i), "0", "-1");
+      BOOST_REQUIRE(xs);
+      BOOST_REQUIRE(!xs->elements.empty());
+      int64_t prev = -1;
+      size_t disorder = 0;
+      for (auto& x : xs->elements) {
+        auto v = std::stoll(x.str);
+        if (v <= prev)
+          ++disorder;
+        prev = v;
+      }
+      BOOST_TEST(disorder == 0u, "round " << round << ": list " << i
+                                          << " out of order " << disorder
+                                          << " times in "
+                                          << xs->elements.size());
+    }
+  };
+  for (int round = 0; round < 10; ++round) {
+    auto ok = counters->ok.load();
+    BOOST_REQUIRE(wait_until([&] { return counters->ok > ok + 3000; }, 10s));
+    check_lists(round);
+    server().kill();
+    std::this_thread::sleep_for(20ms);
+    BOOST_REQUIRE(!server().restart());
+  }
+  auto ok = counters->ok.load();
+  BOOST_REQUIRE(wait_until([&] { return counters->ok > ok + 3000; }, 10s));
+  for (auto& p : pushers)
+    caf::anon_send(p, stop_atom::value);
+  BOOST_REQUIRE(wait_until([&] { return counters->outstanding() == 0; }, 5s));
+  check_lists(10);
+  for (auto& p : pushers)
+    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_CASE(hung_redis_times_out_then_recovers) {

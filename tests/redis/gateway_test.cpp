@@ -199,6 +199,28 @@ BOOST_AUTO_TEST_CASE(blocking_read_is_stopped_promptly) {
   BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s));
 }
 
+BOOST_AUTO_TEST_CASE(a_request_sent_after_a_cancel_is_not_canceled) {
+  // Requests skip the gateway's mailbox while connected; a cancel still
+  // acts as a barrier in each sender's order.
+  auto blocking = rt->spawn_gateway(gateway_role::blocking);
+  client bc{*sys, blocking, 5s};
+  BOOST_REQUIRE(wait_until([&] { return bc("PING").engaged(); }, 5s));
+  auto read = make_command("XREAD", "BLOCK", "10000", "STREAMS", "s", "$");
+  read.timeout = 15s;
+  auto& s = *self;
+  auto blocked = s->request(blocking, 20s, cmd_atom::value, read);
+  std::this_thread::sleep_for(50ms);
+  s->send(blocking, cancel_atom::value);
+  auto ping = s->request(blocking, 20s, cmd_atom::value, make_command("PING"));
+  blocked.receive([](resp::value&) { BOOST_FAIL("the read was not canceled"); },
+                  [](caf::error& e) {
+                    BOOST_TEST(code_of(e) == errc::canceled, render(e));
+                  });
+  ping.receive([](resp::value& v) { BOOST_TEST(v.str == "PONG"); },
+               [](caf::error& e) { BOOST_FAIL("PING failed: " + render(e)); });
+  caf::anon_send_exit(blocking, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_CASE(killed_gateway_still_answers_its_requests) {
   // exit_reason::kill skips exit handlers: pending requests must still get
   // an answer (callers may wait with caf::infinite).
