@@ -30,10 +30,9 @@ enum class gateway_role : uint8_t {
 /// While connected, request messages (`cmd`, `batch`, `eval`) do not wait
 /// in the gateway's mailbox: the sender's thread encodes them into the
 /// connection's output buffer (under the gateway's lock). A request that
-/// finds the connection idle is sent at once from that thread; one that
-/// finds others in flight waits for the reader thread, which sends
-/// everything pending after each chunk of replies, so a burst leaves in one
-/// send. A reader thread per connection decodes replies and answers
+/// finds few others in flight (up to 16) is sent at once from that thread;
+/// behind more, it waits for the reader thread, which sends everything
+/// pending after each chunk of replies, so a burst leaves in one send. A reader thread per connection decodes replies and answers
 /// requesters directly. Requests sent while disconnected, and every
 /// request behind them or behind a `cancel_atom`, go through the mailbox,
 /// so each sender's requests reach Redis in the order it sent them. Exit
