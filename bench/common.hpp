@@ -96,6 +96,40 @@ double raw_pipelined(uint16_t port, size_t n, size_t depth, F make) {
   return static_cast<double>(n) / secs;
 }
 
+/// Raw sliding-window loop: `n` commands from `make(i)` on one connection,
+/// keeping `window` in flight (a new command is appended after each reply;
+/// hiredis sends the appended ones whenever its reply buffer runs dry).
+/// Returns ops/s.
+template <class F>
+double raw_window(uint16_t port, size_t n, size_t window, F make) {
+  auto c = connect_raw(port);
+  size_t sent = 0;
+  auto append = [&] {
+    auto args = make(sent++);
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(),
+                           lens.data());
+  };
+  auto t0 = clock_type::now();
+  while (sent < std::min(window, n))
+    append();
+  for (size_t done = 0; done < n; ++done) {
+    void* r = nullptr;
+    redisGetReply(c, &r);
+    freeReplyObject(r);
+    if (sent < n)
+      append();
+  }
+  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  redisFree(c);
+  return static_cast<double>(n) / secs;
+}
+
 /// Runs redis-benchmark with `args` (after -h/-p/--csv) and returns the
 /// value of `column` (e.g. "rps", "p50_latency_ms") for row `test` (empty:
 /// the first row), or a negative number if it could not be read.

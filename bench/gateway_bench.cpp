@@ -3,7 +3,7 @@
 // in the same run on the same Redis.
 //
 // Usage: gateway_bench [--port=N] [--runs=3] [--scale=1.0]
-//        [--only=raw,raw_depth,redis_benchmark,set128,set800,set3200,batch,latency]
+//        [--only=raw,raw_depth,raw_window,redis_benchmark,set64,set128,set800,set3200,batch,latency]
 //        [--work-stealing.<option>=...] [--scheduler.<option>=...]
 // Output: one JSON object per line (see bench/common.hpp).
 
@@ -180,6 +180,7 @@ int main(int argc, char** argv) {
   read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(200000 * tgt.scale);
   std::vector<double> gw_3200;
+  std::vector<double> gw_64, raw_64, win_64, win_128, win_800, win_3200;
   std::vector<double> raw, raw_128, raw_800, raw_3200, rb16, gw_128, gw_800, gw_batch, lat_blocking,
     lat_blocking99, lat_actor, rb_ping_p50;
   {
@@ -201,13 +202,22 @@ int main(int argc, char** argv) {
       if (tgt.wants("raw"))
         raw.push_back(raw_pipelined(tgt.port, n, 1000, set_cmd));
       if (tgt.wants("raw_depth"))
-        for (auto [depth, dst] : {std::pair{size_t{128}, &raw_128},
+        for (auto [depth, dst] : {std::pair{size_t{64}, &raw_64},
+                                  std::pair{size_t{128}, &raw_128},
                                   std::pair{size_t{800}, &raw_800},
                                   std::pair{size_t{3200}, &raw_3200}})
           dst->push_back(raw_pipelined(tgt.port, n, depth, set_cmd));
+      if (tgt.wants("raw_window"))
+        for (auto [depth, dst] : {std::pair{size_t{64}, &win_64},
+                                  std::pair{size_t{128}, &win_128},
+                                  std::pair{size_t{800}, &win_800},
+                                  std::pair{size_t{3200}, &win_3200}})
+          dst->push_back(raw_window(tgt.port, n, depth, set_cmd));
       if (tgt.wants("redis_benchmark"))
         rb16.push_back(redis_benchmark(
           tgt.port, fmt::format("-t set -n {} -P 16 -c 50", n), "SET", "rps"));
+      if (tgt.wants("set64"))
+        gw_64.push_back(run_load(sys, gw, n, 4, 16, false, 1));
       if (tgt.wants("set128"))
         gw_128.push_back(run_load(sys, gw, n, 8, 16, false, 1));
       if (tgt.wants("set800"))
@@ -230,6 +240,9 @@ int main(int argc, char** argv) {
     caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
   }
   auto runs = fmt::format("\"runs\":{}", tgt.runs);
+  report("gateway", "set_64_in_flight_ops_per_s", median(gw_64),
+         "raw_hiredis_pipelined_ops_per_s", median(raw), true,
+         runs + ",\"shape\":\"4 actors x 16 in flight\"");
   report("gateway", "set_128_in_flight_ops_per_s", median(gw_128),
          "raw_hiredis_pipelined_ops_per_s", median(raw), true,
          runs + ",\"shape\":\"8 actors x 16 in flight\"");
@@ -241,17 +254,24 @@ int main(int argc, char** argv) {
   report("gateway", "set_3200_in_flight_ops_per_s", median(gw_3200),
          "raw_hiredis_pipelined_ops_per_s", median(raw), true,
          runs + ",\"shape\":\"100 actors x 32 in flight\"");
-  // The same shapes against a raw loop at the same depth (send `depth`
-  // commands, read their replies, repeat) on one connection.
-  report("gateway", "set_128_in_flight_ops_per_s", median(gw_128),
-         "raw_hiredis_pipelined_depth128_ops_per_s", median(raw_128), true,
-         runs);
-  report("gateway", "set_800_in_flight_ops_per_s", median(gw_800),
-         "raw_hiredis_pipelined_depth800_ops_per_s", median(raw_800), true,
-         runs);
-  report("gateway", "set_3200_in_flight_ops_per_s", median(gw_3200),
-         "raw_hiredis_pipelined_depth3200_ops_per_s", median(raw_3200), true,
-         runs);
+  // The same shapes against a raw lock-step loop at the same depth (send
+  // `depth` SETs, read their replies, repeat), and against a raw client
+  // keeping the same number in flight (sliding window), on one connection.
+  auto same_depth = [&](const char* metric, const std::vector<double>& gw,
+                        size_t depth, const std::vector<double>& lock_step,
+                        const std::vector<double>& window) {
+    report("gateway", metric, median(gw),
+           fmt::format("raw_hiredis_pipelined_depth{}_ops_per_s", depth),
+           median(lock_step), true, runs);
+    report("gateway", metric, median(gw),
+           fmt::format("raw_hiredis_window{}_ops_per_s", depth),
+           median(window), true, runs);
+  };
+  same_depth("set_64_in_flight_ops_per_s", gw_64, 64, raw_64, win_64);
+  same_depth("set_128_in_flight_ops_per_s", gw_128, 128, raw_128, win_128);
+  same_depth("set_800_in_flight_ops_per_s", gw_800, 800, raw_800, win_800);
+  same_depth("set_3200_in_flight_ops_per_s", gw_3200, 3200, raw_3200,
+             win_3200);
   report("gateway", "batch100_set_ops_per_s", median(gw_batch),
          "raw_hiredis_pipelined_ops_per_s", median(raw), true,
          runs + ",\"shape\":\"4 actors x 2 batches of 100 in flight\"");
