@@ -34,6 +34,8 @@ const std::vector<option_spec>& known_options() {
      "requests queued while disconnected before failing fast"},
     {"pulse.redis.server-binary", spec::type::string,
      "redis-server binary used for the embedded server"},
+    {"pulse.redis.reply-spin", spec::type::timespan,
+     "how long a blocking caller polls for its reply before sleeping"},
     {"pulse.streaming.block-duration", spec::type::timespan,
      "XREAD/XREADGROUP BLOCK duration of readers and sinks"},
     {"pulse.streaming.max-polled", spec::type::integer,
@@ -168,6 +170,10 @@ caf::expected<options> options_from(const caf::settings& xs) {
   r.max_queued = static_cast<uint64_t>(max_queued);
   r.server_binary = caf::get_or(xs, "pulse.redis.server-binary",
                                 r.server_binary);
+  r.reply_spin = caf::get_or(xs, "pulse.redis.reply-spin", r.reply_spin);
+  if (r.reply_spin.count() < 0)
+    return make_error(errc::invalid_config,
+                      "pulse.redis.reply-spin must be >= 0");
   for (auto [key, val] :
        {std::pair{"pulse.redis.connect-timeout", r.connect_timeout},
         std::pair{"pulse.redis.command-timeout", r.command_timeout},
@@ -266,7 +272,8 @@ config::config() {
     .add<caf::timespan>("reconnect-min", "first reconnect delay")
     .add<caf::timespan>("reconnect-max", "maximum reconnect delay")
     .add<int64_t>("max-queued", "requests queued while disconnected")
-    .add<std::string>("server-binary", "redis-server binary for embedded");
+    .add<std::string>("server-binary", "redis-server binary for embedded")
+    .add<caf::timespan>("reply-spin", "blocking callers poll this long");
   opt_group{custom_options_, "pulse.log"}.add<std::string>(
     "level", "trace, debug, info, warn, error, critical, off");
 }

@@ -40,6 +40,11 @@ struct redis_options {
   uint64_t max_queued = 100000;
   /// Binary used for the embedded server.
   std::string server_binary = "redis-server";
+  /// How long a blocking caller (`pulse::client`, the direct entry) polls
+  /// for its reply (yielding the CPU) before sleeping on a condition
+  /// variable; 0 sleeps at once. Waking a sleeping thread costs tens of µs
+  /// on virtual machines, more than a loopback round trip.
+  caf::timespan reply_spin = std::chrono::microseconds{30};
 
   /// Returns whether the runtime must start an embedded server.
   bool use_embedded() const noexcept { return embedded || host.empty(); }

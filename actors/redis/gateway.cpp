@@ -7,6 +7,7 @@
 #include <memory>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <unordered_set>
 
 #include <time.h>
@@ -53,6 +54,8 @@ struct direct_slot {
   std::mutex mtx;
   std::condition_variable cv;
   bool done = false;
+  /// `done`, readable without the lock (the waiter's spin phase).
+  std::atomic<bool> ready{false};
   caf::message result;
   /// Set for asynchronous direct requests: runs on the delivering thread.
   std::function<void(caf::message)> callback;
@@ -67,6 +70,7 @@ struct direct_slot {
       std::lock_guard<std::mutex> guard{mtx};
       result = std::move(msg);
       done = true;
+      ready.store(true, std::memory_order_release);
     }
     cv.notify_one();
   }
@@ -684,9 +688,17 @@ struct gateway_state {
   }
 };
 
-// Waits for a direct call's reply; a finite `timeout` bounds the wait on
-// top of the gateway's own command timeout.
-caf::message wait_slot(direct_slot& slot, caf::duration timeout) {
+// Waits for a direct call's reply: polls for up to `spin` (yielding the
+// CPU), then sleeps on the slot's condition variable. A finite `timeout`
+// bounds the wait on top of the gateway's own command timeout.
+caf::message wait_slot(direct_slot& slot, caf::timespan spin,
+                       caf::duration timeout) {
+  if (spin.count() > 0) {
+    auto until = clock_type::now() + spin;
+    while (!slot.ready.load(std::memory_order_acquire)
+           && clock_type::now() < until)
+      std::this_thread::yield();
+  }
   std::unique_lock<std::mutex> guard{slot.mtx};
   if (timeout.is_zero() || !timeout.valid()) {
     slot.cv.wait(guard, [&] { return slot.done; });
@@ -732,8 +744,9 @@ struct gateway_direct::impl {
       req.to.slot = nullptr;
       return caf::none;
     }
+    auto spin = st->opts.reply_spin;
     st.reset(); // do not keep the gateway's state alive while waiting
-    return wait_slot(*slot, timeout);
+    return wait_slot(*slot, spin, timeout);
   }
 };
 

@@ -46,6 +46,7 @@ password = "s3cret"
 db = 2
 connect-timeout = 750ms
 command-timeout = 3s
+reply-spin = 0us
 [pulse.log]
 level = "debug"
 [scheduler]
@@ -61,6 +62,7 @@ max-threads = 3
   BOOST_TEST(r.db == 2);
   BOOST_TEST((r.connect_timeout == caf::timespan{750ms}));
   BOOST_TEST((r.command_timeout == caf::timespan{3s}));
+  BOOST_TEST(r.reply_spin.count() == 0);
   BOOST_TEST(!r.use_embedded());
   BOOST_TEST(cfg.opts().log_level == "debug");
   BOOST_TEST(caf::get_or(cfg, "scheduler.max-threads", size_t{0}) == 3u);
