@@ -105,6 +105,10 @@ struct reply_target {
 
   void deliver(caf::message msg);
 
+  /// Delivers a successful reply value; to an actor as one allocation (the
+  /// value inside the mailbox element, no separate message).
+  void deliver_value(resp::value&& x);
+
   void deliver_message(caf::message msg) {
     if (!stages.empty()) {
       auto next = std::move(stages.back());
@@ -122,6 +126,17 @@ struct reply_target {
     source = nullptr;
   }
 };
+
+void reply_target::deliver_value(resp::value&& x) {
+  if (slot || !stages.empty() || !source || !id.is_request()) {
+    deliver(caf::make_message(std::move(x)));
+    return;
+  }
+  source->enqueue(caf::make_mailbox_element(std::move(self), id.response_id(),
+                                            {}, std::move(x)),
+                  nullptr);
+  source = nullptr;
+}
 
 void reply_target::deliver(caf::message msg) {
   if (slot) {
@@ -231,6 +246,15 @@ struct gateway_state {
   std::atomic<uint64_t> sent_commands{0};
   caf::actor_addr self_addr;
   bool closing = false;
+  /// A finished request waiting for delivery (reader thread only).
+  struct finished {
+    reply_target to;
+    caf::message msg;
+    resp::value value;
+    bool has_value;
+  };
+  /// Reused by `on_replies` (reader thread only).
+  std::vector<finished> finished_;
 
   caf::timespan tick_interval() const {
     auto t = opts.command_timeout / 10;
@@ -479,11 +503,7 @@ struct gateway_state {
     // finished requests out. Deliveries (allocations, enqueues, wake-ups)
     // happen after releasing it, so writers are not held up; they stay in
     // order because only this thread delivers replies.
-    struct finished {
-      reply_target to;
-      caf::message msg;
-    };
-    std::vector<finished> done;
+    auto& done = finished_;
     std::vector<request_ptr> retries;
     caf::error result;
     {
@@ -497,7 +517,11 @@ struct gateway_state {
         }
         auto& req = in_flight.front();
         auto finish = [&](caf::message msg) {
-          done.push_back(finished{std::move(req.to), std::move(msg)});
+          done.push_back(finished{std::move(req.to), std::move(msg), {}, false});
+          in_flight.pop_front();
+        };
+        auto finish_value = [&](resp::value&& x) {
+          done.push_back(finished{std::move(req.to), {}, std::move(x), true});
           in_flight.pop_front();
         };
         auto redis_err = [&](std::string text) {
@@ -510,7 +534,7 @@ struct gateway_state {
             if (reply.is_error())
               finish(redis_err(std::move(reply.str)));
             else
-              finish(caf::make_message(std::move(reply)));
+              finish_value(std::move(reply));
             break;
           case request::type::batch:
             req.body->replies.emplace_back(std::move(reply));
@@ -529,7 +553,7 @@ struct gateway_state {
             if (reply.is_error())
               finish(redis_err(std::move(reply.str)));
             else
-              finish(caf::make_message(std::move(reply)));
+              finish_value(std::move(reply));
             break;
         }
       }
@@ -537,8 +561,13 @@ struct gateway_state {
       // `enqueue_locked`), before the deliveries.
       conn.send_pending(guard, false);
     }
-    for (auto& f : done)
-      f.to.deliver(std::move(f.msg));
+    for (auto& f : done) {
+      if (f.has_value)
+        f.to.deliver_value(std::move(f.value));
+      else
+        f.to.deliver(std::move(f.msg));
+    }
+    done.clear();
     if (!retries.empty())
       if (auto hdl = caf::actor_cast<caf::actor>(self_addr))
         for (auto& r : retries)
