@@ -210,6 +210,31 @@ BOOST_AUTO_TEST_CASE(missing_default_file_gives_defaults_and_embedded) {
   BOOST_TEST((cfg.opts().redis.command_timeout == caf::timespan{5s}));
 }
 
+BOOST_AUTO_TEST_CASE(scheduler_polling_defaults_and_overrides) {
+  // Pulse's work-stealing defaults (see config.cpp), and the user's values
+  // win over them.
+  {
+    config cfg;
+    BOOST_REQUIRE(!cfg.read(std::vector<std::string>{}));
+    BOOST_TEST(caf::get_or(cfg, "work-stealing.moderate-poll-attempts",
+                           size_t{0})
+               == 3000u);
+    BOOST_TEST(caf::get_or(cfg, "work-stealing.moderate-sleep-duration",
+                           caf::timespan{1})
+                 .count()
+               == 0);
+  }
+  config cfg;
+  BOOST_REQUIRE(!cfg.read({"--work-stealing.moderate-poll-attempts=500",
+                           "--work-stealing.moderate-sleep-duration=50us"}));
+  BOOST_TEST(caf::get_or(cfg, "work-stealing.moderate-poll-attempts",
+                         size_t{0})
+             == 500u);
+  BOOST_TEST((caf::get_or(cfg, "work-stealing.moderate-sleep-duration",
+                          caf::timespan{0})
+              == caf::timespan{50us}));
+}
+
 BOOST_AUTO_TEST_CASE(sample_config_in_repo_is_valid) {
   config cfg;
   auto err = cfg.read({"--config-file=" PULSE_SOURCE_DIR
