@@ -717,16 +717,33 @@ struct gateway_state {
   }
 };
 
+/// Callers polling for their reply right now (see `wait_slot`).
+std::atomic<unsigned> polling_callers{0};
+
+/// At most this many callers poll at once; the others sleep at once, so
+/// many blocking threads do not take the CPU from the reader threads and
+/// Redis (measured with 8 threads on 2 cores: -16 % without this limit).
+unsigned max_polling_callers() {
+  static const unsigned n = std::max(1u, std::thread::hardware_concurrency()
+                                           / 2);
+  return n;
+}
+
 // Waits for a direct call's reply: polls for up to `spin` (yielding the
-// CPU), then sleeps on the slot's condition variable. A finite `timeout`
-// bounds the wait on top of the gateway's own command timeout.
+// CPU) unless enough other callers are polling, then sleeps on the slot's
+// condition variable. A finite `timeout` bounds the wait on top of the
+// gateway's own command timeout.
 caf::message wait_slot(direct_slot& slot, caf::timespan spin,
                        caf::duration timeout) {
   if (spin.count() > 0) {
-    auto until = clock_type::now() + spin;
-    while (!slot.ready.load(std::memory_order_acquire)
-           && clock_type::now() < until)
-      std::this_thread::yield();
+    if (polling_callers.fetch_add(1, std::memory_order_relaxed)
+        < max_polling_callers()) {
+      auto until = clock_type::now() + spin;
+      while (!slot.ready.load(std::memory_order_acquire)
+             && clock_type::now() < until)
+        std::this_thread::yield();
+    }
+    polling_callers.fetch_sub(1, std::memory_order_relaxed);
   }
   std::unique_lock<std::mutex> guard{slot.mtx};
   if (timeout.is_zero() || !timeout.valid()) {
