@@ -43,7 +43,8 @@ struct redis_options {
   /// How long a blocking caller (`pulse::client`, the direct entry) polls
   /// for its reply (yielding the CPU) before sleeping on a condition
   /// variable; 0 sleeps at once. Waking a sleeping thread costs tens of µs
-  /// on virtual machines, more than a loopback round trip.
+  /// on virtual machines, more than a loopback round trip. At most
+  /// max(1, cores / 2) callers poll at once; the others sleep at once.
   caf::timespan reply_spin = std::chrono::microseconds{30};
 
   /// Returns whether the runtime must start an embedded server.
