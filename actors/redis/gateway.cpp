@@ -409,18 +409,30 @@ struct gateway_state {
     return enqueue_locked(std::move(req));
   }
 
+  // Pre: `mtx` held. Whether a request may skip the mailbox now: connected,
+  // usable, and no earlier request still waiting in the mailbox or queue.
+  bool direct_ok_locked() const {
+    return !closing && !broken && conn.connected() && slow_requests == 0;
+  }
+
+  // Pre: `guard` holds `mtx` and `direct_ok_locked()`. Puts `req` in flight
+  // from the caller's thread, sending at once when few are in flight (a
+  // hard send failure is also seen by the reader thread, which drops the
+  // connection and fails what is in flight, this request included).
+  void put_direct(request req, std::unique_lock<std::mutex>& guard) {
+    apply_timeout(req);
+    if (enqueue_locked(std::move(req)))
+      conn.send_pending(guard, false);
+  }
+
   // Runs on a direct caller's thread. Returns false (and leaves `req`
   // untouched) when the gateway cannot take it directly.
   bool try_direct(request& req) {
     {
       std::unique_lock<std::mutex> guard{mtx};
-      if (closing || broken || !conn.connected() || slow_requests > 0)
+      if (!direct_ok_locked())
         return false;
-      apply_timeout(req);
-      // A hard failure is also seen by the reader thread, which drops the
-      // connection and fails what is in flight (this request included).
-      if (enqueue_locked(std::move(req)))
-        conn.send_pending(guard, false);
+      put_direct(std::move(req), guard);
     }
     arm_timer_from_outside();
     return true;
@@ -454,8 +466,7 @@ struct gateway_state {
     }
     {
       std::unique_lock<std::mutex> guard{mtx};
-      if (!takeable || closing || broken || !conn.connected()
-          || slow_requests > 0) {
+      if (!takeable || !direct_ok_locked()) {
         ++slow_requests;
         return false;
       }
@@ -486,11 +497,7 @@ struct gateway_state {
       req.to.source = std::move(elem.sender);
       req.to.stages = std::move(elem.stages);
       req.to.id = elem.mid;
-      apply_timeout(req);
-      // An idle connection: send now, from this thread (a hard failure is
-      // also seen by the reader thread, which fails what is in flight).
-      if (enqueue_locked(std::move(req)))
-        conn.send_pending(guard, false);
+      put_direct(std::move(req), guard);
     }
     arm_timer_from_outside();
     return true;
