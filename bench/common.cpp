@@ -103,6 +103,17 @@ redisContext* connect_raw(uint16_t port) {
   return c;
 }
 
+void append_raw(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(),
+                         lens.data());
+}
+
 double redis_benchmark(uint16_t port, const std::string& args,
                        const std::string& test, const std::string& column) {
   auto cmd = fmt::format("redis-benchmark -h 127.0.0.1 -p {} --csv {} 2>/dev/null",

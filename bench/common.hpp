@@ -65,6 +65,10 @@ std::vector<std::string> config_args(int argc, char** argv);
 /// A synchronous hiredis connection for baselines (aborts on failure).
 redisContext* connect_raw(uint16_t port);
 
+/// Appends one command to a raw connection's output buffer (hiredis sends
+/// it with the next `redisGetReply`).
+void append_raw(redisContext* c, const std::vector<std::string>& args);
+
 /// Raw pipelined loop: `n` commands from `make(i)`, `depth` in flight.
 /// Returns ops/s.
 template <class F>
@@ -73,17 +77,8 @@ double raw_pipelined(uint16_t port, size_t n, size_t depth, F make) {
   auto t0 = clock_type::now();
   for (size_t done = 0; done < n;) {
     auto k = std::min(depth, n - done);
-    for (size_t i = 0; i < k; ++i) {
-      auto args = make(done + i);
-      std::vector<const char*> argv;
-      std::vector<size_t> lens;
-      for (auto& a : args) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(),
-                             lens.data());
-    }
+    for (size_t i = 0; i < k; ++i)
+      append_raw(c, make(done + i));
     for (size_t i = 0; i < k; ++i) {
       void* r = nullptr;
       redisGetReply(c, &r);
@@ -104,17 +99,7 @@ template <class F>
 double raw_window(uint16_t port, size_t n, size_t window, F make) {
   auto c = connect_raw(port);
   size_t sent = 0;
-  auto append = [&] {
-    auto args = make(sent++);
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(),
-                           lens.data());
-  };
+  auto append = [&] { append_raw(c, make(sent++)); };
   auto t0 = clock_type::now();
   while (sent < std::min(window, n))
     append();

@@ -7,6 +7,8 @@
 //        [--work-stealing.<option>=...] [--scheduler.<option>=...]
 // Output: one JSON object per line (see bench/common.hpp).
 
+#include <map>
+
 #include <caf/all.hpp>
 
 #include "actors/redis/gateway.hpp"
@@ -180,8 +182,11 @@ int main(int argc, char** argv) {
   read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(200000 * tgt.scale);
   std::vector<double> gw_3200;
-  std::vector<double> gw_64, raw_64, win_64, win_128, win_800, win_3200;
-  std::vector<double> raw, raw_128, raw_800, raw_3200, rb16, gw_128, gw_800, gw_batch, lat_blocking,
+  // Raw baselines at each shape's depth: lock-step loop and sliding window.
+  constexpr size_t depths[] = {64, 128, 800, 3200};
+  std::map<size_t, std::vector<double>> lock_step, window;
+  std::vector<double> gw_64;
+  std::vector<double> raw, rb16, gw_128, gw_800, gw_batch, lat_blocking,
     lat_blocking99, lat_actor, rb_ping_p50;
   {
     caf::actor_system sys{cfg};
@@ -201,18 +206,13 @@ int main(int argc, char** argv) {
       };
       if (tgt.wants("raw"))
         raw.push_back(raw_pipelined(tgt.port, n, 1000, set_cmd));
-      if (tgt.wants("raw_depth"))
-        for (auto [depth, dst] : {std::pair{size_t{64}, &raw_64},
-                                  std::pair{size_t{128}, &raw_128},
-                                  std::pair{size_t{800}, &raw_800},
-                                  std::pair{size_t{3200}, &raw_3200}})
-          dst->push_back(raw_pipelined(tgt.port, n, depth, set_cmd));
-      if (tgt.wants("raw_window"))
-        for (auto [depth, dst] : {std::pair{size_t{64}, &win_64},
-                                  std::pair{size_t{128}, &win_128},
-                                  std::pair{size_t{800}, &win_800},
-                                  std::pair{size_t{3200}, &win_3200}})
-          dst->push_back(raw_window(tgt.port, n, depth, set_cmd));
+      for (auto depth : depths) {
+        if (tgt.wants("raw_depth"))
+          lock_step[depth].push_back(
+            raw_pipelined(tgt.port, n, depth, set_cmd));
+        if (tgt.wants("raw_window"))
+          window[depth].push_back(raw_window(tgt.port, n, depth, set_cmd));
+      }
       if (tgt.wants("redis_benchmark"))
         rb16.push_back(redis_benchmark(
           tgt.port, fmt::format("-t set -n {} -P 16 -c 50", n), "SET", "rps"));
@@ -257,21 +257,18 @@ int main(int argc, char** argv) {
   // The same shapes against a raw lock-step loop at the same depth (send
   // `depth` SETs, read their replies, repeat), and against a raw client
   // keeping the same number in flight (sliding window), on one connection.
-  auto same_depth = [&](const char* metric, const std::vector<double>& gw,
-                        size_t depth, const std::vector<double>& lock_step,
-                        const std::vector<double>& window) {
-    report("gateway", metric, median(gw),
+  for (auto [depth, gw] : {std::pair{size_t{64}, &gw_64},
+                          std::pair{size_t{128}, &gw_128},
+                          std::pair{size_t{800}, &gw_800},
+                          std::pair{size_t{3200}, &gw_3200}}) {
+    auto metric = fmt::format("set_{}_in_flight_ops_per_s", depth);
+    report("gateway", metric, median(*gw),
            fmt::format("raw_hiredis_pipelined_depth{}_ops_per_s", depth),
-           median(lock_step), true, runs);
-    report("gateway", metric, median(gw),
+           median(lock_step[depth]), true, runs);
+    report("gateway", metric, median(*gw),
            fmt::format("raw_hiredis_window{}_ops_per_s", depth),
-           median(window), true, runs);
-  };
-  same_depth("set_64_in_flight_ops_per_s", gw_64, 64, raw_64, win_64);
-  same_depth("set_128_in_flight_ops_per_s", gw_128, 128, raw_128, win_128);
-  same_depth("set_800_in_flight_ops_per_s", gw_800, 800, raw_800, win_800);
-  same_depth("set_3200_in_flight_ops_per_s", gw_3200, 3200, raw_3200,
-             win_3200);
+           median(window[depth]), true, runs);
+  }
   report("gateway", "batch100_set_ops_per_s", median(gw_batch),
          "raw_hiredis_pipelined_ops_per_s", median(raw), true,
          runs + ",\"shape\":\"4 actors x 2 batches of 100 in flight\"");
