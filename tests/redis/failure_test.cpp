@@ -32,18 +32,18 @@ struct traffic_counters {
   int64_t outstanding() const { return sent - ok - failed; }
 };
 
-// Keeps `window` SETs in flight until told to stop; counts every reply.
+// Keeps `window` commands from `next()` in flight until told to stop;
+// counts every reply. After an error it waits `backoff` before the next.
 caf::behavior traffic(caf::event_based_actor* self, gateway_actor gw,
-                      std::shared_ptr<traffic_counters> c, int window) {
-  auto stopped = std::make_shared<bool>(false);
+                      std::function<command()> next,
+                      std::shared_ptr<traffic_counters> c, int window,
+                      caf::timespan backoff) {
   auto fire = std::make_shared<std::function<void()>>();
   *fire = [=] {
-    if (*stopped)
-      return;
     ++c->sent;
     // The actor's own request timeout is far above the gateway's: every
     // reply, success or error, must come from the gateway.
-    self->request(gw, 60s, cmd_atom::value, make_command("SET", "t", "v"))
+    self->request(gw, 60s, cmd_atom::value, next())
       .then(
         [=](const resp::value&) {
           ++c->ok;
@@ -52,8 +52,7 @@ caf::behavior traffic(caf::event_based_actor* self, gateway_actor gw,
         },
         [=](caf::error&) {
           ++c->failed;
-          // Back off a little while Redis is down.
-          self->delayed_send(self, 5ms, caf::tick_atom::value);
+          self->delayed_send(self, backoff, caf::tick_atom::value);
         });
   };
   for (int i = 0; i < window; ++i)
@@ -63,45 +62,21 @@ caf::behavior traffic(caf::event_based_actor* self, gateway_actor gw,
       if (*fire) // a late retry tick after stop
         (*fire)();
     },
-    [=](stop_atom) {
-      *stopped = true;
-      *fire = nullptr;
-    },
+    [=](stop_atom) { *fire = nullptr; },
   };
 }
 
-// Pushes 0, 1, 2, ... onto its own list with `window` RPUSHes in flight
-// until told to stop; a failed push is skipped (its number is never
+// SET t v, over and over.
+std::function<command()> sets() {
+  return [] { return make_command("SET", "t", "v"); };
+}
+
+// RPUSH key 0, 1, 2, ...: a failed push is skipped (its number is never
 // retried), so the list must stay strictly increasing whatever fails.
-caf::behavior pusher(caf::event_based_actor* self, gateway_actor gw,
-                     std::string key, std::shared_ptr<traffic_counters> c,
-                     int window) {
-  auto next = std::make_shared<int64_t>(0);
-  auto fire = std::make_shared<std::function<void()>>();
-  *fire = [=] {
-    ++c->sent;
-    self
-      ->request(gw, 60s, cmd_atom::value,
-                make_command("RPUSH", key, std::to_string((*next)++)))
-      .then(
-        [=](const resp::value&) {
-          ++c->ok;
-          if (*fire)
-            (*fire)();
-        },
-        [=](caf::error&) {
-          ++c->failed;
-          self->delayed_send(self, 1ms, caf::tick_atom::value);
-        });
-  };
-  for (int i = 0; i < window; ++i)
-    (*fire)();
-  return {
-    [=](caf::tick_atom) {
-      if (*fire)
-        (*fire)();
-    },
-    [=](stop_atom) { *fire = nullptr; },
+std::function<command()> numbered_pushes(std::string key) {
+  auto n = std::make_shared<int64_t>(0);
+  return [key, n] {
+    return make_command("RPUSH", key, std::to_string((*n)++));
   };
 }
 
@@ -122,7 +97,9 @@ BOOST_AUTO_TEST_CASE(redis_killed_mid_traffic_then_restarted) {
   auto counters = std::make_shared<traffic_counters>();
   std::vector<caf::actor> producers;
   for (int i = 0; i < 4; ++i)
-    producers.push_back(sys->spawn(traffic, rt->gateway(), counters, 32));
+    // Back off a little after errors while Redis is down.
+    producers.push_back(
+      sys->spawn(traffic, rt->gateway(), sets(), counters, 32, 5ms));
   // Pub/sub: one subscriber on a channel.
   auto msgs = std::make_shared<std::atomic<int>>(0);
   auto resubs = std::make_shared<std::atomic<int>>(0);
@@ -175,8 +152,9 @@ BOOST_AUTO_TEST_CASE(each_sender_keeps_its_order_across_reconnects) {
   auto counters = std::make_shared<traffic_counters>();
   std::vector<caf::actor> pushers;
   for (int i = 0; i < n; ++i)
-    pushers.push_back(sys->spawn(pusher, rt->gateway(),
-                                 "order:" + std::to_string(i), counters, 64));
+    pushers.push_back(sys->spawn(traffic, rt->gateway(),
+                                 numbered_pushes("order:" + std::to_string(i)),
+                                 counters, 64, 1ms));
   // Each list holds what was pushed since the last restart (no AOF).
   auto check_lists = [&](int round) {
     for (int i = 0; i < n; ++i) {
