@@ -452,30 +452,26 @@ caf::expected<caf::actor> pool_node::schedule(job_producer_ptr producer,
                          std::move(producer), interval);
 }
 
-caf::error pool_node::close() {
+template <class Atom>
+caf::error pool_node::finish(Atom what) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (done_)
       return caf::none;
     done_ = true;
   }
-  auto r = call<bool>(close_atom::value);
+  auto r = call<bool>(what);
   if (!r && code_of(r.error()) != errc::closed)
     return r.error();
   return caf::none;
 }
 
+caf::error pool_node::close() {
+  return finish(close_atom::value);
+}
+
 caf::error pool_node::shutdown() {
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (done_)
-      return caf::none;
-    done_ = true;
-  }
-  auto r = call<bool>(shutdown_atom::value);
-  if (!r && code_of(r.error()) != errc::closed)
-    return r.error();
-  return caf::none;
+  return finish(shutdown_atom::value);
 }
 
 } // namespace pulse

@@ -126,6 +126,11 @@ private:
   template <class R, class... Ts>
   caf::expected<R> call(Ts&&... xs);
 
+  /// Sends `close` or `shutdown` once (later calls return `none`); a node
+  /// already gone counts as done.
+  template <class Atom>
+  caf::error finish(Atom what);
+
   runtime& rt_;
   pool_node_actor actor_;
   pool_core_ptr core_;
