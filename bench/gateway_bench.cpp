@@ -13,7 +13,7 @@
 
 #include "actors/redis/gateway.hpp"
 #include "bench/common.hpp"
-#include "runtime/client.hpp"
+#include "actors/redis/client.hpp"
 #include "runtime/config.hpp"
 #include "runtime/errors.hpp"
 

@@ -18,7 +18,7 @@
 
 #include "bench/common.hpp"
 #include "runtime/errors.hpp"
-#include "runtime/pool.hpp"
+#include "actors/pool/pool.hpp"
 #include "runtime/runtime.hpp"
 
 using namespace pulse;

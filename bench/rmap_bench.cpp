@@ -13,10 +13,10 @@
 #include <fmt/format.h>
 
 #include "bench/common.hpp"
-#include "runtime/client.hpp"
+#include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
-#include "runtime/rmap.hpp"
-#include "runtime/rmap_scripts.hpp"
+#include "actors/rmap/rmap.hpp"
+#include "actors/rmap/scripts.hpp"
 #include "runtime/runtime.hpp"
 
 using namespace pulse;

@@ -12,10 +12,10 @@
 
 #include "actors/streaming/sink.hpp"
 #include "bench/common.hpp"
-#include "runtime/client.hpp"
+#include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/runtime.hpp"
-#include "runtime/stream.hpp"
+#include "actors/streaming/stream.hpp"
 
 using namespace pulse;
 using namespace pulse::bench;

@@ -9,7 +9,7 @@
 
 #include <caf/all.hpp>
 
-#include "runtime/client.hpp"
+#include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/runtime.hpp"
 

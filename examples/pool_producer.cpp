@@ -10,7 +10,7 @@
 #include <iostream>
 
 #include "examples/common.hpp"
-#include "runtime/pool.hpp"
+#include "actors/pool/pool.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "examples/common.hpp"
-#include "runtime/pool.hpp"
+#include "actors/pool/pool.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "examples/common.hpp"
-#include "runtime/rmap.hpp"
+#include "actors/rmap/rmap.hpp"
 
 namespace {
 

@@ -16,10 +16,10 @@
 
 #include "actors/streaming/sink.hpp"
 #include "examples/common.hpp"
-#include "runtime/client.hpp"
-#include "runtime/pool.hpp"
-#include "runtime/rmap.hpp"
-#include "runtime/stream.hpp"
+#include "actors/redis/client.hpp"
+#include "actors/pool/pool.hpp"
+#include "actors/rmap/rmap.hpp"
+#include "actors/streaming/stream.hpp"
 
 namespace {
 

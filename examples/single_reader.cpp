@@ -3,8 +3,8 @@
 
 #include "actors/streaming/reader.hpp"
 #include "examples/common.hpp"
-#include "runtime/client.hpp"
-#include "runtime/stream.hpp"
+#include "actors/redis/client.hpp"
+#include "actors/streaming/stream.hpp"
 
 int main(int argc, char** argv) {
   example::app app{argc, argv};

@@ -101,7 +101,7 @@ typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
   return f(caf::meta::type_name("worker_info"), x.id, x.created_at, x.node);
 }
 
-/// The plain C++ job handler interface (see `runtime/pool.hpp`).
+/// The plain C++ job handler interface (see `actors/pool/pool.hpp`).
 class job_handler;
 /// Shared handle on a handler.
 using job_handler_ptr = std::shared_ptr<job_handler>;

@@ -15,8 +15,8 @@
 #include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "runtime/resp.hpp"
-#include "runtime/script.hpp"
+#include "messages/resp.hpp"
+#include "messages/script.hpp"
 
 namespace pulse {
 
@@ -48,6 +48,17 @@ class gateway_direct;
 using gateway_direct_ptr = std::shared_ptr<gateway_direct>;
 
 // -- message types ------------------------------------------------------------
+
+/// What a gateway's connection is for.
+enum class gateway_role : uint8_t {
+  /// Shared, pipelined connection for ordinary commands.
+  pipelined,
+  /// Dedicated connection for `XREAD`/`XREADGROUP ... BLOCK`; send such
+  /// commands with a `command::timeout` above their BLOCK duration, and use
+  /// `cancel_atom` (or exit the actor) to abort a read at once.
+  blocking,
+};
+
 
 /// One Redis command: its arguments (binary-safe), e.g. `{"SET", "k", "v"}`.
 struct command {

@@ -10,6 +10,7 @@
 
 #include "actors/redis/gateway.hpp"
 #include "actors/redis/pubsub.hpp"
+#include "actors/redis/services.hpp"
 #include "runtime/config.hpp"
 #include "runtime/redis_server.hpp"
 
@@ -22,7 +23,7 @@ namespace pulse {
 /// Create it after the `caf::actor_system` and destroy it before: its
 /// destructor exits every service actor it spawned and waits for them, so
 /// the actor system can shut down without hanging.
-class runtime {
+class runtime : public services {
 public:
   /// Starts the embedded server if needed, spawns the gateway and the
   /// pub/sub actor, and checks the connection with `PING` (within the
@@ -31,35 +32,35 @@ public:
   static caf::expected<std::unique_ptr<runtime>>
   start(caf::actor_system& sys, const options& opts);
 
-  ~runtime();
+  ~runtime() override;
 
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 
   /// The shared pipelined gateway.
-  const gateway_actor& gateway() const noexcept { return gateway_; }
+  const gateway_actor& gateway() const noexcept override { return gateway_; }
 
   /// The pub/sub actor.
-  const pubsub_actor& pubsub() const noexcept { return pubsub_; }
+  const pubsub_actor& pubsub() const noexcept override { return pubsub_; }
 
   /// Spawns another gateway on its own connection (e.g. a `blocking` one
   /// per blocking reader). The runtime exits it on shutdown. Thread-safe.
-  gateway_actor spawn_gateway(gateway_role role = gateway_role::blocking);
+  gateway_actor spawn_gateway(gateway_role role
+                              = gateway_role::blocking) override;
 
   /// Registers an actor the runtime exits (and waits for) on shutdown,
   /// before its gateways: readers, sinks, replicas, pool nodes. Thread-safe;
   /// after shutdown began the actor is exited at once.
-  void track(caf::actor hdl);
+  void track(caf::actor hdl) override;
 
   /// The options in effect; for an embedded server, `redis().host` and
   /// `redis().port` name it.
-  const options& opts() const noexcept { return opts_; }
-  const redis_options& redis() const noexcept { return opts_.redis; }
+  const options& opts() const noexcept override { return opts_; }
 
   /// The embedded server, or `nullptr`.
   redis_server* embedded() const noexcept { return server_.get(); }
 
-  caf::actor_system& system() noexcept { return sys_; }
+  caf::actor_system& system() noexcept override { return sys_; }
 
   /// Exits every service actor (waiting up to 5 s for them), then stops the
   /// embedded server. Idempotent; called by the destructor.

@@ -3,11 +3,11 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "runtime/client.hpp"
+#include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
-#include "runtime/pool_scripts.hpp"
-#include "runtime/runtime.hpp"
+#include "actors/pool/scripts.hpp"
+#include "actors/redis/services.hpp"
 
 namespace pulse {
 
@@ -18,7 +18,7 @@ using tick_atom_ = caf::atom_constant<caf::atom("pc_tick")>;
 namespace ps = pool_scripts;
 
 struct cleaner_state {
-  cleaner_state(runtime& rt, pool_core_ptr core)
+  cleaner_state(services& rt, pool_core_ptr core)
     : core(std::move(core)), cli(rt.system(), rt.gateway()) {
     // nop
   }
@@ -58,7 +58,7 @@ struct cleaner_state {
   }
 };
 
-caf::behavior cleaner_impl(caf::event_based_actor* self, runtime* rt,
+caf::behavior cleaner_impl(caf::event_based_actor* self, services* rt,
                            pool_core_ptr core) {
   auto st = std::make_shared<cleaner_state>(*rt, std::move(core));
   self->send(self, tick_atom_::value);
@@ -74,7 +74,7 @@ caf::behavior cleaner_impl(caf::event_based_actor* self, runtime* rt,
 
 } // namespace
 
-caf::actor spawn_pool_cleaner(runtime& rt, pool_core_ptr core) {
+caf::actor spawn_pool_cleaner(services& rt, pool_core_ptr core) {
   return rt.system().spawn<caf::detached>(cleaner_impl, &rt, std::move(core));
 }
 

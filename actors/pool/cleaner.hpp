@@ -2,11 +2,11 @@
 
 #include <caf/actor.hpp>
 
-#include "runtime/pool_core.hpp"
+#include "actors/pool/core.hpp"
 
 namespace pulse {
 
-class runtime;
+class services;
 
 /// `(cleanup_atom)`: run a cleanup pass now (also runs periodically).
 using cleanup_atom = caf::atom_constant<caf::atom("pl_clean")>;
@@ -19,6 +19,6 @@ using cleanup_atom = caf::atom_constant<caf::atom("pl_clean")>;
 /// worker existed, are moved to the worker their key hashes to now
 /// (`move`, fenced by the membership revision). Errors are logged and
 /// retried on the next pass.
-caf::actor spawn_pool_cleaner(runtime& rt, pool_core_ptr core);
+caf::actor spawn_pool_cleaner(services& rt, pool_core_ptr core);
 
 } // namespace pulse

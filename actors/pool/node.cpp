@@ -12,13 +12,13 @@
 #include "actors/pool/cleaner.hpp"
 #include "actors/pool/worker.hpp"
 #include "messages/pubsub.hpp"
-#include "runtime/client.hpp"
+#include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
 #include "runtime/names.hpp"
-#include "runtime/pool_handler.hpp"
-#include "runtime/pool_scripts.hpp"
-#include "runtime/runtime.hpp"
+#include "actors/pool/handler.hpp"
+#include "actors/pool/scripts.hpp"
+#include "actors/redis/services.hpp"
 
 namespace pulse {
 
@@ -39,13 +39,13 @@ struct local_worker {
 };
 
 struct node_state {
-  node_state(caf::event_based_actor* self, runtime& rt, pool_core_ptr core)
+  node_state(caf::event_based_actor* self, services& rt, pool_core_ptr core)
     : self(self), rt(rt), core(std::move(core)), cli(rt.system(), rt.gateway()) {
     // nop
   }
 
   caf::event_based_actor* self;
-  runtime& rt;
+  services& rt;
   pool_core_ptr core;
   client cli;
   std::map<std::string, local_worker> workers;
@@ -352,7 +352,7 @@ struct node_state {
   }
 };
 
-caf::behavior node_impl(caf::event_based_actor* self, runtime* rt,
+caf::behavior node_impl(caf::event_based_actor* self, services* rt,
                         pool_core_ptr core) {
   auto st = std::make_shared<node_state>(self, *rt, core);
   if (!core->opts.client_only)
@@ -497,7 +497,7 @@ caf::behavior node_impl(caf::event_based_actor* self, runtime* rt,
 
 } // namespace
 
-caf::expected<pool_node_handle> spawn_pool_node(runtime& rt,
+caf::expected<pool_node_handle> spawn_pool_node(services& rt,
                                                 const std::string& pool,
                                                 pool_options opts) {
   if (auto err = validate_name(pool, "pool"))

@@ -5,11 +5,11 @@
 #include <caf/expected.hpp>
 
 #include "messages/pool.hpp"
-#include "runtime/pool_core.hpp"
+#include "actors/pool/core.hpp"
 
 namespace pulse {
 
-class runtime;
+class services;
 
 /// A spawned pool node: its typed handle and its shared state (used by the
 /// plain C++ facade `pool_node` for the fast dispatch path).
@@ -46,7 +46,7 @@ struct pool_node_handle {
 ///
 /// Errors: `errc::invalid_argument` for an invalid pool name,
 /// `errc::shutting_down` while the pool shuts down, Redis errors.
-caf::expected<pool_node_handle> spawn_pool_node(runtime& rt,
+caf::expected<pool_node_handle> spawn_pool_node(services& rt,
                                                 const std::string& pool,
                                                 pool_options opts);
 

@@ -6,12 +6,12 @@
 #include <caf/event_based_actor.hpp>
 
 #include "actors/pool/ticker.hpp"
-#include "runtime/client.hpp"
+#include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
 #include "runtime/names.hpp"
-#include "runtime/pool_scripts.hpp"
-#include "runtime/runtime.hpp"
+#include "actors/pool/scripts.hpp"
+#include "actors/redis/services.hpp"
 
 namespace pulse {
 
@@ -20,7 +20,7 @@ namespace {
 namespace ps = pool_scripts;
 
 struct scheduler_state {
-  scheduler_state(runtime& rt, pool_node_handle node, job_producer_ptr p)
+  scheduler_state(services& rt, pool_node_handle node, job_producer_ptr p)
     : rt(rt),
       node(std::move(node)),
       producer(std::move(p)),
@@ -30,7 +30,7 @@ struct scheduler_state {
     // nop
   }
 
-  runtime& rt;
+  services& rt;
   pool_node_handle node;
   job_producer_ptr producer;
   std::string name;
@@ -134,7 +134,7 @@ caf::behavior scheduler_impl(caf::event_based_actor* self,
 
 } // namespace
 
-caf::expected<caf::actor> spawn_scheduler(runtime& rt, pool_node_handle node,
+caf::expected<caf::actor> spawn_scheduler(services& rt, pool_node_handle node,
                                           job_producer_ptr producer,
                                           caf::timespan interval) {
   if (!producer)

@@ -10,11 +10,11 @@
 #include <caf/timespan.hpp>
 
 #include "actors/pool/node.hpp"
-#include "runtime/pool_core.hpp"
+#include "actors/pool/core.hpp"
 
 namespace pulse {
 
-class runtime;
+class services;
 
 /// What a job producer wants running now.
 struct job_plan {
@@ -49,7 +49,7 @@ using job_producer_ptr = std::shared_ptr<job_producer>;
 ///   every key it started earlier that the plan no longer lists.
 /// Started keys are recorded in `pulse:pool:{P}:sched:<name>` (a hash,
 /// deleted by pool shutdown). Errors are logged and retried next round.
-caf::expected<caf::actor> spawn_scheduler(runtime& rt, pool_node_handle node,
+caf::expected<caf::actor> spawn_scheduler(services& rt, pool_node_handle node,
                                           job_producer_ptr producer,
                                           caf::timespan interval);
 

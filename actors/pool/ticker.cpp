@@ -6,8 +6,8 @@
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
 #include "runtime/names.hpp"
-#include "runtime/pool_scripts.hpp"
-#include "runtime/runtime.hpp"
+#include "actors/pool/scripts.hpp"
+#include "actors/redis/services.hpp"
 
 namespace pulse {
 
@@ -20,7 +20,7 @@ namespace ps = pool_scripts;
 
 struct ticker_state {
   caf::event_based_actor* self;
-  runtime* rt;
+  services* rt;
   pool_core_ptr core;
   std::string name;
   int64_t period_ms;
@@ -131,7 +131,7 @@ caf::behavior ticker_impl(caf::event_based_actor* self,
 
 } // namespace
 
-caf::expected<caf::actor> spawn_ticker(runtime& rt, pool_core_ptr core,
+caf::expected<caf::actor> spawn_ticker(services& rt, pool_core_ptr core,
                                        std::string name, caf::timespan period,
                                        tick_receiver_actor receiver,
                                        caf::timespan first_tick) {

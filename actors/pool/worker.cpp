@@ -14,12 +14,12 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
-#include "runtime/backoff.hpp"
-#include "runtime/client.hpp"
+#include "actors/redis/backoff.hpp"
+#include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
-#include "runtime/pool_scripts.hpp"
-#include "runtime/runtime.hpp"
+#include "actors/pool/scripts.hpp"
+#include "actors/redis/services.hpp"
 
 namespace pulse {
 
@@ -41,7 +41,7 @@ std::string seconds_arg(caf::timespan d) {
 }
 
 struct worker_state {
-  worker_state(caf::event_based_actor* self, runtime& rt, pool_core_ptr core,
+  worker_state(caf::event_based_actor* self, services& rt, pool_core_ptr core,
                std::string id, int64_t created_ns, job_handler_ptr handler)
     : self(self),
       core(std::move(core)),
@@ -570,7 +570,7 @@ struct worker_state {
   }
 };
 
-caf::behavior worker_impl(caf::event_based_actor* self, runtime* rt,
+caf::behavior worker_impl(caf::event_based_actor* self, services* rt,
                           pool_core_ptr core, std::string id,
                           int64_t created_ns, job_handler_ptr handler) {
   auto st = std::make_shared<worker_state>(self, *rt, std::move(core),
@@ -657,7 +657,7 @@ caf::behavior worker_impl(caf::event_based_actor* self, runtime* rt,
 
 } // namespace
 
-caf::actor spawn_pool_worker(runtime& rt, pool_core_ptr core, std::string id,
+caf::actor spawn_pool_worker(services& rt, pool_core_ptr core, std::string id,
                              int64_t created_ns, job_handler_ptr handler) {
   return rt.system().spawn<caf::detached>(worker_impl, &rt, std::move(core),
                                           std::move(id), created_ns,

@@ -5,12 +5,12 @@
 
 #include <caf/actor.hpp>
 
-#include "runtime/pool_core.hpp"
-#include "runtime/pool_handler.hpp"
+#include "actors/pool/core.hpp"
+#include "actors/pool/handler.hpp"
 
 namespace pulse {
 
-class runtime;
+class services;
 
 /// Spawns a pool worker (a detached actor: handlers may block) that must
 /// already be a member of the pool (`pool_scripts::add_worker`).
@@ -35,7 +35,7 @@ class runtime;
 /// Redis errors are logged and retried with back-off; nothing is dropped:
 /// a job it cannot start stays owned by it and is recovered by a cleaner
 /// once its lease ends.
-caf::actor spawn_pool_worker(runtime& rt, pool_core_ptr core, std::string id,
+caf::actor spawn_pool_worker(services& rt, pool_core_ptr core, std::string id,
                              int64_t created_ns, job_handler_ptr handler);
 
 } // namespace pulse

@@ -11,19 +11,9 @@
 #include <caf/optional.hpp>
 
 #include "messages/redis.hpp"
-#include "runtime/config.hpp"
+#include "messages/options.hpp"
 
 namespace pulse {
-
-/// What a gateway's connection is for.
-enum class gateway_role : uint8_t {
-  /// Shared, pipelined connection for ordinary commands.
-  pipelined,
-  /// Dedicated connection for `XREAD`/`XREADGROUP ... BLOCK`; send such
-  /// commands with a `command::timeout` above their BLOCK duration, and use
-  /// `cancel_atom` (or exit the actor) to abort a read at once.
-  blocking,
-};
 
 /// Spawns a Redis gateway actor owning one connection.
 ///

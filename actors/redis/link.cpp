@@ -10,7 +10,7 @@
 #include <caf/blocking_actor.hpp>
 #include <caf/send.hpp>
 
-#include "runtime/connect.hpp"
+#include "actors/redis/connect.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
 

@@ -16,9 +16,9 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/message_handler.hpp>
 
-#include "runtime/backoff.hpp"
-#include "runtime/config.hpp"
-#include "runtime/resp.hpp"
+#include "actors/redis/backoff.hpp"
+#include "messages/options.hpp"
+#include "actors/redis/resp.hpp"
 
 namespace pulse::detail {
 

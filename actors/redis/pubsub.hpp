@@ -3,7 +3,7 @@
 #include <caf/fwd.hpp>
 
 #include "messages/pubsub.hpp"
-#include "runtime/config.hpp"
+#include "messages/options.hpp"
 
 namespace pulse {
 

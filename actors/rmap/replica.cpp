@@ -8,13 +8,13 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "runtime/backoff.hpp"
-#include "runtime/encoding.hpp"
+#include "actors/redis/backoff.hpp"
+#include "actors/rmap/encoding.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
 #include "runtime/names.hpp"
-#include "runtime/rmap_scripts.hpp"
-#include "runtime/runtime.hpp"
+#include "actors/rmap/scripts.hpp"
+#include "actors/redis/services.hpp"
 
 namespace pulse {
 
@@ -560,7 +560,7 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
 
 } // namespace
 
-caf::expected<replica_actor> spawn_replica(runtime& rt, const std::string& name,
+caf::expected<replica_actor> spawn_replica(services& rt, const std::string& name,
                                            std::shared_ptr<rmap_store> store,
                                            bool dedicated_thread) {
   if (auto err = validate_name(name, "pulse map"))

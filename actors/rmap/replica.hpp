@@ -6,11 +6,11 @@
 #include <caf/expected.hpp>
 
 #include "messages/rmap.hpp"
-#include "runtime/rmap_store.hpp"
+#include "actors/rmap/store.hpp"
 
 namespace pulse {
 
-class runtime;
+class services;
 
 /// Spawns the replica of map `name` writing into `store`.
 ///
@@ -36,7 +36,7 @@ class runtime;
 /// propagation latency off the scheduler's idle back-off (measured: 1.5x a
 /// raw HSET+PUBLISH round trip, against 2.4x scheduled). Without it, the
 /// replica shares the scheduler's threads (for processes with many maps).
-caf::expected<replica_actor> spawn_replica(runtime& rt, const std::string& name,
+caf::expected<replica_actor> spawn_replica(services& rt, const std::string& name,
                                            std::shared_ptr<rmap_store> store,
                                            bool dedicated_thread = true);
 

@@ -10,12 +10,12 @@
 #include "actors/redis/gateway.hpp"
 #include "actors/streaming/fanout.hpp"
 #include "actors/streaming/read_reply.hpp"
-#include "runtime/backoff.hpp"
+#include "actors/redis/backoff.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
 #include "runtime/names.hpp"
-#include "runtime/runtime.hpp"
-#include "runtime/stream.hpp"
+#include "actors/redis/services.hpp"
+#include "actors/streaming/stream.hpp"
 
 namespace pulse {
 
@@ -253,7 +253,7 @@ caf::behavior reader_impl(caf::event_based_actor* self,
 
 } // namespace
 
-caf::expected<reader_actor> spawn_reader(runtime& rt,
+caf::expected<reader_actor> spawn_reader(services& rt,
                                          std::vector<std::string> streams,
                                          reader_options opts) {
   if (streams.empty())

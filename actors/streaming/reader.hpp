@@ -9,11 +9,11 @@
 #include <caf/timespan.hpp>
 
 #include "messages/streaming.hpp"
-#include "runtime/config.hpp"
+#include "messages/options.hpp"
 
 namespace pulse {
 
-class runtime;
+class services;
 
 /// Options of a stream reader (defaults as in Go Pulse; `[pulse.streaming]`
 /// in `caf-application.conf` can change them through `from`).
@@ -45,7 +45,7 @@ struct reader_options : stream_read_options {
 ///
 /// Errors: `errc::invalid_argument` for an invalid stream name or topic
 /// pattern (`topic pattern must be a valid regex: ...`).
-caf::expected<reader_actor> spawn_reader(runtime& rt,
+caf::expected<reader_actor> spawn_reader(services& rt,
                                          std::vector<std::string> streams,
                                          reader_options opts = {});
 

@@ -16,14 +16,14 @@
 #include "actors/redis/gateway.hpp"
 #include "actors/streaming/fanout.hpp"
 #include "actors/streaming/read_reply.hpp"
-#include "runtime/backoff.hpp"
-#include "runtime/client.hpp"
+#include "actors/redis/backoff.hpp"
+#include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
 #include "runtime/names.hpp"
-#include "runtime/rmap_scripts.hpp"
-#include "runtime/runtime.hpp"
-#include "runtime/stream.hpp"
+#include "actors/rmap/scripts.hpp"
+#include "actors/redis/services.hpp"
+#include "actors/streaming/stream.hpp"
 
 namespace pulse {
 
@@ -859,7 +859,7 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
 
 } // namespace
 
-caf::expected<sink_actor> spawn_sink(runtime& rt, const std::string& name,
+caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
                                      std::vector<std::string> streams,
                                      sink_options opts) {
   if (auto err = validate_name(name, "pulse sink"))

@@ -9,11 +9,11 @@
 #include <caf/timespan.hpp>
 
 #include "messages/streaming.hpp"
-#include "runtime/config.hpp"
+#include "messages/options.hpp"
 
 namespace pulse {
 
-class runtime;
+class services;
 
 /// Options of a sink (defaults as in Go Pulse unless noted). Filtered-out
 /// events are acked at once.
@@ -74,7 +74,7 @@ struct sink_options : stream_read_options {
 ///
 /// Errors: `errc::invalid_argument` (names, pattern), Redis errors of the
 /// creation commands.
-caf::expected<sink_actor> spawn_sink(runtime& rt, const std::string& name,
+caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
                                      std::vector<std::string> streams,
                                      sink_options opts = {});
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "runtime/errors.hpp"
-#include "runtime/pool.hpp"
+#include "actors/pool/pool.hpp"
 #include "tests/support/process_main.hpp"
 
 using namespace std::chrono_literals;

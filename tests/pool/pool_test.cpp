@@ -9,10 +9,10 @@
 #include <caf/all.hpp>
 
 #include "runtime/errors.hpp"
-#include "runtime/jump_hash.hpp"
+#include "actors/pool/jump_hash.hpp"
 #include "actors/pool/ticker.hpp"
-#include "runtime/pool.hpp"
-#include "runtime/pool_scripts.hpp"
+#include "actors/pool/pool.hpp"
+#include "actors/pool/scripts.hpp"
 #include "tests/pool/recorder.hpp"
 #include "tests/support/fixtures.hpp"
 

@@ -20,8 +20,8 @@
 #include <caf/all.hpp>
 
 #include "runtime/errors.hpp"
-#include "runtime/jump_hash.hpp"
-#include "runtime/pool.hpp"
+#include "actors/pool/jump_hash.hpp"
+#include "actors/pool/pool.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;

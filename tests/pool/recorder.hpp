@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "runtime/errors.hpp"
-#include "runtime/pool_handler.hpp"
+#include "actors/pool/handler.hpp"
 
 namespace pulse::test {
 

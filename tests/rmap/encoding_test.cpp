@@ -2,11 +2,14 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/encoding.hpp"
+#include "actors/rmap/encoding.hpp"
+#include "tests/support/rmap_oracle.hpp"
 #include "runtime/errors.hpp"
 #include "tests/support/print.hpp"
 
 using namespace pulse;
+using pulse::test::encode_list;
+using pulse::test::encode_notification;
 
 namespace {
 

@@ -14,11 +14,11 @@
 
 #include <caf/all.hpp>
 
-#include "runtime/client.hpp"
+#include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
-#include "runtime/rmap.hpp"
+#include "actors/rmap/rmap.hpp"
 #include "runtime/runtime.hpp"
-#include "runtime/sha1.hpp"
+#include "actors/redis/sha1.hpp"
 #include "tests/support/process_main.hpp"
 
 using namespace std::chrono_literals;

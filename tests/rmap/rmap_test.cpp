@@ -9,10 +9,10 @@
 
 #include <caf/all.hpp>
 
-#include "runtime/encoding.hpp"
+#include "actors/rmap/encoding.hpp"
 #include "runtime/errors.hpp"
-#include "runtime/rmap.hpp"
-#include "runtime/sha1.hpp"
+#include "actors/rmap/rmap.hpp"
+#include "actors/redis/sha1.hpp"
 
 #include <map>
 #include <sys/wait.h>

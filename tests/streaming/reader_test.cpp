@@ -5,7 +5,7 @@
 #include "actors/streaming/reader.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/names.hpp"
-#include "runtime/stream.hpp"
+#include "actors/streaming/stream.hpp"
 #include "tests/support/collector.hpp"
 #include "tests/support/fixtures.hpp"
 

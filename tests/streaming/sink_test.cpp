@@ -10,11 +10,11 @@
 #include <set>
 
 #include "actors/streaming/sink.hpp"
-#include "runtime/encoding.hpp"
+#include "actors/rmap/encoding.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/names.hpp"
-#include "runtime/stream.hpp"
-#include "runtime/subscription.hpp"
+#include "actors/streaming/stream.hpp"
+#include "actors/streaming/subscription.hpp"
 #include "tests/support/collector.hpp"
 #include "tests/support/fixtures.hpp"
 

@@ -3,7 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/errors.hpp"
-#include "runtime/stream.hpp"
+#include "actors/streaming/stream.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;

@@ -18,7 +18,7 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "runtime/client.hpp"
+#include "actors/redis/client.hpp"
 #include "tests/support/print.hpp"
 #include "runtime/config.hpp"
 #include "runtime/redis_server.hpp"

@@ -8,7 +8,7 @@
 #include <caf/expected.hpp>
 
 #include "runtime/errors.hpp"
-#include "runtime/resp.hpp"
+#include "actors/redis/resp.hpp"
 
 namespace pulse {
 

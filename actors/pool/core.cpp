@@ -1,0 +1,270 @@
+#include "actors/pool/core.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "actors/redis/client.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/names.hpp"
+#include "actors/pool/scripts.hpp"
+
+namespace pulse {
+
+std::string pool_membership::target(const std::string& key) const {
+  auto w = pool_routing::owner(active, key);
+  return w ? w->id : std::string{};
+}
+
+std::shared_ptr<const pool_membership>
+pool_membership::parse(const resp::value& v) {
+  if (!v.is_array() || v.elements.empty())
+    return nullptr;
+  auto rev = pool_routing::parse_i64(v.elements[0].str);
+  if (!rev)
+    return nullptr;
+  auto m = std::make_shared<pool_membership>();
+  m->rev = *rev;
+  for (size_t i = 1; i + 1 < v.elements.size(); i += 2) {
+    auto& id = v.elements[i].str;
+    auto& val = v.elements[i + 1].str;
+    auto bar = val.find('|');
+    auto created = pool_routing::parse_i64(val.substr(0, bar));
+    if (!created)
+      continue; // not ours: skip, as Go Pulse skips unparseable entries
+    m->active.push_back(pool_routing::worker{id, *created});
+    m->nodes[id] = bar == std::string::npos ? std::string{} : val.substr(bar + 1);
+  }
+  pool_routing::sort_routing_order(m->active);
+  return m;
+}
+
+pool_core::pool_core(std::string pool, std::string node, pool_options opts)
+  : pool(std::move(pool)),
+    node(std::move(node)),
+    prefix(pool_scripts::pool_prefix(this->pool)),
+    opts(opts),
+    members_(std::make_shared<pool_membership>()) {
+  // nop
+}
+
+std::shared_ptr<const pool_membership> pool_core::members() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return members_;
+}
+
+bool pool_core::install(std::shared_ptr<const pool_membership> m) {
+  if (!m)
+    return false;
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (m->rev < members_->rev)
+    return false;
+  members_ = std::move(m);
+  return true;
+}
+
+void pool_core::set_lease_deadline(std::chrono::steady_clock::time_point t) {
+  lease_deadline_ = t.time_since_epoch().count();
+}
+
+bool pool_core::lease_valid() const {
+  return std::chrono::steady_clock::now().time_since_epoch().count()
+         < lease_deadline_.load();
+}
+
+caf::error pool_core::check_dispatch(const std::string& key) const {
+  if (closing)
+    return make_error(errc::closed, "pool node is closed");
+  return validate_key(key, "pool", "dispatch");
+}
+
+uint64_t pool_core::next_dispatch_id() {
+  return ++next_id_;
+}
+
+void pool_core::add_waiter(uint64_t id, std::function<void(std::string)> fn) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  waiters_[id] = std::move(fn);
+}
+
+bool pool_core::remove_waiter(uint64_t id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return waiters_.erase(id) > 0;
+}
+
+size_t pool_core::deliver(const std::string& msg) {
+  size_t delivered = 0;
+  size_t pos = 0;
+  while (pos < msg.size()) {
+    auto end = msg.find('\x1e', pos);
+    if (end == std::string::npos)
+      end = msg.size();
+    auto sep = msg.find('\x1f', pos);
+    if (sep == std::string::npos || sep > end) {
+      pos = end + 1; // malformed record: skip it
+      continue;
+    }
+    uint64_t id = 0;
+    auto parsed = std::from_chars(msg.data() + pos, msg.data() + sep, id);
+    auto err = msg.substr(sep + 1, end - sep - 1);
+    pos = end + 1;
+    if (parsed.ec != std::errc{} || parsed.ptr != msg.data() + sep)
+      continue; // not one of ours
+    std::function<void(std::string)> fn;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      auto i = waiters_.find(id);
+      if (i == waiters_.end())
+        continue;
+      fn = std::move(i->second);
+      waiters_.erase(i);
+    }
+    fn(std::move(err));
+    ++delivered;
+  }
+  return delivered;
+}
+
+size_t pool_core::waiters() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return waiters_.size();
+}
+
+std::string ms_arg(caf::timespan d) {
+  return std::to_string(
+    std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+caf::expected<resp::value> add_member(client& cli, pool_core& core,
+                                      const std::string& id,
+                                      int64_t created_ns) {
+  return cli.eval(pool_scripts::add_worker(), {core.prefix},
+                  {core.node, id, std::to_string(created_ns),
+                   ms_arg(core.opts.worker_ttl)});
+}
+
+const std::string& script_status(const resp::value& v) {
+  static const std::string none;
+  return v.is_array() && !v.elements.empty() ? v.elements[0].str : none;
+}
+
+caf::error reload_members(client& cli, pool_core& core) {
+  auto v = cli.eval(pool_scripts::members(), {core.prefix}, {});
+  if (!v)
+    return v.error();
+  core.install(pool_membership::parse(*v));
+  return caf::none;
+}
+
+caf::expected<size_t>
+move_to_targets(client& cli, pool_core& core, const std::string& from,
+                const std::vector<std::pair<std::string, std::string>>& jobs,
+                bool allow_unrouted) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    auto m = core.members();
+    if (m->active.empty() && !allow_unrouted)
+      return size_t{0}; // nobody to give them to yet
+    std::vector<std::string> args{from, std::to_string(m->rev)};
+    for (auto& [key, epoch] : jobs) {
+      args.push_back(key);
+      args.push_back(epoch);
+      args.push_back(m->target(key));
+    }
+    auto r = cli.eval(pool_scripts::move(), {core.prefix}, std::move(args));
+    if (!r)
+      return r.error();
+    if (script_status(*r) == "ok" && r->elements.size() > 1)
+      return static_cast<size_t>(
+        pool_routing::parse_i64(r->elements[1].str).value_or(0));
+    if (auto err = reload_members(cli, core)) // stale membership
+      return err;
+  }
+  return make_error(errc::redis_error,
+                    "pool membership kept changing while moving jobs");
+}
+
+caf::expected<size_t> move_owned(client& cli, pool_core& core,
+                                 const std::string& from,
+                                 bool allow_unrouted) {
+  auto keys = cli("SMEMBERS", core.prefix + "owned:" + from);
+  if (!keys)
+    return keys.error();
+  if (!keys->is_array() || keys->elements.empty())
+    return size_t{0};
+  if (auto err = reload_members(cli, core))
+    return err;
+  std::vector<std::pair<std::string, std::string>> jobs;
+  for (auto& k : keys->elements)
+    jobs.emplace_back(std::move(k.str), "*");
+  return move_to_targets(cli, core, from, jobs, allow_unrouted);
+}
+
+caf::error dispatch_refusal(const std::string& status,
+                            const std::string& key) {
+  if (status == "exists")
+    return make_error(errc::job_exists, "job " + key + " already exists");
+  if (status == "overloaded")
+    return make_error(errc::overloaded,
+                      "pool has too many queued jobs (max-queued-jobs)");
+  if (status == "shutdown")
+    return make_error(errc::shutting_down, "pool is shutting down");
+  return make_error(errc::redis_error, "unexpected dispatch reply " + status);
+}
+
+namespace {
+
+/// Parses `n` space-terminated decimal lengths starting at `pos`.
+bool parse_lengths(const std::string& raw, size_t& pos, size_t* out,
+                   size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    auto sp = raw.find(' ', pos);
+    if (sp == std::string::npos || sp == pos)
+      return false;
+    auto v = pool_routing::parse_i64(raw.substr(pos, sp - pos));
+    if (!v || *v < 0)
+      return false;
+    out[i] = static_cast<size_t>(*v);
+    pos = sp + 1;
+  }
+  return true;
+}
+
+} // namespace
+
+queue_entry parse_queue_entry(const std::string& raw) {
+  queue_entry e;
+  if (raw.size() < 3 || (raw[0] != 'S' && raw[0] != 'T' && raw[0] != 'N'))
+    return e;
+  auto sp = raw.find(' ');
+  if (sp == std::string::npos || sp < 2)
+    return e;
+  auto epoch = pool_routing::parse_i64(raw.substr(1, sp - 1));
+  if (!epoch || *epoch <= 0)
+    return e;
+  size_t pos = sp + 1;
+  if (raw[0] == 'S') {
+    size_t len[3];
+    if (!parse_lengths(raw, pos, len, 3) || len[0] == 0
+        || len[0] + len[1] + len[2] > raw.size() - pos)
+      return e;
+    e.key = raw.substr(pos, len[0]);
+    e.node = raw.substr(pos + len[0], len[1]);
+    e.dispatch_id = raw.substr(pos + len[0] + len[1], len[2]);
+    e.payload = raw.substr(pos + len[0] + len[1] + len[2]);
+  } else if (raw[0] == 'N') {
+    size_t len[1];
+    if (!parse_lengths(raw, pos, len, 1) || len[0] == 0
+        || len[0] > raw.size() - pos)
+      return e;
+    e.key = raw.substr(pos, len[0]);
+    e.payload = raw.substr(pos + len[0]);
+  } else {
+    e.key = raw.substr(pos);
+    if (e.key.empty())
+      return e;
+  }
+  e.epoch = static_cast<uint64_t>(*epoch);
+  e.kind = raw[0];
+  return e;
+}
+
+} // namespace pulse

@@ -1,0 +1,215 @@
+#pragma once
+
+/// State shared by the actors of one pool node (node, workers, cleaner,
+/// ticker) and its plain C++ facade: options, the cached membership, the
+/// node's lease and the table of dispatch waiters.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/timespan.hpp>
+
+#include "messages/pool.hpp"
+#include "messages/options.hpp"
+#include "actors/pool/routing.hpp"
+#include "actors/redis/resp.hpp"
+
+namespace pulse {
+
+/// Options of a pool node (`add_node`); `[pulse.pool]` in
+/// `caf-application.conf` sets the defaults (see `pool_options::from`).
+struct pool_options {
+  /// A worker or node whose keep-alive is older than this is dead; its jobs
+  /// move to other workers. Keep-alives run every `worker_ttl / 3`.
+  caf::timespan worker_ttl = std::chrono::seconds{30};
+  /// How long `close` waits for handlers to stop and jobs to be handed
+  /// over before giving up (the cleaner of another node then recovers them).
+  caf::timespan worker_shutdown_ttl = std::chrono::minutes{2};
+  /// `dispatch` waits up to `2 * ack_grace_period` for the worker's start;
+  /// the cleaner runs every `min(worker_ttl / 2, ack_grace_period)`.
+  caf::timespan ack_grace_period = std::chrono::seconds{20};
+  /// Admission control: `dispatch` fails with `errc::overloaded` while this
+  /// many jobs are queued (dispatched, not yet started). 0: no limit.
+  int64_t max_queued_jobs = 1000;
+  /// How long a worker's `BLMPOP` on its queue blocks.
+  caf::timespan job_sink_block_duration = std::chrono::seconds{5};
+  /// Dispatch only: no workers, no cleaner.
+  bool client_only = false;
+  /// Delay before a start answered with `errc::requeue` is retried.
+  caf::timespan requeue_delay = std::chrono::seconds{1};
+  /// Most queue entries a worker takes per `BLMPOP`.
+  size_t max_batch = 256;
+
+  /// Options with the `[pulse.pool]` defaults of `caf-application.conf`.
+  static pool_options from(const pool_defaults& d) {
+    pool_options o;
+    o.worker_ttl = d.worker_ttl;
+    o.worker_shutdown_ttl = d.worker_shutdown_ttl;
+    o.ack_grace_period = d.ack_grace_period;
+    o.job_sink_block_duration = d.job_sink_block_duration;
+    o.requeue_delay = d.requeue_delay;
+    o.max_queued_jobs = static_cast<int64_t>(d.max_queued_jobs);
+    o.max_batch = d.max_batch;
+    return o;
+  }
+
+  /// How long `dispatch` waits for the start: `2 * ack_grace_period`.
+  caf::timespan dispatch_timeout() const { return 2 * ack_grace_period; }
+  /// Period of the node cleaner: `min(worker_ttl / 2, ack_grace_period)`.
+  caf::timespan cleanup_period() const {
+    return std::min<caf::timespan>(worker_ttl / 2, ack_grace_period);
+  }
+  /// Period of the node's keep-alive: `worker_ttl / 3`.
+  caf::timespan keepalive_period() const { return worker_ttl / 3; }
+};
+
+/// One revision of the pool's membership.
+struct pool_membership {
+  /// The pool's membership revision (`mrev`).
+  int64_t rev = 0;
+  /// Workers sorted by creation time, then ID (the routing order L).
+  std::vector<pool_routing::worker> active;
+  /// Worker ID -> node ID.
+  std::map<std::string, std::string> nodes;
+
+  /// The worker owning `key` (`L[jump_hash(key, |L|)]`), or "" if none.
+  std::string target(const std::string& key) const;
+
+  /// Whether `id` is a member.
+  bool has(const std::string& id) const { return nodes.count(id) > 0; }
+
+  /// Parses the reply of `pool_scripts::members()`.
+  static std::shared_ptr<const pool_membership> parse(const resp::value& v);
+};
+
+/// Shared state of one pool node. Thread-safe.
+class pool_core {
+public:
+  pool_core(std::string pool, std::string node, pool_options opts);
+
+  /// The pool's name.
+  const std::string pool;
+  /// This node's ID (a ULID).
+  const std::string node;
+  /// `pulse:pool:{P}:`
+  const std::string prefix;
+  /// The node's options.
+  const pool_options opts;
+
+  /// The latest membership seen.
+  std::shared_ptr<const pool_membership> members() const;
+  /// Installs `m` if its revision is not older; returns whether it did.
+  bool install(std::shared_ptr<const pool_membership> m);
+
+  /// Sets when this node's lease (as renewed by its last keep-alive) ends.
+  void set_lease_deadline(std::chrono::steady_clock::time_point t);
+  /// Whether the lease is still valid: workers start no job otherwise.
+  bool lease_valid() const;
+
+  /// Whether `key` may be dispatched from this node now. Errors:
+  /// `errc::closed`, `errc::invalid_argument` (empty key or `=`).
+  caf::error check_dispatch(const std::string& key) const;
+
+  /// A fresh dispatch ID: unique within this node, whose channel carries
+  /// the results (sent as decimal).
+  uint64_t next_dispatch_id();
+  /// Registers `fn` to receive the result of dispatch `id` ("" on success,
+  /// the error text otherwise). Register before publishing.
+  void add_waiter(uint64_t id, std::function<void(std::string)> fn);
+  /// Removes a waiter; returns whether it was still registered.
+  bool remove_waiter(uint64_t id);
+  /// Delivers the results in a node-channel message (records
+  /// `<id>\x1f<error>\x1e`, empty error = started); late or unknown results
+  /// are dropped. Returns how many waiters took one.
+  size_t deliver(const std::string& msg);
+  /// Number of registered waiters.
+  size_t waiters() const;
+
+  /// Whether the node is closing or closed (dispatch fails).
+  std::atomic<bool> closing{false};
+
+private:
+  mutable std::mutex mtx_;
+  std::shared_ptr<const pool_membership> members_;
+  std::atomic<int64_t> lease_deadline_{0};
+  std::atomic<uint64_t> next_id_{0};
+  std::unordered_map<uint64_t, std::function<void(std::string)>> waiters_;
+};
+
+/// Shared handle on a node's state.
+using pool_core_ptr = std::shared_ptr<pool_core>;
+
+class client;
+
+/// `d` in whole milliseconds, as a script argument.
+std::string ms_arg(caf::timespan d);
+
+/// Makes worker `id` of this node a member (`add_worker` script: lease,
+/// membership revision, re-queue of what it still owns). Reply as in
+/// `pool_scripts::add_worker`; errors: Redis errors.
+caf::expected<resp::value> add_member(client& cli, pool_core& core,
+                                      const std::string& id,
+                                      int64_t created_ns);
+
+/// The status string a pool script replied with (its first element), or
+/// "" for any other reply.
+const std::string& script_status(const resp::value& v);
+
+/// Reloads the membership (`members` script) into `core`. Errors: Redis
+/// errors.
+caf::error reload_members(client& cli, pool_core& core);
+
+/// Moves jobs owned by `from` — (key, epoch or "*") pairs — to the worker
+/// each key hashes to now (`move` script; on a stale membership it reloads
+/// it and tries again, up to 4 times). With no worker at all the jobs go to
+/// the unrouted set if `allow_unrouted`, else nothing moves. Returns the
+/// number moved. Errors: Redis errors, `errc::redis_error` if the
+/// membership kept changing.
+caf::expected<size_t>
+move_to_targets(client& cli, pool_core& core, const std::string& from,
+                const std::vector<std::pair<std::string, std::string>>& jobs,
+                bool allow_unrouted);
+
+/// Moves every job `from` owns (`owned:<from>`) to the worker its key hashes
+/// to now, reloading the membership first; with no worker at all the jobs
+/// go to the unrouted set if `allow_unrouted`, else nothing moves. Returns
+/// the number of jobs moved (0 if `from` owns none). Redis: `SMEMBERS`,
+/// `members`, then `move_to_targets`.
+caf::expected<size_t> move_owned(client& cli, pool_core& core,
+                                 const std::string& from,
+                                 bool allow_unrouted);
+
+/// The error for a dispatch the `dispatch`/`dispatch_many` script refused
+/// with `status` (`exists`, `overloaded`, `shutdown`, or anything else).
+caf::error dispatch_refusal(const std::string& status, const std::string& key);
+
+/// Queue entries of a worker (see `pool_scripts`):
+/// `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`,
+/// `T<epoch> <key>` and `N<epoch> <len> <key><payload>`.
+struct queue_entry {
+  /// 'S' (start), 'T' (stop), 'N' (notification); 0 if malformed.
+  char kind = 0;
+  /// The job's epoch the entry belongs to.
+  uint64_t epoch = 0;
+  /// The job's key.
+  std::string key;
+  /// Start and notification entries: the payload.
+  std::string payload;
+  /// Start entries: the dispatching node and the dispatch ID.
+  std::string node;
+  std::string dispatch_id;
+};
+
+/// Parses a queue entry; `nullopt`-like `kind == 0` for malformed input.
+queue_entry parse_queue_entry(const std::string& raw);
+
+} // namespace pulse

@@ -1,0 +1,142 @@
+#pragma once
+
+/// Plain C++ facade of a worker-pool node, for code that is not an actor.
+/// Actors talk to `actor()` (`pool_node_actor`, see `actors/pool/node.hpp`)
+/// directly.
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <caf/optional.hpp>
+
+#include "actors/pool/node.hpp"
+#include "actors/pool/scheduler.hpp"
+#include "messages/pool.hpp"
+#include "actors/pool/core.hpp"
+#include "actors/pool/handler.hpp"
+
+namespace pulse {
+
+class client;
+class services;
+
+/// One node of a worker pool. Thread-safe. Destroying it closes it.
+class pool_node {
+public:
+  /// Joins pool `pool` as a new node (see `spawn_pool_node` for what runs).
+  /// Errors: `errc::invalid_argument` (pool name, options),
+  /// `errc::shutting_down`, Redis errors.
+  static caf::expected<std::unique_ptr<pool_node>>
+  add_node(services& rt, const std::string& pool, pool_options opts = {});
+
+  ~pool_node();
+
+  pool_node(const pool_node&) = delete;
+  pool_node& operator=(const pool_node&) = delete;
+
+  /// This node's ID (a ULID).
+  const std::string& id() const noexcept { return core_->node; }
+  /// The pool's name.
+  const std::string& pool() const noexcept { return core_->pool; }
+  /// The node actor.
+  const pool_node_actor& actor() const noexcept { return actor_; }
+
+  /// Adds a worker running `handler`; returns its ID. Redis: `add_worker`
+  /// script (membership change: every node rebalances). Errors:
+  /// `errc::invalid_argument` on a client-only node, `errc::closed`.
+  caf::expected<std::string> add_worker(job_handler_ptr handler);
+  /// Adds a worker whose jobs run in the user's actor `hdl`.
+  caf::expected<std::string> add_worker(job_actor hdl);
+  /// Stops a local worker and hands its jobs to the others. Errors:
+  /// `errc::not_found`.
+  caf::error remove_worker(const std::string& id);
+
+  /// Dispatches job `key` and returns once the owning worker's start
+  /// returned. One `dispatch` script (`EVALSHA`); the result arrives on
+  /// this node's channel. Errors: `errc::invalid_argument` (empty key or
+  /// `=`), `errc::job_exists` (pending or running), `errc::overloaded`
+  /// (`max_queued_jobs` reached: nothing was queued),
+  /// `errc::handler_failed` (the start's error text), `errc::timeout`
+  /// (no start within `2 * ack_grace_period`; the job stays queued),
+  /// `errc::closed`, `errc::shutting_down`, Redis errors.
+  caf::error dispatch(const std::string& key, const std::string& payload);
+  /// Dispatches without blocking: `done` runs once with the same result
+  /// `dispatch` would return (on a Pulse thread: keep it short). Concurrent
+  /// dispatches of a node are group-committed: one `dispatch_many` script
+  /// per batch.
+  void dispatch_async(const std::string& key, const std::string& payload,
+                      std::function<void(caf::error)> done);
+  /// Stops job `key` wherever it runs and forgets it (`stop` script).
+  /// Errors: `errc::not_found`.
+  caf::error stop_job(const std::string& key);
+  /// Sends a notification to the worker running `key` (`notify` script).
+  /// Errors: `errc::not_found` (no such job, or no worker owns it yet).
+  caf::error notify_worker(const std::string& key, const std::string& payload);
+
+  /// Keys of every pending or running job of the pool (`HKEYS`).
+  caf::expected<std::vector<std::string>> job_keys();
+  /// A job's payload (`HGET`), none if there is no such job.
+  caf::expected<caf::optional<std::string>> job_payload(const std::string& key);
+  /// This node's workers.
+  caf::expected<std::vector<worker_info>> workers();
+  /// Every worker of the pool, in routing order.
+  caf::expected<std::vector<worker_info>> pool_workers();
+
+  /// Creates (or joins) the pool-wide ticker `name`: every `period` one
+  /// node of the pool sends `(tick_atom, name, unix_ms)` to its receiver
+  /// (see `spawn_ticker`). Send `ticker_stop_atom` to the returned actor to
+  /// stop it on every node; exit it to stop it here only. Errors:
+  /// `errc::invalid_argument` (name, period, client-only node).
+  caf::expected<caf::actor> new_ticker(const std::string& name,
+                                       caf::timespan period,
+                                       tick_receiver_actor receiver);
+  /// Like above, calling `fn(unix_ms)` on a thread of the actor system.
+  caf::expected<caf::actor> new_ticker(const std::string& name,
+                                       caf::timespan period,
+                                       std::function<void(int64_t)> fn);
+  /// Reconciles `producer`'s plan every `interval` on one node of the pool
+  /// (see `spawn_scheduler`). Errors: `errc::invalid_argument`.
+  caf::expected<caf::actor> schedule(job_producer_ptr producer,
+                                     caf::timespan interval);
+
+  /// Closes this node: its workers stop their jobs and hand them to the
+  /// pool's other workers (or leave them queued for the next worker).
+  /// Idempotent; always succeeds.
+  caf::error close();
+  /// Stops every job on every node and deletes the pool's keys once the
+  /// other nodes left (or their leases ended). Idempotent.
+  caf::error shutdown();
+  /// Dispatches of this node still waiting for their result (for
+  /// monitoring; it returns to 0 once results or timeouts arrived).
+  size_t waiting_dispatches() const { return core_->waiters(); }
+
+  /// Whether `close` or `shutdown` began (here or, for shutdown, anywhere).
+  bool is_closed() const noexcept { return core_->closing; }
+
+private:
+  pool_node(services& rt, pool_node_handle h);
+
+  struct dispatcher;
+
+  template <class R, class... Ts>
+  caf::expected<R> call(Ts&&... xs);
+
+  /// Sends `close` or `shutdown` once (later calls return `none`); a node
+  /// already gone counts as done.
+  template <class Atom>
+  caf::error finish(Atom what);
+
+  services& rt_;
+  pool_node_actor actor_;
+  pool_core_ptr core_;
+  std::mutex mtx_;
+  bool done_ = false;
+  std::shared_ptr<dispatcher> dispatcher_;
+};
+
+} // namespace pulse

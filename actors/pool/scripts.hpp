@@ -1,0 +1,97 @@
+#pragma once
+
+/// Lua scripts of worker pools (our own protocol; see docs/protocol.md).
+/// Each one is a single atomic step of a job's life, so ownership changes
+/// (dispatch_many, confirm, move, stop) are fenced by the job's epoch and by the
+/// pool's membership revision `mrev`.
+///
+/// Calling convention: `KEYS = [pool_prefix(P)]` (every key of a pool
+/// shares the hash tag `{P}`), `ARGV` as listed. Replies are arrays whose
+/// first element is a status string: `ok`, `stale` (the caller's
+/// membership revision is old: refresh and retry), `exists`, `overloaded`,
+/// `shutdown`, `missing`, `unowned`, `lost`, `busy`.
+
+#include <string>
+
+#include "messages/script.hpp"
+
+namespace pulse::pool_scripts {
+
+/// `pulse:pool:{P}:`, the prefix of every key of pool `P`.
+std::string pool_prefix(const std::string& pool);
+
+/// The pub/sub channel of membership and shutdown notices (`m`, `s`).
+std::string control_channel(const std::string& pool);
+
+/// The pub/sub channel carrying dispatch results to node `N`.
+std::string node_channel(const std::string& pool, const std::string& node);
+
+/// (node, ttl_ms) -> [ok] | [shutdown]. Registers a node's lease.
+const script& join_node();
+/// (node, worker, created_ns, ttl_ms) -> [ok, mrev] | [shutdown]. Adds a
+/// worker (bumps `mrev`, publishes `m`); re-adding a worker re-queues the
+/// jobs it still owns under new epochs.
+const script& add_worker();
+/// (worker...) -> [ok, mrev]. Removes workers from membership and deletes
+/// their queues. A worker that still owns jobs keeps its lease (renewed by
+/// `keepalive`) while it stops them and hands them over; cleaners take its
+/// jobs only once that lease is gone, so they never run twice.
+const script& remove_workers();
+/// () -> [mrev, id1, value1, ...]: the membership (`created_ns|node`).
+const script& members();
+/// (node, mrev, max_queued, key1, payload1, dispatch_id1, target1, ...) ->
+/// [ok, status1, ...] | [stale] | [shutdown]. Per job: `exists` if it is
+/// pending or running, `overloaded` once `max_queued` jobs wait (nothing is
+/// written for it), otherwise `ok`: a new epoch, its record, payload and a
+/// start entry on the target worker's queue (one `RPUSH` per worker):
+/// `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`.
+const script& dispatch_many();
+/// (worker, key1, epoch1, outcome1, dispatch_id1, node1, error1, ...) ->
+/// [fenced key, epoch, ...]. Run by a worker after its handler's starts returned
+/// (outcome `ok`, `fail` or `requeue`): a started job still owned by the
+/// worker at that epoch becomes running; a failed one is dropped; results
+/// are published to each dispatcher's node channel (one message per node,
+/// records `<dispatch_id>\x1f<error>\x1e`). Started jobs the worker no
+/// longer owns (stopped or moved meanwhile) are returned: it stops them.
+const script& confirm();
+/// (worker, running key1, epoch1, ...) -> [ok, requeued, stale key, epoch,
+/// ...] | [lost]. Rebuilds a worker's queue after its poll connection
+/// failed (a `BLMPOP` reply may have been lost with it): deletes the queue
+/// and queues a start, under a new epoch, for every job it owns that has
+/// not started; lists the running jobs it no longer owns (their stop entry
+/// was lost), which it stops.
+const script& resync();
+/// (worker, key, epoch) -> [ok] | [missing]. Drops a job whose start failed.
+const script& fail();
+/// (from, mrev, key1, epoch1|*, target1, ...) -> [ok, moved] | [stale].
+/// Re-assigns jobs owned by `from` under new epochs (the single requeue
+/// path: rebalance, close, failover, unrouted jobs).
+const script& move();
+/// (key) -> [ok] | [missing]. Deletes a job and queues its owner's stop.
+const script& stop();
+/// (key, payload) -> [ok] | [missing] | [unowned]. Queues a notification.
+const script& notify();
+/// (node, ttl_ms, worker...) -> [ok, mrev, lost worker...] | [shutdown].
+/// Renews the node's lease and those of its members and leaving workers.
+const script& keepalive();
+/// (node, lease_ms) -> [ok, mrev, orphan...] | [busy]. Removes expired
+/// workers and nodes (on Redis time) and lists owners whose jobs need a
+/// new worker (`""` stands for jobs dispatched while no worker existed).
+const script& reap();
+/// (node) -> [ok]. Sets the shutdown flag and publishes `s`.
+const script& begin_shutdown();
+/// (node) -> [count]: nodes other than `node` whose lease is still valid.
+const script& live_nodes();
+/// () -> [ok]. Deletes every key of the pool.
+const script& purge();
+/// (name, period_ms[, first_ms]) -> [next_ms, now_ms]: joins a ticker with
+/// the same period, or (re)creates it with its first tick `first_ms` (by
+/// default one period) from now. Entries live in `pulse:pool:{P}:tickers`
+/// as `next_ms|period_ms` (Redis time).
+const script& ticker_join();
+/// (name, expected_next_ms) -> [won, next, now] | [moved, next, now] |
+/// [early, next, now] | [stopped]. Compare-and-set of the next tick: the
+/// one node that wins delivers the tick; missed ticks are skipped.
+const script& ticker_fire();
+
+} // namespace pulse::pool_scripts

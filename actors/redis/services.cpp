@@ -1,0 +1,9 @@
+#include "actors/redis/services.hpp"
+
+namespace pulse {
+
+services::~services() {
+  // nop
+}
+
+} // namespace pulse

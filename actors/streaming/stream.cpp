@@ -1,0 +1,193 @@
+#include "actors/streaming/stream.hpp"
+
+#include <charconv>
+
+#include "actors/redis/client.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/names.hpp"
+#include "actors/rmap/scripts.hpp"
+
+namespace pulse {
+
+int64_t event::created_at_ms() const {
+  int64_t ms = 0;
+  auto dash = id.find('-');
+  auto end = id.data() + (dash == std::string::npos ? id.size() : dash);
+  std::from_chars(id.data(), end, ms);
+  return ms;
+}
+
+std::string stream_key(const std::string& name) {
+  return "pulse:stream:" + name;
+}
+
+stream::stream(std::string name, stream_options opts)
+  : name_(std::move(name)), key_(stream_key(name_)), opts_(opts) {
+  // nop
+}
+
+caf::expected<stream> stream::make(std::string name, stream_options opts) {
+  if (auto err = validate_name(name, "pulse stream"))
+    return err;
+  if (opts.ttl.count() < 0)
+    return make_error(errc::invalid_argument,
+                      "pulse stream: TTL must not be negative");
+  return stream{std::move(name), opts};
+}
+
+std::vector<command> stream::add_commands(const std::string& event_name,
+                                          const std::string& payload,
+                                          const std::string& topic,
+                                          bool only_if_exists) const {
+  command xadd;
+  auto& a = xadd.args;
+  a.reserve(12);
+  a.emplace_back("XADD");
+  a.emplace_back(key_);
+  if (only_if_exists)
+    a.emplace_back("NOMKSTREAM");
+  if (opts_.max_len > 0) {
+    a.emplace_back("MAXLEN");
+    a.emplace_back("~");
+    a.emplace_back(std::to_string(opts_.max_len));
+  }
+  a.emplace_back("*");
+  a.emplace_back("n");
+  a.emplace_back(event_name);
+  a.emplace_back("p");
+  a.emplace_back(payload);
+  if (!topic.empty()) {
+    a.emplace_back("t");
+    a.emplace_back(topic);
+  }
+  std::vector<command> result;
+  if (opts_.ttl.count() == 0) {
+    result.emplace_back(std::move(xadd));
+    return result;
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.ttl);
+  command expire = make_command("PEXPIRE", key_, std::to_string(ms.count()));
+  if (!opts_.sliding_ttl)
+    expire.args.emplace_back("NX");
+  result.emplace_back(make_command("MULTI"));
+  result.emplace_back(std::move(xadd));
+  result.emplace_back(std::move(expire));
+  result.emplace_back(make_command("EXEC"));
+  return result;
+}
+
+caf::expected<std::string>
+stream::parse_add(const std::vector<resp::value>& replies) {
+  if (replies.empty())
+    return make_error(errc::protocol_error, "XADD: no reply");
+  const resp::value* id = nullptr;
+  if (replies.size() == 1) {
+    id = &replies[0];
+  } else {
+    // MULTI / XADD / PEXPIRE / EXEC: errors show up as QUEUED failures or
+    // inside the EXEC array.
+    for (auto& r : replies)
+      if (r.is_error())
+        return make_error(errc::redis_error, r.str);
+    auto& exec = replies.back();
+    if (!exec.is_array() || exec.elements.empty())
+      return make_error(errc::redis_error, "XADD: transaction aborted");
+    id = &exec.elements[0];
+  }
+  if (id->is_error())
+    return make_error(errc::redis_error, id->str);
+  if (id->is_nil())
+    return std::string{};
+  if (!id->is_string())
+    return make_error(errc::protocol_error,
+                      "XADD: unexpected reply " + id->render());
+  return id->str;
+}
+
+command stream::remove_command(const std::vector<std::string>& ids) const {
+  command c;
+  c.args.reserve(2 + ids.size());
+  c.args.emplace_back("XDEL");
+  c.args.emplace_back(key_);
+  c.args.insert(c.args.end(), ids.begin(), ids.end());
+  return c;
+}
+
+caf::expected<std::string> stream::add(client& c, const std::string& event_name,
+                                       const std::string& payload,
+                                       const std::string& topic,
+                                       bool only_if_exists) const {
+  auto res = c.batch(add_commands(event_name, payload, topic, only_if_exists));
+  if (!res)
+    return res.error();
+  return parse_add(*res);
+}
+
+caf::expected<int64_t> stream::remove(client& c,
+                                      const std::vector<std::string>& ids) const {
+  if (ids.empty())
+    return int64_t{0};
+  auto res = c.call(remove_command(ids));
+  if (!res)
+    return res.error();
+  return res->integer;
+}
+
+caf::error stream::destroy(client& c) const {
+  auto sinks = "stream:" + name_ + ":sinks";
+  auto res = c.batch({make_command("DEL", key_),
+                      make_command("EXISTS", rmap_scripts::content_key(sinks))});
+  if (!res)
+    return res.error();
+  if ((*res)[0].is_error())
+    return make_error(errc::redis_error, (*res)[0].str);
+  if ((*res)[1].integer == 1) {
+    auto d = c.eval(rmap_scripts::destroy(),
+                    {rmap_scripts::content_key(sinks),
+                     rmap_scripts::updates_channel(sinks)},
+                    {"", "0"});
+    if (!d)
+      return d.error();
+  }
+  return caf::none;
+}
+
+caf::expected<event> parse_entry(resp::value& entry,
+                                 const std::string& stream_name) {
+  if (!entry.is_array() || entry.elements.size() != 2
+      || !entry.elements[0].is_string() || !entry.elements[1].is_array())
+    return make_error(errc::protocol_error,
+                      "not a stream entry: " + entry.render());
+  event ev;
+  ev.id = entry.elements[0].str;
+  ev.stream = stream_name;
+  auto& fields = entry.elements[1].elements;
+  bool has_name = false;
+  bool has_payload = false;
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+    auto& f = fields[i].str;
+    if (f == "n") {
+      ev.name = fields[i + 1].str;
+      has_name = true;
+    } else if (f == "p") {
+      has_payload = true;
+    } else if (f == "t") {
+      ev.topic = fields[i + 1].str;
+    }
+  }
+  // Only a well-formed entry gives its payload away: a malformed one is
+  // still copied whole to the dead-letter stream.
+  if (has_name && has_payload)
+    for (size_t i = 0; i + 1 < fields.size(); i += 2)
+      if (fields[i].str == "p") {
+        ev.payload = std::move(fields[i + 1].str);
+        break;
+      }
+  if (!has_name || !has_payload)
+    return make_error(errc::protocol_error,
+                      "entry " + ev.id + " of stream " + stream_name
+                        + " lacks field " + (has_name ? "p" : "n"));
+  return ev;
+}
+
+} // namespace pulse

@@ -1,0 +1,106 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/timespan.hpp>
+
+#include "messages/redis.hpp"
+#include "messages/streaming.hpp"
+#include "messages/options.hpp"
+
+namespace pulse {
+
+class client;
+
+/// Options of a stream handle.
+struct stream_options {
+  /// Approximate maximum length (`XADD ... MAXLEN ~ n`); 0 means unbounded.
+  uint64_t max_len = 1000;
+  /// TTL of the stream key; zero means none.
+  caf::timespan ttl{0};
+  /// If true, every add refreshes the TTL (sliding); otherwise it is set
+  /// once (absolute, `PEXPIRE ... NX`).
+  bool sliding_ttl = false;
+
+  /// Returns options with the `[pulse.streaming]` defaults.
+  static stream_options from(const streaming_defaults& d) {
+    stream_options r;
+    r.max_len = d.stream_max_len;
+    return r;
+  }
+};
+
+/// A named event stream: the Redis stream `pulse:stream:<name>` with entry
+/// fields `n` (event name), `p` (payload) and optional `t` (topic), as Go
+/// Pulse writes them. A plain value: it builds commands for a gateway and
+/// parses their replies, so actors send them asynchronously and the
+/// blocking helpers below run them for non-actor code.
+class stream {
+public:
+  /// Validates the name (`pulse stream: not a valid name "..."`) and the
+  /// options (a negative TTL is an error). Errors: `errc::invalid_argument`.
+  static caf::expected<stream> make(std::string name, stream_options opts = {});
+
+  /// The stream name.
+  const std::string& name() const noexcept { return name_; }
+
+  /// The Redis key: `pulse:stream:<name>`.
+  const std::string& key() const noexcept { return key_; }
+
+  const stream_options& opts() const noexcept { return opts_; }
+
+  /// Commands that add one event: `XADD key [NOMKSTREAM] [MAXLEN ~ n] * n
+  /// <name> p <payload> [t <topic>]`, wrapped with its TTL in
+  /// `MULTI`/`EXEC` when a TTL is set (atomic, one round trip).
+  std::vector<command> add_commands(const std::string& event_name,
+                                    const std::string& payload,
+                                    const std::string& topic = {},
+                                    bool only_if_exists = false) const;
+
+  /// Parses the replies of `add_commands`: the new entry ID, or "" when
+  /// `only_if_exists` was set and the stream does not exist. Errors:
+  /// `errc::redis_error`.
+  static caf::expected<std::string>
+  parse_add(const std::vector<resp::value>& replies);
+
+  /// `XDEL key ids...`.
+  command remove_command(const std::vector<std::string>& ids) const;
+
+  /// Blocking: adds one event and returns its ID. Issues the commands of
+  /// `add_commands` in one batch.
+  caf::expected<std::string> add(client& c, const std::string& event_name,
+                                 const std::string& payload,
+                                 const std::string& topic = {},
+                                 bool only_if_exists = false) const;
+
+  /// Blocking: `XDEL`. Returns the number of entries removed.
+  caf::expected<int64_t> remove(client& c,
+                                const std::vector<std::string>& ids) const;
+
+  /// Blocking: deletes the stream (`DEL`) and, when sinks used it, destroys
+  /// its sink membership map `stream:<name>:sinks` (leaving the rmap
+  /// tombstone, as Go Pulse does). Destroying a missing stream succeeds.
+  caf::error destroy(client& c) const;
+
+private:
+  stream(std::string name, stream_options opts);
+
+  std::string name_;
+  std::string key_;
+  stream_options opts_;
+};
+
+/// Returns `pulse:stream:<name>`.
+std::string stream_key(const std::string& name);
+
+/// Parses one XREAD/XREADGROUP/XRANGE entry (`[id, [f1, v1, ...]]`) into an
+/// event, moving the strings out of `entry` (which keeps its shape and the
+/// entry ID). Errors (`errc::protocol_error`): not an entry, or fields `n`
+/// or `p` missing (written by another client).
+caf::expected<event> parse_entry(resp::value& entry,
+                                 const std::string& stream_name);
+
+} // namespace pulse

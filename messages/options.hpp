@@ -1,0 +1,102 @@
+#pragma once
+
+/// Option structs of the Pulse runtime: what `runtime/config.hpp` reads
+/// from `caf-application.conf` and the command line, and what spawn
+/// functions and spawn messages carry.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <caf/timespan.hpp>
+
+namespace pulse {
+
+/// How to reach Redis (section `[pulse.redis]` of `caf-application.conf`).
+struct redis_options {
+  /// Host name or address. Empty means "not configured": the runtime then
+  /// starts an embedded redis-server.
+  std::string host;
+  /// TCP port.
+  uint16_t port = 6379;
+  /// ACL user for `AUTH <username> <password>`; empty means `AUTH <password>`.
+  std::string username;
+  /// Password; empty means no AUTH.
+  std::string password;
+  /// Database index for `SELECT` (0 sends no SELECT).
+  int64_t db = 0;
+  /// Maximum time to connect and complete AUTH/SELECT.
+  caf::timespan connect_timeout = std::chrono::seconds{2};
+  /// Maximum time a request may wait for its reply (queued time included).
+  caf::timespan command_timeout = std::chrono::seconds{5};
+  /// Start a private redis-server even when a host is configured.
+  bool embedded = false;
+  /// First reconnect delay; doubles per failed attempt (with jitter).
+  caf::timespan reconnect_min = std::chrono::milliseconds{100};
+  /// Cap of the reconnect delay.
+  caf::timespan reconnect_max = std::chrono::seconds{5};
+  /// Requests queued while disconnected before new ones fail with
+  /// `errc::overloaded`.
+  uint64_t max_queued = 100000;
+  /// Binary used for the embedded server.
+  std::string server_binary = "redis-server";
+  /// How long a blocking caller (`pulse::client`, the direct entry) polls
+  /// for its reply (yielding the CPU) before sleeping on a condition
+  /// variable; 0 sleeps at once. Waking a sleeping thread costs tens of µs
+  /// on virtual machines, more than a loopback round trip. At most
+  /// max(1, cores / 2) callers poll at once; the others sleep at once.
+  caf::timespan reply_spin = std::chrono::microseconds{30};
+
+  /// Returns whether the runtime must start an embedded server.
+  bool use_embedded() const noexcept { return embedded || host.empty(); }
+};
+
+/// Defaults of readers and sinks (section `[pulse.streaming]`); see
+/// `reader_options::from` and `sink_options::from`.
+struct streaming_defaults {
+  /// XREAD/XREADGROUP BLOCK duration.
+  caf::timespan block_duration = std::chrono::seconds{5};
+  /// COUNT of each read.
+  uint64_t max_polled = 1000;
+  /// Maximum events per batch sent to subscribers.
+  uint64_t buffer_size = 1000;
+  /// Sink ack grace period.
+  caf::timespan ack_grace_period = std::chrono::seconds{20};
+  /// Deliveries before a sink dead-letters an event (0: never).
+  uint64_t max_deliveries = 10;
+  /// Sink idle-check (reclaim, stale consumers) period.
+  caf::timespan idle_check = std::chrono::milliseconds{500};
+  /// Default approximate MAXLEN of streams (0: unbounded).
+  uint64_t stream_max_len = 1000;
+};
+
+/// Defaults of pool nodes (`[pulse.pool]`); each field is documented on the
+/// `pool_options` member of the same name (`actors/pool/core.hpp`).
+struct pool_defaults {
+  /// `pulse.pool.worker-ttl`.
+  caf::timespan worker_ttl = std::chrono::seconds{30};
+  /// `pulse.pool.worker-shutdown-ttl`.
+  caf::timespan worker_shutdown_ttl = std::chrono::minutes{2};
+  /// `pulse.pool.ack-grace-period`.
+  caf::timespan ack_grace_period = std::chrono::seconds{20};
+  /// `pulse.pool.job-sink-block-duration`.
+  caf::timespan job_sink_block_duration = std::chrono::seconds{5};
+  /// `pulse.pool.requeue-delay`.
+  caf::timespan requeue_delay = std::chrono::seconds{1};
+  /// `pulse.pool.max-queued-jobs` (0: no limit).
+  uint64_t max_queued_jobs = 1000;
+  /// `pulse.pool.max-batch`.
+  uint64_t max_batch = 256;
+};
+
+/// Every option of the Pulse runtime.
+struct options {
+  redis_options redis;
+  streaming_defaults streaming;
+  /// `[pulse.pool]`: defaults of pool nodes.
+  pool_defaults pool;
+  /// spdlog level name (`pulse.log.level`).
+  std::string log_level = "info";
+};
+
+} // namespace pulse
