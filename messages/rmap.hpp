@@ -6,10 +6,15 @@
 #include <string>
 #include <vector>
 
+#include <chrono>
+
 #include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/optional.hpp>
 #include <caf/replies_to.hpp>
+#include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
 #include "messages/pubsub.hpp" // sub_atom, unsub_atom, resub_atom, pubsub_message
@@ -31,6 +36,31 @@ using map_event_atom = caf::atom_constant<caf::atom("map_event")>;
 
 /// `(resync_atom) -> uint64_t`: reloads the hash now (also done on gaps).
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
+
+/// `(map_write_atom, map_write) -> map_write_result`: runs one write
+/// (any Go Pulse operation) on the map's Redis hash, as its Lua script.
+using map_write_atom = caf::atom_constant<caf::atom("map_write")>;
+
+/// `(map_get_atom, key) -> caf::optional<std::string>`: reads the local
+/// copy (no Redis round trip).
+using map_get_atom = caf::atom_constant<caf::atom("map_get")>;
+
+// -- options ------------------------------------------------------------------
+
+/// Options of a replicated map (`rmap::map::join`, `spawn_replica`).
+struct map_options {
+  /// TTL of the hash; zero means none. Applied inside every mutation
+  /// script: absolute (`PEXPIRE ... NX`, not restarted by reset/destroy)
+  /// or sliding (refreshed by every mutation).
+  caf::timespan ttl{0};
+  /// Whether every mutation refreshes the TTL.
+  bool sliding_ttl = false;
+  /// Run the replica on its own thread (lower propagation latency); see
+  /// `spawn_replica`.
+  bool dedicated_thread = true;
+  /// Maximum time `join` waits for the subscription and the snapshot.
+  caf::timespan join_timeout = std::chrono::seconds{10};
+};
 
 // -- message types ------------------------------------------------------------
 
@@ -76,6 +106,77 @@ typename Inspector::result_type inspect(Inspector& f, map_changes& x) {
   return f(caf::meta::type_name("map_changes"), x.map, x.changes);
 }
 
+/// The writes of a replicated map: every mutation Go Pulse offers.
+enum class map_op : uint8_t {
+  /// `args = {value}`; result: `prev`, `rev`.
+  set,
+  /// `args = {value}`; result: `done` (whether it was set).
+  set_if_not_exists,
+  /// `args = {test, value}`; result: `prev`, `done` (prev == test).
+  test_and_set,
+  /// `args = {delta}` (decimal); result: `number` (the new value).
+  inc,
+  /// `args = items`; result: `values` (the list after the append).
+  append_values,
+  /// `args = items` (added if absent); result: `values`.
+  append_unique_values,
+  /// `args = items`; result: `values` (remaining; `present` false once the
+  /// key is gone), `done` (whether anything was removed).
+  remove_values,
+  /// `args = {}`; result: `prev`, `done` (whether the key existed).
+  del,
+  /// `args = {test}`; result: `prev`, `done` (prev == test).
+  test_and_delete,
+  /// Empties the map (no key); allowed after close, as in Go Pulse.
+  reset,
+  /// Deletes the hash (no key); allowed after close.
+  destroy,
+  /// `key` empty, `args = keys..., tests...` (as many of each); result:
+  /// `done` (whether every key held its test value and the map was reset).
+  test_and_reset,
+};
+
+/// Returns the Go Pulse name of `x`, e.g. `"test_and_set"`.
+const char* to_string(map_op x);
+
+/// One write to a replicated map, as a message.
+struct map_write {
+  map_op op = map_op::set;
+  /// The field; empty for `reset`, `destroy` and `test_and_reset`.
+  std::string key;
+  /// The operation's arguments (see `map_op`).
+  std::vector<std::string> args;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, map_write& x) {
+  return f(caf::meta::type_name("map_write"), x.op, x.key, x.args);
+}
+
+/// What a write returned; which fields are set depends on the operation
+/// (see `map_op`).
+struct map_write_result {
+  /// The value before the write, if the key existed.
+  caf::optional<std::string> prev;
+  /// Whether a conditional write happened (see `map_op`).
+  bool done = false;
+  /// The map's revision after a `set`.
+  uint64_t rev = 0;
+  /// The new value of an `inc`.
+  int64_t number = 0;
+  /// The list after `append_values`, `append_unique_values`,
+  /// `remove_values`.
+  std::vector<std::string> values;
+  /// For `remove_values`: whether the key still exists.
+  bool present = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, map_write_result& x) {
+  return f(caf::meta::type_name("map_write_result"), x.prev, x.done, x.rev,
+           x.number, x.values, x.present);
+}
+
 /// Counters of a replica.
 struct replica_stats {
   uint64_t rev = 0;
@@ -103,6 +204,10 @@ using replica_actor = caf::typed_actor<
   caf::replies_to<sub_atom, caf::actor, bool>::with<bool>,
   caf::replies_to<unsub_atom, caf::actor>::with<bool>,
   caf::replies_to<resync_atom>::with<uint64_t>,
-  caf::replies_to<stats_atom>::with<replica_stats>>;
+  caf::replies_to<stats_atom>::with<replica_stats>,
+  caf::replies_to<map_write_atom, map_write>::with<map_write_result>,
+  caf::replies_to<map_get_atom, std::string>::with<caf::optional<std::string>>>;
 
 } // namespace pulse
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::map_options)

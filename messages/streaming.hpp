@@ -10,11 +10,13 @@
 
 #include <caf/actor.hpp>
 #include <caf/timespan.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "messages/options.hpp"
 #include "messages/pubsub.hpp" // sub_atom, unsub_atom
 #include "messages/redis.hpp"  // stats_atom
 
@@ -63,6 +65,68 @@ struct stream_read_options {
   /// (exclusive, as in Go Pulse).
   static std::string start_at(int64_t unix_ms) {
     return std::to_string(unix_ms) + "-0";
+  }
+};
+
+/// Options of a stream handle.
+struct stream_options {
+  /// Approximate maximum length (`XADD ... MAXLEN ~ n`); 0 means unbounded.
+  uint64_t max_len = 1000;
+  /// TTL of the stream key; zero means none.
+  caf::timespan ttl{0};
+  /// If true, every add refreshes the TTL (sliding); otherwise it is set
+  /// once (absolute, `PEXPIRE ... NX`).
+  bool sliding_ttl = false;
+
+  /// Returns options with the `[pulse.streaming]` defaults.
+  static stream_options from(const streaming_defaults& d) {
+    stream_options r;
+    r.max_len = d.stream_max_len;
+    return r;
+  }
+};
+
+/// Options of a stream reader (defaults as in Go Pulse; `[pulse.streaming]`
+/// in `caf-application.conf` can change them through `from`).
+struct reader_options : stream_read_options {
+  /// Returns options with the `[pulse.streaming]` defaults.
+  static reader_options from(const streaming_defaults& d) {
+    reader_options r;
+    r.block = d.block_duration;
+    r.max_polled = d.max_polled;
+    r.buffer_size = d.buffer_size;
+    return r;
+  }
+};
+
+/// Options of a sink (defaults as in Go Pulse unless noted). Filtered-out
+/// events are acked at once.
+struct sink_options : stream_read_options {
+  /// `XREADGROUP ... NOACK`: events are never pending (at-most-once).
+  bool no_ack = false;
+  /// Unacked events idle this long are reclaimed by a live instance; the
+  /// keep-alive runs every grace/2 and consumers silent for 2 x grace are
+  /// stale. Every instance of one sink name must use the same value.
+  caf::timespan ack_grace = std::chrono::seconds{20};
+  /// An event delivered this many times without an ack is copied to the
+  /// dead-letter stream and acked (0 disables dead-lettering).
+  uint64_t max_deliveries = 10;
+  /// Dead-letter stream name; empty means `<stream>:dead-letter`.
+  std::string dead_letter_stream;
+  /// How often one instance (holding the lease) reclaims idle events and
+  /// removes stale consumers (Go Pulse: 500 ms).
+  caf::timespan idle_check = std::chrono::milliseconds{500};
+
+  /// Returns options with the `[pulse.streaming]` defaults.
+  static sink_options from(const streaming_defaults& d) {
+    sink_options r;
+    r.block = d.block_duration;
+    r.max_polled = d.max_polled;
+    r.buffer_size = d.buffer_size;
+    r.ack_grace = d.ack_grace_period;
+    r.max_deliveries = d.max_deliveries;
+    r.idle_check = d.idle_check;
+    return r;
   }
 };
 
@@ -153,3 +217,7 @@ using sink_actor = reader_actor::extend<
   caf::reacts_to<nack_atom, std::string, std::string, std::string>>;
 
 } // namespace pulse
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::stream_options)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::reader_options)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::sink_options)

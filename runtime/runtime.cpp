@@ -9,6 +9,7 @@
 #include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
+#include "runtime/runtime_actor.hpp"
 
 namespace pulse {
 
@@ -43,6 +44,8 @@ runtime::start(caf::actor_system& sys, const options& opts) {
   rt->pubsub_ = spawn_pubsub(sys, r);
   rt->services_.push_back(caf::actor_cast<caf::actor>(rt->gateway_));
   rt->services_.push_back(caf::actor_cast<caf::actor>(rt->pubsub_));
+  rt->actor_ = spawn_runtime_actor(*rt);
+  rt->users_.push_back(caf::actor_cast<caf::actor>(rt->actor_));
   client c{sys, rt->gateway_, r.connect_timeout + r.command_timeout};
   if (auto pong = c.call(make_command("PING")); !pong)
     return pong.error();
@@ -124,6 +127,7 @@ void runtime::shutdown() {
   // gateways and the pub/sub actor.
   exit_and_wait(sys_, users, "readers/sinks/replicas");
   exit_and_wait(sys_, services, "service actors");
+  actor_ = nullptr;
   gateway_ = nullptr;
   pubsub_ = nullptr;
   if (server_) {

@@ -13,6 +13,7 @@
 #include "actors/redis/services.hpp"
 #include "runtime/config.hpp"
 #include "runtime/redis_server.hpp"
+#include "messages/runtime.hpp"
 
 namespace pulse {
 
@@ -42,6 +43,11 @@ public:
 
   /// The pub/sub actor.
   const pubsub_actor& pubsub() const noexcept override { return pubsub_; }
+
+  /// The runtime actor: spawns readers, sinks, replicas and pool nodes and
+  /// adds stream events by message, for event-based actors that must not
+  /// block (`messages/runtime.hpp`).
+  const runtime_actor& actor() const noexcept { return actor_; }
 
   /// Spawns another gateway on its own connection (e.g. a `blocking` one
   /// per blocking reader). The runtime exits it on shutdown. Thread-safe.
@@ -74,6 +80,7 @@ private:
   std::unique_ptr<redis_server> server_;
   gateway_actor gateway_;
   pubsub_actor pubsub_;
+  runtime_actor actor_;
   /// Guards `services_`, `users_` and `stopped_`: actors call
   /// `spawn_gateway` and `track` from their own threads.
   std::mutex mtx_;

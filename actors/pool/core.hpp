@@ -25,53 +25,6 @@
 
 namespace pulse {
 
-/// Options of a pool node (`add_node`); `[pulse.pool]` in
-/// `caf-application.conf` sets the defaults (see `pool_options::from`).
-struct pool_options {
-  /// A worker or node whose keep-alive is older than this is dead; its jobs
-  /// move to other workers. Keep-alives run every `worker_ttl / 3`.
-  caf::timespan worker_ttl = std::chrono::seconds{30};
-  /// How long `close` waits for handlers to stop and jobs to be handed
-  /// over before giving up (the cleaner of another node then recovers them).
-  caf::timespan worker_shutdown_ttl = std::chrono::minutes{2};
-  /// `dispatch` waits up to `2 * ack_grace_period` for the worker's start;
-  /// the cleaner runs every `min(worker_ttl / 2, ack_grace_period)`.
-  caf::timespan ack_grace_period = std::chrono::seconds{20};
-  /// Admission control: `dispatch` fails with `errc::overloaded` while this
-  /// many jobs are queued (dispatched, not yet started). 0: no limit.
-  int64_t max_queued_jobs = 1000;
-  /// How long a worker's `BLMPOP` on its queue blocks.
-  caf::timespan job_sink_block_duration = std::chrono::seconds{5};
-  /// Dispatch only: no workers, no cleaner.
-  bool client_only = false;
-  /// Delay before a start answered with `errc::requeue` is retried.
-  caf::timespan requeue_delay = std::chrono::seconds{1};
-  /// Most queue entries a worker takes per `BLMPOP`.
-  size_t max_batch = 256;
-
-  /// Options with the `[pulse.pool]` defaults of `caf-application.conf`.
-  static pool_options from(const pool_defaults& d) {
-    pool_options o;
-    o.worker_ttl = d.worker_ttl;
-    o.worker_shutdown_ttl = d.worker_shutdown_ttl;
-    o.ack_grace_period = d.ack_grace_period;
-    o.job_sink_block_duration = d.job_sink_block_duration;
-    o.requeue_delay = d.requeue_delay;
-    o.max_queued_jobs = static_cast<int64_t>(d.max_queued_jobs);
-    o.max_batch = d.max_batch;
-    return o;
-  }
-
-  /// How long `dispatch` waits for the start: `2 * ack_grace_period`.
-  caf::timespan dispatch_timeout() const { return 2 * ack_grace_period; }
-  /// Period of the node cleaner: `min(worker_ttl / 2, ack_grace_period)`.
-  caf::timespan cleanup_period() const {
-    return std::min<caf::timespan>(worker_ttl / 2, ack_grace_period);
-  }
-  /// Period of the node's keep-alive: `worker_ttl / 3`.
-  caf::timespan keepalive_period() const { return worker_ttl / 3; }
-};
-
 /// One revision of the pool's membership.
 struct pool_membership {
   /// The pool's membership revision (`mrev`).

@@ -1,5 +1,6 @@
 #include "actors/rmap/replica.hpp"
 
+
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "actors/redis/backoff.hpp"
 #include "actors/rmap/encoding.hpp"
+#include "actors/rmap/ops.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
 #include "runtime/names.hpp"
@@ -125,10 +127,11 @@ struct apply_core {
 
 struct replica_state {
   replica_state(caf::event_based_actor* self, std::string name,
-                std::shared_ptr<rmap_store> store, gateway_actor gw,
-                pubsub_actor ps)
+                std::shared_ptr<rmap_store> store, map_options opts,
+                gateway_actor gw, pubsub_actor ps)
     : self(self),
       name(std::move(name)),
+      opts(opts),
       channel(rmap_scripts::updates_channel(this->name)),
       content_key(rmap_scripts::content_key(this->name)),
       store(store),
@@ -143,6 +146,7 @@ struct replica_state {
 
   caf::event_based_actor* self;
   std::string name;
+  map_options opts;
   std::string channel;
   std::string content_key;
   std::shared_ptr<rmap_store> store;
@@ -473,10 +477,10 @@ struct replica_state {
 };
 
 caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
-                           std::shared_ptr<rmap_store> store, gateway_actor gw,
-                           pubsub_actor ps) {
+                           std::shared_ptr<rmap_store> store, map_options opts,
+                           gateway_actor gw, pubsub_actor ps) {
   auto st = std::make_shared<replica_state>(self, std::move(name),
-                                            std::move(store), gw, ps);
+                                            std::move(store), opts, gw, ps);
   self->set_down_handler(
     [st](const caf::down_msg& msg) { st->on_down(msg.source); });
   self->set_exit_handler([self, st](const caf::exit_msg& msg) {
@@ -534,6 +538,32 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
       }
       return n > 0;
     },
+    [self, st](map_write_atom, map_write& w) {
+      // One write, asynchronously: the reply comes from the gateway.
+      auto rp = self->make_response_promise();
+      auto args = rmap_ops::args_of(w, st->opts);
+      if (!args) {
+        rp.deliver(std::move(args.error()));
+        return;
+      }
+      self
+        ->request(st->gw, caf::infinite, eval_atom::value,
+                  rmap_ops::script_of(w.op), rmap_ops::keys_of(st->name),
+                  std::move(*args))
+        .then(
+          [rp, w](resp::value& v) mutable {
+            auto r = rmap_ops::decode(w, v);
+            if (r)
+              rp.deliver(std::move(*r));
+            else
+              rp.deliver(std::move(r.error()));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    },
+    [st](map_get_atom, const std::string& key)
+      -> caf::result<caf::optional<std::string>> {
+      return st->store->get(key);
+    },
     [self, st](resync_atom) {
       auto rp = self->make_response_promise();
       st->resync_waiters.push_back(rp);
@@ -562,16 +592,19 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
 
 caf::expected<replica_actor> spawn_replica(services& rt, const std::string& name,
                                            std::shared_ptr<rmap_store> store,
-                                           bool dedicated_thread) {
+                                           map_options opts) {
   if (auto err = validate_name(name, "pulse map"))
     return err;
   if (!store)
     return make_error(errc::invalid_argument, "pulse map: no store");
-  auto hdl = dedicated_thread
+  if (opts.ttl.count() < 0)
+    return make_error(errc::invalid_argument,
+                      "pulse map: TTL must not be negative");
+  auto hdl = opts.dedicated_thread
                ? rt.system().spawn<caf::detached>(replica_impl, name,
-                                                  std::move(store),
+                                                  std::move(store), opts,
                                                   rt.gateway(), rt.pubsub())
-               : rt.system().spawn(replica_impl, name, std::move(store),
+               : rt.system().spawn(replica_impl, name, std::move(store), opts,
                                    rt.gateway(), rt.pubsub());
   rt.track(hdl);
   return caf::actor_cast<replica_actor>(hdl);

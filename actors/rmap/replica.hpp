@@ -31,13 +31,19 @@ class services;
 ///
 /// Exiting the replica leaves `store` readable but frozen.
 ///
-/// With `dedicated_thread` (the default) the replica runs detached: a
+/// Writes: `(map_write_atom, map_write)` runs any write through the shared
+/// gateway without blocking the replica (`actors/rmap/ops.hpp`; the TTL of
+/// `opts` applies) and answers with its `map_write_result`; the local copy
+/// changes when the write's notification comes back. `(map_get_atom, key)`
+/// reads the local copy.
+///
+/// With `opts.dedicated_thread` (the default) the replica runs detached: a
 /// notification wakes it through a condition variable, which keeps
 /// propagation latency off the scheduler's idle back-off (measured: 1.5x a
 /// raw HSET+PUBLISH round trip, against 2.4x scheduled). Without it, the
 /// replica shares the scheduler's threads (for processes with many maps).
 caf::expected<replica_actor> spawn_replica(services& rt, const std::string& name,
                                            std::shared_ptr<rmap_store> store,
-                                           bool dedicated_thread = true);
+                                           map_options opts = {});
 
 } // namespace pulse

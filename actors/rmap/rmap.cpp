@@ -5,6 +5,7 @@
 #include "actors/rmap/replica.hpp"
 #include "actors/redis/client.hpp"
 #include "actors/rmap/encoding.hpp"
+#include "actors/rmap/ops.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/names.hpp"
 #include "actors/rmap/scripts.hpp"
@@ -17,8 +18,7 @@ map::map(services& rt, std::string name, options opts)
     name_(std::move(name)),
     opts_(opts),
     store_(std::make_shared<rmap_store>()),
-    keys_{rmap_scripts::content_key(name_),
-          rmap_scripts::updates_channel(name_)} {
+    keys_(rmap_ops::keys_of(name_)) {
   // nop
 }
 
@@ -30,8 +30,7 @@ map::join(services& rt, const std::string& name, options opts) {
     return make_error(errc::invalid_argument,
                       "pulse map: TTL must not be negative");
   std::shared_ptr<map> result{new map(rt, name, opts)};
-  auto replica = spawn_replica(rt, name, result->store_,
-                               opts.dedicated_thread);
+  auto replica = spawn_replica(rt, name, result->store_, opts);
   if (!replica)
     return replica.error();
   result->replica_ = *replica;
@@ -82,17 +81,14 @@ map::get_values(const std::string& key) const {
   return decode_list(*v);
 }
 
-caf::expected<resp::value> map::run(const script& s, const char* op,
-                                    const std::string* key,
-                                    std::vector<std::string> args,
-                                    bool allowed_when_closed) {
-  if (key != nullptr)
-    if (auto err = validate_key(*key, "pulse map", op))
-      return err;
+caf::expected<map_write_result> map::write(const map_write& w) {
+  auto args = rmap_ops::args_of(w, opts_);
+  if (!args)
+    return args.error();
   std::unique_ptr<client> c;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (closed_ && !allowed_when_closed)
+    if (closed_ && w.op != map_op::reset && w.op != map_op::destroy)
       return make_error(errc::closed, "pulse map: " + name_ + " is stopped");
     if (!idle_clients_.empty()) {
       c = std::move(idle_clients_.back());
@@ -101,44 +97,22 @@ caf::expected<resp::value> map::run(const script& s, const char* op,
   }
   if (!c)
     c = std::make_unique<client>(rt_.system(), rt_.gateway());
-  std::string mode;
-  int64_t ttl_ms = 0;
-  if (opts_.ttl.count() > 0) {
-    mode = opts_.sliding_ttl ? "slide" : "abs";
-    ttl_ms = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.ttl)
-               .count();
-  }
-  args.insert(args.begin(), {mode, std::to_string(ttl_ms)});
-  auto res = c->eval(s, keys_, std::move(args));
+  auto res = c->eval(rmap_ops::script_of(w.op), keys_, std::move(*args));
   {
     std::lock_guard<std::mutex> guard{mtx_};
     idle_clients_.push_back(std::move(c));
   }
-  return res;
+  if (!res)
+    return res.error();
+  return rmap_ops::decode(w, *res);
 }
-
-namespace {
-
-caf::optional<std::string> opt_str(const resp::value& v) {
-  if (v.is_nil())
-    return caf::none;
-  return v.str;
-}
-
-} // namespace
 
 caf::expected<map::set_result> map::set_ex(const std::string& key,
                                            const std::string& value) {
-  auto r = run(rmap_scripts::set(), "set", &key, {key, value});
+  auto r = write({map_op::set, key, {value}});
   if (!r)
     return r.error();
-  if (!r->is_array() || r->elements.size() != 3)
-    return make_error(errc::protocol_error, "set: " + r->render());
-  set_result result;
-  if (r->elements[0].integer == 1)
-    result.prev = r->elements[1].str;
-  result.rev = static_cast<uint64_t>(r->elements[2].as_integer().value_or(0));
-  return result;
+  return set_result{std::move(r->prev), r->rev};
 }
 
 caf::expected<caf::optional<std::string>>
@@ -167,24 +141,19 @@ map::set_and_wait(const std::string& key, const std::string& value) {
 
 caf::expected<bool> map::set_if_not_exists(const std::string& key,
                                            const std::string& value) {
-  auto r = run(rmap_scripts::set_if_not_exists(), "set_if_not_exists", &key,
-               {key, value});
+  auto r = write({map_op::set_if_not_exists, key, {value}});
   if (!r)
     return r.error();
-  return r->integer == 1;
+  return r->done;
 }
 
 caf::expected<map::test_result>
 map::test_and_set_ex(const std::string& key, const std::string& test,
                      const std::string& value) {
-  auto r = run(rmap_scripts::test_and_set(), "test_and_set", &key,
-               {key, test, value});
+  auto r = write({map_op::test_and_set, key, {test, value}});
   if (!r)
     return r.error();
-  test_result result;
-  result.prev = opt_str(*r);
-  result.done = result.prev && *result.prev == test;
-  return result;
+  return test_result{std::move(r->prev), r->done};
 }
 
 caf::expected<caf::optional<std::string>>
@@ -197,69 +166,48 @@ map::test_and_set(const std::string& key, const std::string& test,
 }
 
 caf::expected<int64_t> map::inc(const std::string& key, int64_t delta) {
-  auto r = run(rmap_scripts::incr(), "inc", &key,
-               {key, std::to_string(delta)});
+  auto r = write({map_op::inc, key, {std::to_string(delta)}});
   if (!r)
     return r.error();
-  auto v = r->as_integer();
-  if (!v)
-    return make_error(errc::protocol_error, "inc: " + r->render());
-  return *v;
+  return r->number;
 }
 
 caf::expected<std::vector<std::string>>
 map::append_values(const std::string& key,
                    const std::vector<std::string>& items) {
-  std::vector<std::string> args{key};
-  args.insert(args.end(), items.begin(), items.end());
-  auto r = run(rmap_scripts::append(), "append_values", &key, std::move(args));
+  auto r = write({map_op::append_values, key, items});
   if (!r)
     return r.error();
-  if (r->is_nil())
-    return std::vector<std::string>{};
-  return decode_list(r->str);
+  return std::move(r->values);
 }
 
 caf::expected<std::vector<std::string>>
 map::append_unique_values(const std::string& key,
                           const std::vector<std::string>& items) {
-  std::vector<std::string> args{key};
-  args.insert(args.end(), items.begin(), items.end());
-  auto r = run(rmap_scripts::append_unique(), "append_unique_values", &key,
-               std::move(args));
+  auto r = write({map_op::append_unique_values, key, items});
   if (!r)
     return r.error();
-  if (r->is_nil())
-    return std::vector<std::string>{};
-  return decode_list(r->str);
+  return std::move(r->values);
 }
 
 caf::expected<map::remove_result>
 map::remove_values(const std::string& key,
                    const std::vector<std::string>& items) {
-  std::vector<std::string> args{key};
-  args.insert(args.end(), items.begin(), items.end());
-  auto r = run(rmap_scripts::remove(), "remove_values", &key, std::move(args));
+  auto r = write({map_op::remove_values, key, items});
   if (!r)
     return r.error();
-  if (!r->is_array() || r->elements.size() != 2)
-    return make_error(errc::protocol_error, "remove: " + r->render());
   remove_result result;
-  result.removed = r->elements[1].integer == 1;
-  auto& v = r->elements[0];
-  if (!v.is_nil() && !(result.removed && v.str.empty()))
-    result.remaining = decode_list(v.str);
+  result.removed = r->done;
+  if (r->present)
+    result.remaining = std::move(r->values);
   return result;
 }
 
 caf::expected<map::test_result> map::delete_ex(const std::string& key) {
-  auto r = run(rmap_scripts::del(), "delete", &key, {key});
+  auto r = write({map_op::del, key, {}});
   if (!r)
     return r.error();
-  test_result result;
-  result.prev = opt_str(*r);
-  result.done = static_cast<bool>(result.prev);
-  return result;
+  return test_result{std::move(r->prev), r->done};
 }
 
 caf::expected<caf::optional<std::string>> map::del(const std::string& key) {
@@ -271,14 +219,10 @@ caf::expected<caf::optional<std::string>> map::del(const std::string& key) {
 
 caf::expected<map::test_result>
 map::test_and_delete_ex(const std::string& key, const std::string& test) {
-  auto r = run(rmap_scripts::test_and_delete(), "test_and_delete", &key,
-               {key, test});
+  auto r = write({map_op::test_and_delete, key, {test}});
   if (!r)
     return r.error();
-  test_result result;
-  result.prev = opt_str(*r);
-  result.done = result.prev && *result.prev == test;
-  return result;
+  return test_result{std::move(r->prev), r->done};
 }
 
 caf::expected<caf::optional<std::string>>
@@ -290,12 +234,12 @@ map::test_and_delete(const std::string& key, const std::string& test) {
 }
 
 caf::error map::reset() {
-  auto r = run(rmap_scripts::reset(), "reset", nullptr, {}, true);
+  auto r = write({map_op::reset, {}, {}});
   return r ? caf::error{} : r.error();
 }
 
 caf::error map::destroy() {
-  auto r = run(rmap_scripts::destroy(), "destroy", nullptr, {}, true);
+  auto r = write({map_op::destroy, {}, {}});
   return r ? caf::error{} : r.error();
 }
 
@@ -304,17 +248,12 @@ caf::expected<bool> map::test_and_reset(const std::vector<std::string>& keys,
   if (keys.size() != tests.size())
     return make_error(errc::invalid_argument,
                       "pulse map: test_and_reset needs as many tests as keys");
-  for (auto& k : keys)
-    if (auto err = validate_key(k, "pulse map", "test_and_reset"))
-      return err;
-  std::vector<std::string> args{std::to_string(keys.size())};
-  args.insert(args.end(), keys.begin(), keys.end());
+  std::vector<std::string> args{keys};
   args.insert(args.end(), tests.begin(), tests.end());
-  auto r = run(rmap_scripts::test_and_reset(), "test_and_reset", nullptr,
-               std::move(args));
+  auto r = write({map_op::test_and_reset, {}, std::move(args)});
   if (!r)
     return r.error();
-  return r->integer == 1;
+  return r->done;
 }
 
 } // namespace pulse::rmap

@@ -20,19 +20,8 @@ class services;
 
 namespace rmap {
 
-/// Options of a replicated map.
-struct options {
-  /// TTL of the hash; zero means none. Applied inside every mutation
-  /// script: absolute (`PEXPIRE ... NX`, not restarted by reset/destroy)
-  /// or sliding (refreshed by every mutation).
-  caf::timespan ttl{0};
-  bool sliding_ttl = false;
-  /// Run the replica on its own thread (lower propagation latency); see
-  /// `spawn_replica`.
-  bool dedicated_thread = true;
-  /// Maximum time `join` waits for the subscription and the snapshot.
-  caf::timespan join_timeout = std::chrono::seconds{10};
-};
+/// Options of a replicated map (see `map_options`).
+using options = map_options;
 
 /// A replicated map `string -> string`: the Redis hash `map:<name>:content`
 /// is the source of truth; every mutation is one Lua script that also bumps
@@ -180,13 +169,15 @@ public:
   /// Returns whether `close` was called.
   bool closed() const;
 
+  /// Runs any write (the message form's `map_write`, also what every write
+  /// above calls): one Lua script round trip through the shared gateway.
+  /// Errors: `errc::invalid_argument`, `errc::closed` (except `reset` and
+  /// `destroy`), Redis errors, `errc::protocol_error`.
+  caf::expected<map_write_result> write(const map_write& w);
+
 private:
   map(services& rt, std::string name, options opts);
 
-  caf::expected<resp::value> run(const script& s, const char* op,
-                                 const std::string* key,
-                                 std::vector<std::string> args,
-                                 bool allowed_when_closed = false);
 
   services& rt_;
   std::string name_;

@@ -15,19 +15,6 @@ namespace pulse {
 
 class services;
 
-/// Options of a stream reader (defaults as in Go Pulse; `[pulse.streaming]`
-/// in `caf-application.conf` can change them through `from`).
-struct reader_options : stream_read_options {
-  /// Returns options with the `[pulse.streaming]` defaults.
-  static reader_options from(const streaming_defaults& d) {
-    reader_options r;
-    r.block = d.block_duration;
-    r.max_polled = d.max_polled;
-    r.buffer_size = d.buffer_size;
-    return r;
-  }
-};
-
 /// Spawns a reader over `streams` (at least one). Every reader has its own
 /// cursors, so every reader sees every event.
 ///

@@ -15,37 +15,6 @@ namespace pulse {
 
 class services;
 
-/// Options of a sink (defaults as in Go Pulse unless noted). Filtered-out
-/// events are acked at once.
-struct sink_options : stream_read_options {
-  /// `XREADGROUP ... NOACK`: events are never pending (at-most-once).
-  bool no_ack = false;
-  /// Unacked events idle this long are reclaimed by a live instance; the
-  /// keep-alive runs every grace/2 and consumers silent for 2 x grace are
-  /// stale. Every instance of one sink name must use the same value.
-  caf::timespan ack_grace = std::chrono::seconds{20};
-  /// An event delivered this many times without an ack is copied to the
-  /// dead-letter stream and acked (0 disables dead-lettering).
-  uint64_t max_deliveries = 10;
-  /// Dead-letter stream name; empty means `<stream>:dead-letter`.
-  std::string dead_letter_stream;
-  /// How often one instance (holding the lease) reclaims idle events and
-  /// removes stale consumers (Go Pulse: 500 ms).
-  caf::timespan idle_check = std::chrono::milliseconds{500};
-
-  /// Returns options with the `[pulse.streaming]` defaults.
-  static sink_options from(const streaming_defaults& d) {
-    sink_options r;
-    r.block = d.block_duration;
-    r.max_polled = d.max_polled;
-    r.buffer_size = d.buffer_size;
-    r.ack_grace = d.ack_grace_period;
-    r.max_deliveries = d.max_deliveries;
-    r.idle_check = d.idle_check;
-    return r;
-  }
-};
-
 /// Spawns one instance of sink `name` (a consumer group of that name on
 /// every stream; each instance is one consumer with a ULID name).
 ///

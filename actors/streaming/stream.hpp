@@ -15,24 +15,6 @@ namespace pulse {
 
 class client;
 
-/// Options of a stream handle.
-struct stream_options {
-  /// Approximate maximum length (`XADD ... MAXLEN ~ n`); 0 means unbounded.
-  uint64_t max_len = 1000;
-  /// TTL of the stream key; zero means none.
-  caf::timespan ttl{0};
-  /// If true, every add refreshes the TTL (sliding); otherwise it is set
-  /// once (absolute, `PEXPIRE ... NX`).
-  bool sliding_ttl = false;
-
-  /// Returns options with the `[pulse.streaming]` defaults.
-  static stream_options from(const streaming_defaults& d) {
-    stream_options r;
-    r.max_len = d.stream_max_len;
-    return r;
-  }
-};
-
 /// A named event stream: the Redis stream `pulse:stream:<name>` with entry
 /// fields `n` (event name), `p` (payload) and optional `t` (topic), as Go
 /// Pulse writes them. A plain value: it builds commands for a gateway and

@@ -1,0 +1,62 @@
+#pragma once
+
+/// Messages of the runtime actor (`runtime/runtime_actor.hpp`): what an
+/// event-based actor sends to spawn readers, sinks, replicas and pool nodes
+/// and to add stream events, without blocking any scheduler thread.
+
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/pool.hpp"
+#include "messages/rmap.hpp"
+#include "messages/streaming.hpp"
+
+namespace pulse {
+
+// -- atoms --------------------------------------------------------------------
+
+/// `(spawn_reader_atom, streams, reader_options) -> reader_actor`.
+using spawn_reader_atom = caf::atom_constant<caf::atom("spawn_rdr")>;
+
+/// `(spawn_sink_atom, name, streams, sink_options) -> sink_actor`.
+using spawn_sink_atom = caf::atom_constant<caf::atom("spawn_sink")>;
+
+/// `(spawn_map_atom, name, map_options) -> replica_actor`, answered once the
+/// replica joined (subscribed and loaded the hash).
+using spawn_map_atom = caf::atom_constant<caf::atom("spawn_map")>;
+
+/// `(spawn_pool_atom, pool, pool_options) -> pool_node_actor`.
+using spawn_pool_atom = caf::atom_constant<caf::atom("spawn_pool")>;
+
+/// `(stream_add_atom, stream, event, payload, topic, stream_options) ->
+/// std::string`: adds one event (`XADD`, with `MULTI`/`PEXPIRE`/`EXEC` when
+/// the options set a TTL) and answers with its entry ID.
+using stream_add_atom = caf::atom_constant<caf::atom("stream_add")>;
+
+// -- actor interface ----------------------------------------------------------
+
+/// The runtime actor: the message form of everything the blocking spawn
+/// functions and facades do. Spawns run their Redis round trips on a
+/// short-lived helper thread, so the requester's thread never blocks; the
+/// reply comes when the actor is ready (for a map: joined). Spawned actors
+/// are registered with the runtime, which exits them on shutdown; the
+/// requester may exit them earlier. Errors are those of the spawn
+/// functions (`errc::invalid_argument` for names and options, Redis
+/// errors, `errc::timeout` for a map join).
+using runtime_actor = caf::typed_actor<
+  caf::replies_to<spawn_reader_atom, std::vector<std::string>,
+                  reader_options>::with<reader_actor>,
+  caf::replies_to<spawn_sink_atom, std::string, std::vector<std::string>,
+                  sink_options>::with<sink_actor>,
+  caf::replies_to<spawn_map_atom, std::string, map_options>::with<
+    replica_actor>,
+  caf::replies_to<spawn_pool_atom, std::string, pool_options>::with<
+    pool_node_actor>,
+  caf::replies_to<stream_add_atom, std::string, std::string, std::string,
+                  std::string, stream_options>::with<std::string>>;
+
+} // namespace pulse

@@ -1,0 +1,12 @@
+#pragma once
+
+#include "actors/redis/services.hpp"
+#include "messages/runtime.hpp"
+
+namespace pulse {
+
+/// Spawns the runtime actor over `svc` (see `runtime_actor`). The runtime
+/// spawns one at start (`runtime::actor()`); `svc` must outlive it.
+runtime_actor spawn_runtime_actor(services& svc);
+
+} // namespace pulse

@@ -1,0 +1,157 @@
+// The pool package used the way a CAF program composes it: an event-based
+// actor spawns a pool node through the runtime actor, adds its own job
+// actor as a worker, dispatches, notifies and stops a job, closes the node
+// and exits it: no scoped_actor and no blocking call on its side.
+
+#include <boost/test/unit_test.hpp>
+
+#include <future>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/runtime.hpp"
+#include "runtime/errors.hpp"
+#include "tests/support/fixtures.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct report {
+  std::string error;
+  std::vector<std::string> seen; // what the job actor saw, in order
+  std::vector<std::string> keys_before_stop;
+  std::vector<std::string> keys_after_stop;
+  bool closed = false;
+  bool node_down = false;
+};
+
+// A worker: reports every start, notification and stop to `owner`.
+job_actor::behavior_type jobs(job_actor::pointer self, caf::actor owner) {
+  return {
+    [=](job_start_atom, const job& j) {
+      caf::anon_send(owner, "start " + j.key + " " + j.payload);
+      return true;
+    },
+    [=](job_stop_atom, const std::string& key) {
+      caf::anon_send(owner, "stop " + key);
+      return true;
+    },
+    [=](job_notify_atom, const std::string& key, const std::string& p) {
+      caf::anon_send(owner, "notify " + key + " " + p);
+      return true;
+    },
+  };
+}
+
+caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
+                  std::shared_ptr<std::promise<report>> out) {
+  auto r = std::make_shared<report>();
+  auto node = std::make_shared<pool_node_actor>();
+  auto fail = [self, out](const std::string& where, const caf::error& err) {
+    report x;
+    x.error = where + ": " + render(err);
+    out->set_value(x);
+    self->quit();
+  };
+  pool_options opts;
+  opts.worker_ttl = 600ms;
+  opts.ack_grace_period = 500ms;
+  opts.job_sink_block_duration = 100ms;
+  opts.worker_shutdown_ttl = 1s;
+  // Each step runs once the previous one answered.
+  auto stop_and_close = [=] {
+    self->request(*node, 5s, job_keys_atom::value)
+      .then(
+        [=](std::vector<std::string> keys) {
+          r->keys_before_stop = std::move(keys);
+          self->request(*node, 5s, job_stop_atom::value, std::string{"k1"})
+            .then(
+              [=](bool) {
+                self->request(*node, 5s, job_keys_atom::value)
+                  .then(
+                    [=](std::vector<std::string> keys) {
+                      r->keys_after_stop = std::move(keys);
+                      self->request(*node, 10s, close_atom::value)
+                        .then(
+                          [=](bool ok) {
+                            r->closed = ok;
+                            self->send_exit(*node,
+                                            caf::exit_reason::user_shutdown);
+                          },
+                          [=](caf::error& e) { fail("close", e); });
+                    },
+                    [=](caf::error& e) { fail("keys", e); });
+              },
+              [=](caf::error& e) { fail("stop", e); });
+        },
+        [=](caf::error& e) { fail("keys", e); });
+  };
+  self->request(rt, 10s, spawn_pool_atom::value, std::string{"app-pool"}, opts)
+    .then(
+      [=](pool_node_actor n) {
+        *node = n;
+        self->monitor(n);
+        auto worker = self->spawn(jobs, caf::actor{self});
+        self->request(n, 5s, add_worker_atom::value, worker)
+          .then(
+            [=](const std::string&) {
+              self->request(n, 5s, dispatch_atom::value, std::string{"k1"},
+                            std::string{"p1"})
+                .then(
+                  [=](bool) {
+                    self
+                      ->request(n, 5s, job_notify_atom::value,
+                                std::string{"k1"}, std::string{"hello"})
+                      .then([=](bool) {},
+                            [=](caf::error& e) { fail("notify", e); });
+                  },
+                  [=](caf::error& e) { fail("dispatch", e); });
+            },
+            [=](caf::error& e) { fail("add worker", e); });
+      },
+      [=](caf::error& e) { fail("spawn pool", e); });
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    if (msg.source != node->address())
+      return;
+    r->node_down = true;
+    out->set_value(*r);
+    self->quit();
+  });
+  return {
+    [=](const std::string& what) {
+      r->seen.push_back(what);
+      if (what == "notify k1 hello")
+        stop_and_close();
+    },
+  };
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(pool_actor_api, actor_fixture)
+
+BOOST_AUTO_TEST_CASE(an_actor_dispatches_stops_and_closes_a_pool_node) {
+  auto out = std::make_shared<std::promise<report>>();
+  auto result = out->get_future();
+  sys->spawn(app, rt->actor(), out);
+  BOOST_REQUIRE(result.wait_for(30s) == std::future_status::ready);
+  auto r = result.get();
+  BOOST_REQUIRE_MESSAGE(r.error.empty(), r.error);
+  BOOST_TEST(r.node_down);
+  BOOST_TEST(r.closed);
+  BOOST_TEST(r.keys_before_stop == (std::vector<std::string>{"k1"}));
+  BOOST_TEST(r.keys_after_stop.empty());
+  BOOST_TEST(r.seen
+             == (std::vector<std::string>{"start k1 p1", "notify k1 hello",
+                                          "stop k1"}));
+  // Nothing of the job is left in Redis.
+  auto jobs = redis().call(make_command("HLEN", "pulse:pool:{app-pool}:jobs"));
+  BOOST_REQUIRE_MESSAGE(jobs, describe(jobs));
+  BOOST_TEST(jobs->integer == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,166 @@
+// The streaming package used the way a CAF program composes it: an
+// event-based actor spawns a sink through the runtime actor, adds events
+// by message, subscribes its own actor that acks and nacks, and stops the
+// sink: no scoped_actor and no blocking call on its side.
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <future>
+
+#include <caf/event_based_actor.hpp>
+
+#include "messages/runtime.hpp"
+#include "runtime/errors.hpp"
+#include "tests/support/fixtures.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using check_atom = caf::atom_constant<caf::atom("t_check")>;
+
+struct report {
+  std::string error;
+  stream_stats stats;
+  int good = 0; // deliveries of the event the subscriber acks
+  int bad = 0;  // deliveries of the event it nacks
+  bool sink_down = false;
+};
+
+struct counts {
+  std::atomic<int> good{0};
+  std::atomic<int> bad{0};
+};
+
+// Acks "good", nacks everything else.
+caf::behavior subscriber(caf::event_based_actor* self, sink_actor sink,
+                         std::shared_ptr<counts> n) {
+  return {
+    [=](const event_batch& batch) {
+      for (auto& ev : batch.events) {
+        if (ev.payload == "good") {
+          ++n->good;
+          self->send(sink, ack_atom::value, ev.stream, ev.id);
+        } else {
+          ++n->bad;
+          self->send(sink, nack_atom::value, ev.stream, ev.id,
+                     std::string{"no thanks"});
+        }
+      }
+      return true;
+    },
+  };
+}
+
+caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
+                  std::shared_ptr<std::promise<report>> out) {
+  auto n = std::make_shared<counts>();
+  auto sink = std::make_shared<sink_actor>();
+  auto fail = [self, out](const std::string& where, const caf::error& err) {
+    report r;
+    r.error = where + ": " + render(err);
+    out->set_value(r);
+    self->quit();
+  };
+  sink_options opts;
+  opts.start = "0";
+  opts.block = 50ms;
+  opts.ack_grace = 150ms;
+  opts.idle_check = 30ms;
+  opts.max_deliveries = 2;
+  self->request(rt, 10s, spawn_sink_atom::value, std::string{"app-sink"},
+                std::vector<std::string>{"app-orders"}, opts)
+    .then(
+      [=](sink_actor s) {
+        *sink = s;
+        self->monitor(s);
+        auto sub = self->spawn(subscriber, s, n);
+        self->request(s, 5s, sub_atom::value, sub)
+          .then(
+            [=](bool) {
+              for (auto payload : {"good", "bad"})
+                self
+                  ->request(rt, 5s, stream_add_atom::value,
+                            std::string{"app-orders"}, std::string{"order"},
+                            std::string{payload}, std::string{},
+                            stream_options{})
+                  .then([](const std::string&) {},
+                        [=](caf::error& e) { fail("stream add", e); });
+              self->send(self, check_atom::value);
+            },
+            [=](caf::error& e) { fail("subscribe", e); });
+      },
+      [=](caf::error& e) { fail("spawn sink", e); });
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    if (msg.source != sink->address())
+      return;
+    report r;
+    r.good = n->good;
+    r.bad = n->bad;
+    r.sink_down = true;
+    out->set_value(r);
+    self->quit();
+  });
+  return {
+    // Polls the sink's counters until the nacked event is dead-lettered,
+    // then stops the sink.
+    [=](check_atom) {
+      self->request(*sink, 5s, stats_atom::value)
+        .then(
+          [=](const stream_stats& st) {
+            if (st.dead_lettered >= 1 && st.acked >= 1) {
+              self->send_exit(*sink, caf::exit_reason::user_shutdown);
+              return;
+            }
+            self->delayed_send(self, 20ms, check_atom::value);
+          },
+          [=](caf::error& e) { fail("stats", e); });
+    },
+  };
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(streaming_actor_api, actor_fixture)
+
+BOOST_AUTO_TEST_CASE(an_actor_spawns_a_sink_acks_nacks_and_stops_it) {
+  auto out = std::make_shared<std::promise<report>>();
+  auto result = out->get_future();
+  sys->spawn(app, rt->actor(), out);
+  BOOST_REQUIRE(result.wait_for(20s) == std::future_status::ready);
+  auto r = result.get();
+  BOOST_REQUIRE_MESSAGE(r.error.empty(), r.error);
+  BOOST_TEST(r.sink_down);
+  BOOST_TEST(r.good == 1);
+  // Delivered, nacked, redelivered after the grace period, nacked again,
+  // then dead-lettered (max_deliveries = 2).
+  BOOST_TEST(r.bad == 2);
+  auto dl = redis().call(
+    make_command("XRANGE", "pulse:stream:app-orders:dead-letter", "-", "+"));
+  BOOST_REQUIRE_MESSAGE(dl, describe(dl));
+  BOOST_REQUIRE(dl->elements.size() == 1u);
+  BOOST_TEST(dl->render().find("no thanks") != std::string::npos);
+  auto pending = redis().call(
+    make_command("XPENDING", "pulse:stream:app-orders", "app-sink"));
+  BOOST_REQUIRE_MESSAGE(pending, describe(pending));
+  BOOST_TEST(pending->elements.at(0).integer == 0);
+}
+
+BOOST_AUTO_TEST_CASE(spawn_errors_reach_the_requesting_actor) {
+  auto out = std::make_shared<std::promise<caf::error>>();
+  auto result = out->get_future();
+  sys->spawn([out](caf::event_based_actor* self, runtime_actor rt) {
+    self->request(rt, 5s, spawn_sink_atom::value, std::string{"bad name"},
+                  std::vector<std::string>{"s"}, sink_options{})
+      .then([out](sink_actor) { out->set_value(caf::error{}); },
+            [out](caf::error& e) { out->set_value(e); });
+  }, rt->actor());
+  BOOST_REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  auto err = result.get();
+  BOOST_TEST(code_of(err) == errc::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
