@@ -81,14 +81,53 @@ uint64_t pool_core::next_dispatch_id() {
   return ++next_id_;
 }
 
-void pool_core::add_waiter(uint64_t id, std::function<void(std::string)> fn) {
+void pool_core::add_waiter(uint64_t id, dispatch_done fn,
+                           std::chrono::steady_clock::time_point deadline) {
   std::lock_guard<std::mutex> guard{mtx_};
-  waiters_[id] = std::move(fn);
+  waiters_[id] = waiter{std::move(fn), deadline};
 }
 
-bool pool_core::remove_waiter(uint64_t id) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return waiters_.erase(id) > 0;
+bool pool_core::complete(uint64_t id, caf::error err) {
+  dispatch_done fn;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = waiters_.find(id);
+    if (i == waiters_.end())
+      return false;
+    fn = std::move(i->second.fn);
+    waiters_.erase(i);
+  }
+  fn(std::move(err));
+  return true;
+}
+
+void pool_core::complete_all(const caf::error& err) {
+  std::unordered_map<uint64_t, waiter> xs;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    xs.swap(waiters_);
+  }
+  for (auto& kv : xs)
+    kv.second.fn(err);
+}
+
+size_t pool_core::expire(std::chrono::steady_clock::time_point now) {
+  std::vector<dispatch_done> expired;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto i = waiters_.begin(); i != waiters_.end();) {
+      if (i->second.deadline <= now) {
+        expired.push_back(std::move(i->second.fn));
+        i = waiters_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  for (auto& fn : expired)
+    fn(make_error(errc::timeout,
+                  "dispatch timed out waiting for the worker's start"));
+  return expired.size();
 }
 
 size_t pool_core::deliver(const std::string& msg) {
@@ -109,17 +148,10 @@ size_t pool_core::deliver(const std::string& msg) {
     pos = end + 1;
     if (parsed.ec != std::errc{} || parsed.ptr != msg.data() + sep)
       continue; // not one of ours
-    std::function<void(std::string)> fn;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      auto i = waiters_.find(id);
-      if (i == waiters_.end())
-        continue;
-      fn = std::move(i->second);
-      waiters_.erase(i);
-    }
-    fn(std::move(err));
-    ++delivered;
+    if (complete(id, err.empty() ? caf::error{}
+                                 : make_error(errc::handler_failed,
+                                              std::move(err))))
+      ++delivered;
   }
   return delivered;
 }

@@ -75,14 +75,25 @@ public:
   /// A fresh dispatch ID: unique within this node, whose channel carries
   /// the results (sent as decimal).
   uint64_t next_dispatch_id();
-  /// Registers `fn` to receive the result of dispatch `id` ("" on success,
-  /// the error text otherwise). Register before publishing.
-  void add_waiter(uint64_t id, std::function<void(std::string)> fn);
-  /// Removes a waiter; returns whether it was still registered.
-  bool remove_waiter(uint64_t id);
+  /// Completion of one dispatch: no error once the worker started the job.
+  using dispatch_done = std::function<void(caf::error)>;
+  /// Registers the completion of dispatch `id` in the node's one registry
+  /// of pending dispatches, to be failed with `errc::timeout` by `expire`
+  /// after `deadline`. Register before publishing.
+  void add_waiter(uint64_t id, dispatch_done fn,
+                  std::chrono::steady_clock::time_point deadline);
+  /// Removes the waiter of `id` and runs it with `err`; returns false if it
+  /// was no longer registered (it completed already).
+  bool complete(uint64_t id, caf::error err);
+  /// Completes every registered waiter with `err`.
+  void complete_all(const caf::error& err);
+  /// Fails the waiters whose deadline is before `now` with
+  /// `errc::timeout`; returns how many.
+  size_t expire(std::chrono::steady_clock::time_point now);
   /// Delivers the results in a node-channel message (records
-  /// `<id>\x1f<error>\x1e`, empty error = started); late or unknown results
-  /// are dropped. Returns how many waiters took one.
+  /// `<id>\x1f<error>\x1e`, empty error = started, otherwise
+  /// `errc::handler_failed` with the text); late or unknown results are
+  /// dropped. Returns how many waiters took one.
   size_t deliver(const std::string& msg);
   /// Number of registered waiters.
   size_t waiters() const;
@@ -95,7 +106,11 @@ private:
   std::shared_ptr<const pool_membership> members_;
   std::atomic<int64_t> lease_deadline_{0};
   std::atomic<uint64_t> next_id_{0};
-  std::unordered_map<uint64_t, std::function<void(std::string)>> waiters_;
+  struct waiter {
+    dispatch_done fn;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::unordered_map<uint64_t, waiter> waiters_;
 };
 
 /// Shared handle on a node's state.

@@ -26,8 +26,9 @@ namespace {
 
 using keepalive_atom = caf::atom_constant<caf::atom("pn_keep")>;
 using fence_check_atom = caf::atom_constant<caf::atom("pn_fence")>;
+/// `(done_atom, request, error)`: a dispatch completed (from the dispatcher,
+/// on any thread); the node answers the request in its own context.
 using done_atom = caf::atom_constant<caf::atom("pn_done")>;
-using expire_atom = caf::atom_constant<caf::atom("pn_expire")>;
 using wait_nodes_atom = caf::atom_constant<caf::atom("pn_waitn")>;
 
 namespace ps = pool_scripts;
@@ -50,7 +51,10 @@ struct node_state {
   client cli;
   std::map<std::string, local_worker> workers;
   caf::actor cleaner;
-  std::unordered_map<uint64_t, caf::response_promise> dispatches;
+  dispatcher_ptr disp;
+  /// Dispatch requests of actors waiting for their completion.
+  std::unordered_map<uint64_t, caf::response_promise> requests;
+  uint64_t last_request = 0;
   steady_clock::time_point lease_deadline;
   bool fenced = false;
   bool closed = false;
@@ -149,66 +153,40 @@ struct node_state {
 
   // -- dispatch (actor API) ---------------------------------------------------
 
+  /// Dispatches through the node's dispatcher (the one dispatch path and
+  /// registry); the completion comes back as `(done_atom, request, error)`
+  /// and answers the requester's promise, kept here so that none is left
+  /// unanswered when the node closes or exits.
   void dispatch(std::string key, std::string payload,
                 caf::response_promise rp) {
-    if (auto err = core->check_dispatch(key)) {
-      rp.deliver(std::move(err));
-      return;
-    }
-    auto did = core->next_dispatch_id();
-    dispatches.emplace(did, rp);
-    auto self_hdl = caf::actor{self};
-    core->add_waiter(did, [self_hdl, did](std::string err) {
-      caf::anon_send(self_hdl, done_atom::value, did, std::move(err));
-    });
-    self->delayed_send(self, core->opts.dispatch_timeout(), expire_atom::value,
-                       did);
-    send_dispatch(std::move(key), std::move(payload), did, 0);
+    auto id = ++last_request;
+    requests.emplace(id, std::move(rp));
+    auto addr = self->address();
+    disp->dispatch(
+      std::move(key), std::move(payload),
+      [addr, id](caf::error err) {
+        if (auto hdl = caf::actor_cast<caf::actor>(addr))
+          caf::anon_send(hdl, done_atom::value, id, std::move(err));
+      },
+      dispatcher::mode::lead);
   }
 
-  void send_dispatch(std::string key, std::string payload, uint64_t did,
-                     int attempt) {
-    auto m = core->members();
-    auto target = m->target(key);
-    std::vector<std::string> args{core->node,
-                                  std::to_string(m->rev),
-                                  std::to_string(core->opts.max_queued_jobs),
-                                  key,
-                                  payload,
-                                  std::to_string(did),
-                                  std::move(target)};
-    self
-      ->request(rt.gateway(), caf::infinite, eval_atom::value,
-                ps::dispatch_many(), std::vector<std::string>{core->prefix},
-                std::move(args))
-      .then(
-        [=](const resp::value& v) mutable {
-          auto& st = script_status(v);
-          if (st == "stale" && attempt < 8) {
-            refresh();
-            send_dispatch(std::move(key), std::move(payload), did,
-                          attempt + 1);
-            return;
-          }
-          // A one-job batch: [ok, <status of the job>] or [<refusal>].
-          auto& job = st == "ok" && v.elements.size() > 1 ? v.elements[1].str
-                                                          : st;
-          if (job != "ok")
-            finish(did, dispatch_refusal(job, key));
-        },
-        [=](caf::error& err) { finish(did, std::move(err)); });
-  }
-
-  void finish(uint64_t did, caf::error err) {
-    core->remove_waiter(did);
-    auto i = dispatches.find(did);
-    if (i == dispatches.end())
+  void dispatched(uint64_t id, caf::error err) {
+    auto i = requests.find(id);
+    if (i == requests.end())
       return;
     if (err)
       i->second.deliver(std::move(err));
     else
       i->second.deliver(true);
-    dispatches.erase(i);
+    requests.erase(i);
+  }
+
+  /// Answers every dispatch request still waiting with `errc::closed`.
+  void fail_requests() {
+    for (auto& kv : requests)
+      kv.second.deliver(make_error(errc::closed, "pool node closed"));
+    requests.clear();
   }
 
   // -- workers ----------------------------------------------------------------
@@ -310,9 +288,8 @@ struct node_state {
   void leave() {
     left = true;
     cli("ZREM", core->prefix + "alive", "n:" + core->node);
-    for (auto& kv : dispatches)
-      kv.second.deliver(make_error(errc::closed, "pool node closed"));
-    dispatches.clear();
+    disp->close(); // no result can reach this node any more
+    fail_requests();
     caf::anon_send(rt.pubsub(), unsub_atom::value,
                    ps::control_channel(core->pool), caf::actor{self});
     caf::anon_send(rt.pubsub(), unsub_atom::value,
@@ -325,8 +302,10 @@ struct node_state {
       return;
     log::info("pool shutting down pool={} node={}", core->pool, core->node);
     close_all(true, [this] {
-      if (!shutdown_promise.pending())
+      if (!shutdown_promise.pending()) {
+        fail_requests();
         self->quit();
+      }
     });
   }
 
@@ -348,13 +327,20 @@ struct node_state {
                 "error=\"{}\"",
                 core->pool, render(p.error()));
     shutdown_promise.deliver(true);
+    fail_requests();
     self->quit();
   }
 };
 
 caf::behavior node_impl(caf::event_based_actor* self, services* rt,
-                        pool_core_ptr core) {
+                        pool_core_ptr core, dispatcher_ptr disp) {
   auto st = std::make_shared<node_state>(self, *rt, core);
+  st->disp = std::move(disp);
+  // No dispatch request is left unanswered when the node is exited.
+  self->set_exit_handler([st](const caf::exit_msg& msg) {
+    st->fail_requests();
+    st->self->quit(msg.reason);
+  });
   if (!core->opts.client_only)
     st->cleaner = spawn_pool_cleaner(*rt, core);
   self->attach_functor([st](const caf::error&) {
@@ -442,6 +428,7 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
       auto rp = st->self->make_response_promise<bool>();
       st->close_all(false, [st, rp]() mutable {
         rp.deliver(true);
+        st->fail_requests();
         st->self->quit();
       });
       return rp;
@@ -469,15 +456,8 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
                              keepalive_atom::value);
     },
     [st](fence_check_atom) { st->fence_check(); },
-    [st](done_atom, uint64_t did, const std::string& err) {
-      st->finish(did, err.empty()
-                        ? caf::error{}
-                        : make_error(errc::handler_failed, err));
-    },
-    [st](expire_atom, uint64_t did) {
-      st->finish(did, make_error(errc::timeout,
-                                 "dispatch timed out waiting for the "
-                                 "worker's start"));
+    [st](done_atom, uint64_t id, caf::error& err) {
+      st->dispatched(id, std::move(err));
     },
     [st](wait_nodes_atom) { st->wait_nodes(); },
     [st](const pubsub_message& msg) {
@@ -519,7 +499,8 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
                       "pool \"" + pool + "\" is shutting down");
   if (auto err = reload_members(cli, *core))
     return err;
-  auto hdl = rt.system().spawn<caf::detached>(node_impl, &rt, core);
+  auto disp = std::make_shared<dispatcher>(rt, core);
+  auto hdl = rt.system().spawn<caf::detached>(node_impl, &rt, core, disp);
   rt.track(hdl);
   caf::scoped_actor self{rt.system()};
   caf::error err;
@@ -543,7 +524,8 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
   }
   log::info("pool node joined pool={} node={} client_only={}", pool,
             core->node, opts.client_only);
-  return pool_node_handle{caf::actor_cast<pool_node_actor>(hdl), core};
+  return pool_node_handle{caf::actor_cast<pool_node_actor>(hdl), core,
+                          std::move(disp)};
 }
 
 } // namespace pulse

@@ -6,16 +6,19 @@
 
 #include "messages/pool.hpp"
 #include "actors/pool/core.hpp"
+#include "actors/pool/dispatcher.hpp"
 
 namespace pulse {
 
 class services;
 
-/// A spawned pool node: its typed handle and its shared state (used by the
-/// plain C++ facade `pool_node` for the fast dispatch path).
+/// A spawned pool node: its typed handle, its shared state and its
+/// dispatcher (the node actor and the plain C++ facade `pool_node` both
+/// dispatch through it).
 struct pool_node_handle {
   pool_node_actor actor;
   pool_core_ptr core;
+  dispatcher_ptr disp;
 };
 
 /// Joins pool `pool` as a new node (ID: a ULID) and spawns its actor.

@@ -121,8 +121,6 @@ public:
 private:
   pool_node(services& rt, pool_node_handle h);
 
-  struct dispatcher;
-
   template <class R, class... Ts>
   caf::expected<R> call(Ts&&... xs);
 
@@ -136,7 +134,7 @@ private:
   pool_core_ptr core_;
   std::mutex mtx_;
   bool done_ = false;
-  std::shared_ptr<dispatcher> dispatcher_;
+  dispatcher_ptr disp_;
 };
 
 } // namespace pulse

@@ -154,4 +154,33 @@ BOOST_AUTO_TEST_CASE(an_actor_dispatches_stops_and_closes_a_pool_node) {
   BOOST_TEST(jobs->integer == 0);
 }
 
+BOOST_AUTO_TEST_CASE(dispatches_waiting_when_the_node_exits_are_answered) {
+  // No worker: the dispatch waits for a first worker (up to its timeout).
+  pool_options o;
+  o.worker_ttl = 600ms;
+  o.ack_grace_period = 5s;
+  o.job_sink_block_duration = 100ms;
+  pool_node_actor node;
+  (*self)->request(rt->actor(), 10s, spawn_pool_atom::value,
+                   std::string{"exit-pool"}, o)
+    .receive([&](pool_node_actor n) { node = n; },
+             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  auto answer = std::make_shared<std::promise<caf::error>>();
+  auto result = answer->get_future();
+  sys->spawn([answer](caf::event_based_actor* s, pool_node_actor n) {
+    s->request(n, caf::infinite, dispatch_atom::value, std::string{"k"},
+               std::string{"p"})
+      .then([answer](bool) { answer->set_value(caf::error{}); },
+            [answer](caf::error& e) { answer->set_value(e); });
+  }, node);
+  BOOST_TEST(wait_until([&] {
+    auto n = redis().call(make_command("HLEN", "pulse:pool:{exit-pool}:jobs"));
+    return n && n->integer == 1;
+  }));
+  (*self)->send_exit(node, caf::exit_reason::user_shutdown);
+  // Answered at once, not after the 10 s dispatch timeout, and not never.
+  BOOST_REQUIRE(result.wait_for(3s) == std::future_status::ready);
+  BOOST_TEST(code_of(result.get()) == errc::closed);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,195 @@
+#include "actors/pool/dispatcher.hpp"
+
+#include <algorithm>
+
+#include <caf/scoped_actor.hpp>
+
+#include "actors/pool/scripts.hpp"
+#include "runtime/errors.hpp"
+
+namespace pulse {
+
+dispatcher::dispatcher(services& svc, pool_core_ptr core)
+  : core_(std::move(core)),
+    cli_(svc.system(), svc.gateway()),
+    cli2_(svc.system(), svc.gateway()),
+    leader_cli_(svc.system(), svc.gateway()) {
+  expire_period_ = std::clamp<std::chrono::steady_clock::duration>(
+    core_->opts.dispatch_timeout() / 10, std::chrono::milliseconds{5},
+    std::chrono::milliseconds{100});
+  caf::scoped_actor self{svc.system()};
+  self->request(svc.gateway(), caf::infinite, direct_atom::value)
+    .receive([&](gateway_direct_ptr& p) { direct_ = std::move(p); },
+             [](caf::error&) {});
+  threads_.emplace_back([this] { run(cli_); });
+  threads_.emplace_back([this] { run(cli2_); });
+}
+
+dispatcher::~dispatcher() {
+  {
+    std::unique_lock<std::mutex> guard{mtx_};
+    stopping_ = true;
+    // A leader's batch in flight calls back into this object.
+    cv_.wait(guard, [this] { return !leading_; });
+  }
+  cv_.notify_all();
+  for (auto& t : threads_)
+    t.join();
+  close();
+}
+
+void dispatcher::close() {
+  core_->complete_all(make_error(errc::closed, "pool node is closed"));
+}
+
+void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
+                          mode m) {
+  if (auto err = core_->check_dispatch(key)) {
+    done(std::move(err));
+    return;
+  }
+  auto did = core_->next_dispatch_id();
+  core_->add_waiter(did, std::move(done),
+                    std::chrono::steady_clock::now()
+                      + core_->opts.dispatch_timeout());
+  std::unique_lock<std::mutex> guard{mtx_};
+  queue_.push_back(item{std::move(key), std::move(payload), did});
+  if (m == mode::queue || flushing_ > 0 || leading_ || stopping_) {
+    // A flusher takes it (up to two batches in flight).
+    if (flushing_ < max_flushing)
+      cv_.notify_one();
+    return;
+  }
+  // Lead: send this batch from the caller's thread at once, without
+  // waiting for the script's reply (it is handled on the gateway's reader
+  // thread); the caller only waits for the worker's result.
+  leading_ = true;
+  auto batch = std::make_shared<std::vector<item>>(take());
+  guard.unlock();
+  if (send_async(batch))
+    return;
+  if (m == mode::lead_blocking) {
+    send(leader_cli_, *batch); // not connected: the blocking path
+    guard.lock();
+  } else {
+    guard.lock(); // may not block: a flusher sends it
+    for (auto i = batch->rbegin(); i != batch->rend(); ++i)
+      queue_.push_front(std::move(*i));
+  }
+  leading_ = false;
+  cv_.notify_all();
+}
+
+bool dispatcher::send_async(std::shared_ptr<std::vector<item>> batch) {
+  if (!direct_)
+    return false;
+  auto m = core_->members();
+  std::vector<std::string> keys{core_->prefix};
+  auto args = batch_args(*batch, *m);
+  return direct_->eval_async(
+    pool_scripts::dispatch_many(), keys, args,
+    [this, batch](caf::expected<resp::value> r) {
+      if (r && script_status(*r) == "stale") {
+        // Refreshing needs a round trip: hand the batch to a flusher.
+        std::lock_guard<std::mutex> guard{mtx_};
+        for (auto i = batch->rbegin(); i != batch->rend(); ++i)
+          queue_.push_front(std::move(*i));
+      } else {
+        settle(*batch, r);
+      }
+      std::lock_guard<std::mutex> guard{mtx_};
+      leading_ = false;
+      cv_.notify_all();
+    });
+}
+
+std::vector<dispatcher::item> dispatcher::take() {
+  std::vector<item> batch;
+  auto n = std::min<size_t>(queue_.size(), 512);
+  batch.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return batch;
+}
+
+std::vector<std::string>
+dispatcher::batch_args(const std::vector<item>& batch,
+                       const pool_membership& m) {
+  std::vector<std::string> args{core_->node, std::to_string(m.rev),
+                                std::to_string(core_->opts.max_queued_jobs)};
+  args.reserve(3 + 4 * batch.size());
+  for (auto& x : batch) {
+    args.push_back(x.key);
+    args.push_back(x.payload);
+    args.push_back(std::to_string(x.did));
+    args.push_back(m.target(x.key));
+  }
+  return args;
+}
+
+void dispatcher::settle(const std::vector<item>& batch,
+                        const caf::expected<resp::value>& r) {
+  if (!r || script_status(*r) != "ok") {
+    // The whole call was refused (or failed): fail every dispatch in it.
+    auto err = !r ? r.error()
+                  : dispatch_refusal(script_status(*r).empty()
+                                       ? r->str
+                                       : script_status(*r),
+                                     "");
+    for (auto& x : batch)
+      core_->complete(x.did, err);
+    return;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    std::string st = i + 1 < r->elements.size() ? r->elements[i + 1].str
+                                                 : "missing";
+    if (st != "ok")
+      core_->complete(batch[i].did, dispatch_refusal(st, batch[i].key));
+  }
+}
+
+void dispatcher::send(client& c, std::vector<item>& batch) {
+  for (int attempt = 0;; ++attempt) {
+    auto m = core_->members();
+    auto r = c.eval(pool_scripts::dispatch_many(), {core_->prefix},
+                    batch_args(batch, *m));
+    if (r && script_status(*r) == "stale" && attempt < 8) {
+      reload_members(c, *core_); // an error fails the next attempt
+      continue;
+    }
+    settle(batch, r);
+    return;
+  }
+}
+
+void dispatcher::run(client& c) {
+  std::unique_lock<std::mutex> guard{mtx_};
+  auto next_expire = std::chrono::steady_clock::now() + expire_period_;
+  for (;;) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_expire) {
+      next_expire = now + expire_period_;
+      guard.unlock();
+      core_->expire(now);
+      guard.lock();
+    }
+    if (stopping_)
+      return;
+    if (!queue_.empty() && flushing_ < max_flushing) {
+      ++flushing_;
+      auto batch = take();
+      if (!queue_.empty() && flushing_ < max_flushing)
+        cv_.notify_one(); // the other flusher takes the rest
+      guard.unlock();
+      send(c, batch);
+      guard.lock();
+      --flushing_;
+      continue;
+    }
+    cv_.wait_until(guard, next_expire);
+  }
+}
+
+} // namespace pulse
