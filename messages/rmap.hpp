@@ -60,6 +60,9 @@ struct map_options {
   bool dedicated_thread = true;
   /// Maximum time `join` waits for the subscription and the snapshot.
   caf::timespan join_timeout = std::chrono::seconds{10};
+  /// A subscriber that has not answered a notification for this long is
+  /// named in a warning (again every period).
+  caf::timespan slow_subscriber = std::chrono::seconds{10};
 };
 
 // -- message types ------------------------------------------------------------

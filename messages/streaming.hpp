@@ -60,6 +60,9 @@ struct stream_read_options {
   std::string topic_pattern;
   /// Maximum events per batch sent to subscribers.
   uint64_t buffer_size = 1000;
+  /// A subscriber that has not answered a batch for this long is named in
+  /// a warning (again every period): it holds back every subscriber.
+  caf::timespan slow_subscriber = std::chrono::seconds{10};
 
   /// Returns the start position for "events after `unix_ms`": `<ms>-0`
   /// (exclusive, as in Go Pulse).

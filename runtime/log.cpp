@@ -2,17 +2,40 @@
 
 #include <mutex>
 
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace pulse::log {
+
+namespace {
+
+// Every record goes through this sink, so sinks can be added and removed
+// while other threads log (a logger's own sink list is not thread-safe).
+std::shared_ptr<spdlog::sinks::dist_sink_mt> fan() {
+  static auto instance = [] {
+    auto d = std::make_shared<spdlog::sinks::dist_sink_mt>();
+    d->add_sink(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    return d;
+  }();
+  return instance;
+}
+
+} // namespace
+
+void add_sink(spdlog::sink_ptr sink) {
+  fan()->add_sink(std::move(sink));
+}
+
+void remove_sink(const spdlog::sink_ptr& sink) {
+  fan()->remove_sink(sink);
+}
 
 std::shared_ptr<spdlog::logger> logger() {
   static std::shared_ptr<spdlog::logger> instance = [] {
     auto existing = spdlog::get("pulse");
     if (existing)
       return existing;
-    auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    auto result = std::make_shared<spdlog::logger>("pulse", std::move(sink));
+    auto result = std::make_shared<spdlog::logger>("pulse", fan());
     result->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %n %v");
     result->set_level(spdlog::level::info);
     spdlog::register_logger(result);

@@ -17,6 +17,13 @@ namespace pulse::log {
 /// `log::info("gateway connected host={} port={}", host, port)`.
 std::shared_ptr<spdlog::logger> logger();
 
+/// Adds a sink that receives every record of the project logger (e.g. a
+/// program's own file, or a test capturing warnings). Thread-safe.
+void add_sink(spdlog::sink_ptr sink);
+
+/// Removes a sink added with `add_sink`. Thread-safe.
+void remove_sink(const spdlog::sink_ptr& sink);
+
 /// Sets the level from a name (`trace`, `debug`, `info`, `warn`, `error`,
 /// `critical`, `off`). Returns `errc::invalid_config` for unknown names.
 caf::error set_level(const std::string& name);

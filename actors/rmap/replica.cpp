@@ -28,15 +28,23 @@ constexpr size_t max_queued_changes = 10000;
 
 struct coarse_sub {
   bool awaiting = false;
+  /// When the unanswered notification went out.
+  std::chrono::steady_clock::time_point since;
   caf::optional<map_event_kind> pending;
 };
 
 struct detailed_sub {
   bool awaiting = false;
+  /// When the unanswered changes went out.
+  std::chrono::steady_clock::time_point since;
   std::vector<map_change> queue;
 };
 
 using rp_applied_atom = caf::atom_constant<caf::atom("rp_applied")>;
+
+/// `(rp_watch_atom)`: checks for subscribers that have not answered.
+using rp_watch_atom = caf::atom_constant<caf::atom("rp_watch")>;
+
 
 /// What the replica actor shares with its fast path (the pub/sub reader
 /// thread): the store, the revision and the join/resync flags, under one
@@ -162,6 +170,7 @@ struct replica_state {
   std::map<caf::actor, coarse_sub> coarse;
   std::map<caf::actor, detailed_sub> detailed;
   replica_stats stats;
+  bool watch_armed = false;
 
   // -- join and resync --------------------------------------------------------
 
@@ -368,10 +377,13 @@ struct replica_state {
   // -- subscribers ------------------------------------------------------------
 
   void send_coarse(const caf::actor& who, map_event_kind kind) {
-    coarse[who].awaiting = true;
+    auto& sub = coarse[who];
+    sub.awaiting = true;
+    sub.since = std::chrono::steady_clock::now();
+    arm_watch();
     self->request(who, caf::infinite, map_event_atom::value, name, kind)
       .then([this, who](bool) { coarse_answered(who); },
-            [this, who](caf::error&) { drop(who); });
+            [this, who](caf::error& err) { drop(who, err); });
   }
 
   void coarse_answered(const caf::actor& who) {
@@ -399,11 +411,14 @@ struct replica_state {
   }
 
   void send_detailed(const caf::actor& who, std::vector<map_change> xs) {
-    detailed[who].awaiting = true;
+    auto& sub = detailed[who];
+    sub.awaiting = true;
+    sub.since = std::chrono::steady_clock::now();
+    arm_watch();
     self
       ->request(who, caf::infinite, map_changes{name, std::move(xs)})
       .then([this, who](bool) { detailed_answered(who); },
-            [this, who](caf::error&) { drop(who); });
+            [this, who](caf::error& err) { drop(who, err); });
   }
 
   void detailed_answered(const caf::actor& who) {
@@ -437,10 +452,50 @@ struct replica_state {
     }
   }
 
-  void drop(const caf::actor& who) {
-    coarse.erase(who);
-    detailed.erase(who);
+  // Drops a subscriber whose request failed: it died (silently) or
+  // answered something other than a bool (with a warning).
+  void drop(const caf::actor& who, const caf::error& err) {
+    auto n = coarse.erase(who) + detailed.erase(who);
+    if (n > 0 && err != caf::sec::request_receiver_down)
+      log::warn("map subscriber dropped: it did not answer a notification "
+                "with a bool map={} subscriber={} error=\"{}\"",
+                name, to_string(who), err);
     update_listeners();
+  }
+
+  // Arms the watchdog for subscribers that do not answer.
+  void arm_watch() {
+    if (watch_armed)
+      return;
+    watch_armed = true;
+    self->delayed_send(self, opts.slow_subscriber, rp_watch_atom::value);
+  }
+
+  // Names every subscriber that has owed an answer for `opts.slow_subscriber`
+  // (notifications for it coalesce or queue meanwhile).
+  void watch() {
+    watch_armed = false;
+    auto now = std::chrono::steady_clock::now();
+    bool any = false;
+    auto check = [&](const caf::actor& who, bool awaiting,
+                     std::chrono::steady_clock::time_point since) {
+      if (!awaiting)
+        return;
+      any = true;
+      if (now - since >= opts.slow_subscriber)
+        log::warn("map subscriber has not answered a notification for {} ms "
+                  "map={} subscriber={}",
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                    now - since)
+                    .count(),
+                  name, to_string(who));
+    };
+    for (auto& [who, sub] : coarse)
+      check(who, sub.awaiting, sub.since);
+    for (auto& [who, sub] : detailed)
+      check(who, sub.awaiting, sub.since);
+    if (any)
+      arm_watch();
   }
 
   // Tells the fast path whether applied changes need the actor.
@@ -501,6 +556,7 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
         st->resync();
     },
     [st](rp_applied_atom, map_change& change) { st->after_apply(change); },
+    [st](rp_watch_atom) { st->watch(); },
     [self, st](wait_rev_atom, uint64_t target) {
       auto rp = self->make_response_promise();
       bool ready = false;

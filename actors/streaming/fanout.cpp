@@ -2,11 +2,30 @@
 
 #include <algorithm>
 
+#include "runtime/log.hpp"
+
 namespace pulse::detail {
 
-fanout::fanout(caf::event_based_actor* self, size_t chunk)
-  : self_(self), chunk_(std::max<size_t>(chunk, 1)) {
+fanout::fanout(caf::event_based_actor* self, size_t chunk, std::string what,
+               caf::timespan slow_after)
+  : self_(self),
+    chunk_(std::max<size_t>(chunk, 1)),
+    what_(std::move(what)),
+    slow_after_(slow_after) {
   // nop
+}
+
+void fanout::check(uint64_t seq) {
+  if (seq != seq_ || waiting_.empty())
+    return; // that chunk was answered
+  for (auto& addr : waiting_)
+    log::warn("{} subscriber has not answered its event batch for {} ms "
+              "subscriber={} (it holds back delivery to every subscriber)",
+              what_,
+              std::chrono::duration_cast<std::chrono::milliseconds>(slow_after_)
+                .count(),
+              to_string(addr));
+  self_->delayed_send(self_, slow_after_, fanout_check_atom::value, seq);
 }
 
 bool fanout::add(const caf::actor& sub) {
@@ -73,6 +92,8 @@ void fanout::next_chunk() {
   std::vector<caf::actor> targets{subs_.begin(), subs_.end()};
   for (auto& sub : targets)
     waiting_.insert(sub.address());
+  auto seq = ++seq_;
+  self_->delayed_send(self_, slow_after_, fanout_check_atom::value, seq);
   for (auto& sub : targets) {
     auto addr = sub.address();
     self_->request(sub, caf::infinite, msg)
@@ -82,8 +103,13 @@ void fanout::next_chunk() {
             remove(sub);
           answered(addr);
         },
-        [this, sub, addr](caf::error&) {
-          remove(sub);
+        [this, sub, addr](caf::error& err) {
+          // Down subscribers are handled by `on_down`; anything else is a
+          // subscriber that answered something other than a bool.
+          if (remove(sub) && err != caf::sec::request_receiver_down)
+            log::warn("{} dropped a subscriber that did not answer its event "
+                      "batch with a bool subscriber={} error=\"{}\"",
+                      what_, to_string(addr), err);
           answered(addr);
         });
   }

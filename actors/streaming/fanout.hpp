@@ -3,24 +3,39 @@
 /// Internal: delivery of event batches to the subscribers of a reader or
 /// sink, with back-pressure. Not part of the public API.
 
+#include <chrono>
 #include <functional>
+#include <string>
 #include <set>
 #include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/timespan.hpp>
 
 #include "messages/streaming.hpp"
 
 namespace pulse::detail {
 
+/// `(fanout_check_atom, seq)`: the owner of a fanout forwards it to
+/// `fanout::check` (a watchdog for subscribers that do not answer).
+using fanout_check_atom = caf::atom_constant<caf::atom("fo_check")>;
+
 /// Sends events to every subscriber in chunks of at most `chunk` events,
 /// one chunk at a time: the next chunk (and the caller's next read) waits
-/// until every subscriber answered. A subscriber that answers `false`,
-/// fails or dies is dropped.
+/// until every subscriber answered. A subscriber that answers `false` or
+/// dies is dropped; one that answers anything else (or fails) is dropped
+/// with a warning naming what it answered. One that has not answered
+/// after `slow_after` is named in a warning (again every `slow_after`),
+/// since it holds back every other subscriber and the next read.
 class fanout {
 public:
-  fanout(caf::event_based_actor* self, size_t chunk);
+  /// `what` names the owner in logs (e.g. `sink orders`).
+  fanout(caf::event_based_actor* self, size_t chunk, std::string what,
+         caf::timespan slow_after = std::chrono::seconds{10});
+
+  /// Handles a watchdog tick for chunk `seq` (see `fanout_check_atom`).
+  void check(uint64_t seq);
 
   /// Adds a subscriber (monitored). Returns false if already present.
   bool add(const caf::actor& sub);
@@ -47,6 +62,10 @@ private:
 
   caf::event_based_actor* self_;
   size_t chunk_;
+  std::string what_;
+  caf::timespan slow_after_;
+  /// Number of the chunk in flight (for the watchdog).
+  uint64_t seq_ = 0;
   std::set<caf::actor> subs_;
   bool busy_ = false;
   std::vector<event> events_;

@@ -40,7 +40,8 @@ struct reader_state {
       shared(std::move(shared)),
       blocking(std::move(blocking)),
       command_timeout(command_timeout),
-      out(self, this->opts.buffer_size),
+      out(self, this->opts.buffer_size, "reader",
+          this->opts.slow_subscriber),
       retry(std::chrono::milliseconds{100}, std::chrono::seconds{5}) {
     // nop
   }
@@ -227,6 +228,7 @@ caf::behavior reader_impl(caf::event_based_actor* self,
   for (auto& name : streams)
     st->add(name, {});
   return {
+    [st](detail::fanout_check_atom, uint64_t seq) { st->out.check(seq); },
     [st](sub_atom, const caf::actor& who) {
       auto added = st->out.add(who);
       st->poll();

@@ -15,438 +15,28 @@
 
 #include "actors/redis/gateway.hpp"
 #include "actors/streaming/fanout.hpp"
+#include "actors/streaming/janitor.hpp"
+#include "actors/streaming/sink_group.hpp"
 #include "actors/streaming/read_reply.hpp"
 #include "actors/redis/backoff.hpp"
 #include "actors/redis/client.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
 #include "runtime/names.hpp"
+#include "actors/rmap/ops.hpp"
 #include "actors/rmap/scripts.hpp"
 #include "actors/redis/services.hpp"
 #include "actors/streaming/stream.hpp"
 
 namespace pulse {
 
-const script& sink_lease_script() {
-  static const script s{R"lua(
-local v = redis.call('GET', KEYS[1])
-if not v or tonumber(v) < tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-  return 1
-end
-return 0
-)lua"};
-  return s;
-}
-
-namespace detail {
-
-command dead_letter_command(const resp::value& entry, const std::string& dlq_key,
-                            const std::string& stream, const std::string& sink,
-                            uint64_t deliveries, const std::string& error) {
-  std::string id, n, p, t;
-  if (entry.is_array() && entry.elements.size() == 2) {
-    id = entry.elements[0].str;
-    auto& f = entry.elements[1].elements;
-    for (size_t i = 0; i + 1 < f.size(); i += 2) {
-      if (f[i].str == "n")
-        n = f[i + 1].str;
-      else if (f[i].str == "p")
-        p = f[i + 1].str;
-      else if (f[i].str == "t")
-        t = f[i + 1].str;
-    }
-  }
-  command c;
-  c.args = {"XADD", dlq_key, "MAXLEN", "~", "10000", "*", "n", n, "p", p};
-  if (!t.empty()) {
-    c.args.emplace_back("t");
-    c.args.emplace_back(t);
-  }
-  for (auto& x : {std::string{"id"}, id, std::string{"stream"}, stream,
-                  std::string{"sink"}, sink, std::string{"deliveries"},
-                  std::to_string(deliveries), std::string{"error"}, error})
-    c.args.push_back(x);
-  return c;
-}
-
-} // namespace detail
-
 namespace {
+
+using namespace sink_detail;
 
 using sk_poll_atom = caf::atom_constant<caf::atom("sk_poll")>;
 using sk_flush_atom = caf::atom_constant<caf::atom("sk_flush")>;
 using sk_alive_atom = caf::atom_constant<caf::atom("sk_alive")>;
-using sk_reclaim_atom = caf::atom_constant<caf::atom("sk_reclaim")>;
-using jn_stop_atom = caf::atom_constant<caf::atom("jn_stop")>;
-using jn_streams_atom = caf::atom_constant<caf::atom("jn_streams")>;
-
-int64_t ms_of(caf::timespan d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
-
-/// What the sink actor and its janitor share.
-struct sink_shared {
-  std::mutex mtx;
-  /// Last error reported by `nack` per event ID (bounded).
-  std::unordered_map<std::string, std::string> last_error;
-  std::atomic<uint64_t> reclaimed{0};
-  std::atomic<uint64_t> dead_lettered{0};
-  std::atomic<uint64_t> stale_removed{0};
-  std::atomic<uint64_t> janitor_errors{0};
-  /// Subscribers of the sink right now: an instance without any neither
-  /// takes the lease nor claims events it could not deliver.
-  std::atomic<size_t> subscribers{0};
-
-  void nack(const std::string& id, std::string err) {
-    std::lock_guard<std::mutex> guard{mtx};
-    if (last_error.size() >= 10000)
-      last_error.erase(last_error.begin());
-    last_error[id] = std::move(err);
-  }
-  void forget(const std::string& id) {
-    std::lock_guard<std::mutex> guard{mtx};
-    last_error.erase(id);
-  }
-  std::string error_of(const std::string& id) {
-    std::lock_guard<std::mutex> guard{mtx};
-    auto i = last_error.find(id);
-    return i == last_error.end() ? std::string{} : i->second;
-  }
-};
-
-struct sink_config {
-  std::string name;
-  std::string consumer;
-  sink_options opts;
-  std::optional<std::regex> pattern;
-
-  std::string dlq_name(const std::string& stream) const {
-    return opts.dead_letter_stream.empty() ? stream + ":dead-letter"
-                                           : opts.dead_letter_stream;
-  }
-  std::string keepalive_map() const {
-    return "sink:" + name + ":keepalive";
-  }
-  bool passes(const event& ev) const {
-    if (!opts.topic.empty())
-      return ev.topic == opts.topic;
-    if (pattern)
-      return std::regex_search(ev.topic, *pattern);
-    return true;
-  }
-};
-
-command eval_command(const script& s, std::vector<std::string> keys,
-                     std::vector<std::string> args) {
-  command c;
-  c.args.reserve(3 + keys.size() + args.size());
-  c.args.emplace_back("EVAL");
-  c.args.emplace_back(s.source);
-  c.args.emplace_back(std::to_string(keys.size()));
-  c.args.insert(c.args.end(), keys.begin(), keys.end());
-  c.args.insert(c.args.end(), args.begin(), args.end());
-  return c;
-}
-
-std::vector<std::string> map_keys(const std::string& map) {
-  return {rmap_scripts::content_key(map), rmap_scripts::updates_channel(map)};
-}
-
-command keepalive_command(const sink_config& cfg) {
-  return eval_command(rmap_scripts::set(), map_keys(cfg.keepalive_map()),
-                      {"", "0", cfg.consumer, std::to_string(unix_ns())});
-}
-
-/// Commands that make `cfg.consumer` a member of the group on `stream`.
-std::vector<command> join_commands(const sink_config& cfg,
-                                   const std::string& stream,
-                                   const std::string& start) {
-  auto key = stream_key(stream);
-  return {
-    make_command("XGROUP", "CREATE", key, cfg.name, start, "MKSTREAM"),
-    make_command("XGROUP", "CREATECONSUMER", key, cfg.name, cfg.consumer),
-    eval_command(rmap_scripts::append_unique(),
-                 map_keys("stream:" + stream + ":sinks"),
-                 {"", "0", cfg.name, cfg.consumer}),
-  };
-}
-
-/// Checks the replies of `join_commands` (BUSYGROUP is fine).
-caf::error check_join(const std::vector<resp::value>& replies) {
-  for (auto& r : replies)
-    if (r.is_error() && r.str.compare(0, 9, "BUSYGROUP") != 0)
-      return make_error(errc::redis_error, r.str);
-  return caf::none;
-}
-
-// -- janitor: lease, dead letters, reclaim, stale consumers -------------------
-
-struct janitor {
-  caf::blocking_actor* self;
-  caf::actor sink;
-  gateway_actor gw;
-  sink_config cfg;
-  std::shared_ptr<sink_shared> shared;
-  std::vector<std::string> streams;
-
-  caf::expected<resp::value> call(command cmd) {
-    caf::expected<resp::value> result{resp::value{}};
-    self->request(gw, caf::infinite, cmd_atom::value, std::move(cmd))
-      .receive([&](resp::value& v) { result = std::move(v); },
-               [&](caf::error& e) { result = std::move(e); });
-    return result;
-  }
-
-  caf::expected<resp::value> eval(const script& s,
-                                  std::vector<std::string> keys,
-                                  std::vector<std::string> args) {
-    caf::expected<resp::value> result{resp::value{}};
-    self
-      ->request(gw, caf::infinite, eval_atom::value, s, std::move(keys),
-                std::move(args))
-      .receive([&](resp::value& v) { result = std::move(v); },
-               [&](caf::error& e) { result = std::move(e); });
-    return result;
-  }
-
-  // Hands reclaimed events to the sink and waits until they were delivered.
-  void deliver(std::vector<event> evs) {
-    if (evs.empty())
-      return;
-    shared->reclaimed += evs.size();
-    // Bounded: if the sink died without answering (killed), the janitor
-    // still stops within this time; the claimed events are redelivered.
-    self->request(sink, std::chrono::seconds{10}, sk_reclaim_atom::value,
-                  std::move(evs))
-      .receive([](bool) {}, [](caf::error&) {});
-  }
-
-  void fail(const char* what, const caf::error& err) {
-    ++shared->janitor_errors;
-    log::warn("sink janitor {} failed sink={} error=\"{}\"", what, cfg.name,
-              err);
-  }
-
-  // Parses claimed entries; malformed ones are dead-lettered and acked.
-  std::vector<event> to_events(const std::string& stream,
-                               std::vector<resp::value>& entries,
-                               uint64_t deliveries) {
-    std::vector<event> evs;
-    auto key = stream_key(stream);
-    for (auto& entry : entries) {
-      if (entry.is_nil())
-        continue;
-      auto ev = parse_entry(entry, stream);
-      if (!ev) {
-        call(detail::dead_letter_command(entry, stream_key(cfg.dlq_name(stream)),
-                                         stream, cfg.name, deliveries,
-                                         render(ev.error())));
-        if (entry.is_array() && !entry.elements.empty())
-          call(make_command("XACK", key, cfg.name, entry.elements[0].str));
-        ++shared->dead_lettered;
-        continue;
-      }
-      ev->sink = cfg.name;
-      ev->deliveries = deliveries;
-      if (!cfg.passes(*ev)) {
-        call(make_command("XACK", key, cfg.name, ev->id));
-        continue;
-      }
-      evs.push_back(std::move(*ev));
-    }
-    return evs;
-  }
-
-  void dead_letter(const std::string& stream) {
-    auto key = stream_key(stream);
-    auto pending = call(make_command(
-      "XPENDING", key, cfg.name, "IDLE",
-      std::to_string(ms_of(cfg.opts.ack_grace)), "-", "+", "100"));
-    if (!pending) {
-      fail("XPENDING", pending.error());
-      return;
-    }
-    std::vector<std::string> poison;
-    std::map<std::string, uint64_t> counts;
-    for (auto& p : pending->elements)
-      if (p.is_array() && p.elements.size() >= 4
-          && static_cast<uint64_t>(p.elements[3].integer)
-               >= cfg.opts.max_deliveries) {
-        poison.push_back(p.elements[0].str);
-        counts[p.elements[0].str] = p.elements[3].integer;
-      }
-    if (poison.empty())
-      return;
-    command claim;
-    claim.args = {"XCLAIM", key, cfg.name, cfg.consumer, "0"};
-    claim.args.insert(claim.args.end(), poison.begin(), poison.end());
-    auto claimed = call(std::move(claim));
-    if (!claimed) {
-      fail("XCLAIM", claimed.error());
-      return;
-    }
-    auto dlq = stream_key(cfg.dlq_name(stream));
-    for (auto& entry : claimed->elements) {
-      if (!entry.is_array() || entry.elements.empty())
-        continue;
-      auto& id = entry.elements[0].str;
-      auto err = shared->error_of(id);
-      if (err.empty())
-        err = "not acked after " + std::to_string(counts[id]) + " deliveries";
-      auto added = call(detail::dead_letter_command(entry, dlq, stream,
-                                                    cfg.name, counts[id], err));
-      if (!added || added->is_error())
-        continue; // keep it pending; retried next round
-      call(make_command("XACK", key, cfg.name, id));
-      shared->forget(id);
-      ++shared->dead_lettered;
-      log::warn("sink dead-lettered event sink={} stream={} id={} "
-                "deliveries={} error=\"{}\"",
-                cfg.name, stream, id, counts[id], err);
-    }
-  }
-
-  void reclaim(const std::string& stream) {
-    auto key = stream_key(stream);
-    std::string cursor = "0-0";
-    for (int round = 0; round < 10; ++round) {
-      auto res = call(make_command("XAUTOCLAIM", key, cfg.name, cfg.consumer,
-                                   std::to_string(ms_of(cfg.opts.ack_grace)),
-                                   cursor, "COUNT", "100"));
-      if (!res) {
-        fail("XAUTOCLAIM", res.error());
-        return;
-      }
-      if (!res->is_array() || res->elements.size() < 2)
-        return;
-      cursor = res->elements[0].str;
-      deliver(to_events(stream, res->elements[1].elements, 2));
-      if (cursor == "0-0")
-        return;
-    }
-  }
-
-  void sweep(const std::string& stream) {
-    auto key = stream_key(stream);
-    auto info = call(make_command("XINFO", "CONSUMERS", key, cfg.name));
-    if (!info) {
-      fail("XINFO CONSUMERS", info.error());
-      return;
-    }
-    auto ka = call(make_command("HGETALL", rmap_scripts::content_key(
-                                             cfg.keepalive_map())));
-    if (!ka) {
-      fail("HGETALL keep-alive", ka.error());
-      return;
-    }
-    std::map<std::string, std::string> alive;
-    for (size_t i = 0; i + 1 < ka->elements.size(); i += 2)
-      alive[ka->elements[i].str] = ka->elements[i + 1].str;
-    auto now = unix_ns();
-    auto stale_after = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         2 * cfg.opts.ack_grace)
-                         .count();
-    for (auto& c : info->elements) {
-      std::string name;
-      int64_t pending = 0;
-      for (size_t i = 0; i + 1 < c.elements.size(); i += 2) {
-        if (c.elements[i].str == "name")
-          name = c.elements[i + 1].str;
-        else if (c.elements[i].str == "pending")
-          pending = c.elements[i + 1].integer;
-      }
-      if (name.empty() || name == cfg.consumer)
-        continue;
-      auto i = alive.find(name);
-      if (i != alive.end()) {
-        auto ns = resp::value::make_bulk(i->second).as_integer();
-        if (!ns) {
-          log::warn("sink unparseable keep-alive sink={} consumer={} "
-                    "value=\"{}\"",
-                    cfg.name, name, i->second);
-          continue;
-        }
-        if (now - *ns <= stale_after)
-          continue;
-      }
-      // Stale: claim whatever it still holds (young entries too), then
-      // delete it once its PEL is empty.
-      if (pending > 0) {
-        auto ids = call(make_command("XPENDING", key, cfg.name, "-", "+",
-                                     "100", name));
-        if (!ids || ids->elements.empty())
-          continue;
-        command claim;
-        claim.args = {"XCLAIM", key, cfg.name, cfg.consumer, "0"};
-        for (auto& p : ids->elements)
-          if (p.is_array() && !p.elements.empty())
-            claim.args.push_back(p.elements[0].str);
-        auto claimed = call(std::move(claim));
-        if (!claimed) {
-          fail("XCLAIM", claimed.error());
-          continue;
-        }
-        deliver(to_events(stream, claimed->elements, 2));
-        if (static_cast<size_t>(pending) > ids->elements.size())
-          continue; // more next round
-      }
-      call(make_command("XGROUP", "DELCONSUMER", key, cfg.name, name));
-      eval(rmap_scripts::del(), map_keys(cfg.keepalive_map()),
-           {"", "0", name});
-      eval(rmap_scripts::remove(), map_keys("stream:" + stream + ":sinks"),
-           {"", "0", cfg.name, name});
-      ++shared->stale_removed;
-      log::info("sink removed stale consumer sink={} stream={} consumer={}",
-                cfg.name, stream, name);
-    }
-  }
-
-  void check() {
-    if (shared->subscribers == 0)
-      return;
-    auto now = unix_ms();
-    auto lease = eval(sink_lease_script(), {"sink:" + cfg.name + ":stalelease"},
-                      {std::to_string(now + 495), std::to_string(now), "495"});
-    if (!lease) {
-      fail("lease", lease.error());
-      return;
-    }
-    if (lease->integer != 1)
-      return;
-    for (auto& s : streams) {
-      if (cfg.opts.max_deliveries > 0 && !cfg.opts.no_ack)
-        dead_letter(s);
-      reclaim(s);
-      sweep(s);
-    }
-  }
-};
-
-void janitor_loop(caf::blocking_actor* self, caf::actor sink, gateway_actor gw,
-                  sink_config cfg, std::shared_ptr<sink_shared> shared,
-                  std::vector<std::string> streams) {
-  janitor j{self, sink, std::move(gw), std::move(cfg), std::move(shared),
-            std::move(streams)};
-  self->monitor(sink);
-  bool running = true;
-  auto next = std::chrono::steady_clock::now() + j.cfg.opts.idle_check;
-  while (running) {
-    auto wait = std::max(next - std::chrono::steady_clock::now(),
-                         std::chrono::steady_clock::duration{0});
-    self->receive(
-      [&](jn_stop_atom) { running = false; },
-      [&](const caf::down_msg&) { running = false; },
-      [&](jn_streams_atom, std::vector<std::string>& xs) {
-        j.streams = std::move(xs);
-      },
-      caf::after(std::chrono::duration_cast<std::chrono::microseconds>(wait))
-        >> [&] {
-             j.check();
-             next = std::chrono::steady_clock::now() + j.cfg.opts.idle_check;
-           });
-  }
-}
 
 // -- the sink actor -----------------------------------------------------------
 
@@ -459,7 +49,8 @@ struct sink_state {
       shared_gw(std::move(shared_gw)),
       blocking(std::move(blocking)),
       command_timeout(command_timeout),
-      out(self, this->cfg.opts.buffer_size),
+      out(self, this->cfg.opts.buffer_size, "sink " + this->cfg.name,
+          this->cfg.opts.slow_subscriber),
       retry(std::chrono::milliseconds{100}, std::chrono::seconds{5}),
       shared(std::make_shared<sink_shared>()) {
     for (auto& n : names)
@@ -557,7 +148,7 @@ struct sink_state {
     // repair after another instance removed us during an outage.
     for (auto& s : streams)
       cmds.push_back(eval_command(rmap_scripts::append_unique(),
-                                  map_keys("stream:" + s + ":sinks"),
+                                  rmap_ops::keys_of("stream:" + s + ":sinks"),
                                   {"", "0", cfg.name, cfg.consumer}));
     self->request(shared_gw, caf::infinite, batch_atom::value, std::move(cmds))
       .then([](const std::vector<resp::value>&) {},
@@ -754,7 +345,7 @@ struct sink_state {
         auto sinks = "stream:" + name + ":sinks";
         self
           ->request(shared_gw, caf::infinite, eval_atom::value,
-                    rmap_scripts::remove(), map_keys(sinks),
+                    rmap_scripts::remove(), rmap_ops::keys_of(sinks),
                     std::vector<std::string>{"", "0", cfg.name, cfg.consumer})
           .then(
             [this, name](const resp::value& v) {
@@ -802,6 +393,7 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
   });
   st->keepalive();
   return {
+    [st](detail::fanout_check_atom, uint64_t seq) { st->out.check(seq); },
     [st](sub_atom, const caf::actor& who) {
       auto added = st->out.add(who);
       st->shared->subscribers = st->out.size();

@@ -11,7 +11,9 @@
 #include <caf/event_based_actor.hpp>
 
 #include "messages/runtime.hpp"
+#include "actors/rmap/rmap.hpp"
 #include "runtime/errors.hpp"
+#include "tests/support/log_capture.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;
@@ -183,6 +185,40 @@ BOOST_AUTO_TEST_CASE(an_actor_joins_writes_watches_and_stops_a_map) {
   auto n = redis().call(make_command("HGET", "map:app-map:content", "n"));
   BOOST_REQUIRE_MESSAGE(n, describe(n));
   BOOST_TEST(n->str == "5");
+}
+
+BOOST_AUTO_TEST_CASE(subscribers_answering_badly_or_not_at_all_are_logged) {
+  log_capture logs;
+  rmap::options o;
+  o.slow_subscriber = 100ms;
+  auto m = rmap::map::join(*rt, "badsubs", o);
+  BOOST_REQUIRE_MESSAGE(m, describe(m));
+  auto odd = sys->spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {[](map_event_atom, const std::string&, map_event_kind) {
+      return std::string{"not a bool"};
+    }};
+  });
+  auto held = std::make_shared<std::vector<caf::response_promise>>();
+  auto mute = sys->spawn([held](caf::event_based_actor* s) -> caf::behavior {
+    return {[=](const map_changes&) {
+      held->push_back(s->make_response_promise());
+    }};
+  });
+  for (const auto& [who, detailed] :
+       {std::make_pair(odd, false), std::make_pair(mute, true)})
+    (*self)->request((*m)->replica(), 5s, sub_atom::value, who, detailed)
+      .receive([](bool) {}, [](caf::error&) {});
+  BOOST_REQUIRE((*m)->set("k", "v"));
+  BOOST_TEST(wait_until([&] {
+    return logs.contains("map subscriber dropped")
+           && logs.contains("map subscriber has not answered");
+  }));
+  replica_stats st;
+  (*self)->request((*m)->replica(), 5s, stats_atom::value)
+    .receive([&](const replica_stats& x) { st = x; }, [](caf::error&) {});
+  BOOST_TEST(st.subscribers == 1u); // the mute one stays, the odd one went
+  (*self)->send_exit(odd, caf::exit_reason::user_shutdown);
+  (*self)->send_exit(mute, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -11,7 +11,9 @@
 #include <caf/event_based_actor.hpp>
 
 #include "messages/runtime.hpp"
+#include "actors/streaming/reader.hpp"
 #include "runtime/errors.hpp"
+#include "tests/support/log_capture.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;
@@ -161,6 +163,51 @@ BOOST_AUTO_TEST_CASE(spawn_errors_reach_the_requesting_actor) {
   BOOST_REQUIRE(result.wait_for(10s) == std::future_status::ready);
   auto err = result.get();
   BOOST_TEST(code_of(err) == errc::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(a_subscriber_answering_no_bool_is_dropped_with_a_warning) {
+  log_capture logs;
+  reader_options o;
+  o.block = 50ms;
+  auto r = spawn_reader(*rt, {"odd"}, o);
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  auto odd = sys->spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {[](const event_batch&) { return std::string{"not a bool"}; }};
+  });
+  (*self)->request(*r, 5s, sub_atom::value, odd).receive([](bool) {},
+                                                       [](caf::error&) {});
+  redis()("XADD", "pulse:stream:odd", "*", "n", "ev", "p", "x");
+  BOOST_TEST(wait_until(
+    [&] { return logs.contains("dropped a subscriber that did not answer"); }));
+  stream_stats st;
+  (*self)->request(*r, 5s, stats_atom::value)
+    .receive([&](const stream_stats& x) { st = x; }, [](caf::error&) {});
+  BOOST_TEST(st.subscribers == 0u);
+  (*self)->send_exit(*r, caf::exit_reason::user_shutdown);
+  (*self)->send_exit(odd, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(a_subscriber_that_does_not_answer_is_named_in_a_warning) {
+  log_capture logs;
+  reader_options o;
+  o.block = 50ms;
+  o.slow_subscriber = 100ms;
+  auto r = spawn_reader(*rt, {"slow"}, o);
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  // Keeps every batch's promise without answering it.
+  auto held = std::make_shared<std::vector<caf::response_promise>>();
+  auto mute = sys->spawn([held](caf::event_based_actor* s) -> caf::behavior {
+    return {[=](const event_batch&) {
+      held->push_back(s->make_response_promise());
+    }};
+  });
+  (*self)->request(*r, 5s, sub_atom::value, mute).receive([](bool) {},
+                                                        [](caf::error&) {});
+  redis()("XADD", "pulse:stream:slow", "*", "n", "ev", "p", "x");
+  BOOST_TEST(wait_until(
+    [&] { return logs.contains("subscriber has not answered"); }));
+  (*self)->send_exit(*r, caf::exit_reason::user_shutdown);
+  (*self)->send_exit(mute, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,107 @@
+#pragma once
+
+/// Internal to the sink: its configuration, the state it shares with its
+/// janitor, and the commands that make a consumer a member of its group
+/// (Go Pulse's consumer group, membership map `stream:<s>:sinks` and
+/// keep-alive map `sink:<name>:keepalive`, written with the rmap scripts).
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/timespan.hpp>
+
+#include "messages/redis.hpp"
+#include "messages/streaming.hpp"
+
+namespace pulse::sink_detail {
+
+/// `(sk_reclaim_atom, events) -> bool`: the janitor hands reclaimed events
+/// to the sink, which answers once they were delivered.
+using sk_reclaim_atom = caf::atom_constant<caf::atom("sk_reclaim")>;
+/// `(jn_stop_atom)`: stops the janitor.
+using jn_stop_atom = caf::atom_constant<caf::atom("jn_stop")>;
+/// `(jn_streams_atom, streams)`: the sink's streams changed.
+using jn_streams_atom = caf::atom_constant<caf::atom("jn_streams")>;
+
+inline int64_t ms_of(caf::timespan d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+/// What the sink actor and its janitor share.
+struct sink_shared {
+  std::mutex mtx;
+  /// Last error reported by `nack` per event ID (bounded).
+  std::unordered_map<std::string, std::string> last_error;
+  std::atomic<uint64_t> reclaimed{0};
+  std::atomic<uint64_t> dead_lettered{0};
+  std::atomic<uint64_t> stale_removed{0};
+  std::atomic<uint64_t> janitor_errors{0};
+  /// Subscribers of the sink right now: an instance without any neither
+  /// takes the lease nor claims events it could not deliver.
+  std::atomic<size_t> subscribers{0};
+
+  void nack(const std::string& id, std::string err) {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (last_error.size() >= 10000)
+      last_error.erase(last_error.begin());
+    last_error[id] = std::move(err);
+  }
+  void forget(const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    last_error.erase(id);
+  }
+  std::string error_of(const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = last_error.find(id);
+    return i == last_error.end() ? std::string{} : i->second;
+  }
+};
+
+struct sink_config {
+  std::string name;
+  std::string consumer;
+  sink_options opts;
+  std::optional<std::regex> pattern;
+
+  std::string dlq_name(const std::string& stream) const {
+    return opts.dead_letter_stream.empty() ? stream + ":dead-letter"
+                                           : opts.dead_letter_stream;
+  }
+  std::string keepalive_map() const {
+    return "sink:" + name + ":keepalive";
+  }
+  bool passes(const event& ev) const {
+    if (!opts.topic.empty())
+      return ev.topic == opts.topic;
+    if (pattern)
+      return std::regex_search(ev.topic, *pattern);
+    return true;
+  }
+};
+
+/// `EVAL <source> <n> keys... args...` as one command (for batches).
+command eval_command(const script& s, std::vector<std::string> keys,
+                     std::vector<std::string> args);
+
+/// Refreshes the consumer's entry in the keep-alive map (rmap `set`).
+command keepalive_command(const sink_config& cfg);
+
+/// Commands that make `cfg.consumer` a member of the group on `stream`:
+/// `XGROUP CREATE ... MKSTREAM`, `XGROUP CREATECONSUMER` and the
+/// membership map entry (rmap `append_unique`).
+std::vector<command> join_commands(const sink_config& cfg,
+                                   const std::string& stream,
+                                   const std::string& start);
+
+/// Checks the replies of `join_commands` (BUSYGROUP is fine). Errors:
+/// `errc::redis_error`.
+caf::error check_join(const std::vector<resp::value>& replies);
+
+} // namespace pulse::sink_detail
