@@ -9,6 +9,8 @@
 // Usage: pool_bench [--port=N] [--runs=3] [--scale=1.0]
 
 #include <atomic>
+#include <functional>
+#include <future>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -139,7 +141,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (std::string{argv[i]}.rfind("--workers=", 0) == 0)
       workers = std::stoul(std::string{argv[i]}.substr(10));
-  std::vector<double> tput, async_tput, raw_tput, start50, start99, ret50, ret99, raw50,
+  std::vector<double> tput, async_tput, actor_tput, raw_tput, start50, start99, ret50, ret99, raw50,
     raw99;
   auto o = tgt.runtime_options();
   {
@@ -218,6 +220,40 @@ int main(int argc, char** argv) {
         if (errors > 0)
           std::fprintf(stderr, "%zu async dispatches failed\n", errors);
       }
+      // 1c. Throughput from an event-based actor: `dispatch_atom` requests
+      // to the node actor, 2000 in flight, no blocking call.
+      if (want("actor")) {
+        std::promise<double> result;
+        auto t3 = clock_type::now();
+        sys.spawn([&, node = (*cn)->actor()](caf::event_based_actor* self) {
+          auto sent = std::make_shared<size_t>(0);
+          auto done = std::make_shared<size_t>(0);
+          auto send_one = std::make_shared<std::function<void()>>();
+          *send_one = [=, &result] {
+            auto i = (*sent)++;
+            self
+              ->request(node, caf::infinite, dispatch_atom::value,
+                        "actor-" + std::to_string(i), std::string{"payload"})
+              .then(
+                [=, &result](bool) {
+                  if (++*done == n) {
+                    result.set_value(us_since(t3));
+                    *send_one = nullptr; // breaks the self-reference
+                  } else if (*sent < n) {
+                    (*send_one)();
+                  }
+                },
+                [=](caf::error& err) {
+                  std::fprintf(stderr, "actor dispatch: %s\n",
+                               render(err).c_str());
+                });
+          };
+          for (size_t i = 0; i < std::min<size_t>(2000, n); ++i)
+            (*send_one)();
+        });
+        actor_tput.push_back(static_cast<double>(n)
+                             / (result.get_future().get() / 1e6));
+      }
       // 2. Latency at light load: one dispatch at a time.
       std::vector<double> to_start, to_return;
       for (size_t i = 0; i < (want("latency") ? lat_n + 100 : 0); ++i) {
@@ -257,6 +293,9 @@ int main(int argc, char** argv) {
          "raw_list_relay_jobs_per_s", median(raw_tput), true, extra);
   report("pool", "dispatch_async_2000_in_flight_jobs_per_s",
          median(async_tput), "raw_list_relay_jobs_per_s", median(raw_tput),
+         true, extra);
+  report("pool", "actor_dispatch_2000_in_flight_jobs_per_s",
+         median(actor_tput), "raw_list_relay_jobs_per_s", median(raw_tput),
          true, extra);
   report("pool", "dispatch_to_handler_start_p50_us", median(start50),
          "raw_rpush_to_blpop_p50_us", median(raw50), false, extra);

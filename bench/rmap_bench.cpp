@@ -5,6 +5,8 @@
 // Usage: rmap_bench [--port=N] [--runs=3] [--scale=1.0]
 
 #include <atomic>
+#include <functional>
+#include <future>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -134,13 +136,50 @@ std::pair<double, double> raw_propagation(uint16_t port, size_t n) {
 
 } // namespace
 
+// Sequential `map_write` sets from an event-based actor; returns the p50 of
+// the round trips in µs.
+double actor_set_rtt_p50(caf::actor_system& sys, replica_actor replica,
+                         size_t n) {
+  std::promise<std::vector<double>> promise;
+  auto* result = &promise;
+  sys.spawn([&](caf::event_based_actor* self) {
+    auto us = std::make_shared<std::vector<double>>();
+    auto next = std::make_shared<std::function<void(size_t)>>();
+    *next = [=](size_t i) {
+      auto t0 = clock_type::now();
+      self
+        ->request(replica, caf::infinite, map_write_atom::value,
+                  map_write{map_op::set, "actor-rtt", {std::to_string(i)}})
+        .then(
+          [=](const map_write_result&) {
+            us->push_back(std::chrono::duration<double, std::micro>(
+                            clock_type::now() - t0)
+                            .count());
+            if (i + 1 < n) {
+              (*next)(i + 1);
+              return;
+            }
+            result->set_value(*us);
+            *next = nullptr; // breaks the self-reference
+          },
+          [=](caf::error& err) {
+            std::fprintf(stderr, "map_write: %s\n", render(err).c_str());
+          });
+    };
+    (*next)(0);
+  });
+  auto us = promise.get_future().get();
+  return us.empty() ? 0 : quantile(us, 0.5);
+}
+
 int main(int argc, char** argv) {
   target tgt{argc, argv};
   pulse::config cfg;
   read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(5000 * tgt.scale);
   auto big = static_cast<size_t>(100000 * tgt.scale);
-  std::vector<double> get_p50, get_rate, base_p50, set_p50, raw_set,
+  std::vector<double> get_p50, get_rate, base_p50, set_p50, actor_set_p50,
+    raw_set,
     prop50, prop99, raw50, raw99, join_ms, hgetall_ms;
   auto o = tgt.runtime_options();
   {
@@ -189,6 +228,9 @@ int main(int argc, char** argv) {
       }
       set_p50.push_back(quantile(us, 0.5));
       raw_set.push_back(raw_evalsha_p50(tgt.port, n));
+      // 2b. set round trip from an event-based actor: `map_write` requests
+      // to the replica, one at a time.
+      actor_set_p50.push_back(actor_set_rtt_p50(sys, m->replica(), n));
       // 3. propagation to a replica on the other runtime.
       auto far = *rmap::map::join(**rt2, name);
       us.clear();
@@ -241,6 +283,8 @@ int main(int argc, char** argv) {
          runs + fmt::format(",\"gets_per_s\":{:.0f}", median(get_rate)));
   report("rmap", "set_rtt_p50_us", median(set_p50), "raw_evalsha_rtt_p50_us",
          median(raw_set), false, runs);
+  report("rmap", "actor_map_write_set_rtt_p50_us", median(actor_set_p50),
+         "raw_evalsha_rtt_p50_us", median(raw_set), false, runs);
   report("rmap", "propagation_p50_us", median(prop50),
          "raw_hset_publish_script_to_subscriber_p50_us", median(raw50), false,
          runs);

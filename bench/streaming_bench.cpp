@@ -25,9 +25,12 @@ namespace {
 
 using go_atom = caf::atom_constant<caf::atom("go")>;
 
-// Producer: `n` adds with `window` in flight; replies true when done.
+// Producer: `n` adds with `window` in flight; replies true when done. With
+// a runtime actor `ra`, adds are `stream_add_atom` messages to it (the
+// actor API); otherwise `XADD` commands straight to the gateway.
 caf::behavior producer(caf::event_based_actor* self, gateway_actor gw,
-                       stream s, size_t n, size_t window) {
+                       runtime_actor ra, stream s, stream_options so,
+                       size_t n, size_t window) {
   struct st {
     size_t sent = 0;
     size_t done = 0;
@@ -35,23 +38,31 @@ caf::behavior producer(caf::event_based_actor* self, gateway_actor gw,
     std::function<void()> fire;
   };
   auto x = std::make_shared<st>();
+  auto on_done = [=] {
+    if (++x->done == n) {
+      x->rp.deliver(true);
+      x->fire = nullptr;
+    } else if (x->sent < n) {
+      x->fire();
+    }
+  };
+  auto on_error = [=](caf::error&) {
+    x->rp.deliver(false);
+    x->fire = nullptr;
+  };
   x->fire = [=] {
-    auto cmds = s.add_commands("ev", "payload-0123456789");
     x->sent++;
+    if (ra) {
+      self
+        ->request(ra, caf::infinite, stream_add_atom::value, s.name(),
+                  std::string{"ev"}, std::string{"payload-0123456789"},
+                  std::string{}, so)
+        .then([=](const std::string&) { on_done(); }, on_error);
+      return;
+    }
+    auto cmds = s.add_commands("ev", "payload-0123456789");
     self->request(gw, caf::infinite, cmd_atom::value, std::move(cmds[0]))
-      .then(
-        [=](const resp::value&) {
-          if (++x->done == n) {
-            x->rp.deliver(true);
-            x->fire = nullptr;
-          } else if (x->sent < n) {
-            x->fire();
-          }
-        },
-        [=](caf::error&) {
-          x->rp.deliver(false);
-          x->fire = nullptr;
-        });
+      .then([=](const resp::value&) { on_done(); }, on_error);
   };
   return {
     [=](go_atom) {
@@ -62,7 +73,7 @@ caf::behavior producer(caf::event_based_actor* self, gateway_actor gw,
   };
 }
 
-double add_throughput(runtime& rt, size_t n) {
+double add_throughput(runtime& rt, size_t n, bool via_runtime_actor) {
   auto& sys = rt.system();
   client c{sys, rt.gateway()};
   c("DEL", "pulse:stream:bench-add");
@@ -72,7 +83,9 @@ double add_throughput(runtime& rt, size_t n) {
   size_t actors = 50;
   std::vector<caf::actor> ps;
   for (size_t i = 0; i < actors; ++i)
-    ps.push_back(sys.spawn(producer, rt.gateway(), s, n / actors, size_t{16}));
+    ps.push_back(sys.spawn(producer, rt.gateway(),
+                           via_runtime_actor ? rt.actor() : runtime_actor{}, s,
+                           so, n / actors, size_t{16}));
   caf::scoped_actor self{sys};
   auto t0 = clock_type::now();
   for (auto& p : ps)
@@ -288,7 +301,7 @@ int main(int argc, char** argv) {
   auto n = static_cast<size_t>(200000 * tgt.scale);
   auto nc = static_cast<size_t>(100000 * tgt.scale);
   auto nl = static_cast<size_t>(2000 * tgt.scale);
-  std::vector<double> add, rb_xadd, consume, raw_cons, lat, lat99, raw_lat;
+  std::vector<double> add, add_actor, rb_xadd, consume, raw_cons, lat, lat99, raw_lat;
   {
     caf::actor_system sys{cfg};
     auto o = tgt.runtime_options();
@@ -299,7 +312,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (int run = 0; run < tgt.runs; ++run) {
-      add.push_back(add_throughput(**rt, n));
+      add.push_back(add_throughput(**rt, n, false));
+      add_actor.push_back(add_throughput(**rt, n, true));
       rb_xadd.push_back(redis_benchmark(
         tgt.port,
         fmt::format("-n {} -P 16 -c 50 XADD pulse:stream:rb MAXLEN '~' 1000 '*' "
@@ -319,6 +333,9 @@ int main(int argc, char** argv) {
   auto runs = fmt::format("\"runs\":{}", tgt.runs);
   report("streaming", "add_ops_per_s_50x16_producers", median(add),
          "redis_benchmark_P16_c50_xadd_rps", median(rb_xadd), true, runs);
+  report("streaming", "runtime_actor_add_ops_per_s_50x16_producers",
+         median(add_actor), "redis_benchmark_P16_c50_xadd_rps",
+         median(rb_xadd), true, runs);
   report("streaming", "sink_consume_ack_events_per_s", median(consume),
          "raw_xreadgroup1000_xack_events_per_s", median(raw_cons), true, runs);
   report("streaming", "add_to_sink_p50_us", median(lat),
