@@ -2,13 +2,13 @@
 
 #include <memory>
 #include <optional>
-#include <regex>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
 #include "actors/redis/gateway.hpp"
 #include "actors/streaming/fanout.hpp"
+#include "actors/streaming/filter.hpp"
 #include "actors/streaming/read_reply.hpp"
 #include "actors/redis/backoff.hpp"
 #include "runtime/errors.hpp"
@@ -32,11 +32,11 @@ struct reader_state {
   };
 
   reader_state(caf::event_based_actor* self, reader_options opts,
-               std::optional<std::regex> pattern, gateway_actor shared,
+               topic_filter filter, gateway_actor shared,
                gateway_actor blocking, caf::timespan command_timeout)
     : self(self),
       opts(std::move(opts)),
-      pattern(std::move(pattern)),
+      filter(std::move(filter)),
       shared(std::move(shared)),
       blocking(std::move(blocking)),
       command_timeout(command_timeout),
@@ -48,7 +48,7 @@ struct reader_state {
 
   caf::event_based_actor* self;
   reader_options opts;
-  std::optional<std::regex> pattern;
+  topic_filter filter;
   gateway_actor shared;
   gateway_actor blocking;
   caf::timespan command_timeout;
@@ -59,14 +59,6 @@ struct reader_state {
   bool in_flight = false;
   bool retry_scheduled = false;
   size_t resolving = 0;
-
-  bool passes(const event& ev) const {
-    if (!opts.topic.empty())
-      return ev.topic == opts.topic;
-    if (pattern)
-      return std::regex_search(ev.topic, *pattern);
-    return true;
-  }
 
   bool add(const std::string& name, std::string start) {
     auto key = stream_key(name);
@@ -184,7 +176,7 @@ struct reader_state {
                   c->name, ev.error());
         return;
       }
-      if (!passes(*ev)) {
+      if (!filter.passes(*ev)) {
         ++stats.filtered;
         return;
       }
@@ -213,11 +205,11 @@ struct reader_state {
 caf::behavior reader_impl(caf::event_based_actor* self,
                           std::vector<std::string> streams,
                           reader_options opts,
-                          std::optional<std::regex> pattern,
+                          topic_filter filter,
                           gateway_actor shared, gateway_actor blocking,
                           caf::timespan command_timeout) {
   auto st = std::make_shared<reader_state>(self, std::move(opts),
-                                           std::move(pattern), shared,
+                                           std::move(filter), shared,
                                            blocking, command_timeout);
   self->set_down_handler(
     [st](const caf::down_msg& msg) { st->out.on_down(msg.source); });
@@ -264,19 +256,12 @@ caf::expected<reader_actor> spawn_reader(services& rt,
   for (auto& name : streams)
     if (auto err = validate_name(name, "pulse stream"))
       return err;
-  std::optional<std::regex> pattern;
-  if (opts.topic.empty() && !opts.topic_pattern.empty()) {
-    try {
-      pattern.emplace(opts.topic_pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      return make_error(errc::invalid_argument,
-                        std::string{"topic pattern must be a valid regex: "}
-                          + e.what());
-    }
-  }
+  auto filter = topic_filter::make(opts);
+  if (!filter)
+    return filter.error();
   auto blocking = rt.spawn_gateway(gateway_role::blocking);
   auto hdl = rt.system().spawn(reader_impl, std::move(streams),
-                               std::move(opts), std::move(pattern),
+                               std::move(opts), std::move(*filter),
                                rt.gateway(), blocking,
                                rt.redis().command_timeout);
   rt.track(hdl);

@@ -6,7 +6,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -468,15 +467,10 @@ caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
   sink_config cfg;
   cfg.name = name;
   cfg.consumer = make_ulid();
-  if (opts.topic.empty() && !opts.topic_pattern.empty()) {
-    try {
-      cfg.pattern.emplace(opts.topic_pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      return make_error(errc::invalid_argument,
-                        std::string{"topic pattern must be a valid regex: "}
-                          + e.what());
-    }
-  }
+  auto filter = topic_filter::make(opts);
+  if (!filter)
+    return filter.error();
+  cfg.filter = std::move(*filter);
   cfg.opts = std::move(opts);
   // Keep-alive first, so no sweeper sees the consumer without one.
   client c{rt.system(), rt.gateway()};

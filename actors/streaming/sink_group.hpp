@@ -8,8 +8,6 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
-#include <optional>
-#include <regex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -19,6 +17,7 @@
 
 #include "messages/redis.hpp"
 #include "messages/streaming.hpp"
+#include "actors/streaming/filter.hpp"
 
 namespace pulse::sink_detail {
 
@@ -68,7 +67,7 @@ struct sink_config {
   std::string name;
   std::string consumer;
   sink_options opts;
-  std::optional<std::regex> pattern;
+  topic_filter filter;
 
   std::string dlq_name(const std::string& stream) const {
     return opts.dead_letter_stream.empty() ? stream + ":dead-letter"
@@ -78,11 +77,7 @@ struct sink_config {
     return "sink:" + name + ":keepalive";
   }
   bool passes(const event& ev) const {
-    if (!opts.topic.empty())
-      return ev.topic == opts.topic;
-    if (pattern)
-      return std::regex_search(ev.topic, *pattern);
-    return true;
+    return filter.passes(ev);
   }
 };
 

@@ -12,6 +12,7 @@
 
 #include "messages/runtime.hpp"
 #include "runtime/errors.hpp"
+#include "tests/support/actor_report.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;
@@ -51,12 +52,7 @@ caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
                   std::shared_ptr<std::promise<report>> out) {
   auto r = std::make_shared<report>();
   auto node = std::make_shared<pool_node_actor>();
-  auto fail = [self, out](const std::string& where, const caf::error& err) {
-    report x;
-    x.error = where + ": " + render(err);
-    out->set_value(x);
-    self->quit();
-  };
+  auto fail = failing(self, out);
   pool_options opts;
   opts.worker_ttl = 600ms;
   opts.ack_grace_period = 500ms;
@@ -135,11 +131,9 @@ caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
 BOOST_FIXTURE_TEST_SUITE(pool_actor_api, actor_fixture)
 
 BOOST_AUTO_TEST_CASE(an_actor_dispatches_stops_and_closes_a_pool_node) {
-  auto out = std::make_shared<std::promise<report>>();
-  auto result = out->get_future();
-  sys->spawn(app, rt->actor(), out);
-  BOOST_REQUIRE(result.wait_for(30s) == std::future_status::ready);
-  auto r = result.get();
+  auto reported = run_app<report>(*sys, 30s, app, rt->actor());
+  BOOST_REQUIRE(reported);
+  auto& r = *reported;
   BOOST_REQUIRE_MESSAGE(r.error.empty(), r.error);
   BOOST_TEST(r.node_down);
   BOOST_TEST(r.closed);

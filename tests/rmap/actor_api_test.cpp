@@ -14,6 +14,7 @@
 #include "actors/rmap/rmap.hpp"
 #include "runtime/errors.hpp"
 #include "tests/support/log_capture.hpp"
+#include "tests/support/actor_report.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;
@@ -74,12 +75,7 @@ caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
                   std::shared_ptr<std::promise<report>> out) {
   auto r = std::make_shared<report>();
   auto replica = std::make_shared<replica_actor>();
-  auto fail = [self, out](const std::string& where, const caf::error& err) {
-    report x;
-    x.error = where + ": " + render(err);
-    out->set_value(x);
-    self->quit();
-  };
+  auto fail = failing(self, out);
   map_options opts;
   opts.dedicated_thread = false; // a replica on the scheduler's threads
   self->request(rt, 10s, spawn_map_atom::value, std::string{"app-map"}, opts)
@@ -151,11 +147,9 @@ caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
 BOOST_FIXTURE_TEST_SUITE(rmap_actor_api, actor_fixture)
 
 BOOST_AUTO_TEST_CASE(an_actor_joins_writes_watches_and_stops_a_map) {
-  auto out = std::make_shared<std::promise<report>>();
-  auto result = out->get_future();
-  sys->spawn(app, rt->actor(), out);
-  BOOST_REQUIRE(result.wait_for(20s) == std::future_status::ready);
-  auto r = result.get();
+  auto reported = run_app<report>(*sys, 20s, app, rt->actor());
+  BOOST_REQUIRE(reported);
+  auto& r = *reported;
   BOOST_REQUIRE_MESSAGE(r.error.empty(), r.error);
   BOOST_TEST(r.replica_down);
   BOOST_REQUIRE(r.results.size() == writes().size());

@@ -14,6 +14,7 @@
 #include "actors/streaming/reader.hpp"
 #include "runtime/errors.hpp"
 #include "tests/support/log_capture.hpp"
+#include "tests/support/actor_report.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;
@@ -61,12 +62,7 @@ caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
                   std::shared_ptr<std::promise<report>> out) {
   auto n = std::make_shared<counts>();
   auto sink = std::make_shared<sink_actor>();
-  auto fail = [self, out](const std::string& where, const caf::error& err) {
-    report r;
-    r.error = where + ": " + render(err);
-    out->set_value(r);
-    self->quit();
-  };
+  auto fail = failing(self, out);
   sink_options opts;
   opts.start = "0";
   opts.block = 50ms;
@@ -129,11 +125,9 @@ caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
 BOOST_FIXTURE_TEST_SUITE(streaming_actor_api, actor_fixture)
 
 BOOST_AUTO_TEST_CASE(an_actor_spawns_a_sink_acks_nacks_and_stops_it) {
-  auto out = std::make_shared<std::promise<report>>();
-  auto result = out->get_future();
-  sys->spawn(app, rt->actor(), out);
-  BOOST_REQUIRE(result.wait_for(20s) == std::future_status::ready);
-  auto r = result.get();
+  auto reported = run_app<report>(*sys, 20s, app, rt->actor());
+  BOOST_REQUIRE(reported);
+  auto& r = *reported;
   BOOST_REQUIRE_MESSAGE(r.error.empty(), r.error);
   BOOST_TEST(r.sink_down);
   BOOST_TEST(r.good == 1);
