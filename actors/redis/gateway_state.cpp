@@ -1,0 +1,433 @@
+#include "actors/redis/gateway_state.hpp"
+
+#include <algorithm>
+
+#include "actors/redis/resp.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+
+namespace pulse::gateway_detail {
+
+caf::timespan gateway_state::tick_interval() const {
+  auto t = opts.command_timeout / 10;
+  return std::clamp(t, caf::timespan{std::chrono::milliseconds{1}},
+                    caf::timespan{std::chrono::milliseconds{100}});
+}
+
+void gateway_state::arm_timer() {
+  if (timer_armed)
+    return;
+  bool busy = !queued.empty();
+  if (!busy) {
+    std::lock_guard<std::mutex> guard{mtx};
+    busy = !in_flight.empty();
+  }
+  if (!busy)
+    return;
+  timer_armed = true;
+  self->delayed_send(self, tick_interval(), gw_tick_atom::value);
+}
+
+void gateway_state::arm_timer_from_outside() {
+  if (!timer_armed.exchange(true))
+    if (auto hdl = caf::actor_cast<caf::actor>(self_addr))
+      caf::anon_send(hdl, gw_tick_atom::value);
+}
+
+void gateway_state::fail(request& req, const caf::error& err) {
+  if (req.counted) {
+    std::lock_guard<std::mutex> guard{mtx};
+    settle(req);
+  }
+  ++errors;
+  if (code_of(err) == errc::timeout)
+    ++stats.timeouts;
+  req.to.deliver(caf::make_message(err));
+}
+
+void gateway_state::submit(request req) {
+  if (closing) {
+    fail(req, make_error(errc::closed, "gateway is shutting down"));
+    return;
+  }
+  apply_timeout(req);
+  if (usable()) {
+    if (send(std::move(req)))
+      conn.flush_later();
+  } else if (queued.size() >= opts.max_queued) {
+    fail(req, make_error(errc::overloaded,
+                         "redis unreachable and "
+                           + std::to_string(queued.size())
+                           + " requests already queued"));
+    return;
+  } else {
+    queued.emplace_back(std::move(req));
+    conn.connect();
+  }
+  arm_timer();
+}
+
+void gateway_state::apply_timeout(request& req) {
+  if (req.timeout.count() <= 0)
+    req.timeout = opts.command_timeout;
+  req.deadline = coarse_now() + req.timeout;
+}
+
+bool gateway_state::enqueue_locked(request req) {
+  bool idle = in_flight.size() <= send_at_once_up_to;
+  auto& out = conn.output();
+  switch (req.kind) {
+    case request::type::single:
+      resp::encode(out, req.single.args);
+      req.owed = 1;
+      break;
+    case request::type::batch:
+      for (auto& cmd : req.body->cmds)
+        resp::encode(out, cmd.args);
+      req.owed = req.body->cmds.size();
+      break;
+    case request::type::eval: {
+      auto& b = *req.body;
+      auto nkeys = std::to_string(b.keys.size());
+      if (scripts.count(b.scr.sha1) > 0) {
+        resp::encode(out, {"EVALSHA", b.scr.sha1, nkeys}, {&b.keys, &b.args});
+      } else {
+        resp::encode(out, {"EVAL", b.scr.source, nkeys}, {&b.keys, &b.args});
+        scripts.insert(b.scr.sha1);
+      }
+      req.owed = 1;
+      break;
+    }
+  }
+  sent_commands += req.owed;
+  in_flight.emplace_back(std::move(req));
+  return idle;
+}
+
+bool gateway_state::fail_in_flight(const caf::error& err, bool mark_broken) {
+  std::deque<request> dead;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    dead.swap(in_flight);
+    if (mark_broken && !dead.empty())
+      broken = true;
+  }
+  for (auto& req : dead)
+    fail(req, err);
+  return !dead.empty();
+}
+
+void gateway_state::settle(request& req) {
+  if (req.counted) {
+    req.counted = false;
+    --slow_requests;
+  }
+}
+
+bool gateway_state::usable() {
+  std::lock_guard<std::mutex> guard{mtx};
+  return conn.connected() && !broken;
+}
+
+bool gateway_state::send(request req) {
+  std::lock_guard<std::mutex> guard{mtx};
+  settle(req);
+  return enqueue_locked(std::move(req));
+}
+
+bool gateway_state::direct_ok_locked() const {
+  return !closing && !broken && conn.connected() && slow_requests == 0;
+}
+
+void gateway_state::put_direct(request req, std::unique_lock<std::mutex>& guard) {
+  apply_timeout(req);
+  if (enqueue_locked(std::move(req)))
+    conn.send_pending(guard, false);
+}
+
+bool gateway_state::try_direct(request& req) {
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    if (!direct_ok_locked())
+      return false;
+    put_direct(std::move(req), guard);
+  }
+  arm_timer_from_outside();
+  return true;
+}
+
+bool gateway_state::try_take(caf::mailbox_element& elem) {
+  auto& xs = elem.content();
+  request::type kind;
+  bool takeable = true;
+  if (xs.match_elements<cmd_atom, command>()) {
+    kind = request::type::single;
+  } else if (xs.match_elements<batch_atom, std::vector<command>>()) {
+    kind = request::type::batch;
+    takeable = !xs.get_as<std::vector<command>>(1).empty();
+  } else if (xs.match_elements<eval_atom, script, std::vector<std::string>,
+                               std::vector<std::string>>()) {
+    kind = request::type::eval;
+  } else if (xs.match_elements<cancel_atom>()) {
+    // A barrier: requests sent after a cancel must not be canceled by it.
+    std::lock_guard<std::mutex> guard{mtx};
+    ++slow_requests;
+    return false;
+  } else {
+    return false;
+  }
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    if (!takeable || !direct_ok_locked()) {
+      ++slow_requests;
+      return false;
+    }
+    request req;
+    req.kind = kind;
+    switch (kind) {
+      case request::type::single:
+        req.single = xs.move_if_unshared<command>(1);
+        req.timeout = req.single.timeout;
+        break;
+      case request::type::batch: {
+        auto& b = req.b();
+        b.cmds = xs.move_if_unshared<std::vector<command>>(1);
+        for (auto& c : b.cmds)
+          req.timeout = std::max(req.timeout, c.timeout);
+        b.replies.reserve(b.cmds.size());
+        break;
+      }
+      case request::type::eval: {
+        auto& b = req.b();
+        b.scr = xs.move_if_unshared<script>(1);
+        b.keys = xs.move_if_unshared<std::vector<std::string>>(2);
+        b.args = xs.move_if_unshared<std::vector<std::string>>(3);
+        break;
+      }
+    }
+    req.to.self = caf::actor_cast<caf::strong_actor_ptr>(self);
+    req.to.source = std::move(elem.sender);
+    req.to.stages = std::move(elem.stages);
+    req.to.id = elem.mid;
+    put_direct(std::move(req), guard);
+  }
+  arm_timer_from_outside();
+  return true;
+}
+
+caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
+  // Under the lock only the bookkeeping: match replies FIFO and move the
+  // finished requests out. Deliveries (allocations, enqueues, wake-ups)
+  // happen after releasing it, so writers are not held up; they stay in
+  // order because only this thread delivers replies.
+  auto& done = finished_;
+  std::vector<request_ptr> retries;
+  caf::error result;
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    for (auto& reply : xs) {
+      ++replies;
+      if (in_flight.empty()) {
+        result = make_error(errc::protocol_error,
+                            "reply without a request: " + reply.render());
+        break;
+      }
+      auto& req = in_flight.front();
+      auto finish = [&](caf::message msg) {
+        done.push_back(finished{std::move(req.to), std::move(msg), {}, false});
+        in_flight.pop_front();
+      };
+      auto finish_value = [&](resp::value&& x) {
+        done.push_back(finished{std::move(req.to), {}, std::move(x), true});
+        in_flight.pop_front();
+      };
+      auto redis_err = [&](std::string text) {
+        ++errors;
+        return caf::make_message(
+          make_error(errc::redis_error, std::move(text)));
+      };
+      switch (req.kind) {
+        case request::type::single:
+          if (reply.is_error())
+            finish(redis_err(std::move(reply.str)));
+          else
+            finish_value(std::move(reply));
+          break;
+        case request::type::batch:
+          req.body->replies.emplace_back(std::move(reply));
+          if (--req.owed == 0)
+            finish(caf::make_message(std::move(req.body->replies)));
+          break;
+        case request::type::eval:
+          if (reply.is_error()
+              && reply.str.compare(0, 8, "NOSCRIPT") == 0) {
+            // The script cache was flushed: the gateway re-sends it.
+            ++script_reloads;
+            retries.push_back(std::make_shared<request>(std::move(req)));
+            in_flight.pop_front();
+            break;
+          }
+          if (reply.is_error())
+            finish(redis_err(std::move(reply.str)));
+          else
+            finish_value(std::move(reply));
+          break;
+      }
+    }
+    // Send what was held back while these requests were in flight (see
+    // `enqueue_locked`), before the deliveries.
+    conn.send_pending(guard, false);
+  }
+  for (auto& f : done) {
+    if (f.has_value)
+      f.to.deliver_value(std::move(f.value));
+    else
+      f.to.deliver(std::move(f.msg));
+  }
+  done.clear();
+  if (!retries.empty())
+    if (auto hdl = caf::actor_cast<caf::actor>(self_addr))
+      for (auto& r : retries)
+        // Through the gateway (direct callers have no `to.self`).
+        caf::anon_send(hdl, gw_resend_atom::value, std::move(r));
+  xs.clear();
+  return result;
+}
+
+void gateway_state::resend(request req) {
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    scripts.erase(req.body->scr.sha1);
+  }
+  if (closing) {
+    fail(req, make_error(errc::closed, "gateway is shutting down"));
+  } else if (usable()) {
+    send(std::move(req));
+    conn.flush_later(); // rare: always flush
+  } else {
+    queued.emplace_front(std::move(req));
+  }
+}
+
+void gateway_state::on_up() {
+  if (conn.connects() > 1)
+    ++stats.reconnects;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    scripts.clear();
+    broken = false;
+  }
+  stats.connected = true;
+  while (!queued.empty()) {
+    send(std::move(queued.front()));
+    queued.pop_front();
+  }
+  conn.flush_later();
+  arm_timer();
+}
+
+void gateway_state::on_down(const caf::error& reason) {
+  stats.connected = false;
+  auto in_flight_err = reason;
+  if (code_of(reason) == errc::disconnected
+      || code_of(reason) == errc::protocol_error)
+    in_flight_err = make_error(errc::disconnected,
+                               "connection lost before the reply ("
+                                 + render(reason) + ")");
+  fail_in_flight(in_flight_err);
+  // A failed connect attempt also fails what waited for it: callers get a
+  // clear error now instead of a timeout later.
+  auto code = code_of(reason);
+  if (code == errc::connect_failed || code == errc::auth_failed) {
+    for (auto& req : queued)
+      fail(req, reason);
+    queued.clear();
+  }
+}
+
+void gateway_state::on_tick() {
+  timer_armed = false;
+  auto now = clock_type::now();
+  caf::error expired;
+  std::deque<request> dead;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (!in_flight.empty() && in_flight.front().deadline <= now) {
+      auto& req = in_flight.front();
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  req.timeout)
+                  .count();
+      auto what = std::string{"request"};
+      if (req.kind == request::type::eval)
+        what = "EVALSHA";
+      else if (req.kind == request::type::single
+               && !req.single.args.empty())
+        what = req.single.args.front();
+      else if (req.body && !req.body->cmds.empty()
+               && !req.body->cmds.front().args.empty())
+        what = req.body->cmds.front().args.front();
+      expired = make_error(errc::timeout, what + ": no reply within "
+                                            + std::to_string(ms) + "ms");
+      // Fail the whole pipeline (later replies could not be matched), and
+      // write nothing more to this connection.
+      dead.swap(in_flight);
+      broken = true;
+    }
+  }
+  for (auto& r : dead)
+    fail(r, expired);
+  if (expired)
+    conn.reset(expired);
+  for (auto i = queued.begin(); i != queued.end();) {
+    if (i->deadline <= now) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  i->timeout)
+                  .count();
+      fail(*i, make_error(errc::timeout, "no connection to redis within "
+                                           + std::to_string(ms) + "ms"));
+      i = queued.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  arm_timer();
+}
+
+void gateway_state::cancel_all() {
+  auto err = make_error(errc::canceled, "request canceled");
+  for (auto& req : queued)
+    fail(req, err);
+  queued.clear();
+  // Closing the socket also ends a BLOCK read on the server side.
+  if (fail_in_flight(err, true))
+    conn.reset(err);
+}
+
+void gateway_state::close_all() {
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    closing = true;
+  }
+  conn.shutdown(); // joins the reader thread first
+  auto err = make_error(errc::closed, "gateway is shutting down");
+  fail_in_flight(err);
+  for (auto& req : queued)
+    fail(req, err);
+  queued.clear();
+}
+
+gateway_stats gateway_state::snapshot() {
+  auto result = stats;
+  result.sent = sent_commands;
+  result.replies = replies;
+  result.errors = errors;
+  result.script_reloads = script_reloads;
+  result.queued = queued.size();
+  result.in_flight = 0;
+  std::lock_guard<std::mutex> guard{mtx};
+  for (auto& req : in_flight)
+    result.in_flight += req.owed;
+  return result;
+}
+
+} // namespace pulse::gateway_detail

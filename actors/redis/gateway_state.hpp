@@ -1,0 +1,191 @@
+#pragma once
+
+/// Internal to the gateway: its connection state machine (queue, in-flight
+/// FIFO, timeouts, script cache per connection), shared by the gateway
+/// actor (`gateway.cpp`), the reader thread and direct callers
+/// (`gateway_direct.cpp`).
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+
+#include "actors/redis/gateway.hpp"
+#include "actors/redis/gateway_request.hpp"
+#include "actors/redis/link.hpp"
+#include "messages/options.hpp"
+
+namespace pulse::gateway_detail {
+
+struct gateway_state {
+  gateway_state(caf::event_based_actor* self, const redis_options& opts,
+                gateway_role role)
+    : self(self),
+      opts(opts),
+      role(role),
+      conn(self, opts,
+           role == gateway_role::blocking ? "blocking" : "pipelined") {
+    conn.guard_with(&mtx);
+    self_addr = self->address();
+  }
+
+  /// Normally closed on the gateway's thread (`on_exit`); this is the
+  /// fallback so no requester ever waits forever.
+  ~gateway_state() {
+    if (!closing)
+      close_all();
+  }
+
+  caf::event_based_actor* self;
+  redis_options opts;
+  gateway_role role;
+  detail::link conn;
+  /// Written to Redis, waiting for replies (FIFO). Shared with the reader
+  /// thread, which pops and answers; guarded by `mtx`.
+  std::mutex mtx;
+  std::deque<request> in_flight;
+  /// Waiting for a connection (gateway context only).
+  std::deque<request> queued;
+  /// Request messages that went through the mailbox and are not in flight
+  /// (or answered) yet; guarded by `mtx`. While there are any, new requests
+  /// take the mailbox too, so each sender's requests reach Redis in the
+  /// order it sent them.
+  size_t slow_requests = 0;
+  /// The connection is about to be reset (a request timed out or was
+  /// canceled): late replies could be matched to new requests, so nothing
+  /// new is written to it (guarded by `mtx`; cleared when the next
+  /// connection is up).
+  bool broken = false;
+  /// Scripts already sent on this connection (EVALSHA from now on).
+  std::unordered_set<std::string> scripts;
+  /// Counters touched by the reader thread.
+  std::atomic<uint64_t> replies{0};
+  std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> script_reloads{0};
+  gateway_stats stats;
+  std::atomic<bool> timer_armed{false};
+  std::atomic<uint64_t> sent_commands{0};
+  caf::actor_addr self_addr;
+  bool closing = false;
+  /// A finished request waiting for delivery (reader thread only).
+  struct finished {
+    reply_target to;
+    caf::message msg;
+    resp::value value;
+    bool has_value;
+  };
+  /// Reused by `on_replies` (reader thread only).
+  std::vector<finished> finished_;
+
+  /// Period of the timeout tick: a tenth of the command timeout (1-100 ms).
+  caf::timespan tick_interval() const;
+
+  /// Arms the timeout tick while anything is queued or in flight.
+  void arm_timer();
+
+  // Runs on a direct caller's thread: makes sure a timeout tick is armed
+  // for what it just put in flight.
+  void arm_timer_from_outside();
+
+  // Pre: `mtx` not held when `req.counted` (counted requests are never in
+  // flight, and in-flight requests are the only ones failed under the lock).
+  void fail(request& req, const caf::error& err);
+
+  /// Mailbox path: sends `req` now, queues it while disconnected (up to
+  /// `max_queued`, else `errc::overloaded`) or fails it while closing.
+  void submit(request req);
+
+  // Resolves the request's timeout (zero: the gateway's default) and sets
+  // its deadline.
+  void apply_timeout(request& req);
+
+  // Appends the request's encoding to the output buffer and the request to
+  // `in_flight` (pre: `mtx` held; the reader finds the entry before the
+  // reply can arrive). Scripts go as EVAL the first time a connection sees
+  // them, as EVALSHA afterwards.
+  //
+  // Returns whether the caller must flush: yes while few requests are in
+  // flight (latency first). With more in flight, the bytes wait for the
+  // reader thread instead: it flushes after every chunk of replies, and a
+  // reply for the requests ahead is bound to come (or the connection drops,
+  // failing everything). Redis runs a connection's commands in order, so
+  // holding them behind that many costs little latency, and a burst of
+  // requests from many actors leaves in one send instead of one each.
+  bool enqueue_locked(request req);
+
+  // Takes every in-flight request out (under the lock) and fails them after
+  // releasing it: a failure may run a direct caller's callback, which may
+  // call this gateway again. With `mark_broken`, a connection that had
+  // requests in flight takes no new ones until the next one is up (the
+  // caller resets it). Returns whether there were any.
+  bool fail_in_flight(const caf::error& err, bool mark_broken = false);
+
+  // Pre: `mtx` held. Takes a request out of `slow_requests`.
+  void settle(request& req);
+
+  // Whether new requests may be written now (owner thread).
+  bool usable();
+
+  // Owner path; returns whether to flush (see `enqueue_locked`).
+  bool send(request req);
+
+  // Pre: `mtx` held. Whether a request may skip the mailbox now: connected,
+  // usable, and no earlier request still waiting in the mailbox or queue.
+  bool direct_ok_locked() const;
+
+  // Pre: `guard` holds `mtx` and `direct_ok_locked()`. Puts `req` in flight
+  // from the caller's thread, sending at once when few are in flight (a
+  // hard send failure is also seen by the reader thread, which drops the
+  // connection and fails what is in flight, this request included).
+  void put_direct(request req, std::unique_lock<std::mutex>& guard);
+
+  // Runs on a direct caller's thread. Returns false (and leaves `req`
+  // untouched) when the gateway cannot take it directly.
+  bool try_direct(request& req);
+
+  // Runs on a sender's thread (the gateway's `enqueue`): takes a request
+  // message without a hop through the mailbox while connected. Returns
+  // false, leaving `elem` intact, for other messages or while not connected.
+  // A refused request message (and every cancel) is counted in
+  // `slow_requests`; the mailbox handlers mark requests `counted` and
+  // settle them once in flight or answered.
+  bool try_take(caf::mailbox_element& elem);
+
+  // Runs on the reader thread: matches replies to requests in FIFO order
+  // and answers requesters directly.
+  caf::error on_replies(std::vector<resp::value>& xs);
+
+  /// Sends a script again as `EVAL` after `NOSCRIPT`.
+  void resend(request req);
+
+  /// The connection is up: sends everything queued for it.
+  void on_up();
+
+  // The connection went down (the reader thread has ended), or a connect
+  // attempt failed.
+  void on_down(const caf::error& reason);
+
+  /// Fails the oldest expired request in flight (and so the whole
+  /// pipeline, resetting the connection) and expired queued requests.
+  void on_tick();
+
+  /// `cancel_atom`: fails everything with `errc::canceled` and resets the
+  /// connection (ends a server-side BLOCK).
+  void cancel_all();
+
+  /// Joins the reader thread and fails everything with `errc::closed`.
+  void close_all();
+
+  /// The counters (`stats_atom`).
+  gateway_stats snapshot();
+};
+
+/// Builds a direct entry on `state` (`gateway_direct.cpp`).
+gateway_direct_ptr make_direct(std::weak_ptr<gateway_state> state);
+
+} // namespace pulse::gateway_detail
