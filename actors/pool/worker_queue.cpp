@@ -1,0 +1,165 @@
+#include "actors/pool/worker_state.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <caf/send.hpp>
+
+#include "actors/pool/scripts.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+
+namespace pulse::worker_detail {
+
+namespace ps = pool_scripts;
+
+std::shared_ptr<const pool_membership> worker_state::refresh() {
+  if (auto err = reload_members(cli, *core))
+    log::warn("pool worker cannot read membership pool={} worker={} "
+              "error=\"{}\"",
+              core->pool, id, render(err));
+  return core->members();
+}
+
+void worker_state::poll() {
+  if (closed || polling)
+    return;
+  auto block = core->opts.job_sink_block_duration;
+  command cmd;
+  cmd.args = {"BLMPOP", seconds_arg(block), "1", queue_key, "LEFT",
+              "COUNT", std::to_string(core->opts.max_batch)};
+  cmd.timeout = block + command_timeout;
+  polling = true;
+  auto w = weak;
+  if (direct
+      && direct->call_async(cmd, [w](caf::expected<resp::value> r) {
+           if (auto st = w.lock())
+             st->on_poll(std::move(r));
+         }))
+    return;
+  if (std::this_thread::get_id() != actor_thread) {
+    polling = false; // not connected: retry from the actor later
+    arm_retry();
+    return;
+  }
+  self->request(blocking, caf::infinite, cmd_atom::value, std::move(cmd))
+    .then(
+      [w](resp::value& v) {
+        if (auto st = w.lock())
+          st->on_poll(std::move(v));
+      },
+      [w](caf::error& err) {
+        if (auto st = w.lock())
+          st->on_poll(std::move(err));
+      });
+}
+
+void worker_state::on_poll(caf::expected<resp::value> r) {
+  std::lock_guard<std::mutex> guard{mtx};
+  polling = false;
+  if (closed)
+    return;
+  if (!r) {
+    if (code_of(r.error()) != errc::canceled)
+      log::warn("pool worker poll failed worker={} error=\"{}\"", id,
+                render(r.error()));
+    needs_resync = true;
+    arm_retry();
+    return;
+  }
+  retry.reset();
+  auto& v = *r;
+  auto* entries = v.is_array() && v.elements.size() == 2
+                      && v.elements[1].is_array()
+                    ? &v.elements[1].elements
+                    : nullptr;
+  // Under load, ask for the next batch first so Redis fills it while
+  // this one starts and is confirmed (entries are still handled in
+  // order); a lone entry starts first (latency).
+  if (entries && entries->size() > 1 && poll_ahead) {
+    poll();
+    process(*entries);
+  } else if (entries) {
+    auto t0 = std::chrono::steady_clock::now();
+    process(*entries);
+    poll_ahead = std::chrono::steady_clock::now() - t0
+                 < std::chrono::milliseconds{20};
+    poll();
+  } else {
+    poll();
+  }
+}
+
+bool worker_state::resync() {
+  std::vector<std::string> args{id};
+  for (auto& [key, epoch] : running) {
+    args.push_back(key);
+    args.push_back(std::to_string(epoch));
+  }
+  auto r = eval(ps::resync(), std::move(args));
+  if (!r) {
+    log::warn("pool worker cannot rebuild its queue worker={} error=\"{}\"",
+              id, render(r.error()));
+    return false;
+  }
+  needs_resync = false;
+  deferred.clear(); // queued again
+  if (script_status(*r) == "ok" && r->elements.size() > 1
+      && r->elements[1].str != "0")
+    log::info("pool worker re-queued pending starts worker={} jobs={}", id,
+              r->elements[1].str);
+  for (size_t j = 2; j + 1 < r->elements.size(); j += 2) {
+    auto& key = r->elements[j].str;
+    auto i = running.find(key);
+    if (i != running.end()
+        && std::to_string(i->second) == r->elements[j + 1].str) {
+      log::info("pool worker stops a job it no longer owns worker={} "
+                "key={}",
+                id, key);
+      stop_local(key);
+    }
+  }
+  return true;
+}
+
+void worker_state::arm_retry() {
+  if (retry_armed || !me)
+    return;
+  retry_armed = true;
+  caf::delayed_anon_send(me, retry.next(), retry_atom::value);
+}
+
+void worker_state::process(std::vector<resp::value>& entries) {
+  std::vector<queue_entry> starts;
+  for (auto& raw : entries) {
+    auto e = parse_queue_entry(raw.str);
+    switch (e.kind) {
+      case 'S':
+        starts.push_back(std::move(e));
+        break;
+      case 'T':
+        start_batch(std::move(starts));
+        starts.clear();
+        on_stop(e);
+        break;
+      case 'N':
+        start_batch(std::move(starts));
+        starts.clear();
+        on_notify(e);
+        break;
+      default:
+        log::warn("pool worker skips malformed queue entry worker={} "
+                  "size={}",
+                  id, raw.str.size());
+    }
+  }
+  start_batch(std::move(starts));
+}
+
+void worker_state::defer(std::vector<queue_entry>& items) {
+  for (auto& x : items)
+    deferred.push_back(std::move(x));
+  items.clear();
+}
+
+} // namespace pulse::worker_detail
