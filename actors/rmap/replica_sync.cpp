@@ -1,0 +1,207 @@
+#include "actors/rmap/replica_state.hpp"
+
+#include <algorithm>
+
+#include "actors/rmap/scripts.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+
+namespace pulse::replica_detail {
+
+void replica_state::start() {
+  auto c = core;
+  auto fast = std::make_shared<std::function<bool(const pubsub_message&)>>(
+    [c](const pubsub_message& msg) { return c->fast_path(msg); });
+  self
+    ->request(ps, caf::infinite, sub_atom::value, channel,
+              caf::actor_cast<caf::actor>(self), direct_handler{fast})
+    .then(
+      [this](bool) {
+        subscribed = true;
+        resync();
+      },
+      [this](caf::error& err) {
+        log::warn("map subscribe failed map={} error=\"{}\"", name, err);
+        self->delayed_send(self, retry.next(), rp_retry_atom::value);
+      });
+}
+
+void replica_state::resync() {
+  {
+    std::lock_guard<std::mutex> guard{core->mtx};
+    if (core->syncing) {
+      resync_again = true;
+      return;
+    }
+    core->syncing = true;
+  }
+  self
+    ->request(gw, caf::infinite, cmd_atom::value,
+              make_command("HGETALL", content_key))
+    .then([this](resp::value& v) { on_snapshot(v); },
+          [this](caf::error& err) {
+            {
+              std::lock_guard<std::mutex> guard{core->mtx};
+              core->syncing = false;
+            }
+            log::warn("map resync failed map={} error=\"{}\"", name, err);
+            self->delayed_send(self, retry.next(), rp_retry_atom::value);
+          });
+}
+
+uint64_t replica_state::current_rev() {
+  std::lock_guard<std::mutex> guard{core->mtx};
+  return core->rev;
+}
+
+void replica_state::on_snapshot(resp::value& v) {
+  retry.reset();
+  ++stats.resyncs;
+  rmap_store::content fresh;
+  uint64_t snap_rev = 0;
+  std::string kind;
+  for (size_t i = 0; i + 1 < v.elements.size(); i += 2) {
+    auto& k = v.elements[i].str;
+    auto& val = v.elements[i + 1].str;
+    if (k == "=rev") {
+      auto r = resp::value::make_bulk(val).as_integer();
+      snap_rev = r && *r > 0 ? static_cast<uint64_t>(*r) : 0;
+    } else if (k == "=kind") {
+      kind = val;
+    } else {
+      fresh.emplace(std::move(k), std::move(val));
+    }
+  }
+  // The strongest kind this resync stands for.
+  auto ev = kind == "del"                           ? map_event_kind::del
+            : kind == "reset" || kind == "destroy" ? map_event_kind::reset
+                                                    : map_event_kind::change;
+  std::vector<map_change> changes;
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> guard{core->mtx};
+    if (core->joined && snap_rev <= core->rev)
+      ev = map_event_kind::change;
+    if (!detailed.empty()) {
+      // Diff for detailed subscribers.
+      auto old = store->snapshot();
+      for (auto& [k, val] : fresh) {
+        auto i = old.find(k);
+        if (i == old.end())
+          changes.push_back({map_event_kind::change, k, {}, val, false,
+                             snap_rev});
+        else if (i->second != val)
+          changes.push_back({map_event_kind::change, k, i->second, val,
+                             true, snap_rev});
+      }
+      for (auto& [k, val] : old)
+        if (fresh.count(k) == 0)
+          changes.push_back({map_event_kind::del, k, val, {}, true,
+                             snap_rev});
+    }
+    store->replace(std::move(fresh));
+    core->rev = snap_rev; // adopted even when lower (data loss, expiry)
+    store->rev(snap_rev);
+    first = !core->joined;
+    core->joined = true;
+    core->syncing = false;
+  }
+  for (auto& c : changes)
+    notify_detailed(c);
+  if (!first)
+    notify_coarse(ev);
+  // Messages that arrived during the resync.
+  auto pending = std::move(buffer);
+  buffer.clear();
+  for (auto& n : pending) {
+    if (is_syncing()) {
+      buffer.push_back(std::move(n));
+      continue;
+    }
+    if (n.rev <= current_rev()) {
+      ++stats.ignored;
+      continue;
+    }
+    apply(n);
+  }
+  auto rev = current_rev();
+  release_waiters(rev);
+  for (auto& rp : resync_waiters)
+    rp.deliver(rev);
+  resync_waiters.clear();
+  if (resync_again) {
+    resync_again = false;
+    resync();
+  }
+}
+
+bool replica_state::is_syncing() {
+  std::lock_guard<std::mutex> guard{core->mtx};
+  return core->syncing;
+}
+
+void replica_state::on_message(const pubsub_message& msg) {
+  if (msg.channel != channel)
+    return;
+  bool buffer_it = false;
+  {
+    std::lock_guard<std::mutex> guard{core->mtx};
+    if (core->forwarded > 0)
+      --core->forwarded;
+    buffer_it = !core->joined || core->syncing;
+  }
+  auto n = decode_notification(msg.payload);
+  if (!n) {
+    ++stats.malformed;
+    log::warn("map dropped malformed notification map={} error=\"{}\"",
+              name, n.error());
+    return;
+  }
+  if (buffer_it) {
+    buffer.push_back(std::move(*n));
+    return;
+  }
+  apply(*n);
+}
+
+void replica_state::apply(map_notification& n) {
+  std::unique_lock<std::mutex> guard{core->mtx};
+  if (n.rev != core->rev + 1) {
+    auto local = core->rev;
+    guard.unlock();
+    if (n.rev == local) {
+      ++stats.ignored; // duplicate
+      return;
+    }
+    // A gap (missed messages) or a regression (expiry, data loss).
+    ++stats.gaps;
+    log::info("map revision gap, resyncing map={} local={} got={}", name,
+              local, n.rev);
+    buffer.push_back(std::move(n));
+    resync();
+    return;
+  }
+  auto change = core->apply_locked(n);
+  guard.unlock();
+  after_apply(change);
+}
+
+void replica_state::after_apply(const map_change& change) {
+  ++stats.applied;
+  notify_coarse(change.kind);
+  if (!detailed.empty())
+    notify_detailed(change);
+  release_waiters(change.rev);
+}
+
+void replica_state::release_waiters(uint64_t rev) {
+  auto end = waiters.upper_bound(rev);
+  if (end == waiters.begin())
+    return;
+  for (auto i = waiters.begin(); i != end; ++i)
+    i->second.deliver(rev);
+  waiters.erase(waiters.begin(), end);
+  update_listeners();
+}
+
+} // namespace pulse::replica_detail
