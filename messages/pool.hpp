@@ -190,6 +190,63 @@ using pool_node_actor = caf::typed_actor<
 using tick_receiver_actor = caf::typed_actor<
   caf::replies_to<tick_atom, std::string, int64_t>::with<bool>>;
 
+
+// -- internal atoms (between a package's own actors) -------------------------
+
+/// `(tk_fire_atom, timer)`: a ticker's timer fired.
+using tk_fire_atom = caf::atom_constant<caf::atom("tk_fire")>;
+
+/// `(tk_join_atom)`: a ticker (re)reads its shared entry.
+using tk_join_atom = caf::atom_constant<caf::atom("tk_join")>;
+
+/// `(pw_poll_atom)`: a worker polls its queue again (after a failed poll).
+using pw_poll_atom = caf::atom_constant<caf::atom("pw_poll")>;
+
+/// `(pw_requeue_atom)`: a worker moves starts refused with `errc::requeue`.
+using pw_requeue_atom = caf::atom_constant<caf::atom("pw_requeue")>;
+
+/// `(pw_retry_atom)`: a worker retries what failed while Redis was away.
+using pw_retry_atom = caf::atom_constant<caf::atom("pw_retry")>;
+
+/// `(cleanup_atom)`: a node cleaner runs a cleanup pass now (also runs
+/// periodically).
+using cleanup_atom = caf::atom_constant<caf::atom("pl_clean")>;
+
+/// `(pn_keep_atom)`: a node renews its and its workers' leases.
+using pn_keep_atom = caf::atom_constant<caf::atom("pn_keep")>;
+
+/// `(pn_fence_atom)`: a node checks whether its lease may have ended.
+using pn_fence_atom = caf::atom_constant<caf::atom("pn_fence")>;
+
+/// `(pn_done_atom, request, error)`: a dispatch completed (from the dispatcher,
+/// on any thread); the node answers the request in its own context.
+using pn_done_atom = caf::atom_constant<caf::atom("pn_done")>;
+
+/// `(pn_waitn_atom)`: a shutting-down node checks whether the other nodes left.
+using pn_waitn_atom = caf::atom_constant<caf::atom("pn_waitn")>;
+
+/// `(pc_tick_atom)`: a node cleaner's periodic pass.
+using pc_tick_atom = caf::atom_constant<caf::atom("pc_tick")>;
+
+/// `(ticker_stop_atom)`: stops a ticker on every node (deletes the shared
+/// entry). Exiting the actor instead stops it on this node only.
+using ticker_stop_atom = caf::atom_constant<caf::atom("pl_tkstop")>;
+
+// -- internal actor interfaces ------------------------------------------------
+
+/// A pool worker as its node drives it (`actors/pool/worker.hpp`).
+using pool_worker_actor = caf::typed_actor<
+  caf::reacts_to<rebalance_atom>, caf::reacts_to<fence_atom>,
+  caf::reacts_to<resume_atom>, caf::reacts_to<rejoin_atom>,
+  caf::replies_to<close_atom, bool>::with<bool>>;
+
+/// A node's cleaner (`actors/pool/cleaner.hpp`).
+using pool_cleaner_actor = caf::typed_actor<caf::reacts_to<cleanup_atom>>;
+
+/// A ticker (`actors/pool/ticker.hpp`): `ticker_stop_atom` stops it on every
+/// node; exiting it stops it on this node only.
+using ticker_actor = caf::typed_actor<caf::reacts_to<ticker_stop_atom>>;
+
 } // namespace pulse
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::job_handler_ptr)

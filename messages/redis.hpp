@@ -127,6 +127,35 @@ using gateway_actor = caf::typed_actor<
   caf::replies_to<stats_atom>::with<gateway_stats>,
   caf::replies_to<direct_atom>::with<gateway_direct_ptr>>;
 
+
+// -- internal atoms (between a package's own actors) -------------------------
+
+/// `(gw_tick_atom)`: a gateway checks request deadlines.
+using gw_tick_atom = caf::atom_constant<caf::atom("gw_tick")>;
+
+/// `(gw_resend_atom, request)`: a gateway sends a script again after
+/// `NOSCRIPT`.
+using gw_resend_atom = caf::atom_constant<caf::atom("gw_resend")>;
+
+/// `(link_up_atom, ...)`: a connect attempt succeeded (from the connecting
+/// helper).
+using link_up_atom = caf::atom_constant<caf::atom("link_up")>;
+
+/// `(link_fail_atom, ...)`: a connect attempt failed.
+using link_fail_atom = caf::atom_constant<caf::atom("link_fail")>;
+
+/// `(link_retry_atom, ...)`: the reconnect back-off elapsed.
+using link_retry_atom = caf::atom_constant<caf::atom("link_retry")>;
+
+/// `(link_flush_atom)`: send what is pending on the connection.
+using link_flush_atom = caf::atom_constant<caf::atom("link_flush")>;
+
+/// `(link_data_atom, ...)`: bytes or replies from the reader thread.
+using link_data_atom = caf::atom_constant<caf::atom("link_data")>;
+
+/// `(link_down_atom, ...)`: the connection was lost.
+using link_down_atom = caf::atom_constant<caf::atom("link_down")>;
+
 } // namespace pulse
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::gateway_direct_ptr)

@@ -211,6 +211,19 @@ using replica_actor = caf::typed_actor<
   caf::replies_to<map_write_atom, map_write>::with<map_write_result>,
   caf::replies_to<map_get_atom, std::string>::with<caf::optional<std::string>>>;
 
+
+// -- internal atoms (between a package's own actors) -------------------------
+
+/// `(rp_retry_atom)`: a replica retries its join or resync.
+using rp_retry_atom = caf::atom_constant<caf::atom("rp_retry")>;
+
+/// `(rp_applied_atom, change)`: the fast path applied a change; the replica
+/// notifies.
+using rp_applied_atom = caf::atom_constant<caf::atom("rp_applied")>;
+
+/// `(rp_watch_atom)`: a replica checks for subscribers that have not answered.
+using rp_watch_atom = caf::atom_constant<caf::atom("rp_watch")>;
+
 } // namespace pulse
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::map_options)

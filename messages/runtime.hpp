@@ -59,4 +59,10 @@ using runtime_actor = caf::typed_actor<
   caf::replies_to<stream_add_atom, std::string, std::string, std::string,
                   std::string, stream_options>::with<std::string>>;
 
+
+// -- internal atoms (between a package's own actors) -------------------------
+
+/// `(rt_run_atom)`: the runtime actor's one-shot helper runs its spawn.
+using rt_run_atom = caf::atom_constant<caf::atom("run")>;
+
 } // namespace pulse

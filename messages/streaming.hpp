@@ -219,6 +219,45 @@ using sink_actor = reader_actor::extend<
   caf::reacts_to<ack_atom, std::string, std::vector<std::string>>,
   caf::reacts_to<nack_atom, std::string, std::string, std::string>>;
 
+
+// -- internal atoms (between a package's own actors) -------------------------
+
+/// `(fanout_check_atom, seq)`: a reader's or sink's watchdog tick for
+/// subscribers that have not answered batch `seq`.
+using fanout_check_atom = caf::atom_constant<caf::atom("fo_check")>;
+
+/// `(drained_atom)`: a `subscription` consumer drained its batch.
+using drained_atom = caf::atom_constant<caf::atom("drained")>;
+
+/// `(sk_poll_atom)`: a sink reads again.
+using sk_poll_atom = caf::atom_constant<caf::atom("sk_poll")>;
+
+/// `(sk_flush_atom)`: a sink sends its batched acks.
+using sk_flush_atom = caf::atom_constant<caf::atom("sk_flush")>;
+
+/// `(sk_alive_atom)`: a sink refreshes its keep-alive.
+using sk_alive_atom = caf::atom_constant<caf::atom("sk_alive")>;
+
+/// `(rd_poll_atom)`: a reader reads again.
+using rd_poll_atom = caf::atom_constant<caf::atom("rd_poll")>;
+
+/// `(sk_reclaim_atom, events) -> bool`: the janitor hands reclaimed events to
+/// its sink, which answers once they were delivered.
+using sk_reclaim_atom = caf::atom_constant<caf::atom("sk_reclaim")>;
+
+/// `(jn_stop_atom)`: stops a sink's janitor.
+using jn_stop_atom = caf::atom_constant<caf::atom("jn_stop")>;
+
+/// `(jn_streams_atom, streams)`: the sink's streams changed.
+using jn_streams_atom = caf::atom_constant<caf::atom("jn_streams")>;
+
+// -- internal actor interfaces ------------------------------------------------
+
+/// A sink's janitor (`actors/streaming/janitor.hpp`).
+using janitor_actor
+  = caf::typed_actor<caf::reacts_to<jn_stop_atom>,
+                     caf::reacts_to<jn_streams_atom, std::vector<std::string>>>;
+
 } // namespace pulse
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::stream_options)

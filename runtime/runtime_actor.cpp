@@ -19,7 +19,6 @@ namespace pulse {
 
 namespace {
 
-using run_atom = caf::atom_constant<caf::atom("run")>;
 
 // Runs `f` (blocking Redis round trips) on a one-shot detached helper and
 // returns the delegation of the current request to it: the helper answers
@@ -29,13 +28,13 @@ auto off_thread(caf::event_based_actor* self, services& svc, F f) {
   using value_type = typename decltype(f())::value_type;
   auto helper = svc.system().spawn<caf::detached>(
     [f](caf::event_based_actor* h) -> caf::behavior {
-      return {[h, f](run_atom) -> caf::result<value_type> {
+      return {[h, f](rt_run_atom) -> caf::result<value_type> {
         h->quit();
         return f();
       }};
     });
   svc.track(helper);
-  return self->delegate(helper, run_atom::value);
+  return self->delegate(helper, rt_run_atom::value);
 }
 
 // Spawns a replica and waits until it joined (on the helper's thread).

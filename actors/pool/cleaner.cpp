@@ -13,7 +13,6 @@ namespace pulse {
 
 namespace {
 
-using tick_atom_ = caf::atom_constant<caf::atom("pc_tick")>;
 
 namespace ps = pool_scripts;
 
@@ -61,12 +60,12 @@ struct cleaner_state {
 caf::behavior cleaner_impl(caf::event_based_actor* self, services* rt,
                            pool_core_ptr core) {
   auto st = std::make_shared<cleaner_state>(*rt, std::move(core));
-  self->send(self, tick_atom_::value);
+  self->send(self, pc_tick_atom::value);
   return {
-    [self, st](tick_atom_) {
+    [self, st](pc_tick_atom) {
       st->pass();
       self->delayed_send(self, st->core->opts.cleanup_period(),
-                         tick_atom_::value);
+                         pc_tick_atom::value);
     },
     [st](cleanup_atom) { st->pass(); },
   };
@@ -74,8 +73,9 @@ caf::behavior cleaner_impl(caf::event_based_actor* self, services* rt,
 
 } // namespace
 
-caf::actor spawn_pool_cleaner(services& rt, pool_core_ptr core) {
-  return rt.system().spawn<caf::detached>(cleaner_impl, &rt, std::move(core));
+pool_cleaner_actor spawn_pool_cleaner(services& rt, pool_core_ptr core) {
+  return caf::actor_cast<pool_cleaner_actor>(
+    rt.system().spawn<caf::detached>(cleaner_impl, &rt, std::move(core)));
 }
 
 } // namespace pulse

@@ -8,8 +8,6 @@ namespace pulse {
 
 class services;
 
-/// `(cleanup_atom)`: run a cleanup pass now (also runs periodically).
-using cleanup_atom = caf::atom_constant<caf::atom("pl_clean")>;
 
 /// Spawns the node cleaner of a full node (detached). Every
 /// `cleanup_period()`, and when poked with `cleanup_atom`, it runs `reap`:
@@ -19,6 +17,6 @@ using cleanup_atom = caf::atom_constant<caf::atom("pl_clean")>;
 /// worker existed, are moved to the worker their key hashes to now
 /// (`move`, fenced by the membership revision). Errors are logged and
 /// retried on the next pass.
-caf::actor spawn_pool_cleaner(services& rt, pool_core_ptr core);
+pool_cleaner_actor spawn_pool_cleaner(services& rt, pool_core_ptr core);
 
 } // namespace pulse

@@ -24,18 +24,12 @@ namespace pulse {
 
 namespace {
 
-using keepalive_atom = caf::atom_constant<caf::atom("pn_keep")>;
-using fence_check_atom = caf::atom_constant<caf::atom("pn_fence")>;
-/// `(done_atom, request, error)`: a dispatch completed (from the dispatcher,
-/// on any thread); the node answers the request in its own context.
-using done_atom = caf::atom_constant<caf::atom("pn_done")>;
-using wait_nodes_atom = caf::atom_constant<caf::atom("pn_waitn")>;
 
 namespace ps = pool_scripts;
 using std::chrono::steady_clock;
 
 struct local_worker {
-  caf::actor hdl;
+  pool_worker_actor hdl;
   int64_t created_ns;
 };
 
@@ -50,7 +44,7 @@ struct node_state {
   pool_core_ptr core;
   client cli;
   std::map<std::string, local_worker> workers;
-  caf::actor cleaner;
+  pool_cleaner_actor cleaner;
   dispatcher_ptr disp;
   /// Dispatch requests of actors waiting for their completion.
   std::unordered_map<uint64_t, caf::response_promise> requests;
@@ -119,7 +113,7 @@ struct node_state {
     lease_deadline = sent + ttl - ttl / 10;
     core->set_lease_deadline(lease_deadline);
     self->delayed_send(self, lease_deadline - steady_clock::now(),
-                       fence_check_atom::value);
+                       pn_fence_atom::value);
     if (fenced) {
       fenced = false;
       for (auto& kv : workers)
@@ -154,7 +148,7 @@ struct node_state {
   // -- dispatch (actor API) ---------------------------------------------------
 
   /// Dispatches through the node's dispatcher (the one dispatch path and
-  /// registry); the completion comes back as `(done_atom, request, error)`
+  /// registry); the completion comes back as `(pn_done_atom, request, error)`
   /// and answers the requester's promise, kept here so that none is left
   /// unanswered when the node closes or exits.
   void dispatch(std::string key, std::string payload,
@@ -166,7 +160,7 @@ struct node_state {
       std::move(key), std::move(payload),
       [addr, id](caf::error err) {
         if (auto hdl = caf::actor_cast<caf::actor>(addr))
-          caf::anon_send(hdl, done_atom::value, id, std::move(err));
+          caf::anon_send(hdl, pn_done_atom::value, id, std::move(err));
       },
       dispatcher::mode::lead);
   }
@@ -314,7 +308,7 @@ struct node_state {
     auto n = r ? pool_routing::parse_i64(script_status(*r)).value_or(1) : 1;
     if (n > 0 && steady_clock::now() < shutdown_deadline) {
       self->delayed_send(self, std::chrono::milliseconds{20},
-                         wait_nodes_atom::value);
+                         pn_waitn_atom::value);
       return;
     }
     if (n > 0)
@@ -353,7 +347,7 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
                        - core->opts.worker_ttl / 10;
   core->set_lease_deadline(st->lease_deadline);
   self->delayed_send(self, core->opts.keepalive_period(),
-                     keepalive_atom::value);
+                     pn_keep_atom::value);
   return {
     // -- public interface --
     [st](dispatch_atom, std::string& key, std::string& payload) {
@@ -448,18 +442,18 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
       return rp;
     },
     // -- internal --
-    [st](keepalive_atom) {
+    [st](pn_keep_atom) {
       if (st->left)
         return;
       st->keepalive();
       st->self->delayed_send(st->self, st->core->opts.keepalive_period(),
-                             keepalive_atom::value);
+                             pn_keep_atom::value);
     },
-    [st](fence_check_atom) { st->fence_check(); },
-    [st](done_atom, uint64_t id, caf::error& err) {
+    [st](pn_fence_atom) { st->fence_check(); },
+    [st](pn_done_atom, uint64_t id, caf::error& err) {
       st->dispatched(id, std::move(err));
     },
-    [st](wait_nodes_atom) { st->wait_nodes(); },
+    [st](pn_waitn_atom) { st->wait_nodes(); },
     [st](const pubsub_message& msg) {
       if (msg.payload == "s") {
         st->local_shutdown();

@@ -128,7 +128,10 @@ caf::expected<caf::actor> pool_node::new_ticker(const std::string& name,
   if (core_->opts.client_only)
     return make_error(errc::invalid_argument,
                       "pool ticker: not on a client-only node");
-  return spawn_ticker(rt_, core_, name, period, std::move(receiver));
+  auto t = spawn_ticker(rt_, core_, name, period, std::move(receiver));
+  if (!t)
+    return t.error();
+  return caf::actor_cast<caf::actor>(*t);
 }
 
 caf::expected<caf::actor>

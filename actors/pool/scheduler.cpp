@@ -36,7 +36,7 @@ struct scheduler_state {
   std::string name;
   std::string record;
   client cli;
-  caf::actor ticker;
+  ticker_actor ticker;
 
   /// One reconciliation round; returns false to stop the schedule.
   bool round() {

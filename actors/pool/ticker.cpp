@@ -13,8 +13,6 @@ namespace pulse {
 
 namespace {
 
-using fire_atom = caf::atom_constant<caf::atom("tk_fire")>;
-using join_atom = caf::atom_constant<caf::atom("tk_join")>;
 
 namespace ps = pool_scripts;
 
@@ -45,7 +43,7 @@ struct ticker_state {
             [this](caf::error& err) {
               log::warn("pool ticker Redis error name={} error=\"{}\"", name,
                         render(err));
-              self->delayed_send(self, retry_delay(), join_atom::value);
+              self->delayed_send(self, retry_delay(), tk_join_atom::value);
             });
   }
 
@@ -54,7 +52,7 @@ struct ticker_state {
     auto delay = pool_routing::parse_i64(nx).value_or(0)
                  - pool_routing::parse_i64(now).value_or(0);
     self->delayed_send(self, std::chrono::milliseconds{std::max<int64_t>(delay, 0)},
-                       fire_atom::value, ++timer);
+                       tk_fire_atom::value, ++timer);
   }
 
   void join() {
@@ -114,11 +112,11 @@ caf::behavior ticker_impl(caf::event_based_actor* self,
   st->self = self;
   st->join();
   return {
-    [st](fire_atom, uint64_t timer) {
+    [st](tk_fire_atom, uint64_t timer) {
       if (timer == st->timer)
         st->fire();
     },
-    [st](join_atom) { st->join(); },
+    [st](tk_join_atom) { st->join(); },
     [self, st](ticker_stop_atom) {
       self->request(st->rt->gateway(), caf::infinite, cmd_atom::value,
                     make_command("HDEL", st->core->prefix + "tickers",
@@ -131,7 +129,7 @@ caf::behavior ticker_impl(caf::event_based_actor* self,
 
 } // namespace
 
-caf::expected<caf::actor> spawn_ticker(services& rt, pool_core_ptr core,
+caf::expected<ticker_actor> spawn_ticker(services& rt, pool_core_ptr core,
                                        std::string name, caf::timespan period,
                                        tick_receiver_actor receiver,
                                        caf::timespan first_tick) {
@@ -157,7 +155,7 @@ caf::expected<caf::actor> spawn_ticker(services& rt, pool_core_ptr core,
   st->receiver = std::move(receiver);
   auto hdl = rt.system().spawn(ticker_impl, st);
   rt.track(hdl);
-  return hdl;
+  return caf::actor_cast<ticker_actor>(hdl);
 }
 
 } // namespace pulse

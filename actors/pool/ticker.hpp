@@ -13,9 +13,6 @@ namespace pulse {
 
 class services;
 
-/// `(ticker_stop_atom)`: stops the ticker on every node (deletes the shared
-/// entry). Exiting the actor instead stops it on this node only.
-using ticker_stop_atom = caf::atom_constant<caf::atom("pl_tkstop")>;
 
 /// Spawns a distributed ticker `name` of pool `core->pool`: every `period`
 /// exactly one node of the pool (the one whose `ticker_fire` wins the
@@ -27,7 +24,7 @@ using ticker_stop_atom = caf::atom_constant<caf::atom("pl_tkstop")>;
 /// one period) applies when the entry is created. The ticker exits when
 /// the entry is deleted (`ticker_stop_atom` on any node, pool shutdown).
 /// Redis errors are logged and retried after `min(period, 1 s)`.
-caf::expected<caf::actor> spawn_ticker(services& rt, pool_core_ptr core,
+caf::expected<ticker_actor> spawn_ticker(services& rt, pool_core_ptr core,
                                        std::string name, caf::timespan period,
                                        tick_receiver_actor receiver,
                                        caf::timespan first_tick

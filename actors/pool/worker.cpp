@@ -69,7 +69,7 @@ caf::behavior worker_impl(caf::event_based_actor* self, services* rt,
       if (!st->closed)
         st->rejoin();
     },
-    [st](retry_atom) {
+    [st](pw_retry_atom) {
       guard_t guard{st->mtx};
       st->retry_armed = false;
       if (st->closed)
@@ -81,7 +81,7 @@ caf::behavior worker_impl(caf::event_based_actor* self, services* rt,
       st->resume();
       st->poll();
     },
-    [st](requeue_atom) {
+    [st](pw_requeue_atom) {
       guard_t guard{st->mtx};
       st->requeue_armed = false;
       if (st->closed)
@@ -106,11 +106,12 @@ caf::behavior worker_impl(caf::event_based_actor* self, services* rt,
 
 } // namespace
 
-caf::actor spawn_pool_worker(services& rt, pool_core_ptr core, std::string id,
-                             int64_t created_ns, job_handler_ptr handler) {
-  return rt.system().spawn<caf::detached>(worker_impl, &rt, std::move(core),
-                                          std::move(id), created_ns,
-                                          std::move(handler));
+pool_worker_actor spawn_pool_worker(services& rt, pool_core_ptr core,
+                                    std::string id, int64_t created_ns, job_handler_ptr handler) {
+  return caf::actor_cast<pool_worker_actor>(
+    rt.system().spawn<caf::detached>(worker_impl, &rt, std::move(core),
+                                     std::move(id), created_ns,
+                                     std::move(handler)));
 }
 
 } // namespace pulse

@@ -35,7 +35,8 @@ class services;
 /// Redis errors are logged and retried with back-off; nothing is dropped:
 /// a job it cannot start stays owned by it and is recovered by a cleaner
 /// once its lease ends.
-caf::actor spawn_pool_worker(services& rt, pool_core_ptr core, std::string id,
-                             int64_t created_ns, job_handler_ptr handler);
+pool_worker_actor spawn_pool_worker(services& rt, pool_core_ptr core,
+                                    std::string id, int64_t created_ns,
+                                    job_handler_ptr handler);
 
 } // namespace pulse

@@ -191,7 +191,7 @@ void worker_state::arm_requeue() {
   if (requeue_armed || !me)
     return;
   requeue_armed = true;
-  caf::delayed_anon_send(me, core->opts.requeue_delay, requeue_atom::value);
+  caf::delayed_anon_send(me, core->opts.requeue_delay, pw_requeue_atom::value);
 }
 
 bool worker_state::flush_handoff() {

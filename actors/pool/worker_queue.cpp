@@ -126,7 +126,7 @@ void worker_state::arm_retry() {
   if (retry_armed || !me)
     return;
   retry_armed = true;
-  caf::delayed_anon_send(me, retry.next(), retry_atom::value);
+  caf::delayed_anon_send(me, retry.next(), pw_retry_atom::value);
 }
 
 void worker_state::process(std::vector<resp::value>& entries) {

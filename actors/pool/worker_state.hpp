@@ -27,12 +27,6 @@
 
 namespace pulse::worker_detail {
 
-/// `(poll_atom)`: polls the queue again (after a failed poll).
-using poll_atom = caf::atom_constant<caf::atom("pw_poll")>;
-/// `(requeue_atom)`: moves starts refused with `errc::requeue`.
-using requeue_atom = caf::atom_constant<caf::atom("pw_requeue")>;
-/// `(retry_atom)`: retries what failed while Redis was away.
-using retry_atom = caf::atom_constant<caf::atom("pw_retry")>;
 
 using key_epoch = std::pair<std::string, uint64_t>;
 

@@ -41,8 +41,6 @@ inline clock_type::time_point coarse_now() {
 /// bursts of single commands still leave in few sends.
 constexpr size_t send_at_once_up_to = 16;
 
-using gw_tick_atom = caf::atom_constant<caf::atom("gw_tick")>;
-using gw_resend_atom = caf::atom_constant<caf::atom("gw_resend")>;
 
 /// Where a direct caller waits for its reply.
 struct direct_slot {

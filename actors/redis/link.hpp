@@ -16,18 +16,13 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/message_handler.hpp>
 
+#include "messages/redis.hpp"
 #include "actors/redis/backoff.hpp"
 #include "messages/options.hpp"
 #include "actors/redis/resp.hpp"
 
 namespace pulse::detail {
 
-using link_up_atom = caf::atom_constant<caf::atom("link_up")>;
-using link_fail_atom = caf::atom_constant<caf::atom("link_fail")>;
-using link_retry_atom = caf::atom_constant<caf::atom("link_retry")>;
-using link_flush_atom = caf::atom_constant<caf::atom("link_flush")>;
-using link_data_atom = caf::atom_constant<caf::atom("link_data")>;
-using link_down_atom = caf::atom_constant<caf::atom("link_down")>;
 
 /// One Redis connection owned by a (scheduled) actor.
 ///

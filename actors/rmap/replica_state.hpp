@@ -25,7 +25,6 @@
 
 namespace pulse::replica_detail {
 
-using rp_retry_atom = caf::atom_constant<caf::atom("rp_retry")>;
 
 constexpr size_t max_queued_changes = 10000;
 
@@ -43,10 +42,7 @@ struct detailed_sub {
   std::vector<map_change> queue;
 };
 
-using rp_applied_atom = caf::atom_constant<caf::atom("rp_applied")>;
 
-/// `(rp_watch_atom)`: checks for subscribers that have not answered.
-using rp_watch_atom = caf::atom_constant<caf::atom("rp_watch")>;
 
 
 /// What the replica actor shares with its fast path (the pub/sub reader

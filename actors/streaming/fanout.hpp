@@ -17,9 +17,6 @@
 
 namespace pulse::detail {
 
-/// `(fanout_check_atom, seq)`: the owner of a fanout forwards it to
-/// `fanout::check` (a watchdog for subscribers that do not answer).
-using fanout_check_atom = caf::atom_constant<caf::atom("fo_check")>;
 
 /// Sends events to every subscriber in chunks of at most `chunk` events,
 /// one chunk at a time: the next chunk (and the caller's next read) waits

@@ -21,7 +21,6 @@ namespace pulse {
 
 namespace {
 
-using poll_atom = caf::atom_constant<caf::atom("rd_poll")>;
 
 struct reader_state {
   struct cursor {
@@ -124,7 +123,7 @@ struct reader_state {
     if (retry_scheduled)
       return;
     retry_scheduled = true;
-    self->delayed_send(self, retry.next(), poll_atom::value);
+    self->delayed_send(self, retry.next(), rd_poll_atom::value);
   }
 
   void poll() {
@@ -220,7 +219,7 @@ caf::behavior reader_impl(caf::event_based_actor* self,
   for (auto& name : streams)
     st->add(name, {});
   return {
-    [st](detail::fanout_check_atom, uint64_t seq) { st->out.check(seq); },
+    [st](fanout_check_atom, uint64_t seq) { st->out.check(seq); },
     [st](sub_atom, const caf::actor& who) {
       auto added = st->out.add(who);
       st->poll();
@@ -238,7 +237,7 @@ caf::behavior reader_impl(caf::event_based_actor* self,
       result.subscribers = st->out.size();
       return result;
     },
-    [st](poll_atom) {
+    [st](rd_poll_atom) {
       st->retry_scheduled = false;
       st->poll();
     },

@@ -33,9 +33,6 @@ namespace {
 
 using namespace sink_detail;
 
-using sk_poll_atom = caf::atom_constant<caf::atom("sk_poll")>;
-using sk_flush_atom = caf::atom_constant<caf::atom("sk_flush")>;
-using sk_alive_atom = caf::atom_constant<caf::atom("sk_alive")>;
 
 // -- the sink actor -----------------------------------------------------------
 
@@ -64,7 +61,7 @@ struct sink_state {
   detail::fanout out;
   backoff retry;
   std::shared_ptr<sink_shared> shared;
-  caf::actor janitor_hdl;
+  janitor_actor janitor_hdl;
   std::vector<std::string> streams;
   /// Reclaimed or read events waiting for the fanout, with their reply.
   std::deque<std::pair<std::vector<event>, caf::response_promise>> backlog;
@@ -376,9 +373,11 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
                         caf::timespan command_timeout) {
   auto st = std::make_shared<sink_state>(self, std::move(cfg), streams,
                                          shared_gw, blocking, command_timeout);
-  st->janitor_hdl = self->system().spawn<caf::detached>(
-    janitor_loop, caf::actor_cast<caf::actor>(self), shared_gw, st->cfg,
-    st->shared, streams);
+  st->janitor_hdl = caf::actor_cast<janitor_actor>(
+    self->system().spawn<caf::detached>(janitor_loop,
+                                        caf::actor_cast<caf::actor>(self),
+                                        shared_gw, st->cfg, st->shared,
+                                        streams));
   self->set_down_handler([st](const caf::down_msg& msg) {
     st->out.on_down(msg.source);
     st->shared->subscribers = st->out.size();
@@ -392,7 +391,7 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
   });
   st->keepalive();
   return {
-    [st](detail::fanout_check_atom, uint64_t seq) { st->out.check(seq); },
+    [st](fanout_check_atom, uint64_t seq) { st->out.check(seq); },
     [st](sub_atom, const caf::actor& who) {
       auto added = st->out.add(who);
       st->shared->subscribers = st->out.size();

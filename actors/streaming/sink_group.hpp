@@ -21,13 +21,6 @@
 
 namespace pulse::sink_detail {
 
-/// `(sk_reclaim_atom, events) -> bool`: the janitor hands reclaimed events
-/// to the sink, which answers once they were delivered.
-using sk_reclaim_atom = caf::atom_constant<caf::atom("sk_reclaim")>;
-/// `(jn_stop_atom)`: stops the janitor.
-using jn_stop_atom = caf::atom_constant<caf::atom("jn_stop")>;
-/// `(jn_streams_atom, streams)`: the sink's streams changed.
-using jn_streams_atom = caf::atom_constant<caf::atom("jn_streams")>;
 
 inline int64_t ms_of(caf::timespan d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();

@@ -16,7 +16,6 @@ struct subscription::shared_state {
 
 namespace {
 
-using drained_atom = caf::atom_constant<caf::atom("drained")>;
 
 caf::behavior facade_subscriber(caf::event_based_actor* self,
                                 std::shared_ptr<subscription::shared_state> st) {
