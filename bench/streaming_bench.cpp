@@ -186,7 +186,8 @@ double sink_consume(runtime& rt, uint16_t port, size_t n, int run) {
   auto sub = rt.system().spawn(acking, caf::actor_cast<caf::actor>(*s), a);
   caf::scoped_actor self{rt.system()};
   auto t0 = clock_type::now();
-  self->send(*s, sub_atom::value, sub);
+  self->send(*s, sub_atom::value,
+                  caf::actor_cast<pulse::event_subscriber_actor>(sub));
   client c{rt.system(), rt.gateway()};
   // Done when everything was delivered and acked.
   for (;;) {
@@ -215,7 +216,8 @@ std::pair<double, double> sink_latency(runtime& rt, size_t n) {
   auto a = std::make_shared<arrivals>();
   auto sub = rt.system().spawn(acking, caf::actor_cast<caf::actor>(*s), a);
   caf::scoped_actor self{rt.system()};
-  self->request(*s, 5s, sub_atom::value, sub).receive([](bool) {},
+  self->request(*s, 5s, sub_atom::value,
+                  caf::actor_cast<pulse::event_subscriber_actor>(sub)).receive([](bool) {},
                                                       [](caf::error&) {});
   std::this_thread::sleep_for(50ms);
   client c{rt.system(), rt.gateway()};

@@ -88,7 +88,8 @@ caf::behavior app(caf::event_based_actor* self, pulse::runtime_actor rt) {
                   *actors = {caf::actor_cast<caf::actor>(sink),
                              caf::actor_cast<caf::actor>(counts),
                              caf::actor_cast<caf::actor>(mail), sub};
-                  self->request(sink, 10s, pulse::sub_atom::value, sub)
+                  self->request(sink, 10s, pulse::sub_atom::value,
+                  caf::actor_cast<pulse::event_subscriber_actor>(sub))
                     .then([](bool) {}, fail);
                   for (auto user : {"ada", "grace", "edsger"})
                     self

@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
     auto out = sys.spawn(example::printer, inst.label,
                          caf::actor_cast<caf::actor>(sink), caf::actor{self},
                          inst.expected);
-    self->request(sink, std::chrono::seconds{5}, pulse::sub_atom::value, out)
+    self->request(sink, std::chrono::seconds{5}, pulse::sub_atom::value,
+                  caf::actor_cast<pulse::event_subscriber_actor>(out))
       .receive([](bool) {}, [](caf::error&) {});
     outs.push_back(out);
   }

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   });
   caf::scoped_actor self{sys};
   self->request(flags->replica(), std::chrono::seconds{5},
-                pulse::sub_atom::value, watcher, true)
+                pulse::sub_atom::value, caf::actor_cast<pulse::map_changes_subscriber_actor>(watcher))
     .receive([](bool) {}, [](caf::error&) {});
   flags->set_and_wait("new-checkout", "on");
   std::cout << "new-checkout = " << flags->get("new-checkout").value_or("?")

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     };
   });
   self->request(m->replica(), std::chrono::seconds{5}, pulse::sub_atom::value,
-                watcher, true)
+                caf::actor_cast<pulse::map_changes_subscriber_actor>(watcher))
     .receive([](bool) {}, [](caf::error&) {});
   // Start the writer process against the same Redis.
   auto host = "--pulse.redis.host=\"" + app.rt->redis().host + "\"";

@@ -134,7 +134,8 @@ int main(int argc, char** argv) {
                        "sink");
   auto flow = sys.spawn(welcome_flow, caf::actor_cast<caf::actor>(sink),
                         node->actor(), flags, caf::actor{self});
-  self->request(sink, std::chrono::seconds{5}, pulse::sub_atom::value, flow)
+  self->request(sink, std::chrono::seconds{5}, pulse::sub_atom::value,
+                  caf::actor_cast<pulse::event_subscriber_actor>(flow))
     .receive([](bool) {}, [](caf::error&) {});
 
   pulse::client redis{sys, rt.gateway()};

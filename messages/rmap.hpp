@@ -199,13 +199,24 @@ typename Inspector::result_type inspect(Inspector& f, replica_stats& x) {
 
 // -- actor interface ----------------------------------------------------------
 
-/// A replica: keeps this process' copy of one map current. Subscribe with
-/// `(sub_atom, actor, detailed)`: `detailed == false` gets coalesced
-/// `(map_event_atom, name, kind)` requests, `true` gets `map_changes`.
+/// A coarse map subscriber: answers `(map_event_atom, name, kind)` with
+/// `true` ("the map changed, read it"; notifications coalesce meanwhile).
+using map_event_subscriber_actor = caf::typed_actor<
+  caf::replies_to<map_event_atom, std::string, map_event_kind>::with<bool>>;
+
+/// A detailed map subscriber: answers every `map_changes` with `true`.
+using map_changes_subscriber_actor
+  = caf::typed_actor<caf::replies_to<map_changes>::with<bool>>;
+
+/// A replica: keeps this process' copy of one map current. Subscribe a
+/// `map_event_subscriber_actor` for coalesced `(map_event_atom, name, kind)`
+/// requests or a `map_changes_subscriber_actor` for every change.
 using replica_actor = caf::typed_actor<
   caf::replies_to<wait_rev_atom, uint64_t>::with<uint64_t>,
-  caf::replies_to<sub_atom, caf::actor, bool>::with<bool>,
-  caf::replies_to<unsub_atom, caf::actor>::with<bool>,
+  caf::replies_to<sub_atom, map_event_subscriber_actor>::with<bool>,
+  caf::replies_to<sub_atom, map_changes_subscriber_actor>::with<bool>,
+  caf::replies_to<unsub_atom, map_event_subscriber_actor>::with<bool>,
+  caf::replies_to<unsub_atom, map_changes_subscriber_actor>::with<bool>,
   caf::replies_to<resync_atom>::with<uint64_t>,
   caf::replies_to<stats_atom>::with<replica_stats>,
   caf::replies_to<map_write_atom, map_write>::with<map_write_result>,

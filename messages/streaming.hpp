@@ -198,15 +198,18 @@ typename Inspector::result_type inspect(Inspector& f, stream_stats& x) {
 
 // -- actor interfaces ---------------------------------------------------------
 
-/// What a subscriber of a reader or sink implements.
+/// What a subscriber of a reader or sink implements: answer each batch with
+/// `true` (`false` unsubscribes; anything else drops the subscriber with a
+/// warning). An untyped actor with such a handler subscribes through
+/// `caf::actor_cast<event_subscriber_actor>(hdl)`.
 using event_subscriber_actor
   = caf::typed_actor<caf::replies_to<event_batch>::with<bool>>;
 
 /// A stream reader: every reader sees every event of its streams.
 /// Exit it (`send_exit`) to close it; closing twice is harmless.
 using reader_actor = caf::typed_actor<
-  caf::replies_to<sub_atom, caf::actor>::with<bool>,
-  caf::replies_to<unsub_atom, caf::actor>::with<bool>,
+  caf::replies_to<sub_atom, event_subscriber_actor>::with<bool>,
+  caf::replies_to<unsub_atom, event_subscriber_actor>::with<bool>,
   caf::replies_to<add_stream_atom, std::string, std::string>::with<bool>,
   caf::replies_to<rm_stream_atom, std::string>::with<bool>,
   caf::replies_to<stats_atom>::with<stream_stats>>;

@@ -68,24 +68,17 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
       else
         st->waiters.emplace(target, rp);
     },
-    [self, st](sub_atom, const caf::actor& who, bool want_details) {
-      if (!who)
-        return false;
-      self->monitor(who);
-      if (want_details)
-        st->detailed.emplace(who, detailed_sub{});
-      else
-        st->coarse.emplace(who, coarse_sub{});
-      st->update_listeners();
-      return true;
+    [st](sub_atom, const map_event_subscriber_actor& who) {
+      return st->subscribe(caf::actor_cast<caf::actor>(who), false);
     },
-    [self, st](unsub_atom, const caf::actor& who) {
-      auto n = st->coarse.erase(who) + st->detailed.erase(who);
-      if (n > 0) {
-        self->demonitor(who);
-        st->update_listeners();
-      }
-      return n > 0;
+    [st](sub_atom, const map_changes_subscriber_actor& who) {
+      return st->subscribe(caf::actor_cast<caf::actor>(who), true);
+    },
+    [st](unsub_atom, const map_event_subscriber_actor& who) {
+      return st->unsubscribe(caf::actor_cast<caf::actor>(who));
+    },
+    [st](unsub_atom, const map_changes_subscriber_actor& who) {
+      return st->unsubscribe(caf::actor_cast<caf::actor>(who));
     },
     [self, st](map_write_atom, map_write& w) {
       // One write, asynchronously: the reply comes from the gateway.

@@ -197,6 +197,12 @@ struct replica_state {
 
   // -- subscribers ------------------------------------------------------------
 
+  /// Adds a subscriber (monitored): coarse or `detailed`.
+  bool subscribe(const caf::actor& who, bool detailed);
+
+  /// Removes a subscriber; returns whether it was one.
+  bool unsubscribe(const caf::actor& who);
+
   void send_coarse(const caf::actor& who, map_event_kind kind);
 
   void coarse_answered(const caf::actor& who);

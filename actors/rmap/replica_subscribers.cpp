@@ -8,6 +8,27 @@
 
 namespace pulse::replica_detail {
 
+bool replica_state::subscribe(const caf::actor& who, bool want_details) {
+  if (!who)
+    return false;
+  self->monitor(who);
+  if (want_details)
+    detailed.emplace(who, detailed_sub{});
+  else
+    coarse.emplace(who, coarse_sub{});
+  update_listeners();
+  return true;
+}
+
+bool replica_state::unsubscribe(const caf::actor& who) {
+  auto n = coarse.erase(who) + detailed.erase(who);
+  if (n > 0) {
+    self->demonitor(who);
+    update_listeners();
+  }
+  return n > 0;
+}
+
 void replica_state::send_coarse(const caf::actor& who, map_event_kind kind) {
   auto& sub = coarse[who];
   sub.awaiting = true;

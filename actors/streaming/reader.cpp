@@ -220,12 +220,14 @@ caf::behavior reader_impl(caf::event_based_actor* self,
     st->add(name, {});
   return {
     [st](fanout_check_atom, uint64_t seq) { st->out.check(seq); },
-    [st](sub_atom, const caf::actor& who) {
-      auto added = st->out.add(who);
+    [st](sub_atom, const event_subscriber_actor& who) {
+      auto added = st->out.add(caf::actor_cast<caf::actor>(who));
       st->poll();
       return added;
     },
-    [st](unsub_atom, const caf::actor& who) { return st->out.remove(who); },
+    [st](unsub_atom, const event_subscriber_actor& who) {
+      return st->out.remove(caf::actor_cast<caf::actor>(who));
+    },
     [st](add_stream_atom, const std::string& name, const std::string& start) {
       return st->add(name, start);
     },

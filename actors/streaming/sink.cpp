@@ -392,14 +392,14 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
   st->keepalive();
   return {
     [st](fanout_check_atom, uint64_t seq) { st->out.check(seq); },
-    [st](sub_atom, const caf::actor& who) {
-      auto added = st->out.add(who);
+    [st](sub_atom, const event_subscriber_actor& who) {
+      auto added = st->out.add(caf::actor_cast<caf::actor>(who));
       st->shared->subscribers = st->out.size();
       st->poll();
       return added;
     },
-    [st](unsub_atom, const caf::actor& who) {
-      auto removed = st->out.remove(who);
+    [st](unsub_atom, const event_subscriber_actor& who) {
+      auto removed = st->out.remove(caf::actor_cast<caf::actor>(who));
       st->shared->subscribers = st->out.size();
       return removed;
     },

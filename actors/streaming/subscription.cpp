@@ -53,7 +53,8 @@ subscription::subscription(caf::actor_system& sys, caf::actor source)
 caf::error subscription::subscribe() {
   caf::scoped_actor self{sys_};
   caf::error result;
-  self->request(source_, std::chrono::seconds{10}, sub_atom::value, sub_)
+  self->request(source_, std::chrono::seconds{10}, sub_atom::value,
+                caf::actor_cast<event_subscriber_actor>(sub_))
     .receive([](bool) {}, [&](caf::error& err) { result = std::move(err); });
   return result;
 }
@@ -77,7 +78,8 @@ subscription::attach(caf::actor_system& sys, const sink_actor& sink) {
 }
 
 subscription::~subscription() {
-  caf::anon_send(source_, unsub_atom::value, sub_);
+  caf::anon_send(source_, unsub_atom::value,
+                 caf::actor_cast<event_subscriber_actor>(sub_));
   caf::anon_send_exit(sub_, caf::exit_reason::user_shutdown);
 }
 

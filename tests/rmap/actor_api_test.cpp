@@ -84,7 +84,7 @@ caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
         *replica = rep;
         self->monitor(rep);
         auto w = self->spawn(watcher, caf::actor{self});
-        self->request(rep, 5s, sub_atom::value, w, true)
+        self->request(rep, 5s, sub_atom::value, caf::actor_cast<pulse::map_changes_subscriber_actor>(w))
           .then([=](bool) { self->send(self, step_atom::value, size_t{0}); },
                 [=](caf::error& e) { fail("subscribe", e); });
       },
@@ -198,10 +198,12 @@ BOOST_AUTO_TEST_CASE(subscribers_answering_badly_or_not_at_all_are_logged) {
       held->push_back(s->make_response_promise());
     }};
   });
-  for (const auto& [who, detailed] :
-       {std::make_pair(odd, false), std::make_pair(mute, true)})
-    (*self)->request((*m)->replica(), 5s, sub_atom::value, who, detailed)
-      .receive([](bool) {}, [](caf::error&) {});
+  (*self)->request((*m)->replica(), 5s, sub_atom::value,
+                   caf::actor_cast<map_event_subscriber_actor>(odd))
+    .receive([](bool) {}, [](caf::error&) {});
+  (*self)->request((*m)->replica(), 5s, sub_atom::value,
+                   caf::actor_cast<map_changes_subscriber_actor>(mute))
+    .receive([](bool) {}, [](caf::error&) {});
   BOOST_REQUIRE((*m)->set("k", "v"));
   BOOST_TEST(wait_until([&] {
     return logs.contains("map subscriber dropped")

@@ -354,7 +354,7 @@ BOOST_AUTO_TEST_CASE(coarse_subscribers_coalesce_to_the_strongest_kind) {
       },
     };
   });
-  (*self)->request(m->replica(), 5s, sub_atom::value, sub, false)
+  (*self)->request(m->replica(), 5s, sub_atom::value, caf::actor_cast<pulse::map_event_subscriber_actor>(sub))
     .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
   m->set_and_wait("a", "1");   // change (in flight, subscriber blocked)
   m->set_and_wait("b", "1");   // change
@@ -390,7 +390,7 @@ BOOST_AUTO_TEST_CASE(detailed_subscribers_get_every_change) {
       },
     };
   });
-  (*self)->request(m->replica(), 5s, sub_atom::value, sub, true)
+  (*self)->request(m->replica(), 5s, sub_atom::value, caf::actor_cast<pulse::map_changes_subscriber_actor>(sub))
     .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
   m->set("k", "1");
   m->set("k", "2");

@@ -76,7 +76,8 @@ caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
         *sink = s;
         self->monitor(s);
         auto sub = self->spawn(subscriber, s, n);
-        self->request(s, 5s, sub_atom::value, sub)
+        self->request(s, 5s, sub_atom::value,
+                  caf::actor_cast<pulse::event_subscriber_actor>(sub))
           .then(
             [=](bool) {
               for (auto payload : {"good", "bad"})
@@ -168,7 +169,8 @@ BOOST_AUTO_TEST_CASE(a_subscriber_answering_no_bool_is_dropped_with_a_warning) {
   auto odd = sys->spawn([](caf::event_based_actor*) -> caf::behavior {
     return {[](const event_batch&) { return std::string{"not a bool"}; }};
   });
-  (*self)->request(*r, 5s, sub_atom::value, odd).receive([](bool) {},
+  (*self)->request(*r, 5s, sub_atom::value,
+                  caf::actor_cast<pulse::event_subscriber_actor>(odd)).receive([](bool) {},
                                                        [](caf::error&) {});
   redis()("XADD", "pulse:stream:odd", "*", "n", "ev", "p", "x");
   BOOST_TEST(wait_until(
@@ -195,7 +197,8 @@ BOOST_AUTO_TEST_CASE(a_subscriber_that_does_not_answer_is_named_in_a_warning) {
       held->push_back(s->make_response_promise());
     }};
   });
-  (*self)->request(*r, 5s, sub_atom::value, mute).receive([](bool) {},
+  (*self)->request(*r, 5s, sub_atom::value,
+                  caf::actor_cast<pulse::event_subscriber_actor>(mute)).receive([](bool) {},
                                                         [](caf::error&) {});
   redis()("XADD", "pulse:stream:slow", "*", "n", "ev", "p", "x");
   BOOST_TEST(wait_until(

@@ -35,7 +35,8 @@ struct reader_fixture : actor_fixture {
   void subscribe(const reader_actor& r, std::shared_ptr<event_inbox> box) {
     auto sub = sys->spawn(collector, box, caf::actor{});
     subs.push_back(sub);
-    (*self)->request(r, 5s, sub_atom::value, sub)
+    (*self)->request(r, 5s, sub_atom::value,
+                  caf::actor_cast<pulse::event_subscriber_actor>(sub))
       .receive([](bool ok) { BOOST_TEST(ok); },
                [](caf::error& e) { BOOST_FAIL(render(e)); });
   }
@@ -262,7 +263,8 @@ BOOST_AUTO_TEST_CASE(subscriber_dying_mid_batch_does_not_stall_others) {
       },
     };
   });
-  (*self)->request(r, 5s, sub_atom::value, dying)
+  (*self)->request(r, 5s, sub_atom::value,
+                  caf::actor_cast<pulse::event_subscriber_actor>(dying))
     .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
   for (int i = 0; i < 5; ++i)
     add("die", "e", std::to_string(i));

@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
       },
     };
   });
-  caf::anon_send(*sink, pulse::sub_atom::value, sub);
+  caf::anon_send(*sink, pulse::sub_atom::value,
+                 caf::actor_cast<pulse::event_subscriber_actor>(sub));
   for (;;)
     std::this_thread::sleep_for(1s);
 }

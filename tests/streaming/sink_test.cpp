@@ -76,7 +76,8 @@ struct sink_fixture : actor_fixture {
 
   void attach_actor(const sink_actor& s, caf::actor sub) {
     subs.push_back(sub);
-    (*self)->request(s, 5s, sub_atom::value, sub)
+    (*self)->request(s, 5s, sub_atom::value,
+                     caf::actor_cast<event_subscriber_actor>(sub))
       .receive([](bool ok) { BOOST_TEST(ok); },
                [](caf::error& e) { BOOST_FAIL(render(e)); });
   }
