@@ -55,6 +55,19 @@ struct app {
   }
 };
 
+/// Subscribes `sub` (an actor answering `event_batch` with `true`) to a
+/// reader or sink and waits for the confirmation.
+template <class Source>
+void subscribe(caf::scoped_actor& self, const Source& source,
+               const caf::actor& sub) {
+  self
+    ->request(source, std::chrono::seconds{5}, pulse::sub_atom::value,
+              caf::actor_cast<pulse::event_subscriber_actor>(sub))
+    .receive([](bool) {}, [](caf::error& err) {
+      std::cerr << "subscribe: " << pulse::render(err) << '\n';
+    });
+}
+
 /// A subscriber that prints each event with a label and, when `sink` is
 /// set, acks it. Sends `true` to `done` after `expected` events.
 inline caf::behavior printer(caf::event_based_actor* self, std::string label,

@@ -27,9 +27,7 @@ int main(int argc, char** argv) {
     auto out = sys.spawn(example::printer, inst.label,
                          caf::actor_cast<caf::actor>(sink), caf::actor{self},
                          inst.expected);
-    self->request(sink, std::chrono::seconds{5}, pulse::sub_atom::value,
-                  caf::actor_cast<pulse::event_subscriber_actor>(out))
-      .receive([](bool) {}, [](caf::error&) {});
+    example::subscribe(self, sink, out);
     outs.push_back(out);
   }
   pulse::client redis{sys, app.rt->gateway()};

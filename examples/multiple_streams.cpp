@@ -15,9 +15,7 @@ int main(int argc, char** argv) {
   caf::scoped_actor self{sys};
   auto out = sys.spawn(example::printer, "fan-in", caf::actor{},
                        caf::actor{self}, size_t{3});
-  self->request(reader, std::chrono::seconds{5}, pulse::sub_atom::value,
-                  caf::actor_cast<pulse::event_subscriber_actor>(out))
-    .receive([](bool) {}, [](caf::error&) {});
+  example::subscribe(self, reader, out);
   self->request(reader, std::chrono::seconds{5}, pulse::add_stream_atom::value,
                 std::string{"apac"}, std::string{})
     .receive([](bool) {}, [](caf::error&) {});

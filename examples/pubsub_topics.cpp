@@ -23,9 +23,7 @@ int main(int argc, char** argv) {
                            "reader");
     auto out = sys.spawn(example::printer, label, caf::actor{},
                          caf::actor{self}, expected);
-    self->request(reader, std::chrono::seconds{5}, pulse::sub_atom::value,
-                  caf::actor_cast<pulse::event_subscriber_actor>(out))
-      .receive([](bool) {}, [](caf::error&) {});
+    example::subscribe(self, reader, out);
     outs.push_back(out);
   }
   pulse::client redis{sys, app.rt->gateway()};

@@ -134,9 +134,7 @@ int main(int argc, char** argv) {
                        "sink");
   auto flow = sys.spawn(welcome_flow, caf::actor_cast<caf::actor>(sink),
                         node->actor(), flags, caf::actor{self});
-  self->request(sink, std::chrono::seconds{5}, pulse::sub_atom::value,
-                  caf::actor_cast<pulse::event_subscriber_actor>(flow))
-    .receive([](bool) {}, [](caf::error&) {});
+  example::subscribe(self, sink, flow);
 
   pulse::client redis{sys, rt.gateway()};
   auto signups = app.must(pulse::stream::make("signups"), "stream");

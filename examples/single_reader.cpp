@@ -15,9 +15,7 @@ int main(int argc, char** argv) {
   caf::scoped_actor self{sys};
   auto out = sys.spawn(example::printer, "reader", caf::actor{},
                        caf::actor{self}, size_t{3});
-  self->request(reader, std::chrono::seconds{5}, pulse::sub_atom::value,
-                  caf::actor_cast<pulse::event_subscriber_actor>(out))
-    .receive([](bool) {}, [](caf::error&) {});
+  example::subscribe(self, reader, out);
   pulse::client redis{sys, app.rt->gateway()};
   auto orders = app.must(pulse::stream::make("orders"), "stream");
   for (auto item : {"apple", "pear", "plum"})

@@ -15,9 +15,7 @@ int main(int argc, char** argv) {
   auto out = sys.spawn(example::printer, "mailer",
                        caf::actor_cast<caf::actor>(sink), caf::actor{self},
                        size_t{2});
-  self->request(sink, std::chrono::seconds{5}, pulse::sub_atom::value,
-                  caf::actor_cast<pulse::event_subscriber_actor>(out))
-    .receive([](bool) {}, [](caf::error&) {});
+  example::subscribe(self, sink, out);
   pulse::client redis{sys, app.rt->gateway()};
   auto signups = app.must(pulse::stream::make("signups"), "stream");
   signups.add(redis, "user-created", "ada@example.com");
