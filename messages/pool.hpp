@@ -77,24 +77,26 @@ using rejoin_atom = caf::atom_constant<caf::atom("pl_rejoin")>;
 struct pool_options {
   /// A worker or node whose keep-alive is older than this is dead; its jobs
   /// move to other workers. Keep-alives run every `worker_ttl / 3`.
-  caf::timespan worker_ttl = std::chrono::seconds{30};
+  caf::timespan worker_ttl = pool_defaults{}.worker_ttl;
   /// How long `close` waits for handlers to stop and jobs to be handed
   /// over before giving up (the cleaner of another node then recovers them).
-  caf::timespan worker_shutdown_ttl = std::chrono::minutes{2};
+  caf::timespan worker_shutdown_ttl = pool_defaults{}.worker_shutdown_ttl;
   /// `dispatch` waits up to `2 * ack_grace_period` for the worker's start;
   /// the cleaner runs every `min(worker_ttl / 2, ack_grace_period)`.
-  caf::timespan ack_grace_period = std::chrono::seconds{20};
+  caf::timespan ack_grace_period = pool_defaults{}.ack_grace_period;
   /// Admission control: `dispatch` fails with `errc::overloaded` while this
   /// many jobs are queued (dispatched, not yet started). 0: no limit.
-  int64_t max_queued_jobs = 1000;
+  int64_t max_queued_jobs
+    = static_cast<int64_t>(pool_defaults{}.max_queued_jobs);
   /// How long a worker's `BLMPOP` on its queue blocks.
-  caf::timespan job_sink_block_duration = std::chrono::seconds{5};
+  caf::timespan job_sink_block_duration
+    = pool_defaults{}.job_sink_block_duration;
   /// Dispatch only: no workers, no cleaner.
   bool client_only = false;
   /// Delay before a start answered with `errc::requeue` is retried.
-  caf::timespan requeue_delay = std::chrono::seconds{1};
+  caf::timespan requeue_delay = pool_defaults{}.requeue_delay;
   /// Most queue entries a worker takes per `BLMPOP`.
-  size_t max_batch = 256;
+  size_t max_batch = pool_defaults{}.max_batch;
 
   /// Options with the `[pulse.pool]` defaults of `caf-application.conf`.
   static pool_options from(const pool_defaults& d) {

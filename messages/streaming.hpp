@@ -46,9 +46,9 @@ using rm_stream_atom = caf::atom_constant<caf::atom("rmstream")>;
 /// What readers and sinks share: how they read and filter.
 struct stream_read_options {
   /// `XREAD`/`XREADGROUP ... BLOCK` duration.
-  caf::timespan block = std::chrono::seconds{5};
+  caf::timespan block = streaming_defaults{}.block_duration;
   /// `COUNT` of each read.
-  uint64_t max_polled = 1000;
+  uint64_t max_polled = streaming_defaults{}.max_polled;
   /// Start position: `"$"` (newest), `"0"` (oldest) or an entry ID
   /// (exclusive). Readers: where reading starts. Sinks: where the consumer
   /// group starts when the sink creates it (ignored if the group exists).
@@ -59,7 +59,7 @@ struct stream_read_options {
   /// (unanchored search); ignored when `topic` is set.
   std::string topic_pattern;
   /// Maximum events per batch sent to subscribers.
-  uint64_t buffer_size = 1000;
+  uint64_t buffer_size = streaming_defaults{}.buffer_size;
   /// A subscriber that has not answered a batch for this long is named in
   /// a warning (again every period): it holds back every subscriber.
   caf::timespan slow_subscriber = std::chrono::seconds{10};
@@ -74,7 +74,7 @@ struct stream_read_options {
 /// Options of a stream handle.
 struct stream_options {
   /// Approximate maximum length (`XADD ... MAXLEN ~ n`); 0 means unbounded.
-  uint64_t max_len = 1000;
+  uint64_t max_len = streaming_defaults{}.stream_max_len;
   /// TTL of the stream key; zero means none.
   caf::timespan ttl{0};
   /// If true, every add refreshes the TTL (sliding); otherwise it is set
@@ -110,15 +110,15 @@ struct sink_options : stream_read_options {
   /// Unacked events idle this long are reclaimed by a live instance; the
   /// keep-alive runs every grace/2 and consumers silent for 2 x grace are
   /// stale. Every instance of one sink name must use the same value.
-  caf::timespan ack_grace = std::chrono::seconds{20};
+  caf::timespan ack_grace = streaming_defaults{}.ack_grace_period;
   /// An event delivered this many times without an ack is copied to the
   /// dead-letter stream and acked (0 disables dead-lettering).
-  uint64_t max_deliveries = 10;
+  uint64_t max_deliveries = streaming_defaults{}.max_deliveries;
   /// Dead-letter stream name; empty means `<stream>:dead-letter`.
   std::string dead_letter_stream;
   /// How often one instance (holding the lease) reclaims idle events and
   /// removes stale consumers (Go Pulse: 500 ms).
-  caf::timespan idle_check = std::chrono::milliseconds{500};
+  caf::timespan idle_check = streaming_defaults{}.idle_check;
 
   /// Returns options with the `[pulse.streaming]` defaults.
   static sink_options from(const streaming_defaults& d) {

@@ -1,6 +1,7 @@
 #include "runtime/config.hpp"
 
 #include <fstream>
+#include <type_traits>
 #include <thread>
 
 #include <caf/config_value.hpp>
@@ -11,61 +12,113 @@
 namespace pulse {
 
 using spec = option_spec;
+using field_ptr = caf::variant<std::string*, int64_t*, uint64_t*, uint16_t*,
+                               bool*, caf::timespan*>;
+
+namespace {
+
+// Returns how to find `field` of section `sec` in an `options`.
+template <class S, class T>
+std::function<field_ptr(options&)> at(S options::*sec, T S::*field) {
+  return [sec, field](options& o) -> field_ptr { return &((o.*sec).*field); };
+}
+
+template <class T>
+std::function<field_ptr(options&)> at(T options::*field) {
+  return [field](options& o) -> field_ptr { return &(o.*field); };
+}
+
+constexpr auto positive = spec::bound::positive;
+constexpr auto non_negative = spec::bound::non_negative;
+constexpr auto any = spec::bound::none;
+
+} // namespace
 
 const std::vector<option_spec>& known_options() {
+  using o = options;
+  using rd = redis_options;
+  using sd = streaming_defaults;
+  using pd = pool_defaults;
+  using t = spec::type;
   static const std::vector<option_spec> table{
-    {"pulse.redis.host", spec::type::string,
-     "Redis host; unset means: start an embedded redis-server"},
-    {"pulse.redis.port", spec::type::port, "Redis TCP port"},
-    {"pulse.redis.username", spec::type::string, "ACL user for AUTH"},
-    {"pulse.redis.password", spec::type::string, "password for AUTH"},
-    {"pulse.redis.db", spec::type::integer, "database index for SELECT"},
-    {"pulse.redis.connect-timeout", spec::type::timespan,
-     "maximum time to connect, AUTH and SELECT"},
-    {"pulse.redis.command-timeout", spec::type::timespan,
-     "maximum time a request waits for its reply"},
-    {"pulse.redis.embedded", spec::type::boolean,
-     "start a private redis-server even if a host is set"},
-    {"pulse.redis.reconnect-min", spec::type::timespan,
-     "first reconnect delay (doubles per attempt, with jitter)"},
-    {"pulse.redis.reconnect-max", spec::type::timespan,
-     "maximum reconnect delay"},
-    {"pulse.redis.max-queued", spec::type::integer,
-     "requests queued while disconnected before failing fast"},
-    {"pulse.redis.server-binary", spec::type::string,
-     "redis-server binary used for the embedded server"},
-    {"pulse.redis.reply-spin", spec::type::timespan,
-     "how long a blocking caller polls for its reply before sleeping"},
-    {"pulse.streaming.block-duration", spec::type::timespan,
-     "XREAD/XREADGROUP BLOCK duration of readers and sinks"},
-    {"pulse.streaming.max-polled", spec::type::integer,
-     "COUNT of each stream read"},
-    {"pulse.streaming.buffer-size", spec::type::integer,
-     "maximum events per batch sent to subscribers"},
-    {"pulse.streaming.ack-grace-period", spec::type::timespan,
-     "sink: unacked events are reclaimed after this long"},
-    {"pulse.streaming.max-deliveries", spec::type::integer,
-     "sink: deliveries before an event is dead-lettered (0: never)"},
-    {"pulse.streaming.idle-check", spec::type::timespan,
-     "sink: period of reclaim and stale-consumer checks"},
-    {"pulse.streaming.stream-max-len", spec::type::integer,
-     "default approximate MAXLEN of streams (0: unbounded)"},
-    {"pulse.pool.worker-ttl", spec::type::timespan,
-     "pool: workers and nodes silent this long are dead"},
-    {"pulse.pool.worker-shutdown-ttl", spec::type::timespan,
-     "pool: how long close waits for handlers to stop"},
-    {"pulse.pool.ack-grace-period", spec::type::timespan,
-     "pool: dispatch waits 2x this long for the start"},
-    {"pulse.pool.job-sink-block-duration", spec::type::timespan,
-     "pool: BLMPOP block duration of workers"},
-    {"pulse.pool.requeue-delay", spec::type::timespan,
-     "pool: delay before a start refused with requeue is retried"},
-    {"pulse.pool.max-queued-jobs", spec::type::integer,
-     "pool: dispatch fails fast while this many jobs wait (0: no limit)"},
-    {"pulse.pool.max-batch", spec::type::integer,
-     "pool: most queue entries a worker takes per read"},
-    {"pulse.log.level", spec::type::string,
-     "log level: trace, debug, info, warn, error, critical, off"},
+    {"pulse.redis.host", t::string,
+     "Redis host; unset means: start an embedded redis-server", any,
+     at(&o::redis, &rd::host)},
+    {"pulse.redis.port", t::port, "Redis TCP port", positive,
+     at(&o::redis, &rd::port)},
+    {"pulse.redis.username", t::string, "ACL user for AUTH", any,
+     at(&o::redis, &rd::username)},
+    {"pulse.redis.password", t::string, "password for AUTH", any,
+     at(&o::redis, &rd::password)},
+    {"pulse.redis.db", t::integer, "database index for SELECT", non_negative,
+     at(&o::redis, &rd::db)},
+    {"pulse.redis.connect-timeout", t::timespan,
+     "maximum time to connect, AUTH and SELECT", positive,
+     at(&o::redis, &rd::connect_timeout)},
+    {"pulse.redis.command-timeout", t::timespan,
+     "maximum time a request waits for its reply", positive,
+     at(&o::redis, &rd::command_timeout)},
+    {"pulse.redis.embedded", t::boolean,
+     "start a private redis-server even if a host is set", any,
+     at(&o::redis, &rd::embedded)},
+    {"pulse.redis.reconnect-min", t::timespan,
+     "first reconnect delay (doubles per attempt, with jitter)", positive,
+     at(&o::redis, &rd::reconnect_min)},
+    {"pulse.redis.reconnect-max", t::timespan, "maximum reconnect delay",
+     positive, at(&o::redis, &rd::reconnect_max)},
+    {"pulse.redis.max-queued", t::integer,
+     "requests queued while disconnected before failing fast", positive,
+     at(&o::redis, &rd::max_queued)},
+    {"pulse.redis.server-binary", t::string,
+     "redis-server binary used for the embedded server", any,
+     at(&o::redis, &rd::server_binary)},
+    {"pulse.redis.reply-spin", t::timespan,
+     "how long a blocking caller polls for its reply before sleeping",
+     non_negative, at(&o::redis, &rd::reply_spin)},
+    {"pulse.streaming.block-duration", t::timespan,
+     "XREAD/XREADGROUP BLOCK duration of readers and sinks (0: forever)",
+     non_negative, at(&o::streaming, &sd::block_duration)},
+    {"pulse.streaming.max-polled", t::integer, "COUNT of each stream read",
+     positive, at(&o::streaming, &sd::max_polled)},
+    {"pulse.streaming.buffer-size", t::integer,
+     "maximum events per batch sent to subscribers", positive,
+     at(&o::streaming, &sd::buffer_size)},
+    {"pulse.streaming.ack-grace-period", t::timespan,
+     "sink: unacked events are reclaimed after this long", positive,
+     at(&o::streaming, &sd::ack_grace_period)},
+    {"pulse.streaming.max-deliveries", t::integer,
+     "sink: deliveries before an event is dead-lettered (0: never)",
+     non_negative, at(&o::streaming, &sd::max_deliveries)},
+    {"pulse.streaming.idle-check", t::timespan,
+     "sink: period of reclaim and stale-consumer checks", positive,
+     at(&o::streaming, &sd::idle_check)},
+    {"pulse.streaming.stream-max-len", t::integer,
+     "default approximate MAXLEN of streams (0: unbounded)", non_negative,
+     at(&o::streaming, &sd::stream_max_len)},
+    {"pulse.pool.worker-ttl", t::timespan,
+     "pool: workers and nodes silent this long are dead", positive,
+     at(&o::pool, &pd::worker_ttl)},
+    {"pulse.pool.worker-shutdown-ttl", t::timespan,
+     "pool: how long close waits for handlers to stop", positive,
+     at(&o::pool, &pd::worker_shutdown_ttl)},
+    {"pulse.pool.ack-grace-period", t::timespan,
+     "pool: dispatch waits 2x this long for the start", positive,
+     at(&o::pool, &pd::ack_grace_period)},
+    {"pulse.pool.job-sink-block-duration", t::timespan,
+     "pool: BLMPOP block duration of workers", positive,
+     at(&o::pool, &pd::job_sink_block_duration)},
+    {"pulse.pool.requeue-delay", t::timespan,
+     "pool: delay before a start refused with requeue is retried", positive,
+     at(&o::pool, &pd::requeue_delay)},
+    {"pulse.pool.max-queued-jobs", t::integer,
+     "pool: dispatch fails fast while this many jobs wait (0: no limit)",
+     non_negative, at(&o::pool, &pd::max_queued_jobs)},
+    {"pulse.pool.max-batch", t::integer,
+     "pool: most queue entries a worker takes per read", positive,
+     at(&o::pool, &pd::max_batch)},
+    {"pulse.log.level", t::string,
+     "log level: trace, debug, info, warn, error, critical, off", any,
+     at(&o::log_level)},
   };
   return table;
 }
@@ -136,107 +189,65 @@ caf::error validate_settings(const caf::settings& xs) {
   return validate_dict(*dict, "pulse");
 }
 
+namespace {
+
+caf::error range_error(const spec& opt, const std::string& what) {
+  return make_error(errc::invalid_config,
+                    std::string{opt.key} + " must " + what);
+}
+
+// Reads one option from `xs` into its member (keeping the default when
+// absent) and checks its bound.
+caf::error apply(const spec& opt, const caf::settings& xs, options& out) {
+  auto dst = opt.field(out);
+  if (auto str = caf::get_if<std::string*>(&dst)) {
+    **str = caf::get_or(xs, opt.key, **str);
+    return caf::none;
+  }
+  if (auto flag = caf::get_if<bool*>(&dst)) {
+    **flag = caf::get_or(xs, opt.key, **flag);
+    return caf::none;
+  }
+  if (auto span = caf::get_if<caf::timespan*>(&dst)) {
+    auto v = caf::get_or(xs, opt.key, **span);
+    if (opt.min == spec::bound::positive && v.count() <= 0)
+      return range_error(opt, "be positive");
+    if (opt.min == spec::bound::non_negative && v.count() < 0)
+      return range_error(opt, "not be negative");
+    **span = v;
+    return caf::none;
+  }
+  // Integers of every width.
+  int64_t current = 0;
+  caf::visit([&](auto* p) {
+    using t = std::remove_pointer_t<decltype(p)>;
+    if constexpr (std::is_integral_v<t> && !std::is_same_v<t, bool>)
+      current = static_cast<int64_t>(*p);
+  }, dst);
+  auto v = caf::get_or(xs, opt.key, current);
+  if (opt.expected == spec::type::port && (v < 1 || v > 65535))
+    return range_error(opt, "be in 1..65535, got " + std::to_string(v));
+  if (opt.min == spec::bound::positive && v < 1)
+    return range_error(opt, "be >= 1, got " + std::to_string(v));
+  if (opt.min == spec::bound::non_negative && v < 0)
+    return range_error(opt, "be >= 0, got " + std::to_string(v));
+  caf::visit([&](auto* p) {
+    using t = std::remove_pointer_t<decltype(p)>;
+    if constexpr (std::is_integral_v<t> && !std::is_same_v<t, bool>)
+      *p = static_cast<t>(v);
+  }, dst);
+  return caf::none;
+}
+
+} // namespace
+
 caf::expected<options> options_from(const caf::settings& xs) {
   if (auto err = validate_settings(xs))
     return err;
   options result;
-  auto& r = result.redis;
-  r.host = caf::get_or(xs, "pulse.redis.host", r.host);
-  auto port = caf::get_or(xs, "pulse.redis.port", int64_t{r.port});
-  if (port < 1 || port > 65535)
-    return make_error(errc::invalid_config,
-                      "pulse.redis.port must be in 1..65535, got "
-                        + std::to_string(port));
-  r.port = static_cast<uint16_t>(port);
-  r.username = caf::get_or(xs, "pulse.redis.username", r.username);
-  r.password = caf::get_or(xs, "pulse.redis.password", r.password);
-  r.db = caf::get_or(xs, "pulse.redis.db", r.db);
-  if (r.db < 0)
-    return make_error(errc::invalid_config, "pulse.redis.db must be >= 0");
-  r.connect_timeout = caf::get_or(xs, "pulse.redis.connect-timeout",
-                                  r.connect_timeout);
-  r.command_timeout = caf::get_or(xs, "pulse.redis.command-timeout",
-                                  r.command_timeout);
-  r.embedded = caf::get_or(xs, "pulse.redis.embedded", r.embedded);
-  r.reconnect_min = caf::get_or(xs, "pulse.redis.reconnect-min",
-                                r.reconnect_min);
-  r.reconnect_max = caf::get_or(xs, "pulse.redis.reconnect-max",
-                                r.reconnect_max);
-  auto max_queued = caf::get_or(xs, "pulse.redis.max-queued",
-                                static_cast<int64_t>(r.max_queued));
-  if (max_queued < 1)
-    return make_error(errc::invalid_config,
-                      "pulse.redis.max-queued must be >= 1");
-  r.max_queued = static_cast<uint64_t>(max_queued);
-  r.server_binary = caf::get_or(xs, "pulse.redis.server-binary",
-                                r.server_binary);
-  r.reply_spin = caf::get_or(xs, "pulse.redis.reply-spin", r.reply_spin);
-  if (r.reply_spin.count() < 0)
-    return make_error(errc::invalid_config,
-                      "pulse.redis.reply-spin must be >= 0");
-  for (auto [key, val] :
-       {std::pair{"pulse.redis.connect-timeout", r.connect_timeout},
-        std::pair{"pulse.redis.command-timeout", r.command_timeout},
-        std::pair{"pulse.redis.reconnect-min", r.reconnect_min},
-        std::pair{"pulse.redis.reconnect-max", r.reconnect_max}})
-    if (val.count() <= 0)
-      return make_error(errc::invalid_config,
-                        std::string{key} + " must be positive");
-  auto& st = result.streaming;
-  st.block_duration = caf::get_or(xs, "pulse.streaming.block-duration",
-                                  st.block_duration);
-  st.ack_grace_period = caf::get_or(xs, "pulse.streaming.ack-grace-period",
-                                    st.ack_grace_period);
-  st.idle_check = caf::get_or(xs, "pulse.streaming.idle-check", st.idle_check);
-  // A block duration of 0 means "block forever"; the others must be > 0.
-  if (st.block_duration.count() < 0)
-    return make_error(errc::invalid_config,
-                      "pulse.streaming.block-duration must not be negative");
-  if (st.ack_grace_period.count() <= 0)
-    return make_error(errc::invalid_config,
-                      "pulse.streaming.ack-grace-period must be positive");
-  if (st.idle_check.count() <= 0)
-    return make_error(errc::invalid_config,
-                      "pulse.streaming.idle-check must be positive");
-  for (auto [key, dst, min] :
-       {std::tuple{"pulse.streaming.max-polled", &st.max_polled, int64_t{1}},
-        std::tuple{"pulse.streaming.buffer-size", &st.buffer_size, int64_t{1}},
-        std::tuple{"pulse.streaming.max-deliveries", &st.max_deliveries,
-                   int64_t{0}},
-        std::tuple{"pulse.streaming.stream-max-len", &st.stream_max_len,
-                   int64_t{0}}}) {
-    auto v = caf::get_or(xs, key, static_cast<int64_t>(*dst));
-    if (v < min)
-      return make_error(errc::invalid_config,
-                        std::string{key} + " must be >= "
-                          + std::to_string(min));
-    *dst = static_cast<uint64_t>(v);
-  }
-  auto& pl = result.pool;
-  for (auto [key, dst] :
-       {std::pair{"pulse.pool.worker-ttl", &pl.worker_ttl},
-        std::pair{"pulse.pool.worker-shutdown-ttl", &pl.worker_shutdown_ttl},
-        std::pair{"pulse.pool.ack-grace-period", &pl.ack_grace_period},
-        std::pair{"pulse.pool.job-sink-block-duration",
-                  &pl.job_sink_block_duration},
-        std::pair{"pulse.pool.requeue-delay", &pl.requeue_delay}}) {
-    *dst = caf::get_or(xs, key, *dst);
-    if (dst->count() <= 0)
-      return make_error(errc::invalid_config,
-                        std::string{key} + " must be positive");
-  }
-  for (auto [key, dst, min] :
-       {std::tuple{"pulse.pool.max-queued-jobs", &pl.max_queued_jobs,
-                   int64_t{0}},
-        std::tuple{"pulse.pool.max-batch", &pl.max_batch, int64_t{1}}}) {
-    auto v = caf::get_or(xs, key, static_cast<int64_t>(*dst));
-    if (v < min)
-      return make_error(errc::invalid_config,
-                        std::string{key} + " must be >= "
-                          + std::to_string(min));
-    *dst = static_cast<uint64_t>(v);
-  }
-  result.log_level = caf::get_or(xs, "pulse.log.level", result.log_level);
+  for (auto& opt : known_options())
+    if (auto err = apply(opt, xs, result))
+      return err;
   auto lvl = spdlog::level::from_str(result.log_level);
   if (lvl == spdlog::level::off && result.log_level != "off")
     return make_error(errc::invalid_config,
@@ -266,24 +277,34 @@ config::config() {
   // worker fed one message per ms 2.6 -> 4.6 % of a core (CAF's own
   // defaults: 24 %), one per 200 us 14 -> 22 % (CAF's: 30 %).
   set("work-stealing.moderate-poll-attempts", size_t{3000});
-  // Declare options unbound (CAF 0.17 does not store nested file values in
-  // bound members); values are read from content after parse().
-  opt_group redis{custom_options_, "pulse.redis"};
-  redis.add<std::string>("host", "Redis host (unset: embedded server)")
-    .add<uint16_t>("port", "Redis TCP port")
-    .add<std::string>("username", "ACL user for AUTH")
-    .add<std::string>("password", "password for AUTH")
-    .add<int64_t>("db", "database index for SELECT")
-    .add<caf::timespan>("connect-timeout", "connect + AUTH + SELECT timeout")
-    .add<caf::timespan>("command-timeout", "per-request reply timeout")
-    .add<bool>("embedded", "start a private redis-server")
-    .add<caf::timespan>("reconnect-min", "first reconnect delay")
-    .add<caf::timespan>("reconnect-max", "maximum reconnect delay")
-    .add<int64_t>("max-queued", "requests queued while disconnected")
-    .add<std::string>("server-binary", "redis-server binary for embedded")
-    .add<caf::timespan>("reply-spin", "blocking callers poll this long");
-  opt_group{custom_options_, "pulse.log"}.add<std::string>(
-    "level", "trace, debug, info, warn, error, critical, off");
+  // Declare every option of the table, unbound (CAF 0.17 does not store
+  // nested file values in bound members); values are read from content
+  // after parse(). This also makes each `--pulse.<section>.<key>=...`
+  // valid on the command line and lists it in `--long-help`.
+  for (auto& opt : known_options()) {
+    std::string key = opt.key;
+    auto dot = key.rfind('.');
+    auto category = key.substr(0, dot);
+    auto name = key.substr(dot + 1);
+    opt_group group{custom_options_, category};
+    switch (opt.expected) {
+      case spec::type::string:
+        group.add<std::string>(name, opt.description);
+        break;
+      case spec::type::integer:
+        group.add<int64_t>(name, opt.description);
+        break;
+      case spec::type::port:
+        group.add<uint16_t>(name, opt.description);
+        break;
+      case spec::type::boolean:
+        group.add<bool>(name, opt.description);
+        break;
+      case spec::type::timespan:
+        group.add<caf::timespan>(name, opt.description);
+        break;
+    }
+  }
 }
 
 caf::error config::read(int argc, char** argv) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -9,17 +10,29 @@
 #include <caf/error.hpp>
 #include <caf/settings.hpp>
 #include <caf/timespan.hpp>
+#include <caf/variant.hpp>
 
 #include "messages/options.hpp"
 
 namespace pulse {
 
-/// One known option: its dotted key and the type its value must have.
+/// One known option: its dotted key, the type its value must have, its
+/// lower bound, and where it goes in `options`. The table of these drives
+/// the command-line declarations (and so `--long-help`), the checks of the
+/// config file, and reading `options`; the defaults are the member
+/// initializers in `messages/options.hpp`, written once.
 struct option_spec {
   enum class type { string, integer, port, boolean, timespan };
+  /// How far below a value may go (integers and durations).
+  enum class bound { none, non_negative, positive };
   const char* key;
   type expected;
   const char* description;
+  bound min = bound::none;
+  /// Returns the member this option sets (the matching alternative).
+  std::function<caf::variant<std::string*, int64_t*, uint64_t*, uint16_t*,
+                             bool*, caf::timespan*>(options&)>
+    field;
 };
 
 /// Returns the table of every `pulse.*` option the runtime knows.

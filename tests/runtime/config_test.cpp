@@ -7,6 +7,8 @@
 #include <fstream>
 
 #include "runtime/config.hpp"
+#include "messages/pool.hpp"
+#include "messages/streaming.hpp"
 #include "runtime/errors.hpp"
 #include "tests/support/print.hpp"
 
@@ -248,6 +250,74 @@ BOOST_AUTO_TEST_CASE(sample_config_in_repo_is_valid) {
     auto leaf = key.substr(key.rfind('.') + 1);
     BOOST_TEST(text.find(leaf) != std::string::npos, "missing " << key);
   }
+}
+
+BOOST_AUTO_TEST_CASE(every_option_is_settable_on_the_command_line) {
+  // One value per type, for every option of the table: the command line
+  // accepts each (no `not_an_option`) and it reaches `opts()`.
+  std::vector<std::string> args;
+  for (auto& opt : known_options()) {
+    std::string v;
+    switch (opt.expected) {
+      case option_spec::type::string:
+        v = std::string{opt.key} == "pulse.log.level" ? "warn" : "x";
+        break;
+      case option_spec::type::integer:
+      case option_spec::type::port:
+        v = "7";
+        break;
+      case option_spec::type::boolean:
+        break; // a flag: `--pulse.redis.embedded` sets it
+      case option_spec::type::timespan:
+        v = "7s";
+        break;
+    }
+    args.push_back(std::string{"--"} + opt.key + (v.empty() ? "" : "=" + v));
+  }
+  config cfg;
+  auto err = cfg.read(args);
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  auto& o = cfg.opts();
+  BOOST_TEST(o.redis.port == 7);
+  BOOST_TEST(o.redis.host == "x");
+  BOOST_TEST(o.redis.embedded);
+  BOOST_TEST((o.redis.reply_spin == caf::timespan{7s}));
+  BOOST_TEST(o.streaming.max_polled == 7u);
+  BOOST_TEST((o.streaming.idle_check == caf::timespan{7s}));
+  BOOST_TEST((o.pool.worker_ttl == caf::timespan{7s}));
+  BOOST_TEST(o.pool.max_batch == 7u);
+  BOOST_TEST(o.log_level == "warn");
+  config bad;
+  err = bad.read({"--pulse.pool.max-batch=0"});
+  BOOST_TEST(render(err).find("pulse.pool.max-batch must be >= 1")
+               != std::string::npos,
+             render(err));
+}
+
+BOOST_AUTO_TEST_CASE(actor_option_defaults_are_the_section_defaults) {
+  // Written once: a default-constructed option struct equals the one built
+  // from the default section.
+  auto r = reader_options::from(streaming_defaults{});
+  reader_options r0;
+  BOOST_TEST((r0.block == r.block));
+  BOOST_TEST(r0.max_polled == r.max_polled);
+  BOOST_TEST(r0.buffer_size == r.buffer_size);
+  auto k = sink_options::from(streaming_defaults{});
+  sink_options k0;
+  BOOST_TEST((k0.ack_grace == k.ack_grace));
+  BOOST_TEST(k0.max_deliveries == k.max_deliveries);
+  BOOST_TEST((k0.idle_check == k.idle_check));
+  BOOST_TEST(stream_options{}.max_len
+             == stream_options::from(streaming_defaults{}).max_len);
+  auto p = pool_options::from(pool_defaults{});
+  pool_options p0;
+  BOOST_TEST((p0.worker_ttl == p.worker_ttl));
+  BOOST_TEST((p0.worker_shutdown_ttl == p.worker_shutdown_ttl));
+  BOOST_TEST((p0.ack_grace_period == p.ack_grace_period));
+  BOOST_TEST((p0.job_sink_block_duration == p.job_sink_block_duration));
+  BOOST_TEST((p0.requeue_delay == p.requeue_delay));
+  BOOST_TEST(p0.max_queued_jobs == p.max_queued_jobs);
+  BOOST_TEST(p0.max_batch == p.max_batch);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
