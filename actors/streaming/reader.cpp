@@ -9,6 +9,7 @@
 #include "actors/redis/gateway.hpp"
 #include "actors/streaming/fanout.hpp"
 #include "actors/streaming/filter.hpp"
+#include "actors/streaming/poller.hpp"
 #include "actors/streaming/read_reply.hpp"
 #include "actors/redis/backoff.hpp"
 #include "runtime/errors.hpp"
@@ -41,7 +42,7 @@ struct reader_state {
       command_timeout(command_timeout),
       out(self, this->opts.buffer_size, "reader",
           this->opts.slow_subscriber),
-      retry(std::chrono::milliseconds{100}, std::chrono::seconds{5}) {
+      reads(self, this->blocking, command_timeout) {
     // nop
   }
 
@@ -52,11 +53,9 @@ struct reader_state {
   gateway_actor blocking;
   caf::timespan command_timeout;
   detail::fanout out;
-  backoff retry;
+  detail::stream_poller<rd_poll_atom> reads;
   std::vector<cursor> streams;
   stream_stats stats;
-  bool in_flight = false;
-  bool retry_scheduled = false;
   size_t resolving = 0;
 
   bool add(const std::string& name, std::string start) {
@@ -113,22 +112,15 @@ struct reader_state {
   }
 
   void restart_read() {
-    if (in_flight)
-      self->send(blocking, cancel_atom::value); // re-issued with new streams
-    else
-      poll();
+    reads.restart([this] { poll(); }); // re-issued with new streams
   }
 
   void schedule_retry() {
-    if (retry_scheduled)
-      return;
-    retry_scheduled = true;
-    self->delayed_send(self, retry.next(), rd_poll_atom::value);
+    reads.retry_later();
   }
 
   void poll() {
-    if (in_flight || out.busy() || retry_scheduled || out.empty()
-        || streams.empty())
+    if (reads.busy() || out.busy() || out.empty() || streams.empty())
       return;
     for (auto& c : streams)
       if (c.id == "$") {
@@ -137,27 +129,20 @@ struct reader_state {
         return;
       }
     command cmd;
-    cmd.args = {"XREAD", "COUNT", std::to_string(opts.max_polled), "BLOCK",
-                std::to_string(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(
-                    opts.block)
-                    .count()),
-                "STREAMS"};
+    cmd.args = {"XREAD"};
+    reads.count_and_block(cmd.args, opts.max_polled, opts.block);
+    cmd.args.emplace_back("STREAMS");
     for (auto& c : streams)
       cmd.args.push_back(c.key);
     for (auto& c : streams)
       cmd.args.push_back(c.id);
-    cmd.timeout = opts.block + command_timeout;
-    in_flight = true;
-    self->request(blocking, caf::infinite, cmd_atom::value, std::move(cmd))
-      .then([this](resp::value& v) { on_read(v); },
-            [this](caf::error& err) { on_error(err); });
+    reads.read(
+      std::move(cmd), opts.block, [this](resp::value& v) { on_read(v); },
+      [this](caf::error& err) { on_error(err); });
   }
 
   void on_read(resp::value& v) {
-    in_flight = false;
     ++stats.polls;
-    retry.reset();
     std::vector<event> events;
     detail::for_each_entry(v, [&](const std::string& key, resp::value& entry) {
       cursor* c = nullptr;
@@ -190,7 +175,6 @@ struct reader_state {
   }
 
   void on_error(const caf::error& err) {
-    in_flight = false;
     if (code_of(err) == errc::canceled) {
       poll();
       return;
@@ -240,7 +224,7 @@ caf::behavior reader_impl(caf::event_based_actor* self,
       return result;
     },
     [st](rd_poll_atom) {
-      st->retry_scheduled = false;
+      st->reads.retry_due();
       st->poll();
     },
   };

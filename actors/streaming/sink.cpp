@@ -15,6 +15,7 @@
 #include "actors/redis/gateway.hpp"
 #include "actors/streaming/fanout.hpp"
 #include "actors/streaming/janitor.hpp"
+#include "actors/streaming/poller.hpp"
 #include "actors/streaming/sink_group.hpp"
 #include "actors/streaming/read_reply.hpp"
 #include "actors/redis/backoff.hpp"
@@ -47,7 +48,7 @@ struct sink_state {
       command_timeout(command_timeout),
       out(self, this->cfg.opts.buffer_size, "sink " + this->cfg.name,
           this->cfg.opts.slow_subscriber),
-      retry(std::chrono::milliseconds{100}, std::chrono::seconds{5}),
+      reads(self, this->blocking, command_timeout),
       shared(std::make_shared<sink_shared>()) {
     for (auto& n : names)
       streams.push_back(n);
@@ -59,7 +60,7 @@ struct sink_state {
   gateway_actor blocking;
   caf::timespan command_timeout;
   detail::fanout out;
-  backoff retry;
+  detail::stream_poller<sk_poll_atom> reads;
   std::shared_ptr<sink_shared> shared;
   janitor_actor janitor_hdl;
   std::vector<std::string> streams;
@@ -82,8 +83,6 @@ struct sink_state {
 
   std::map<std::string, std::vector<std::string>> acks;
   stream_stats stats;
-  bool in_flight = false;
-  bool retry_scheduled = false;
   bool flush_scheduled = false;
   bool rejoining = false;
 
@@ -156,10 +155,7 @@ struct sink_state {
   }
 
   void schedule_retry() {
-    if (retry_scheduled)
-      return;
-    retry_scheduled = true;
-    self->delayed_send(self, retry.next(), sk_poll_atom::value);
+    reads.retry_later();
   }
 
   void deliver(std::vector<event> evs, caf::response_promise rp) {
@@ -188,13 +184,12 @@ struct sink_state {
   // Reads ahead while a batch is being delivered: at most one read in
   // flight and one batch waiting, so memory stays bounded (three batches).
   void poll() {
-    if (in_flight || !backlog.empty() || retry_scheduled || rejoining
-        || out.empty() || streams.empty())
+    if (reads.busy() || !backlog.empty() || rejoining || out.empty()
+        || streams.empty())
       return;
     command cmd;
-    cmd.args = {"XREADGROUP", "GROUP", cfg.name, cfg.consumer, "COUNT",
-                std::to_string(cfg.opts.max_polled), "BLOCK",
-                std::to_string(ms_of(cfg.opts.block))};
+    cmd.args = {"XREADGROUP", "GROUP", cfg.name, cfg.consumer};
+    reads.count_and_block(cmd.args, cfg.opts.max_polled, cfg.opts.block);
     if (cfg.opts.no_ack)
       cmd.args.emplace_back("NOACK");
     cmd.args.emplace_back("STREAMS");
@@ -202,17 +197,13 @@ struct sink_state {
       cmd.args.push_back(key_of(s));
     for (size_t i = 0; i < streams.size(); ++i)
       cmd.args.emplace_back(">");
-    cmd.timeout = cfg.opts.block + command_timeout;
-    in_flight = true;
-    self->request(blocking, caf::infinite, cmd_atom::value, std::move(cmd))
-      .then([this](resp::value& v) { on_read(v); },
-            [this](caf::error& err) { on_error(err); });
+    reads.read(
+      std::move(cmd), cfg.opts.block, [this](resp::value& v) { on_read(v); },
+      [this](caf::error& err) { on_error(err); });
   }
 
   void on_read(resp::value& v) {
-    in_flight = false;
     ++stats.polls;
-    retry.reset();
     std::vector<event> evs;
     std::vector<command> dead;
     detail::for_each_entry(v, [&](const std::string& key,
@@ -257,7 +248,6 @@ struct sink_state {
   }
 
   void on_error(const caf::error& err) {
-    in_flight = false;
     if (code_of(err) == errc::canceled) {
       poll();
       return;
@@ -360,10 +350,7 @@ struct sink_state {
   }
 
   void restart_read() {
-    if (in_flight)
-      self->send(blocking, cancel_atom::value);
-    else
-      poll();
+    reads.restart([this] { poll(); });
   }
 };
 
@@ -439,7 +426,7 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
       st->deliver(std::move(evs), rp);
     },
     [st](sk_poll_atom) {
-      st->retry_scheduled = false;
+      st->reads.retry_due();
       st->poll();
     },
     [st](sk_flush_atom) { st->flush_acks(); },
