@@ -1,0 +1,243 @@
+#include "actors/pool/node_state.hpp"
+
+#include <caf/send.hpp>
+
+#include "actors/pool/worker.hpp"
+#include "actors/pool/scripts.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/log.hpp"
+#include "runtime/names.hpp"
+
+namespace pulse::node_detail {
+
+namespace ps = pool_scripts;
+
+void node_state::refresh() {
+  if (auto err = reload_members(cli, *core)) {
+    log::warn("pool node cannot read membership pool={} error=\"{}\"",
+              core->pool, render(err));
+    return;
+  }
+  auto cur = core->members()->rev;
+  if (cur != seen_rev) {
+    seen_rev = cur;
+    for (auto& kv : workers)
+      self->send(kv.second.hdl, rebalance_atom::value);
+    if (cleaner)
+      self->send(cleaner, cleanup_atom::value);
+  }
+}
+
+void node_state::keepalive() {
+  if (left)
+    return;
+  auto sent = steady_clock::now();
+  std::vector<std::string> args{core->node,
+                                ms_arg(core->opts.worker_ttl)};
+  for (auto& kv : workers)
+    args.push_back(kv.first);
+  for (auto& id : leaving)
+    args.push_back(id);
+  auto r = eval(ps::keepalive(), std::move(args));
+  if (!r) {
+    log::warn("pool node keep-alive failed pool={} node={} error=\"{}\"",
+              core->pool, core->node, render(r.error()));
+    return;
+  }
+  auto& st = script_status(*r);
+  if (st == "shutdown") {
+    local_shutdown();
+    return;
+  }
+  if (st != "ok")
+    return;
+  auto ttl = core->opts.worker_ttl;
+  lease_deadline = sent + ttl - ttl / 10;
+  core->set_lease_deadline(lease_deadline);
+  self->delayed_send(self, lease_deadline - steady_clock::now(),
+                     pn_fence_atom::value);
+  if (fenced) {
+    fenced = false;
+    for (auto& kv : workers)
+      self->send(kv.second.hdl, resume_atom::value);
+  }
+  if (r->elements.size() > 1) {
+    auto rev = pool_routing::parse_i64(r->elements[1].str).value_or(0);
+    if (rev != seen_rev)
+      refresh();
+  }
+  for (size_t i = 2; i < r->elements.size(); ++i) {
+    auto i_w = workers.find(r->elements[i].str);
+    if (i_w != workers.end()) {
+      log::warn("pool worker was declared dead, rejoining worker={}",
+                i_w->first);
+      self->send(i_w->second.hdl, rejoin_atom::value);
+    }
+  }
+}
+
+void node_state::fence_check() {
+  if (closed || fenced || steady_clock::now() < lease_deadline)
+    return;
+  fenced = true;
+  log::warn("pool node lease expired before renewal, fencing workers "
+            "node={}",
+            core->node);
+  for (auto& kv : workers)
+    self->send(kv.second.hdl, fence_atom::value);
+}
+
+void node_state::dispatched(uint64_t id, caf::error err) {
+  auto i = requests.find(id);
+  if (i == requests.end())
+    return;
+  if (err)
+    i->second.deliver(std::move(err));
+  else
+    i->second.deliver(true);
+  requests.erase(i);
+}
+
+void node_state::fail_requests() {
+  for (auto& kv : requests)
+    kv.second.deliver(make_error(errc::closed, "pool node closed"));
+  requests.clear();
+}
+
+caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
+  if (core->opts.client_only)
+    return make_error(errc::invalid_argument,
+                      "cannot add a worker to a client-only node");
+  if (core->closing)
+    return make_error(errc::closed, "pool node is closed");
+  if (!handler)
+    return make_error(errc::invalid_argument, "null job handler");
+  auto id = make_ulid();
+  auto created = unix_ns();
+  auto r = add_member(cli, *core, id, created);
+  if (!r)
+    return r.error();
+  if (script_status(*r) != "ok")
+    return dispatch_refusal(script_status(*r), "");
+  auto hdl = spawn_pool_worker(rt, core, id, created, std::move(handler));
+  workers.emplace(id, local_worker{hdl, created});
+  refresh();
+  log::info("pool worker added pool={} node={} worker={}", core->pool,
+            core->node, id);
+  return id;
+}
+
+caf::result<bool> node_state::remove_worker(const std::string& id) {
+  auto i = workers.find(id);
+  if (i == workers.end())
+    return make_error(errc::not_found, "no local worker " + id);
+  auto hdl = i->second.hdl;
+  workers.erase(i);
+  leaving.insert(id);
+  auto r = eval(ps::remove_workers(), {id});
+  if (!r)
+    log::warn("pool node cannot remove worker={} error=\"{}\"", id,
+              render(r.error()));
+  refresh();
+  auto rp = self->make_response_promise<bool>();
+  auto done = [this, rp, id]() mutable {
+    leaving.erase(id);
+    rp.deliver(true);
+  };
+  self->request(hdl, caf::infinite, close_atom::value, false)
+    .then([done](bool) mutable { done(); },
+          [done](caf::error&) mutable { done(); });
+  return rp;
+}
+
+void node_state::close_all(bool shutdown, std::function<void()> then) {
+  core->closing = true;
+  if (closed) {
+    then();
+    return;
+  }
+  closed = true;
+  std::vector<std::string> ids;
+  for (auto& kv : workers)
+    ids.push_back(kv.first);
+  if (!ids.empty() && !shutdown) {
+    auto r = eval(ps::remove_workers(), ids);
+    if (!r)
+      log::warn("pool node cannot leave the membership node={} "
+                "error=\"{}\"",
+                core->node, render(r.error()));
+    refresh();
+  }
+  if (cleaner) {
+    self->send_exit(cleaner, caf::exit_reason::user_shutdown);
+    cleaner = nullptr;
+  }
+  if (!shutdown)
+    leaving.insert(ids.begin(), ids.end());
+  auto pending = std::make_shared<size_t>(workers.size());
+  auto finish = [this, then, pending] {
+    if (--*pending > 0)
+      return;
+    leaving.clear();
+    leave();
+    then();
+  };
+  if (workers.empty()) {
+    ++*pending;
+    finish();
+    return;
+  }
+  for (auto& kv : workers)
+    self->request(kv.second.hdl, caf::infinite, close_atom::value, shutdown)
+      .then([finish](bool) { finish(); },
+            [finish](caf::error&) { finish(); });
+  workers.clear();
+}
+
+void node_state::leave() {
+  left = true;
+  cli("ZREM", core->prefix + "alive", "n:" + core->node);
+  disp->close(); // no result can reach this node any more
+  fail_requests();
+  caf::anon_send(rt.pubsub(), unsub_atom::value,
+                 ps::control_channel(core->pool), caf::actor{self});
+  caf::anon_send(rt.pubsub(), unsub_atom::value,
+                 ps::node_channel(core->pool, core->node), caf::actor{self});
+  log::info("pool node closed pool={} node={}", core->pool, core->node);
+}
+
+void node_state::local_shutdown() {
+  if (closed)
+    return;
+  log::info("pool shutting down pool={} node={}", core->pool, core->node);
+  close_all(true, [this] {
+    if (!shutdown_promise.pending()) {
+      fail_requests();
+      self->quit();
+    }
+  });
+}
+
+void node_state::wait_nodes() {
+  auto r = eval(ps::live_nodes(), {core->node});
+  auto n = r ? pool_routing::parse_i64(script_status(*r)).value_or(1) : 1;
+  if (n > 0 && steady_clock::now() < shutdown_deadline) {
+    self->delayed_send(self, std::chrono::milliseconds{20},
+                       pn_waitn_atom::value);
+    return;
+  }
+  if (n > 0)
+    log::warn("pool shutdown: {} node(s) did not leave in time, deleting "
+              "the pool anyway pool={}",
+              n, core->pool);
+  auto p = eval(ps::purge(), {});
+  if (!p)
+    log::warn("pool shutdown cannot delete the pool's keys pool={} "
+              "error=\"{}\"",
+              core->pool, render(p.error()));
+  shutdown_promise.deliver(true);
+  fail_requests();
+  self->quit();
+}
+
+} // namespace pulse::node_detail

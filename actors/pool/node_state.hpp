@@ -1,0 +1,135 @@
+#pragma once
+
+/// Internal to the pool node: its state (membership, lease and fencing,
+/// local workers, requesters' dispatch promises, close and shutdown),
+/// shared by the node actor (`node.cpp`) and its steps (`node_state.cpp`).
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+
+#include "actors/pool/core.hpp"
+#include "actors/pool/dispatcher.hpp"
+#include "actors/pool/handler.hpp"
+#include "actors/redis/client.hpp"
+#include "actors/redis/services.hpp"
+#include "messages/pool.hpp"
+
+namespace pulse::node_detail {
+
+using std::chrono::steady_clock;
+
+/// One of this node's workers.
+struct local_worker {
+  pool_worker_actor hdl;
+  int64_t created_ns;
+};
+
+struct node_state {
+  node_state(caf::event_based_actor* self, services& rt, pool_core_ptr core)
+    : self(self), rt(rt), core(std::move(core)), cli(rt.system(), rt.gateway()) {
+    // nop
+  }
+
+  caf::event_based_actor* self;
+  services& rt;
+  pool_core_ptr core;
+  client cli;
+  std::map<std::string, local_worker> workers;
+  pool_cleaner_actor cleaner;
+  dispatcher_ptr disp;
+  /// Dispatch requests of actors waiting for their completion.
+  std::unordered_map<uint64_t, caf::response_promise> requests;
+  uint64_t last_request = 0;
+  steady_clock::time_point lease_deadline;
+  bool fenced = false;
+  bool closed = false;
+  /// Set once the node left the pool (no more keep-alives).
+  bool left = false;
+  /// Workers removed from the membership that are still handing over.
+  std::set<std::string> leaving;
+  /// Membership revision the workers were last told about.
+  int64_t seen_rev = -1;
+  /// Requests waiting for close/shutdown to finish.
+  std::vector<caf::response_promise> close_waiters;
+  caf::response_promise shutdown_promise;
+  steady_clock::time_point shutdown_deadline;
+
+  caf::expected<resp::value> eval(const script& s,
+                                  std::vector<std::string> args) {
+    return cli.eval(s, {core->prefix}, std::move(args));
+  }
+
+  /// Reloads the membership and tells the workers to rebalance if it
+  /// changed.
+  void refresh();
+
+  // -- keep-alive and fencing -------------------------------------------------
+
+  /// Renews this node's and its workers' leases (`keepalive` script);
+  /// workers declared dead elsewhere rejoin.
+  void keepalive();
+
+  /// Fences the workers (they stop their jobs) once the lease may have
+  /// ended without a renewal.
+  void fence_check();
+
+  // -- dispatch (actor API) ---------------------------------------------------
+
+  /// Dispatches through the node's dispatcher (the one dispatch path and
+  /// registry); the completion comes back as `(pn_done_atom, request, error)`
+  /// and answers the requester's promise, kept here so that none is left
+  /// unanswered when the node closes or exits.
+  void dispatch(std::string key, std::string payload,
+                caf::response_promise rp) {
+    auto id = ++last_request;
+    requests.emplace(id, std::move(rp));
+    auto addr = self->address();
+    disp->dispatch(
+      std::move(key), std::move(payload),
+      [addr, id](caf::error err) {
+        if (auto hdl = caf::actor_cast<caf::actor>(addr))
+          caf::anon_send(hdl, pn_done_atom::value, id, std::move(err));
+      },
+      dispatcher::mode::lead);
+  }
+
+  /// Answers the request `id` with the dispatch's result.
+  void dispatched(uint64_t id, caf::error err);
+
+  /// Answers every dispatch request still waiting with `errc::closed`.
+  void fail_requests();
+
+  // -- workers ----------------------------------------------------------------
+
+  /// Adds a worker (`add_worker` script) and spawns its actor.
+  caf::result<std::string> add_worker(job_handler_ptr handler);
+
+  /// Removes a worker after it handed its jobs over.
+  caf::result<bool> remove_worker(const std::string& id);
+
+  // -- close and shutdown -----------------------------------------------------
+
+  /// Stops every local worker (handing jobs over unless `shutdown`), then
+  /// leaves the pool and quits; `then` runs once all workers are done.
+  void close_all(bool shutdown, std::function<void()> then);
+
+  /// Leaves the pool: drops the lease, fails pending dispatches with
+  /// `errc::closed`, unsubscribes.
+  void leave();
+
+  /// The pool shuts down: stops every job here without handing over.
+  void local_shutdown();
+
+  /// Waits (up to `worker_ttl`) for the other nodes to leave, then deletes
+  /// the pool's keys (`purge` script).
+  void wait_nodes();
+};
+
+} // namespace pulse::node_detail
