@@ -54,6 +54,14 @@ using shutdown_atom = caf::atom_constant<caf::atom("pl_shut")>;
 /// coalesce into one).
 using tick_atom = caf::atom_constant<caf::atom("pl_tick")>;
 
+/// `(ticker_stop_atom)`: stops a ticker on every node (deletes the shared
+/// entry). Exiting the actor instead stops it on this node only.
+using ticker_stop_atom = caf::atom_constant<caf::atom("pl_tkstop")>;
+
+/// `(new_ticker_atom, name, period, receiver) -> ticker_actor`: starts a
+/// ticker of the pool on this node (see `spawn_ticker`).
+using new_ticker_atom = caf::atom_constant<caf::atom("pl_newtick")>;
+
 // -- atoms between a node and its workers (internal) -------------------------
 
 /// `(rebalance_atom)`: the membership changed; move jobs that now hash to
@@ -171,6 +179,14 @@ using job_actor = caf::typed_actor<
   caf::replies_to<job_stop_atom, std::string>::with<bool>,
   caf::replies_to<job_notify_atom, std::string, std::string>::with<bool>>;
 
+/// What receives ticks: any actor answering `(tick_atom, name, ms)`.
+using tick_receiver_actor = caf::typed_actor<
+  caf::replies_to<tick_atom, std::string, int64_t>::with<bool>>;
+
+/// A ticker (`actors/pool/ticker.hpp`): `ticker_stop_atom` stops it on every
+/// node; exiting it stops it on this node only.
+using ticker_actor = caf::typed_actor<caf::reacts_to<ticker_stop_atom>>;
+
 /// A pool node. Every request is answered (errors as `caf::error` with a
 /// `pulse::errc` code); see `spawn_pool_node`.
 using pool_node_actor = caf::typed_actor<
@@ -186,11 +202,9 @@ using pool_node_actor = caf::typed_actor<
   caf::replies_to<job_payload_atom, std::string>::with<
     caf::optional<std::string>>,
   caf::replies_to<close_atom>::with<bool>,
-  caf::replies_to<shutdown_atom>::with<bool>>;
-
-/// What receives ticks: any actor answering `(tick_atom, name, ms)`.
-using tick_receiver_actor = caf::typed_actor<
-  caf::replies_to<tick_atom, std::string, int64_t>::with<bool>>;
+  caf::replies_to<shutdown_atom>::with<bool>,
+  caf::replies_to<new_ticker_atom, std::string, caf::timespan,
+                  tick_receiver_actor>::with<ticker_actor>>;
 
 
 // -- internal atoms (between a package's own actors) -------------------------
@@ -230,10 +244,6 @@ using pn_waitn_atom = caf::atom_constant<caf::atom("pn_waitn")>;
 /// `(pc_tick_atom)`: a node cleaner's periodic pass.
 using pc_tick_atom = caf::atom_constant<caf::atom("pc_tick")>;
 
-/// `(ticker_stop_atom)`: stops a ticker on every node (deletes the shared
-/// entry). Exiting the actor instead stops it on this node only.
-using ticker_stop_atom = caf::atom_constant<caf::atom("pl_tkstop")>;
-
 // -- internal actor interfaces ------------------------------------------------
 
 /// A pool worker as its node drives it (`actors/pool/worker.hpp`).
@@ -244,10 +254,6 @@ using pool_worker_actor = caf::typed_actor<
 
 /// A node's cleaner (`actors/pool/cleaner.hpp`).
 using pool_cleaner_actor = caf::typed_actor<caf::reacts_to<cleanup_atom>>;
-
-/// A ticker (`actors/pool/ticker.hpp`): `ticker_stop_atom` stops it on every
-/// node; exiting it stops it on this node only.
-using ticker_actor = caf::typed_actor<caf::reacts_to<ticker_stop_atom>>;
 
 } // namespace pulse
 

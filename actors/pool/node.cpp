@@ -9,6 +9,7 @@
 #include "actors/pool/cleaner.hpp"
 #include "actors/pool/node_state.hpp"
 #include "actors/pool/scripts.hpp"
+#include "actors/pool/ticker.hpp"
 #include "messages/pubsub.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/log.hpp"
@@ -121,6 +122,17 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
         st->self->quit();
       });
       return rp;
+    },
+    [st](new_ticker_atom, std::string& name, caf::timespan period,
+         tick_receiver_actor& receiver) -> caf::result<ticker_actor> {
+      if (st->core->opts.client_only)
+        return make_error(errc::invalid_argument,
+                          "pool ticker: not on a client-only node");
+      auto t = spawn_ticker(st->rt, st->core, std::move(name), period,
+                            std::move(receiver));
+      if (!t)
+        return t.error();
+      return std::move(*t);
     },
     [st](shutdown_atom) -> caf::result<bool> {
       if (st->closed)

@@ -177,4 +177,48 @@ BOOST_AUTO_TEST_CASE(dispatches_waiting_when_the_node_exits_are_answered) {
   BOOST_TEST(code_of(result.get()) == errc::closed);
 }
 
+BOOST_AUTO_TEST_CASE(an_actor_starts_and_stops_a_ticker_by_message) {
+  pool_options o;
+  o.worker_ttl = 600ms;
+  o.ack_grace_period = 500ms;
+  o.job_sink_block_duration = 100ms;
+  pool_node_actor node;
+  (*self)->request(rt->actor(), 10s, spawn_pool_atom::value,
+                   std::string{"tick-pool"}, o)
+    .receive([&](pool_node_actor n) { node = n; },
+             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  // The actor starts a 50 ms ticker, counts three ticks, stops it.
+  auto ticks = std::make_shared<std::promise<int>>();
+  auto result = ticks->get_future();
+  sys->spawn(
+    [ticks](caf::event_based_actor* s, pool_node_actor n) -> caf::behavior {
+      auto seen = std::make_shared<int>(0);
+      auto ticker = std::make_shared<ticker_actor>();
+      s->request(n, 5s, new_ticker_atom::value, std::string{"beat"},
+                 caf::timespan{50ms}, caf::actor_cast<tick_receiver_actor>(s))
+        .then([=](ticker_actor t) { *ticker = t; },
+              [=](caf::error&) { ticks->set_value(-1); });
+      return {
+        [=](tick_atom, const std::string&, int64_t) {
+          if (++*seen == 3) {
+            s->send(*ticker, ticker_stop_atom::value);
+            ticks->set_value(*seen);
+            s->quit();
+          }
+          return true;
+        },
+      };
+    },
+    node);
+  BOOST_REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  BOOST_TEST(result.get() == 3);
+  // Stopped on every node: the shared entry is gone.
+  BOOST_TEST(wait_until([&] {
+    auto n = redis().call(
+      make_command("HEXISTS", "pulse:pool:{tick-pool}:tickers", "beat"));
+    return n && n->integer == 0;
+  }));
+  (*self)->send_exit(node, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
