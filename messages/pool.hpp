@@ -58,6 +58,10 @@ using tick_atom = caf::atom_constant<caf::atom("pl_tick")>;
 /// entry). Exiting the actor instead stops it on this node only.
 using ticker_stop_atom = caf::atom_constant<caf::atom("pl_tkstop")>;
 
+/// `(schedule_atom, producer, interval) -> actor`: starts a scheduler of the
+/// pool on this node (see `spawn_scheduler`); exit it to stop it.
+using schedule_atom = caf::atom_constant<caf::atom("pl_sched")>;
+
 /// `(new_ticker_atom, name, period, receiver) -> ticker_actor`: starts a
 /// ticker of the pool on this node (see `spawn_ticker`).
 using new_ticker_atom = caf::atom_constant<caf::atom("pl_newtick")>;
@@ -170,6 +174,13 @@ class job_handler;
 /// Shared handle on a handler.
 using job_handler_ptr = std::shared_ptr<job_handler>;
 
+/// A job producer (`actors/pool/scheduler.hpp`): its plan is reconciled
+/// periodically by a scheduler.
+class job_producer;
+
+/// Shared handle on a job producer.
+using job_producer_ptr = std::shared_ptr<job_producer>;
+
 // -- actor interfaces ---------------------------------------------------------
 
 /// The interface of a user-supplied job actor: replies `true`, or an error
@@ -204,7 +215,9 @@ using pool_node_actor = caf::typed_actor<
   caf::replies_to<close_atom>::with<bool>,
   caf::replies_to<shutdown_atom>::with<bool>,
   caf::replies_to<new_ticker_atom, std::string, caf::timespan,
-                  tick_receiver_actor>::with<ticker_actor>>;
+                  tick_receiver_actor>::with<ticker_actor>,
+  caf::replies_to<schedule_atom, job_producer_ptr, caf::timespan>::with<
+    caf::actor>>;
 
 
 // -- internal atoms (between a package's own actors) -------------------------
@@ -258,4 +271,5 @@ using pool_cleaner_actor = caf::typed_actor<caf::reacts_to<cleanup_atom>>;
 } // namespace pulse
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::job_handler_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::job_producer_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::pool_options)

@@ -9,6 +9,7 @@
 #include "actors/pool/cleaner.hpp"
 #include "actors/pool/node_state.hpp"
 #include "actors/pool/scripts.hpp"
+#include "actors/pool/scheduler.hpp"
 #include "actors/pool/ticker.hpp"
 #include "messages/pubsub.hpp"
 #include "runtime/errors.hpp"
@@ -133,6 +134,16 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
       if (!t)
         return t.error();
       return std::move(*t);
+    },
+    [st](schedule_atom, job_producer_ptr& producer, caf::timespan interval)
+      -> caf::result<caf::actor> {
+      auto node = pool_node_handle{caf::actor_cast<pool_node_actor>(st->self),
+                                   st->core, st->disp};
+      auto s = spawn_scheduler(st->rt, std::move(node), std::move(producer),
+                               interval);
+      if (!s)
+        return s.error();
+      return std::move(*s);
     },
     [st](shutdown_atom) -> caf::result<bool> {
       if (st->closed)

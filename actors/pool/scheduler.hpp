@@ -38,8 +38,6 @@ public:
   virtual caf::expected<job_plan> plan() = 0;
 };
 
-using job_producer_ptr = std::shared_ptr<job_producer>;
-
 /// Spawns a scheduler for `producer` on a pool node: a ticker named
 /// `schedule:<name>` (first tick at once) elects one node per interval,
 /// including the first, and that node calls `plan()` and reconciles:

@@ -6,10 +6,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include <future>
+#include <set>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/pool/scheduler.hpp"
 #include "messages/runtime.hpp"
 #include "runtime/errors.hpp"
 #include "tests/support/actor_report.hpp"
@@ -218,6 +220,67 @@ BOOST_AUTO_TEST_CASE(an_actor_starts_and_stops_a_ticker_by_message) {
       make_command("HEXISTS", "pulse:pool:{tick-pool}:tickers", "beat"));
     return n && n->integer == 0;
   }));
+  (*self)->send_exit(node, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_starts_a_scheduler_by_message) {
+  struct producer : job_producer {
+    std::string name() const override {
+      return "plan";
+    }
+    caf::expected<job_plan> plan() override {
+      job_plan p;
+      p.start = {{"a", "pa"}, {"b", "pb"}};
+      return p;
+    }
+  };
+  pool_options o;
+  o.worker_ttl = 600ms;
+  o.ack_grace_period = 500ms;
+  o.job_sink_block_duration = 100ms;
+  o.worker_shutdown_ttl = 1s;
+  pool_node_actor node;
+  (*self)->request(rt->actor(), 10s, spawn_pool_atom::value,
+                   std::string{"sched-pool"}, o)
+    .receive([&](pool_node_actor n) { node = n; },
+             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  auto started = std::make_shared<std::promise<std::set<std::string>>>();
+  auto result = started->get_future();
+  sys->spawn(
+    [started](caf::event_based_actor* s, pool_node_actor n) -> caf::behavior {
+      auto seen = std::make_shared<std::set<std::string>>();
+      auto sched = std::make_shared<caf::actor>();
+      auto fail = [=](caf::error&) {
+        started->set_value({});
+        s->quit();
+      };
+      s->request(n, 5s, add_worker_atom::value, s->spawn(jobs, caf::actor{s}))
+        .then(
+          [=](const std::string&) {
+            s->request(n, 5s, schedule_atom::value,
+                       job_producer_ptr{std::make_shared<producer>()},
+                       caf::timespan{100ms})
+              .then([=](caf::actor a) { *sched = a; }, fail);
+          },
+          fail);
+      return {
+        [=](const std::string& what) {
+          seen->insert(what);
+          if (seen->count("start a pa") && seen->count("start b pb")) {
+            s->send_exit(*sched, caf::exit_reason::user_shutdown);
+            started->set_value(*seen);
+            s->quit();
+          }
+        },
+      };
+    },
+    node);
+  BOOST_REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  auto seen = result.get();
+  BOOST_TEST(seen.count("start a pa") == 1u);
+  BOOST_TEST(seen.count("start b pb") == 1u);
+  (*self)->request(node, 10s, close_atom::value)
+    .receive([](bool) {}, [](caf::error&) {});
   (*self)->send_exit(node, caf::exit_reason::user_shutdown);
 }
 
