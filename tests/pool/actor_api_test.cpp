@@ -128,6 +128,22 @@ caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
   };
 }
 
+// Spawns a pool node with short timings through the runtime actor (from the
+// test thread; the actors under test then use it by message).
+pool_node_actor spawn_node(caf::scoped_actor& self, runtime_actor rt,
+                           const std::string& pool, caf::timespan grace) {
+  pool_options o;
+  o.worker_ttl = 600ms;
+  o.ack_grace_period = grace;
+  o.job_sink_block_duration = 100ms;
+  o.worker_shutdown_ttl = 1s;
+  pool_node_actor node;
+  self->request(rt, 10s, spawn_pool_atom::value, pool, o)
+    .receive([&](pool_node_actor n) { node = n; },
+             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  return node;
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(pool_actor_api, actor_fixture)
@@ -152,15 +168,7 @@ BOOST_AUTO_TEST_CASE(an_actor_dispatches_stops_and_closes_a_pool_node) {
 
 BOOST_AUTO_TEST_CASE(dispatches_waiting_when_the_node_exits_are_answered) {
   // No worker: the dispatch waits for a first worker (up to its timeout).
-  pool_options o;
-  o.worker_ttl = 600ms;
-  o.ack_grace_period = 5s;
-  o.job_sink_block_duration = 100ms;
-  pool_node_actor node;
-  (*self)->request(rt->actor(), 10s, spawn_pool_atom::value,
-                   std::string{"exit-pool"}, o)
-    .receive([&](pool_node_actor n) { node = n; },
-             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  auto node = spawn_node(*self, rt->actor(), "exit-pool", 5s);
   auto answer = std::make_shared<std::promise<caf::error>>();
   auto result = answer->get_future();
   sys->spawn([answer](caf::event_based_actor* s, pool_node_actor n) {
@@ -180,15 +188,7 @@ BOOST_AUTO_TEST_CASE(dispatches_waiting_when_the_node_exits_are_answered) {
 }
 
 BOOST_AUTO_TEST_CASE(an_actor_starts_and_stops_a_ticker_by_message) {
-  pool_options o;
-  o.worker_ttl = 600ms;
-  o.ack_grace_period = 500ms;
-  o.job_sink_block_duration = 100ms;
-  pool_node_actor node;
-  (*self)->request(rt->actor(), 10s, spawn_pool_atom::value,
-                   std::string{"tick-pool"}, o)
-    .receive([&](pool_node_actor n) { node = n; },
-             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  auto node = spawn_node(*self, rt->actor(), "tick-pool", 500ms);
   // The actor starts a 50 ms ticker, counts three ticks, stops it.
   auto ticks = std::make_shared<std::promise<int>>();
   auto result = ticks->get_future();
@@ -234,16 +234,7 @@ BOOST_AUTO_TEST_CASE(an_actor_starts_a_scheduler_by_message) {
       return p;
     }
   };
-  pool_options o;
-  o.worker_ttl = 600ms;
-  o.ack_grace_period = 500ms;
-  o.job_sink_block_duration = 100ms;
-  o.worker_shutdown_ttl = 1s;
-  pool_node_actor node;
-  (*self)->request(rt->actor(), 10s, spawn_pool_atom::value,
-                   std::string{"sched-pool"}, o)
-    .receive([&](pool_node_actor n) { node = n; },
-             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  auto node = spawn_node(*self, rt->actor(), "sched-pool", 500ms);
   auto started = std::make_shared<std::promise<std::set<std::string>>>();
   auto result = started->get_future();
   sys->spawn(
