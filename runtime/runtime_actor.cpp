@@ -5,7 +5,6 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/scoped_actor.hpp>
 
 #include "actors/pool/node.hpp"
 #include "actors/redis/resp.hpp"
@@ -13,7 +12,6 @@
 #include "actors/streaming/reader.hpp"
 #include "actors/streaming/sink.hpp"
 #include "actors/streaming/stream.hpp"
-#include "runtime/errors.hpp"
 
 namespace pulse {
 
@@ -37,25 +35,6 @@ auto off_thread(caf::event_based_actor* self, services& svc, F f) {
   return self->delegate(helper, rt_run_atom::value);
 }
 
-// Spawns a replica and waits until it joined (on the helper's thread).
-caf::expected<replica_actor> join_map(services& svc, const std::string& name,
-                                      const map_options& opts) {
-  auto hdl = spawn_replica(svc, name, std::make_shared<rmap_store>(), opts);
-  if (!hdl)
-    return hdl.error();
-  caf::scoped_actor self{svc.system()};
-  caf::error err;
-  self->request(*hdl, opts.join_timeout, wait_rev_atom::value, uint64_t{0})
-    .receive([](uint64_t) {}, [&](caf::error& e) { err = std::move(e); });
-  if (!err)
-    return hdl;
-  self->send_exit(*hdl, caf::exit_reason::user_shutdown);
-  if (err == caf::sec::request_timeout)
-    return make_error(errc::timeout, "pulse map: join of " + name
-                                       + " timed out");
-  return err;
-}
-
 caf::behavior runtime_impl(caf::event_based_actor* self, services* svc) {
   return {
     [self, svc](spawn_reader_atom, std::vector<std::string> streams,
@@ -72,7 +51,7 @@ caf::behavior runtime_impl(caf::event_based_actor* self, services* svc) {
     },
     [self, svc](spawn_map_atom, std::string name, map_options opts) {
       return off_thread(self, *svc, [svc, name, opts] {
-        return join_map(*svc, name, opts);
+        return join_replica(*svc, name, std::make_shared<rmap_store>(), opts);
       });
     },
     [self, svc](spawn_pool_atom, std::string pool, pool_options opts) {

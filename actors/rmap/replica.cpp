@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
 
 #include "actors/rmap/replica_state.hpp"
 #include "actors/rmap/encoding.hpp"
@@ -150,6 +151,25 @@ caf::expected<replica_actor> spawn_replica(services& rt, const std::string& name
                                    rt.gateway(), rt.pubsub());
   rt.track(hdl);
   return caf::actor_cast<replica_actor>(hdl);
+}
+
+caf::expected<replica_actor> join_replica(services& rt, const std::string& name,
+                                          std::shared_ptr<rmap_store> store,
+                                          map_options opts) {
+  auto hdl = spawn_replica(rt, name, std::move(store), opts);
+  if (!hdl)
+    return hdl.error();
+  caf::scoped_actor self{rt.system()};
+  caf::error err;
+  self->request(*hdl, opts.join_timeout, wait_rev_atom::value, uint64_t{0})
+    .receive([](uint64_t) {}, [&](caf::error& e) { err = std::move(e); });
+  if (!err)
+    return hdl;
+  self->send_exit(*hdl, caf::exit_reason::user_shutdown);
+  if (err == caf::sec::request_timeout)
+    return make_error(errc::timeout, "pulse map: join of " + name
+                                       + " timed out");
+  return err;
 }
 
 } // namespace pulse

@@ -7,7 +7,6 @@
 #include "actors/rmap/encoding.hpp"
 #include "actors/rmap/ops.hpp"
 #include "runtime/errors.hpp"
-#include "runtime/names.hpp"
 #include "actors/rmap/scripts.hpp"
 #include "actors/redis/services.hpp"
 
@@ -24,28 +23,11 @@ map::map(services& rt, std::string name, options opts)
 
 caf::expected<std::shared_ptr<map>>
 map::join(services& rt, const std::string& name, options opts) {
-  if (auto err = validate_name(name, "pulse map"))
-    return err;
-  if (opts.ttl.count() < 0)
-    return make_error(errc::invalid_argument,
-                      "pulse map: TTL must not be negative");
   std::shared_ptr<map> result{new map(rt, name, opts)};
-  auto replica = spawn_replica(rt, name, result->store_, opts);
+  auto replica = join_replica(rt, name, result->store_, opts);
   if (!replica)
     return replica.error();
-  result->replica_ = *replica;
-  caf::scoped_actor self{rt.system()};
-  caf::error err;
-  self->request(result->replica_, opts.join_timeout, wait_rev_atom::value,
-                uint64_t{0})
-    .receive([](uint64_t) {}, [&](caf::error& e) { err = std::move(e); });
-  if (err) {
-    self->send_exit(result->replica_, caf::exit_reason::user_shutdown);
-    if (err == caf::sec::request_timeout)
-      return make_error(errc::timeout, "pulse map: join of " + name
-                                         + " timed out");
-    return err;
-  }
+  result->replica_ = std::move(*replica);
   return result;
 }
 
