@@ -125,10 +125,8 @@ caf::expected<std::vector<worker_info>> pool_node::pool_workers() {
 caf::expected<caf::actor> pool_node::new_ticker(const std::string& name,
                                                 caf::timespan period,
                                                 tick_receiver_actor receiver) {
-  if (core_->opts.client_only)
-    return make_error(errc::invalid_argument,
-                      "pool ticker: not on a client-only node");
-  auto t = spawn_ticker(rt_, core_, name, period, std::move(receiver));
+  auto t = call<ticker_actor>(new_ticker_atom::value, name, period,
+                              std::move(receiver));
   if (!t)
     return t.error();
   return caf::actor_cast<caf::actor>(*t);
@@ -162,8 +160,8 @@ pool_node::new_ticker(const std::string& name, caf::timespan period,
 
 caf::expected<caf::actor> pool_node::schedule(job_producer_ptr producer,
                                               caf::timespan interval) {
-  return spawn_scheduler(rt_, pool_node_handle{actor_, core_, disp_},
-                         std::move(producer), interval);
+  return call<caf::actor>(schedule_atom::value, std::move(producer),
+                         interval);
 }
 
 template <class Atom>
