@@ -21,8 +21,8 @@ dispatcher::dispatcher(services& svc, pool_core_ptr core)
   self->request(svc.gateway(), caf::infinite, direct_atom::value)
     .receive([&](gateway_direct_ptr& p) { direct_ = std::move(p); },
              [](caf::error&) {});
-  threads_.emplace_back([this] { run(cli_); });
-  threads_.emplace_back([this] { run(cli2_); });
+  threads_.emplace_back([this] { run(cli_, true); });
+  threads_.emplace_back([this] { run(cli2_, false); });
 }
 
 dispatcher::~dispatcher() {
@@ -164,12 +164,12 @@ void dispatcher::send(client& c, std::vector<item>& batch) {
   }
 }
 
-void dispatcher::run(client& c) {
+void dispatcher::run(client& c, bool expires) {
   std::unique_lock<std::mutex> guard{mtx_};
   auto next_expire = std::chrono::steady_clock::now() + expire_period_;
   for (;;) {
     auto now = std::chrono::steady_clock::now();
-    if (now >= next_expire) {
+    if (expires && now >= next_expire) {
       next_expire = now + expire_period_;
       guard.unlock();
       core_->expire(now);
@@ -188,7 +188,10 @@ void dispatcher::run(client& c) {
       --flushing_;
       continue;
     }
-    cv_.wait_until(guard, next_expire);
+    if (expires)
+      cv_.wait_until(guard, next_expire);
+    else
+      cv_.wait(guard);
   }
 }
 

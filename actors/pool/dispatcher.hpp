@@ -80,7 +80,8 @@ private:
               const caf::expected<resp::value>& r);
   std::vector<std::string> batch_args(const std::vector<item>& batch,
                                       const pool_membership& m);
-  void run(client& c);
+  /// A flusher's loop; the one that `expires` also times dispatches out.
+  void run(client& c, bool expires);
 
   pool_core_ptr core_;
   client cli_;        // the first flusher's
@@ -92,7 +93,7 @@ private:
   /// A caller's batch is in flight (sent without waiting).
   bool leading_ = false;
   std::deque<item> queue_;
-  /// How often a flusher fails timed-out dispatches (`pool_core::expire`):
+  /// How often the first flusher fails timed-out dispatches (`pool_core::expire`):
   /// a tenth of the dispatch timeout, between 5 and 100 ms.
   std::chrono::steady_clock::duration expire_period_;
   /// Batches being sent by flushers right now (at most `max_flushing`).
