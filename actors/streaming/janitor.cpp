@@ -84,7 +84,7 @@ struct janitor {
       }
       ev->sink = cfg.name;
       ev->deliveries = deliveries;
-      if (!cfg.passes(*ev)) {
+      if (!cfg.filter.passes(*ev)) {
         call(make_command("XACK", key, cfg.name, ev->id));
         continue;
       }

@@ -39,7 +39,6 @@ struct reader_state {
       filter(std::move(filter)),
       shared(std::move(shared)),
       blocking(std::move(blocking)),
-      command_timeout(command_timeout),
       out(self, this->opts.buffer_size, "reader",
           this->opts.slow_subscriber),
       reads(self, this->blocking, command_timeout) {
@@ -51,7 +50,6 @@ struct reader_state {
   topic_filter filter;
   gateway_actor shared;
   gateway_actor blocking;
-  caf::timespan command_timeout;
   detail::fanout out;
   detail::stream_poller<rd_poll_atom> reads;
   std::vector<cursor> streams;

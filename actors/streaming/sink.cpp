@@ -45,7 +45,6 @@ struct sink_state {
       cfg(std::move(cfg)),
       shared_gw(std::move(shared_gw)),
       blocking(std::move(blocking)),
-      command_timeout(command_timeout),
       out(self, this->cfg.opts.buffer_size, "sink " + this->cfg.name,
           this->cfg.opts.slow_subscriber),
       reads(self, this->blocking, command_timeout),
@@ -58,7 +57,6 @@ struct sink_state {
   sink_config cfg;
   gateway_actor shared_gw;
   gateway_actor blocking;
-  caf::timespan command_timeout;
   detail::fanout out;
   detail::stream_poller<sk_poll_atom> reads;
   std::shared_ptr<sink_shared> shared;
@@ -224,7 +222,7 @@ struct sink_state {
           ack(*name, entry.elements[0].str);
         return;
       }
-      if (!cfg.passes(*ev)) {
+      if (!cfg.filter.passes(*ev)) {
         ++stats.filtered;
         ack(*name, ev->id);
         return;

@@ -69,9 +69,6 @@ struct sink_config {
   std::string keepalive_map() const {
     return "sink:" + name + ":keepalive";
   }
-  bool passes(const event& ev) const {
-    return filter.passes(ev);
-  }
 };
 
 /// `EVAL <source> <n> keys... args...` as one command (for batches).
