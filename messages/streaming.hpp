@@ -225,8 +225,8 @@ using sink_actor = reader_actor::extend<
 
 // -- internal atoms (between a package's own actors) -------------------------
 
-/// `(fanout_check_atom, seq)`: a reader's or sink's watchdog tick for
-/// subscribers that have not answered batch `seq`.
+/// `(fanout_check_atom)`: a reader's or sink's watchdog tick for
+/// subscribers that have not answered their event batch.
 using fanout_check_atom = caf::atom_constant<caf::atom("fo_check")>;
 
 /// `(drained_atom)`: a `subscription` consumer drained its batch.

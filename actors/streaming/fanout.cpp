@@ -15,17 +15,27 @@ fanout::fanout(caf::event_based_actor* self, size_t chunk, std::string what,
   // nop
 }
 
-void fanout::check(uint64_t seq) {
-  if (seq != seq_ || waiting_.empty())
-    return; // that chunk was answered
-  for (auto& addr : waiting_)
-    log::warn("{} subscriber has not answered its event batch for {} ms "
-              "subscriber={} (it holds back delivery to every subscriber)",
-              what_,
-              std::chrono::duration_cast<std::chrono::milliseconds>(slow_after_)
-                .count(),
-              to_string(addr));
-  self_->delayed_send(self_, slow_after_, fanout_check_atom::value, seq);
+void fanout::arm_watch() {
+  if (watch_armed_)
+    return;
+  watch_armed_ = true;
+  self_->delayed_send(self_, slow_after_, fanout_check_atom::value);
+}
+
+void fanout::check() {
+  watch_armed_ = false;
+  if (waiting_.empty())
+    return; // nothing is owed
+  auto owed = std::chrono::steady_clock::now() - sent_at_;
+  if (owed >= slow_after_)
+    for (auto& addr : waiting_)
+      log::warn("{} subscriber has not answered its event batch for {} ms "
+                "subscriber={} (it holds back delivery to every subscriber)",
+                what_,
+                std::chrono::duration_cast<std::chrono::milliseconds>(owed)
+                  .count(),
+                to_string(addr));
+  arm_watch();
 }
 
 bool fanout::add(const caf::actor& sub) {
@@ -92,8 +102,8 @@ void fanout::next_chunk() {
   std::vector<caf::actor> targets{subs_.begin(), subs_.end()};
   for (auto& sub : targets)
     waiting_.insert(sub.address());
-  auto seq = ++seq_;
-  self_->delayed_send(self_, slow_after_, fanout_check_atom::value, seq);
+  sent_at_ = std::chrono::steady_clock::now();
+  arm_watch();
   for (auto& sub : targets) {
     auto addr = sub.address();
     self_->request(sub, caf::infinite, msg)

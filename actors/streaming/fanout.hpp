@@ -22,17 +22,18 @@ namespace pulse::detail {
 /// one chunk at a time: the next chunk (and the caller's next read) waits
 /// until every subscriber answered. A subscriber that answers `false` or
 /// dies is dropped; one that answers anything else (or fails) is dropped
-/// with a warning naming what it answered. One that has not answered
-/// after `slow_after` is named in a warning (again every `slow_after`),
-/// since it holds back every other subscriber and the next read.
+/// with a warning naming what it answered. One that has owed an answer for
+/// `slow_after` is named in a warning (checked every `slow_after` by one
+/// watchdog timer, armed only while a chunk is out), since it holds back
+/// every other subscriber and the next read.
 class fanout {
 public:
   /// `what` names the owner in logs (e.g. `sink orders`).
   fanout(caf::event_based_actor* self, size_t chunk, std::string what,
          caf::timespan slow_after = std::chrono::seconds{10});
 
-  /// Handles a watchdog tick for chunk `seq` (see `fanout_check_atom`).
-  void check(uint64_t seq);
+  /// Handles a watchdog tick (see `fanout_check_atom`).
+  void check();
 
   /// Adds a subscriber (monitored). Returns false if already present.
   bool add(const caf::actor& sub);
@@ -54,6 +55,7 @@ public:
   void deliver(std::vector<event> events, std::function<void()> done);
 
 private:
+  void arm_watch();
   void next_chunk();
   void answered(const caf::actor_addr& who);
 
@@ -61,8 +63,10 @@ private:
   size_t chunk_;
   std::string what_;
   caf::timespan slow_after_;
-  /// Number of the chunk in flight (for the watchdog).
-  uint64_t seq_ = 0;
+  /// When the chunk in flight went out (for the watchdog).
+  std::chrono::steady_clock::time_point sent_at_;
+  /// Whether a watchdog tick is pending.
+  bool watch_armed_ = false;
   std::set<caf::actor> subs_;
   bool busy_ = false;
   std::vector<event> events_;

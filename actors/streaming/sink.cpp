@@ -376,7 +376,7 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
   });
   st->keepalive();
   return {
-    [st](fanout_check_atom, uint64_t seq) { st->out.check(seq); },
+    [st](fanout_check_atom) { st->out.check(); },
     [st](sub_atom, const event_subscriber_actor& who) {
       auto added = st->out.add(caf::actor_cast<caf::actor>(who));
       st->shared->subscribers = st->out.size();
