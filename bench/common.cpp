@@ -1,6 +1,6 @@
 #include "bench/common.hpp"
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -88,10 +88,8 @@ pulse::options target::runtime_options() const {
 }
 
 void read_config(pulse::config& cfg, int argc, char** argv) {
-  if (auto err = cfg.read(config_args(argc, argv))) {
-    std::fprintf(stderr, "%s\n", pulse::render(err).c_str());
-    std::exit(1);
-  }
+  if (auto err = cfg.read(config_args(argc, argv)))
+    std::exit(pulse::exit_status(err));
 }
 
 redisContext* connect_raw(uint16_t port) {

@@ -12,8 +12,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "runtime/config.hpp"
-#include "runtime/redis_server.hpp"
+#include "pulse/runtime/config.hpp"
+#include "pulse/runtime/redis_server.hpp"
 
 namespace pulse::bench {
 

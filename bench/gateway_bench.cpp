@@ -11,11 +11,11 @@
 
 #include <caf/all.hpp>
 
-#include "actors/redis/gateway.hpp"
+#include "pulse/actors/redis/gateway.hpp"
 #include "bench/common.hpp"
-#include "actors/redis/client.hpp"
-#include "runtime/config.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/runtime/config.hpp"
+#include "pulse/runtime/errors.hpp"
 
 #include <fmt/format.h>
 

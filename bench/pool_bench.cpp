@@ -19,9 +19,9 @@
 #include <fmt/format.h>
 
 #include "bench/common.hpp"
-#include "runtime/errors.hpp"
-#include "actors/pool/pool.hpp"
-#include "runtime/runtime.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/pool/pool.hpp"
+#include "pulse/runtime/runtime.hpp"
 
 using namespace pulse;
 using namespace pulse::bench;

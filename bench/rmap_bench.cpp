@@ -15,11 +15,11 @@
 #include <fmt/format.h>
 
 #include "bench/common.hpp"
-#include "actors/redis/client.hpp"
-#include "runtime/errors.hpp"
-#include "actors/rmap/rmap.hpp"
-#include "actors/rmap/scripts.hpp"
-#include "runtime/runtime.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/rmap/rmap.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
+#include "pulse/runtime/runtime.hpp"
 
 using namespace pulse;
 using namespace pulse::bench;

@@ -10,12 +10,12 @@
 #include <caf/all.hpp>
 #include <fmt/format.h>
 
-#include "actors/streaming/sink.hpp"
+#include "pulse/actors/streaming/sink.hpp"
 #include "bench/common.hpp"
-#include "actors/redis/client.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/runtime.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/runtime.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 using namespace pulse;
 using namespace pulse::bench;

@@ -7,6 +7,7 @@
 function(pulse_add_test name)
   add_executable(${name} ${ARGN})
   target_link_libraries(${name} PRIVATE pulse_test_support)
+  pulse_warnings(${name})
   set(script "${CMAKE_CURRENT_BINARY_DIR}/${name}_discover.cmake")
   file(GENERATE OUTPUT "${script}" CONTENT "
 set(exe \"$<TARGET_FILE:${name}>\")

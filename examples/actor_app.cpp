@@ -9,7 +9,7 @@
 #include <caf/all.hpp>
 
 #include "examples/common.hpp"
-#include "messages/runtime.hpp"
+#include "pulse/messages/runtime.hpp"
 
 namespace {
 

@@ -9,9 +9,9 @@
 
 #include <caf/all.hpp>
 
-#include "messages/streaming.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/runtime.hpp"
+#include "pulse/messages/streaming.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/runtime.hpp"
 
 namespace example {
 
@@ -25,12 +25,8 @@ struct app {
   /// (an embedded redis-server when no host is configured). Exits the
   /// process with a message on errors.
   app(int argc, char** argv) {
-    if (auto err = cfg.read(argc, argv)) {
-      std::cerr << "configuration error: " << pulse::render(err) << '\n';
-      std::exit(1);
-    }
-    if (cfg.help_printed())
-      std::exit(0);
+    if (auto err = cfg.read(argc, argv)) // also after --help: exit
+      std::exit(pulse::exit_status(err));
     sys.emplace(cfg);
     auto r = pulse::runtime::start(*sys, cfg.opts());
     if (!r) {

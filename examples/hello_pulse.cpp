@@ -9,9 +9,9 @@
 
 #include <caf/all.hpp>
 
-#include "actors/redis/client.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/runtime.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/runtime.hpp"
 
 using namespace std::chrono_literals;
 
@@ -35,12 +35,8 @@ caf::behavior printer(caf::event_based_actor* self, caf::actor done) {
 
 int main(int argc, char** argv) {
   pulse::config cfg;
-  if (auto err = cfg.read(argc, argv)) {
-    std::cerr << "configuration error: " << pulse::render(err) << std::endl;
-    return 1;
-  }
-  if (cfg.help_printed())
-    return 0;
+  if (auto err = cfg.read(argc, argv)) // also after --help: exit
+    return pulse::exit_status(err);
   caf::actor_system sys{cfg};
   auto rt = pulse::runtime::start(sys, cfg.opts());
   if (!rt) {

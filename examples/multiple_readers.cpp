@@ -1,9 +1,9 @@
 // multiple_readers: two readers on one stream; each sees every event.
 
-#include "actors/streaming/reader.hpp"
+#include "pulse/actors/streaming/reader.hpp"
 #include "examples/common.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 int main(int argc, char** argv) {
   example::app app{argc, argv};

@@ -1,10 +1,10 @@
 // multiple_sinks: two instances of one sink share the work (each event goes
 // to exactly one), while a second sink name gets its own copy of every event.
 
-#include "actors/streaming/sink.hpp"
+#include "pulse/actors/streaming/sink.hpp"
 #include "examples/common.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 int main(int argc, char** argv) {
   example::app app{argc, argv};

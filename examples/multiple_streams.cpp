@@ -1,10 +1,10 @@
 // multiple_streams: one reader over two streams (fan-in), a third stream
 // added at run time.
 
-#include "actors/streaming/reader.hpp"
+#include "pulse/actors/streaming/reader.hpp"
 #include "examples/common.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 int main(int argc, char** argv) {
   example::app app{argc, argv};

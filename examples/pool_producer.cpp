@@ -10,7 +10,7 @@
 #include <iostream>
 
 #include "examples/common.hpp"
-#include "actors/pool/pool.hpp"
+#include "pulse/actors/pool/pool.hpp"
 
 namespace {
 

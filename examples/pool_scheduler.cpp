@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "examples/common.hpp"
-#include "actors/pool/pool.hpp"
+#include "pulse/actors/pool/pool.hpp"
 
 namespace {
 

@@ -1,10 +1,10 @@
 // pubsub_topics: one stream, events tagged with topics; one reader takes a
 // single topic, another a topic pattern.
 
-#include "actors/streaming/reader.hpp"
+#include "pulse/actors/streaming/reader.hpp"
 #include "examples/common.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 int main(int argc, char** argv) {
   example::app app{argc, argv};

@@ -2,7 +2,7 @@
 // counters, and a subscriber that sees every change.
 
 #include "examples/common.hpp"
-#include "actors/rmap/rmap.hpp"
+#include "pulse/actors/rmap/rmap.hpp"
 
 int main(int argc, char** argv) {
   example::app app{argc, argv};

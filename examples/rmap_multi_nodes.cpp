@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "examples/common.hpp"
-#include "actors/rmap/rmap.hpp"
+#include "pulse/actors/rmap/rmap.hpp"
 
 namespace {
 

@@ -14,12 +14,12 @@
 #include <iostream>
 #include <mutex>
 
-#include "actors/streaming/sink.hpp"
+#include "pulse/actors/streaming/sink.hpp"
 #include "examples/common.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/pool/pool.hpp"
-#include "actors/rmap/rmap.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/pool/pool.hpp"
+#include "pulse/actors/rmap/rmap.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 namespace {
 

@@ -1,10 +1,10 @@
 // single_reader: one reader prints every event of a stream.
 //   ./build/examples/single_reader [--pulse.redis.host=... --pulse.redis.port=...]
 
-#include "actors/streaming/reader.hpp"
+#include "pulse/actors/streaming/reader.hpp"
 #include "examples/common.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 int main(int argc, char** argv) {
   example::app app{argc, argv};

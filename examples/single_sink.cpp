@@ -1,9 +1,9 @@
 // single_sink: a sink (consumer group) receives and acks every event.
 
-#include "actors/streaming/sink.hpp"
+#include "pulse/actors/streaming/sink.hpp"
 #include "examples/common.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 int main(int argc, char** argv) {
   example::app app{argc, argv};

@@ -21,8 +21,12 @@ struct redis_options {
   uint16_t port = 6379;
   /// ACL user for `AUTH <username> <password>`; empty means `AUTH <password>`.
   std::string username;
-  /// Password; empty means no AUTH.
+  /// Password; empty means no AUTH. The environment variable
+  /// `PULSE_REDIS_PASSWORD` overrides it (see `pulse::read_config`).
   std::string password;
+  /// A file holding the password (one trailing newline is ignored), read at
+  /// start-up; an alternative to `password`, which must then be empty.
+  std::string password_file;
   /// Database index for `SELECT` (0 sends no SELECT).
   int64_t db = 0;
   /// Maximum time to connect and complete AUTH/SELECT.

@@ -19,7 +19,7 @@
 #include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/options.hpp"
+#include "pulse/messages/options.hpp"
 
 namespace pulse {
 

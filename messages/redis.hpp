@@ -15,8 +15,8 @@
 #include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/resp.hpp"
-#include "messages/script.hpp"
+#include "pulse/messages/resp.hpp"
+#include "pulse/messages/script.hpp"
 
 namespace pulse {
 

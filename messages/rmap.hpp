@@ -17,8 +17,8 @@
 #include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/pubsub.hpp" // sub_atom, unsub_atom, resub_atom, pubsub_message
-#include "messages/redis.hpp"  // stats_atom
+#include "pulse/messages/pubsub.hpp" // sub_atom, unsub_atom, resub_atom, pubsub_message
+#include "pulse/messages/redis.hpp"  // stats_atom
 
 namespace pulse {
 

@@ -11,28 +11,31 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/pool.hpp"
-#include "messages/rmap.hpp"
-#include "messages/streaming.hpp"
+#include "pulse/messages/pool.hpp"
+#include "pulse/messages/rmap.hpp"
+#include "pulse/messages/streaming.hpp"
 
 namespace pulse {
 
 // -- atoms --------------------------------------------------------------------
 
-/// `(spawn_reader_atom, streams, reader_options) -> reader_actor`.
+/// `(spawn_reader_atom, streams[, reader_options]) -> reader_actor`.
+/// Every request of the runtime actor exists with and without its options;
+/// without, the configured section applies (`[pulse.streaming]` for
+/// readers, sinks and stream adds, `[pulse.pool]` for pool nodes).
 using spawn_reader_atom = caf::atom_constant<caf::atom("spawn_rdr")>;
 
-/// `(spawn_sink_atom, name, streams, sink_options) -> sink_actor`.
+/// `(spawn_sink_atom, name, streams[, sink_options]) -> sink_actor`.
 using spawn_sink_atom = caf::atom_constant<caf::atom("spawn_sink")>;
 
-/// `(spawn_map_atom, name, map_options) -> replica_actor`, answered once the
+/// `(spawn_map_atom, name[, map_options]) -> replica_actor`, answered once the
 /// replica joined (subscribed and loaded the hash).
 using spawn_map_atom = caf::atom_constant<caf::atom("spawn_map")>;
 
-/// `(spawn_pool_atom, pool, pool_options) -> pool_node_actor`.
+/// `(spawn_pool_atom, pool[, pool_options]) -> pool_node_actor`.
 using spawn_pool_atom = caf::atom_constant<caf::atom("spawn_pool")>;
 
-/// `(stream_add_atom, stream, event, payload, topic, stream_options) ->
+/// `(stream_add_atom, stream, event, payload, topic[, stream_options]) ->
 /// std::string`: adds one event (`XADD`, with `MULTI`/`PEXPIRE`/`EXEC` when
 /// the options set a TTL) and answers with its entry ID.
 using stream_add_atom = caf::atom_constant<caf::atom("stream_add")>;
@@ -50,14 +53,22 @@ using stream_add_atom = caf::atom_constant<caf::atom("stream_add")>;
 using runtime_actor = caf::typed_actor<
   caf::replies_to<spawn_reader_atom, std::vector<std::string>,
                   reader_options>::with<reader_actor>,
+  caf::replies_to<spawn_reader_atom, std::vector<std::string>>::with<
+    reader_actor>,
   caf::replies_to<spawn_sink_atom, std::string, std::vector<std::string>,
                   sink_options>::with<sink_actor>,
+  caf::replies_to<spawn_sink_atom, std::string,
+                  std::vector<std::string>>::with<sink_actor>,
   caf::replies_to<spawn_map_atom, std::string, map_options>::with<
     replica_actor>,
+  caf::replies_to<spawn_map_atom, std::string>::with<replica_actor>,
   caf::replies_to<spawn_pool_atom, std::string, pool_options>::with<
     pool_node_actor>,
+  caf::replies_to<spawn_pool_atom, std::string>::with<pool_node_actor>,
   caf::replies_to<stream_add_atom, std::string, std::string, std::string,
-                  std::string, stream_options>::with<std::string>>;
+                  std::string, stream_options>::with<std::string>,
+  caf::replies_to<stream_add_atom, std::string, std::string, std::string,
+                  std::string>::with<std::string>>;
 
 
 // -- internal atoms (between a package's own actors) -------------------------

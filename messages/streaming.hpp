@@ -16,9 +16,9 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/options.hpp"
-#include "messages/pubsub.hpp" // sub_atom, unsub_atom
-#include "messages/redis.hpp"  // stats_atom
+#include "pulse/messages/options.hpp"
+#include "pulse/messages/pubsub.hpp" // sub_atom, unsub_atom
+#include "pulse/messages/redis.hpp"  // stats_atom
 
 namespace pulse {
 

@@ -1,4 +1,4 @@
-#include "runtime/config.hpp"
+#include "pulse/runtime/config.hpp"
 
 #include <fstream>
 #include <type_traits>
@@ -6,8 +6,8 @@
 
 #include <caf/config_value.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse {
 
@@ -48,8 +48,12 @@ const std::vector<option_spec>& known_options() {
      at(&o::redis, &rd::port)},
     {"pulse.redis.username", t::string, "ACL user for AUTH", any,
      at(&o::redis, &rd::username)},
-    {"pulse.redis.password", t::string, "password for AUTH", any,
+    {"pulse.redis.password", t::string,
+     "password for AUTH (PULSE_REDIS_PASSWORD overrides it)", any,
      at(&o::redis, &rd::password)},
+    {"pulse.redis.password-file", t::string,
+     "file holding the password for AUTH (instead of password)", any,
+     at(&o::redis, &rd::password_file)},
     {"pulse.redis.db", t::integer, "database index for SELECT", non_negative,
      at(&o::redis, &rd::db)},
     {"pulse.redis.connect-timeout", t::timespan,
@@ -254,105 +258,6 @@ caf::expected<options> options_from(const caf::settings& xs) {
                       "pulse.log.level: unknown level \"" + result.log_level
                         + "\"");
   return result;
-}
-
-config::config() {
-  add_error_category(pulse_category::value, render_pulse_error);
-  config_file_path = "caf-application.conf";
-  // CAF defaults to max(cores, 4) workers; match the cores instead.
-  auto cores = std::max(2u, std::thread::hardware_concurrency());
-  set("scheduler.max-threads", static_cast<size_t>(cores));
-  // Idle workers poll instead of sleeping 50 us between polls in CAF's
-  // "moderate" phase (they still fall back to the relaxed phase's sleep
-  // after it): measured, this took an event-based actor's request to Redis
-  // from 130 to 64 us and actor-pipelined SETs up by about a fifth, at no
-  // visible idle CPU cost. `[work-stealing] moderate-sleep-duration`
-  // overrides it.
-  set("work-stealing.moderate-sleep-duration", caf::timespan{0});
-  // ... and poll 3000 times instead of 500 before that sleep (~60-100 us on
-  // the 2-core VM we measure on): long enough to cover a loopback round
-  // trip, so a worker waiting for Redis' reply is still awake when it
-  // arrives. Measured: event-based request to Redis 60 -> 27 us, 128
-  // actor-pipelined SETs in flight +15 %; an idle node's CPU unchanged; a
-  // worker fed one message per ms 2.6 -> 4.6 % of a core (CAF's own
-  // defaults: 24 %), one per 200 us 14 -> 22 % (CAF's: 30 %).
-  set("work-stealing.moderate-poll-attempts", size_t{3000});
-  // Declare every option of the table, unbound (CAF 0.17 does not store
-  // nested file values in bound members); values are read from content
-  // after parse(). This also makes each `--pulse.<section>.<key>=...`
-  // valid on the command line and lists it in `--long-help`.
-  for (auto& opt : known_options()) {
-    std::string key = opt.key;
-    auto dot = key.rfind('.');
-    auto category = key.substr(0, dot);
-    auto name = key.substr(dot + 1);
-    opt_group group{custom_options_, category};
-    switch (opt.expected) {
-      case spec::type::string:
-        group.add<std::string>(name, opt.description);
-        break;
-      case spec::type::integer:
-        group.add<int64_t>(name, opt.description);
-        break;
-      case spec::type::port:
-        group.add<uint16_t>(name, opt.description);
-        break;
-      case spec::type::boolean:
-        group.add<bool>(name, opt.description);
-        break;
-      case spec::type::timespan:
-        group.add<caf::timespan>(name, opt.description);
-        break;
-    }
-  }
-}
-
-caf::error config::read(int argc, char** argv) {
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i)
-    args.emplace_back(argv[i]);
-  return read(std::move(args));
-}
-
-caf::error config::read(std::vector<std::string> args) {
-  std::string path = config_file_path;
-  bool explicit_path = false;
-  static constexpr std::string_view flag = "--config-file=";
-  for (auto& arg : args)
-    if (arg.compare(0, flag.size(), flag) == 0) {
-      path = arg.substr(flag.size());
-      explicit_path = true;
-    }
-  std::ifstream probe{path};
-  if (!probe) {
-    if (explicit_path)
-      return make_error(errc::invalid_config,
-                        "config file not found: " + path);
-  } else {
-    // Check the file ourselves first: CAF 0.17 silently drops file values
-    // of the wrong type and accepts unknown keys.
-    auto parsed = parse_config_file(path.c_str());
-    if (!parsed)
-      return make_error(errc::invalid_config,
-                        "cannot parse " + path + ": " + render(parsed.error()));
-    if (auto err = validate_settings(*parsed))
-      return make_error(errc::invalid_config,
-                        path + ": " + render_pulse_error(err.code(),
-                                                         err.category(),
-                                                         err.context())
-                                        .substr(sizeof("pulse.invalid_config: ")
-                                                - 1));
-  }
-  config_file_path = path;
-  if (auto err = parse(std::move(args), path.c_str()))
-    return make_error(errc::invalid_config, render(err));
-  auto result = options_from(content);
-  if (!result)
-    return result.error();
-  opts_ = std::move(*result);
-  if (auto err = log::set_level(opts_.log_level))
-    return err;
-  return caf::none;
 }
 
 } // namespace pulse

@@ -12,7 +12,7 @@
 #include <caf/timespan.hpp>
 #include <caf/variant.hpp>
 
-#include "messages/options.hpp"
+#include "pulse/messages/options.hpp"
 
 namespace pulse {
 
@@ -46,22 +46,47 @@ caf::error validate_settings(const caf::settings& xs);
 /// ranges (port 1-65535, db >= 0, positive timeouts, known log level).
 caf::expected<options> options_from(const caf::settings& xs);
 
-/// Actor system configuration for Pulse nodes.
+/// Makes `cfg` a Pulse configuration, for programs with their own config
+/// class (derived from `caf::actor_system_config`): declares every
+/// `pulse.*` option (so each is valid on the command line and listed by
+/// `--long-help`), makes `caf-application.conf` the default file (CAF 0.17
+/// would read `caf-application.ini`), registers the `pulse` error category
+/// and sets scheduler defaults (one worker per core; polling tuned for
+/// loopback round trips). Call it in the constructor, then `read_config`.
+void add_options(caf::actor_system_config& cfg);
+
+/// Reads the command line and the config file into `cfg` (CLI > file >
+/// defaults) and returns the Pulse options. Checks, before CAF parses it,
+/// that the file (`--config-file=<path>`, else `cfg.config_file_path`)
+/// is valid config: a missing explicit file, a syntax error
+/// (`<file>:<line>:<column>: ...`), keys outside any section, unknown
+/// `pulse.*` keys and values of the wrong type or out of range are
+/// `errc::invalid_config` naming file, line or key. The Redis password comes
+/// from `PULSE_REDIS_PASSWORD` when set, else `password-file`, else
+/// `password` (setting both of the latter two is an error).
 ///
-/// - Reads `caf-application.conf` (not CAF 0.17's default `.ini`), or the
-///   file named by `--config-file=<path>` (a missing explicit file is an
-///   error; a missing default file is not).
-/// - Declares every `pulse.*` option so `--pulse.redis.port=7000` works on
-///   the command line (CLI > file > defaults).
-/// - Sets `scheduler.max-threads` to the number of cores (CAF's default is
-///   max(cores, 4)) unless configured.
+/// `--help`, `--long-help` and `--dump-config` print their text (to
+/// stderr, naming the real default file) and return `errc::help_printed`:
+/// the program should exit at once (`exit_status` returns 0 for it).
+caf::expected<options> read_config(caf::actor_system_config& cfg,
+                                   std::vector<std::string> args);
+
+/// Returns the exit status for a failed `read_config`/`config::read`:
+/// 0 after `--help` and friends, 1 otherwise, after printing any other
+/// error to stderr.
+int exit_status(const caf::error& err);
+
+/// Actor system configuration for Pulse nodes: `add_options` applied to a
+/// plain `caf::actor_system_config`, with `read` storing the options.
 class config : public caf::actor_system_config {
 public:
   config();
 
-  /// Parses the command line and the config file, validates all `pulse.*`
-  /// options and fills `opts()`. Returns `errc::invalid_config` with a
-  /// message naming the offending key or file.
+  /// Reads the command line and the config file (see `read_config`) and
+  /// fills `opts()`. Returns `errc::invalid_config` naming the offending
+  /// file, line or key, or `errc::help_printed` after `--help`,
+  /// `--long-help` or `--dump-config`: then the program should exit
+  /// (`return pulse::exit_status(err);`).
   caf::error read(int argc, char** argv);
 
   /// Like `read`, from a list of arguments (argv without the program name).

@@ -1,4 +1,4 @@
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 #include <caf/message.hpp>
 #include <caf/sec.hpp>
@@ -25,6 +25,7 @@ const char* to_string(errc x) {
     case errc::handler_failed: return "handler_failed";
     case errc::requeue: return "requeue";
     case errc::shutting_down: return "shutting_down";
+    case errc::help_printed: return "help_printed";
   }
   return "unknown";
 }

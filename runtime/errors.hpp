@@ -48,6 +48,9 @@ enum class errc : uint8_t {
   requeue,
   /// The pool is shutting down or was shut down.
   shutting_down,
+  /// `--help`, `--long-help` or `--dump-config` printed its text: the
+  /// program should exit (status 0) without doing anything else.
+  help_printed,
 };
 
 /// The error category atom of every `pulse::errc` error.

@@ -1,4 +1,4 @@
-#include "runtime/log.hpp"
+#include "pulse/runtime/log.hpp"
 
 #include <mutex>
 

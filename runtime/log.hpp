@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse::log {
 

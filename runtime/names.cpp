@@ -1,11 +1,11 @@
-#include "runtime/names.hpp"
+#include "pulse/runtime/names.hpp"
 
 #include <array>
 #include <chrono>
 #include <mutex>
 #include <random>
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse {
 

@@ -1,4 +1,4 @@
-#include "runtime/redis_server.hpp"
+#include "pulse/runtime/redis_server.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -18,8 +18,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse {
 

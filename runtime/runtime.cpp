@@ -1,4 +1,4 @@
-#include "runtime/runtime.hpp"
+#include "pulse/runtime/runtime.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -6,10 +6,10 @@
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/redis/client.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
-#include "runtime/runtime_actor.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+#include "pulse/runtime/runtime_actor.hpp"
 
 namespace pulse {
 

@@ -8,12 +8,12 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include "actors/redis/gateway.hpp"
-#include "actors/redis/pubsub.hpp"
-#include "actors/redis/services.hpp"
-#include "runtime/config.hpp"
-#include "runtime/redis_server.hpp"
-#include "messages/runtime.hpp"
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/actors/redis/pubsub.hpp"
+#include "pulse/actors/redis/services.hpp"
+#include "pulse/runtime/config.hpp"
+#include "pulse/runtime/redis_server.hpp"
+#include "pulse/messages/runtime.hpp"
 
 namespace pulse {
 

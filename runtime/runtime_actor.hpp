@@ -1,7 +1,7 @@
 #pragma once
 
-#include "actors/redis/services.hpp"
-#include "messages/runtime.hpp"
+#include "pulse/actors/redis/services.hpp"
+#include "pulse/messages/runtime.hpp"
 
 namespace pulse {
 

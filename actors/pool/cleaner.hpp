@@ -2,7 +2,7 @@
 
 #include <caf/actor.hpp>
 
-#include "actors/pool/core.hpp"
+#include "pulse/actors/pool/core.hpp"
 
 namespace pulse {
 

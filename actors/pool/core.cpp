@@ -1,12 +1,12 @@
-#include "actors/pool/core.hpp"
+#include "pulse/actors/pool/core.hpp"
 
 #include <algorithm>
 #include <charconv>
 
-#include "actors/redis/client.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/names.hpp"
-#include "actors/pool/scripts.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/names.hpp"
+#include "pulse/actors/pool/scripts.hpp"
 
 namespace pulse {
 

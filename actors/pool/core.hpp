@@ -18,10 +18,10 @@
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/pool.hpp"
-#include "messages/options.hpp"
-#include "actors/pool/routing.hpp"
-#include "actors/redis/resp.hpp"
+#include "pulse/messages/pool.hpp"
+#include "pulse/messages/options.hpp"
+#include "pulse/actors/pool/routing.hpp"
+#include "pulse/actors/redis/resp.hpp"
 
 namespace pulse {
 

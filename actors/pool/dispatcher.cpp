@@ -1,11 +1,11 @@
-#include "actors/pool/dispatcher.hpp"
+#include "pulse/actors/pool/dispatcher.hpp"
 
 #include <algorithm>
 
 #include <caf/scoped_actor.hpp>
 
-#include "actors/pool/scripts.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse {
 

@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
-#include "actors/pool/core.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/redis/services.hpp"
+#include "pulse/actors/pool/core.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/redis/services.hpp"
 
 namespace pulse {
 

@@ -1,9 +1,9 @@
-#include "actors/pool/handler.hpp"
+#include "pulse/actors/pool/handler.hpp"
 
 #include <caf/scoped_actor.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse {
 

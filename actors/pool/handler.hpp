@@ -10,7 +10,7 @@
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/pool.hpp"
+#include "pulse/messages/pool.hpp"
 
 namespace pulse {
 

@@ -1,4 +1,4 @@
-#include "actors/pool/jump_hash.hpp"
+#include "pulse/actors/pool/jump_hash.hpp"
 
 #include <array>
 

@@ -1,4 +1,4 @@
-#include "actors/pool/node.hpp"
+#include "pulse/actors/pool/node.hpp"
 
 #include <memory>
 
@@ -6,15 +6,15 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/pool/cleaner.hpp"
-#include "actors/pool/node_state.hpp"
-#include "actors/pool/scripts.hpp"
-#include "actors/pool/scheduler.hpp"
-#include "actors/pool/ticker.hpp"
-#include "messages/pubsub.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
-#include "runtime/names.hpp"
+#include "pulse/actors/pool/cleaner.hpp"
+#include "pulse/actors/pool/node_state.hpp"
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/actors/pool/scheduler.hpp"
+#include "pulse/actors/pool/ticker.hpp"
+#include "pulse/messages/pubsub.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+#include "pulse/runtime/names.hpp"
 
 namespace pulse {
 

@@ -4,9 +4,9 @@
 
 #include <caf/expected.hpp>
 
-#include "messages/pool.hpp"
-#include "actors/pool/core.hpp"
-#include "actors/pool/dispatcher.hpp"
+#include "pulse/messages/pool.hpp"
+#include "pulse/actors/pool/core.hpp"
+#include "pulse/actors/pool/dispatcher.hpp"
 
 namespace pulse {
 

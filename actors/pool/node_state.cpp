@@ -1,12 +1,12 @@
-#include "actors/pool/node_state.hpp"
+#include "pulse/actors/pool/node_state.hpp"
 
 #include <caf/send.hpp>
 
-#include "actors/pool/worker.hpp"
-#include "actors/pool/scripts.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
-#include "runtime/names.hpp"
+#include "pulse/actors/pool/worker.hpp"
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+#include "pulse/runtime/names.hpp"
 
 namespace pulse::node_detail {
 

@@ -14,12 +14,12 @@
 
 #include <caf/event_based_actor.hpp>
 
-#include "actors/pool/core.hpp"
-#include "actors/pool/dispatcher.hpp"
-#include "actors/pool/handler.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/redis/services.hpp"
-#include "messages/pool.hpp"
+#include "pulse/actors/pool/core.hpp"
+#include "pulse/actors/pool/dispatcher.hpp"
+#include "pulse/actors/pool/handler.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/redis/services.hpp"
+#include "pulse/messages/pool.hpp"
 
 namespace pulse::node_detail {
 

@@ -1,19 +1,24 @@
-#include "actors/pool/pool.hpp"
+#include "pulse/actors/pool/pool.hpp"
 
 #include <condition_variable>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/pool/ticker.hpp"
-#include "actors/redis/client.hpp"
-#include "runtime/errors.hpp"
-#include "actors/pool/scripts.hpp"
-#include "actors/redis/services.hpp"
+#include "pulse/actors/pool/ticker.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/actors/redis/services.hpp"
 
 namespace pulse {
 
 namespace ps = pool_scripts;
+
+caf::expected<std::unique_ptr<pool_node>>
+pool_node::add_node(services& rt, const std::string& pool) {
+  return add_node(rt, pool, pool_options::from(rt.opts().pool));
+}
 
 caf::expected<std::unique_ptr<pool_node>>
 pool_node::add_node(services& rt, const std::string& pool, pool_options opts) {

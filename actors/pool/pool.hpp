@@ -14,11 +14,11 @@
 #include <caf/expected.hpp>
 #include <caf/optional.hpp>
 
-#include "actors/pool/node.hpp"
-#include "actors/pool/scheduler.hpp"
-#include "messages/pool.hpp"
-#include "actors/pool/core.hpp"
-#include "actors/pool/handler.hpp"
+#include "pulse/actors/pool/node.hpp"
+#include "pulse/actors/pool/scheduler.hpp"
+#include "pulse/messages/pool.hpp"
+#include "pulse/actors/pool/core.hpp"
+#include "pulse/actors/pool/handler.hpp"
 
 namespace pulse {
 
@@ -32,7 +32,12 @@ public:
   /// Errors: `errc::invalid_argument` (pool name, options),
   /// `errc::shutting_down`, Redis errors.
   static caf::expected<std::unique_ptr<pool_node>>
-  add_node(services& rt, const std::string& pool, pool_options opts = {});
+  add_node(services& rt, const std::string& pool, pool_options opts);
+
+  /// Joins pool `pool` with the configured `[pulse.pool]` defaults
+  /// (`pool_options::from(rt.opts().pool)`); see above.
+  static caf::expected<std::unique_ptr<pool_node>>
+  add_node(services& rt, const std::string& pool);
 
   ~pool_node();
 

@@ -1,9 +1,9 @@
-#include "actors/pool/routing.hpp"
+#include "pulse/actors/pool/routing.hpp"
 
 #include <algorithm>
 #include <charconv>
 
-#include "actors/pool/jump_hash.hpp"
+#include "pulse/actors/pool/jump_hash.hpp"
 
 namespace pulse::pool_routing {
 

@@ -1,17 +1,17 @@
-#include "actors/pool/scheduler.hpp"
+#include "pulse/actors/pool/scheduler.hpp"
 
 #include <set>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "actors/pool/ticker.hpp"
-#include "actors/redis/client.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
-#include "runtime/names.hpp"
-#include "actors/pool/scripts.hpp"
-#include "actors/redis/services.hpp"
+#include "pulse/actors/pool/ticker.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+#include "pulse/runtime/names.hpp"
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/actors/redis/services.hpp"
 
 namespace pulse {
 

@@ -9,8 +9,8 @@
 #include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
-#include "actors/pool/node.hpp"
-#include "actors/pool/core.hpp"
+#include "pulse/actors/pool/node.hpp"
+#include "pulse/actors/pool/core.hpp"
 
 namespace pulse {
 

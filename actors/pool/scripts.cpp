@@ -1,4 +1,4 @@
-#include "actors/pool/scripts.hpp"
+#include "pulse/actors/pool/scripts.hpp"
 
 namespace pulse::pool_scripts {
 

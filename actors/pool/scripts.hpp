@@ -13,7 +13,7 @@
 
 #include <string>
 
-#include "messages/script.hpp"
+#include "pulse/messages/script.hpp"
 
 namespace pulse::pool_scripts {
 

@@ -1,13 +1,13 @@
-#include "actors/pool/ticker.hpp"
+#include "pulse/actors/pool/ticker.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
-#include "runtime/names.hpp"
-#include "actors/pool/scripts.hpp"
-#include "actors/redis/services.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+#include "pulse/runtime/names.hpp"
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/actors/redis/services.hpp"
 
 namespace pulse {
 

@@ -6,8 +6,8 @@
 #include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/pool.hpp"
-#include "actors/pool/core.hpp"
+#include "pulse/messages/pool.hpp"
+#include "pulse/actors/pool/core.hpp"
 
 namespace pulse {
 

@@ -1,4 +1,4 @@
-#include "actors/pool/worker.hpp"
+#include "pulse/actors/pool/worker.hpp"
 
 #include <memory>
 #include <mutex>
@@ -9,9 +9,9 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
-#include "actors/pool/worker_state.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
+#include "pulse/actors/pool/worker_state.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse {
 

@@ -5,8 +5,8 @@
 
 #include <caf/actor.hpp>
 
-#include "actors/pool/core.hpp"
-#include "actors/pool/handler.hpp"
+#include "pulse/actors/pool/core.hpp"
+#include "pulse/actors/pool/handler.hpp"
 
 namespace pulse {
 

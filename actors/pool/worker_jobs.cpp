@@ -1,13 +1,13 @@
-#include "actors/pool/worker_state.hpp"
+#include "pulse/actors/pool/worker_state.hpp"
 
 #include <algorithm>
 #include <map>
 
 #include <caf/send.hpp>
 
-#include "actors/pool/scripts.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse::worker_detail {
 

@@ -16,14 +16,14 @@
 
 #include <caf/event_based_actor.hpp>
 
-#include "actors/pool/core.hpp"
-#include "actors/pool/handler.hpp"
-#include "actors/redis/backoff.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/redis/services.hpp"
-#include "messages/pool.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
+#include "pulse/actors/pool/core.hpp"
+#include "pulse/actors/pool/handler.hpp"
+#include "pulse/actors/redis/backoff.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/redis/services.hpp"
+#include "pulse/messages/pool.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse::worker_detail {
 

@@ -1,4 +1,4 @@
-#include "actors/redis/backoff.hpp"
+#include "pulse/actors/redis/backoff.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "actors/redis/client.hpp"
+#include "pulse/actors/redis/client.hpp"
 
 #include <caf/actor_system.hpp>
 

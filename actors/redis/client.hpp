@@ -9,8 +9,8 @@
 #include <caf/duration.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/redis/gateway.hpp"
-#include "messages/redis.hpp"
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/messages/redis.hpp"
 
 namespace pulse {
 

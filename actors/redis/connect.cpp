@@ -1,4 +1,4 @@
-#include "actors/redis/connect.hpp"
+#include "pulse/actors/redis/connect.hpp"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -11,7 +11,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse {
 

@@ -5,7 +5,7 @@
 
 #include <caf/expected.hpp>
 
-#include "messages/options.hpp"
+#include "pulse/messages/options.hpp"
 
 namespace pulse {
 

@@ -1,4 +1,4 @@
-#include "actors/redis/gateway.hpp"
+#include "pulse/actors/redis/gateway.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -7,8 +7,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "actors/redis/gateway_state.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/actors/redis/gateway_state.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse {
 

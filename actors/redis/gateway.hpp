@@ -10,8 +10,8 @@
 #include <caf/fwd.hpp>
 #include <caf/optional.hpp>
 
-#include "messages/redis.hpp"
-#include "messages/options.hpp"
+#include "pulse/messages/redis.hpp"
+#include "pulse/messages/options.hpp"
 
 namespace pulse {
 

@@ -1,11 +1,11 @@
-#include "actors/redis/gateway.hpp"
+#include "pulse/actors/redis/gateway.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <thread>
 
-#include "actors/redis/gateway_state.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/actors/redis/gateway_state.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse::gateway_detail {
 

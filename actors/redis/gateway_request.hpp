@@ -17,7 +17,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/mailbox_element.hpp>
 
-#include "messages/redis.hpp"
+#include "pulse/messages/redis.hpp"
 
 namespace pulse::gateway_detail {
 

@@ -1,10 +1,10 @@
-#include "actors/redis/gateway_state.hpp"
+#include "pulse/actors/redis/gateway_state.hpp"
 
 #include <algorithm>
 
-#include "actors/redis/resp.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
+#include "pulse/actors/redis/resp.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse::gateway_detail {
 

@@ -15,10 +15,10 @@
 
 #include <caf/event_based_actor.hpp>
 
-#include "actors/redis/gateway.hpp"
-#include "actors/redis/gateway_request.hpp"
-#include "actors/redis/link.hpp"
-#include "messages/options.hpp"
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/actors/redis/gateway_request.hpp"
+#include "pulse/actors/redis/link.hpp"
+#include "pulse/messages/options.hpp"
 
 namespace pulse::gateway_detail {
 

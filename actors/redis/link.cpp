@@ -1,4 +1,4 @@
-#include "actors/redis/link.hpp"
+#include "pulse/actors/redis/link.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,9 +10,9 @@
 #include <caf/blocking_actor.hpp>
 #include <caf/send.hpp>
 
-#include "actors/redis/connect.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
+#include "pulse/actors/redis/connect.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse::detail {
 

@@ -16,10 +16,10 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/message_handler.hpp>
 
-#include "messages/redis.hpp"
-#include "actors/redis/backoff.hpp"
-#include "messages/options.hpp"
-#include "actors/redis/resp.hpp"
+#include "pulse/messages/redis.hpp"
+#include "pulse/actors/redis/backoff.hpp"
+#include "pulse/messages/options.hpp"
+#include "pulse/actors/redis/resp.hpp"
 
 namespace pulse::detail {
 

@@ -1,4 +1,4 @@
-#include "actors/redis/pubsub.hpp"
+#include "pulse/actors/redis/pubsub.hpp"
 
 #include <map>
 #include <memory>
@@ -11,9 +11,9 @@
 #include <caf/response_promise.hpp>
 #include <caf/send.hpp>
 
-#include "actors/redis/link.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
+#include "pulse/actors/redis/link.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse {
 

@@ -2,8 +2,8 @@
 
 #include <caf/fwd.hpp>
 
-#include "messages/pubsub.hpp"
-#include "messages/options.hpp"
+#include "pulse/messages/pubsub.hpp"
+#include "pulse/messages/options.hpp"
 
 namespace pulse {
 

@@ -1,11 +1,11 @@
-#include "actors/redis/resp.hpp"
+#include "pulse/actors/redis/resp.hpp"
 
 #include <charconv>
 #include <cstring>
 
 #include <algorithm>
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse::resp {
 

@@ -11,7 +11,7 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/optional.hpp>
 
-#include "messages/resp.hpp"
+#include "pulse/messages/resp.hpp"
 
 namespace pulse::resp {
 

@@ -1,6 +1,6 @@
-#include "messages/script.hpp"
+#include "pulse/messages/script.hpp"
 
-#include "actors/redis/sha1.hpp"
+#include "pulse/actors/redis/sha1.hpp"
 
 namespace pulse {
 

@@ -1,4 +1,4 @@
-#include "actors/redis/services.hpp"
+#include "pulse/actors/redis/services.hpp"
 
 namespace pulse {
 

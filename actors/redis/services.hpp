@@ -3,9 +3,9 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
-#include "messages/options.hpp"
-#include "messages/pubsub.hpp"
-#include "messages/redis.hpp"
+#include "pulse/messages/options.hpp"
+#include "pulse/messages/pubsub.hpp"
+#include "pulse/messages/redis.hpp"
 
 namespace pulse {
 

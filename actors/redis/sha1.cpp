@@ -1,4 +1,4 @@
-#include "actors/redis/sha1.hpp"
+#include "pulse/actors/redis/sha1.hpp"
 
 #include <array>
 #include <cstdint>

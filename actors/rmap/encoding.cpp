@@ -1,9 +1,9 @@
-#include "actors/rmap/encoding.hpp"
+#include "pulse/actors/rmap/encoding.hpp"
 
 #include <charconv>
 #include <cstring>
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse {
 

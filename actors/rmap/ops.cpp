@@ -1,11 +1,11 @@
-#include "actors/rmap/ops.hpp"
+#include "pulse/actors/rmap/ops.hpp"
 
 #include <chrono>
 
-#include "actors/rmap/encoding.hpp"
-#include "actors/rmap/scripts.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/names.hpp"
+#include "pulse/actors/rmap/encoding.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/names.hpp"
 
 namespace pulse {
 

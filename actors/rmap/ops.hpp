@@ -10,9 +10,9 @@
 
 #include <caf/expected.hpp>
 
-#include "messages/resp.hpp"
-#include "messages/rmap.hpp"
-#include "messages/script.hpp"
+#include "pulse/messages/resp.hpp"
+#include "pulse/messages/rmap.hpp"
+#include "pulse/messages/script.hpp"
 
 namespace pulse::rmap_ops {
 

@@ -1,4 +1,4 @@
-#include "actors/rmap/replica.hpp"
+#include "pulse/actors/rmap/replica.hpp"
 
 
 #include <algorithm>
@@ -10,14 +10,14 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/rmap/replica_state.hpp"
-#include "actors/rmap/encoding.hpp"
-#include "actors/rmap/ops.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
-#include "runtime/names.hpp"
-#include "actors/rmap/scripts.hpp"
-#include "actors/redis/services.hpp"
+#include "pulse/actors/rmap/replica_state.hpp"
+#include "pulse/actors/rmap/encoding.hpp"
+#include "pulse/actors/rmap/ops.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+#include "pulse/runtime/names.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
+#include "pulse/actors/redis/services.hpp"
 
 namespace pulse {
 

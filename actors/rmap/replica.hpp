@@ -5,8 +5,8 @@
 
 #include <caf/expected.hpp>
 
-#include "messages/rmap.hpp"
-#include "actors/rmap/store.hpp"
+#include "pulse/messages/rmap.hpp"
+#include "pulse/actors/rmap/store.hpp"
 
 namespace pulse {
 

@@ -15,13 +15,13 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/optional.hpp>
 
-#include "actors/redis/backoff.hpp"
-#include "actors/rmap/encoding.hpp"
-#include "actors/rmap/scripts.hpp"
-#include "actors/rmap/store.hpp"
-#include "messages/pubsub.hpp"
-#include "messages/redis.hpp"
-#include "messages/rmap.hpp"
+#include "pulse/actors/redis/backoff.hpp"
+#include "pulse/actors/rmap/encoding.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
+#include "pulse/actors/rmap/store.hpp"
+#include "pulse/messages/pubsub.hpp"
+#include "pulse/messages/redis.hpp"
+#include "pulse/messages/rmap.hpp"
 
 namespace pulse::replica_detail {
 

@@ -1,10 +1,10 @@
-#include "actors/rmap/replica_state.hpp"
+#include "pulse/actors/rmap/replica_state.hpp"
 
 #include <algorithm>
 
-#include "actors/rmap/scripts.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse::replica_detail {
 

@@ -1,14 +1,14 @@
-#include "actors/rmap/rmap.hpp"
+#include "pulse/actors/rmap/rmap.hpp"
 
 #include <caf/all.hpp>
 
-#include "actors/rmap/replica.hpp"
-#include "actors/redis/client.hpp"
-#include "actors/rmap/encoding.hpp"
-#include "actors/rmap/ops.hpp"
-#include "runtime/errors.hpp"
-#include "actors/rmap/scripts.hpp"
-#include "actors/redis/services.hpp"
+#include "pulse/actors/rmap/replica.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/rmap/encoding.hpp"
+#include "pulse/actors/rmap/ops.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
+#include "pulse/actors/redis/services.hpp"
 
 namespace pulse::rmap {
 

@@ -10,8 +10,8 @@
 #include <caf/optional.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/rmap.hpp"
-#include "actors/rmap/store.hpp"
+#include "pulse/messages/rmap.hpp"
+#include "pulse/actors/rmap/store.hpp"
 
 namespace pulse {
 

@@ -1,4 +1,4 @@
-#include "actors/rmap/scripts.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
 
 #include <string>
 

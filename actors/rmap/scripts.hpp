@@ -12,7 +12,7 @@
 /// (`PEXPIRE`), applied inside the same script. `reset` and `destroy` keep
 /// the remaining TTL of an absolute TTL instead of restarting it.
 
-#include "messages/script.hpp"
+#include "pulse/messages/script.hpp"
 
 namespace pulse::rmap_scripts {
 

@@ -1,4 +1,4 @@
-#include "actors/rmap/store.hpp"
+#include "pulse/actors/rmap/store.hpp"
 
 #include <functional>
 #include <mutex>

@@ -1,8 +1,8 @@
-#include "actors/streaming/fanout.hpp"
+#include "pulse/actors/streaming/fanout.hpp"
 
 #include <algorithm>
 
-#include "runtime/log.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse::detail {
 

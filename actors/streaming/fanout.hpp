@@ -13,7 +13,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/streaming.hpp"
+#include "pulse/messages/streaming.hpp"
 
 namespace pulse::detail {
 

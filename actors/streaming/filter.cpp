@@ -1,6 +1,6 @@
-#include "actors/streaming/filter.hpp"
+#include "pulse/actors/streaming/filter.hpp"
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse {
 

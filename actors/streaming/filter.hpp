@@ -6,7 +6,7 @@
 
 #include <caf/expected.hpp>
 
-#include "messages/streaming.hpp"
+#include "pulse/messages/streaming.hpp"
 
 namespace pulse {
 

@@ -1,17 +1,17 @@
-#include "actors/streaming/janitor.hpp"
+#include "pulse/actors/streaming/janitor.hpp"
 
 #include <algorithm>
 
 #include <caf/blocking_actor.hpp>
 
-#include "actors/rmap/ops.hpp"
-#include "actors/rmap/scripts.hpp"
-#include "actors/streaming/read_reply.hpp"
-#include "actors/streaming/sink.hpp"
-#include "actors/streaming/stream.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
-#include "runtime/names.hpp"
+#include "pulse/actors/rmap/ops.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
+#include "pulse/actors/streaming/read_reply.hpp"
+#include "pulse/actors/streaming/sink.hpp"
+#include "pulse/actors/streaming/stream.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+#include "pulse/runtime/names.hpp"
 
 namespace pulse::sink_detail {
 

@@ -7,7 +7,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
-#include "actors/streaming/sink_group.hpp"
+#include "pulse/actors/streaming/sink_group.hpp"
 
 namespace pulse::sink_detail {
 

@@ -9,8 +9,8 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/timespan.hpp>
 
-#include "actors/redis/backoff.hpp"
-#include "messages/redis.hpp"
+#include "pulse/actors/redis/backoff.hpp"
+#include "pulse/messages/redis.hpp"
 
 namespace pulse::detail {
 

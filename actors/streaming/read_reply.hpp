@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "messages/redis.hpp"
+#include "pulse/messages/redis.hpp"
 
 namespace pulse::detail {
 

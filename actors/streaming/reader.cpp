@@ -1,4 +1,4 @@
-#include "actors/streaming/reader.hpp"
+#include "pulse/actors/streaming/reader.hpp"
 
 #include <memory>
 #include <optional>
@@ -6,17 +6,17 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "actors/redis/gateway.hpp"
-#include "actors/streaming/fanout.hpp"
-#include "actors/streaming/filter.hpp"
-#include "actors/streaming/poller.hpp"
-#include "actors/streaming/read_reply.hpp"
-#include "actors/redis/backoff.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
-#include "runtime/names.hpp"
-#include "actors/redis/services.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/actors/streaming/fanout.hpp"
+#include "pulse/actors/streaming/filter.hpp"
+#include "pulse/actors/streaming/poller.hpp"
+#include "pulse/actors/streaming/read_reply.hpp"
+#include "pulse/actors/redis/backoff.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+#include "pulse/runtime/names.hpp"
+#include "pulse/actors/redis/services.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 namespace pulse {
 
@@ -229,6 +229,12 @@ caf::behavior reader_impl(caf::event_based_actor* self,
 }
 
 } // namespace
+
+caf::expected<reader_actor> spawn_reader(services& rt,
+                                         std::vector<std::string> streams) {
+  return spawn_reader(rt, std::move(streams),
+                      reader_options::from(rt.opts().streaming));
+}
 
 caf::expected<reader_actor> spawn_reader(services& rt,
                                          std::vector<std::string> streams,

@@ -8,8 +8,8 @@
 #include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/streaming.hpp"
-#include "messages/options.hpp"
+#include "pulse/messages/streaming.hpp"
+#include "pulse/messages/options.hpp"
 
 namespace pulse {
 
@@ -34,6 +34,11 @@ class services;
 /// pattern (`topic pattern must be a valid regex: ...`).
 caf::expected<reader_actor> spawn_reader(services& rt,
                                          std::vector<std::string> streams,
-                                         reader_options opts = {});
+                                         reader_options opts);
+
+/// Spawns a reader with the configured `[pulse.streaming]` defaults
+/// (`reader_options::from(rt.opts().streaming)`); see above.
+caf::expected<reader_actor> spawn_reader(services& rt,
+                                         std::vector<std::string> streams);
 
 } // namespace pulse

@@ -1,4 +1,4 @@
-#include "actors/streaming/sink.hpp"
+#include "pulse/actors/streaming/sink.hpp"
 
 #include <atomic>
 #include <deque>
@@ -12,21 +12,21 @@
 #include <caf/blocking_actor.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "actors/redis/gateway.hpp"
-#include "actors/streaming/fanout.hpp"
-#include "actors/streaming/janitor.hpp"
-#include "actors/streaming/poller.hpp"
-#include "actors/streaming/sink_group.hpp"
-#include "actors/streaming/read_reply.hpp"
-#include "actors/redis/backoff.hpp"
-#include "actors/redis/client.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/log.hpp"
-#include "runtime/names.hpp"
-#include "actors/rmap/ops.hpp"
-#include "actors/rmap/scripts.hpp"
-#include "actors/redis/services.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/actors/streaming/fanout.hpp"
+#include "pulse/actors/streaming/janitor.hpp"
+#include "pulse/actors/streaming/poller.hpp"
+#include "pulse/actors/streaming/sink_group.hpp"
+#include "pulse/actors/streaming/read_reply.hpp"
+#include "pulse/actors/redis/backoff.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+#include "pulse/runtime/names.hpp"
+#include "pulse/actors/rmap/ops.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
+#include "pulse/actors/redis/services.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 namespace pulse {
 
@@ -433,6 +433,12 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
 }
 
 } // namespace
+
+caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
+                                     std::vector<std::string> streams) {
+  return spawn_sink(rt, name, std::move(streams),
+                    sink_options::from(rt.opts().streaming));
+}
 
 caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
                                      std::vector<std::string> streams,

@@ -8,8 +8,8 @@
 #include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/streaming.hpp"
-#include "messages/options.hpp"
+#include "pulse/messages/streaming.hpp"
+#include "pulse/messages/options.hpp"
 
 namespace pulse {
 
@@ -45,7 +45,12 @@ class services;
 /// creation commands.
 caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
                                      std::vector<std::string> streams,
-                                     sink_options opts = {});
+                                     sink_options opts);
+
+/// Spawns a sink with the configured `[pulse.streaming]` defaults
+/// (`sink_options::from(rt.opts().streaming)`); see above.
+caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
+                                     std::vector<std::string> streams);
 
 /// The Lua script of the stale-consumer lease (Go Pulse semantics): takes
 /// `KEYS[1]` if absent or expired (`ARGV = [now+495, now, 495]`).

@@ -1,11 +1,11 @@
-#include "actors/streaming/sink_group.hpp"
+#include "pulse/actors/streaming/sink_group.hpp"
 
-#include "actors/rmap/ops.hpp"
-#include "actors/rmap/scripts.hpp"
-#include "actors/streaming/read_reply.hpp"
-#include "actors/streaming/stream.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/names.hpp"
+#include "pulse/actors/rmap/ops.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
+#include "pulse/actors/streaming/read_reply.hpp"
+#include "pulse/actors/streaming/stream.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/names.hpp"
 
 namespace pulse {
 

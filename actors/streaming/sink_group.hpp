@@ -15,9 +15,9 @@
 #include <caf/atom.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/redis.hpp"
-#include "messages/streaming.hpp"
-#include "actors/streaming/filter.hpp"
+#include "pulse/messages/redis.hpp"
+#include "pulse/messages/streaming.hpp"
+#include "pulse/actors/streaming/filter.hpp"
 
 namespace pulse::sink_detail {
 

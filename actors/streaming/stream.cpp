@@ -1,11 +1,12 @@
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 
 #include <charconv>
 
-#include "actors/redis/client.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/names.hpp"
-#include "actors/rmap/scripts.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/redis/services.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/names.hpp"
+#include "pulse/actors/rmap/scripts.hpp"
 
 namespace pulse {
 
@@ -24,6 +25,10 @@ std::string stream_key(const std::string& name) {
 stream::stream(std::string name, stream_options opts)
   : name_(std::move(name)), key_(stream_key(name_)), opts_(opts) {
   // nop
+}
+
+caf::expected<stream> stream::make(const services& rt, std::string name) {
+  return make(std::move(name), stream_options::from(rt.opts().streaming));
 }
 
 caf::expected<stream> stream::make(std::string name, stream_options opts) {

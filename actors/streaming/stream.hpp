@@ -7,13 +7,14 @@
 #include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/redis.hpp"
-#include "messages/streaming.hpp"
-#include "messages/options.hpp"
+#include "pulse/messages/redis.hpp"
+#include "pulse/messages/streaming.hpp"
+#include "pulse/messages/options.hpp"
 
 namespace pulse {
 
 class client;
+class services;
 
 /// A named event stream: the Redis stream `pulse:stream:<name>` with entry
 /// fields `n` (event name), `p` (payload) and optional `t` (topic), as Go
@@ -25,6 +26,10 @@ public:
   /// Validates the name (`pulse stream: not a valid name "..."`) and the
   /// options (a negative TTL is an error). Errors: `errc::invalid_argument`.
   static caf::expected<stream> make(std::string name, stream_options opts = {});
+
+  /// Like `make`, with the configured `[pulse.streaming]` defaults
+  /// (`stream_options::from(rt.opts().streaming)`).
+  static caf::expected<stream> make(const services& rt, std::string name);
 
   /// The stream name.
   const std::string& name() const noexcept { return name_; }

@@ -1,8 +1,8 @@
-#include "actors/streaming/subscription.hpp"
+#include "pulse/actors/streaming/subscription.hpp"
 
 #include <caf/all.hpp>
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse {
 

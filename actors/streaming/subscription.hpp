@@ -11,7 +11,7 @@
 #include <caf/fwd.hpp>
 #include <caf/optional.hpp>
 
-#include "messages/streaming.hpp"
+#include "pulse/messages/streaming.hpp"
 
 namespace pulse {
 

@@ -11,9 +11,9 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/pool/scheduler.hpp"
-#include "messages/runtime.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/actors/pool/scheduler.hpp"
+#include "pulse/messages/runtime.hpp"
+#include "pulse/runtime/errors.hpp"
 #include "tests/support/actor_report.hpp"
 #include "tests/support/fixtures.hpp"
 
@@ -33,7 +33,7 @@ struct report {
 };
 
 // A worker: reports every start, notification and stop to `owner`.
-job_actor::behavior_type jobs(job_actor::pointer self, caf::actor owner) {
+job_actor::behavior_type jobs(job_actor::pointer, caf::actor owner) {
   return {
     [=](job_start_atom, const job& j) {
       caf::anon_send(owner, "start " + j.key + " " + j.payload);

@@ -17,8 +17,8 @@
 #include <thread>
 #include <unistd.h>
 
-#include "runtime/errors.hpp"
-#include "actors/pool/pool.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/pool/pool.hpp"
 #include "tests/support/process_main.hpp"
 
 using namespace std::chrono_literals;

@@ -8,11 +8,11 @@
 
 #include <caf/all.hpp>
 
-#include "runtime/errors.hpp"
-#include "actors/pool/jump_hash.hpp"
-#include "actors/pool/ticker.hpp"
-#include "actors/pool/pool.hpp"
-#include "actors/pool/scripts.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/pool/jump_hash.hpp"
+#include "pulse/actors/pool/ticker.hpp"
+#include "pulse/actors/pool/pool.hpp"
+#include "pulse/actors/pool/scripts.hpp"
 #include "tests/pool/recorder.hpp"
 #include "tests/support/fixtures.hpp"
 

@@ -19,9 +19,9 @@
 
 #include <caf/all.hpp>
 
-#include "runtime/errors.hpp"
-#include "actors/pool/jump_hash.hpp"
-#include "actors/pool/pool.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/pool/jump_hash.hpp"
+#include "pulse/actors/pool/pool.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;

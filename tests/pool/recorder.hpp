@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/errors.hpp"
-#include "actors/pool/handler.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/pool/handler.hpp"
 
 namespace pulse::test {
 

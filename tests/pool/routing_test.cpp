@@ -3,8 +3,8 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "actors/pool/jump_hash.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/pool/jump_hash.hpp"
 #include "tests/support/print.hpp"
 
 using namespace pulse;
@@ -58,7 +58,7 @@ BOOST_AUTO_TEST_CASE(adding_a_bucket_moves_only_keys_to_it) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-#include "actors/pool/routing.hpp"
+#include "pulse/actors/pool/routing.hpp"
 
 BOOST_AUTO_TEST_SUITE(routing)
 

@@ -12,9 +12,9 @@
 
 #include <caf/all.hpp>
 
-#include "actors/redis/gateway.hpp"
-#include "actors/redis/pubsub.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/actors/redis/pubsub.hpp"
+#include "pulse/runtime/errors.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;

@@ -6,8 +6,8 @@
 
 #include <caf/all.hpp>
 
-#include "actors/redis/gateway.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/runtime/errors.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;

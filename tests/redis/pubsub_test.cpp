@@ -7,8 +7,8 @@
 
 #include <caf/all.hpp>
 
-#include "actors/redis/pubsub.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/actors/redis/pubsub.hpp"
+#include "pulse/runtime/errors.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;

@@ -5,11 +5,11 @@
 
 #include <caf/sec.hpp>
 
-#include "actors/redis/backoff.hpp"
-#include "runtime/errors.hpp"
-#include "actors/redis/resp.hpp"
-#include "messages/script.hpp"
-#include "actors/redis/sha1.hpp"
+#include "pulse/actors/redis/backoff.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/redis/resp.hpp"
+#include "pulse/messages/script.hpp"
+#include "pulse/actors/redis/sha1.hpp"
 #include "tests/support/print.hpp"
 
 using namespace pulse;

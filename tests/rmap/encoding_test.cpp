@@ -2,9 +2,9 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "actors/rmap/encoding.hpp"
+#include "pulse/actors/rmap/encoding.hpp"
 #include "tests/support/rmap_oracle.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 #include "tests/support/print.hpp"
 
 using namespace pulse;

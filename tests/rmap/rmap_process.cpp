@@ -14,11 +14,11 @@
 
 #include <caf/all.hpp>
 
-#include "actors/redis/client.hpp"
-#include "runtime/errors.hpp"
-#include "actors/rmap/rmap.hpp"
-#include "runtime/runtime.hpp"
-#include "actors/redis/sha1.hpp"
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/rmap/rmap.hpp"
+#include "pulse/runtime/runtime.hpp"
+#include "pulse/actors/redis/sha1.hpp"
 #include "tests/support/process_main.hpp"
 
 using namespace std::chrono_literals;

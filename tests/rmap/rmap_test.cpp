@@ -9,10 +9,10 @@
 
 #include <caf/all.hpp>
 
-#include "actors/rmap/encoding.hpp"
-#include "runtime/errors.hpp"
-#include "actors/rmap/rmap.hpp"
-#include "actors/redis/sha1.hpp"
+#include "pulse/actors/rmap/encoding.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/rmap/rmap.hpp"
+#include "pulse/actors/redis/sha1.hpp"
 
 #include <map>
 #include <sys/wait.h>

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "runtime/config.hpp"
-#include "messages/pool.hpp"
-#include "messages/streaming.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/runtime/config.hpp"
+#include "pulse/messages/pool.hpp"
+#include "pulse/messages/streaming.hpp"
+#include "pulse/runtime/errors.hpp"
 #include "tests/support/print.hpp"
 
 using namespace pulse;
@@ -189,7 +189,8 @@ BOOST_AUTO_TEST_CASE(syntax_error_is_an_error) {
   config cfg;
   auto err = cfg.read({"--config-file=" + file});
   BOOST_REQUIRE(err);
-  BOOST_TEST(render(err).find("cannot parse") != std::string::npos,
+  BOOST_TEST(render(err).find(file + ":2:1: not valid config")
+               != std::string::npos,
              render(err));
 }
 
@@ -257,6 +258,9 @@ BOOST_AUTO_TEST_CASE(every_option_is_settable_on_the_command_line) {
   // accepts each (no `not_an_option`) and it reaches `opts()`.
   std::vector<std::string> args;
   for (auto& opt : known_options()) {
+    // password-file excludes password (config_sources_test covers it).
+    if (std::string{opt.key} == "pulse.redis.password-file")
+      continue;
     std::string v;
     switch (opt.expected) {
       case option_spec::type::string:

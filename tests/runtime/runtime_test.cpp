@@ -9,7 +9,7 @@
 
 #include <caf/all.hpp>
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;

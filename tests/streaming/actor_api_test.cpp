@@ -10,9 +10,9 @@
 
 #include <caf/event_based_actor.hpp>
 
-#include "messages/runtime.hpp"
-#include "actors/streaming/reader.hpp"
-#include "runtime/errors.hpp"
+#include "pulse/messages/runtime.hpp"
+#include "pulse/actors/streaming/reader.hpp"
+#include "pulse/runtime/errors.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/actor_report.hpp"
 #include "tests/support/fixtures.hpp"

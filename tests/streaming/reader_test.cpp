@@ -2,10 +2,10 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "actors/streaming/reader.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/names.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/actors/streaming/reader.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/names.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 #include "tests/support/collector.hpp"
 #include "tests/support/fixtures.hpp"
 

@@ -10,9 +10,9 @@
 
 #include <caf/all.hpp>
 
-#include "actors/streaming/sink.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/runtime.hpp"
+#include "pulse/actors/streaming/sink.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/runtime.hpp"
 #include "tests/support/process_main.hpp"
 
 using namespace std::chrono_literals;

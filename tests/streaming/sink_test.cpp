@@ -9,12 +9,12 @@
 
 #include <set>
 
-#include "actors/streaming/sink.hpp"
-#include "actors/rmap/encoding.hpp"
-#include "runtime/errors.hpp"
-#include "runtime/names.hpp"
-#include "actors/streaming/stream.hpp"
-#include "actors/streaming/subscription.hpp"
+#include "pulse/actors/streaming/sink.hpp"
+#include "pulse/actors/rmap/encoding.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/names.hpp"
+#include "pulse/actors/streaming/stream.hpp"
+#include "pulse/actors/streaming/subscription.hpp"
 #include "tests/support/collector.hpp"
 #include "tests/support/fixtures.hpp"
 

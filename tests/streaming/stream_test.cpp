@@ -2,8 +2,8 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/errors.hpp"
-#include "actors/streaming/stream.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/streaming/stream.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;

@@ -13,7 +13,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse::test {
 

@@ -9,7 +9,7 @@
 
 #include <caf/all.hpp>
 
-#include "messages/streaming.hpp"
+#include "pulse/messages/streaming.hpp"
 
 namespace pulse::test {
 

@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "runtime/errors.hpp"
+#include "pulse/runtime/errors.hpp"
 
 namespace pulse::test {
 

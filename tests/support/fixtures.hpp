@@ -18,11 +18,11 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/redis/client.hpp"
+#include "pulse/actors/redis/client.hpp"
 #include "tests/support/print.hpp"
-#include "runtime/config.hpp"
-#include "runtime/redis_server.hpp"
-#include "runtime/runtime.hpp"
+#include "pulse/runtime/config.hpp"
+#include "pulse/runtime/redis_server.hpp"
+#include "pulse/runtime/runtime.hpp"
 
 namespace pulse::test {
 

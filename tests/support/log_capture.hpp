@@ -9,7 +9,7 @@
 
 #include <spdlog/sinks/base_sink.h>
 
-#include "runtime/log.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse::test {
 

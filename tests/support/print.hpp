@@ -7,8 +7,8 @@
 
 #include <caf/expected.hpp>
 
-#include "runtime/errors.hpp"
-#include "actors/redis/resp.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/actors/redis/resp.hpp"
 
 namespace pulse {
 

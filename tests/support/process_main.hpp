@@ -10,8 +10,8 @@
 
 #include <caf/all.hpp>
 
-#include "runtime/errors.hpp"
-#include "runtime/runtime.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/runtime.hpp"
 
 namespace pulse::test {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/rmap/encoding.hpp"
+#include "pulse/actors/rmap/encoding.hpp"
 
 namespace pulse::test {
 
