@@ -72,6 +72,20 @@ struct streaming_defaults {
   caf::timespan idle_check = std::chrono::milliseconds{500};
   /// Default approximate MAXLEN of streams (0: unbounded).
   uint64_t stream_max_len = 1000;
+  /// A subscriber that has not answered a batch for this long is named in a
+  /// warning (again every period).
+  caf::timespan slow_subscriber = std::chrono::seconds{10};
+};
+
+/// Defaults of replicated maps (section `[pulse.rmap]`); see
+/// `map_options::from`.
+struct rmap_defaults {
+  /// Maximum time joining a map waits for the subscription and the
+  /// snapshot.
+  caf::timespan join_timeout = std::chrono::seconds{10};
+  /// A subscriber that has not answered a notification for this long is
+  /// named in a warning (again every period).
+  caf::timespan slow_subscriber = std::chrono::seconds{10};
 };
 
 /// Defaults of pool nodes (`[pulse.pool]`); each field is documented on the
@@ -95,10 +109,14 @@ struct pool_defaults {
 
 /// Every option of the Pulse runtime.
 struct options {
+  /// `[pulse.redis]`: how to reach Redis.
   redis_options redis;
+  /// `[pulse.streaming]`: defaults of readers and sinks.
   streaming_defaults streaming;
   /// `[pulse.pool]`: defaults of pool nodes.
   pool_defaults pool;
+  /// `[pulse.rmap]`: defaults of replicated maps.
+  rmap_defaults rmap;
   /// spdlog level name (`pulse.log.level`).
   std::string log_level = "info";
 };

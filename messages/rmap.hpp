@@ -17,6 +17,7 @@
 #include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "pulse/messages/options.hpp"
 #include "pulse/messages/pubsub.hpp" // sub_atom, unsub_atom, resub_atom, pubsub_message
 #include "pulse/messages/redis.hpp"  // stats_atom
 
@@ -59,10 +60,18 @@ struct map_options {
   /// `spawn_replica`.
   bool dedicated_thread = true;
   /// Maximum time `join` waits for the subscription and the snapshot.
-  caf::timespan join_timeout = std::chrono::seconds{10};
+  caf::timespan join_timeout = rmap_defaults{}.join_timeout;
   /// A subscriber that has not answered a notification for this long is
   /// named in a warning (again every period).
-  caf::timespan slow_subscriber = std::chrono::seconds{10};
+  caf::timespan slow_subscriber = rmap_defaults{}.slow_subscriber;
+
+  /// Returns options with the `[pulse.rmap]` defaults.
+  static map_options from(const rmap_defaults& d) {
+    map_options r;
+    r.join_timeout = d.join_timeout;
+    r.slow_subscriber = d.slow_subscriber;
+    return r;
+  }
 };
 
 // -- message types ------------------------------------------------------------
@@ -76,6 +85,7 @@ enum class map_event_kind : uint8_t {
 
 /// One applied change, for detailed subscribers.
 struct map_change {
+  /// What happened: a change, a deletion or a reset.
   map_event_kind kind = map_event_kind::change;
   /// The key (empty for reset).
   std::string key;
@@ -89,6 +99,7 @@ struct map_change {
   uint64_t rev = 0;
 };
 
+/// Makes `map_change` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, map_change& x) {
   return f(caf::meta::type_name("map_change"), x.kind, x.key, x.old_value,
@@ -100,10 +111,13 @@ typename Inspector::result_type inspect(Inspector& f, map_change& x) {
 /// a bound; past it they are replaced by one `reset` change ("re-read the
 /// map").
 struct map_changes {
+  /// The name of the map.
   std::string map;
+  /// The changes, in revision order.
   std::vector<map_change> changes;
 };
 
+/// Makes `map_changes` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, map_changes& x) {
   return f(caf::meta::type_name("map_changes"), x.map, x.changes);
@@ -144,6 +158,7 @@ const char* to_string(map_op x);
 
 /// One write to a replicated map, as a message.
 struct map_write {
+  /// The operation.
   map_op op = map_op::set;
   /// The field; empty for `reset`, `destroy` and `test_and_reset`.
   std::string key;
@@ -151,6 +166,7 @@ struct map_write {
   std::vector<std::string> args;
 };
 
+/// Makes `map_write` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, map_write& x) {
   return f(caf::meta::type_name("map_write"), x.op, x.key, x.args);
@@ -174,6 +190,7 @@ struct map_write_result {
   bool present = false;
 };
 
+/// Makes `map_write_result` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, map_write_result& x) {
   return f(caf::meta::type_name("map_write_result"), x.prev, x.done, x.rev,
@@ -182,15 +199,23 @@ typename Inspector::result_type inspect(Inspector& f, map_write_result& x) {
 
 /// Counters of a replica.
 struct replica_stats {
+  /// The replica's current revision.
   uint64_t rev = 0;
+  /// Notifications applied (by the actor or by the fast path).
   uint64_t applied = 0;
+  /// Notifications skipped as duplicates or covered by a snapshot.
   uint64_t ignored = 0;
+  /// Snapshots loaded with `HGETALL` (the join included).
   uint64_t resyncs = 0;
+  /// Revision gaps or regressions seen; each triggers a resync.
   uint64_t gaps = 0;
+  /// Notifications that could not be decoded (dropped).
   uint64_t malformed = 0;
+  /// Coarse and detailed subscribers right now.
   uint64_t subscribers = 0;
 };
 
+/// Makes `replica_stats` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_stats& x) {
   return f(caf::meta::type_name("replica_stats"), x.rev, x.applied,

@@ -62,7 +62,7 @@ struct stream_read_options {
   uint64_t buffer_size = streaming_defaults{}.buffer_size;
   /// A subscriber that has not answered a batch for this long is named in
   /// a warning (again every period): it holds back every subscriber.
-  caf::timespan slow_subscriber = std::chrono::seconds{10};
+  caf::timespan slow_subscriber = streaming_defaults{}.slow_subscriber;
 
   /// Returns the start position for "events after `unix_ms`": `<ms>-0`
   /// (exclusive, as in Go Pulse).
@@ -98,6 +98,7 @@ struct reader_options : stream_read_options {
     r.block = d.block_duration;
     r.max_polled = d.max_polled;
     r.buffer_size = d.buffer_size;
+    r.slow_subscriber = d.slow_subscriber;
     return r;
   }
 };
@@ -129,6 +130,7 @@ struct sink_options : stream_read_options {
     r.ack_grace = d.ack_grace_period;
     r.max_deliveries = d.max_deliveries;
     r.idle_check = d.idle_check;
+    r.slow_subscriber = d.slow_subscriber;
     return r;
   }
 };
@@ -156,6 +158,7 @@ struct event {
   int64_t created_at_ms() const;
 };
 
+/// Makes `event` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event& x) {
   return f(caf::meta::type_name("event"), x.id, x.stream, x.sink, x.name,
@@ -167,9 +170,11 @@ typename Inspector::result_type inspect(Inspector& f, event& x) {
 /// the next batch only after every subscriber replied: back-pressure with
 /// bounded memory.
 struct event_batch {
+  /// The events of the batch.
   std::vector<event> events;
 };
 
+/// Makes `event_batch` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event_batch& x) {
   return f(caf::meta::type_name("event_batch"), x.events);
@@ -177,18 +182,29 @@ typename Inspector::result_type inspect(Inspector& f, event_batch& x) {
 
 /// Counters of a reader or sink.
 struct stream_stats {
+  /// Read replies received (`XREAD` or `XREADGROUP`).
   uint64_t polls = 0;
+  /// Events handed to subscribers.
   uint64_t delivered = 0;
+  /// Events the topic filter rejected (a sink acks them).
   uint64_t filtered = 0;
+  /// Entries that could not be parsed (skipped, or dead-lettered by a sink).
   uint64_t malformed = 0;
+  /// Events acknowledged with `XACK` (sinks only).
   uint64_t acked = 0;
+  /// Idle or stale pending events claimed and redelivered (sinks only).
   uint64_t reclaimed = 0;
+  /// Events copied to the dead-letter stream and acked (sinks only).
   uint64_t dead_lettered = 0;
+  /// Stale consumers removed from the group (sinks only).
   uint64_t stale_consumers_removed = 0;
+  /// Redis requests that failed.
   uint64_t errors = 0;
+  /// Subscribers right now.
   uint64_t subscribers = 0;
 };
 
+/// Makes `stream_stats` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stream_stats& x) {
   return f(caf::meta::type_name("stream_stats"), x.polls, x.delivered,

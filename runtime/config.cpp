@@ -39,6 +39,7 @@ const std::vector<option_spec>& known_options() {
   using rd = redis_options;
   using sd = streaming_defaults;
   using pd = pool_defaults;
+  using md = rmap_defaults;
   using t = spec::type;
   static const std::vector<option_spec> table{
     {"pulse.redis.host", t::string,
@@ -99,6 +100,15 @@ const std::vector<option_spec>& known_options() {
     {"pulse.streaming.stream-max-len", t::integer,
      "default approximate MAXLEN of streams (0: unbounded)", non_negative,
      at(&o::streaming, &sd::stream_max_len)},
+    {"pulse.streaming.slow-subscriber", t::timespan,
+     "a subscriber silent this long on a batch is named in a warning",
+     positive, at(&o::streaming, &sd::slow_subscriber)},
+    {"pulse.rmap.join-timeout", t::timespan,
+     "maximum time joining a map waits for subscription and snapshot",
+     positive, at(&o::rmap, &md::join_timeout)},
+    {"pulse.rmap.slow-subscriber", t::timespan,
+     "a map subscriber silent this long is named in a warning", positive,
+     at(&o::rmap, &md::slow_subscriber)},
     {"pulse.pool.worker-ttl", t::timespan,
      "pool: workers and nodes silent this long are dead", positive,
      at(&o::pool, &pd::worker_ttl)},

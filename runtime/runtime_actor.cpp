@@ -121,7 +121,8 @@ caf::behavior runtime_impl(caf::event_based_actor* self, services* svc) {
       return do_spawn_map(self, svc, std::move(name), opts);
     },
     [self, svc](spawn_map_atom, std::string name) {
-      return do_spawn_map(self, svc, std::move(name), map_options{});
+      return do_spawn_map(self, svc, std::move(name),
+                          map_options::from(svc->opts().rmap));
     },
     [self, svc](spawn_pool_atom, std::string pool, pool_options opts) {
       return do_spawn_pool(self, svc, std::move(pool), opts);

@@ -22,6 +22,11 @@ map::map(services& rt, std::string name, options opts)
 }
 
 caf::expected<std::shared_ptr<map>>
+map::join(services& rt, const std::string& name) {
+  return join(rt, name, map_options::from(rt.opts().rmap));
+}
+
+caf::expected<std::shared_ptr<map>>
 map::join(services& rt, const std::string& name, options opts) {
   std::shared_ptr<map> result{new map(rt, name, opts)};
   auto replica = join_replica(rt, name, result->store_, opts);

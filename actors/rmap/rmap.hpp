@@ -42,7 +42,9 @@ class map {
 public:
   /// Result of `set_ex`.
   struct set_result {
+    /// Value before the call (`none` if the key was absent).
     caf::optional<std::string> prev;
+    /// The revision the write committed.
     uint64_t rev = 0;
   };
 
@@ -66,13 +68,19 @@ public:
   /// Errors: `errc::invalid_argument` (name, negative TTL), Redis errors,
   /// `errc::timeout` after `join_timeout`.
   static caf::expected<std::shared_ptr<map>>
-  join(services& rt, const std::string& name, options opts = {});
+  join(services& rt, const std::string& name, options opts);
+
+  /// Joins map `name` with the configured `[pulse.rmap]` defaults
+  /// (`map_options::from(rt.opts().rmap)`); see above.
+  static caf::expected<std::shared_ptr<map>>
+  join(services& rt, const std::string& name);
 
   ~map();
 
   map(const map&) = delete;
   map& operator=(const map&) = delete;
 
+  /// The map's name.
   const std::string& name() const noexcept { return name_; }
 
   /// The replica actor (subscribe actors to changes through it).
@@ -83,12 +91,17 @@ public:
 
   // -- local reads ------------------------------------------------------------
 
+  /// Returns the value of `key`, or `none` if absent.
   caf::optional<std::string> get(const std::string& key) const {
     return store_->get(key);
   }
+  /// Returns all keys (unordered).
   std::vector<std::string> keys() const { return store_->keys(); }
+  /// Returns the number of keys.
   size_t len() const noexcept { return store_->size(); }
+  /// Returns a copy of the whole content.
   rmap_store::content snapshot() const { return store_->snapshot(); }
+  /// Returns the revision of the last change this replica applied.
   uint64_t rev() const noexcept { return store_->rev(); }
 
   /// The value of `key` as a list (JSON array, or legacy comma-separated).
@@ -118,6 +131,7 @@ public:
   test_and_set(const std::string& key, const std::string& test,
                const std::string& value);
 
+  /// Like `test_and_set`; also returns whether the write happened.
   caf::expected<test_result> test_and_set_ex(const std::string& key,
                                              const std::string& test,
                                              const std::string& value);
@@ -142,12 +156,14 @@ public:
   /// Deletes `key`; returns the previous value.
   caf::expected<caf::optional<std::string>> del(const std::string& key);
 
+  /// Like `del`; also returns whether the key existed.
   caf::expected<test_result> delete_ex(const std::string& key);
 
   /// Deletes `key` only if its value is `test`; returns the value before.
   caf::expected<caf::optional<std::string>>
   test_and_delete(const std::string& key, const std::string& test);
 
+  /// Like `test_and_delete`; also returns whether the key was deleted.
   caf::expected<test_result> test_and_delete_ex(const std::string& key,
                                                 const std::string& test);
 

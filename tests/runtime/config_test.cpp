@@ -8,6 +8,7 @@
 
 #include "pulse/runtime/config.hpp"
 #include "pulse/messages/pool.hpp"
+#include "pulse/messages/rmap.hpp"
 #include "pulse/messages/streaming.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/print.hpp"
@@ -322,6 +323,12 @@ BOOST_AUTO_TEST_CASE(actor_option_defaults_are_the_section_defaults) {
   BOOST_TEST((p0.requeue_delay == p.requeue_delay));
   BOOST_TEST(p0.max_queued_jobs == p.max_queued_jobs);
   BOOST_TEST(p0.max_batch == p.max_batch);
+  auto m = map_options::from(rmap_defaults{});
+  map_options m0;
+  BOOST_TEST((m0.join_timeout == m.join_timeout));
+  BOOST_TEST((m0.slow_subscriber == m.slow_subscriber));
+  BOOST_TEST((r0.slow_subscriber == r.slow_subscriber));
+  BOOST_TEST((k0.slow_subscriber == k.slow_subscriber));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
