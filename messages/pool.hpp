@@ -150,6 +150,7 @@ struct job {
   uint64_t epoch = 0;
 };
 
+/// Makes `job` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job& x) {
   return f(caf::meta::type_name("job"), x.key, x.payload, x.worker, x.node,
@@ -159,11 +160,15 @@ typename Inspector::result_type inspect(Inspector& f, job& x) {
 /// A worker of the pool: its ID (a ULID), creation time (Unix ns, the
 /// routing order) and node.
 struct worker_info {
+  /// The worker's ID (a ULID).
   std::string id;
+  /// Creation time (Unix ns); workers are routed in this order.
   int64_t created_at = 0;
+  /// The node running the worker.
   std::string node;
 };
 
+/// Makes `worker_info` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
   return f(caf::meta::type_name("worker_info"), x.id, x.created_at, x.node);

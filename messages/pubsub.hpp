@@ -48,6 +48,7 @@ struct pubsub_message {
   std::string payload;
 };
 
+/// Makes `pubsub_message` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pubsub_message& x) {
   return f(caf::meta::type_name("pubsub_message"), x.channel, x.pattern,

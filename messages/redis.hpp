@@ -62,6 +62,7 @@ enum class gateway_role : uint8_t {
 
 /// One Redis command: its arguments (binary-safe), e.g. `{"SET", "k", "v"}`.
 struct command {
+  /// The command name followed by its arguments.
   std::vector<std::string> args;
   /// Reply timeout for this command; zero means the gateway's
   /// `command-timeout`. Blocking reads set it above their BLOCK duration.
@@ -74,6 +75,7 @@ command make_command(Ts&&... xs) {
   return command{{std::string(std::forward<Ts>(xs))...}, caf::timespan{0}};
 }
 
+/// Makes `command` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, command& x) {
   return f(caf::meta::type_name("command"), x.args, x.timeout);
@@ -101,6 +103,7 @@ struct gateway_stats {
   bool connected = false;
 };
 
+/// Makes `gateway_stats` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gateway_stats& x) {
   return f(caf::meta::type_name("gateway_stats"), x.sent, x.replies, x.errors,

@@ -28,6 +28,7 @@ const char* to_string(kind x);
 
 /// One owning RESP2 reply value. Strings are binary-safe.
 struct value {
+  /// The kind of reply; selects which of the fields below is meaningful.
   kind type = kind::nil;
   /// Text of a status, error or bulk reply.
   std::string str;
@@ -36,15 +37,24 @@ struct value {
   /// Elements of an array reply.
   std::vector<value> elements;
 
+  /// Returns a nil reply.
   static value make_nil() { return {}; }
+  /// Returns a status reply holding `s`.
   static value make_status(std::string s);
+  /// Returns an error reply holding the message `s`.
   static value make_error(std::string s);
+  /// Returns an integer reply holding `i`.
   static value make_integer(int64_t i);
+  /// Returns a bulk string reply holding `s`.
   static value make_bulk(std::string s);
 
+  /// Returns whether this is a nil reply.
   bool is_nil() const noexcept { return type == kind::nil; }
+  /// Returns whether this is an error reply.
   bool is_error() const noexcept { return type == kind::error; }
+  /// Returns whether this is an array reply.
   bool is_array() const noexcept { return type == kind::array; }
+  /// Returns whether this is a bulk or status reply.
   bool is_string() const noexcept {
     return type == kind::bulk || type == kind::status;
   }
@@ -60,9 +70,12 @@ struct value {
   std::string render() const;
 };
 
+/// Compares kind, string, integer and elements of `x` and `y`.
 bool operator==(const value& x, const value& y);
+/// Returns `!(x == y)`.
 inline bool operator!=(const value& x, const value& y) { return !(x == y); }
 
+/// Makes `value` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, value& x) {
   return f(caf::meta::type_name("resp_value"), x.type, x.str, x.integer,

@@ -23,10 +23,12 @@ struct script {
   std::string sha1;
 };
 
+/// Scripts are equal when their SHA-1 identifiers are equal.
 inline bool operator==(const script& x, const script& y) {
   return x.sha1 == y.sha1;
 }
 
+/// Makes `script` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, script& x) {
   return f(caf::meta::type_name("script"), x.source, x.sha1);

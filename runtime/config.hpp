@@ -22,12 +22,17 @@ namespace pulse {
 /// config file, and reading `options`; the defaults are the member
 /// initializers in `messages/options.hpp`, written once.
 struct option_spec {
+  /// The type a value must have (`port`: an integer in 1..65535).
   enum class type { string, integer, port, boolean, timespan };
   /// How far below a value may go (integers and durations).
   enum class bound { none, non_negative, positive };
+  /// The dotted key, e.g. `pulse.redis.host`.
   const char* key;
+  /// The type the value must have.
   type expected;
+  /// Help text of the command-line option (shown by `--long-help`).
   const char* description;
+  /// The lower bound of the value.
   bound min = bound::none;
   /// Returns the member this option sets (the matching alternative).
   std::function<caf::variant<std::string*, int64_t*, uint64_t*, uint16_t*,
@@ -38,16 +43,17 @@ struct option_spec {
 /// Returns the table of every `pulse.*` option the runtime knows.
 const std::vector<option_spec>& known_options();
 
-/// Checks every `pulse.*` entry of `xs` (parsed settings): unknown keys and
-/// values of the wrong type give `errc::invalid_config` naming the key.
+/// Checks the Pulse entries of `xs` (parsed settings). Unknown keys and
+/// values of the wrong type among the `pulse.*` entries give
+/// `errc::invalid_config` naming the key.
 caf::error validate_settings(const caf::settings& xs);
 
 /// Reads `options` from parsed settings (defaults for absent keys) and checks
 /// ranges (port 1-65535, db >= 0, positive timeouts, known log level).
 caf::expected<options> options_from(const caf::settings& xs);
 
-/// Makes `cfg` a Pulse configuration, for programs with their own config
-/// class (derived from `caf::actor_system_config`): declares every
+/// Makes `cfg` a Pulse configuration (for programs with their own config
+/// class, derived from `caf::actor_system_config`). It declares every
 /// `pulse.*` option (so each is valid on the command line and listed by
 /// `--long-help`), makes `caf-application.conf` the default file (CAF 0.17
 /// would read `caf-application.ini`), registers the `pulse` error category

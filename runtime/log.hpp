@@ -9,6 +9,8 @@
 #include <spdlog/spdlog.h>
 
 #include "pulse/runtime/errors.hpp"
+/// \namespace fmt
+/// The {fmt} library, which Pulse extends with a formatter for `caf::error`.
 
 namespace pulse::log {
 
@@ -55,6 +57,7 @@ void error(fmt::format_string<Ts...> f, Ts&&... xs) {
 /// fallback).
 template <>
 struct fmt::formatter<caf::error> : fmt::formatter<std::string> {
+  /// Writes `pulse::render(x)` to the output of `ctx`.
   template <class FormatContext>
   auto format(const caf::error& x, FormatContext& ctx) const {
     return fmt::formatter<std::string>::format(pulse::render(x), ctx);

@@ -47,6 +47,7 @@ struct pool_membership {
 /// Shared state of one pool node. Thread-safe.
 class pool_core {
 public:
+  /// Creates the state of node `node` of pool `pool` (empty membership).
   pool_core(std::string pool, std::string node, pool_options opts);
 
   /// The pool's name.
@@ -172,8 +173,9 @@ struct queue_entry {
   std::string key;
   /// Start and notification entries: the payload.
   std::string payload;
-  /// Start entries: the dispatching node and the dispatch ID.
+  /// Start entries: the dispatching node.
   std::string node;
+  /// Start entries: the dispatch ID (decimal).
   std::string dispatch_id;
 };
 

@@ -16,8 +16,11 @@ class services;
 /// dispatcher (the node actor and the plain C++ facade `pool_node` both
 /// dispatch through it).
 struct pool_node_handle {
+  /// The node actor.
   pool_node_actor actor;
+  /// The node's shared state.
   pool_core_ptr core;
+  /// The node's dispatcher.
   dispatcher_ptr disp;
 };
 

@@ -27,28 +27,43 @@ using std::chrono::steady_clock;
 
 /// One of this node's workers.
 struct local_worker {
+  /// The worker actor.
   pool_worker_actor hdl;
+  /// The worker's creation time (Unix ns).
   int64_t created_ns;
 };
 
+/// State of a pool node actor.
 struct node_state {
+  /// Creates the state; `cli` talks to the runtime's gateway.
   node_state(caf::event_based_actor* self, services& rt, pool_core_ptr core)
     : self(self), rt(rt), core(std::move(core)), cli(rt.system(), rt.gateway()) {
     // nop
   }
 
+  /// The node actor.
   caf::event_based_actor* self;
+  /// The runtime's services.
   services& rt;
+  /// The node's shared state.
   pool_core_ptr core;
+  /// Blocking client for the node's scripts and commands.
   client cli;
+  /// This node's workers by ID.
   std::map<std::string, local_worker> workers;
+  /// The node cleaner (none for `client_only` nodes, and after close).
   pool_cleaner_actor cleaner;
+  /// The node's dispatcher.
   dispatcher_ptr disp;
   /// Dispatch requests of actors waiting for their completion.
   std::unordered_map<uint64_t, caf::response_promise> requests;
+  /// The last ID given to an entry of `requests`.
   uint64_t last_request = 0;
+  /// When the lease may have ended unless renewed (see `fence_check`).
   steady_clock::time_point lease_deadline;
+  /// Whether the workers are fenced (the lease ended before its renewal).
   bool fenced = false;
+  /// Set by `close_all`: the node is closing or shutting down.
   bool closed = false;
   /// Set once the node left the pool (no more keep-alives).
   bool left = false;
@@ -58,9 +73,13 @@ struct node_state {
   int64_t seen_rev = -1;
   /// Requests waiting for close/shutdown to finish.
   std::vector<caf::response_promise> close_waiters;
+  /// The reply to `shutdown`, given once the pool's keys are deleted.
   caf::response_promise shutdown_promise;
+  /// Until when `wait_nodes` waits for the other nodes to leave.
   steady_clock::time_point shutdown_deadline;
 
+  /// Runs pool script `s` (`EVALSHA`) with the pool's key prefix as its
+  /// key. Errors: any gateway error (`errc::redis_error`, ...).
   caf::expected<resp::value> eval(const script& s,
                                   std::vector<std::string> args) {
     return cli.eval(s, {core->prefix}, std::move(args));

@@ -13,7 +13,9 @@ namespace pulse::pool_routing {
 
 /// One active worker: its ID and creation time (Unix ns).
 struct worker {
+  /// The worker's ID.
   std::string id;
+  /// The worker's creation time (Unix ns).
   int64_t created_at = 0;
 };
 

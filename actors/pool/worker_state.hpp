@@ -28,8 +28,10 @@
 namespace pulse::worker_detail {
 
 
+/// A job's key and epoch.
 using key_epoch = std::pair<std::string, uint64_t>;
 
+/// Returns `d` in seconds with three decimals (a `BLMPOP` timeout).
 inline std::string seconds_arg(caf::timespan d) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.3f",
@@ -37,7 +39,9 @@ inline std::string seconds_arg(caf::timespan d) {
   return buf;
 }
 
+/// State of a pool worker actor.
 struct worker_state {
+  /// Creates the state and spawns the worker's own blocking gateway.
   worker_state(caf::event_based_actor* self, services& rt, pool_core_ptr core,
                std::string id, int64_t created_ns, job_handler_ptr handler)
     : self(self),
@@ -53,6 +57,7 @@ struct worker_state {
     // nop
   }
 
+  /// The worker actor.
   caf::event_based_actor* self;
   /// Guards everything below: the actor's handlers and the poll callbacks
   /// (which run on the blocking gateway's reader thread) take turns.
@@ -64,15 +69,25 @@ struct worker_state {
   /// The blocking gateway's direct entry: poll replies are handled right on
   /// its reader thread, without a hop through this actor's mailbox.
   gateway_direct_ptr direct;
+  /// This state, for callbacks that must not keep it alive.
   std::weak_ptr<worker_state> weak;
+  /// The node's shared state.
   pool_core_ptr core;
+  /// The worker's ID.
   std::string id;
+  /// The worker's creation time (Unix ns).
   int64_t created_ns;
+  /// Runs the jobs.
   job_handler_ptr handler;
+  /// The worker's own gateway (role `blocking`) for `BLMPOP`.
   gateway_actor blocking;
+  /// Blocking client on the runtime's shared gateway (scripts).
   client cli;
+  /// The gateway's command timeout, added to a poll's block duration.
   caf::timespan command_timeout;
+  /// The worker's queue, `<prefix>q:<id>`.
   std::string queue_key;
+  /// Back-off of the retries after failed polls and Redis calls.
   backoff retry;
   /// Jobs running here: key -> epoch.
   std::unordered_map<std::string, uint64_t> running;
@@ -84,7 +99,9 @@ struct worker_state {
   std::vector<key_epoch> handoff;
   /// Starts refused with errc::requeue, moved after requeue_delay.
   std::vector<key_epoch> requeue;
+  /// Whether the requeue timer is pending.
   bool requeue_armed = false;
+  /// Whether the retry timer is pending.
   bool retry_armed = false;
   /// A poll failed: entries it popped may be lost, rebuild the queue.
   bool needs_resync = false;
@@ -92,20 +109,28 @@ struct worker_state {
   /// handlers are quick (a reply left unread past the poll's timeout would
   /// reset the connection).
   bool poll_ahead = true;
+  /// Whether a `BLMPOP` is in flight.
   bool polling = false;
+  /// Set on close or exit: no new poll, and late poll replies are ignored.
   bool closed = false;
 
   // -- Redis helpers ----------------------------------------------------------
 
+  /// Runs pool script `s` (`EVALSHA`) with the pool's key prefix as its
+  /// key. Errors: any gateway error (`errc::redis_error`, ...).
   caf::expected<resp::value> eval(const script& s,
                                   std::vector<std::string> args) {
     return cli.eval(s, {core->prefix}, std::move(args));
   }
 
+  /// Reloads the membership (`members` script; a failure is logged) and
+  /// returns the latest one.
   std::shared_ptr<const pool_membership> refresh();
 
   // -- handler calls ----------------------------------------------------------
 
+  /// Runs the handler call `f`; an exception becomes `errc::handler_failed`
+  /// (logged with `what` and `key`).
   template <class F>
   caf::error guarded(const char* what, const std::string& key, F f) {
     try {
@@ -120,8 +145,10 @@ struct worker_state {
     }
   }
 
+  /// Stops job `key` in the handler (logging an error) and forgets it.
   void stop_local(const std::string& key);
 
+  /// Stops every local job and queues it in `handoff` (fencing).
   void stop_all_local();
 
   // -- queue ------------------------------------------------------------------
@@ -136,10 +163,14 @@ struct worker_state {
   /// Rebuilds the queue after a failed poll (see `pool_scripts::resync`).
   bool resync();
 
+  /// Arms the retry timer (delay from `retry`) unless armed or exited.
   void arm_retry();
 
+  /// Handles popped queue entries in order: starts in batches, stops and
+  /// notifications one by one; malformed entries are skipped.
   void process(std::vector<resp::value>& entries);
 
+  /// Moves `items` to `deferred`.
   void defer(std::vector<queue_entry>& items);
 
   /// Starts a batch of start entries: keys that no longer hash here are
@@ -147,39 +178,56 @@ struct worker_state {
   /// once if this worker's lease is valid, and are confirmed afterwards.
   void start_batch(std::vector<queue_entry> items);
 
+  /// Returns `text` with the separators `\x1e` and `\x1f` replaced by `?`.
   static std::string wire_text(std::string text);
 
+  /// Starts `items` in the handler and confirms them: a job running here
+  /// already adopts the newer epoch, `errc::requeue` goes to `requeue`, and
+  /// other errors are reported to the dispatching node.
   void run_starts(std::vector<queue_entry>& items);
 
   /// Confirms starts (and publishes their results); stops the jobs Redis
   /// says this worker no longer owns.
   bool confirm(std::vector<std::string> args);
 
+  /// A stop entry: stops the job if it runs here at `e.epoch`, else drops
+  /// its deferred and requeued starts.
   void on_stop(const queue_entry& e);
 
+  /// A notification entry: passes it to the handler if the job runs here at
+  /// `e.epoch`, else drops it (with a warning).
   void on_notify(const queue_entry& e);
 
   // -- moves ------------------------------------------------------------------
 
+  /// Arms the requeue timer (`requeue_delay`) unless armed or exited.
   void arm_requeue();
 
   /// Moves every job in `handoff` to the worker its key hashes to now.
   bool flush_handoff();
 
   /// Moves every job this worker still owns in Redis (after it left the
-  /// membership), until `deadline`.
+  /// membership), trying for up to `budget`.
   void hand_over_owned(caf::timespan budget);
 
+  /// Stops the jobs whose keys no longer hash to this worker, queues them in
+  /// `handoff`, then resumes.
   void rebalance();
 
+  /// Retries unconfirmed starts, hands over `handoff` and starts the
+  /// deferred entries.
   void resume();
 
   /// Stops every local job and forgets every pending list (their jobs stay
   /// owned in Redis: rejoin re-queues them, close hands them over).
   void stop_everything();
 
+  /// Stops everything, makes this worker a member again (`add_worker`
+  /// script) and reloads the membership.
   void rejoin();
 
+  /// Cancels the poll and stops every job; unless `shutdown`, hands the jobs
+  /// over (for up to `worker_shutdown_ttl`).
   void close(bool shutdown);
 };
 

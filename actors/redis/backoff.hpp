@@ -10,8 +10,10 @@ namespace pulse {
 /// random duration in `[d/2, d]` where `d = min(max, min * 2^n)`.
 class backoff {
 public:
+  /// The unit of delays.
   using duration = std::chrono::nanoseconds;
 
+  /// Creates a back-off from `min` to `max`; `seed` seeds the jitter.
   backoff(duration min, duration max, uint64_t seed = std::random_device{}());
 
   /// Returns the delay before the next attempt and advances the counter.

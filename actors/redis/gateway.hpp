@@ -61,8 +61,10 @@ gateway_actor spawn_gateway(caf::actor_system& sys, const redis_options& opts,
 /// Timeouts, disconnects and shutdown answer direct calls like any other.
 class gateway_direct {
 public:
+  /// The shared state behind the handle (`gateway_direct.cpp`).
   struct impl;
 
+  /// Wraps `x`; use `direct_atom` on a gateway to get one.
   explicit gateway_direct(std::shared_ptr<impl> x) : impl_(std::move(x)) {
     // nop
   }

@@ -21,6 +21,7 @@
 
 namespace pulse::gateway_detail {
 
+/// The clock of request deadlines.
 using clock_type = std::chrono::steady_clock;
 
 /// The monotonic clock at coarse resolution (a few ms, a cheap vDSO read):
@@ -44,15 +45,21 @@ constexpr size_t send_at_once_up_to = 16;
 
 /// Where a direct caller waits for its reply.
 struct direct_slot {
+  /// Guards `done` and `result`.
   std::mutex mtx;
+  /// Signaled when the reply arrives.
   std::condition_variable cv;
+  /// Whether the reply arrived.
   bool done = false;
   /// `done`, readable without the lock (the waiter's spin phase).
   std::atomic<bool> ready{false};
+  /// The reply message (the result or a `caf::error`).
   caf::message result;
   /// Set for asynchronous direct requests: runs on the delivering thread.
   std::function<void(caf::message)> callback;
 
+  /// Hands over the reply `msg`: runs `callback` if set, else stores `msg`
+  /// and wakes the waiter.
   void put(caf::message msg) {
     if (callback) {
       auto f = std::move(callback);
@@ -73,9 +80,13 @@ struct direct_slot {
 /// context; `deliver` is thread-safe (external enqueue), so the reader thread
 /// answers requesters directly without a hop through the gateway.
 struct reply_target {
+  /// The gateway, the sender of the response.
   caf::strong_actor_ptr self;
+  /// The requester; null once answered.
   caf::strong_actor_ptr source;
+  /// The request's forwarding stages; the next one gets the reply.
   caf::mailbox_element::forwarding_stack stages;
+  /// The ID of the request message.
   caf::message_id id;
 
   /// Takes over answering the current message (like a response promise,
@@ -96,12 +107,14 @@ struct reply_target {
   /// message.
   std::shared_ptr<struct direct_slot> slot;
 
+  /// Delivers `msg` (a reply or an error) to the slot or the requester.
   void deliver(caf::message msg);
 
   /// Delivers a successful reply value; to an actor as one allocation (the
   /// value inside the mailbox element, no separate message).
   void deliver_value(resp::value&& x);
 
+  /// Delivers `msg` as a response message to the next stage or the source.
   void deliver_message(caf::message msg) {
     if (!stages.empty()) {
       auto next = std::move(stages.back());
@@ -147,7 +160,9 @@ struct request_body {
   std::vector<command> cmds;
   /// Eval only: the script, keys and args (kept to re-send on NOSCRIPT).
   script scr;
+  /// The script's keys.
   std::vector<std::string> keys;
+  /// The script's arguments.
   std::vector<std::string> args;
   /// The replies collected so far (batch).
   std::vector<resp::value> replies;
@@ -155,12 +170,17 @@ struct request_body {
 
 /// One request waiting for its replies.
 struct request {
+  /// What a request is: one command, a batch or a script.
   enum class type : uint8_t { single, batch, eval };
+  /// What this request is.
   type kind = type::single;
   /// Replies still owed by Redis.
   size_t owed = 0;
+  /// Where the reply goes.
   reply_target to;
+  /// When the request fails with `errc::timeout`.
   clock_type::time_point deadline;
+  /// The reply timeout; zero means the gateway's `command-timeout`.
   caf::timespan timeout{0};
   /// The command of a single request.
   command single;
@@ -170,6 +190,7 @@ struct request {
   /// and is not in flight yet).
   bool counted = false;
 
+  /// Returns the body, creating it on first use.
   request_body& b() {
     if (!body)
       body = std::make_unique<request_body>();
@@ -177,6 +198,7 @@ struct request {
   }
 };
 
+/// A request as a message (a script re-sent after `NOSCRIPT`).
 using request_ptr = std::shared_ptr<request>;
 
 } // namespace pulse::gateway_detail

@@ -22,7 +22,10 @@
 
 namespace pulse::gateway_detail {
 
+/// State of a gateway actor, shared with its reader thread and its direct
+/// callers.
 struct gateway_state {
+  /// Creates the state and its connection (not connected yet).
   gateway_state(caf::event_based_actor* self, const redis_options& opts,
                 gateway_role role)
     : self(self),
@@ -41,13 +44,19 @@ struct gateway_state {
       close_all();
   }
 
+  /// The gateway actor.
   caf::event_based_actor* self;
+  /// How to reach Redis, and the timeouts.
   redis_options opts;
+  /// What the connection is for.
   gateway_role role;
+  /// The connection to Redis, with its reader thread.
   detail::link conn;
-  /// Written to Redis, waiting for replies (FIFO). Shared with the reader
-  /// thread, which pops and answers; guarded by `mtx`.
+  /// Guards `in_flight` and the other fields that say so (shared with the
+  /// reader thread and direct callers).
   std::mutex mtx;
+  /// Requests written to Redis and waiting for their replies (FIFO); the
+  /// reader thread pops and answers them. Guarded by `mtx`.
   std::deque<request> in_flight;
   /// Waiting for a connection (gateway context only).
   std::deque<request> queued;
@@ -63,20 +72,32 @@ struct gateway_state {
   bool broken = false;
   /// Scripts already sent on this connection (EVALSHA from now on).
   std::unordered_set<std::string> scripts;
-  /// Counters touched by the reader thread.
+  /// Replies received (this counter and the next two are touched by the
+  /// reader thread).
   std::atomic<uint64_t> replies{0};
+  /// Requests answered with an error.
   std::atomic<uint64_t> errors{0};
+  /// `NOSCRIPT` replies answered by re-sending the script.
   std::atomic<uint64_t> script_reloads{0};
+  /// The counters not kept in atomics; `snapshot` fills in the rest.
   gateway_stats stats;
+  /// Whether a timeout tick is pending.
   std::atomic<bool> timer_armed{false};
+  /// Commands written to Redis.
   std::atomic<uint64_t> sent_commands{0};
+  /// The gateway's address, for messages sent from other threads.
   caf::actor_addr self_addr;
+  /// Set by `close_all`: from then on new requests fail with `errc::closed`.
   bool closing = false;
   /// A finished request waiting for delivery (reader thread only).
   struct finished {
+    /// Where the reply goes.
     reply_target to;
+    /// The reply message, unless `has_value`.
     caf::message msg;
+    /// The reply value, if `has_value`.
     resp::value value;
+    /// Whether the reply is `value` (else `msg`).
     bool has_value;
   };
   /// Reused by `on_replies` (reader thread only).
@@ -88,76 +109,82 @@ struct gateway_state {
   /// Arms the timeout tick while anything is queued or in flight.
   void arm_timer();
 
-  // Runs on a direct caller's thread: makes sure a timeout tick is armed
-  // for what it just put in flight.
+  /// Runs on a direct caller's thread: makes sure a timeout tick is armed
+  /// for what it just put in flight.
   void arm_timer_from_outside();
 
-  // Pre: `mtx` not held when `req.counted` (counted requests are never in
-  // flight, and in-flight requests are the only ones failed under the lock).
+  /// Answers `req` with `err`, counting it in `errors` (and a timeout in
+  /// `stats.timeouts`).
+  /// Pre: `mtx` not held when `req.counted` (counted requests are never in
+  /// flight, and in-flight requests are the only ones failed under the lock).
   void fail(request& req, const caf::error& err);
 
   /// Mailbox path: sends `req` now, queues it while disconnected (up to
   /// `max_queued`, else `errc::overloaded`) or fails it while closing.
   void submit(request req);
 
-  // Resolves the request's timeout (zero: the gateway's default) and sets
-  // its deadline.
+  /// Resolves the request's timeout (zero: the gateway's default) and sets
+  /// its deadline.
   void apply_timeout(request& req);
 
-  // Appends the request's encoding to the output buffer and the request to
-  // `in_flight` (pre: `mtx` held; the reader finds the entry before the
-  // reply can arrive). Scripts go as EVAL the first time a connection sees
-  // them, as EVALSHA afterwards.
-  //
-  // Returns whether the caller must flush: yes while few requests are in
-  // flight (latency first). With more in flight, the bytes wait for the
-  // reader thread instead: it flushes after every chunk of replies, and a
-  // reply for the requests ahead is bound to come (or the connection drops,
-  // failing everything). Redis runs a connection's commands in order, so
-  // holding them behind that many costs little latency, and a burst of
-  // requests from many actors leaves in one send instead of one each.
+  /// Appends the request's encoding to the output buffer and the request to
+  /// `in_flight` (pre: `mtx` held; the reader finds the entry before the
+  /// reply can arrive). Scripts go as EVAL the first time a connection sees
+  /// them, as EVALSHA afterwards.
+  ///
+  /// Returns whether the caller must flush: yes while few requests are in
+  /// flight (latency first). With more in flight, the bytes wait for the
+  /// reader thread instead: it flushes after every chunk of replies, and a
+  /// reply for the requests ahead is bound to come (or the connection drops,
+  /// failing everything). Redis runs a connection's commands in order, so
+  /// holding them behind that many costs little latency, and a burst of
+  /// requests from many actors leaves in one send instead of one each.
   bool enqueue_locked(request req);
 
-  // Takes every in-flight request out (under the lock) and fails them after
-  // releasing it: a failure may run a direct caller's callback, which may
-  // call this gateway again. With `mark_broken`, a connection that had
-  // requests in flight takes no new ones until the next one is up (the
-  // caller resets it). Returns whether there were any.
+  /// Takes every in-flight request out (under the lock) and fails them after
+  /// releasing it: a failure may run a direct caller's callback, which may
+  /// call this gateway again. With `mark_broken`, a connection that had
+  /// requests in flight takes no new ones until the next one is up (the
+  /// caller resets it). Returns whether there were any.
   bool fail_in_flight(const caf::error& err, bool mark_broken = false);
 
-  // Pre: `mtx` held. Takes a request out of `slow_requests`.
+  /// Takes a request out of `slow_requests` if it is counted there (pre:
+  /// `mtx` held).
   void settle(request& req);
 
-  // Whether new requests may be written now (owner thread).
+  /// Returns whether new requests may be written now: connected and not
+  /// broken (owner thread).
   bool usable();
 
-  // Owner path; returns whether to flush (see `enqueue_locked`).
+  /// Puts `req` in flight from the gateway's thread (owner path); returns
+  /// whether to flush (see `enqueue_locked`).
   bool send(request req);
 
-  // Pre: `mtx` held. Whether a request may skip the mailbox now: connected,
-  // usable, and no earlier request still waiting in the mailbox or queue.
+  /// Returns whether a request may skip the mailbox now (pre: `mtx` held):
+  /// connected, usable, and no earlier request still waiting in the mailbox
+  /// or queue.
   bool direct_ok_locked() const;
 
-  // Pre: `guard` holds `mtx` and `direct_ok_locked()`. Puts `req` in flight
-  // from the caller's thread, sending at once when few are in flight (a
-  // hard send failure is also seen by the reader thread, which drops the
-  // connection and fails what is in flight, this request included).
+  /// Puts `req` in flight from the caller's thread (pre: `guard` holds `mtx`
+  /// and `direct_ok_locked()`), sending at once when few are in flight (a
+  /// hard send failure is also seen by the reader thread, which drops the
+  /// connection and fails what is in flight, this request included).
   void put_direct(request req, std::unique_lock<std::mutex>& guard);
 
-  // Runs on a direct caller's thread. Returns false (and leaves `req`
-  // untouched) when the gateway cannot take it directly.
+  /// Runs on a direct caller's thread. Returns false (and leaves `req`
+  /// untouched) when the gateway cannot take it directly.
   bool try_direct(request& req);
 
-  // Runs on a sender's thread (the gateway's `enqueue`): takes a request
-  // message without a hop through the mailbox while connected. Returns
-  // false, leaving `elem` intact, for other messages or while not connected.
-  // A refused request message (and every cancel) is counted in
-  // `slow_requests`; the mailbox handlers mark requests `counted` and
-  // settle them once in flight or answered.
+  /// Runs on a sender's thread (the gateway's `enqueue`): takes a request
+  /// message without a hop through the mailbox while connected. Returns
+  /// false, leaving `elem` intact, for other messages or while not connected.
+  /// A refused request message (and every cancel) is counted in
+  /// `slow_requests`; the mailbox handlers mark requests `counted` and
+  /// settle them once in flight or answered.
   bool try_take(caf::mailbox_element& elem);
 
-  // Runs on the reader thread: matches replies to requests in FIFO order
-  // and answers requesters directly.
+  /// Runs on the reader thread: matches replies to requests in FIFO order
+  /// and answers requesters directly.
   caf::error on_replies(std::vector<resp::value>& xs);
 
   /// Sends a script again as `EVAL` after `NOSCRIPT`.
@@ -166,8 +193,8 @@ struct gateway_state {
   /// The connection is up: sends everything queued for it.
   void on_up();
 
-  // The connection went down (the reader thread has ended), or a connect
-  // attempt failed.
+  /// The connection went down (the reader thread has ended), or a connect
+  /// attempt failed.
   void on_down(const caf::error& reason);
 
   /// Fails the oldest expired request in flight (and so the whole

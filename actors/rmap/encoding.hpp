@@ -14,10 +14,15 @@ namespace pulse {
 
 /// One decoded replicated-map notification (channel `map:<m>:updates`).
 struct map_notification {
+  /// The operation, the prefix of the message before its `:`.
   enum class op : uint8_t { set, del, reset, destroy };
+  /// Which operation the message reports.
   op kind = op::set;
+  /// The field (`set` and `del` only).
   std::string key;
+  /// The new value (`set` only).
   std::string value;
+  /// The map revision the operation produced.
   uint64_t rev = 0;
 };
 

@@ -26,19 +26,29 @@
 namespace pulse::replica_detail {
 
 
+/// Most changes queued for a detailed subscriber that has not answered;
+/// past it the queue is replaced by one `reset` change.
 constexpr size_t max_queued_changes = 10000;
 
+/// Delivery state of a coarse subscriber: one notification at a time, later
+/// kinds coalesced.
 struct coarse_sub {
+  /// Whether a notification is unanswered.
   bool awaiting = false;
   /// When the unanswered notification went out.
   std::chrono::steady_clock::time_point since;
+  /// The strongest kind seen while awaiting; sent once it answers.
   caf::optional<map_event_kind> pending;
 };
 
+/// Delivery state of a detailed subscriber: one `map_changes` request at a
+/// time, later changes queued.
 struct detailed_sub {
+  /// Whether a `map_changes` request is unanswered.
   bool awaiting = false;
   /// When the unanswered changes went out.
   std::chrono::steady_clock::time_point since;
+  /// Changes seen while awaiting (at most `max_queued_changes`).
   std::vector<map_change> queue;
 };
 
@@ -52,10 +62,15 @@ struct detailed_sub {
 /// forwarded earlier is still waiting in the actor's mailbox (so order is
 /// never broken); anything else goes to the actor as before.
 struct apply_core {
+  /// Guards the fields of this struct.
   std::mutex mtx;
+  /// The local copy of the map.
   std::shared_ptr<rmap_store> store;
+  /// The revision of `store`.
   uint64_t rev = 0;
+  /// Whether the first snapshot was loaded.
   bool joined = false;
+  /// Whether a resync (`HGETALL`) is in flight.
   bool syncing = false;
   /// Set when the replica closes: the store is frozen from then on.
   bool closed = false;
@@ -66,10 +81,12 @@ struct apply_core {
   bool listeners = false;
   /// Changes applied by the fast path without telling the actor.
   uint64_t silent_applied = 0;
+  /// The replica actor, told about changes the fast path applied.
   caf::actor_addr owner;
+  /// The map's channel; messages of other channels are not applied.
   std::string channel;
 
-  // Applies `n` (pre: lock held, n.rev == rev + 1) and returns the change.
+  /// Applies `n` (pre: lock held, n.rev == rev + 1) and returns the change.
   map_change apply_locked(map_notification& n) {
     map_change change;
     change.rev = n.rev;
@@ -108,7 +125,7 @@ struct apply_core {
     return change;
   }
 
-  // Runs on the pub/sub reader thread. Returns true if it applied `msg`.
+  /// Runs on the pub/sub reader thread. Returns true if it applied `msg`.
   bool fast_path(const pubsub_message& msg) {
     if (msg.channel != channel)
       return false;
@@ -132,7 +149,9 @@ struct apply_core {
   }
 };
 
+/// State of the replica actor (`replica.cpp`).
 struct replica_state {
+  /// Creates the state and the `apply_core` that shares `store`.
   replica_state(caf::event_based_actor* self, std::string name,
                 std::shared_ptr<rmap_store> store, map_options opts,
                 gateway_actor gw, pubsub_actor ps)
@@ -151,48 +170,79 @@ struct replica_state {
     core->channel = channel;
   }
 
+  /// The replica actor.
   caf::event_based_actor* self;
+  /// The map's name.
   std::string name;
+  /// The map's options.
   map_options opts;
+  /// The map's notification channel, `map:<name>:updates`.
   std::string channel;
+  /// The hash holding the map, `map:<name>:content`.
   std::string content_key;
+  /// The local copy of the map (shared with `core`).
   std::shared_ptr<rmap_store> store;
+  /// What the actor shares with the fast path.
   std::shared_ptr<apply_core> core;
+  /// The gateway for `HGETALL` and the write scripts.
   gateway_actor gw;
+  /// The pub/sub actor that delivers the notifications.
   pubsub_actor ps;
+  /// Back-off of failed subscribes and resyncs.
   backoff retry;
+  /// Whether the subscription to `channel` succeeded.
   bool subscribed = false;
+  /// Set when a resync was asked for while one was in flight.
   bool resync_again = false;
+  /// Notifications held back while joining or resyncing, or after a gap.
   std::vector<map_notification> buffer;
+  /// Pending `wait_rev_atom` requests by target revision.
   std::multimap<uint64_t, caf::response_promise> waiters;
+  /// Pending `resync_atom` requests, answered after the next snapshot.
   std::vector<caf::response_promise> resync_waiters;
+  /// Coarse subscribers (`map_event_atom`).
   std::map<caf::actor, coarse_sub> coarse;
+  /// Detailed subscribers (`map_changes`).
   std::map<caf::actor, detailed_sub> detailed;
+  /// Counters; `stats_atom` adds `rev`, `subscribers` and fast-path applies.
   replica_stats stats;
+  /// Whether the slow-subscriber watchdog is armed.
   bool watch_armed = false;
 
   // -- join and resync --------------------------------------------------------
 
+  /// Subscribes to `channel` (with the fast path), then resyncs; retries
+  /// with back-off on failure.
   void start();
 
+  /// Loads a snapshot with `HGETALL content_key`; while one is in flight,
+  /// only sets `resync_again`. Retries with back-off on failure.
   void resync();
 
+  /// Returns the revision of the store (under the lock).
   uint64_t current_rev();
 
+  /// Replaces the store with the `HGETALL` reply `v` and adopts its `=rev`,
+  /// notifies subscribers, applies buffered notifications, answers waiters.
   void on_snapshot(resp::value& v);
 
+  /// Returns whether a resync is in flight (under the lock).
   bool is_syncing();
 
   // -- notifications ----------------------------------------------------------
 
-  // A message the fast path did not apply (it counted it as forwarded).
+  /// A message the fast path did not apply (it counted it as forwarded):
+  /// buffered while joining or resyncing, applied otherwise.
   void on_message(const pubsub_message& msg);
 
+  /// Applies `n` if it is the next revision; ignores a duplicate, and on a
+  /// gap or regression buffers `n` and resyncs.
   void apply(map_notification& n);
 
-  // Notifies subscribers of an applied change (by either path).
+  /// Notifies subscribers of an applied change (by either path).
   void after_apply(const map_change& change);
 
+  /// Answers every waiter whose target revision is at most `rev`.
   void release_waiters(uint64_t rev);
 
   // -- subscribers ------------------------------------------------------------
@@ -203,34 +253,46 @@ struct replica_state {
   /// Removes a subscriber; returns whether it was one.
   bool unsubscribe(const caf::actor& who);
 
+  /// Sends `(map_event_atom, name, kind)` to `who`, awaiting its bool.
   void send_coarse(const caf::actor& who, map_event_kind kind);
 
+  /// Marks `who` as answered and sends its pending kind, if any.
   void coarse_answered(const caf::actor& who);
 
+  /// Tells every coarse subscriber about `kind`; for one still awaiting an
+  /// answer, keeps the strongest pending kind (reset > del > change).
   void notify_coarse(map_event_kind kind);
 
+  /// Sends `xs` to `who` as `map_changes`, awaiting its bool.
   void send_detailed(const caf::actor& who, std::vector<map_change> xs);
 
+  /// Marks `who` as answered and sends its queued changes, if any.
   void detailed_answered(const caf::actor& who);
 
+  /// Sends `c` to every detailed subscriber, or queues it for one still
+  /// awaiting an answer.
   void notify_detailed(const map_change& c);
 
-  // Drops a subscriber whose request failed: it died (silently) or
-  // answered something other than a bool (with a warning).
+  /// Drops a subscriber whose request failed: it died (silently) or
+  /// answered something other than a bool (with a warning).
   void drop(const caf::actor& who, const caf::error& err);
 
-  // Arms the watchdog for subscribers that do not answer.
+  /// Arms the watchdog for subscribers that do not answer.
   void arm_watch();
 
-  // Names every subscriber that has owed an answer for `opts.slow_subscriber`
-  // (notifications for it coalesce or queue meanwhile).
+  /// Names every subscriber that has owed an answer for
+  /// `opts.slow_subscriber` (notifications for it coalesce or queue
+  /// meanwhile).
   void watch();
 
-  // Tells the fast path whether applied changes need the actor.
+  /// Tells the fast path whether applied changes need the actor.
   void update_listeners();
 
+  /// Removes the subscribers of the terminated actor `addr`.
   void on_down(const caf::actor_addr& addr);
 
+  /// Freezes the store, unsubscribes from `channel` and fails every waiter
+  /// with `errc::closed`.
   void close();
 };
 

@@ -6,8 +6,8 @@
 /// atomically; a script that changes nothing does none of that.
 ///
 /// Calling convention (ours; only the effects are shared with Go Pulse):
-///   KEYS = [map:<m>:content, map:<m>:updates]
-///   ARGV = [ttl_mode, ttl_ms, <script arguments>...]
+///   `KEYS = [map:<m>:content, map:<m>:updates]`
+///   `ARGV = [ttl_mode, ttl_ms, <script arguments>...]`
 /// with `ttl_mode` "" (none), "abs" (`PEXPIRE ... NX`) or "slide"
 /// (`PEXPIRE`), applied inside the same script. `reset` and `destroy` keep
 /// the remaining TTL of an absolute TTL instead of restarting it.

@@ -21,6 +21,7 @@ namespace pulse {
 /// time, so they are consistent per shard, not across shards.
 class rmap_store {
 public:
+  /// The content of a map: field to value.
   using content = std::unordered_map<std::string, std::string>;
 
   /// Returns the value of `key`, or `none`. A key set to "" is present.

@@ -22,33 +22,42 @@
 namespace pulse::sink_detail {
 
 
+/// Returns `d` in whole milliseconds (truncated).
 inline int64_t ms_of(caf::timespan d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
 /// What the sink actor and its janitor share.
 struct sink_shared {
+  /// Guards `last_error`.
   std::mutex mtx;
   /// Last error reported by `nack` per event ID (bounded).
   std::unordered_map<std::string, std::string> last_error;
+  /// Events the janitor claimed and handed to the sink.
   std::atomic<uint64_t> reclaimed{0};
+  /// Events copied to the dead-letter stream and acked.
   std::atomic<uint64_t> dead_lettered{0};
+  /// Stale consumers the janitor removed.
   std::atomic<uint64_t> stale_removed{0};
+  /// Janitor requests that failed.
   std::atomic<uint64_t> janitor_errors{0};
   /// Subscribers of the sink right now: an instance without any neither
   /// takes the lease nor claims events it could not deliver.
   std::atomic<size_t> subscribers{0};
 
+  /// Keeps `err` as the last error of event `id` (at most 10000 are kept).
   void nack(const std::string& id, std::string err) {
     std::lock_guard<std::mutex> guard{mtx};
     if (last_error.size() >= 10000)
       last_error.erase(last_error.begin());
     last_error[id] = std::move(err);
   }
+  /// Forgets the error of event `id` (it was acked or dead-lettered).
   void forget(const std::string& id) {
     std::lock_guard<std::mutex> guard{mtx};
     last_error.erase(id);
   }
+  /// Returns the last error of event `id`, or "" if none is kept.
   std::string error_of(const std::string& id) {
     std::lock_guard<std::mutex> guard{mtx};
     auto i = last_error.find(id);
@@ -56,16 +65,24 @@ struct sink_shared {
   }
 };
 
+/// Configuration of one sink instance, shared with its janitor.
 struct sink_config {
+  /// The sink's name, also the name of its consumer group.
   std::string name;
+  /// This instance's consumer name (a ULID).
   std::string consumer;
+  /// The sink's options.
   sink_options opts;
+  /// Which events to deliver; the others are acked at once.
   topic_filter filter;
 
+  /// Returns the dead-letter stream name for `stream`:
+  /// `opts.dead_letter_stream` or, if empty, `<stream>:dead-letter`.
   std::string dlq_name(const std::string& stream) const {
     return opts.dead_letter_stream.empty() ? stream + ":dead-letter"
                                            : opts.dead_letter_stream;
   }
+  /// Returns the name of the keep-alive map, `sink:<name>:keepalive`.
   std::string keepalive_map() const {
     return "sink:" + name + ":keepalive";
   }

@@ -37,6 +37,7 @@ public:
   /// The Redis key: `pulse:stream:<name>`.
   const std::string& key() const noexcept { return key_; }
 
+  /// The stream's options.
   const stream_options& opts() const noexcept { return opts_; }
 
   /// Commands that add one event: `XADD key [NOMKSTREAM] [MAXLEN ~ n] * n
