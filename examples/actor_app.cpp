@@ -34,6 +34,7 @@ pulse::job_actor::behavior_type mailer(pulse::job_actor::pointer) {
 
 // The sink's subscriber: counts signups in the map and mails each user,
 // then acks the event.
+// [on-signup]
 caf::behavior on_signup(caf::event_based_actor* self, pulse::sink_actor sink,
                         pulse::replica_actor counts,
                         pulse::pool_node_actor mail, caf::actor app) {
@@ -58,6 +59,7 @@ caf::behavior on_signup(caf::event_based_actor* self, pulse::sink_actor sink,
     },
   };
 }
+// [on-signup]
 
 // The application: sets everything up, adds three signups and stops once
 // every user was mailed.
