@@ -3,7 +3,8 @@
 # Builds a Boost.Test executable and registers one ctest entry per test case
 # (`<name>.<suite>.<case>`). Cases are discovered when ctest starts by running
 # `<exe> --list_content`, so the list always matches the binary. Every case
-# must live in a BOOST_AUTO_TEST_SUITE (one level).
+# must live in a BOOST_AUTO_TEST_SUITE (one level). Cases named for killed
+# processes or Redis restarts get the label `chaos`.
 function(pulse_add_test name)
   add_executable(${name} ${ARGN})
   target_link_libraries(${name} PRIVATE pulse_test_support)
@@ -26,6 +27,10 @@ foreach(line IN LISTS lines)
     set(case \"\${CMAKE_MATCH_1}\")
     add_test(${name}.\${suite}.\${case} \"\${exe}\" --run_test=\${suite}/\${case})
     set_tests_properties(${name}.\${suite}.\${case} PROPERTIES TIMEOUT 120)
+    # Cases that SIGKILL processes or restart Redis: `ctest -L chaos`.
+    if(case MATCHES \"killed|sigkill|restart\")
+      set_tests_properties(${name}.\${suite}.\${case} PROPERTIES LABELS chaos)
+    endif()
   endif()
 endforeach()
 ")

@@ -42,6 +42,12 @@ struct redis_options {
   /// Requests queued while disconnected before new ones fail with
   /// `errc::overloaded`.
   uint64_t max_queued = 100000;
+  /// Largest request (the sum of its arguments' bytes: keys, payloads,
+  /// script arguments) the gateway sends; larger ones fail at once with
+  /// `errc::too_large`. 0: no limit (Redis' own is 512 MiB per argument).
+  /// Request timeouts grow with size: `command_timeout` plus 1 s per
+  /// `16 MiB`, so an accepted payload does not time out on a healthy Redis.
+  uint64_t max_payload = 32 * 1024 * 1024;
   /// Binary used for the embedded server.
   std::string server_binary = "redis-server";
   /// How long a blocking caller (`pulse::client`, the direct entry) polls
@@ -95,6 +101,8 @@ struct pool_defaults {
   caf::timespan worker_ttl = std::chrono::seconds{30};
   /// `pulse.pool.worker-shutdown-ttl`.
   caf::timespan worker_shutdown_ttl = std::chrono::minutes{2};
+  /// `pulse.pool.close-timeout`.
+  caf::timespan close_timeout = std::chrono::seconds{10};
   /// `pulse.pool.ack-grace-period`.
   caf::timespan ack_grace_period = std::chrono::seconds{20};
   /// `pulse.pool.job-sink-block-duration`.

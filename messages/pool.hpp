@@ -93,6 +93,11 @@ struct pool_options {
   /// How long `close` waits for handlers to stop and jobs to be handed
   /// over before giving up (the cleaner of another node then recovers them).
   caf::timespan worker_shutdown_ttl = pool_defaults{}.worker_shutdown_ttl;
+  /// While Redis is unreachable, `close` stops trying to hand jobs over
+  /// after this long and returns; other nodes' cleaners recover the jobs
+  /// once the keep-alives expire (`worker_ttl`). Close returns within
+  /// about `command_timeout + close_timeout` when Redis is down.
+  caf::timespan close_timeout = pool_defaults{}.close_timeout;
   /// `dispatch` waits up to `2 * ack_grace_period` for the worker's start;
   /// the cleaner runs every `min(worker_ttl / 2, ack_grace_period)`.
   caf::timespan ack_grace_period = pool_defaults{}.ack_grace_period;
@@ -115,6 +120,7 @@ struct pool_options {
     pool_options o;
     o.worker_ttl = d.worker_ttl;
     o.worker_shutdown_ttl = d.worker_shutdown_ttl;
+    o.close_timeout = d.close_timeout;
     o.ack_grace_period = d.ack_grace_period;
     o.job_sink_block_duration = d.job_sink_block_duration;
     o.requeue_delay = d.requeue_delay;

@@ -95,6 +95,9 @@ struct gateway_stats {
   uint64_t reconnects = 0;
   /// `NOSCRIPT` replies answered by re-sending the script with `EVAL`.
   uint64_t script_reloads = 0;
+  /// Requests Redis refused without running them (`LOADING`, `BUSY`,
+  /// `TRYAGAIN`, `MASTERDOWN`) and the gateway sent again.
+  uint64_t refused_retries = 0;
   /// Requests waiting for a connection right now.
   uint64_t queued = 0;
   /// Replies Redis still owes right now.
@@ -107,8 +110,8 @@ struct gateway_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gateway_stats& x) {
   return f(caf::meta::type_name("gateway_stats"), x.sent, x.replies, x.errors,
-           x.timeouts, x.reconnects, x.script_reloads, x.queued, x.in_flight,
-           x.connected);
+           x.timeouts, x.reconnects, x.script_reloads, x.refused_retries,
+           x.queued, x.in_flight, x.connected);
 }
 
 // -- actor interface ----------------------------------------------------------
@@ -139,6 +142,11 @@ using gw_tick_atom = caf::atom_constant<caf::atom("gw_tick")>;
 /// `(gw_resend_atom, request)`: a gateway sends a script again after
 /// `NOSCRIPT`.
 using gw_resend_atom = caf::atom_constant<caf::atom("gw_resend")>;
+
+/// `(gw_retry_atom, request)`: a gateway sends a request again that Redis
+/// refused without running it (`LOADING`, `BUSY`, `TRYAGAIN`,
+/// `MASTERDOWN`).
+using gw_retry_atom = caf::atom_constant<caf::atom("gw_retry")>;
 
 /// `(link_up_atom, ...)`: a connect attempt succeeded (from the connecting
 /// helper).

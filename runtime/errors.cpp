@@ -26,6 +26,7 @@ const char* to_string(errc x) {
     case errc::requeue: return "requeue";
     case errc::shutting_down: return "shutting_down";
     case errc::help_printed: return "help_printed";
+    case errc::too_large: return "too_large";
   }
   return "unknown";
 }
@@ -70,6 +71,26 @@ std::string render(const caf::error& err) {
     return result;
   }
   return caf::to_string(err);
+}
+
+bool is_permanent(const caf::error& err) {
+  switch (code_of(err)) {
+    case errc::invalid_argument:
+    case errc::too_large:
+    case errc::auth_failed:
+    case errc::invalid_config:
+      return true;
+    case errc::redis_error: {
+      auto text = render(err);
+      for (auto prefix : {"WRONGTYPE", "NOPERM", "NOAUTH", "WRONGPASS",
+                          "ERR unknown command"})
+        if (text.find(prefix) != std::string::npos)
+          return true;
+      return false;
+    }
+    default:
+      return false;
+  }
 }
 
 } // namespace pulse

@@ -51,6 +51,8 @@ enum class errc : uint8_t {
   /// `--help`, `--long-help` or `--dump-config` printed its text: the
   /// program should exit (status 0) without doing anything else.
   help_printed,
+  /// A request is larger than `[pulse.redis] max-payload`; nothing was sent.
+  too_large,
 };
 
 /// The error category atom of every `pulse::errc` error.
@@ -65,6 +67,13 @@ caf::error make_error(errc x, std::string what = {});
 /// Returns the code of `err` if it belongs to the `pulse` category, otherwise
 /// `errc::none`.
 errc code_of(const caf::error& err);
+
+/// Returns whether `err` cannot go away by retrying the same request:
+/// Redis error replies `WRONGTYPE`, `NOPERM`, `NOAUTH`, `WRONGPASS`,
+/// unknown commands, and `errc::invalid_argument`, `errc::too_large`,
+/// `errc::auth_failed`, `errc::invalid_config`. Lost connections, timeouts,
+/// `LOADING`, `BUSY`, `TRYAGAIN`, `MASTERDOWN` and the like are transient.
+bool is_permanent(const caf::error& err);
 
 /// Renders any error for humans: `pulse.timeout: GET k timed out after 1s`
 /// for our errors, CAF's own text for the rest.

@@ -81,10 +81,10 @@ uint64_t pool_core::next_dispatch_id() {
   return ++next_id_;
 }
 
-void pool_core::add_waiter(uint64_t id, dispatch_done fn,
+void pool_core::add_waiter(uint64_t id, std::string key, dispatch_done fn,
                            std::chrono::steady_clock::time_point deadline) {
   std::lock_guard<std::mutex> guard{mtx_};
-  waiters_[id] = waiter{std::move(fn), deadline};
+  waiters_[id] = waiter{std::move(key), std::move(fn), deadline};
 }
 
 bool pool_core::complete(uint64_t id, caf::error err) {
@@ -111,23 +111,20 @@ void pool_core::complete_all(const caf::error& err) {
     kv.second.fn(err);
 }
 
-size_t pool_core::expire(std::chrono::steady_clock::time_point now) {
-  std::vector<dispatch_done> expired;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    for (auto i = waiters_.begin(); i != waiters_.end();) {
-      if (i->second.deadline <= now) {
-        expired.push_back(std::move(i->second.fn));
-        i = waiters_.erase(i);
-      } else {
-        ++i;
-      }
+std::vector<pool_core::expired_dispatch>
+pool_core::expire(std::chrono::steady_clock::time_point now) {
+  std::vector<expired_dispatch> expired;
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto i = waiters_.begin(); i != waiters_.end();) {
+    if (i->second.deadline <= now) {
+      expired.push_back(expired_dispatch{i->first, std::move(i->second.key),
+                                         std::move(i->second.fn)});
+      i = waiters_.erase(i);
+    } else {
+      ++i;
     }
   }
-  for (auto& fn : expired)
-    fn(make_error(errc::timeout,
-                  "dispatch timed out waiting for the worker's start"));
-  return expired.size();
+  return expired;
 }
 
 size_t pool_core::deliver(const std::string& msg) {
@@ -244,7 +241,8 @@ caf::error dispatch_refusal(const std::string& status,
 
 namespace {
 
-/// Parses `n` space-terminated decimal lengths starting at `pos`.
+/// Parses `n` space-terminated decimal lengths starting at `pos`, each at
+/// most the size of `raw` (so that the sum of a few cannot wrap around).
 bool parse_lengths(const std::string& raw, size_t& pos, size_t* out,
                    size_t n) {
   for (size_t i = 0; i < n; ++i) {
@@ -252,7 +250,7 @@ bool parse_lengths(const std::string& raw, size_t& pos, size_t* out,
     if (sp == std::string::npos || sp == pos)
       return false;
     auto v = pool_routing::parse_i64(raw.substr(pos, sp - pos));
-    if (!v || *v < 0)
+    if (!v || *v < 0 || static_cast<uint64_t>(*v) > raw.size())
       return false;
     out[i] = static_cast<size_t>(*v);
     pos = sp + 1;

@@ -81,16 +81,26 @@ public:
   /// Registers the completion of dispatch `id` in the node's one registry
   /// of pending dispatches, to be failed with `errc::timeout` by `expire`
   /// after `deadline`. Register before publishing.
-  void add_waiter(uint64_t id, dispatch_done fn,
+  void add_waiter(uint64_t id, std::string key, dispatch_done fn,
                   std::chrono::steady_clock::time_point deadline);
   /// Removes the waiter of `id` and runs it with `err`; returns false if it
   /// was no longer registered (it completed already).
   bool complete(uint64_t id, caf::error err);
   /// Completes every registered waiter with `err`.
   void complete_all(const caf::error& err);
-  /// Fails the waiters whose deadline is before `now` with
-  /// `errc::timeout`; returns how many.
-  size_t expire(std::chrono::steady_clock::time_point now);
+  /// A dispatch whose deadline passed, removed from the registry.
+  struct expired_dispatch {
+    /// The dispatch ID.
+    uint64_t id;
+    /// The job key.
+    std::string key;
+    /// Its completion, still to run (with `errc::timeout`).
+    dispatch_done fn;
+  };
+  /// Removes the waiters whose deadline is before `now` and returns them;
+  /// the caller completes them (see `dispatcher::run`).
+  std::vector<expired_dispatch>
+  expire(std::chrono::steady_clock::time_point now);
   /// Delivers the results in a node-channel message (records
   /// `<id>\x1f<error>\x1e`, empty error = started, otherwise
   /// `errc::handler_failed` with the text); late or unknown results are
@@ -108,6 +118,7 @@ private:
   std::atomic<int64_t> lease_deadline_{0};
   std::atomic<uint64_t> next_id_{0};
   struct waiter {
+    std::string key;
     dispatch_done fn;
     std::chrono::steady_clock::time_point deadline;
   };

@@ -49,7 +49,7 @@ void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
     return;
   }
   auto did = core_->next_dispatch_id();
-  core_->add_waiter(did, std::move(done),
+  core_->add_waiter(did, key, std::move(done),
                     std::chrono::steady_clock::now()
                       + core_->opts.dispatch_timeout());
   std::unique_lock<std::mutex> guard{mtx_};
@@ -164,6 +164,26 @@ void dispatcher::send(client& c, std::vector<item>& batch) {
   }
 }
 
+void dispatcher::fail_expired(client& c,
+                              std::vector<pool_core::expired_dispatch>& xs) {
+  for (auto& x : xs) {
+    // Sent on the same gateway after the dispatch script, so the answer
+    // reflects whether that script stored the job.
+    auto r = c("HEXISTS", core_->prefix + "jobs", x.key);
+    std::string what = "dispatch of " + x.key
+                       + " timed out waiting for the worker's start; ";
+    if (!r)
+      what += "whether the job exists is unknown (" + render(r.error())
+              + ")";
+    else if (r->integer == 1)
+      what += "the job exists and starts when a worker takes it "
+              "(stop_job cancels it)";
+    else
+      what += "the job was not stored (dispatching again is safe)";
+    x.fn(make_error(errc::timeout, std::move(what)));
+  }
+}
+
 void dispatcher::run(client& c, bool expires) {
   std::unique_lock<std::mutex> guard{mtx_};
   auto next_expire = std::chrono::steady_clock::now() + expire_period_;
@@ -171,9 +191,21 @@ void dispatcher::run(client& c, bool expires) {
     auto now = std::chrono::steady_clock::now();
     if (expires && now >= next_expire) {
       next_expire = now + expire_period_;
-      guard.unlock();
-      core_->expire(now);
-      guard.lock();
+      auto expired = core_->expire(now);
+      if (!expired.empty()) {
+        // Not sent yet: drop them, so "not stored" below stays true.
+        queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                                    [&](const item& x) {
+                                      for (auto& e : expired)
+                                        if (e.id == x.did)
+                                          return true;
+                                      return false;
+                                    }),
+                     queue_.end());
+        guard.unlock();
+        fail_expired(c, expired);
+        guard.lock();
+      }
     }
     if (stopping_)
       return;

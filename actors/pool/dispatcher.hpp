@@ -74,6 +74,7 @@ private:
   };
 
   std::vector<item> take();
+  void fail_expired(client& c, std::vector<pool_core::expired_dispatch>& xs);
   bool send_async(std::shared_ptr<std::vector<item>> batch);
   void send(client& c, std::vector<item>& batch);
   void settle(const std::vector<item>& batch,

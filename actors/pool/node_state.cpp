@@ -196,7 +196,11 @@ void node_state::close_all(bool shutdown, std::function<void()> then) {
 
 void node_state::leave() {
   left = true;
-  cli("ZREM", core->prefix + "alive", "n:" + core->node);
+  // Not blocking: with Redis down, close must not wait a command timeout
+  // here (the gateway still sends it once Redis is back in time).
+  caf::anon_send(rt.gateway(), cmd_atom::value,
+                 make_command("ZREM", core->prefix + "alive",
+                              "n:" + core->node));
   disp->close(); // no result can reach this node any more
   fail_requests();
   caf::anon_send(rt.pubsub(), unsub_atom::value,

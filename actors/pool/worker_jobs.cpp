@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 #include <caf/send.hpp>
 
 #include "pulse/actors/pool/scripts.hpp"
+#include "pulse/actors/redis/backoff.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
 
@@ -212,19 +214,37 @@ bool worker_state::flush_handoff() {
 }
 
 void worker_state::hand_over_owned(caf::timespan budget) {
-  auto deadline = std::chrono::steady_clock::now() + budget;
+  using clock = std::chrono::steady_clock;
+  auto now = clock::now();
+  auto deadline = now + budget;
+  // Failures in a row (Redis unreachable) end the attempt after
+  // close_timeout; the waits between failed attempts double from
+  // requeue_delay / 20 up to requeue_delay.
+  auto failing_since = clock::time_point{};
+  backoff delay{core->opts.requeue_delay / 20, core->opts.requeue_delay};
   for (;;) {
     auto moved = move_owned(cli, *core, id, true);
     if (moved && *moved == 0)
       return; // nothing (left) to hand over
-    if (std::chrono::steady_clock::now() >= deadline) {
-      log::warn("pool worker could not hand its jobs over worker={}; a "
-                "cleaner will recover them",
-                id);
+    now = clock::now();
+    if (moved) {
+      failing_since = {};
+      delay.reset();
+    } else if (failing_since == clock::time_point{}) {
+      failing_since = now;
+    }
+    auto unreachable = failing_since != clock::time_point{}
+                       && now - failing_since >= core->opts.close_timeout;
+    if (now >= deadline || unreachable) {
+      log::warn("pool worker could not hand its jobs over worker={} "
+                "reason={} error=\"{}\"; a cleaner will recover them",
+                id, unreachable ? "close-timeout" : "worker-shutdown-ttl",
+                moved ? std::string{"jobs left"} : render(moved.error()));
       return;
     }
     if (!moved)
-      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+      std::this_thread::sleep_for(
+        std::min<clock::duration>(delay.next(), deadline - now));
   }
 }
 

@@ -101,6 +101,10 @@ public:
         if (req)
           st->resend(std::move(*req));
       },
+      [st](gw_retry_atom, pending_ptr& req) {
+        if (req)
+          st->retry_refused(std::move(*req));
+      },
       [st](cancel_atom) {
         st->cancel_all();
         std::lock_guard<std::mutex> guard{st->mtx};

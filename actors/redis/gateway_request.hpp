@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <time.h>
@@ -200,6 +201,32 @@ struct request {
 
 /// A request as a message (a script re-sent after `NOSCRIPT`).
 using request_ptr = std::shared_ptr<request>;
+
+/// Returns the bytes of the strings `xs` (command arguments).
+inline size_t bytes_of(const std::vector<std::string>& xs) {
+  size_t n = 0;
+  for (auto& x : xs)
+    n += x.size();
+  return n;
+}
+
+/// Returns the bytes of `req`'s arguments (keys, payloads, script args):
+/// what `max-payload` limits and request deadlines grow with.
+inline size_t request_bytes(const request& req) {
+  switch (req.kind) {
+    case request::type::single:
+      return bytes_of(req.single.args);
+    case request::type::batch: {
+      size_t n = 0;
+      for (auto& c : req.body->cmds)
+        n += bytes_of(c.args);
+      return n;
+    }
+    case request::type::eval:
+      return bytes_of(req.body->keys) + bytes_of(req.body->args);
+  }
+  return 0;
+}
 
 } // namespace pulse::gateway_detail
 

@@ -50,6 +50,13 @@ void gateway_state::submit(request req) {
     fail(req, make_error(errc::closed, "gateway is shutting down"));
     return;
   }
+  if (auto bytes = request_bytes(req); oversized(bytes)) {
+    fail(req, make_error(errc::too_large,
+                         "request of " + std::to_string(bytes)
+                           + " bytes exceeds pulse.redis.max-payload ("
+                           + std::to_string(opts.max_payload) + ")"));
+    return;
+  }
   apply_timeout(req);
   if (usable()) {
     if (send(std::move(req)))
@@ -71,6 +78,14 @@ void gateway_state::apply_timeout(request& req) {
   if (req.timeout.count() <= 0)
     req.timeout = opts.command_timeout;
   req.deadline = coarse_now() + req.timeout;
+  // Large requests take longer to send and for Redis to copy: one more
+  // second per 16 MiB (about 60 ns per byte).
+  if (auto bytes = request_bytes(req); bytes >= large_request)
+    req.deadline += std::chrono::nanoseconds{bytes * 60};
+}
+
+bool gateway_state::oversized(size_t bytes) const noexcept {
+  return opts.max_payload > 0 && bytes > opts.max_payload;
 }
 
 bool gateway_state::enqueue_locked(request req) {
@@ -146,6 +161,9 @@ void gateway_state::put_direct(request req, std::unique_lock<std::mutex>& guard)
 }
 
 bool gateway_state::try_direct(request& req) {
+  // Oversized requests take the message path, where `submit` fails them.
+  if (oversized(request_bytes(req)))
+    return false;
   {
     std::unique_lock<std::mutex> guard{mtx};
     if (!direct_ok_locked())
@@ -175,6 +193,19 @@ bool gateway_state::try_take(caf::mailbox_element& elem) {
     return false;
   } else {
     return false;
+  }
+  // Oversized requests take the message path, where `submit` fails them.
+  if (opts.max_payload > 0) {
+    size_t bytes = 0;
+    if (kind == request::type::single)
+      bytes = bytes_of(xs.get_as<command>(1).args);
+    else if (kind == request::type::batch)
+      for (auto& c : xs.get_as<std::vector<command>>(1))
+        bytes += bytes_of(c.args);
+    else
+      bytes = bytes_of(xs.get_as<std::vector<std::string>>(2))
+              + bytes_of(xs.get_as<std::vector<std::string>>(3));
+    takeable = takeable && !oversized(bytes);
   }
   {
     std::unique_lock<std::mutex> guard{mtx};
@@ -213,100 +244,6 @@ bool gateway_state::try_take(caf::mailbox_element& elem) {
   }
   arm_timer_from_outside();
   return true;
-}
-
-caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
-  // Under the lock only the bookkeeping: match replies FIFO and move the
-  // finished requests out. Deliveries (allocations, enqueues, wake-ups)
-  // happen after releasing it, so writers are not held up; they stay in
-  // order because only this thread delivers replies.
-  auto& done = finished_;
-  std::vector<request_ptr> retries;
-  caf::error result;
-  {
-    std::unique_lock<std::mutex> guard{mtx};
-    for (auto& reply : xs) {
-      ++replies;
-      if (in_flight.empty()) {
-        result = make_error(errc::protocol_error,
-                            "reply without a request: " + reply.render());
-        break;
-      }
-      auto& req = in_flight.front();
-      auto finish = [&](caf::message msg) {
-        done.push_back(finished{std::move(req.to), std::move(msg), {}, false});
-        in_flight.pop_front();
-      };
-      auto finish_value = [&](resp::value&& x) {
-        done.push_back(finished{std::move(req.to), {}, std::move(x), true});
-        in_flight.pop_front();
-      };
-      auto redis_err = [&](std::string text) {
-        ++errors;
-        return caf::make_message(
-          make_error(errc::redis_error, std::move(text)));
-      };
-      switch (req.kind) {
-        case request::type::single:
-          if (reply.is_error())
-            finish(redis_err(std::move(reply.str)));
-          else
-            finish_value(std::move(reply));
-          break;
-        case request::type::batch:
-          req.body->replies.emplace_back(std::move(reply));
-          if (--req.owed == 0)
-            finish(caf::make_message(std::move(req.body->replies)));
-          break;
-        case request::type::eval:
-          if (reply.is_error()
-              && reply.str.compare(0, 8, "NOSCRIPT") == 0) {
-            // The script cache was flushed: the gateway re-sends it.
-            ++script_reloads;
-            retries.push_back(std::make_shared<request>(std::move(req)));
-            in_flight.pop_front();
-            break;
-          }
-          if (reply.is_error())
-            finish(redis_err(std::move(reply.str)));
-          else
-            finish_value(std::move(reply));
-          break;
-      }
-    }
-    // Send what was held back while these requests were in flight (see
-    // `enqueue_locked`), before the deliveries.
-    conn.send_pending(guard, false);
-  }
-  for (auto& f : done) {
-    if (f.has_value)
-      f.to.deliver_value(std::move(f.value));
-    else
-      f.to.deliver(std::move(f.msg));
-  }
-  done.clear();
-  if (!retries.empty())
-    if (auto hdl = caf::actor_cast<caf::actor>(self_addr))
-      for (auto& r : retries)
-        // Through the gateway (direct callers have no `to.self`).
-        caf::anon_send(hdl, gw_resend_atom::value, std::move(r));
-  xs.clear();
-  return result;
-}
-
-void gateway_state::resend(request req) {
-  {
-    std::lock_guard<std::mutex> guard{mtx};
-    scripts.erase(req.body->scr.sha1);
-  }
-  if (closing) {
-    fail(req, make_error(errc::closed, "gateway is shutting down"));
-  } else if (usable()) {
-    send(std::move(req));
-    conn.flush_later(); // rare: always flush
-  } else {
-    queued.emplace_front(std::move(req));
-  }
 }
 
 void gateway_state::on_up() {
@@ -422,6 +359,7 @@ gateway_stats gateway_state::snapshot() {
   result.replies = replies;
   result.errors = errors;
   result.script_reloads = script_reloads;
+  result.refused_retries = refused_retries;
   result.queued = queued.size();
   result.in_flight = 0;
   std::lock_guard<std::mutex> guard{mtx};

@@ -79,6 +79,9 @@ struct gateway_state {
   std::atomic<uint64_t> errors{0};
   /// `NOSCRIPT` replies answered by re-sending the script.
   std::atomic<uint64_t> script_reloads{0};
+  /// Requests sent again after Redis refused them (see
+  /// `refused_before_running`).
+  std::atomic<uint64_t> refused_retries{0};
   /// The counters not kept in atomics; `snapshot` fills in the rest.
   gateway_stats stats;
   /// Whether a timeout tick is pending.
@@ -126,6 +129,12 @@ struct gateway_state {
   /// Resolves the request's timeout (zero: the gateway's default) and sets
   /// its deadline.
   void apply_timeout(request& req);
+
+  /// Returns whether a request of `bytes` exceeds `max_payload`.
+  bool oversized(size_t bytes) const noexcept;
+
+  /// Requests from this size on get a longer deadline (see apply_timeout).
+  static constexpr size_t large_request = 1024 * 1024;
 
   /// Appends the request's encoding to the output buffer and the request to
   /// `in_flight` (pre: `mtx` held; the reader finds the entry before the
@@ -189,6 +198,14 @@ struct gateway_state {
 
   /// Sends a script again as `EVAL` after `NOSCRIPT`.
   void resend(request req);
+
+  /// Returns whether an error reply means Redis did not run the command
+  /// (`LOADING`, `BUSY`, `TRYAGAIN`, `MASTERDOWN`): retrying is safe.
+  static bool refused_before_running(const std::string& text);
+
+  /// Sends `req` again after Redis refused it (see
+  /// `refused_before_running`), or fails it once its deadline passed.
+  void retry_refused(request req);
 
   /// The connection is up: sends everything queued for it.
   void on_up();

@@ -18,6 +18,9 @@ namespace pulse::detail {
 
 namespace {
 
+// Repeated connect failures are logged as warnings at most this often.
+constexpr auto fail_warn_period = std::chrono::seconds{10};
+
 /// A larger emptied output buffer is freed instead of kept as the spare.
 constexpr size_t max_spare_capacity = 4 * 1024 * 1024;
 
@@ -108,7 +111,9 @@ void link::callbacks(reply_fn on_reply, up_fn on_up, down_fn on_down) {
 }
 
 void link::connect() {
-  if (connected_ || connecting_ || stopped_)
+  // While a back-off delay runs, a request must not cut it short (a caller
+  // retrying every few ms would otherwise reconnect every few ms).
+  if (connected_ || connecting_ || stopped_ || retry_pending_)
     return;
   connecting_ = true;
   auto epoch = ++epoch_;
@@ -163,16 +168,33 @@ caf::message_handler link::handlers() {
       if (epoch != epoch_ || stopped_)
         return;
       connecting_ = false;
-      log::warn("redis connect failed role={} host={} port={} attempt={} "
-                "error=\"{}\"",
-                role_, opts_.host, opts_.port, backoff_.attempts() + 1, err);
+      // Identical failures repeat every reconnect-max while Redis is down:
+      // warn on the first and then every fail_warn_period, with a count.
+      auto now = std::chrono::steady_clock::now();
+      if (backoff_.attempts() == 0
+          || now - last_fail_warn_ >= fail_warn_period) {
+        log::warn("redis connect failed role={} host={} port={} attempt={} "
+                  "failures_since_last_warning={} error=\"{}\"",
+                  role_, opts_.host, opts_.port, backoff_.attempts() + 1,
+                  failures_unlogged_, err);
+        last_fail_warn_ = now;
+        failures_unlogged_ = 0;
+      } else {
+        ++failures_unlogged_;
+        log::debug("redis connect failed role={} host={} port={} attempt={} "
+                   "error=\"{}\"",
+                   role_, opts_.host, opts_.port, backoff_.attempts() + 1,
+                   err);
+      }
       if (on_down_)
         on_down_(err);
       schedule_retry(false);
     },
     [this](link_retry_atom, uint64_t epoch) {
-      if (epoch == epoch_)
-        connect();
+      if (epoch != epoch_)
+        return;
+      retry_pending_ = false;
+      connect();
     },
     [this](link_flush_atom) {
       caf::error failure;
@@ -339,9 +361,11 @@ void link::schedule_retry(bool now) {
     return;
   ++epoch_;
   if (now) {
+    retry_pending_ = false;
     connect();
     return;
   }
+  retry_pending_ = true;
   self_->delayed_send(self_, backoff_.next(), link_retry_atom::value, epoch_);
 }
 

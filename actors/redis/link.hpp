@@ -135,6 +135,13 @@ private:
   bool connected_ = false;
   bool connecting_ = false;
   bool stopped_ = false;
+  /// A back-off delay is running: requests do not connect early.
+  bool retry_pending_ = false;
+  /// When the last connect failure was logged as a warning; later failures
+  /// are debug records until `fail_warn_period` passed.
+  std::chrono::steady_clock::time_point last_fail_warn_{};
+  /// Failures since the last warning.
+  uint64_t failures_unlogged_ = 0;
   std::atomic<bool> flush_scheduled_{false};
   uint64_t epoch_ = 0;
   uint64_t connects_ = 0;

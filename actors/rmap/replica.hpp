@@ -48,7 +48,8 @@ caf::expected<replica_actor> spawn_replica(services& rt, const std::string& name
 
 /// Spawns the replica of map `name` (`spawn_replica`) and blocks until it
 /// joined (subscribed and loaded the hash), at most `opts.join_timeout`.
-/// Errors: those of `spawn_replica`, Redis errors, `errc::timeout` (the
+/// Errors: those of `spawn_replica`, Redis errors (permanent ones such as
+/// `WRONGTYPE`, a key of another type, at once), `errc::timeout` (the
 /// replica is exited then).
 caf::expected<replica_actor> join_replica(services& rt, const std::string& name,
                                           std::shared_ptr<rmap_store> store,

@@ -40,11 +40,24 @@ void replica_state::resync() {
               make_command("HGETALL", content_key))
     .then([this](resp::value& v) { on_snapshot(v); },
           [this](caf::error& err) {
+            bool joined;
             {
               std::lock_guard<std::mutex> guard{core->mtx};
               core->syncing = false;
+              joined = core->joined;
             }
             log::warn("map resync failed map={} error=\"{}\"", name, err);
+            // A key of another type (WRONGTYPE) or a missing permission
+            // will not heal by waiting: fail the join at once instead of
+            // after join_timeout (the joiner then stops this replica).
+            if (!joined && is_permanent(err)) {
+              auto e = make_error(errc::redis_error,
+                                  "pulse map: cannot load " + content_key
+                                    + ": " + render(err));
+              for (auto& kvp : waiters)
+                kvp.second.deliver(e);
+              waiters.clear();
+            }
             self->delayed_send(self, retry.next(), rp_retry_atom::value);
           });
 }

@@ -12,6 +12,7 @@
 #include "pulse/actors/streaming/poller.hpp"
 #include "pulse/actors/streaming/read_reply.hpp"
 #include "pulse/actors/redis/backoff.hpp"
+#include "pulse/actors/redis/client.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
 #include "pulse/runtime/names.hpp"
@@ -230,6 +231,25 @@ caf::behavior reader_impl(caf::event_based_actor* self,
 
 } // namespace
 
+caf::error check_stream_types(services& rt,
+                               const std::vector<std::string>& streams) {
+  std::vector<command> cmds;
+  for (auto& name : streams)
+    cmds.push_back(make_command("TYPE", stream_key(name)));
+  client c{rt.system(), rt.gateway()};
+  auto types = c.batch(std::move(cmds));
+  if (!types)
+    return caf::none; // Redis unreachable: the reader retries its reads
+  for (size_t i = 0; i < streams.size() && i < types->size(); ++i) {
+    auto& t = (*types)[i].str;
+    if (t != "none" && t != "stream")
+      return make_error(errc::redis_error,
+                        "WRONGTYPE pulse reader: key " + stream_key(streams[i])
+                          + " holds a " + t + ", not a stream");
+  }
+  return caf::none;
+}
+
 caf::expected<reader_actor> spawn_reader(services& rt,
                                          std::vector<std::string> streams) {
   return spawn_reader(rt, std::move(streams),
@@ -248,6 +268,8 @@ caf::expected<reader_actor> spawn_reader(services& rt,
   auto filter = topic_filter::make(opts);
   if (!filter)
     return filter.error();
+  if (auto err = check_stream_types(rt, streams))
+    return err;
   auto blocking = rt.spawn_gateway(gateway_role::blocking);
   auto hdl = rt.system().spawn(reader_impl, std::move(streams),
                                std::move(opts), std::move(*filter),

@@ -31,10 +31,18 @@ class services;
 /// - Read errors (Redis down) are logged and retried with back-off.
 ///
 /// Errors: `errc::invalid_argument` for an invalid stream name or topic
-/// pattern (`topic pattern must be a valid regex: ...`).
+/// pattern (`topic pattern must be a valid regex: ...`); `errc::redis_error`
+/// (`WRONGTYPE ...`) when a stream's key holds another type (checked with
+/// `TYPE` at spawn; skipped while Redis is unreachable).
 caf::expected<reader_actor> spawn_reader(services& rt,
                                          std::vector<std::string> streams,
                                          reader_options opts);
+
+/// Checks with `TYPE` that each stream's key is a stream or absent; returns
+/// `errc::redis_error` (`WRONGTYPE ...`) naming the first that is not, and
+/// no error when Redis cannot be asked.
+caf::error check_stream_types(services& rt,
+                              const std::vector<std::string>& streams);
 
 /// Spawns a reader with the configured `[pulse.streaming]` defaults
 /// (`reader_options::from(rt.opts().streaming)`); see above.

@@ -44,6 +44,16 @@ std::vector<command> stream::add_commands(const std::string& event_name,
                                           const std::string& payload,
                                           const std::string& topic,
                                           bool only_if_exists) const {
+  return add_commands_with_id("*", event_name, payload, topic,
+                              only_if_exists);
+}
+
+std::vector<command>
+stream::add_commands_with_id(const std::string& id,
+                             const std::string& event_name,
+                             const std::string& payload,
+                             const std::string& topic,
+                             bool only_if_exists) const {
   command xadd;
   auto& a = xadd.args;
   a.reserve(12);
@@ -56,7 +66,7 @@ std::vector<command> stream::add_commands(const std::string& event_name,
     a.emplace_back("~");
     a.emplace_back(std::to_string(opts_.max_len));
   }
-  a.emplace_back("*");
+  a.emplace_back(id);
   a.emplace_back("n");
   a.emplace_back(event_name);
   a.emplace_back("p");
@@ -126,6 +136,46 @@ caf::expected<std::string> stream::add(client& c, const std::string& event_name,
   if (!res)
     return res.error();
   return parse_add(*res);
+}
+
+caf::expected<std::string>
+stream::add_with_id(client& c, const std::string& id,
+                    const std::string& event_name, const std::string& payload,
+                    const std::string& topic) const {
+  auto res = c.batch(add_commands_with_id(id, event_name, payload, topic));
+  if (!res)
+    return res.error();
+  auto added = parse_add(*res);
+  if (added || code_of(added.error()) != errc::redis_error)
+    return added;
+  auto text = render(added.error());
+  if (text.find("equal or smaller") == std::string::npos)
+    return added; // e.g. an invalid ID
+  // The ID is taken or below the last entry: a retry of this very add
+  // finds its own entry (same name, payload and topic) and succeeds.
+  auto entry = c("XRANGE", key_, id, id);
+  if (!entry)
+    return entry.error();
+  if (!entry->is_array() || entry->elements.empty())
+    return make_error(errc::invalid_argument,
+                      "stream " + name_ + ": entry ID " + id
+                        + " is not above the last entry (and not in the "
+                          "stream)");
+  auto& fields = entry->elements[0].elements[1].elements;
+  std::string n, p, t;
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+    if (fields[i].str == "n")
+      n = fields[i + 1].str;
+    else if (fields[i].str == "p")
+      p = fields[i + 1].str;
+    else if (fields[i].str == "t")
+      t = fields[i + 1].str;
+  }
+  if (n != event_name || p != payload || t != topic)
+    return make_error(errc::invalid_argument,
+                      "stream " + name_ + ": entry ID " + id
+                        + " holds a different event");
+  return id;
 }
 
 caf::expected<int64_t> stream::remove(client& c,

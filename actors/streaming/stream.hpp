@@ -48,6 +48,15 @@ public:
                                     const std::string& topic = {},
                                     bool only_if_exists = false) const;
 
+  /// Like `add_commands` with the producer's entry ID `id` (`<ms>-<seq>`,
+  /// above the stream's last entry) instead of `*`.
+  std::vector<command> add_commands_with_id(const std::string& id,
+                                            const std::string& event_name,
+                                            const std::string& payload,
+                                            const std::string& topic = {},
+                                            bool only_if_exists
+                                            = false) const;
+
   /// Parses the replies of `add_commands`: the new entry ID, or "" when
   /// `only_if_exists` was set and the stream does not exist. Errors:
   /// `errc::redis_error`.
@@ -63,6 +72,19 @@ public:
                                  const std::string& payload,
                                  const std::string& topic = {},
                                  bool only_if_exists = false) const;
+
+  /// Blocking, idempotent: adds one event under the producer's entry ID
+  /// `id` (`<ms>-<seq>`, e.g. a timestamp and a per-producer sequence), so
+  /// retrying after `errc::disconnected` or `errc::timeout` cannot store it
+  /// twice: when Redis refuses the ID as not above the last entry,
+  /// `XRANGE key id id` finds this very event (same name, payload, topic)
+  /// and the ID is returned. Errors: `errc::invalid_argument` when the ID is
+  /// below the last entry and not this event's, Redis errors.
+  caf::expected<std::string> add_with_id(client& c, const std::string& id,
+                                         const std::string& event_name,
+                                         const std::string& payload,
+                                         const std::string& topic
+                                         = {}) const;
 
   /// Blocking: `XDEL`. Returns the number of entries removed.
   caf::expected<int64_t> remove(client& c,

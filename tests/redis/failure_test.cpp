@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <thread>
 
 #include <caf/all.hpp>
 
@@ -210,6 +212,36 @@ BOOST_AUTO_TEST_CASE(hung_redis_times_out_then_recovers) {
   // The gateway reset the connection and works again.
   BOOST_TEST(wait_until([&] { return redis()("GET", "x").engaged(); }, 5s));
   BOOST_TEST(redis()("GET", "x")->str == "1");
+}
+
+BOOST_AUTO_TEST_CASE(busy_redis_refusals_are_retried_within_the_timeout) {
+  // A script that never ends makes Redis answer every other client with
+  // BUSY (it runs nothing else) until SCRIPT KILL: the gateway sends the
+  // refused GET again until it succeeds, within its command timeout.
+  BOOST_REQUIRE(redis()("SET", "k", "v"));
+  BOOST_REQUIRE(redis()("CONFIG", "SET", "busy-reply-threshold", "50"));
+  auto busy_gw = rt->spawn_gateway(gateway_role::blocking);
+  command loop = make_command("EVAL", "while true do end", "0");
+  loop.timeout = std::chrono::seconds{10};
+  (*self)->send(busy_gw, cmd_atom::value, loop);
+  std::this_thread::sleep_for(150ms); // past busy-reply-threshold
+  std::thread killer{[port = port()] {
+    std::this_thread::sleep_for(400ms);
+    auto cmd = "redis-cli -p " + std::to_string(port)
+               + " SCRIPT KILL > /dev/null";
+    if (std::system(cmd.c_str()) != 0)
+      std::fprintf(stderr, "SCRIPT KILL failed\n");
+  }};
+  auto r = redis()("GET", "k");
+  killer.join();
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  BOOST_TEST(r->str == "v");
+  gateway_stats st;
+  (*self)
+    ->request(rt->gateway(), 5s, stats_atom::value)
+    .receive([&](gateway_stats& x) { st = x; }, [](caf::error&) {});
+  BOOST_TEST(st.refused_retries > 0u);
+  (*self)->send_exit(busy_gw, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

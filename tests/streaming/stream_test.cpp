@@ -122,4 +122,34 @@ BOOST_AUTO_TEST_CASE(absolute_ttl_is_not_refreshed_sliding_is) {
   BOOST_TEST(ps > 1500);
 }
 
+BOOST_AUTO_TEST_CASE(add_with_id_is_idempotent) {
+  auto s = *stream::make("once");
+  auto id = s.add_with_id(redis(), "1700000000000-1", "ev", "pay");
+  BOOST_REQUIRE_MESSAGE(id, describe(id));
+  BOOST_TEST(*id == "1700000000000-1");
+  // A retry (say after pulse.disconnected) finds its own entry: no copy.
+  auto again = s.add_with_id(redis(), "1700000000000-1", "ev", "pay");
+  BOOST_REQUIRE_MESSAGE(again, describe(again));
+  BOOST_TEST(*again == "1700000000000-1");
+  BOOST_TEST(redis()("XLEN", "pulse:stream:once")->integer == 1);
+  // The same ID for another event, or an ID below the last entry, is an
+  // error, not a silent success.
+  auto other = s.add_with_id(redis(), "1700000000000-1", "ev", "other");
+  BOOST_TEST(code_of(other.error()) == errc::invalid_argument);
+  BOOST_TEST(describe(other).find("holds a different event")
+               != std::string::npos,
+             describe(other));
+  auto lower = s.add_with_id(redis(), "1600000000000-1", "ev", "pay");
+  BOOST_TEST(code_of(lower.error()) == errc::invalid_argument);
+  BOOST_TEST(redis()("XLEN", "pulse:stream:once")->integer == 1);
+  // Retries with a TTL (MULTI/EXEC) behave the same.
+  stream_options o;
+  o.ttl = std::chrono::seconds{60};
+  auto t = *stream::make("once-ttl", o);
+  BOOST_REQUIRE(t.add_with_id(redis(), "5-1", "ev", "x", "tp"));
+  auto t2 = t.add_with_id(redis(), "5-1", "ev", "x", "tp");
+  BOOST_REQUIRE_MESSAGE(t2, describe(t2));
+  BOOST_TEST(redis()("XLEN", "pulse:stream:once-ttl")->integer == 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

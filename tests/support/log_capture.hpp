@@ -25,18 +25,24 @@ public:
 
   /// Returns whether a record containing `text` was logged.
   bool contains(const std::string& text) const {
-    return sink_->contains(text);
+    return sink_->count(text) > 0;
+  }
+
+  /// Returns how many records containing `text` were logged.
+  size_t count(const std::string& text) const {
+    return sink_->count(text);
   }
 
 private:
   class sink : public spdlog::sinks::base_sink<std::mutex> {
   public:
-    bool contains(const std::string& text) {
+    size_t count(const std::string& text) {
       std::lock_guard<std::mutex> guard{mutex_};
+      size_t n = 0;
       for (auto& x : lines_)
         if (x.find(text) != std::string::npos)
-          return true;
-      return false;
+          ++n;
+      return n;
     }
 
   protected:

@@ -1,0 +1,145 @@
+// The gateway's replies: matching them to requests in order, re-sending
+// scripts after `NOSCRIPT` and requests Redis refused without running them.
+
+#include "pulse/actors/redis/gateway_state.hpp"
+
+#include <cstring>
+
+#include "pulse/actors/redis/resp.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+
+namespace pulse::gateway_detail {
+
+caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
+  // Under the lock only the bookkeeping: match replies FIFO and move the
+  // finished requests out. Deliveries (allocations, enqueues, wake-ups)
+  // happen after releasing it, so writers are not held up; they stay in
+  // order because only this thread delivers replies.
+  auto& done = finished_;
+  std::vector<request_ptr> retries;
+  std::vector<request_ptr> refused;
+  caf::error result;
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    for (auto& reply : xs) {
+      ++replies;
+      if (in_flight.empty()) {
+        result = make_error(errc::protocol_error,
+                            "reply without a request: " + reply.render());
+        break;
+      }
+      auto& req = in_flight.front();
+      auto finish = [&](caf::message msg) {
+        done.push_back(finished{std::move(req.to), std::move(msg), {}, false});
+        in_flight.pop_front();
+      };
+      auto finish_value = [&](resp::value&& x) {
+        done.push_back(finished{std::move(req.to), {}, std::move(x), true});
+        in_flight.pop_front();
+      };
+      auto redis_err = [&](std::string text) {
+        ++errors;
+        return caf::make_message(
+          make_error(errc::redis_error, std::move(text)));
+      };
+      // Refused before running (loading, busy script, failover): send it
+      // again later, within its deadline; safe for any command. Batches
+      // are not retried (part of one may have run).
+      if (reply.is_error() && req.kind != request::type::batch
+          && refused_before_running(reply.str)
+          && coarse_now() + opts.reconnect_min < req.deadline) {
+        ++refused_retries;
+        refused.push_back(std::make_shared<request>(std::move(req)));
+        in_flight.pop_front();
+        continue;
+      }
+      switch (req.kind) {
+        case request::type::single:
+          if (reply.is_error())
+            finish(redis_err(std::move(reply.str)));
+          else
+            finish_value(std::move(reply));
+          break;
+        case request::type::batch:
+          req.body->replies.emplace_back(std::move(reply));
+          if (--req.owed == 0)
+            finish(caf::make_message(std::move(req.body->replies)));
+          break;
+        case request::type::eval:
+          if (reply.is_error()
+              && reply.str.compare(0, 8, "NOSCRIPT") == 0) {
+            // The script cache was flushed: the gateway re-sends it.
+            ++script_reloads;
+            retries.push_back(std::make_shared<request>(std::move(req)));
+            in_flight.pop_front();
+            break;
+          }
+          if (reply.is_error())
+            finish(redis_err(std::move(reply.str)));
+          else
+            finish_value(std::move(reply));
+          break;
+      }
+    }
+    // Send what was held back while these requests were in flight (see
+    // `enqueue_locked`), before the deliveries.
+    conn.send_pending(guard, false);
+  }
+  for (auto& f : done) {
+    if (f.has_value)
+      f.to.deliver_value(std::move(f.value));
+    else
+      f.to.deliver(std::move(f.msg));
+  }
+  done.clear();
+  if (!retries.empty() || !refused.empty())
+    if (auto hdl = caf::actor_cast<caf::actor>(self_addr)) {
+      for (auto& r : retries)
+        // Through the gateway (direct callers have no `to.self`).
+        caf::anon_send(hdl, gw_resend_atom::value, std::move(r));
+      for (auto& r : refused)
+        caf::delayed_anon_send(hdl, opts.reconnect_min,
+                               gw_retry_atom::value, std::move(r));
+    }
+  xs.clear();
+  return result;
+}
+
+bool gateway_state::refused_before_running(const std::string& text) {
+  for (auto prefix : {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN"})
+    if (text.compare(0, std::strlen(prefix), prefix) == 0)
+      return true;
+  return false;
+}
+
+void gateway_state::retry_refused(request req) {
+  if (closing) {
+    fail(req, make_error(errc::closed, "gateway is shutting down"));
+  } else if (coarse_now() >= req.deadline) {
+    fail(req, make_error(errc::timeout, "Redis kept refusing the request "
+                                        "(loading, busy or failing over)"));
+  } else if (usable()) {
+    send(std::move(req));
+    conn.flush_later();
+  } else {
+    queued.emplace_front(std::move(req));
+  }
+}
+
+void gateway_state::resend(request req) {
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    scripts.erase(req.body->scr.sha1);
+  }
+  if (closing) {
+    fail(req, make_error(errc::closed, "gateway is shutting down"));
+  } else if (usable()) {
+    send(std::move(req));
+    conn.flush_later(); // rare: always flush
+  } else {
+    queued.emplace_front(std::move(req));
+  }
+}
+
+} // namespace pulse::gateway_detail

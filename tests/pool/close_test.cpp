@@ -1,0 +1,83 @@
+// Closing a pool node while Redis is down: bounded by close-timeout, with
+// reconnects that keep their back-off and warnings that do not flood.
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+
+#include <caf/all.hpp>
+
+#include "pulse/actors/pool/pool.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "tests/pool/recorder.hpp"
+#include "tests/support/fixtures.hpp"
+#include "tests/support/log_capture.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Test options: the hand-over would be allowed 30 s (worker-shutdown-ttl),
+// close-timeout cuts it to 1 s once Redis is unreachable.
+pool_options close_options() {
+  pool_options o;
+  o.worker_ttl = 600ms;
+  o.ack_grace_period = 500ms;
+  o.job_sink_block_duration = 100ms;
+  o.worker_shutdown_ttl = 30s;
+  o.close_timeout = 1s;
+  o.requeue_delay = 50ms;
+  return o;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(pool_close, actor_fixture)
+
+BOOST_AUTO_TEST_CASE(close_with_redis_down_returns_within_close_timeout) {
+  auto log = std::make_shared<journal>();
+  auto node = pool_node::add_node(*rt, "down", close_options());
+  BOOST_REQUIRE(node);
+  BOOST_REQUIRE((*node)->add_worker(std::make_shared<recorder>(log)));
+  BOOST_REQUIRE(!(*node)->dispatch("k1", "p1"));
+  BOOST_REQUIRE(!(*node)->dispatch("k2", "p2"));
+  log_capture logs;
+  server().stop();
+  auto t0 = std::chrono::steady_clock::now();
+  (*node)->close();
+  auto took = std::chrono::steady_clock::now() - t0;
+  // command-timeout (2 s in tests) for the membership update, then
+  // close-timeout (1 s) for the hand-over; 30 s without close-timeout.
+  BOOST_TEST((took < 5s), "close took "
+                          << std::chrono::duration_cast<
+                               std::chrono::milliseconds>(took)
+                               .count()
+                          << " ms");
+  BOOST_TEST(logs.contains("reason=close-timeout"));
+  // The handlers were stopped locally all the same.
+  BOOST_TEST(log->count('x', "k1") == 1u);
+  BOOST_TEST(log->count('x', "k2") == 1u);
+  // Reconnect attempts keep their back-off while callers retry (20 ms to
+  // 200 ms in tests), and repeated failures are warned about once per
+  // link and period, not per attempt: a handful of warnings, not hundreds.
+  auto warnings = logs.count("redis connect failed");
+  BOOST_TEST(warnings <= 12u, warnings << " connect-failure warnings");
+}
+
+BOOST_AUTO_TEST_CASE(dispatch_timeout_says_whether_the_job_exists) {
+  // No worker anywhere: the job is stored but nobody starts it.
+  auto o = close_options();
+  o.client_only = true;
+  o.ack_grace_period = 200ms;
+  auto node = pool_node::add_node(*rt, "nobody", o);
+  BOOST_REQUIRE(node);
+  auto err = (*node)->dispatch("k1", "p1");
+  BOOST_TEST(code_of(err) == errc::timeout, render(err));
+  BOOST_TEST(render(err).find("the job exists") != std::string::npos,
+             render(err));
+  (*node)->close();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
