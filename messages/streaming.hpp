@@ -198,6 +198,10 @@ struct stream_stats {
   uint64_t dead_lettered = 0;
   /// Stale consumers removed from the group (sinks only).
   uint64_t stale_consumers_removed = 0;
+  /// Events trimmed from a stream (`MAXLEN`) before this sink's group read
+  /// them: lost to the sink (sinks only; detected at spawn and every
+  /// tenth idle check, from Redis 7's `XINFO` counters).
+  uint64_t trimmed = 0;
   /// Redis requests that failed.
   uint64_t errors = 0;
   /// Subscribers right now.
@@ -209,7 +213,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stream_stats& x) {
   return f(caf::meta::type_name("stream_stats"), x.polls, x.delivered,
            x.filtered, x.malformed, x.acked, x.reclaimed, x.dead_lettered,
-           x.stale_consumers_removed, x.errors, x.subscribers);
+           x.stale_consumers_removed, x.trimmed, x.errors, x.subscribers);
 }
 
 // -- actor interfaces ---------------------------------------------------------

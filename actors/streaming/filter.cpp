@@ -23,8 +23,14 @@ topic_filter::make(const stream_read_options& opts) {
 bool topic_filter::passes(const event& ev) const {
   if (!topic_.empty())
     return ev.topic == topic_;
-  if (pattern_)
+  if (pattern_) {
+    // libstdc++'s regex engine recurses once per character: a long topic
+    // written by another client would overflow the stack. Topics are short
+    // names; longer ones never match a pattern.
+    if (ev.topic.size() > max_pattern_topic)
+      return false;
     return std::regex_search(ev.topic, *pattern_);
+  }
   return true;
 }
 

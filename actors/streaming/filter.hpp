@@ -23,8 +23,13 @@ public:
   /// regex: ...").
   static caf::expected<topic_filter> make(const stream_read_options& opts);
 
-  /// Returns whether `ev` passes.
+  /// Returns whether `ev` passes. Topics longer than `max_pattern_topic`
+  /// bytes never match a pattern (an exact topic still compares).
   bool passes(const event& ev) const;
+
+  /// The longest topic a pattern is searched in (regex matching recurses
+  /// per character).
+  static constexpr size_t max_pattern_topic = 1024;
 
 private:
   std::string topic_;

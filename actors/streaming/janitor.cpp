@@ -9,6 +9,7 @@
 #include "pulse/actors/streaming/read_reply.hpp"
 #include "pulse/actors/streaming/sink.hpp"
 #include "pulse/actors/streaming/stream.hpp"
+#include "pulse/actors/streaming/trim.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
 #include "pulse/runtime/names.hpp"
@@ -24,6 +25,29 @@ struct janitor {
   sink_config cfg;
   std::shared_ptr<sink_shared> shared;
   std::vector<std::string> streams;
+  /// Trimmed-unread events already reported, per stream (the current gap).
+  std::map<std::string, uint64_t> trim_known = cfg.trimmed_at_start;
+  /// Checks so far; every tenth one also looks for trimmed events.
+  uint64_t checks = 0;
+
+  // Looks for events trimmed before the group read them (a sink lagging
+  // more than the stream's MAXLEN); counts and warns once per gap.
+  void check_trimmed(const std::string& stream) {
+    auto key = stream_key(stream);
+    auto info = call(make_command("XINFO", "STREAM", key));
+    auto groups = call(make_command("XINFO", "GROUPS", key));
+    if (!info || !groups)
+      return;
+    std::vector<resp::value> replies{std::move(*info), std::move(*groups)};
+    auto& known = trim_known[stream];
+    if (!parse_trim_check(replies, cfg.name).lost) {
+      known = 0; // caught up past any gap: a new one is new
+      return;
+    }
+    auto delta = trim_watch::report(replies, cfg.name, stream, known);
+    known += delta;
+    shared->trimmed += delta;
+  }
 
   caf::expected<resp::value> call(command cmd) {
     caf::expected<resp::value> result{resp::value{}};
@@ -249,11 +273,14 @@ struct janitor {
     }
     if (lease->integer != 1)
       return;
+    bool trim_check = ++checks % 10 == 0;
     for (auto& s : streams) {
       if (cfg.opts.max_deliveries > 0 && !cfg.opts.no_ack)
         dead_letter(s);
       reclaim(s);
       sweep(s);
+      if (trim_check)
+        check_trimmed(s);
     }
   }
 };

@@ -15,6 +15,7 @@
 #include "pulse/actors/redis/gateway.hpp"
 #include "pulse/actors/streaming/fanout.hpp"
 #include "pulse/actors/streaming/janitor.hpp"
+#include "pulse/actors/streaming/trim.hpp"
 #include "pulse/actors/streaming/poller.hpp"
 #include "pulse/actors/streaming/sink_group.hpp"
 #include "pulse/actors/streaming/read_reply.hpp"
@@ -49,6 +50,8 @@ struct sink_state {
           this->cfg.opts.slow_subscriber),
       reads(self, this->blocking, command_timeout),
       shared(std::make_shared<sink_shared>()) {
+    for (auto& kv : this->cfg.trimmed_at_start)
+      shared->trimmed += kv.second;
     for (auto& n : names)
       streams.push_back(n);
   }
@@ -416,6 +419,7 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
       r.reclaimed = st->shared->reclaimed;
       r.dead_lettered = st->shared->dead_lettered;
       r.stale_consumers_removed = st->shared->stale_removed;
+      r.trimmed = st->shared->trimmed;
       r.errors += st->shared->janitor_errors;
       return r;
     },
@@ -473,6 +477,10 @@ caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
     return res.error();
   if (auto err = check_join(*res))
     return err;
+  // Events trimmed away while no instance of this sink read (e.g. it was
+  // stopped longer than MAXLEN entries): reported now, before reading.
+  for (auto& s : streams)
+    cfg.trimmed_at_start[s] = trim_watch::check(c, cfg.name, s, 0);
   auto blocking = rt.spawn_gateway(gateway_role::blocking);
   // Detached: its own thread wakes on a condition variable when a read
   // returns, which keeps add->delivery latency off the scheduler's idle

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -39,6 +40,9 @@ struct sink_shared {
   std::atomic<uint64_t> dead_lettered{0};
   /// Stale consumers the janitor removed.
   std::atomic<uint64_t> stale_removed{0};
+  /// Events trimmed from a stream before this sink's group read them
+  /// (detected at spawn and by the janitor; see `trim_report`).
+  std::atomic<uint64_t> trimmed{0};
   /// Janitor requests that failed.
   std::atomic<uint64_t> janitor_errors{0};
   /// Subscribers of the sink right now: an instance without any neither
@@ -86,6 +90,8 @@ struct sink_config {
   std::string keepalive_map() const {
     return "sink:" + name + ":keepalive";
   }
+  /// Events found trimmed unread when the sink was spawned, per stream.
+  std::map<std::string, uint64_t> trimmed_at_start;
 };
 
 /// `EVAL <source> <n> keys... args...` as one command (for batches).

@@ -7,6 +7,7 @@
 #include "pulse/runtime/names.hpp"
 #include "pulse/actors/streaming/stream.hpp"
 #include "tests/support/collector.hpp"
+#include "pulse/actors/streaming/filter.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace pulse;
@@ -70,6 +71,22 @@ BOOST_AUTO_TEST_CASE(invalid_pattern_and_names_are_rejected) {
              render(r.error()));
   BOOST_TEST(!spawn_reader(*rt, {"bad name"}, fast()).engaged());
   BOOST_TEST(!spawn_reader(*rt, {}, fast()).engaged());
+}
+
+BOOST_AUTO_TEST_CASE(long_topics_never_crash_the_pattern_filter) {
+  // A 200 KB topic (any client can write one) overflowed the stack of
+  // std::regex_search; such topics now never match a pattern.
+  stream_read_options o;
+  o.topic_pattern = "eu\\..*";
+  auto f = topic_filter::make(o);
+  BOOST_REQUIRE(f);
+  event ev;
+  ev.topic = "eu." + std::string(200000, 'x');
+  BOOST_TEST(!f->passes(ev));
+  ev.topic = "eu.north";
+  BOOST_TEST(f->passes(ev));
+  ev.topic = "us.east";
+  BOOST_TEST(!f->passes(ev));
 }
 
 BOOST_AUTO_TEST_CASE(oldest_delivers_existing_events) {
