@@ -6,6 +6,7 @@
 #include "pulse/runtime/errors.hpp"
 #include "pulse/actors/pool/jump_hash.hpp"
 #include "tests/support/print.hpp"
+#include "pulse/actors/pool/core.hpp"
 
 using namespace pulse;
 
@@ -86,6 +87,43 @@ BOOST_AUTO_TEST_CASE(owner_is_the_jump_hash_bucket) {
   BOOST_TEST(!parse_i64(""));
   BOOST_TEST(!parse_i64(" 1"));
   BOOST_TEST(*parse_i64("-42") == -42);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(queue_entries)
+
+BOOST_AUTO_TEST_CASE(entries_parse_as_the_scripts_write_them) {
+  auto s = parse_queue_entry("S17 4 3 2 job1n-142{\"x\":1}");
+  BOOST_TEST(s.kind == 'S');
+  BOOST_TEST(s.epoch == 17u);
+  BOOST_TEST(s.key == "job1");
+  BOOST_TEST(s.node == "n-1");
+  BOOST_TEST(s.dispatch_id == "42");
+  BOOST_TEST(s.payload == "{\"x\":1}");
+  auto n = parse_queue_entry("N3 4 job1ping");
+  BOOST_TEST(n.kind == 'N');
+  BOOST_TEST(n.key == "job1");
+  BOOST_TEST(n.payload == "ping");
+  auto t = parse_queue_entry("T18 job 1");
+  BOOST_TEST(t.kind == 'T');
+  BOOST_TEST(t.key == "job 1");
+}
+
+BOOST_AUTO_TEST_CASE(lengths_whose_sum_wraps_are_malformed) {
+  // Found by tests/fuzz (pool_queue_entry): 2 + (2^63 - 1) + (2^63 - 1)
+  // wraps to 0 and passed the check of the total, then substr threw
+  // std::out_of_range in the worker.
+  for (std::string bad :
+       {"S1 2 9223372036854775807 9223372036854775807 abXY",
+        "S1 3 9223372036854775807 9223372036854775807 abcXY",
+        "S1 1 1 18446744073709551615 abc", "N1 9223372036854775807 k"}) {
+    auto e = parse_queue_entry(bad);
+    BOOST_TEST(e.kind == 0, "accepted: " << bad);
+  }
+  // 6 bytes announced, 1 left.
+  BOOST_TEST(parse_queue_entry("S1 1 0 5 k").kind == 0);
+  BOOST_TEST(parse_queue_entry("S1 1 0 0 k").kind == 'S');
 }
 
 BOOST_AUTO_TEST_SUITE_END()
