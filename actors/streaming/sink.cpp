@@ -15,12 +15,10 @@
 #include "pulse/actors/redis/gateway.hpp"
 #include "pulse/actors/streaming/fanout.hpp"
 #include "pulse/actors/streaming/janitor.hpp"
-#include "pulse/actors/streaming/trim.hpp"
 #include "pulse/actors/streaming/poller.hpp"
 #include "pulse/actors/streaming/sink_group.hpp"
 #include "pulse/actors/streaming/read_reply.hpp"
 #include "pulse/actors/redis/backoff.hpp"
-#include "pulse/actors/redis/client.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
 #include "pulse/runtime/names.hpp"
@@ -34,7 +32,6 @@ namespace pulse {
 namespace {
 
 using namespace sink_detail;
-
 
 // -- the sink actor -----------------------------------------------------------
 
@@ -447,40 +444,10 @@ caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
 caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
                                      std::vector<std::string> streams,
                                      sink_options opts) {
-  if (auto err = validate_name(name, "pulse sink"))
-    return err;
-  if (streams.empty())
-    return make_error(errc::invalid_argument,
-                      "pulse sink: at least one stream is required");
-  for (auto& s : streams)
-    if (auto err = validate_name(s, "pulse stream"))
-      return err;
-  if (opts.ack_grace.count() <= 0 || opts.idle_check.count() <= 0)
-    return make_error(errc::invalid_argument,
-                      "pulse sink: ack grace and idle check must be positive");
-  sink_config cfg;
-  cfg.name = name;
-  cfg.consumer = make_ulid();
-  auto filter = topic_filter::make(opts);
-  if (!filter)
-    return filter.error();
-  cfg.filter = std::move(*filter);
-  cfg.opts = std::move(opts);
-  // Keep-alive first, so no sweeper sees the consumer without one.
-  client c{rt.system(), rt.gateway()};
-  std::vector<command> cmds{keepalive_command(cfg)};
-  for (auto& s : streams)
-    for (auto& cmd : join_commands(cfg, s, cfg.opts.start))
-      cmds.push_back(std::move(cmd));
-  auto res = c.batch(std::move(cmds));
-  if (!res)
-    return res.error();
-  if (auto err = check_join(*res))
-    return err;
-  // Events trimmed away while no instance of this sink read (e.g. it was
-  // stopped longer than MAXLEN entries): reported now, before reading.
-  for (auto& s : streams)
-    cfg.trimmed_at_start[s] = trim_watch::check(c, cfg.name, s, 0);
+  auto prepared = join_group(rt, name, streams, std::move(opts));
+  if (!prepared)
+    return prepared.error();
+  auto cfg = std::move(*prepared);
   auto blocking = rt.spawn_gateway(gateway_role::blocking);
   // Detached: its own thread wakes on a condition variable when a read
   // returns, which keeps add->delivery latency off the scheduler's idle

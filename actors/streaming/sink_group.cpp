@@ -1,9 +1,12 @@
 #include "pulse/actors/streaming/sink_group.hpp"
 
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/redis/services.hpp"
 #include "pulse/actors/rmap/ops.hpp"
 #include "pulse/actors/rmap/scripts.hpp"
 #include "pulse/actors/streaming/read_reply.hpp"
 #include "pulse/actors/streaming/stream.hpp"
+#include "pulse/actors/streaming/trim.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/names.hpp"
 
@@ -91,6 +94,50 @@ caf::error check_join(const std::vector<resp::value>& replies) {
     if (r.is_error() && r.str.compare(0, 9, "BUSYGROUP") != 0)
       return make_error(errc::redis_error, r.str);
   return caf::none;
+}
+
+} // namespace sink_detail
+
+namespace sink_detail {
+
+caf::expected<sink_config> join_group(services& rt, const std::string& name,
+                                      const std::vector<std::string>& streams,
+                                      sink_options opts) {
+  if (auto err = validate_name(name, "pulse sink"))
+    return err;
+  if (streams.empty())
+    return make_error(errc::invalid_argument,
+                      "pulse sink: at least one stream is required");
+  for (auto& s : streams)
+    if (auto err = validate_name(s, "pulse stream"))
+      return err;
+  if (opts.ack_grace.count() <= 0 || opts.idle_check.count() <= 0)
+    return make_error(errc::invalid_argument,
+                      "pulse sink: ack grace and idle check must be positive");
+  sink_config cfg;
+  cfg.name = name;
+  cfg.consumer = make_ulid();
+  auto filter = topic_filter::make(opts);
+  if (!filter)
+    return filter.error();
+  cfg.filter = std::move(*filter);
+  cfg.opts = std::move(opts);
+  // Keep-alive first, so no sweeper sees the consumer without one.
+  client c{rt.system(), rt.gateway()};
+  std::vector<command> cmds{keepalive_command(cfg)};
+  for (auto& s : streams)
+    for (auto& cmd : join_commands(cfg, s, cfg.opts.start))
+      cmds.push_back(std::move(cmd));
+  auto res = c.batch(std::move(cmds));
+  if (!res)
+    return res.error();
+  if (auto err = check_join(*res))
+    return err;
+  // Events trimmed away while no instance of this sink read (e.g. it was
+  // stopped longer than MAXLEN entries): reported now, before reading.
+  for (auto& s : streams)
+    cfg.trimmed_at_start[s] = trim_watch::check(c, cfg.name, s, 0);
+  return cfg;
 }
 
 } // namespace sink_detail

@@ -14,11 +14,16 @@
 #include <vector>
 
 #include <caf/atom.hpp>
+#include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
 #include "pulse/messages/redis.hpp"
 #include "pulse/messages/streaming.hpp"
 #include "pulse/actors/streaming/filter.hpp"
+
+namespace pulse {
+class services;
+} // namespace pulse
 
 namespace pulse::sink_detail {
 
@@ -111,5 +116,15 @@ std::vector<command> join_commands(const sink_config& cfg,
 /// Checks the replies of `join_commands` (BUSYGROUP is fine). Errors:
 /// `errc::redis_error`.
 caf::error check_join(const std::vector<resp::value>& replies);
+
+/// Validates a sink's name, streams and options, then joins its consumer
+/// group on every stream in one batch (keep-alive, `XGROUP CREATE ...
+/// MKSTREAM`, `XGROUP CREATECONSUMER`, membership) and checks for events
+/// trimmed before the group read them (`trim_watch::check`). Returns the
+/// instance's configuration. Errors: `errc::invalid_argument` (names,
+/// options, pattern), Redis errors of the join.
+caf::expected<sink_config> join_group(services& rt, const std::string& name,
+                                      const std::vector<std::string>& streams,
+                                      sink_options opts);
 
 } // namespace pulse::sink_detail
