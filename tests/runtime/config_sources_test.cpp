@@ -12,27 +12,13 @@
 #include "pulse/runtime/config.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/print.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace pulse;
+using pulse::test::temp_dir;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct temp_dir {
-  temp_dir() {
-    char tmpl[] = "/tmp/pulse-config-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() {
-    std::filesystem::remove_all(path);
-  }
-  std::string write(const std::string& name, const std::string& text) {
-    auto file = path + "/" + name;
-    std::ofstream{file, std::ios::binary} << text;
-    return file;
-  }
-  std::string path;
-};
 
 // Captures what is written to std::cerr while alive.
 struct cerr_capture {
