@@ -231,11 +231,13 @@ caf::expected<event> parse_entry(resp::value& entry,
     }
   }
   // Only a well-formed entry gives its payload away: a malformed one is
-  // still copied whole to the dead-letter stream.
+  // still copied whole to the dead-letter stream. A field given twice (by
+  // another client) counts with its last value, for n, t and p alike, as
+  // Go Pulse reads entries into a map.
   if (has_name && has_payload)
-    for (size_t i = 0; i + 1 < fields.size(); i += 2)
-      if (fields[i].str == "p") {
-        ev.payload = std::move(fields[i + 1].str);
+    for (size_t i = fields.size() - fields.size() % 2; i >= 2; i -= 2)
+      if (fields[i - 2].str == "p") {
+        ev.payload = std::move(fields[i - 1].str);
         break;
       }
   if (!has_name || !has_payload)

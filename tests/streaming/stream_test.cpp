@@ -152,4 +152,17 @@ BOOST_AUTO_TEST_CASE(add_with_id_is_idempotent) {
   BOOST_TEST(redis()("XLEN", "pulse:stream:once-ttl")->integer == 1);
 }
 
+BOOST_AUTO_TEST_CASE(duplicate_fields_count_with_their_last_value) {
+  // Written by another client: every field twice.
+  BOOST_REQUIRE(redis()("XADD", "pulse:stream:dups", "*", "n", "a", "p", "x",
+                        "t", "t1", "n", "b", "p", "y", "t", "t2"));
+  auto range = redis()("XRANGE", "pulse:stream:dups", "-", "+");
+  BOOST_REQUIRE_EQUAL(range->elements.size(), 1u);
+  auto ev = parse_entry(range->elements[0], "dups");
+  BOOST_REQUIRE(ev);
+  BOOST_TEST(ev->name == "b");
+  BOOST_TEST(ev->payload == "y");
+  BOOST_TEST(ev->topic == "t2");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
