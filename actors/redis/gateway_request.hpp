@@ -190,6 +190,9 @@ struct request {
   /// Counted in `gateway_state::slow_requests` (came through the mailbox
   /// and is not in flight yet).
   bool counted = false;
+  /// The bytes of its arguments (`request_bytes`), measured once where it
+  /// enters the gateway.
+  size_t bytes = 0;
 
   /// Returns the body, creating it on first use.
   request_body& b() {

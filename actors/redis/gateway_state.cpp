@@ -50,9 +50,10 @@ void gateway_state::submit(request req) {
     fail(req, make_error(errc::closed, "gateway is shutting down"));
     return;
   }
-  if (auto bytes = request_bytes(req); oversized(bytes)) {
+  req.bytes = request_bytes(req);
+  if (oversized(req.bytes)) {
     fail(req, make_error(errc::too_large,
-                         "request of " + std::to_string(bytes)
+                         "request of " + std::to_string(req.bytes)
                            + " bytes exceeds pulse.redis.max-payload ("
                            + std::to_string(opts.max_payload) + ")"));
     return;
@@ -80,8 +81,8 @@ void gateway_state::apply_timeout(request& req) {
   req.deadline = coarse_now() + req.timeout;
   // Large requests take longer to send and for Redis to copy: one more
   // second per 16 MiB (about 60 ns per byte).
-  if (auto bytes = request_bytes(req); bytes >= large_request)
-    req.deadline += std::chrono::nanoseconds{bytes * 60};
+  if (req.bytes >= large_request)
+    req.deadline += std::chrono::nanoseconds{req.bytes * 60};
 }
 
 bool gateway_state::oversized(size_t bytes) const noexcept {
@@ -162,7 +163,8 @@ void gateway_state::put_direct(request req, std::unique_lock<std::mutex>& guard)
 
 bool gateway_state::try_direct(request& req) {
   // Oversized requests take the message path, where `submit` fails them.
-  if (oversized(request_bytes(req)))
+  req.bytes = request_bytes(req);
+  if (oversized(req.bytes))
     return false;
   {
     std::unique_lock<std::mutex> guard{mtx};
@@ -195,18 +197,16 @@ bool gateway_state::try_take(caf::mailbox_element& elem) {
     return false;
   }
   // Oversized requests take the message path, where `submit` fails them.
-  if (opts.max_payload > 0) {
-    size_t bytes = 0;
-    if (kind == request::type::single)
-      bytes = bytes_of(xs.get_as<command>(1).args);
-    else if (kind == request::type::batch)
-      for (auto& c : xs.get_as<std::vector<command>>(1))
-        bytes += bytes_of(c.args);
-    else
-      bytes = bytes_of(xs.get_as<std::vector<std::string>>(2))
-              + bytes_of(xs.get_as<std::vector<std::string>>(3));
-    takeable = takeable && !oversized(bytes);
-  }
+  size_t bytes = 0;
+  if (kind == request::type::single)
+    bytes = bytes_of(xs.get_as<command>(1).args);
+  else if (kind == request::type::batch)
+    for (auto& c : xs.get_as<std::vector<command>>(1))
+      bytes += bytes_of(c.args);
+  else
+    bytes = bytes_of(xs.get_as<std::vector<std::string>>(2))
+            + bytes_of(xs.get_as<std::vector<std::string>>(3));
+  takeable = takeable && !oversized(bytes);
   {
     std::unique_lock<std::mutex> guard{mtx};
     if (!takeable || !direct_ok_locked()) {
@@ -240,6 +240,7 @@ bool gateway_state::try_take(caf::mailbox_element& elem) {
     req.to.source = std::move(elem.sender);
     req.to.stages = std::move(elem.stages);
     req.to.id = elem.mid;
+    req.bytes = bytes;
     put_direct(std::move(req), guard);
   }
   arm_timer_from_outside();
