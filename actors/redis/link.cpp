@@ -120,8 +120,12 @@ void link::connect() {
   auto owner = caf::actor_cast<caf::actor>(self_);
   auto opts = opts_;
   // connect_redis blocks: run it on a detached helper, never on the owner.
+  // Spawn arguments, not captures: CAF 0.17 dereferences a null tuple
+  // pointer for a functor spawned without any (undefined behavior, reported
+  // by UBSan and only suppressed as CAF's, at a cost on every reconnect).
   self_->system().spawn<caf::detached>(
-    [owner, opts, epoch](caf::blocking_actor* helper) {
+    [](caf::blocking_actor* helper, caf::actor owner, redis_options opts,
+       uint64_t epoch) {
       auto res = connect_redis(opts);
       if (!res) {
         caf::anon_send(owner, link_fail_atom::value, epoch, res.error());
@@ -136,7 +140,8 @@ void link::connect() {
               close_socket(fd);
           },
           [fd](caf::error&) { close_socket(fd); });
-    });
+    },
+    std::move(owner), std::move(opts), epoch);
 }
 
 caf::message_handler link::handlers() {
