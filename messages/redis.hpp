@@ -98,6 +98,10 @@ struct gateway_stats {
   /// Requests Redis refused without running them (`LOADING`, `BUSY`,
   /// `TRYAGAIN`, `MASTERDOWN`) and the gateway sent again.
   uint64_t refused_retries = 0;
+  /// Idempotent requests (reads, see `docs/operations.md`) in flight when
+  /// the connection was lost, sent again after the reconnect instead of
+  /// failing with `errc::disconnected`.
+  uint64_t lost_retries = 0;
   /// Requests waiting for a connection right now.
   uint64_t queued = 0;
   /// Replies Redis still owes right now.
@@ -111,7 +115,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gateway_stats& x) {
   return f(caf::meta::type_name("gateway_stats"), x.sent, x.replies, x.errors,
            x.timeouts, x.reconnects, x.script_reloads, x.refused_retries,
-           x.queued, x.in_flight, x.connected);
+           x.lost_retries, x.queued, x.in_flight, x.connected);
 }
 
 // -- actor interface ----------------------------------------------------------

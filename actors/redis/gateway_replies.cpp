@@ -3,7 +3,11 @@
 
 #include "pulse/actors/redis/gateway_state.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <cstring>
+#include <string_view>
 
 #include "pulse/actors/redis/resp.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -110,6 +114,45 @@ bool gateway_state::refused_before_running(const std::string& text) {
   for (auto prefix : {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN"})
     if (text.compare(0, std::strlen(prefix), prefix) == 0)
       return true;
+  return false;
+}
+
+bool gateway_state::read_only_command(const std::vector<std::string>& args) {
+  // Commands without side effects (sorted, upper case): sent twice, they
+  // answer alike. XREADGROUP is not among them (it moves the group).
+  static constexpr std::array<const char*, 41> names{{
+    "DBSIZE",    "ECHO",      "EXISTS",   "GET",     "GETRANGE", "HEXISTS",
+    "HGET",      "HGETALL",   "HKEYS",    "HLEN",    "HMGET",    "HSCAN",
+    "HSTRLEN",   "HVALS",     "LINDEX",   "LLEN",    "LRANGE",   "MGET",
+    "PING",      "PTTL",      "SCAN",     "SCARD",   "SISMEMBER", "SMEMBERS",
+    "SSCAN",     "STRLEN",    "TIME",     "TTL",     "TYPE",     "XINFO",
+    "XLEN",      "XPENDING",  "XRANGE",   "XREAD",   "XREVRANGE", "ZCARD",
+    "ZCOUNT",    "ZRANGE",    "ZRANGEBYSCORE", "ZRANK", "ZSCORE",
+  }};
+  if (args.empty() || args.front().size() > 16)
+    return false;
+  std::string name = args.front();
+  for (auto& ch : name)
+    ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return std::binary_search(names.begin(), names.end(), name,
+                            [](const auto& x, const auto& y) {
+                              return std::string_view{x} < std::string_view{y};
+                            });
+}
+
+bool gateway_state::retry_safe_after_loss(const request& req) {
+  switch (req.kind) {
+    case request::type::single:
+      return read_only_command(req.single.args);
+    case request::type::batch:
+      return req.body && !req.body->cmds.empty()
+             && std::all_of(req.body->cmds.begin(), req.body->cmds.end(),
+                            [](const command& c) {
+                              return read_only_command(c.args);
+                            });
+    case request::type::eval:
+      return false;
+  }
   return false;
 }
 

@@ -266,13 +266,38 @@ void gateway_state::on_up() {
 
 void gateway_state::on_down(const caf::error& reason) {
   stats.connected = false;
-  auto in_flight_err = reason;
-  if (code_of(reason) == errc::disconnected
-      || code_of(reason) == errc::protocol_error)
-    in_flight_err = make_error(errc::disconnected,
-                               "connection lost before the reply ("
-                                 + render(reason) + ")");
-  fail_in_flight(in_flight_err);
+  auto lost = code_of(reason) == errc::disconnected
+              || code_of(reason) == errc::protocol_error;
+  if (lost) {
+    // Reads in flight go out again after the reconnect (ahead of what
+    // waits for it, in their order), within their deadlines; everything
+    // else fails: a write may or may not have run.
+    auto err = make_error(errc::disconnected, "connection lost before the "
+                                              "reply ("
+                                                + render(reason) + ")");
+    std::deque<request> dead;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      dead.swap(in_flight);
+    }
+    std::deque<request> again;
+    auto now = coarse_now();
+    for (auto& req : dead) {
+      if (!closing && retry_safe_after_loss(req)
+          && now + opts.reconnect_min < req.deadline) {
+        ++stats.lost_retries;
+        if (req.body)
+          req.body->replies.clear();
+        again.emplace_back(std::move(req));
+      } else {
+        fail(req, err);
+      }
+    }
+    queued.insert(queued.begin(), std::make_move_iterator(again.begin()),
+                  std::make_move_iterator(again.end()));
+  } else {
+    fail_in_flight(reason);
+  }
   // A failed connect attempt also fails what waited for it: callers get a
   // clear error now instead of a timeout later.
   auto code = code_of(reason);

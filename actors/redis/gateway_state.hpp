@@ -203,6 +203,17 @@ struct gateway_state {
   /// (`LOADING`, `BUSY`, `TRYAGAIN`, `MASTERDOWN`): retrying is safe.
   static bool refused_before_running(const std::string& text);
 
+  /// Returns whether `req` may be sent again after the connection was lost
+  /// with it in flight: it only reads (a single command or a batch of
+  /// them, see `read_only_command`), so running it twice changes nothing
+  /// and answers alike. Writes and scripts are never re-sent: the caller
+  /// gets `errc::disconnected`.
+  static bool retry_safe_after_loss(const request& req);
+
+  /// Returns whether command `args` only reads (`GET`, `HGETALL`, `XRANGE`,
+  /// `XREAD`, `XINFO`, `PING`, ...; the list is in `docs/operations.md`).
+  static bool read_only_command(const std::vector<std::string>& args);
+
   /// Sends `req` again after Redis refused it (see
   /// `refused_before_running`), or fails it once its deadline passed.
   void retry_refused(request req);

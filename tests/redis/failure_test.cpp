@@ -244,6 +244,67 @@ BOOST_AUTO_TEST_CASE(busy_redis_refusals_are_retried_within_the_timeout) {
   (*self)->send_exit(busy_gw, caf::exit_reason::user_shutdown);
 }
 
+BOOST_AUTO_TEST_CASE(reads_in_flight_are_sent_again_after_a_lost_connection) {
+  // Redis drops two connections, each with a blocking command in flight.
+  // The read (XREAD) goes out again after the reconnect and gets the event
+  // added after it; the pop (BLPOP, a write) fails with disconnected: it
+  // may have taken an element.
+  auto read_gw = rt->spawn_gateway(gateway_role::blocking);
+  auto pop_gw = rt->spawn_gateway(gateway_role::blocking);
+  auto read = make_command("XREAD", "BLOCK", "4000", "STREAMS", "lost:s", "$");
+  read.timeout = 8s;
+  auto pop = make_command("BLPOP", "lost:l", "4");
+  pop.timeout = 8s;
+  auto read_reply = (*self)->request(read_gw, 10s, cmd_atom::value, read);
+  auto pop_reply = (*self)->request(pop_gw, 10s, cmd_atom::value, pop);
+  BOOST_REQUIRE(wait_until(
+    [&] {
+      auto n = redis()("CLIENT", "LIST");
+      return n && n->str.find("cmd=xread") != std::string::npos
+             && n->str.find("cmd=blpop") != std::string::npos;
+    },
+    3s));
+  auto killed = redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  BOOST_REQUIRE_MESSAGE(killed, describe(killed));
+  auto n_killed = killed->as_integer();
+  BOOST_TEST((n_killed && *n_killed >= 2));
+  std::atomic<bool> done{false};
+  std::thread adder{[&, port = port()] {
+    // Until the read answers: it went out again at some point after the
+    // kill and waits for an entry newer than that.
+    auto cmd = "redis-cli -p " + std::to_string(port)
+               + " XADD lost:s '*' n e p x > /dev/null";
+    for (int i = 0; i < 50 && !done; ++i) {
+      if (std::system(cmd.c_str()) != 0)
+        std::fprintf(stderr, "XADD failed\n");
+      std::this_thread::sleep_for(100ms);
+    }
+  }};
+  caf::error pop_err;
+  pop_reply.receive([](resp::value&) {}, [&](caf::error& e) { pop_err = e; });
+  BOOST_TEST((code_of(pop_err) == errc::disconnected), render(pop_err));
+  resp::value got;
+  caf::error read_err;
+  read_reply.receive([&](resp::value& x) { got = std::move(x); },
+                     [&](caf::error& e) { read_err = e; });
+  done = true;
+  adder.join();
+  BOOST_TEST(!read_err, render(read_err));
+  BOOST_TEST(got.is_array());
+  auto stats_of = [&](const gateway_actor& gw) {
+    gateway_stats st;
+    (*self)
+      ->request(gw, 5s, stats_atom::value)
+      .receive([&](gateway_stats& x) { st = x; }, [](caf::error&) {});
+    return st;
+  };
+  BOOST_TEST(stats_of(read_gw).lost_retries == 1u);
+  BOOST_TEST(stats_of(pop_gw).lost_retries == 0u);
+  BOOST_TEST(stats_of(read_gw).reconnects >= 1u);
+  (*self)->send_exit(read_gw, caf::exit_reason::user_shutdown);
+  (*self)->send_exit(pop_gw, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(connect_failures)
