@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <caf/timespan.hpp>
 
@@ -61,6 +62,39 @@ struct redis_options {
   bool use_embedded() const noexcept { return embedded || host.empty(); }
 };
 
+/// How adds trim a stream to its maximum length (`pulse.streaming.trim`,
+/// `stream_options::trim`).
+enum class trim_mode : uint8_t {
+  /// `XADD ... MAXLEN ~ n`, as Go Pulse writes: Redis drops whole nodes of
+  /// old entries, also entries a consumer group (a sink) has not read or
+  /// acked yet; sinks then report them as lost (`stream_stats::trimmed`).
+  approximate,
+  /// One Lua script per add (`safe_add_script`): trims only entries
+  /// that every consumer group of the stream has read and acked, so a
+  /// lagging or stopped sink holds the stream above its maximum length
+  /// instead of losing events. Costs one script run per add.
+  safe,
+};
+
+/// Returns the configuration name of `x`: "approximate" or "safe".
+inline const char* to_string(trim_mode x) {
+  return x == trim_mode::safe ? "safe" : "approximate";
+}
+
+/// Parses a configuration name ("approximate" or "safe") into `out`.
+/// Returns false, leaving `out` alone, for any other text.
+inline bool parse_trim_mode(std::string_view name, trim_mode& out) {
+  if (name == "approximate") {
+    out = trim_mode::approximate;
+    return true;
+  }
+  if (name == "safe") {
+    out = trim_mode::safe;
+    return true;
+  }
+  return false;
+}
+
 /// Defaults of readers and sinks (section `[pulse.streaming]`); see
 /// `reader_options::from` and `sink_options::from`.
 struct streaming_defaults {
@@ -76,8 +110,10 @@ struct streaming_defaults {
   uint64_t max_deliveries = 10;
   /// Sink idle-check (reclaim, stale consumers) period.
   caf::timespan idle_check = std::chrono::milliseconds{500};
-  /// Default approximate MAXLEN of streams (0: unbounded).
+  /// Default maximum length of streams (0: unbounded).
   uint64_t stream_max_len = 1000;
+  /// Default trimming of stream adds (`pulse.streaming.trim`).
+  trim_mode trim = trim_mode::approximate;
   /// A subscriber that has not answered a batch for this long is named in a
   /// warning (again every period).
   caf::timespan slow_subscriber = std::chrono::seconds{10};

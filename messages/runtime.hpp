@@ -37,8 +37,20 @@ using spawn_pool_atom = caf::atom_constant<caf::atom("spawn_pool")>;
 
 /// `(stream_add_atom, stream, event, payload, topic[, stream_options]) ->
 /// std::string`: adds one event (`XADD`, with `MULTI`/`PEXPIRE`/`EXEC` when
-/// the options set a TTL) and answers with its entry ID.
+/// the options set a TTL; in `trim_mode::safe` one `EVALSHA` of
+/// `safe_add_script`) and answers with its entry ID.
 using stream_add_atom = caf::atom_constant<caf::atom("stream_add")>;
+
+/// `(stream_add_id_atom, stream, id, event, payload, topic[, stream_options])
+/// -> std::string`: adds one event under the producer's entry ID `id`
+/// (`<ms>-<seq>`, above the stream's last entry), idempotently like
+/// `stream::add_with_id`: when Redis refuses the ID as not above the last
+/// entry, `XRANGE key id id` is asked, and a retry that finds its own event
+/// (same name, payload and topic) answers with `id`. Errors:
+/// `errc::invalid_argument` (a bad name or option, or `id` is taken by
+/// another event or below the last entry), `errc::redis_error` (e.g. an
+/// invalid ID), gateway errors.
+using stream_add_id_atom = caf::atom_constant<caf::atom("stream_aid")>;
 
 // -- actor interface ----------------------------------------------------------
 
@@ -68,7 +80,11 @@ using runtime_actor = caf::typed_actor<
   caf::replies_to<stream_add_atom, std::string, std::string, std::string,
                   std::string, stream_options>::with<std::string>,
   caf::replies_to<stream_add_atom, std::string, std::string, std::string,
-                  std::string>::with<std::string>>;
+                  std::string>::with<std::string>,
+  caf::replies_to<stream_add_id_atom, std::string, std::string, std::string,
+                  std::string, std::string, stream_options>::with<std::string>,
+  caf::replies_to<stream_add_id_atom, std::string, std::string, std::string,
+                  std::string, std::string>::with<std::string>>;
 
 
 // -- internal atoms (between a package's own actors) -------------------------

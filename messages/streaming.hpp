@@ -73,8 +73,14 @@ struct stream_read_options {
 
 /// Options of a stream handle.
 struct stream_options {
-  /// Approximate maximum length (`XADD ... MAXLEN ~ n`); 0 means unbounded.
+  /// Maximum length adds trim the stream to, as `trim` says; 0 means
+  /// unbounded (no trimming in either mode).
   uint64_t max_len = streaming_defaults{}.stream_max_len;
+  /// How adds trim: `trim_mode::approximate` (`XADD ... MAXLEN ~ n`, Go
+  /// Pulse's; may drop entries sinks have not read) or `trim_mode::safe`
+  /// (one script per add that never trims entries a consumer group has not
+  /// read and acked; see `stream::add`).
+  trim_mode trim = streaming_defaults{}.trim;
   /// TTL of the stream key; zero means none.
   caf::timespan ttl{0};
   /// If true, every add refreshes the TTL (sliding); otherwise it is set
@@ -85,6 +91,7 @@ struct stream_options {
   static stream_options from(const streaming_defaults& d) {
     stream_options r;
     r.max_len = d.stream_max_len;
+    r.trim = d.trim;
     return r;
   }
 };

@@ -13,7 +13,7 @@ namespace pulse {
 
 using spec = option_spec;
 using field_ptr = caf::variant<std::string*, int64_t*, uint64_t*, uint16_t*,
-                               bool*, caf::timespan*>;
+                               bool*, caf::timespan*, trim_mode*>;
 
 namespace {
 
@@ -101,8 +101,12 @@ const std::vector<option_spec>& known_options() {
      "sink: period of reclaim and stale-consumer checks", positive,
      at(&o::streaming, &sd::idle_check)},
     {"pulse.streaming.stream-max-len", t::integer,
-     "default approximate MAXLEN of streams (0: unbounded)", non_negative,
+     "default maximum length of streams (0: unbounded)", non_negative,
      at(&o::streaming, &sd::stream_max_len)},
+    {"pulse.streaming.trim", t::string,
+     "how adds trim streams to stream-max-len: \"approximate\" (MAXLEN ~, "
+     "as Go Pulse) or \"safe\" (never entries a consumer group has not "
+     "read and acked)", any, at(&o::streaming, &sd::trim)},
     {"pulse.streaming.slow-subscriber", t::timespan,
      "a subscriber silent this long on a batch is named in a warning",
      positive, at(&o::streaming, &sd::slow_subscriber)},
@@ -222,6 +226,13 @@ caf::error apply(const spec& opt, const caf::settings& xs, options& out) {
   auto dst = opt.field(out);
   if (auto str = caf::get_if<std::string*>(&dst)) {
     **str = caf::get_or(xs, opt.key, **str);
+    return caf::none;
+  }
+  if (auto mode = caf::get_if<trim_mode*>(&dst)) {
+    auto name = caf::get_or(xs, opt.key, std::string{to_string(**mode)});
+    if (!parse_trim_mode(name, **mode))
+      return range_error(opt, "be \"approximate\" or \"safe\", got \""
+                                + name + "\"");
     return caf::none;
   }
   if (auto flag = caf::get_if<bool*>(&dst)) {

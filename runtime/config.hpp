@@ -34,9 +34,11 @@ struct option_spec {
   const char* description;
   /// The lower bound of the value.
   bound min = bound::none;
-  /// Returns the member this option sets (the matching alternative).
+  /// Returns the member this option sets (the matching alternative; an
+  /// enum such as `trim_mode` is a `type::string` option whose allowed
+  /// names `options_from` checks).
   std::function<caf::variant<std::string*, int64_t*, uint64_t*, uint16_t*,
-                             bool*, caf::timespan*>(options&)>
+                             bool*, caf::timespan*, trim_mode*>(options&)>
     field;
 };
 

@@ -12,6 +12,7 @@
 #include "pulse/actors/streaming/reader.hpp"
 #include "pulse/actors/streaming/sink.hpp"
 #include "pulse/actors/streaming/stream.hpp"
+#include "pulse/actors/streaming/trim.hpp"
 
 namespace pulse {
 
@@ -69,29 +70,89 @@ auto do_spawn_pool(caf::event_based_actor* self, services* svc,
                     });
 }
 
+// An add under the producer's ID, kept for checking a refused ID.
+struct stream_add {
+  stream target;
+  std::string id;
+  std::string event;
+  std::string payload;
+  std::string topic;
+};
+
+// Null for adds under "*" (nothing to check: no copies on the hot path).
+using stream_add_ptr = std::shared_ptr<const stream_add>;
+
+template <class T>
+void deliver(caf::response_promise& rp, caf::expected<T> x) {
+  if (x)
+    rp.deliver(std::move(*x));
+  else
+    rp.deliver(std::move(x.error()));
+}
+
+// Delivers the outcome of an add; an add under the producer's ID that Redis
+// refused as not above the last entry is checked against the entry under
+// that ID (`XRANGE key id id`): a retry that finds its own event succeeds.
+void finish_add(caf::event_based_actor* self, services* svc,
+                caf::response_promise rp, const stream_add_ptr& a,
+                caf::expected<std::string> added) {
+  if (added || !a || !stream::id_not_above_last(added.error())) {
+    deliver(rp, std::move(added));
+    return;
+  }
+  self
+    ->request(svc->gateway(), caf::infinite, cmd_atom::value,
+              make_command("XRANGE", a->target.key(), a->id, a->id))
+    .then(
+      [rp, a](const resp::value& range) mutable {
+        deliver(rp, a->target.own_entry(range, a->id, a->event, a->payload,
+                                        a->topic));
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+}
+
+// Adds one event under `id` ("*": Redis picks it) as `stream::add` and
+// `stream::add_with_id` do, without blocking: a batch (`XADD`,
+// `MULTI`/`EXEC` with a TTL) in `trim_mode::approximate`, one `EVALSHA` of
+// `safe_add_script` in `trim_mode::safe`.
 caf::response_promise
 do_stream_add(caf::event_based_actor* self, services* svc,
-              const std::string& name, const std::string& event,
-              const std::string& payload, const std::string& topic,
-              const stream_options& opts) {
+              const std::string& name, const std::string& id,
+              const std::string& event, const std::string& payload,
+              const std::string& topic, const stream_options& opts) {
   auto rp = self->make_response_promise();
   auto s = stream::make(name, opts);
   if (!s) {
     rp.deliver(std::move(s.error()));
     return rp;
   }
+  stream_add_ptr a;
+  if (id != "*")
+    a = std::make_shared<const stream_add>(
+      stream_add{*s, id, event, payload, topic});
+  auto on_error = [self, svc, rp, a](caf::error& err) {
+    finish_add(self, svc, rp, a, std::move(err));
+  };
+  if (opts.trim == trim_mode::safe) {
+    self
+      ->request(svc->gateway(), caf::infinite, eval_atom::value,
+                safe_add_script(), std::vector<std::string>{s->key()},
+                s->script_add_args(id, event, payload, topic))
+      .then(
+        [self, svc, rp, a](const resp::value& reply) {
+          finish_add(self, svc, rp, a, stream::parse_add_reply(reply));
+        },
+        on_error);
+    return rp;
+  }
   self
     ->request(svc->gateway(), caf::infinite, batch_atom::value,
-              s->add_commands(event, payload, topic))
+              s->add_commands_with_id(id, event, payload, topic))
     .then(
-      [rp](std::vector<resp::value>& replies) mutable {
-        auto id = stream::parse_add(replies);
-        if (id)
-          rp.deliver(std::move(*id));
-        else
-          rp.deliver(std::move(id.error()));
+      [self, svc, rp, a](const std::vector<resp::value>& replies) {
+        finish_add(self, svc, rp, a, stream::parse_add(replies));
       },
-      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      on_error);
   return rp;
 }
 
@@ -134,12 +195,25 @@ caf::behavior runtime_impl(caf::event_based_actor* self, services* svc) {
     [self, svc](stream_add_atom, const std::string& name,
                 const std::string& event, const std::string& payload,
                 const std::string& topic, const stream_options& opts) {
-      return do_stream_add(self, svc, name, event, payload, topic, opts);
+      return do_stream_add(self, svc, name, "*", event, payload, topic,
+                           opts);
     },
     [self, svc](stream_add_atom, const std::string& name,
                 const std::string& event, const std::string& payload,
                 const std::string& topic) {
-      return do_stream_add(self, svc, name, event, payload, topic,
+      return do_stream_add(self, svc, name, "*", event, payload, topic,
+                           stream_options::from(svc->opts().streaming));
+    },
+    [self, svc](stream_add_id_atom, const std::string& name,
+                const std::string& id, const std::string& event,
+                const std::string& payload, const std::string& topic,
+                const stream_options& opts) {
+      return do_stream_add(self, svc, name, id, event, payload, topic, opts);
+    },
+    [self, svc](stream_add_id_atom, const std::string& name,
+                const std::string& id, const std::string& event,
+                const std::string& payload, const std::string& topic) {
+      return do_stream_add(self, svc, name, id, event, payload, topic,
                            stream_options::from(svc->opts().streaming));
     },
   };

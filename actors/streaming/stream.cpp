@@ -4,6 +4,7 @@
 
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/services.hpp"
+#include "pulse/actors/streaming/trim.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/names.hpp"
 #include "pulse/actors/rmap/scripts.hpp"
@@ -48,12 +49,49 @@ std::vector<command> stream::add_commands(const std::string& event_name,
                               only_if_exists);
 }
 
+std::vector<std::string>
+stream::script_add_args(const std::string& id, const std::string& event_name,
+                        const std::string& payload, const std::string& topic,
+                        bool only_if_exists) const {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.ttl);
+  std::vector<std::string> a;
+  a.reserve(11);
+  a.emplace_back(id);
+  a.emplace_back(std::to_string(opts_.max_len));
+  a.emplace_back(std::to_string(ms.count()));
+  a.emplace_back(opts_.sliding_ttl ? "1" : "0");
+  a.emplace_back(only_if_exists ? "1" : "0");
+  a.emplace_back("n");
+  a.emplace_back(event_name);
+  a.emplace_back("p");
+  a.emplace_back(payload);
+  if (!topic.empty()) {
+    a.emplace_back("t");
+    a.emplace_back(topic);
+  }
+  return a;
+}
+
 std::vector<command>
 stream::add_commands_with_id(const std::string& id,
                              const std::string& event_name,
                              const std::string& payload,
                              const std::string& topic,
                              bool only_if_exists) const {
+  if (opts_.trim == trim_mode::safe) {
+    // EVAL <source> 1 <key> <args...>: self-contained, fits any batch.
+    auto args = script_add_args(id, event_name, payload, topic,
+                                only_if_exists);
+    command eval;
+    eval.args.reserve(4 + args.size());
+    eval.args.emplace_back("EVAL");
+    eval.args.emplace_back(safe_add_script().source);
+    eval.args.emplace_back("1");
+    eval.args.emplace_back(key_);
+    for (auto& x : args)
+      eval.args.emplace_back(std::move(x));
+    return {std::move(eval)};
+  }
   command xadd;
   auto& a = xadd.args;
   a.reserve(12);
@@ -109,59 +147,46 @@ stream::parse_add(const std::vector<resp::value>& replies) {
       return make_error(errc::redis_error, "XADD: transaction aborted");
     id = &exec.elements[0];
   }
-  if (id->is_error())
-    return make_error(errc::redis_error, id->str);
-  if (id->is_nil())
+  return parse_add_reply(*id);
+}
+
+caf::expected<std::string> stream::parse_add_reply(const resp::value& id) {
+  if (id.is_error())
+    return make_error(errc::redis_error, id.str);
+  if (id.is_nil())
     return std::string{};
-  if (!id->is_string())
+  if (!id.is_string())
     return make_error(errc::protocol_error,
-                      "XADD: unexpected reply " + id->render());
-  return id->str;
+                      "XADD: unexpected reply " + id.render());
+  return id.str;
 }
 
-command stream::remove_command(const std::vector<std::string>& ids) const {
-  command c;
-  c.args.reserve(2 + ids.size());
-  c.args.emplace_back("XDEL");
-  c.args.emplace_back(key_);
-  c.args.insert(c.args.end(), ids.begin(), ids.end());
-  return c;
+bool stream::id_not_above_last(const caf::error& err) {
+  return code_of(err) == errc::redis_error
+         && render(err).find("equal or smaller") != std::string::npos;
 }
 
-caf::expected<std::string> stream::add(client& c, const std::string& event_name,
-                                       const std::string& payload,
-                                       const std::string& topic,
-                                       bool only_if_exists) const {
-  auto res = c.batch(add_commands(event_name, payload, topic, only_if_exists));
-  if (!res)
-    return res.error();
-  return parse_add(*res);
-}
-
-caf::expected<std::string>
-stream::add_with_id(client& c, const std::string& id,
-                    const std::string& event_name, const std::string& payload,
-                    const std::string& topic) const {
-  auto res = c.batch(add_commands_with_id(id, event_name, payload, topic));
-  if (!res)
-    return res.error();
-  auto added = parse_add(*res);
-  if (added || code_of(added.error()) != errc::redis_error)
-    return added;
-  auto text = render(added.error());
-  if (text.find("equal or smaller") == std::string::npos)
-    return added; // e.g. an invalid ID
-  // The ID is taken or below the last entry: a retry of this very add
-  // finds its own entry (same name, payload and topic) and succeeds.
-  auto entry = c("XRANGE", key_, id, id);
-  if (!entry)
-    return entry.error();
-  if (!entry->is_array() || entry->elements.empty())
+caf::expected<std::string> stream::own_entry(const resp::value& range,
+                                             const std::string& id,
+                                             const std::string& event_name,
+                                             const std::string& payload,
+                                             const std::string& topic) const {
+  if (range.is_error())
+    return make_error(errc::redis_error, range.str);
+  if (!range.is_array())
+    return make_error(errc::protocol_error,
+                      "XRANGE: unexpected reply " + range.render());
+  if (range.elements.empty())
     return make_error(errc::invalid_argument,
                       "stream " + name_ + ": entry ID " + id
                         + " is not above the last entry (and not in the "
                           "stream)");
-  auto& fields = entry->elements[0].elements[1].elements;
+  auto& entry = range.elements[0];
+  if (!entry.is_array() || entry.elements.size() != 2
+      || !entry.elements[1].is_array())
+    return make_error(errc::protocol_error,
+                      "XRANGE: unexpected entry " + entry.render());
+  auto& fields = entry.elements[1].elements;
   std::string n, p, t;
   for (size_t i = 0; i + 1 < fields.size(); i += 2) {
     if (fields[i].str == "n")
@@ -176,6 +201,56 @@ stream::add_with_id(client& c, const std::string& id,
                       "stream " + name_ + ": entry ID " + id
                         + " holds a different event");
   return id;
+}
+
+command stream::remove_command(const std::vector<std::string>& ids) const {
+  command c;
+  c.args.reserve(2 + ids.size());
+  c.args.emplace_back("XDEL");
+  c.args.emplace_back(key_);
+  c.args.insert(c.args.end(), ids.begin(), ids.end());
+  return c;
+}
+
+caf::expected<std::string>
+stream::run_add(client& c, const std::string& id,
+                const std::string& event_name, const std::string& payload,
+                const std::string& topic, bool only_if_exists) const {
+  if (opts_.trim == trim_mode::safe) {
+    auto res = c.eval(safe_add_script(), {key_},
+                      script_add_args(id, event_name, payload, topic,
+                                      only_if_exists));
+    if (!res)
+      return res.error();
+    return parse_add_reply(*res);
+  }
+  auto res = c.batch(add_commands_with_id(id, event_name, payload, topic,
+                                          only_if_exists));
+  if (!res)
+    return res.error();
+  return parse_add(*res);
+}
+
+caf::expected<std::string> stream::add(client& c, const std::string& event_name,
+                                       const std::string& payload,
+                                       const std::string& topic,
+                                       bool only_if_exists) const {
+  return run_add(c, "*", event_name, payload, topic, only_if_exists);
+}
+
+caf::expected<std::string>
+stream::add_with_id(client& c, const std::string& id,
+                    const std::string& event_name, const std::string& payload,
+                    const std::string& topic) const {
+  auto added = run_add(c, id, event_name, payload, topic, false);
+  if (added || !id_not_above_last(added.error()))
+    return added; // e.g. an invalid ID
+  // The ID is taken or below the last entry: a retry of this very add
+  // finds its own entry (same name, payload and topic) and succeeds.
+  auto entry = c("XRANGE", key_, id, id);
+  if (!entry)
+    return entry.error();
+  return own_entry(*entry, id, event_name, payload, topic);
 }
 
 caf::expected<int64_t> stream::remove(client& c,

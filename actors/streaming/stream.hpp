@@ -40,9 +40,13 @@ public:
   /// The stream's options.
   const stream_options& opts() const noexcept { return opts_; }
 
-  /// Commands that add one event: `XADD key [NOMKSTREAM] [MAXLEN ~ n] * n
-  /// <name> p <payload> [t <topic>]`, wrapped with its TTL in
-  /// `MULTI`/`EXEC` when a TTL is set (atomic, one round trip).
+  /// Commands that add one event. In `trim_mode::approximate`: `XADD key
+  /// [NOMKSTREAM] [MAXLEN ~ n] * n <name> p <payload> [t <topic>]`, wrapped
+  /// with its TTL in `MULTI`/`EXEC` when a TTL is set (atomic, one round
+  /// trip). In `trim_mode::safe`: one `EVAL` of `safe_add_script()`
+  /// with `script_add_args` (the script's source goes with every command,
+  /// so it works in any batch; `add` and the runtime actor send `EVALSHA`
+  /// through the gateway's script request instead).
   std::vector<command> add_commands(const std::string& event_name,
                                     const std::string& payload,
                                     const std::string& topic = {},
@@ -57,17 +61,58 @@ public:
                                             bool only_if_exists
                                             = false) const;
 
+  /// The arguments of `safe_add_script()` (keys: `{key()}`) for one
+  /// add in `trim_mode::safe`: `id` (`*` or the producer's), `max_len`, the
+  /// TTL in ms (0: none), sliding flag, NOMKSTREAM flag (`only_if_exists`),
+  /// then the entry's fields `n <name> p <payload> [t <topic>]`.
+  std::vector<std::string> script_add_args(const std::string& id,
+                                           const std::string& event_name,
+                                           const std::string& payload,
+                                           const std::string& topic = {},
+                                           bool only_if_exists
+                                           = false) const;
+
   /// Parses the replies of `add_commands`: the new entry ID, or "" when
   /// `only_if_exists` was set and the stream does not exist. Errors:
-  /// `errc::redis_error`.
+  /// `errc::redis_error` (Redis refused the add or the transaction),
+  /// `errc::protocol_error` (an unexpected reply).
   static caf::expected<std::string>
   parse_add(const std::vector<resp::value>& replies);
+
+  /// Parses the reply of one `XADD` or of `safe_add_script()`: the new
+  /// entry ID, or "" for nil (NOMKSTREAM, no stream). Errors as
+  /// `parse_add`.
+  static caf::expected<std::string> parse_add_reply(const resp::value& reply);
+
+  /// Returns whether `err`, from an add with the producer's ID, says that
+  /// Redis refused the ID as equal to or below the stream's last entry: a
+  /// retry of an add that succeeded before. Check with `XRANGE key id id`
+  /// and `own_entry`.
+  static bool id_not_above_last(const caf::error& err);
+
+  /// Reads the reply of `XRANGE key id id` after Redis refused `id`
+  /// (`id_not_above_last`): returns `id` when that entry is this very event
+  /// (same name, payload and topic), so the add had succeeded before.
+  /// Errors: `errc::invalid_argument` (no such entry: the ID is below the
+  /// last one; or another event holds it), `errc::protocol_error` (an
+  /// unexpected reply).
+  caf::expected<std::string> own_entry(const resp::value& range,
+                                       const std::string& id,
+                                       const std::string& event_name,
+                                       const std::string& payload,
+                                       const std::string& topic) const;
 
   /// `XDEL key ids...`.
   command remove_command(const std::vector<std::string>& ids) const;
 
-  /// Blocking: adds one event and returns its ID. Issues the commands of
-  /// `add_commands` in one batch.
+  /// Blocking: adds one event and returns its ID ("" when `only_if_exists`
+  /// is set and the stream does not exist). In `trim_mode::approximate` it
+  /// issues the commands of `add_commands` in one batch; in
+  /// `trim_mode::safe` one `EVALSHA` of `safe_add_script()` (which
+  /// runs `XADD`, `PEXPIRE` and, once the stream is over `max_len`,
+  /// `XINFO GROUPS`, `XPENDING`, `XRANGE` and `XTRIM`). Errors:
+  /// `errc::redis_error` (e.g. a key of another type), gateway errors
+  /// (`errc::timeout`, `errc::disconnected`, ...).
   caf::expected<std::string> add(client& c, const std::string& event_name,
                                  const std::string& payload,
                                  const std::string& topic = {},
@@ -78,8 +123,9 @@ public:
   /// retrying after `errc::disconnected` or `errc::timeout` cannot store it
   /// twice: when Redis refuses the ID as not above the last entry,
   /// `XRANGE key id id` finds this very event (same name, payload, topic)
-  /// and the ID is returned. Errors: `errc::invalid_argument` when the ID is
-  /// below the last entry and not this event's, Redis errors.
+  /// and the ID is returned. Trims as `add` does. Errors:
+  /// `errc::invalid_argument` when the ID is below the last entry and not
+  /// this event's, Redis errors, gateway errors.
   caf::expected<std::string> add_with_id(client& c, const std::string& id,
                                          const std::string& event_name,
                                          const std::string& payload,
@@ -97,6 +143,13 @@ public:
 
 private:
   stream(std::string name, stream_options opts);
+
+  // Adds one event under `id` ("*": Redis picks it), as `opts_.trim` says.
+  caf::expected<std::string> run_add(client& c, const std::string& id,
+                                     const std::string& event_name,
+                                     const std::string& payload,
+                                     const std::string& topic,
+                                     bool only_if_exists) const;
 
   std::string name_;
   std::string key_;

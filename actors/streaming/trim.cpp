@@ -116,4 +116,87 @@ trim_report parse_trim_check(const std::vector<resp::value>& replies,
   return r;
 }
 
+const script& safe_add_script() {
+  static const script s{R"lua(
+local key = KEYS[1]
+local max_len = tonumber(ARGV[2])
+-- Compares two non-negative decimal strings without leading zeros.
+local function num_cmp(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  if a == b then return 0 end
+  return a < b and -1 or 1
+end
+-- Compares stream IDs <ms>-<seq> exactly (both parts are 64-bit).
+local function id_cmp(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  local c = num_cmp(am, bm)
+  if c ~= 0 then return c end
+  return num_cmp(as, bs)
+end
+-- Adds 1 to a decimal string.
+local function incr(s)
+  local i = #s
+  while i > 0 and string.byte(s, i) == 57 do i = i - 1 end
+  if i == 0 then return '1' .. string.rep('0', #s) end
+  return string.sub(s, 1, i - 1) .. string.char(string.byte(s, i) + 1)
+    .. string.rep('0', #s - i)
+end
+-- The smallest ID after `id`.
+local function after(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  if seq == '18446744073709551615' then return incr(ms) .. '-0' end
+  return ms .. '-' .. incr(seq)
+end
+
+local xadd = {'XADD', key}
+if ARGV[5] == '1' then xadd[#xadd + 1] = 'NOMKSTREAM' end
+xadd[#xadd + 1] = ARGV[1]
+for i = 6, #ARGV do xadd[#xadd + 1] = ARGV[i] end
+local id = redis.pcall(unpack(xadd))
+if type(id) == 'table' then return id end -- XADD's error reply
+if not id then return false end           -- NOMKSTREAM: no stream
+if ARGV[3] ~= '0' then
+  if ARGV[4] == '1' then
+    redis.call('PEXPIRE', key, ARGV[3])
+  else
+    redis.call('PEXPIRE', key, ARGV[3], 'NX')
+  end
+end
+if max_len == 0 then return id end
+local excess = redis.call('XLEN', key) - max_len
+if excess < math.max(1, math.floor(max_len / 100)) then return id end
+if excess > 1000 then excess = 1000 end
+local groups = redis.call('XINFO', 'GROUPS', key)
+if #groups == 0 then
+  redis.call('XTRIM', key, 'MAXLEN', ARGV[2])
+  return id
+end
+-- Safe: entries <= bound, or < bound when `open`.
+local bound, open
+for _, g in ipairs(groups) do
+  local f = {}
+  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+  local b, o = f['last-delivered-id'], false
+  if tonumber(f['pending']) > 0 then
+    b, o = redis.call('XPENDING', key, f['name'])[2], true
+  end
+  if not bound then
+    bound, open = b, o
+  else
+    local c = id_cmp(b, bound)
+    if c < 0 or (c == 0 and o) then bound, open = b, o end
+  end
+end
+if bound == '0-0' then return id end
+if open then bound = '(' .. bound end
+local old = redis.call('XRANGE', key, '-', bound, 'COUNT', excess)
+if #old > 0 then
+  redis.call('XTRIM', key, 'MINID', after(old[#old][1]))
+end
+return id
+)lua"};
+  return s;
+}
+
 } // namespace pulse

@@ -6,6 +6,7 @@
 
 #include "pulse/messages/redis.hpp"
 #include "pulse/messages/resp.hpp"
+#include "pulse/messages/script.hpp"
 
 namespace pulse {
 
@@ -36,6 +37,40 @@ trim_report parse_trim_check(const std::vector<resp::value>& replies,
 
 /// Returns whether stream entry ID `a` is after `b` (`<ms>-<seq>`).
 bool entry_id_after(const std::string& a, const std::string& b);
+
+/// Adds one event and trims the stream without losing events a sink has
+/// not processed: the add of `trim_mode::safe` (`stream::add`, the runtime
+/// actor's `stream_add_atom` and `stream_add_id_atom`).
+///
+/// Calling convention (ours): `KEYS = [pulse:stream:<name>]`,
+/// `ARGV = [id, max_len, ttl_ms, sliding, nomkstream, n, <name>, p,
+/// <payload>(, t, <topic>)]` (`stream::script_add_args`; flags are "1" or
+/// "0"). Steps, atomically:
+/// 1. `XADD key [NOMKSTREAM] <id> <fields...>`, without `MAXLEN`: the
+///    entry is exactly what Go Pulse writes. A refused ID returns XADD's
+///    error reply unchanged; NOMKSTREAM on a missing stream returns nil and
+///    does nothing else.
+/// 2. With `ttl_ms > 0`: `PEXPIRE key ttl_ms` when sliding, else
+///    `PEXPIRE key ttl_ms NX` (as the `MULTI` form of the add).
+/// 3. With `max_len > 0`, when `XLEN` exceeds `max_len` by at least
+///    max(1, max_len / 100) entries (an amortization like `MAXLEN ~`: the
+///    stream may stay up to that much above `max_len`): the safe bound is
+///    the most conservative over every consumer group of `XINFO GROUPS`:
+///    with pending entries, the entries before the oldest pending one
+///    (`XPENDING key group`); without, the entries up to its
+///    `last-delivered-id`. Of those, at most min(XLEN - max_len, 1000) of
+///    the oldest entries are removed (`XRANGE key - <bound> COUNT n`, then
+///    `XTRIM key MINID <after the last of them>`); without groups,
+///    `XTRIM key MAXLEN max_len`. Stream IDs are compared exactly (as
+///    decimal strings, not Lua numbers).
+///
+/// Returns the new entry ID, nil (NOMKSTREAM, no stream) or XADD's error.
+/// Cost: O(groups + trimmed entries); a stream held above `max_len` by a
+/// lagging group runs step 3 on every add, and a backlog left by a group
+/// that caught up drains by up to 1,000 entries per add. Only consumer
+/// groups hold entries back: readers (`XREAD`, no group) are not
+/// protected, and a group deleted or never created protects nothing.
+const script& safe_add_script();
 
 class client;
 

@@ -236,6 +236,60 @@ BOOST_AUTO_TEST_CASE(sample_config_in_repo_is_valid) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(stream_trim_mode) {
+  temp_dir dir;
+  // Default: approximate (Go Pulse's MAXLEN ~).
+  config plain;
+  auto err = plain.read({"--config-file=" + dir.write("e.conf", "")});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST((plain.opts().streaming.trim == trim_mode::approximate));
+  BOOST_TEST((stream_options{}.trim == trim_mode::approximate));
+  // From the file, and into stream options built from the section.
+  config file;
+  err = file.read({"--config-file="
+                   + dir.write("t.conf",
+                               "[pulse.streaming]\ntrim = \"safe\"\n")});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST((file.opts().streaming.trim == trim_mode::safe));
+  BOOST_TEST((stream_options::from(file.opts().streaming).trim
+              == trim_mode::safe));
+  // The command line wins over the file.
+  config cli;
+  err = cli.read({"--config-file=" + dir.write("u.conf",
+                                               "[pulse.streaming]\n"
+                                               "trim = \"safe\"\n"),
+                  "--pulse.streaming.trim=approximate"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST((cli.opts().streaming.trim == trim_mode::approximate));
+  // Other names, and other types, are errors naming the allowed values.
+  for (auto bad : {"\"fast\"", "\"Safe\"", "\"\""}) {
+    config cfg;
+    err = cfg.read({"--config-file="
+                    + dir.write("b.conf", std::string{"[pulse.streaming]\n"
+                                                      "trim = "}
+                                            + bad + "\n")});
+    BOOST_TEST(code_of(err) == errc::invalid_config);
+    BOOST_TEST(render(err).find("pulse.streaming.trim must be "
+                                "\"approximate\" or \"safe\", got ")
+                 != std::string::npos,
+               render(err));
+  }
+  config cli_bad;
+  err = cli_bad.read({"--pulse.streaming.trim=exact"});
+  BOOST_TEST(render(err).find("got \"exact\"") != std::string::npos,
+             render(err));
+  config typed;
+  err = typed.read({"--config-file="
+                    + dir.write("n.conf", "[pulse.streaming]\ntrim = 1\n")});
+  BOOST_TEST(render(err).find("pulse.streaming.trim must be a quoted string")
+               != std::string::npos,
+             render(err));
+  trim_mode m = trim_mode::safe;
+  BOOST_TEST(!parse_trim_mode("SAFE", m));
+  BOOST_TEST((m == trim_mode::safe));
+  BOOST_TEST(std::string{to_string(trim_mode::approximate)} == "approximate");
+}
+
 BOOST_AUTO_TEST_CASE(every_option_is_settable_on_the_command_line) {
   // One value per type, for every option of the table: the command line
   // accepts each (no `not_an_option`) and it reaches `opts()`.
@@ -247,7 +301,9 @@ BOOST_AUTO_TEST_CASE(every_option_is_settable_on_the_command_line) {
     std::string v;
     switch (opt.expected) {
       case option_spec::type::string:
-        v = std::string{opt.key} == "pulse.log.level" ? "warn" : "x";
+        v = std::string{opt.key} == "pulse.log.level"        ? "warn"
+            : std::string{opt.key} == "pulse.streaming.trim" ? "safe"
+                                                             : "x";
         break;
       case option_spec::type::integer:
       case option_spec::type::port:
@@ -274,6 +330,7 @@ BOOST_AUTO_TEST_CASE(every_option_is_settable_on_the_command_line) {
   BOOST_TEST((o.pool.worker_ttl == caf::timespan{7s}));
   BOOST_TEST(o.pool.max_batch == 7u);
   BOOST_TEST(o.log_level == "warn");
+  BOOST_TEST((o.streaming.trim == trim_mode::safe));
   config bad;
   err = bad.read({"--pulse.pool.max-batch=0"});
   BOOST_TEST(render(err).find("pulse.pool.max-batch must be >= 1")
@@ -296,6 +353,8 @@ BOOST_AUTO_TEST_CASE(actor_option_defaults_are_the_section_defaults) {
   BOOST_TEST((k0.idle_check == k.idle_check));
   BOOST_TEST(stream_options{}.max_len
              == stream_options::from(streaming_defaults{}).max_len);
+  BOOST_TEST((stream_options{}.trim
+              == stream_options::from(streaming_defaults{}).trim));
   auto p = pool_options::from(pool_defaults{});
   pool_options p0;
   BOOST_TEST((p0.worker_ttl == p.worker_ttl));

@@ -207,4 +207,60 @@ BOOST_AUTO_TEST_CASE(a_subscriber_that_does_not_answer_is_named_in_a_warning) {
   (*self)->send_exit(mute, caf::exit_reason::user_shutdown);
 }
 
+// `(stream_add_id_atom, ...)`: the producer's entry ID, idempotent on
+// retries, in both trim modes.
+BOOST_AUTO_TEST_CASE(the_runtime_actor_adds_with_the_producers_id) {
+  auto& c = redis();
+  auto rta = rt->actor();
+  auto add = [&](const std::string& id, const std::string& payload,
+                 const stream_options& o) {
+    caf::expected<std::string> result{std::string{}};
+    (*self)
+      ->request(rta, 10s, stream_add_id_atom::value, std::string{"rt-ids"},
+                id, std::string{"ev"}, payload, std::string{"tp"}, o)
+      .receive([&](std::string& x) { result = std::move(x); },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  };
+  stream_options safe;
+  safe.max_len = 10;
+  safe.trim = trim_mode::safe;
+  auto xlen = [&] { return c("XLEN", "pulse:stream:rt-ids")->integer; };
+  for (auto o : {stream_options{}, safe}) {
+    BOOST_REQUIRE(c("DEL", "pulse:stream:rt-ids"));
+    auto id = add("1700000000000-1", "pay", o);
+    BOOST_REQUIRE_MESSAGE(id, describe(id));
+    BOOST_TEST(*id == "1700000000000-1");
+    auto retry = add("1700000000000-1", "pay", o);
+    BOOST_REQUIRE_MESSAGE(retry, describe(retry));
+    BOOST_TEST(*retry == "1700000000000-1");
+    auto other = add("1700000000000-1", "other", o);
+    BOOST_TEST(code_of(other.error()) == errc::invalid_argument);
+    auto lower = add("1600000000000-1", "pay", o);
+    BOOST_TEST(code_of(lower.error()) == errc::invalid_argument);
+    BOOST_TEST(xlen() == 1);
+    auto range = c("XRANGE", "pulse:stream:rt-ids", "-", "+");
+    BOOST_TEST(range->elements.at(0).elements.at(1).render()
+               == R"(["n", "ev", "p", "pay", "t", "tp"])");
+  }
+  // Without options the configured section applies (approximate, ~1000).
+  caf::expected<std::string> plain{std::string{}};
+  (*self)
+    ->request(rta, 10s, stream_add_id_atom::value, std::string{"rt-ids"},
+              std::string{"1800000000000-0"}, std::string{"ev"},
+              std::string{"x"}, std::string{})
+    .receive([&](std::string& x) { plain = std::move(x); },
+             [&](caf::error& err) { plain = std::move(err); });
+  BOOST_REQUIRE_MESSAGE(plain, describe(plain));
+  BOOST_TEST(*plain == "1800000000000-0");
+  // Bad names fail before any I/O.
+  caf::error err;
+  (*self)
+    ->request(rta, 10s, stream_add_id_atom::value, std::string{"a b"},
+              std::string{"1-1"}, std::string{"ev"}, std::string{"x"},
+              std::string{})
+    .receive([](std::string&) {}, [&](caf::error& e) { err = std::move(e); });
+  BOOST_TEST(code_of(err) == errc::invalid_argument);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
