@@ -158,6 +158,15 @@ size_t pool_core::waiters() const {
   return waiters_.size();
 }
 
+std::vector<std::pair<uint64_t, std::string>> pool_core::waiting() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<std::pair<uint64_t, std::string>> result;
+  result.reserve(waiters_.size());
+  for (auto& kv : waiters_)
+    result.emplace_back(kv.first, kv.second.key);
+  return result;
+}
+
 std::string ms_arg(caf::timespan d) {
   return std::to_string(
     std::chrono::duration_cast<std::chrono::milliseconds>(d).count());

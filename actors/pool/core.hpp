@@ -108,6 +108,8 @@ public:
   size_t deliver(const std::string& msg);
   /// Number of registered waiters.
   size_t waiters() const;
+  /// The registered waiters right now: (dispatch ID, job key) pairs.
+  std::vector<std::pair<uint64_t, std::string>> waiting() const;
 
   /// Whether the node is closing or closed (dispatch fails).
   std::atomic<bool> closing{false};

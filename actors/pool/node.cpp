@@ -183,7 +183,10 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
         st->core->deliver(msg.payload);
       }
     },
-    [st](resub_atom, const std::string&) { st->refresh(); },
+    [st](resub_atom, const std::string&) {
+      st->refresh();
+      st->recheck_dispatches();
+    },
   };
 }
 

@@ -28,6 +28,52 @@ void node_state::refresh() {
   }
 }
 
+void node_state::recheck_dispatches() {
+  auto waiting = core->waiting();
+  if (waiting.empty())
+    return;
+  command hmget;
+  hmget.args.reserve(2 + waiting.size());
+  hmget.args.emplace_back("HMGET");
+  hmget.args.emplace_back(core->prefix + "jobs");
+  for (auto& w : waiting)
+    hmget.args.emplace_back(w.second);
+  auto r = cli.call(std::move(hmget));
+  if (!r || !r->is_array() || r->elements.size() != waiting.size()) {
+    log::warn("pool node cannot look up its waiting dispatches pool={} "
+              "node={} error=\"{}\"",
+              core->pool, core->node, r ? r->render() : render(r.error()));
+    return;
+  }
+  size_t started = 0;
+  for (size_t i = 0; i < waiting.size(); ++i) {
+    auto& rec = r->elements[i];
+    if (!rec.is_string())
+      continue;
+    // owner|epoch|state|node|dispatch_id
+    std::vector<std::string> fields;
+    size_t pos = 0;
+    for (int n = 0; n < 4; ++n) {
+      auto bar = rec.str.find('|', pos);
+      if (bar == std::string::npos)
+        break;
+      fields.push_back(rec.str.substr(pos, bar - pos));
+      pos = bar + 1;
+    }
+    if (fields.size() != 4)
+      continue;
+    auto did = rec.str.substr(pos);
+    if (fields[2] == "r" && fields[3] == core->node
+        && did == std::to_string(waiting[i].first)
+        && core->complete(waiting[i].first, caf::none))
+      ++started;
+  }
+  if (started > 0)
+    log::info("pool node completed dispatches whose start result was "
+              "published while re-subscribing pool={} node={} count={}",
+              core->pool, core->node, started);
+}
+
 void node_state::keepalive() {
   if (left)
     return;

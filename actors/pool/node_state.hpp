@@ -89,6 +89,13 @@ struct node_state {
   /// changed.
   void refresh();
 
+  /// After the node's channel was re-subscribed: completes the waiting
+  /// dispatches whose job a worker started meanwhile (their result was
+  /// published while nobody listened). One `HMGET jobs <keys>`; a record
+  /// in state `r` naming this node and the dispatch's ID counts as started.
+  /// The others keep waiting (a result published from now on arrives).
+  void recheck_dispatches();
+
   // -- keep-alive and fencing -------------------------------------------------
 
   /// Renews this node's and its workers' leases (`keepalive` script);

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <future>
 
 #include <caf/all.hpp>
 
@@ -77,6 +78,49 @@ BOOST_AUTO_TEST_CASE(dispatch_timeout_says_whether_the_job_exists) {
   BOOST_TEST(code_of(err) == errc::timeout, render(err));
   BOOST_TEST(render(err).find("the job exists") != std::string::npos,
              render(err));
+  (*node)->close();
+}
+
+BOOST_AUTO_TEST_CASE(dispatch_started_while_the_channel_resubscribes_completes) {
+  // A start result published while the node's pub/sub connection is down
+  // is lost; after the re-subscription the node finds the started job in
+  // the jobs hash and completes the dispatch instead of timing out.
+  auto o = close_options();
+  o.client_only = true;
+  o.ack_grace_period = 10s; // a timeout would take 20 s
+  auto node = pool_node::add_node(*rt, "resub", o);
+  BOOST_REQUIRE(node);
+  auto done = std::make_shared<std::promise<caf::error>>();
+  auto result = done->get_future();
+  (*node)->dispatch_async("k1", "p1",
+                          [done](caf::error err) { done->set_value(err); });
+  // Nobody starts it (no worker): play the worker's start by hand, as if
+  // its result had been published while nobody listened.
+  const std::string jobs = "pulse:pool:{resub}:jobs";
+  BOOST_REQUIRE(wait_until([&] { return redis()("HEXISTS", jobs, "k1")
+                                          ->integer == 1; },
+                           2s));
+  auto rec = redis()("HGET", jobs, "k1");
+  BOOST_REQUIRE_MESSAGE(rec && rec->is_string(), describe(rec));
+  // owner|epoch|state|node|dispatch_id
+  auto f1 = rec->str.find('|');
+  auto f2 = rec->str.find('|', f1 + 1);
+  auto f3 = rec->str.find('|', f2 + 1);
+  BOOST_REQUIRE(f3 != std::string::npos);
+  BOOST_TEST(rec->str.substr(f2 + 1, f3 - f2 - 1) == "p");
+  auto started = "w" + rec->str.substr(f1, f2 - f1) + "|r"
+                 + rec->str.substr(f3);
+  BOOST_REQUIRE(redis()("HSET", jobs, "k1", started));
+  BOOST_TEST((result.wait_for(300ms) == std::future_status::timeout));
+  // Drop the pub/sub connection: it re-subscribes after its back-off.
+  auto killed = redis()("CLIENT", "KILL", "TYPE", "pubsub");
+  BOOST_REQUIRE_MESSAGE(killed, describe(killed));
+  auto t0 = std::chrono::steady_clock::now();
+  BOOST_REQUIRE((result.wait_for(5s) == std::future_status::ready));
+  auto err = result.get();
+  BOOST_TEST(!err, render(err));
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s));
+  BOOST_TEST((*node)->waiting_dispatches() == 0u);
   (*node)->close();
 }
 
