@@ -1,0 +1,190 @@
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/actors/pool/scripts_prologue.hpp"
+
+namespace pulse::pool_scripts {
+
+using detail::make;
+
+const script& dispatch_many() {
+  // Batched: one HMGET, INCRBY, HSET per hash, and SADD/RPUSH per target,
+  // whatever the number of jobs (redis.call dominates the cost otherwise).
+  static const script s = make(R"lua(
+local node, rev, max = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
+if mrev() ~= rev then return {'stale'} end
+local n = (#ARGV - 3) / 4
+local keys = {}
+for j = 1, n do keys[j] = ARGV[4 * j] end
+local existing = redis.call('HMGET', JOBS, unpack(keys))
+local queued = tonumber(redis.call('GET', QUEUED) or '0')
+local out, seen, take = {'ok'}, {}, {}
+local added = 0
+for j = 1, n do
+  local k = keys[j]
+  if existing[j] or seen[k] then
+    out[j + 1] = 'exists'
+  elseif max > 0 and queued + added >= max then
+    out[j + 1] = 'overloaded'
+  else
+    seen[k] = true
+    added = added + 1
+    take[added] = j
+    out[j + 1] = 'ok'
+  end
+end
+if added == 0 then return out end
+local base = redis.call('INCRBY', EPOCH, added) - added
+local pay, rec, owners, pushes = {}, {}, {}, {}
+for i = 1, added do
+  local j = take[i]
+  local k, p, did, target = keys[j], ARGV[4 * j + 1], ARGV[4 * j + 2], ARGV[4 * j + 3]
+  local e = tostring(base + i)
+  pay[#pay + 1] = k
+  pay[#pay + 1] = p
+  rec[#rec + 1] = k
+  rec[#rec + 1] = target..'|'..e..'|p|'..node..'|'..did
+  local o = owners[target]
+  if not o then o = {}; owners[target] = o end
+  o[#o + 1] = k
+  if target ~= '' then
+    local list = pushes[target]
+    if not list then list = {}; pushes[target] = list end
+    list[#list + 1] = 'S'..e..' '..#k..' '..#node..' '..#did..' '..k..node..did..p
+  end
+end
+redis.call('HSET', PAY, unpack(pay))
+redis.call('HSET', JOBS, unpack(rec))
+redis.call('INCRBY', QUEUED, added)
+for target, list in pairs(owners) do redis.call('SADD', owned(target), unpack(list)) end
+for target, list in pairs(pushes) do redis.call('RPUSH', q(target), unpack(list)) end
+return out
+)lua");
+  return s;
+}
+
+const script& confirm() {
+  static const script s = make(R"lua(
+local w = ARGV[1]
+local n = (#ARGV - 1) / 6
+local keys = {}
+for j = 1, n do keys[j] = ARGV[6 * j - 4] end
+local recs = redis.call('HMGET', JOBS, unpack(keys))
+local fenced, results, running, dropped, owned_drop = {}, {}, {}, {}, {}
+local started, failed_pending = 0, 0
+for j = 1, n do
+  local b = 6 * j - 4
+  local k, e, outcome, did, node, err = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+  local raw = recs[j]
+  local o, re, st, rn, rd
+  if raw then o, re, st, rn, rd = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$') end
+  local mine = o == w and re == e
+  local msg = nil
+  if outcome == 'ok' then
+    if mine then
+      if st == 'p' then
+        running[#running + 1] = k
+        running[#running + 1] = o..'|'..re..'|r|'..rn..'|'..rd
+        started = started + 1
+      end
+    else
+      fenced[#fenced + 1] = k -- stopped or moved meanwhile
+      fenced[#fenced + 1] = e
+    end
+    msg = did..'\31\30'
+  elseif outcome == 'fail' then
+    if mine then
+      if st == 'p' then failed_pending = failed_pending + 1 end
+      dropped[#dropped + 1] = k
+    end
+    msg = did..'\31'..err..'\30'
+  end
+  if msg and did ~= '' then results[node] = (results[node] or '')..msg end
+end
+if #running > 0 then redis.call('HSET', JOBS, unpack(running)) end
+if #dropped > 0 then
+  redis.call('HDEL', JOBS, unpack(dropped))
+  redis.call('HDEL', PAY, unpack(dropped))
+  redis.call('SREM', owned(w), unpack(dropped))
+end
+if started + failed_pending > 0 then redis.call('DECRBY', QUEUED, started + failed_pending) end
+for node, msg in pairs(results) do redis.call('PUBLISH', pfx..'node:'..node, msg) end
+return fenced
+)lua");
+  return s;
+}
+
+const script& resync() {
+  static const script s = make(R"lua(
+local w = ARGV[1]
+if not member(w) then return {'lost'} end
+redis.call('DEL', q(w))
+local n = 0
+for _, k in ipairs(redis.call('SMEMBERS', owned(w))) do
+  local r = get(k)
+  if r and r.o == w then
+    if r.s == 'p' then
+      assign(k, r, w)
+      n = n + 1
+    end
+  else
+    redis.call('SREM', owned(w), k)
+  end
+end
+local out = {'ok', tostring(n)}
+-- Jobs running on the worker that it no longer owns (a lost stop entry).
+for i = 2, #ARGV, 2 do
+  local k, e = ARGV[i], ARGV[i + 1]
+  local r = get(k)
+  if not r or r.o ~= w or r.e ~= e then
+    if not (r and r.o == w and r.s == 'p') then
+      table.insert(out, k)
+      table.insert(out, e)
+    end
+  end
+end
+return out
+)lua");
+  return s;
+}
+
+const script& fail() {
+  static const script s = make(R"lua(
+local w, k, e = ARGV[1], ARGV[2], ARGV[3]
+local r = get(k)
+if not r or r.o ~= w or r.e ~= e then return {'missing'} end
+if r.s == 'p' then redis.call('DECR', QUEUED) end
+redis.call('HDEL', JOBS, k)
+redis.call('HDEL', PAY, k)
+redis.call('SREM', owned(w), k)
+return {'ok'}
+)lua");
+  return s;
+}
+
+const script& move() {
+  static const script s = make(R"lua(
+local from = ARGV[1]
+if mrev() ~= ARGV[2] then return {'stale'} end
+local moved = 0
+for i = 3, #ARGV, 3 do
+  local k, e, target = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local r = get(k)
+  if r and r.o == from and (e == '*' or r.e == e) then
+    if target ~= '' and not member(target) then return {'stale'} end
+    assign(k, r, target)
+    moved = moved + 1
+  elseif not r or r.o ~= from then
+    redis.call('SREM', owned(from), k)
+  end
+end
+if from ~= '' and not member(from) and redis.call('SCARD', owned(from)) == 0 then
+  redis.call('SREM', ORPH, from)
+  redis.call('DEL', q(from))
+  redis.call('ZREM', ALIVE, 'w:'..from)
+end
+return {'ok', tostring(moved)}
+)lua");
+  return s;
+}
+
+} // namespace pulse::pool_scripts

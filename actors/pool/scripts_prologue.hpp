@@ -1,0 +1,18 @@
+#pragma once
+
+/// Internal to the pool's Lua scripts: the prologue every script starts
+/// with (the pool's key names, job records, `assign` and `bump`), defined
+/// in `scripts.cpp`. The scripts themselves, by concern:
+/// `scripts_membership.cpp` (nodes and workers join, leave, keep alive and
+/// are reaped), `scripts_dispatch.cpp` (dispatch, confirm, resync, fail,
+/// move), `scripts_control.cpp` (stop, notify, shutdown, purge) and
+/// `scripts_ticker.cpp` (tickers).
+
+#include "pulse/messages/script.hpp"
+
+namespace pulse::pool_scripts::detail {
+
+/// Returns the script made of the shared prologue followed by `body`.
+script make(const char* body);
+
+} // namespace pulse::pool_scripts::detail

@@ -1,0 +1,103 @@
+// Worker pools against a real Redis: recovery from damaged state. Garbage
+// and duplicate queue entries, starts and stops lost with a connection,
+// workers of a dead node.
+
+#include <boost/test/unit_test.hpp>
+
+#include <caf/all.hpp>
+
+#include "pulse/actors/pool/pool.hpp"
+#include "pulse/actors/pool/scripts.hpp"
+#include "tests/pool/pool_fixture.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+BOOST_FIXTURE_TEST_SUITE(pool, pool_fixture)
+
+BOOST_AUTO_TEST_CASE(malformed_queue_entries_are_skipped) {
+  auto n = node();
+  auto w = worker(*n);
+  auto q = pool_scripts::pool_prefix("p") + "q:" + w;
+  redis()("RPUSH", q, "garbage", "S0 x", "Sx y", "N1 99 short");
+  BOOST_TEST(!n->dispatch("good", "x"));
+  BOOST_TEST(log->count('s') == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(redelivered_start_leaves_a_running_job_alone) {
+  auto n = node();
+  auto w = worker(*n);
+  BOOST_TEST(!n->dispatch("k", "x"));
+  auto rec = redis()("HGET", pool_scripts::pool_prefix("p") + "jobs", "k");
+  BOOST_REQUIRE(rec);
+  auto epoch = rec->str.substr(w.size() + 1);
+  epoch = epoch.substr(0, epoch.find('|'));
+  // The same start again (as a duplicate delivery would look), and an
+  // older one.
+  auto entry = [&](const std::string& e) {
+    return "S" + e + " 1 0 0 kx";
+  };
+  redis()("RPUSH", pool_scripts::pool_prefix("p") + "q:" + w, entry(epoch),
+          entry("1"));
+  BOOST_TEST(!n->dispatch("other", "x")); // processed after the duplicates
+  BOOST_TEST(log->count('s', "k") == 1u);
+  BOOST_TEST(log->count('x', "k") == 0u);
+  BOOST_TEST(log->owner("k") == w);
+  auto after = redis()("HGET", pool_scripts::pool_prefix("p") + "jobs", "k");
+  BOOST_REQUIRE(after);
+  BOOST_TEST(after->str.find(w + "|" + epoch + "|r|") == 0u, after->str);
+}
+
+BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
+  auto n = node();
+  auto w = worker(*n);
+  BOOST_TEST(!n->dispatch("before", "x"));
+  // A start popped by a BLMPOP whose reply never arrived: the record is
+  // pending and owned by the worker, its queue entry is gone.
+  auto pfx = pool_scripts::pool_prefix("p");
+  redis()("HSET", pfx + "jobs", "lost", w + "|999999|p||");
+  redis()("HSET", pfx + "payloads", "lost", "x");
+  redis()("SADD", pfx + "owned:" + w, "lost");
+  redis()("INCR", pfx + "queued");
+  // And a stop whose entry was lost: the job's record is gone.
+  BOOST_TEST(!n->dispatch("stopped", "x"));
+  redis()("HDEL", pfx + "jobs", "stopped");
+  redis()("HDEL", pfx + "payloads", "stopped");
+  redis()("SREM", pfx + "owned:" + w, "stopped");
+  // Drop every connection but ours: the worker's poll fails.
+  redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  BOOST_TEST(wait_until([&] { return log->owner("lost") == w; }, 10s));
+  BOOST_TEST(wait_until([&] { return log->count('x', "stopped") == 1; }));
+  BOOST_TEST(log->count('s', "lost") == 1u);
+  BOOST_TEST(log->count('s', "before") == 1u); // running jobs untouched
+  BOOST_TEST(log->count('x', "before") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(dead_workers_leave_the_membership) {
+  auto n = node();
+  auto live = worker(*n);
+  // Five workers of a node that died: members with expired leases.
+  // The job first: a cleaner may run between any two of these writes.
+  auto pfx = pool_scripts::pool_prefix("p");
+  redis()("HSET", pfx + "jobs", "orphan", "dead0|1|r|gone|");
+  redis()("HSET", pfx + "payloads", "orphan", "x");
+  redis()("SADD", pfx + "owned:dead0", "orphan");
+  for (int i = 0; i < 5; ++i) {
+    auto id = "dead" + std::to_string(i);
+    redis()("HSET", pfx + "workers", id, std::to_string(i) + "|gone");
+    redis()("ZADD", pfx + "alive", "1", "w:" + id);
+  }
+  redis()("INCR", pfx + "mrev");
+  BOOST_TEST(wait_until([&] {
+    auto ws = n->pool_workers();
+    return ws && ws->size() == 1 && (*ws)[0].id == live;
+  }));
+  // The dead worker's job runs on the live one.
+  BOOST_TEST(wait_until([&] { return log->owner("orphan") == live; }));
+  auto left = redis()("SCARD", pfx + "orphans");
+  BOOST_REQUIRE(left);
+  BOOST_TEST(left->integer == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
