@@ -15,11 +15,22 @@ namespace pulse {
 
 /// How to reach Redis (section `[pulse.redis]` of `caf-application.conf`).
 struct redis_options {
-  /// Host name or address. Empty means "not configured": the runtime then
-  /// starts an embedded redis-server.
+  /// A URL naming the server, which overrides the fields it sets:
+  /// `redis://[[user]:password@]host[:port][/db]` (port 6379 when absent;
+  /// host, port and the socket path always come from the URL; db, user and
+  /// password only when the URL has them), `unix:///path/redis.sock[?db=N]`
+  /// or `unix:/path/redis.sock[?db=N]`. `rediss://` (TLS) is not supported
+  /// yet. User and password are percent-decoded. `options_from` and
+  /// `runtime::start` apply it (`apply_redis_url`) and clear it.
+  std::string url;
+  /// Host name or address. Empty (and no `unix_socket` or `url`) means "not
+  /// configured": the runtime then starts an embedded redis-server.
   std::string host;
   /// TCP port.
   uint16_t port = 6379;
+  /// Path of a Unix domain socket; when set, every connection goes through
+  /// it and `host`/`port` are ignored.
+  std::string unix_socket;
   /// ACL user for `AUTH <username> <password>`; empty means `AUTH <password>`.
   std::string username;
   /// Password; empty means no AUTH. The environment variable
@@ -32,6 +43,15 @@ struct redis_options {
   int64_t db = 0;
   /// Maximum time to connect and complete AUTH/SELECT.
   caf::timespan connect_timeout = std::chrono::seconds{2};
+  /// TCP keepalive of every TCP connection: SO_KEEPALIVE with this idle time
+  /// before the first probe, probes every third of it (at least 1 s) and 3
+  /// unanswered probes dropping the connection (as Redis' own
+  /// `tcp-keepalive`). Whole seconds, rounded up; 0 turns keepalive off.
+  caf::timespan tcp_keepalive = std::chrono::seconds{60};
+  /// How long `runtime::start` keeps retrying a refused or unreachable
+  /// first connect (Redis not up yet) before failing with
+  /// `errc::connect_failed`; 0 fails at the first refused attempt.
+  caf::timespan connect_wait = caf::timespan{0};
   /// Maximum time a request may wait for its reply (queued time included).
   caf::timespan command_timeout = std::chrono::seconds{5};
   /// Start a private redis-server even when a host is configured.
@@ -59,7 +79,20 @@ struct redis_options {
   caf::timespan reply_spin = std::chrono::microseconds{30};
 
   /// Returns whether the runtime must start an embedded server.
-  bool use_embedded() const noexcept { return embedded || host.empty(); }
+  bool use_embedded() const noexcept {
+    return embedded || (host.empty() && unix_socket.empty() && url.empty());
+  }
+
+  /// Returns where connections go, for logs and errors (never a password):
+  /// `unix:<path>` or `<host>:<port>`.
+  std::string endpoint() const {
+    if (!unix_socket.empty())
+      return "unix:" + unix_socket;
+    auto h = host.empty() ? std::string{"127.0.0.1"} : host;
+    if (h.find(':') != std::string::npos) // IPv6
+      h = "[" + h + "]";
+    return h + ":" + std::to_string(port);
+  }
 };
 
 /// How adds trim a stream to its maximum length (`pulse.streaming.trim`,

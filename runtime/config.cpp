@@ -6,6 +6,7 @@
 
 #include <caf/config_value.hpp>
 
+#include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
 
@@ -42,11 +43,19 @@ const std::vector<option_spec>& known_options() {
   using md = rmap_defaults;
   using t = spec::type;
   static const std::vector<option_spec> table{
+    {"pulse.redis.url", t::string,
+     "Redis URL, overriding host/port/unix-socket/db/username/password: "
+     "redis://[[user]:password@]host[:port][/db], "
+     "unix:///path/redis.sock[?db=N] or unix:/path (no rediss:// yet)", any,
+     at(&o::redis, &rd::url)},
     {"pulse.redis.host", t::string,
-     "Redis host; unset means: start an embedded redis-server", any,
-     at(&o::redis, &rd::host)},
+     "Redis host; unset (with no url or unix-socket) means: start an "
+     "embedded redis-server", any, at(&o::redis, &rd::host)},
     {"pulse.redis.port", t::port, "Redis TCP port", positive,
      at(&o::redis, &rd::port)},
+    {"pulse.redis.unix-socket", t::string,
+     "path of Redis' Unix domain socket; when set, host and port are unused",
+     any, at(&o::redis, &rd::unix_socket)},
     {"pulse.redis.username", t::string, "ACL user for AUTH", any,
      at(&o::redis, &rd::username)},
     {"pulse.redis.password", t::string,
@@ -60,6 +69,14 @@ const std::vector<option_spec>& known_options() {
     {"pulse.redis.connect-timeout", t::timespan,
      "maximum time to connect, AUTH and SELECT", positive,
      at(&o::redis, &rd::connect_timeout)},
+    {"pulse.redis.connect-wait", t::timespan,
+     "at start, keep retrying a refused connect this long (Redis still "
+     "starting) before failing (0: fail at once)", non_negative,
+     at(&o::redis, &rd::connect_wait)},
+    {"pulse.redis.tcp-keepalive", t::timespan,
+     "TCP keepalive idle time of connections (probes every third of it, 3 "
+     "probes; whole seconds; 0: off)", non_negative,
+     at(&o::redis, &rd::tcp_keepalive)},
     {"pulse.redis.command-timeout", t::timespan,
      "maximum time a request waits for its reply", positive,
      at(&o::redis, &rd::command_timeout)},
@@ -279,6 +296,9 @@ caf::expected<options> options_from(const caf::settings& xs) {
   for (auto& opt : known_options())
     if (auto err = apply(opt, xs, result))
       return err;
+  // The URL overrides the endpoint and credentials it names.
+  if (auto err = apply_redis_url(result.redis))
+    return err;
   auto lvl = spdlog::level::from_str(result.log_level);
   if (lvl == spdlog::level::off && result.log_level != "off")
     return make_error(errc::invalid_config,

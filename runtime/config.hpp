@@ -50,8 +50,11 @@ const std::vector<option_spec>& known_options();
 /// `errc::invalid_config` naming the key.
 caf::error validate_settings(const caf::settings& xs);
 
-/// Reads `options` from parsed settings (defaults for absent keys) and checks
-/// ranges (port 1-65535, db >= 0, positive timeouts, known log level).
+/// Reads `options` from parsed settings (defaults for absent keys), checks
+/// ranges (port 1-65535, db >= 0, positive timeouts, known log level) and
+/// applies `pulse.redis.url` (`apply_redis_url`: it overrides the endpoint
+/// and credentials it names, and is cleared). A malformed URL is
+/// `errc::invalid_config` naming the bad part.
 caf::expected<options> options_from(const caf::settings& xs);
 
 /// Makes `cfg` a Pulse configuration (for programs with their own config

@@ -89,7 +89,7 @@ caf::error resolve_password(redis_options& redis) {
     if (!redis.password.empty())
       return make_error(errc::invalid_config,
                         "pulse.redis: set either password or password-file, "
-                        "not both");
+                        "not both (a password in url counts)");
     std::ifstream in{redis.password_file, std::ios::binary};
     if (!in)
       return make_error(errc::invalid_config,

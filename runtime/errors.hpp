@@ -14,11 +14,14 @@ namespace pulse {
 enum class errc : uint8_t {
   /// Not an error.
   none = 0,
-  /// The configuration is invalid (unknown option, wrong type, bad value).
+  /// The configuration is invalid (unknown option, wrong type, bad value,
+  /// malformed `pulse.redis.url`), or Redis refused a configured value
+  /// (`SELECT` of a database index it does not have).
   invalid_config,
-  /// A TCP connection to Redis could not be established.
+  /// A connection to Redis (TCP or Unix socket) could not be established.
   connect_failed,
-  /// Redis rejected AUTH (wrong password or ACL user) or SELECT.
+  /// Redis rejected AUTH (wrong password or ACL user), or a command of the
+  /// handshake with NOAUTH (a password is needed).
   auth_failed,
   /// The connection to Redis was lost while the request was in flight.
   disconnected,

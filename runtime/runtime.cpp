@@ -7,6 +7,8 @@
 #include <caf/scoped_actor.hpp>
 
 #include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/redis/connect.hpp"
+#include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
 #include "pulse/runtime/runtime_actor.hpp"
@@ -24,6 +26,9 @@ runtime::start(caf::actor_system& sys, const options& opts) {
   if (auto err = log::set_level(opts.log_level))
     return err;
   auto& r = rt->opts_.redis;
+  // Options built in code may still carry a URL (read_config applied it).
+  if (auto err = apply_redis_url(r))
+    return err;
   if (r.use_embedded()) {
     server_options sopts;
     sopts.binary = r.server_binary;
@@ -34,11 +39,17 @@ runtime::start(caf::actor_system& sys, const options& opts) {
     rt->server_ = std::move(*srv);
     r.host = "127.0.0.1";
     r.port = rt->server_->port();
+    r.unix_socket.clear();
     // ACL users do not exist on a fresh server.
     r.username.clear();
     r.db = 0;
     log::info("embedded redis-server started port={} pid={}", r.port,
               rt->server_->pid());
+  } else if (auto err = wait_for_redis(r)) {
+    // The first connect, before any actor exists: waits up to connect-wait
+    // for a Redis that is still starting, and reports refused connections,
+    // bad credentials and a refused SELECT with their own codes.
+    return err;
   }
   rt->gateway_ = pulse::spawn_gateway(sys, r, gateway_role::pipelined);
   rt->pubsub_ = spawn_pubsub(sys, r);

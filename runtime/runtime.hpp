@@ -26,10 +26,14 @@ namespace pulse {
 /// the actor system can shut down without hanging.
 class runtime : public services {
 public:
-  /// Starts the embedded server if needed, spawns the gateway and the
-  /// pub/sub actor, and checks the connection with `PING` (within the
-  /// connect timeout). Errors: `errc::server_failed`, `errc::connect_failed`,
-  /// `errc::auth_failed`.
+  /// Applies `opts.redis.url` (if still set), starts the embedded server if
+  /// needed or else connects once to check Redis (`wait_for_redis`: AUTH,
+  /// SELECT, CLIENT ID; retried for up to `connect-wait` while refused),
+  /// spawns the gateway and the pub/sub actor, and checks the connection
+  /// with `PING` (within the connect timeout). Errors:
+  /// `errc::server_failed`, `errc::connect_failed` (naming `host:port` or
+  /// the socket path), `errc::auth_failed`, `errc::invalid_config` (a
+  /// malformed URL, a database index Redis refuses).
   static caf::expected<std::unique_ptr<runtime>>
   start(caf::actor_system& sys, const options& opts);
 

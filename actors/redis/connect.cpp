@@ -7,15 +7,27 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
 
+#include <caf/message.hpp>
 #include <hiredis/hiredis.h>
 
+#include "pulse/actors/redis/backoff.hpp"
+#include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse {
 
 namespace {
+
+/// While `wait_for_redis` waits, it logs at most this often.
+constexpr auto wait_log_period = std::chrono::seconds{5};
 
 timeval to_timeval(caf::timespan d) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
@@ -25,28 +37,50 @@ timeval to_timeval(caf::timespan d) {
   return tv;
 }
 
-std::string endpoint(const redis_options& opts) {
-  return opts.host + ":" + std::to_string(opts.port);
+long long to_ms(caf::timespan d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
-} // namespace
+// The context text of one of our errors (render() less its code prefix).
+std::string what_of(const caf::error& err) {
+  if (err.context().match_elements<std::string>())
+    return err.context().get_as<std::string>(0);
+  return render(err);
+}
 
-caf::expected<connected_socket> connect_redis(const redis_options& opts) {
-  auto tv = to_timeval(opts.connect_timeout);
-  auto host = opts.host.empty() ? std::string{"127.0.0.1"} : opts.host;
-  redisContext* c = redisConnectWithTimeout(host.c_str(), opts.port, tv);
-  if (c == nullptr)
-    return make_error(errc::connect_failed,
-                      "cannot allocate a connection to " + endpoint(opts));
-  if (c->err != 0) {
-    auto msg = "cannot connect to " + endpoint(opts) + ": " + c->errstr;
-    redisFree(c);
-    return make_error(errc::connect_failed, std::move(msg));
+// Sets SO_KEEPALIVE and its timing on a TCP socket (see connect.hpp).
+void set_keepalive(int fd, caf::timespan idle, const std::string& where) {
+  int on = idle.count() > 0 ? 1 : 0;
+  bool ok = ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) == 0;
+  if (on != 0 && ok) {
+    auto ns = idle.count();
+    int secs = static_cast<int>(
+      std::min<int64_t>((ns + 999999999) / 1000000000, 32767));
+    int intvl = std::max(1, secs / 3);
+    int cnt = 3;
+    ok = ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &secs, sizeof(secs)) == 0
+         && ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
+                         sizeof(intvl))
+              == 0
+         && ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt))
+              == 0;
   }
-  // The handshake shares the connect deadline.
-  redisSetTimeout(c, tv);
-  auto run = [&](std::vector<std::string> args, errc code,
-                 const char* what) -> caf::expected<int64_t> {
+  if (!ok) // not fatal: the connection works without it
+    log::warn("redis tcp-keepalive not set endpoint={} error=\"{}\"", where,
+              std::strerror(errno));
+}
+
+// Runs the handshake commands on a connected context.
+class handshake {
+public:
+  handshake(redisContext* c, std::string where)
+    : c_(c), where_(std::move(where)) {
+    // nop
+  }
+
+  // Runs `args`; an error reply becomes `code` (NOAUTH: auth_failed).
+  caf::expected<int64_t> run(const std::vector<std::string>& args, errc code,
+                             const std::string& what) {
     std::vector<const char*> argv;
     std::vector<size_t> lens;
     for (auto& a : args) {
@@ -54,47 +88,79 @@ caf::expected<connected_socket> connect_redis(const redis_options& opts) {
       lens.push_back(a.size());
     }
     auto r = static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(),
+      redisCommandArgv(c_, static_cast<int>(argv.size()), argv.data(),
                        lens.data()));
     if (r == nullptr)
-      return make_error(errc::connect_failed, std::string{what} + " on "
-                                                + endpoint(opts)
-                                                + " failed: " + c->errstr);
+      return make_error(errc::connect_failed, what + " on " + where_
+                                                + " failed: " + c_->errstr);
     if (r->type == REDIS_REPLY_ERROR) {
-      auto msg = std::string{what} + " rejected by " + endpoint(opts) + ": "
-                 + std::string{r->str, r->len};
+      std::string reply{r->str, r->len};
       freeReplyObject(r);
-      return make_error(code, std::move(msg));
+      if (reply.compare(0, 6, "NOAUTH") == 0)
+        code = errc::auth_failed;
+      return make_error(code, what + " rejected by " + where_ + ": " + reply);
     }
     int64_t result = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
     freeReplyObject(r);
     return result;
+  }
+
+private:
+  redisContext* c_;
+  std::string where_;
+};
+
+} // namespace
+
+caf::expected<connected_socket> connect_redis(const redis_options& in) {
+  auto opts = in;
+  if (auto err = apply_redis_url(opts))
+    return err;
+  auto where = opts.endpoint();
+  bool tcp = opts.unix_socket.empty();
+  auto tv = to_timeval(opts.connect_timeout);
+  auto host = opts.host.empty() ? std::string{"127.0.0.1"} : opts.host;
+  redisContext* c = tcp ? redisConnectWithTimeout(host.c_str(), opts.port, tv)
+                        : redisConnectUnixWithTimeout(
+                          opts.unix_socket.c_str(), tv);
+  if (c == nullptr)
+    return make_error(errc::connect_failed,
+                      "cannot allocate a connection to " + where);
+  if (c->err != 0) {
+    auto msg = "cannot connect to " + where + ": " + c->errstr;
+    redisFree(c);
+    return make_error(errc::connect_failed, std::move(msg));
+  }
+  // The handshake shares the connect deadline.
+  redisSetTimeout(c, tv);
+  handshake hs{c, where};
+  auto fail = [c](caf::error err) {
+    redisFree(c);
+    return err;
   };
   if (!opts.password.empty()) {
     std::vector<std::string> args{"AUTH"};
     if (!opts.username.empty())
       args.push_back(opts.username);
     args.push_back(opts.password);
-    if (auto res = run(std::move(args), errc::auth_failed, "AUTH"); !res) {
-      redisFree(c);
-      return res.error();
-    }
+    if (auto res = hs.run(args, errc::auth_failed, "AUTH"); !res)
+      return fail(res.error());
   }
   if (opts.db != 0) {
-    auto res = run({"SELECT", std::to_string(opts.db)}, errc::auth_failed,
-                   "SELECT");
-    if (!res) {
-      redisFree(c);
-      return res.error();
-    }
+    // A refused SELECT is a configuration problem ("ERR DB index is out of
+    // range"), not a credential one; NOAUTH stays auth_failed.
+    auto res = hs.run({"SELECT", std::to_string(opts.db)},
+                      errc::invalid_config,
+                      "pulse.redis.db = " + std::to_string(opts.db)
+                        + ": SELECT");
+    if (!res)
+      return fail(res.error());
   }
   // A server that needs a password answers the first command with NOAUTH:
   // CLIENT ID doubles as the check.
-  auto id = run({"CLIENT", "ID"}, errc::auth_failed, "CLIENT ID");
-  if (!id) {
-    redisFree(c);
-    return id.error();
-  }
+  auto id = hs.run({"CLIENT", "ID"}, errc::auth_failed, "CLIENT ID");
+  if (!id)
+    return fail(id.error());
   int fd = redisFreeKeepFd(c);
   // Back to no socket timeouts, no Nagle. The socket stays blocking: the
   // reader thread waits in `recv` itself (one syscall per wake-up), and
@@ -102,10 +168,64 @@ caf::expected<connected_socket> connect_redis(const redis_options& opts) {
   timeval zero{0, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof(zero));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof(zero));
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (tcp) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    set_keepalive(fd, opts.tcp_keepalive, where);
+  }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) & ~O_NONBLOCK);
   return connected_socket{fd, *id};
+}
+
+caf::error wait_for_redis(const redis_options& in) {
+  auto opts = in;
+  if (auto err = apply_redis_url(opts))
+    return err;
+  using clock = std::chrono::steady_clock;
+  auto start = clock::now();
+  auto deadline = start + opts.connect_wait;
+  backoff delays{opts.reconnect_min, opts.reconnect_max};
+  auto last_log = start;
+  uint64_t attempts = 0;
+  for (;;) {
+    auto attempt = opts;
+    auto left = deadline - clock::now();
+    if (opts.connect_wait.count() > 0)
+      attempt.connect_timeout = std::min<caf::timespan>(
+        opts.connect_timeout,
+        std::max<caf::timespan>(
+          std::chrono::duration_cast<caf::timespan>(left),
+          std::chrono::milliseconds{100}));
+    ++attempts;
+    auto res = connect_redis(attempt);
+    if (res) {
+      close_socket(res->fd);
+      if (attempts > 1)
+        log::info("redis reachable endpoint={} waited_ms={} attempts={}",
+                  opts.endpoint(), to_ms(clock::now() - start), attempts);
+      return caf::none;
+    }
+    if (code_of(res.error()) != errc::connect_failed
+        || opts.connect_wait.count() <= 0)
+      return res.error();
+    auto now = clock::now();
+    if (now >= deadline)
+      return make_error(errc::connect_failed,
+                        opts.endpoint() + " not reachable within "
+                          "pulse.redis.connect-wait ("
+                          + std::to_string(to_ms(opts.connect_wait))
+                          + "ms, " + std::to_string(attempts)
+                          + " attempts): " + what_of(res.error()));
+    if (attempts == 1 || now - last_log >= wait_log_period) {
+      log::info("waiting for redis endpoint={} waited_ms={} "
+                "connect_wait_ms={} attempts={} error=\"{}\"",
+                opts.endpoint(), to_ms(now - start),
+                to_ms(opts.connect_wait), attempts, res.error());
+      last_log = now;
+    }
+    auto pause = std::min<clock::duration>(delays.next(), deadline - now);
+    std::this_thread::sleep_for(pause);
+  }
 }
 
 void close_socket(int fd) {

@@ -301,7 +301,8 @@ void gateway_state::on_down(const caf::error& reason) {
   // A failed connect attempt also fails what waited for it: callers get a
   // clear error now instead of a timeout later.
   auto code = code_of(reason);
-  if (code == errc::connect_failed || code == errc::auth_failed) {
+  if (code == errc::connect_failed || code == errc::auth_failed
+      || code == errc::invalid_config) {
     for (auto& req : queued)
       fail(req, reason);
     queued.clear();

@@ -11,6 +11,7 @@
 #include <caf/send.hpp>
 
 #include "pulse/actors/redis/connect.hpp"
+#include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
 
@@ -87,7 +88,10 @@ link::link(caf::event_based_actor* self, redis_options opts, std::string role)
     role_(std::move(role)),
     backoff_(opts_.reconnect_min, opts_.reconnect_max) {
   owner_ = self->address();
-  // nop
+  // Options passed in code may still hold a URL: apply it here so logs name
+  // the real endpoint. A malformed one stays and fails every connect
+  // attempt with its invalid_config error.
+  (void) apply_redis_url(opts_);
 }
 
 link::~link() {
@@ -161,10 +165,9 @@ caf::message_handler link::handlers() {
       backoff_.reset();
       reader_ = std::thread{reader_loop, fd, epoch,
                             caf::actor_cast<caf::actor>(self_),
-                            opts_.host + ":" + std::to_string(opts_.port),
-                            reader_fn_};
-      log::info("redis connected role={} host={} port={} client_id={}", role_,
-                opts_.host, opts_.port, client_id);
+                            opts_.endpoint(), reader_fn_};
+      log::info("redis connected role={} endpoint={} client_id={}", role_,
+                opts_.endpoint(), client_id);
       if (on_up_)
         on_up_();
       return true;
@@ -178,17 +181,17 @@ caf::message_handler link::handlers() {
       auto now = std::chrono::steady_clock::now();
       if (backoff_.attempts() == 0
           || now - last_fail_warn_ >= fail_warn_period) {
-        log::warn("redis connect failed role={} host={} port={} attempt={} "
+        log::warn("redis connect failed role={} endpoint={} attempt={} "
                   "failures_since_last_warning={} error=\"{}\"",
-                  role_, opts_.host, opts_.port, backoff_.attempts() + 1,
+                  role_, opts_.endpoint(), backoff_.attempts() + 1,
                   failures_unlogged_, err);
         last_fail_warn_ = now;
         failures_unlogged_ = 0;
       } else {
         ++failures_unlogged_;
-        log::debug("redis connect failed role={} host={} port={} attempt={} "
+        log::debug("redis connect failed role={} endpoint={} attempt={} "
                    "error=\"{}\"",
-                   role_, opts_.host, opts_.port, backoff_.attempts() + 1,
+                   role_, opts_.endpoint(), backoff_.attempts() + 1,
                    err);
       }
       if (on_down_)
@@ -276,8 +279,7 @@ caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
           again = true;
         else
           failure = make_error(errc::disconnected,
-                               "send to " + opts_.host + ":"
-                                 + std::to_string(opts_.port) + ": "
+                               "send to " + opts_.endpoint() + ": "
                                  + std::strerror(errno));
         break;
       }
@@ -347,11 +349,11 @@ void link::drop(const caf::error& reason, bool retry_now) {
     out_pos_ = 0;
   }
   if (code_of(reason) == errc::canceled) // on purpose: not a problem
-    log::debug("redis connection reset role={} host={} port={} reason=\"{}\"",
-               role_, opts_.host, opts_.port, reason);
+    log::debug("redis connection reset role={} endpoint={} reason=\"{}\"",
+               role_, opts_.endpoint(), reason);
   else
-    log::warn("redis connection lost role={} host={} port={} reason=\"{}\"",
-              role_, opts_.host, opts_.port, reason);
+    log::warn("redis connection lost role={} endpoint={} reason=\"{}\"",
+              role_, opts_.endpoint(), reason);
   if (on_down_)
     on_down_(reason);
   schedule_retry(retry_now);

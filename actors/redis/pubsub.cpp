@@ -252,7 +252,8 @@ struct pubsub_state {
     for (auto* t : {&channels, &patterns}) {
       t->confirmed.clear();
       auto code = code_of(reason);
-      if (code == errc::connect_failed || code == errc::auth_failed) {
+      if (code == errc::connect_failed || code == errc::auth_failed
+          || code == errc::invalid_config) {
         for (auto& kvp : t->waiting)
           for (auto& rp : kvp.second)
             rp.deliver(reason);

@@ -301,8 +301,10 @@ BOOST_AUTO_TEST_CASE(every_option_is_settable_on_the_command_line) {
     std::string v;
     switch (opt.expected) {
       case option_spec::type::string:
+        // The URL overrides host and port: name the same ones.
         v = std::string{opt.key} == "pulse.log.level"        ? "warn"
             : std::string{opt.key} == "pulse.streaming.trim" ? "safe"
+            : std::string{opt.key} == "pulse.redis.url"      ? "redis://x:7/7"
                                                              : "x";
         break;
       case option_spec::type::integer:

@@ -1,0 +1,61 @@
+#pragma once
+
+/// Redis URLs (`[pulse.redis] url`): parsing and applying them to
+/// `redis_options`. Pure string work: no I/O, no Redis command.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "pulse/messages/options.hpp"
+
+namespace pulse {
+
+/// The parts of a Redis URL, percent-decoded.
+struct redis_url {
+  /// TCP host (an IPv6 address without its brackets); empty for a Unix
+  /// socket.
+  std::string host;
+  /// TCP port (6379 when the URL has none).
+  uint16_t port = 6379;
+  /// Path of the Unix domain socket; empty for TCP.
+  std::string unix_socket;
+  /// Database index, when the URL has one (`/3` or `?db=3`).
+  std::optional<int64_t> db;
+  /// ACL user, set whenever the URL has user info: empty for
+  /// `:password@` (plain `AUTH <password>`).
+  std::optional<std::string> username;
+  /// Password (never empty), set whenever the URL has user info.
+  std::optional<std::string> password;
+};
+
+/// Parses a Redis URL:
+/// - `redis://[[user]:password@]host[:port][/db][?db=N]`, host a name, an
+///   IPv4 address or a bracketed IPv6 address (`[::1]`); user info without
+///   ':' is an error (it could be read as either part);
+/// - `unix:///path/to/redis.sock[?db=N]` (also `unix://[user]:password@/path`)
+///   and `unix:/path/to/redis.sock[?db=N]`.
+///
+/// The scheme is case-insensitive; user, password, socket path and query
+/// values are percent-decoded (`%40` is `@`).
+///
+/// Errors: `errc::invalid_config` with a message that starts with
+/// `pulse.redis.url: ` and names the bad part (scheme, host, port, db, user,
+/// password, socket path, query parameter); `rediss://` gives "TLS
+/// (rediss://) is not supported yet". Messages never contain the password.
+caf::expected<redis_url> parse_redis_url(std::string_view url);
+
+/// Applies `opts.url`, when set, to `opts` and clears it: the URL sets the
+/// endpoint (host and port, or the socket path; the other kind is cleared),
+/// db when it has one, and username and password when it has user info
+/// (`redis://:pw@host` clears `username`). `PULSE_REDIS_PASSWORD`, applied
+/// later by `read_config`, still wins. Does nothing for an empty `url`.
+///
+/// Errors: those of `parse_redis_url`; `opts` is then unchanged.
+caf::error apply_redis_url(redis_options& opts);
+
+} // namespace pulse

@@ -1,0 +1,326 @@
+// Redis URLs: every form parsed, every malformed part named, and the
+// `[pulse.redis]` options that carry them (url, unix-socket, tcp-keepalive,
+// connect-wait) read from file and command line. No Redis needed.
+
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pulse/actors/redis/url.hpp"
+#include "pulse/runtime/config.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "tests/support/print.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace pulse;
+using pulse::test::temp_dir;
+using namespace std::chrono_literals;
+
+namespace {
+
+redis_url parsed(const std::string& url) {
+  auto u = parse_redis_url(url);
+  BOOST_REQUIRE_MESSAGE(u, url + ": " + describe(u));
+  return std::move(*u);
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(redis_url_parsing)
+
+BOOST_AUTO_TEST_CASE(tcp_urls_give_host_port_and_db) {
+  auto u = parsed("redis://10.1.2.3:6390/2");
+  BOOST_TEST(u.host == "10.1.2.3");
+  BOOST_TEST(u.port == 6390);
+  BOOST_TEST(u.unix_socket.empty());
+  BOOST_TEST((u.db && *u.db == 2));
+  BOOST_TEST(!u.username);
+  BOOST_TEST(!u.password);
+  // Defaults: port 6379, no db; a lone '/' names no db either.
+  for (auto text : {"redis://redis", "redis://redis/", "REDIS://redis"}) {
+    auto d = parsed(text);
+    BOOST_TEST(d.host == "redis", text);
+    BOOST_TEST(d.port == 6379, text);
+    BOOST_TEST(!d.db, text);
+  }
+  BOOST_TEST(parsed("redis://cache-1.internal_x:1").port == 1);
+  BOOST_TEST(parsed("redis://h:65535").port == 65535);
+  // db in the query instead of the path.
+  auto q = parsed("redis://h?db=4");
+  BOOST_TEST((q.db && *q.db == 4));
+  // IPv6 in brackets.
+  auto v6 = parsed("redis://[::1]:6390/1");
+  BOOST_TEST(v6.host == "::1");
+  BOOST_TEST(v6.port == 6390);
+  redis_options o;
+  o.host = v6.host;
+  o.port = v6.port;
+  BOOST_TEST(o.endpoint() == "[::1]:6390");
+}
+
+BOOST_AUTO_TEST_CASE(credentials_are_percent_decoded) {
+  auto u = parsed("redis://al%40ice:p%3Aw%2F%25d%20x@host:7000/5");
+  BOOST_TEST(*u.username == "al@ice");
+  BOOST_TEST(*u.password == "p:w/%d x");
+  BOOST_TEST(u.host == "host");
+  BOOST_TEST(u.port == 7000);
+  BOOST_TEST(*u.db == 5);
+  // A password alone: the user is empty (plain AUTH <password>).
+  auto p = parsed("redis://:s3cret@h");
+  BOOST_TEST(*u.password != *p.password);
+  BOOST_TEST(p.username->empty());
+  BOOST_TEST(*p.password == "s3cret");
+  // Unencoded '@', '/', '?', '#' and ':' in a password: the user info
+  // ends at the last '@'.
+  auto raw = parsed("redis://u:p@ss/w?r#d:x@h:1/0");
+  BOOST_TEST(*raw.username == "u");
+  BOOST_TEST(*raw.password == "p@ss/w?r#d:x");
+  BOOST_TEST(raw.host == "h");
+  BOOST_TEST(*raw.db == 0);
+  // Upper-case escapes.
+  BOOST_TEST(*parsed("redis://:%2A%2a@h").password == "**");
+}
+
+BOOST_AUTO_TEST_CASE(unix_urls_give_the_socket_path_and_db) {
+  auto u = parsed("unix:///run/redis/redis.sock");
+  BOOST_TEST(u.unix_socket == "/run/redis/redis.sock");
+  BOOST_TEST(u.host.empty());
+  BOOST_TEST(!u.db);
+  auto d = parsed("unix:///run/redis.sock?db=3");
+  BOOST_TEST(d.unix_socket == "/run/redis.sock");
+  BOOST_TEST((d.db && *d.db == 3));
+  // The short form, with a percent-escaped path.
+  auto s = parsed("unix:/tmp/my%20redis.sock?db=1");
+  BOOST_TEST(s.unix_socket == "/tmp/my redis.sock");
+  BOOST_TEST(*s.db == 1);
+  // Credentials before the path.
+  auto c = parsed("unix://bob:pw%21@/tmp/r.sock?db=2");
+  BOOST_TEST(*c.username == "bob");
+  BOOST_TEST(*c.password == "pw!");
+  BOOST_TEST(c.unix_socket == "/tmp/r.sock");
+  BOOST_TEST(*c.db == 2);
+  redis_options o;
+  o.unix_socket = c.unix_socket;
+  BOOST_TEST(o.endpoint() == "unix:/tmp/r.sock");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_urls_name_the_bad_part_not_the_password) {
+  // url, a part of the expected message. "hunter2" stands for a password
+  // and must never show up.
+  std::vector<std::pair<std::string, std::string>> cases{
+    {"", "is empty"},
+    {"rediss://h:6380", "TLS (rediss://) is not supported yet"},
+    {"rediss://:hunter2@h", "TLS (rediss://) is not supported yet"},
+    {"http://h", "unknown scheme \"http\""},
+    {"hunter2@h:1", "has no scheme"},
+    {"redis:h", "two slashes"},
+    {"redis://", "names no host"},
+    {"redis://:hunter2@", "names no host"},
+    {"redis://:hunter2@/3", "names no host"},
+    {"redis://h:0", "port \"0\" is not a number in 1..65535"},
+    {"redis://h:70000", "port \"70000\" is not a number in 1..65535"},
+    {"redis://h:6x", "port \"6x\""},
+    {"redis://h:", "the port after ':' is empty"},
+    {"redis://h/abc", "db \"abc\" in the path is not a number >= 0"},
+    {"redis://h/-1", "db \"-1\" in the path"},
+    {"redis://h/1/2", "db \"1/2\" in the path"},
+    {"redis://h/99999999999999999999", "db \"99999999999999999999\""},
+    {"redis://hunter2@h", "the part before '@' has no ':'"},
+    {"redis://u:hunter2%zz@h", "bad percent-escape in the password"},
+    {"redis://u:hunter2%4@h", "bad percent-escape in the password"},
+    {"redis://u%2:hunter2@h", "bad percent-escape in the user name"},
+    {"redis://u:@h", "the password after ':' is empty"},
+    {"redis://[::1", "no closing ']'"},
+    {"redis://[::1]x", "unexpected text after the IPv6 host"},
+    {"redis://[]:1", "names no host"},
+    {"redis://my host", "host \"my host\" contains a character"},
+    {"redis://h#top", "has a fragment"},
+    {"redis://h?password=hunter2", "unknown query parameter \"password\""},
+    {"redis://h/1?db=2", "sets db twice"},
+    {"redis://h?db=x", "db \"x\" in the query is not a number >= 0"},
+    {"unix://localhost/tmp/r.sock", "a unix:// URL names no host"},
+    {"unix:tmp/r.sock", "the socket path must be absolute"},
+    {"unix://", "names no socket path"},
+    {"unix:", "names no socket path"},
+    {"unix:///", "names no socket path"},
+    {"unix:///tmp/a%zz", "bad percent-escape in the socket path"},
+    {"unix:///tmp/r.sock?foo=1", "unknown query parameter \"foo\""},
+    {"unix://:hunter2%@/tmp/r.sock", "bad percent-escape in the password"},
+  };
+  for (auto& c : cases) {
+    const auto& url = c.first;
+    const auto& part = c.second;
+    auto u = parse_redis_url(url);
+    BOOST_TEST_CONTEXT("url: " << url) {
+      BOOST_REQUIRE(!u);
+      BOOST_TEST(code_of(u.error()) == errc::invalid_config);
+      auto text = render(u.error());
+      BOOST_TEST(contains(text, "pulse.redis.url: "), text);
+      BOOST_TEST(contains(text, part), text);
+      BOOST_TEST(!contains(text, "hunter2"), text);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(applying_a_url_overrides_what_it_names) {
+  redis_options o;
+  o.host = "old";
+  o.port = 1234;
+  o.unix_socket = "/old.sock";
+  o.db = 7;
+  o.username = "olduser";
+  o.password = "oldpw";
+  // Endpoint only: db and credentials stay.
+  auto a = o;
+  a.url = "redis://new:6390";
+  BOOST_REQUIRE(!apply_redis_url(a));
+  BOOST_TEST(a.url.empty());
+  BOOST_TEST(a.host == "new");
+  BOOST_TEST(a.port == 6390);
+  BOOST_TEST(a.unix_socket.empty());
+  BOOST_TEST(a.db == 7);
+  BOOST_TEST(a.username == "olduser");
+  BOOST_TEST(a.password == "oldpw");
+  BOOST_TEST(!a.use_embedded());
+  // Without a port, the URL's default (6379), not the option's.
+  auto n = o;
+  n.url = "redis://new";
+  BOOST_REQUIRE(!apply_redis_url(n));
+  BOOST_TEST(n.port == 6379);
+  // A password alone clears the user; db from the path.
+  auto b = o;
+  b.url = "redis://:pw@new/3";
+  BOOST_REQUIRE(!apply_redis_url(b));
+  BOOST_TEST(b.username.empty());
+  BOOST_TEST(b.password == "pw");
+  BOOST_TEST(b.db == 3);
+  // A socket URL clears the host.
+  auto c = o;
+  c.url = "unix:///run/r.sock?db=0";
+  BOOST_REQUIRE(!apply_redis_url(c));
+  BOOST_TEST(c.host.empty());
+  BOOST_TEST(c.unix_socket == "/run/r.sock");
+  BOOST_TEST(c.db == 0);
+  BOOST_TEST(!c.use_embedded());
+  BOOST_TEST(c.endpoint() == "unix:/run/r.sock");
+  // Errors leave the options alone.
+  auto d = o;
+  d.url = "redis://h:0";
+  BOOST_TEST(code_of(apply_redis_url(d)) == errc::invalid_config);
+  BOOST_TEST(d.url == "redis://h:0");
+  BOOST_TEST(d.host == "old");
+  // Nothing to do without a URL.
+  auto e = o;
+  BOOST_REQUIRE(!apply_redis_url(e));
+  BOOST_TEST(e.host == "old");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(redis_connection_options)
+
+BOOST_AUTO_TEST_CASE(defaults) {
+  redis_options o;
+  BOOST_TEST((o.tcp_keepalive == caf::timespan{60s}));
+  BOOST_TEST(o.connect_wait.count() == 0);
+  BOOST_TEST(o.url.empty());
+  BOOST_TEST(o.unix_socket.empty());
+  BOOST_TEST(o.use_embedded());
+  o.unix_socket = "/tmp/r.sock";
+  BOOST_TEST(!o.use_embedded()); // a socket is a configured server
+  o.unix_socket.clear();
+  o.url = "redis://h";
+  BOOST_TEST(!o.use_embedded());
+}
+
+BOOST_AUTO_TEST_CASE(url_from_the_file_overrides_host_port_db_and_password) {
+  temp_dir dir;
+  auto file = dir.write("c.conf", R"([pulse.redis]
+host = "ignored"
+port = 1111
+db = 9
+url = "redis://alice:p%40ss@10.0.0.5:6390/4"
+tcp-keepalive = 15s
+connect-wait = 30s
+)");
+  config cfg;
+  auto err = cfg.read({"--config-file=" + file});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  auto& r = cfg.opts().redis;
+  BOOST_TEST(r.url.empty()); // applied
+  BOOST_TEST(r.host == "10.0.0.5");
+  BOOST_TEST(r.port == 6390);
+  BOOST_TEST(r.db == 4);
+  BOOST_TEST(r.username == "alice");
+  BOOST_TEST(r.password == "p@ss");
+  BOOST_TEST((r.tcp_keepalive == caf::timespan{15s}));
+  BOOST_TEST((r.connect_wait == caf::timespan{30s}));
+  // The URL also wins over the command line's host.
+  config cli;
+  err = cli.read({"--config-file=" + file, "--pulse.redis.host=other"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(cli.opts().redis.host == "10.0.0.5");
+  // unix-socket alone.
+  config sock;
+  err = sock.read({"--pulse.redis.unix-socket=/run/redis.sock",
+                   "--pulse.redis.tcp-keepalive=0s"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(sock.opts().redis.unix_socket == "/run/redis.sock");
+  BOOST_TEST(sock.opts().redis.tcp_keepalive.count() == 0);
+  BOOST_TEST(!sock.opts().redis.use_embedded());
+}
+
+BOOST_AUTO_TEST_CASE(bad_urls_and_values_stop_the_program) {
+  temp_dir dir;
+  config tls;
+  auto err = tls.read({"--pulse.redis.url=rediss://h:6380"});
+  BOOST_TEST(code_of(err) == errc::invalid_config);
+  BOOST_TEST(contains(render(err), "TLS (rediss://) is not supported yet"),
+             render(err));
+  config port;
+  err = port.read({"--config-file="
+                   + dir.write("p.conf", "[pulse.redis]\nurl = "
+                                         "\"redis://:hunter2@h:99999\"\n")});
+  BOOST_TEST(code_of(err) == errc::invalid_config);
+  BOOST_TEST(contains(render(err), "pulse.redis.url: port \"99999\""),
+             render(err));
+  BOOST_TEST(!contains(render(err), "hunter2"), render(err));
+  config negative;
+  err = negative.read({"--pulse.redis.connect-wait=-1s"});
+  BOOST_TEST(contains(render(err), "pulse.redis.connect-wait must not be "
+                                   "negative"),
+             render(err));
+  config typed;
+  err = typed.read({"--config-file="
+                    + dir.write("t.conf",
+                                "[pulse.redis]\ntcp-keepalive = 60\n")});
+  BOOST_TEST(contains(render(err), "pulse.redis.tcp-keepalive must be a "
+                                   "duration"),
+             render(err));
+  // A password in the URL and a password file: one source only.
+  config both;
+  err = both.read({"--pulse.redis.url=redis://:pw@h",
+                   "--pulse.redis.password-file="
+                     + dir.write("pw", "secret\n")});
+  BOOST_TEST(contains(render(err), "a password in url counts"), render(err));
+}
+
+BOOST_AUTO_TEST_CASE(the_environment_password_wins_over_the_url) {
+  ::setenv("PULSE_REDIS_PASSWORD", "from-env", 1);
+  config cfg;
+  auto err = cfg.read({"--pulse.redis.url=redis://u:from-url@h/2"});
+  ::unsetenv("PULSE_REDIS_PASSWORD");
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(cfg.opts().redis.password == "from-env");
+  BOOST_TEST(cfg.opts().redis.username == "u");
+  BOOST_TEST(cfg.opts().redis.db == 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
