@@ -19,6 +19,25 @@ int64_t event::created_at_ms() const {
   return ms;
 }
 
+namespace {
+
+/// Appends Go Pulse's entry fields: `n <event> p <payload> [t <topic>]`.
+void append_entry_fields(std::vector<std::string>& a,
+                         const std::string& event_name,
+                         const std::string& payload,
+                         const std::string& topic) {
+  a.emplace_back("n");
+  a.emplace_back(event_name);
+  a.emplace_back("p");
+  a.emplace_back(payload);
+  if (!topic.empty()) {
+    a.emplace_back("t");
+    a.emplace_back(topic);
+  }
+}
+
+} // namespace
+
 std::string stream_key(const std::string& name) {
   return "pulse:stream:" + name;
 }
@@ -61,14 +80,7 @@ stream::script_add_args(const std::string& id, const std::string& event_name,
   a.emplace_back(std::to_string(ms.count()));
   a.emplace_back(opts_.sliding_ttl ? "1" : "0");
   a.emplace_back(only_if_exists ? "1" : "0");
-  a.emplace_back("n");
-  a.emplace_back(event_name);
-  a.emplace_back("p");
-  a.emplace_back(payload);
-  if (!topic.empty()) {
-    a.emplace_back("t");
-    a.emplace_back(topic);
-  }
+  append_entry_fields(a, event_name, payload, topic);
   return a;
 }
 
@@ -105,14 +117,7 @@ stream::add_commands_with_id(const std::string& id,
     a.emplace_back(std::to_string(opts_.max_len));
   }
   a.emplace_back(id);
-  a.emplace_back("n");
-  a.emplace_back(event_name);
-  a.emplace_back("p");
-  a.emplace_back(payload);
-  if (!topic.empty()) {
-    a.emplace_back("t");
-    a.emplace_back(topic);
-  }
+  append_entry_fields(a, event_name, payload, topic);
   std::vector<command> result;
   if (opts_.ttl.count() == 0) {
     result.emplace_back(std::move(xadd));
