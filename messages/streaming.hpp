@@ -213,6 +213,15 @@ struct stream_stats {
   uint64_t errors = 0;
   /// Subscribers right now.
   uint64_t subscribers = 0;
+  /// Events delivered to this sink's group and not acked yet, summed over
+  /// its streams, as Redis reports them when the stats are asked for
+  /// (`XINFO GROUPS`; sinks only).
+  uint64_t pending = 0;
+  /// Events in the streams the group has not been delivered yet (Redis 7's
+  /// `lag`), summed over its streams; -1 when Redis cannot tell (after
+  /// deletions inside the unread range, or a failed query). Sinks only;
+  /// readers report -1.
+  int64_t lag = -1;
 };
 
 /// Makes `stream_stats` serializable for CAF messages.
@@ -220,7 +229,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stream_stats& x) {
   return f(caf::meta::type_name("stream_stats"), x.polls, x.delivered,
            x.filtered, x.malformed, x.acked, x.reclaimed, x.dead_lettered,
-           x.stale_consumers_removed, x.trimmed, x.errors, x.subscribers);
+           x.stale_consumers_removed, x.trimmed, x.errors, x.subscribers,
+           x.pending, x.lag);
 }
 
 // -- actor interfaces ---------------------------------------------------------

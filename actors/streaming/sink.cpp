@@ -10,6 +10,8 @@
 #include "pulse/actors/redis/services.hpp"
 #include "pulse/actors/streaming/janitor.hpp"
 #include "pulse/actors/streaming/sink_state.hpp"
+#include "pulse/actors/streaming/stream.hpp"
+#include "pulse/actors/streaming/trim.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/names.hpp"
 
@@ -98,7 +100,7 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
     },
     [st](nack_atom, const std::string&, const std::string& id,
          std::string& err) { st->shared->nack(id, std::move(err)); },
-    [st](stats_atom) {
+    [self, st](stats_atom) -> caf::result<stream_stats> {
       auto r = st->stats;
       r.subscribers = st->out.size();
       r.reclaimed = st->shared->reclaimed;
@@ -106,7 +108,34 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
       r.stale_consumers_removed = st->shared->stale_removed;
       r.trimmed = st->shared->trimmed;
       r.errors += st->shared->janitor_errors;
-      return r;
+      if (st->streams.empty()) {
+        r.lag = 0;
+        return r;
+      }
+      // Pending and lag as Redis sees them now: one XINFO GROUPS per
+      // stream. Without an answer the counters still go out (lag -1).
+      std::vector<command> cmds;
+      for (auto& s : st->streams)
+        cmds.push_back(make_command("XINFO", "GROUPS", stream_key(s)));
+      auto rp = self->make_response_promise<stream_stats>();
+      self
+        ->request(st->shared_gw, caf::infinite, batch_atom::value,
+                  std::move(cmds))
+        .then(
+          [rp, r, group = st->cfg.name](
+            std::vector<resp::value>& replies) mutable {
+            int64_t lag = 0;
+            for (auto& x : replies) {
+              auto b = parse_group_backlog(x, group);
+              r.pending += b.pending;
+              if (lag >= 0)
+                lag = b.found && b.lag >= 0 ? lag + b.lag : -1;
+            }
+            r.lag = lag;
+            rp.deliver(r);
+          },
+          [rp, r](caf::error&) mutable { rp.deliver(r); });
+      return rp;
     },
     [self, st](sk_reclaim_atom, std::vector<event>& evs) {
       auto rp = self->make_response_promise();

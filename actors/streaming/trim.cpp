@@ -67,6 +67,25 @@ bool entry_id_after(const std::string& a, const std::string& b) {
   return split_id(a) > split_id(b);
 }
 
+group_backlog parse_group_backlog(const resp::value& groups,
+                                  const std::string& group) {
+  group_backlog r;
+  if (!groups.is_array())
+    return r;
+  for (auto& g : groups.elements) {
+    auto name = field(g, "name");
+    if (!name || name->str != group)
+      continue;
+    r.found = true;
+    if (auto p = field(g, "pending"); p && p->as_integer() && *p->as_integer() > 0)
+      r.pending = static_cast<uint64_t>(*p->as_integer());
+    if (auto l = field(g, "lag"); l && !l->is_nil() && l->as_integer())
+      r.lag = *l->as_integer();
+    break;
+  }
+  return r;
+}
+
 std::vector<command> trim_check_commands(const std::string& key) {
   return {make_command("XINFO", "STREAM", key),
           make_command("XINFO", "GROUPS", key)};

@@ -35,6 +35,22 @@ std::vector<command> trim_check_commands(const std::string& key);
 trim_report parse_trim_check(const std::vector<resp::value>& replies,
                              const std::string& group);
 
+/// What `XINFO GROUPS` says about one consumer group's backlog.
+struct group_backlog {
+  /// Whether the group was in the reply.
+  bool found = false;
+  /// Entries delivered to the group and not acked (`pending`).
+  uint64_t pending = 0;
+  /// Entries not delivered to the group yet (`lag`, Redis 7); -1 when
+  /// Redis reports it as unknown (nil) or not at all.
+  int64_t lag = -1;
+};
+
+/// Parses the reply of `XINFO GROUPS <key>` for consumer group `group`; an
+/// error reply or a missing group gives `found == false`.
+group_backlog parse_group_backlog(const resp::value& groups,
+                                  const std::string& group);
+
 /// Returns whether stream entry ID `a` is after `b` (`<ms>-<seq>`).
 bool entry_id_after(const std::string& a, const std::string& b);
 

@@ -95,6 +95,31 @@ BOOST_AUTO_TEST_CASE(malformed_and_filtered_entries_are_acked) {
   BOOST_TEST(st.filtered == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(stats_report_pending_and_lag_from_redis) {
+  auto o = fast();
+  o.ack_grace = 10s; // nothing is reclaimed during the test
+  auto s = make("backlog", {"backlog-s"}, o);
+  // Before any subscriber the sink reads nothing: every event is lag.
+  for (int i = 0; i < 4; ++i)
+    add("backlog-s", std::to_string(i));
+  auto st = stats(s);
+  BOOST_TEST(st.pending == 0u);
+  BOOST_TEST(st.lag == 4);
+  // Delivered to a subscriber that does not ack: pending, no lag.
+  auto box = attach(s, false);
+  BOOST_REQUIRE(wait_until([&] { return box->size() == 4u; }, 3s));
+  BOOST_REQUIRE(wait_until([&] { return stats(s).pending == 4u; }, 3s));
+  BOOST_TEST(stats(s).lag == 0);
+  // Acked: nothing pending.
+  std::vector<std::string> ids;
+  for (auto& ev : box->snapshot())
+    ids.push_back(ev.id);
+  (*self)->send(s, ack_atom::value, std::string{"backlog-s"}, ids);
+  BOOST_TEST(wait_until([&] { return stats(s).pending == 0u; }, 3s));
+  BOOST_TEST(stats(s).lag == 0);
+  close(s);
+}
+
 BOOST_AUTO_TEST_CASE(no_ack_mode_leaves_nothing_pending) {
   auto o = fast();
   o.no_ack = true;
