@@ -18,12 +18,14 @@ using namespace std::chrono_literals;
 namespace {
 
 // Prints every message it receives, then tells `done`.
-caf::behavior printer(caf::event_based_actor* self, caf::actor done) {
+pulse::pubsub_subscriber_actor::behavior_type
+printer(pulse::pubsub_subscriber_actor::pointer, caf::actor done) {
   return {
     [=](const pulse::pubsub_message& msg) {
       std::cout << "subscriber got channel=" << msg.channel
                 << " payload=" << msg.payload << std::endl;
-      self->send(done, true);
+      // A typed actor sends to an untyped one only anonymously.
+      caf::anon_send(done, true);
     },
     [](pulse::resub_atom, const std::string&) {
       // The subscription was re-established after a lost connection.

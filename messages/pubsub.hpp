@@ -18,17 +18,23 @@ namespace pulse {
 
 // -- atoms --------------------------------------------------------------------
 
-/// `(sub_atom, channel, subscriber) -> bool`: subscribes `subscriber` to a
-/// channel; the reply comes once Redis confirmed the subscription.
+/// `(sub_atom, channel, subscriber[, direct_handler]) -> bool`: subscribes
+/// `subscriber` (a `pubsub_subscriber_actor`) to a channel; the reply comes
+/// once Redis confirmed the subscription. Fails with
+/// `errc::invalid_argument` for an invalid handle, with the connect error
+/// while Redis is unreachable, with `errc::closed` when the pub/sub actor
+/// stops first.
 using sub_atom = caf::atom_constant<caf::atom("sub")>;
 
-/// `(unsub_atom, channel, subscriber) -> bool`: removes the subscriber.
+/// `(unsub_atom, channel, subscriber) -> bool`: removes the subscriber;
+/// `false` if it was not subscribed to the channel.
 using unsub_atom = caf::atom_constant<caf::atom("unsub")>;
 
-/// `(psub_atom, pattern, subscriber) -> bool`: pattern subscription.
+/// `(psub_atom, pattern, subscriber) -> bool`: pattern subscription, with
+/// the replies and errors of `sub_atom`.
 using psub_atom = caf::atom_constant<caf::atom("psub")>;
 
-/// `(punsub_atom, pattern, subscriber) -> bool`.
+/// `(punsub_atom, pattern, subscriber) -> bool`: like `unsub_atom`.
 using punsub_atom = caf::atom_constant<caf::atom("punsub")>;
 
 /// Sent to subscribers as `(resub_atom, channel_or_pattern)` after the
@@ -63,19 +69,26 @@ using direct_handler = std::shared_ptr<std::function<bool(const pubsub_message&)
 
 // -- actor interfaces ---------------------------------------------------------
 
-/// The pub/sub actor: owns the subscription connection. Subscribers are any
-/// actors handling `pubsub_message` and `(resub_atom, std::string)`.
-using pubsub_actor = caf::typed_actor<
-  caf::replies_to<sub_atom, std::string, caf::actor>::with<bool>,
-  caf::replies_to<sub_atom, std::string, caf::actor, direct_handler>::with<bool>,
-  caf::replies_to<unsub_atom, std::string, caf::actor>::with<bool>,
-  caf::replies_to<psub_atom, std::string, caf::actor>::with<bool>,
-  caf::replies_to<punsub_atom, std::string, caf::actor>::with<bool>>;
-
-/// The interface a typed subscriber implements.
+/// The interface every subscriber implements: it receives each message of
+/// its channels and patterns as `pubsub_message`, and `(resub_atom,
+/// channel_or_pattern)` after a lost connection was re-established. Typed
+/// actors with a larger interface convert to it implicitly; an untyped
+/// actor needs `caf::actor_cast<pubsub_subscriber_actor>` (it must still
+/// handle both messages).
 using pubsub_subscriber_actor
   = caf::typed_actor<caf::reacts_to<pubsub_message>,
                      caf::reacts_to<resub_atom, std::string>>;
+
+/// The pub/sub actor (`spawn_pubsub`): owns the subscription connection and
+/// fans messages out to `pubsub_subscriber_actor`s.
+using pubsub_actor = caf::typed_actor<
+  caf::replies_to<sub_atom, std::string, pubsub_subscriber_actor>::with<bool>,
+  caf::replies_to<sub_atom, std::string, pubsub_subscriber_actor,
+                  direct_handler>::with<bool>,
+  caf::replies_to<unsub_atom, std::string, pubsub_subscriber_actor>::with<bool>,
+  caf::replies_to<psub_atom, std::string, pubsub_subscriber_actor>::with<bool>,
+  caf::replies_to<punsub_atom, std::string,
+                  pubsub_subscriber_actor>::with<bool>>;
 
 } // namespace pulse
 

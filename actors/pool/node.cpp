@@ -224,12 +224,16 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
       core->deliver(msg.payload);
       return true;
     });
+  // The node actor is untyped (its behaviour mixes the pool_node_actor
+  // interface with private messages); it handles pubsub_message and
+  // resub_atom, so it subscribes through a cast handle.
+  auto sub = caf::actor_cast<pubsub_subscriber_actor>(hdl);
   for (int i = 0; i < 2 && !err; ++i) {
     auto req = i == 0
                  ? self->request(rt.pubsub(), opts.worker_ttl, sub_atom::value,
-                                 ps::control_channel(pool), hdl)
+                                 ps::control_channel(pool), sub)
                  : self->request(rt.pubsub(), opts.worker_ttl, sub_atom::value,
-                                 ps::node_channel(pool, core->node), hdl,
+                                 ps::node_channel(pool, core->node), sub,
                                  direct_handler{direct});
     req.receive([](bool) {}, [&](caf::error& e) { err = std::move(e); });
   }

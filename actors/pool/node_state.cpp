@@ -249,10 +249,12 @@ void node_state::leave() {
                               "n:" + core->node));
   disp->close(); // no result can reach this node any more
   fail_requests();
+  // Cast: the node actor is untyped (see spawn_pool_node).
+  auto sub = caf::actor_cast<pubsub_subscriber_actor>(self);
   caf::anon_send(rt.pubsub(), unsub_atom::value,
-                 ps::control_channel(core->pool), caf::actor{self});
+                 ps::control_channel(core->pool), sub);
   caf::anon_send(rt.pubsub(), unsub_atom::value,
-                 ps::node_channel(core->pool, core->node), caf::actor{self});
+                 ps::node_channel(core->pool, core->node), sub);
   log::info("pool node closed pool={} node={}", core->pool, core->node);
 }
 

@@ -26,7 +26,7 @@ struct topic_table {
   /// `UNSUBSCRIBE` or `PUNSUBSCRIBE`.
   const char* unsub_cmd;
   /// Name -> subscribers.
-  std::map<std::string, std::set<caf::actor>> subscribers;
+  std::map<std::string, std::set<pubsub_subscriber_actor>> subscribers;
   /// Confirmed on the current connection.
   std::set<std::string> confirmed;
   /// Confirmed on some earlier connection (resub signal after reconnect).
@@ -34,14 +34,16 @@ struct topic_table {
   /// Requests waiting for the confirmation of a name.
   std::map<std::string, std::vector<caf::response_promise>> waiting;
   /// Fast paths of subscribers that registered one.
-  std::map<std::string, std::map<caf::actor, direct_handler>> direct;
+  std::map<std::string, std::map<pubsub_subscriber_actor, direct_handler>>
+    direct;
 };
 
 /// Who gets messages of which channel or pattern: a copy-on-write table
 /// the reader thread reads to deliver messages without a hop through the
 /// pub/sub actor.
 struct routes {
-  using targets = std::vector<std::pair<caf::actor, direct_handler>>;
+  using targets
+    = std::vector<std::pair<pubsub_subscriber_actor, direct_handler>>;
   std::map<std::string, targets> channels;
   std::map<std::string, targets> patterns;
 };
@@ -60,7 +62,7 @@ struct pubsub_state {
   topic_table channels;
   topic_table patterns;
   /// How many subscriptions each monitored actor holds.
-  std::map<caf::actor, size_t> monitored;
+  std::map<pubsub_subscriber_actor, size_t> monitored;
   /// Published after every change of the subscriber sets.
   std::shared_ptr<const routes> table = std::make_shared<routes>();
 
@@ -123,20 +125,21 @@ struct pubsub_state {
     return caf::none;
   }
 
-  void watch(const caf::actor& who) {
+  void watch(const pubsub_subscriber_actor& who) {
     if (monitored[who]++ == 0)
       self->monitor(who);
   }
 
-  void unwatch(const caf::actor& who) {
+  void unwatch(const pubsub_subscriber_actor& who) {
     auto i = monitored.find(who);
     if (i != monitored.end() && --i->second == 0) {
-      self->demonitor(who);
+      self->demonitor(who.address());
       monitored.erase(i);
     }
   }
 
-  void add(topic_table& t, const std::string& name, const caf::actor& who,
+  void add(topic_table& t, const std::string& name,
+           const pubsub_subscriber_actor& who,
            caf::response_promise rp, direct_handler fn = nullptr) {
     if (!who) {
       rp.deliver(make_error(errc::invalid_argument, "invalid subscriber"));
@@ -164,7 +167,8 @@ struct pubsub_state {
     }
   }
 
-  bool remove(topic_table& t, const std::string& name, const caf::actor& who) {
+  bool remove(topic_table& t, const std::string& name,
+              const pubsub_subscriber_actor& who) {
     auto i = t.subscribers.find(name);
     if (i == t.subscribers.end() || i->second.erase(who) == 0)
       return false;
@@ -333,22 +337,23 @@ caf::behavior pubsub_impl(caf::event_based_actor* self, redis_options opts) {
     st->on_subscriber_down(msg.source);
   });
   st->conn.connect();
+  using subscriber = pubsub_subscriber_actor;
   auto own = caf::message_handler{
-    [self, st](sub_atom, const std::string& ch, const caf::actor& who) {
+    [self, st](sub_atom, const std::string& ch, const subscriber& who) {
       st->add(st->channels, ch, who, self->make_response_promise());
     },
-    [self, st](sub_atom, const std::string& ch, const caf::actor& who,
+    [self, st](sub_atom, const std::string& ch, const subscriber& who,
                direct_handler& fn) {
       st->add(st->channels, ch, who, self->make_response_promise(),
               std::move(fn));
     },
-    [self, st](psub_atom, const std::string& pat, const caf::actor& who) {
+    [self, st](psub_atom, const std::string& pat, const subscriber& who) {
       st->add(st->patterns, pat, who, self->make_response_promise());
     },
-    [st](unsub_atom, const std::string& ch, const caf::actor& who) {
+    [st](unsub_atom, const std::string& ch, const subscriber& who) {
       return st->remove(st->channels, ch, who);
     },
-    [st](punsub_atom, const std::string& pat, const caf::actor& who) {
+    [st](punsub_atom, const std::string& pat, const subscriber& who) {
       return st->remove(st->patterns, pat, who);
     },
   };

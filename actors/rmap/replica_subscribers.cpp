@@ -167,7 +167,7 @@ void replica_state::close() {
     core->closed = true;
   }
   self->send(ps, unsub_atom::value, channel,
-             caf::actor_cast<caf::actor>(self));
+             caf::actor_cast<pubsub_subscriber_actor>(self)); // see start()
   auto err = make_error(errc::closed, "pulse map: " + name + " is stopped");
   for (auto& kvp : waiters)
     kvp.second.deliver(err);

@@ -74,7 +74,8 @@ struct inbox {
   }
 };
 
-caf::behavior subscriber(caf::event_based_actor*, std::shared_ptr<inbox> box) {
+pubsub_subscriber_actor::behavior_type
+subscriber(pubsub_subscriber_actor::pointer, std::shared_ptr<inbox> box) {
   return {
     [=](const pubsub_message& m) {
       std::lock_guard<std::mutex> guard{box->mtx};
@@ -147,7 +148,8 @@ BOOST_AUTO_TEST_CASE(unix_socket_carries_gateway_pubsub_and_blocking_reads) {
   BOOST_TEST(!contains(list, "addr=127.0.0.1"), list);
   BOOST_TEST(contains(c("CLIENT", "INFO")->str, "flags=U"));
   BOOST_TEST(logs.contains("endpoint=unix:" + ux.path));
-  for (auto& a : {caf::actor_cast<caf::actor>(blocking), sub})
+  for (auto& a : {caf::actor_cast<caf::actor>(blocking),
+                  caf::actor_cast<caf::actor>(sub)})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 

@@ -82,9 +82,10 @@ std::function<command()> numbered_pushes(std::string key) {
   };
 }
 
-caf::behavior collector(caf::event_based_actor*,
-                        std::shared_ptr<std::atomic<int>> msgs,
-                        std::shared_ptr<std::atomic<int>> resubs) {
+pubsub_subscriber_actor::behavior_type
+collector(pubsub_subscriber_actor::pointer,
+          std::shared_ptr<std::atomic<int>> msgs,
+          std::shared_ptr<std::atomic<int>> resubs) {
   return {
     [=](const pubsub_message&) { ++*msgs; },
     [=](resub_atom, const std::string&) { ++*resubs; },

@@ -31,7 +31,8 @@ struct inbox {
   }
 };
 
-caf::behavior subscriber(caf::event_based_actor*, std::shared_ptr<inbox> box) {
+pubsub_subscriber_actor::behavior_type
+subscriber(pubsub_subscriber_actor::pointer, std::shared_ptr<inbox> box) {
   return {
     [=](const pubsub_message& m) {
       std::lock_guard<std::mutex> guard{box->mtx};
@@ -50,7 +51,7 @@ BOOST_FIXTURE_TEST_SUITE(pubsub, actor_fixture)
 
 BOOST_AUTO_TEST_CASE(fan_out_to_three_subscribers_with_one_redis_subscription) {
   std::vector<std::shared_ptr<inbox>> boxes;
-  std::vector<caf::actor> subs;
+  std::vector<pubsub_subscriber_actor> subs;
   for (int i = 0; i < 3; ++i) {
     boxes.push_back(std::make_shared<inbox>());
     subs.push_back(sys->spawn(subscriber, boxes.back()));

@@ -40,7 +40,8 @@ struct raw_box {
   }
 };
 
-caf::behavior raw_listener(caf::event_based_actor*, std::shared_ptr<raw_box> b) {
+pubsub_subscriber_actor::behavior_type
+raw_listener(pubsub_subscriber_actor::pointer, std::shared_ptr<raw_box> b) {
   return {
     [=](const pubsub_message& m) {
       std::lock_guard<std::mutex> g{b->mtx};
