@@ -33,13 +33,13 @@ caf::behavior billing(caf::event_based_actor* self, pulse::sink_actor sink) {
         if (ev.payload == "broken") {
           // Redelivered after ack-grace-period, dead-lettered to
           // "orders:dead-letter" after max-deliveries.
-          std::cout << "billing: nack " << ev.id << std::endl;
+          std::cout << ("billing: nack " + ev.id + "\n") << std::flush;
           self->send(sink, pulse::nack_atom::value, ev.stream, ev.id,
                      std::string{"cannot bill a broken order"});
           continue;
         }
-        std::cout << "billing: ack " << ev.name << " " << ev.payload
-                  << std::endl;
+        std::cout << ("billing: ack " + ev.name + " " + ev.payload + "\n")
+                  << std::flush; // one write: lines of actors never mix
         self->send(sink, pulse::ack_atom::value, ev.stream, ev.id);
       }
       return true;
@@ -56,8 +56,9 @@ price_watcher(pulse::map_changes_subscriber_actor::pointer) {
   return {
     [](const pulse::map_changes& xs) {
       for (auto& c : xs.changes)
-        std::cout << "prices: " << c.key << " " << c.old_value << " -> "
-                  << c.new_value << std::endl;
+        std::cout << ("prices: " + c.key + " " + c.old_value + " -> "
+                      + c.new_value + "\n")
+                  << std::flush;
       return true;
     },
   };
@@ -70,17 +71,17 @@ price_watcher(pulse::map_changes_subscriber_actor::pointer) {
 pulse::job_actor::behavior_type mailer(pulse::job_actor::pointer) {
   return {
     [](pulse::job_start_atom, const pulse::job& j) {
-      std::cout << "mailer: start " << j.key << " to " << j.payload
-                << std::endl;
+      std::cout << ("mailer: start " + j.key + " to " + j.payload + "\n")
+                << std::flush;
       return true; // started; false or an error refuses the job
     },
     [](pulse::job_stop_atom, const std::string& key) {
-      std::cout << "mailer: stop " << key << std::endl;
+      std::cout << ("mailer: stop " + key + "\n") << std::flush;
       return true;
     },
     [](pulse::job_notify_atom, const std::string& key,
        const std::string& payload) {
-      std::cout << "mailer: notify " << key << " " << payload << std::endl;
+      std::cout << ("mailer: notify " + key + " " + payload + "\n") << std::flush;
       return true;
     },
   };
