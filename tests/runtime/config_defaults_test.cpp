@@ -13,6 +13,7 @@
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/runtime.hpp"
 #include "tests/support/fixtures.hpp"
+#include "tests/support/runtime_fixture.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -35,29 +36,16 @@ caf::behavior nacker(caf::event_based_actor* self, sink_actor sink) {
 // A runtime whose `[pulse.streaming]` section differs from the defaults:
 // one delivery before dead-lettering, short grace and check periods,
 // unbounded streams.
-struct configured_fixture : redis_fixture {
-  configured_fixture() {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    options o;
-    o.redis = redis_opts();
-    o.log_level = "warn";
-    o.streaming.max_deliveries = 1;
-    o.streaming.ack_grace_period = 100ms;
-    o.streaming.idle_check = 50ms;
-    o.streaming.block_duration = 100ms;
-    o.streaming.stream_max_len = 0;
-    auto r = runtime::start(*sys, o);
-    if (!r)
-      throw std::runtime_error("cannot start runtime: " + render(r.error()));
-    rt = std::move(*r);
-    self.emplace(*sys);
-    redis.emplace(*sys, rt->gateway(), 10s);
-  }
-  ~configured_fixture() {
-    redis.reset();
-    self.reset();
-    rt.reset();
+struct configured_fixture : configured_runtime {
+  configured_fixture()
+    : configured_runtime([](options& o) {
+        o.streaming.max_deliveries = 1;
+        o.streaming.ack_grace_period = 100ms;
+        o.streaming.idle_check = 50ms;
+        o.streaming.block_duration = 100ms;
+        o.streaming.stream_max_len = 0;
+      }) {
+    // nop
   }
 
   int64_t xlen(const std::string& key) {
@@ -73,12 +61,6 @@ struct configured_fixture : redis_fixture {
       .receive([](bool) {},
                [](caf::error& err) { BOOST_FAIL(render(err)); });
   }
-
-  config cfg;
-  std::optional<caf::actor_system> sys;
-  std::unique_ptr<runtime> rt;
-  std::optional<caf::scoped_actor> self;
-  std::optional<client> redis;
 };
 
 } // namespace

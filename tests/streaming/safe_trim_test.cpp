@@ -17,6 +17,7 @@
 #include "pulse/messages/runtime.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/fixtures.hpp"
+#include "tests/support/runtime_fixture.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -339,33 +340,14 @@ namespace {
 
 // A runtime configured with `[pulse.streaming] trim = "safe"` and
 // `stream-max-len = 10`.
-struct safe_runtime_fixture : redis_fixture {
-  safe_runtime_fixture() {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    options o;
-    o.redis = redis_opts();
-    o.log_level = "warn";
-    o.streaming.stream_max_len = 10;
-    o.streaming.trim = trim_mode::safe;
-    auto r = runtime::start(*sys, o);
-    if (!r)
-      throw std::runtime_error("cannot start runtime: " + render(r.error()));
-    rt = std::move(*r);
-    self.emplace(*sys);
-    redis.emplace(*sys, rt->gateway(), 10s);
+struct safe_runtime_fixture : configured_runtime {
+  safe_runtime_fixture()
+    : configured_runtime([](options& o) {
+        o.streaming.stream_max_len = 10;
+        o.streaming.trim = trim_mode::safe;
+      }) {
+    // nop
   }
-  ~safe_runtime_fixture() {
-    redis.reset();
-    self.reset();
-    rt.reset();
-    sys.reset();
-  }
-  pulse::config cfg;
-  std::optional<caf::actor_system> sys;
-  std::unique_ptr<pulse::runtime> rt;
-  std::optional<caf::scoped_actor> self;
-  std::optional<client> redis;
 };
 
 } // namespace
