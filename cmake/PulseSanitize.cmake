@@ -8,7 +8,11 @@ set_property(CACHE PULSE_SANITIZE PROPERTY STRINGS "" "address,undefined" "threa
 
 set(PULSE_SANITIZE_FLAGS "")
 if(PULSE_SANITIZE)
-  set(PULSE_SANITIZE_FLAGS -fsanitize=${PULSE_SANITIZE} -fno-omit-frame-pointer)
+  # -O1 (after the build type's -O2, so it wins): the level the sanitizers'
+  # docs suggest; it compiles a CAF translation unit in about three quarters
+  # of the -O2 time (sink_read.cpp with ASan+UBSan: 37.5 s against 50.1 s).
+  set(PULSE_SANITIZE_FLAGS -fsanitize=${PULSE_SANITIZE} -fno-omit-frame-pointer
+      -O1)
   if(PULSE_SANITIZE MATCHES "undefined")
     # UB aborts the test. Only the null check stays recoverable, so that
     # tests/sanitizers/ubsan.supp can silence CAF's own null reference
