@@ -33,6 +33,17 @@ using job_stop_atom = caf::atom_constant<caf::atom("pl_stop")>;
 using job_notify_atom = caf::atom_constant<caf::atom("pl_notify")>;
 /// `(dispatch_atom, key, payload) -> bool`: dispatches a job.
 using dispatch_atom = caf::atom_constant<caf::atom("pl_disp")>;
+/// `(dispatch_at_atom, key, payload, unix_ms) -> due unix ms`: a delayed
+/// job, started at that time (Redis' clock).
+using dispatch_at_atom = caf::atom_constant<caf::atom("pl_dispat")>;
+
+/// `(dispatch_in_atom, key, payload, delay) -> due unix ms`: a delayed job,
+/// started `delay` from now (Redis' clock).
+using dispatch_in_atom = caf::atom_constant<caf::atom("pl_dispin")>;
+
+/// `(cancel_delayed_atom, key) -> bool`: deletes the key's delayed job.
+using cancel_delayed_atom = caf::atom_constant<caf::atom("pl_dcancel")>;
+
 /// `(add_worker_atom, handler) -> worker ID`.
 using add_worker_atom = caf::atom_constant<caf::atom("pl_addw")>;
 /// `(remove_worker_atom, worker ID) -> bool`.
@@ -213,6 +224,11 @@ using ticker_actor = caf::typed_actor<caf::reacts_to<ticker_stop_atom>>;
 /// `pulse::errc` code); see `spawn_pool_node`.
 using pool_node_actor = caf::typed_actor<
   caf::replies_to<dispatch_atom, std::string, std::string>::with<bool>,
+  caf::replies_to<dispatch_at_atom, std::string, std::string,
+                  int64_t>::with<int64_t>,
+  caf::replies_to<dispatch_in_atom, std::string, std::string,
+                  caf::timespan>::with<int64_t>,
+  caf::replies_to<cancel_delayed_atom, std::string>::with<bool>,
   caf::replies_to<job_stop_atom, std::string>::with<bool>,
   caf::replies_to<job_notify_atom, std::string, std::string>::with<bool>,
   caf::replies_to<add_worker_atom, job_handler_ptr>::with<std::string>,
@@ -264,6 +280,10 @@ using pn_done_atom = caf::atom_constant<caf::atom("pn_done")>;
 
 /// `(pn_waitn_atom)`: a shutting-down node checks whether the other nodes left.
 using pn_waitn_atom = caf::atom_constant<caf::atom("pn_waitn")>;
+
+/// `(pn_delay_atom, generation)`: a node promotes the delayed jobs that are
+/// due (timers of older generations are ignored).
+using pn_delay_atom = caf::atom_constant<caf::atom("pn_delay")>;
 
 /// `(pc_tick_atom)`: a node cleaner's periodic pass.
 using pc_tick_atom = caf::atom_constant<caf::atom("pc_tick")>;

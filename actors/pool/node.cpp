@@ -45,12 +45,30 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
   core->set_lease_deadline(st->lease_deadline);
   self->delayed_send(self, core->opts.keepalive_period(),
                      pn_keep_atom::value);
+  self->send(self, pn_delay_atom::value, st->delay_gen); // first pass
   return {
     // -- public interface --
     [st](dispatch_atom, std::string& key, std::string& payload) {
       auto rp = st->self->make_response_promise();
       st->dispatch(std::move(key), std::move(payload), rp);
       return caf::delegated<bool>{};
+    },
+    [st](dispatch_at_atom, const std::string& key, const std::string& payload,
+         int64_t at_ms) {
+      return st->dispatch_later(key, payload, std::max<int64_t>(at_ms, 0),
+                                caf::timespan{0});
+    },
+    [st](dispatch_in_atom, const std::string& key, const std::string& payload,
+         caf::timespan delay) {
+      return st->dispatch_later(key, payload, -1, delay);
+    },
+    [st](cancel_delayed_atom, const std::string& key) -> caf::result<bool> {
+      auto r = st->eval(ps::cancel_delayed(), {key});
+      if (!r)
+        return r.error();
+      if (script_status(*r) == "missing")
+        return make_error(errc::not_found, "no delayed job " + key);
+      return true;
     },
     [st](job_stop_atom, const std::string& key) -> caf::result<bool> {
       auto r = st->eval(ps::stop(), {key});
@@ -172,9 +190,15 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
       st->dispatched(id, std::move(err));
     },
     [st](pn_waitn_atom) { st->wait_nodes(); },
+    [st](pn_delay_atom, uint64_t gen) {
+      if (gen == st->delay_gen)
+        st->promote_due();
+    },
     [st](const pubsub_message& msg) {
       if (msg.payload == "s") {
         st->local_shutdown();
+      } else if (!msg.payload.empty() && msg.payload[0] == 'd') {
+        st->delay_notice();
       } else if (!msg.payload.empty() && msg.payload[0] == 'm') {
         auto rev = pool_routing::parse_i64(msg.payload.substr(1)).value_or(0);
         if (rev != st->seen_rev)
@@ -186,6 +210,7 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
     [st](resub_atom, const std::string&) {
       st->refresh();
       st->recheck_dispatches();
+      st->promote_due();
     },
   };
 }

@@ -77,6 +77,10 @@ struct node_state {
   caf::response_promise shutdown_promise;
   /// Until when `wait_nodes` waits for the other nodes to leave.
   steady_clock::time_point shutdown_deadline;
+  /// Generation of the armed delayed-job timer (older timers are ignored).
+  uint64_t delay_gen = 0;
+  /// When the armed delayed-job timer fires.
+  steady_clock::time_point delay_due = steady_clock::time_point::max();
 
   /// Runs pool script `s` (`EVALSHA`) with the pool's key prefix as its
   /// key. Errors: any gateway error (`errc::redis_error`, ...).
@@ -131,6 +135,29 @@ struct node_state {
 
   /// Answers every dispatch request still waiting with `errc::closed`.
   void fail_requests();
+
+  // -- delayed jobs (node_delayed.cpp) ----------------------------------------
+
+  /// Stores a delayed job (`schedule_job` script) due at `at_ms` (Unix ms;
+  /// < 0: `in` from now on Redis' clock); replies with its due time.
+  /// Errors: `errc::invalid_argument` (key), `errc::job_exists` (the key
+  /// already has a delayed job), `errc::shutting_down`, `errc::closed`,
+  /// Redis errors.
+  caf::result<int64_t> dispatch_later(const std::string& key,
+                                      const std::string& payload,
+                                      int64_t at_ms, caf::timespan in);
+
+  /// Promotes the due delayed jobs (`due_jobs`, then `promote` with each
+  /// key's target), then arms the timer for the next one (at most a
+  /// keep-alive period away, so a missed notice costs no more). Full nodes
+  /// only; every node races and the script promotes each job once.
+  void promote_due();
+
+  /// Arms the delayed-job timer `wait` from now unless it fires sooner.
+  void arm_delay(caf::timespan wait);
+
+  /// A new earliest delayed job was announced (`d<due_ms>`): promote now.
+  void delay_notice() { promote_due(); }
 
   // -- workers ----------------------------------------------------------------
 

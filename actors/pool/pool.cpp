@@ -68,6 +68,26 @@ caf::error pool_node::remove_worker(const std::string& id) {
   return r ? caf::error{} : r.error();
 }
 
+caf::expected<int64_t>
+pool_node::dispatch_at(const std::string& key, const std::string& payload,
+                       std::chrono::system_clock::time_point at) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+    at.time_since_epoch());
+  return call<int64_t>(dispatch_at_atom::value, key, payload,
+                       static_cast<int64_t>(ms.count()));
+}
+
+caf::expected<int64_t> pool_node::dispatch_in(const std::string& key,
+                                              const std::string& payload,
+                                              caf::timespan delay) {
+  return call<int64_t>(dispatch_in_atom::value, key, payload, delay);
+}
+
+caf::error pool_node::cancel_delayed(const std::string& key) {
+  auto r = call<bool>(cancel_delayed_atom::value, key);
+  return r ? caf::error{} : r.error();
+}
+
 void pool_node::dispatch_async(const std::string& key,
                                const std::string& payload,
                                std::function<void(caf::error)> done) {

@@ -4,6 +4,7 @@
 /// Actors talk to `actor()` (`pool_node_actor`, see `actors/pool/node.hpp`)
 /// directly.
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -76,6 +77,29 @@ public:
   /// per batch.
   void dispatch_async(const std::string& key, const std::string& payload,
                       std::function<void(caf::error)> done);
+  /// Dispatches job `key` at time `at` (Redis' clock; a time in the past:
+  /// at once). The job is kept in Redis (`schedule_job` script: `ZADD` to
+  /// the pool's `delayed` set), survives node and Redis restarts (with
+  /// Redis persistence) and starts once: when it is due, one full node of
+  /// the pool turns it into a normal job (`promote` script), routed like
+  /// `dispatch`. Nobody waits for that start: the call returns once the
+  /// job is stored, with its due time (Unix ms). If the key is pending or
+  /// running when due, it starts once that job is gone (checked every
+  /// `requeue_delay`). `cancel_delayed(key)` deletes it. Errors:
+  /// `errc::invalid_argument`, `errc::job_exists` (the key already has a
+  /// delayed job), `errc::closed`, `errc::shutting_down`, Redis errors.
+  caf::expected<int64_t>
+  dispatch_at(const std::string& key, const std::string& payload,
+              std::chrono::system_clock::time_point at);
+  /// Like `dispatch_at`, due `delay` from now on Redis' clock (so clocks of
+  /// the nodes need not agree). Errors: also `errc::invalid_argument` for a
+  /// negative delay.
+  caf::expected<int64_t> dispatch_in(const std::string& key,
+                                     const std::string& payload,
+                                     caf::timespan delay);
+  /// Deletes the delayed job of `key` before it is due (`cancel_delayed`
+  /// script). Errors: `errc::not_found` (no delayed job of that key).
+  caf::error cancel_delayed(const std::string& key);
   /// Stops job `key` wherever it runs and forgets it (`stop` script).
   /// Errors: `errc::not_found`.
   caf::error stop_job(const std::string& key);

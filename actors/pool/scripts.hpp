@@ -84,6 +84,25 @@ const script& begin_shutdown();
 const script& live_nodes();
 /// () -> [ok]. Deletes every key of the pool.
 const script& purge();
+/// (key, payload, at_ms, in_ms) -> [ok, due_ms, now_ms] | [exists] |
+/// [shutdown]. Stores a delayed job in `delayed` (sorted set, score: due
+/// Unix ms on Redis time; `at_ms`, or now + `in_ms` when `at_ms` < 0) and
+/// `delayed_payloads`; `exists` if the key already has a delayed job. A new
+/// earliest job publishes `d<due_ms>` on the control channel.
+const script& schedule_job();
+/// (key) -> [ok] | [missing]. Deletes the key's delayed job.
+const script& cancel_delayed();
+/// (limit) -> [now_ms, next_ms | -1, key...]: Redis time, the earliest due
+/// time of any delayed job, and up to `limit` keys that are due.
+const script& due_jobs();
+/// (node, mrev, max_queued, retry_ms, key1, target1, ...) -> [ok, status1,
+/// ...] | [stale] | [shutdown]. Turns due delayed jobs into pending jobs
+/// in one step (a key is promoted once, whichever nodes race): `ok` (a new
+/// epoch, record, payload and start entry on the target's queue, as
+/// `dispatch_many` writes them, with no dispatch ID), `gone` (not delayed
+/// or not due any more), `exists` (the key is pending or running: retried
+/// `retry_ms` later), `overloaded` (left due).
+const script& promote();
 /// (name, period_ms[, first_ms]) -> [next_ms, now_ms]: joins a ticker with
 /// the same period, or (re)creates it with its first tick `first_ms` (by
 /// default one period) from now. Entries live in `pulse:pool:{P}:tickers`
