@@ -275,4 +275,50 @@ BOOST_AUTO_TEST_CASE(an_actor_starts_a_scheduler_by_message) {
   (*self)->send_exit(node, caf::exit_reason::user_shutdown);
 }
 
+BOOST_AUTO_TEST_CASE(an_actor_delays_and_cancels_jobs_by_message) {
+  auto node = spawn_node(*self, rt->actor(), "delay-pool", 500ms);
+  // The actor adds a worker, delays "a" by 100 ms and "b" by 10 minutes,
+  // cancels "b" and waits for "a" to start.
+  auto out = std::make_shared<std::promise<std::string>>();
+  auto result = out->get_future();
+  sys->spawn(
+    [out](caf::event_based_actor* s, pool_node_actor n) -> caf::behavior {
+      auto fail = [=](caf::error& err) {
+        out->set_value("error: " + render(err));
+        s->quit();
+      };
+      auto due = std::make_shared<int64_t>(0);
+      s->request(n, 5s, add_worker_atom::value, s->spawn(jobs, caf::actor{s}))
+        .then(
+          [=](const std::string&) {
+            s->request(n, 5s, dispatch_in_atom::value, std::string{"a"},
+                       std::string{"pa"}, caf::timespan{100ms})
+              .then([=](int64_t t) { *due = t; }, fail);
+            s->request(n, 5s, dispatch_at_atom::value, std::string{"b"},
+                       std::string{"pb"}, int64_t{32503680000000})
+              .then(
+                [=](int64_t) {
+                  s->request(n, 5s, cancel_delayed_atom::value,
+                             std::string{"b"})
+                    .then([](bool) {}, fail);
+                },
+                fail);
+          },
+          fail);
+      return {
+        [=](const std::string& what) {
+          out->set_value(what + (*due > 0 ? " due" : " no due time"));
+          s->quit();
+        },
+      };
+    },
+    node);
+  BOOST_REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  BOOST_TEST(result.get() == "start a pa due");
+  auto left = redis()("ZRANGE", "pulse:pool:{delay-pool}:delayed", "0", "-1");
+  BOOST_REQUIRE_MESSAGE(left, describe(left));
+  BOOST_TEST(left->elements.empty());
+  (*self)->send_exit(node, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
