@@ -19,9 +19,9 @@ namespace {
 /// Most keys one `promote` call takes.
 constexpr size_t promote_batch = 256;
 
-/// Parses a score or time in Unix ms as Redis writes it (an integer, or a
+/// Parses a time or score as Redis writes it (an integer, or a
 /// double for scores); none if not a finite number.
-caf::optional<int64_t> parse_ms(const std::string& s) {
+caf::optional<int64_t> parse_number(const std::string& s) {
   if (auto v = pool_routing::parse_i64(s))
     return *v;
   char* end = nullptr;
@@ -53,7 +53,7 @@ caf::result<int64_t> node_state::dispatch_later(const std::string& key,
                       "job " + key + " is already delayed");
   if (st != "ok" || r->elements.size() < 3)
     return dispatch_refusal(st.empty() ? r->str : st, key);
-  auto due = parse_ms(r->elements[1].str);
+  auto due = parse_number(r->elements[1].str);
   if (!due)
     return make_error(errc::redis_error, "schedule_job: bad due time");
   log::debug("pool job delayed pool={} key={} due_ms={}", core->pool, key,
@@ -87,9 +87,9 @@ void node_state::promote_due() {
       arm_delay(retry);
       return;
     }
-    auto now = parse_ms(r->elements[0].str);
-    auto next = parse_ms(r->elements[1].str);
-    if (!now || !next) {
+    auto now_us = parse_number(r->elements[0].str); // an integer: µs
+    auto next = parse_number(r->elements[1].str);
+    if (!now_us || !next) {
       arm_delay(retry);
       return;
     }
@@ -97,8 +97,8 @@ void node_state::promote_due() {
       // Not due yet (or none: the keep-alive period bounds the wait, so a
       // notice lost with a connection costs no more than that).
       arm_delay(*next < 0 ? core->opts.keepalive_period()
-                          : std::chrono::milliseconds{
-                            std::max<int64_t>(*next - *now, 1)});
+                          : std::chrono::microseconds{std::max<int64_t>(
+                            *next * 1000 - *now_us, 1)});
       return;
     }
     auto m = core->members();

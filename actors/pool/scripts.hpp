@@ -92,8 +92,9 @@ const script& purge();
 const script& schedule_job();
 /// (key) -> [ok] | [missing]. Deletes the key's delayed job.
 const script& cancel_delayed();
-/// (limit) -> [now_ms, next_ms | -1, key...]: Redis time, the earliest due
-/// time of any delayed job, and up to `limit` keys that are due.
+/// (limit) -> [now_us, next_ms | -1, key...]: Redis time (Unix µs), the
+/// earliest due time of any delayed job (Unix ms), and up to `limit` keys
+/// that are due.
 const script& due_jobs();
 /// (node, mrev, max_queued, retry_ms, key1, target1, ...) -> [ok, status1,
 /// ...] | [stale] | [shutdown]. Turns due delayed jobs into pending jobs

@@ -35,8 +35,9 @@ return {'ok'}
 
 const script& due_jobs() {
   static const script s = make(R"lua(
-local now = now_ms()
-local out = {string.format('%d', now), '-1'}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {t[1]..string.format('%06d', tonumber(t[2])), '-1'}
 local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
 if not first[2] then return out end
 out[2] = first[2]
