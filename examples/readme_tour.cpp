@@ -64,6 +64,8 @@ void pools(pulse::runtime* rt) {
   node->add_worker(std::make_shared<mailer>());
   auto err = node->dispatch("welcome:ada", "ada@example.com"); // returns once the worker started it
   node->notify_worker("welcome:ada", "resend");
+  node->dispatch_in("nudge:ada", "ada@example.com", std::chrono::hours{24}); // kept in Redis, starts once
+  node->cancel_delayed("nudge:ada");                         // before it is due
   node->stop_job("welcome:ada");
   node->close();                                             // hands this node's jobs to others
   // [pools]
