@@ -182,6 +182,8 @@ struct pool_defaults {
   uint64_t max_queued_jobs = 1000;
   /// `pulse.pool.max-batch`.
   uint64_t max_batch = 256;
+  /// `pulse.pool.result-retention` (0: results are not kept).
+  caf::timespan result_retention = std::chrono::hours{1};
 };
 
 /// Every option of the Pulse runtime.

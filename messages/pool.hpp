@@ -44,6 +44,18 @@ using dispatch_in_atom = caf::atom_constant<caf::atom("pl_dispin")>;
 /// `(cancel_delayed_atom, key) -> bool`: deletes the key's delayed job.
 using cancel_delayed_atom = caf::atom_constant<caf::atom("pl_dcancel")>;
 
+/// `(dispatch_wait_atom, key, payload, timeout) -> result`: dispatches a
+/// job and replies once it finished (see `pool_node::dispatch_and_wait`).
+using dispatch_wait_atom = caf::atom_constant<caf::atom("pl_dwait")>;
+
+/// `(job_complete_atom, job, ok, result) -> bool`: the job finished with a
+/// result (`ok`) or a failure.
+using job_complete_atom = caf::atom_constant<caf::atom("pl_cmpl")>;
+
+/// `(job_result_atom, key) -> optional<job_outcome>`: the kept outcome of
+/// a finished job.
+using job_result_atom = caf::atom_constant<caf::atom("pl_result")>;
+
 /// `(add_worker_atom, handler) -> worker ID`.
 using add_worker_atom = caf::atom_constant<caf::atom("pl_addw")>;
 /// `(remove_worker_atom, worker ID) -> bool`.
@@ -125,6 +137,9 @@ struct pool_options {
   caf::timespan requeue_delay = pool_defaults{}.requeue_delay;
   /// Most queue entries a worker takes per `BLMPOP`.
   size_t max_batch = pool_defaults{}.max_batch;
+  /// How long the outcome of a finished job stays readable by key
+  /// (`job_result`); 0: not kept.
+  caf::timespan result_retention = pool_defaults{}.result_retention;
 
   /// Options with the `[pulse.pool]` defaults of `caf-application.conf`.
   static pool_options from(const pool_defaults& d) {
@@ -137,6 +152,7 @@ struct pool_options {
     o.requeue_delay = d.requeue_delay;
     o.max_queued_jobs = static_cast<int64_t>(d.max_queued_jobs);
     o.max_batch = d.max_batch;
+    o.result_retention = d.result_retention;
     return o;
   }
 
@@ -172,6 +188,21 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job& x) {
   return f(caf::meta::type_name("job"), x.key, x.payload, x.worker, x.node,
            x.epoch);
+}
+
+/// How a finished job ended: its result, or its failure's text.
+struct job_outcome {
+  /// Whether it completed (`value` is its result) or failed (`value` is
+  /// the error text).
+  bool ok = false;
+  /// The result or the error text.
+  std::string value;
+};
+
+/// Makes `job_outcome` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_outcome& x) {
+  return f(caf::meta::type_name("job_outcome"), x.ok, x.value);
 }
 
 /// A worker of the pool: its ID (a ULID), creation time (Unix ns, the
@@ -229,6 +260,11 @@ using pool_node_actor = caf::typed_actor<
   caf::replies_to<dispatch_in_atom, std::string, std::string,
                   caf::timespan>::with<int64_t>,
   caf::replies_to<cancel_delayed_atom, std::string>::with<bool>,
+  caf::replies_to<dispatch_wait_atom, std::string, std::string,
+                  caf::timespan>::with<std::string>,
+  caf::replies_to<job_complete_atom, job, bool, std::string>::with<bool>,
+  caf::replies_to<job_result_atom, std::string>::with<
+    caf::optional<job_outcome>>,
   caf::replies_to<job_stop_atom, std::string>::with<bool>,
   caf::replies_to<job_notify_atom, std::string, std::string>::with<bool>,
   caf::replies_to<add_worker_atom, job_handler_ptr>::with<std::string>,
@@ -280,6 +316,10 @@ using pn_done_atom = caf::atom_constant<caf::atom("pn_done")>;
 
 /// `(pn_waitn_atom)`: a shutting-down node checks whether the other nodes left.
 using pn_waitn_atom = caf::atom_constant<caf::atom("pn_waitn")>;
+
+/// `(pn_result_atom, request, result)`: a waited-for job finished (from the
+/// dispatcher, on any thread); failures come as `pn_done_atom` errors.
+using pn_result_atom = caf::atom_constant<caf::atom("pn_result")>;
 
 /// `(pn_delay_atom, generation)`: a node promotes the delayed jobs that are
 /// due (timers of older generations are ignored).

@@ -151,6 +151,10 @@ const std::vector<option_spec>& known_options() {
     {"pulse.pool.requeue-delay", t::timespan,
      "pool: delay before a start refused with requeue is retried", positive,
      at(&o::pool, &pd::requeue_delay)},
+    {"pulse.pool.result-retention", t::timespan,
+     "pool: how long the outcome of a finished job (result or failure) "
+     "stays readable by key (0: not kept)", non_negative,
+     at(&o::pool, &pd::result_retention)},
     {"pulse.pool.max-queued-jobs", t::integer,
      "pool: dispatch fails fast while this many jobs wait (0: no limit)",
      non_negative, at(&o::pool, &pd::max_queued_jobs)},

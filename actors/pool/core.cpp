@@ -131,6 +131,12 @@ size_t pool_core::deliver(const std::string& msg) {
   size_t delivered = 0;
   size_t pos = 0;
   while (pos < msg.size()) {
+    if (msg[pos] == 'c') { // a completion record (length-prefixed text)
+      pos = results.deliver_record(msg, pos);
+      if (pos == std::string::npos)
+        break;
+      continue;
+    }
     auto end = msg.find('\x1e', pos);
     if (end == std::string::npos)
       end = msg.size();
@@ -271,7 +277,8 @@ bool parse_lengths(const std::string& raw, size_t& pos, size_t* out,
 
 queue_entry parse_queue_entry(const std::string& raw) {
   queue_entry e;
-  if (raw.size() < 3 || (raw[0] != 'S' && raw[0] != 'T' && raw[0] != 'N'))
+  if (raw.size() < 3
+      || (raw[0] != 'S' && raw[0] != 'T' && raw[0] != 'N' && raw[0] != 'C'))
     return e;
   auto sp = raw.find(' ');
   if (sp == std::string::npos || sp < 2)

@@ -20,6 +20,7 @@
 
 #include "pulse/messages/pool.hpp"
 #include "pulse/messages/options.hpp"
+#include "pulse/actors/pool/results.hpp"
 #include "pulse/actors/pool/routing.hpp"
 #include "pulse/actors/redis/resp.hpp"
 
@@ -103,8 +104,9 @@ public:
   expire(std::chrono::steady_clock::time_point now);
   /// Delivers the results in a node-channel message (records
   /// `<id>\x1f<error>\x1e`, empty error = started, otherwise
-  /// `errc::handler_failed` with the text); late or unknown results are
-  /// dropped. Returns how many waiters took one.
+  /// `errc::handler_failed` with the text; completion records go to
+  /// `results`); late or unknown results are dropped. Returns how many
+  /// start waiters took one.
   size_t deliver(const std::string& msg);
   /// Number of registered waiters.
   size_t waiters() const;
@@ -113,6 +115,10 @@ public:
 
   /// Whether the node is closing or closed (dispatch fails).
   std::atomic<bool> closing{false};
+
+  /// Dispatches waiting for their job's outcome; `deliver` passes them the
+  /// completion records.
+  result_registry results;
 
 private:
   mutable std::mutex mtx_;
@@ -176,9 +182,10 @@ caf::error dispatch_refusal(const std::string& status, const std::string& key);
 
 /// Queue entries of a worker (see `pool_scripts`):
 /// `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`,
-/// `T<epoch> <key>` and `N<epoch> <len> <key><payload>`.
+/// `T<epoch> <key>`, `N<epoch> <len> <key><payload>` and `C<epoch> <key>`.
 struct queue_entry {
-  /// 'S' (start), 'T' (stop), 'N' (notification); 0 if malformed.
+  /// 'S' (start), 'T' (stop), 'N' (notification), 'C' (completed); 0 if
+  /// malformed.
   char kind = 0;
   /// The job's epoch the entry belongs to.
   uint64_t epoch = 0;

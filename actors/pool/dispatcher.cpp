@@ -39,7 +39,29 @@ dispatcher::~dispatcher() {
 }
 
 void dispatcher::close() {
-  core_->complete_all(make_error(errc::closed, "pool node is closed"));
+  auto err = make_error(errc::closed, "pool node is closed");
+  core_->complete_all(err);
+  core_->results.fail_all(err);
+}
+
+void dispatcher::dispatch_for_result(std::string key, std::string payload,
+                                     caf::timespan timeout,
+                                     result_registry::result_fn fn, mode m) {
+  if (auto err = core_->check_dispatch(key)) {
+    fn(std::move(err));
+    return;
+  }
+  auto did = core_->next_dispatch_id();
+  core_->results.add(did, std::move(fn),
+                     std::chrono::steady_clock::now() + timeout);
+  auto core = core_;
+  enqueue(std::move(key), std::move(payload), did,
+          [core, did](caf::error err) {
+            // Started: the outcome comes later. Not started: that is it.
+            if (err)
+              core->results.complete(did, std::move(err));
+          },
+          m);
 }
 
 void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
@@ -48,7 +70,12 @@ void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
     done(std::move(err));
     return;
   }
-  auto did = core_->next_dispatch_id();
+  enqueue(std::move(key), std::move(payload), core_->next_dispatch_id(),
+          std::move(done), m);
+}
+
+void dispatcher::enqueue(std::string key, std::string payload, uint64_t did,
+                         done_fn done, mode m) {
   core_->add_waiter(did, key, std::move(done),
                     std::chrono::steady_clock::now()
                       + core_->opts.dispatch_timeout());
@@ -191,6 +218,7 @@ void dispatcher::run(client& c, bool expires) {
     auto now = std::chrono::steady_clock::now();
     if (expires && now >= next_expire) {
       next_expire = now + expire_period_;
+      core_->results.expire(now);
       auto expired = core_->expire(now);
       if (!expired.empty()) {
         // Not sent yet: drop them, so "not stored" below stays true.

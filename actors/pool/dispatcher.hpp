@@ -62,6 +62,15 @@ public:
   /// class comment), possibly before this returns.
   void dispatch(std::string key, std::string payload, done_fn done, mode m);
 
+  /// Dispatches `key` and waits for its outcome instead of its start:
+  /// `fn` runs exactly once, with the result of `complete` (or of a task
+  /// handler), `errc::handler_failed` with the failure's text (also a
+  /// failed start), a dispatch error as above, `errc::timeout` once
+  /// `timeout` passed (the job itself goes on), or `errc::closed`.
+  void dispatch_for_result(std::string key, std::string payload,
+                           caf::timespan timeout,
+                           result_registry::result_fn fn, mode m);
+
   /// Fails every pending dispatch with `errc::closed` (the node left: no
   /// result can reach it any more).
   void close();
@@ -73,6 +82,9 @@ private:
     uint64_t did = 0;
   };
 
+  /// Registers `done` under `did` and queues or sends the item.
+  void enqueue(std::string key, std::string payload, uint64_t did,
+               done_fn done, mode m);
   std::vector<item> take();
   void fail_expired(client& c, std::vector<pool_core::expired_dispatch>& xs);
   bool send_async(std::shared_ptr<std::vector<item>> batch);

@@ -65,4 +65,13 @@ job_handler_ptr make_actor_handler(caf::actor_system& sys, job_actor hdl,
   return std::make_shared<actor_handler>(sys, std::move(hdl), timeout);
 }
 
+caf::error task_handler::start(const job& j) {
+  auto r = run(j);
+  return r ? caf::error{} : r.error();
+}
+
+caf::error task_handler::stop(const std::string&) {
+  return caf::none;
+}
+
 } // namespace pulse

@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
 #include "pulse/messages/pool.hpp"
@@ -37,6 +38,26 @@ public:
   /// and ignores it.
   virtual caf::error handle_notification(const std::string& key,
                                          const std::string& payload);
+};
+
+/// A handler of jobs that finish when their start does (tasks, as in job
+/// queues): `run` is called instead of `start`; its result completes the
+/// job in the same script that confirms the start (`confirm`, outcome
+/// `done`), so the job leaves the pool, its outcome is kept for
+/// `result_retention` and reaches a `dispatch_and_wait` caller. An error
+/// fails the job (`errc::requeue` retries it after `requeue_delay`). For
+/// work that finishes later, use a plain handler and `complete_job`.
+class task_handler : public job_handler {
+public:
+  /// Runs job `j` to its end; returns its result or an error.
+  virtual caf::expected<std::string> run(const job& j) = 0;
+
+  /// Not called for a task handler (`run` is).
+  caf::error start(const job& j) final;
+
+  /// Called only if a job is stopped while `run` is not running (a stop
+  /// request that raced with the end); the default does nothing.
+  caf::error stop(const std::string& key) override;
 };
 
 /// Wraps a user actor (`job_actor`) as a handler: each call is a request

@@ -62,6 +62,18 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
          caf::timespan delay) {
       return st->dispatch_later(key, payload, -1, delay);
     },
+    [st](dispatch_wait_atom, std::string& key, std::string& payload,
+         caf::timespan timeout) {
+      auto rp = st->self->make_response_promise();
+      st->dispatch_wait(std::move(key), std::move(payload), timeout, rp);
+      return caf::delegated<std::string>{};
+    },
+    [st](job_complete_atom, const job& j, bool ok, std::string& value) {
+      return st->complete_job(j, ok, std::move(value));
+    },
+    [st](job_result_atom, const std::string& key) {
+      return st->job_result(key);
+    },
     [st](cancel_delayed_atom, const std::string& key) -> caf::result<bool> {
       auto r = st->eval(ps::cancel_delayed(), {key});
       if (!r)
@@ -190,6 +202,9 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
       st->dispatched(id, std::move(err));
     },
     [st](pn_waitn_atom) { st->wait_nodes(); },
+    [st](pn_result_atom, uint64_t id, std::string& result) {
+      st->finished(id, std::move(result));
+    },
     [st](pn_delay_atom, uint64_t gen) {
       if (gen == st->delay_gen)
         st->promote_due();

@@ -136,6 +136,25 @@ struct node_state {
   /// Answers every dispatch request still waiting with `errc::closed`.
   void fail_requests();
 
+  // -- jobs that finish (node_tasks.cpp) ---------------------------------------
+
+  /// Dispatches and answers `rp` with the job's result once it finished
+  /// (`dispatcher::dispatch_for_result`), through `requests` like
+  /// `dispatch`.
+  void dispatch_wait(std::string key, std::string payload,
+                     caf::timespan timeout, caf::response_promise rp);
+
+  /// Answers the request `id` with a finished job's result.
+  void finished(uint64_t id, std::string result);
+
+  /// Completes job `j` (`complete` script) with a result (`ok`) or a
+  /// failure. Errors: `errc::not_found` (stopped, moved or finished
+  /// meanwhile), Redis errors.
+  caf::result<bool> complete_job(const job& j, bool ok, std::string value);
+
+  /// The kept outcome of a finished job (`GET result:<key>`).
+  caf::result<caf::optional<job_outcome>> job_result(const std::string& key);
+
   // -- delayed jobs (node_delayed.cpp) ----------------------------------------
 
   /// Stores a delayed job (`schedule_job` script) due at `at_ms` (Unix ms;

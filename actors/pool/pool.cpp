@@ -83,6 +83,53 @@ caf::expected<int64_t> pool_node::dispatch_in(const std::string& key,
   return call<int64_t>(dispatch_in_atom::value, key, payload, delay);
 }
 
+caf::expected<std::string>
+pool_node::dispatch_and_wait(const std::string& key, const std::string& payload,
+                             caf::timespan timeout) {
+  struct waiter {
+    std::mutex mtx;
+    std::condition_variable cv;
+    bool done = false;
+    caf::expected<std::string> result{std::string{}};
+  };
+  auto w = std::make_shared<waiter>();
+  disp_->dispatch_for_result(
+    key, payload, timeout,
+    [w](caf::expected<std::string> r) {
+      std::lock_guard<std::mutex> guard{w->mtx};
+      w->result = std::move(r);
+      w->done = true;
+      w->cv.notify_one();
+    },
+    dispatcher::mode::lead_blocking);
+  // The registry answers every waiter, at the latest at `timeout`.
+  std::unique_lock<std::mutex> guard{w->mtx};
+  w->cv.wait(guard, [&] { return w->done; });
+  return std::move(w->result);
+}
+
+void pool_node::dispatch_for_result(
+  const std::string& key, const std::string& payload, caf::timespan timeout,
+  std::function<void(caf::expected<std::string>)> done) {
+  disp_->dispatch_for_result(key, payload, timeout, std::move(done),
+                             dispatcher::mode::queue);
+}
+
+caf::error pool_node::complete_job(const job& j, const std::string& result) {
+  auto r = call<bool>(job_complete_atom::value, j, true, result);
+  return r ? caf::error{} : r.error();
+}
+
+caf::error pool_node::fail_job(const job& j, const std::string& error) {
+  auto r = call<bool>(job_complete_atom::value, j, false, error);
+  return r ? caf::error{} : r.error();
+}
+
+caf::expected<caf::optional<job_outcome>>
+pool_node::job_result(const std::string& key) {
+  return call<caf::optional<job_outcome>>(job_result_atom::value, key);
+}
+
 caf::error pool_node::cancel_delayed(const std::string& key) {
   auto r = call<bool>(cancel_delayed_atom::value, key);
   return r ? caf::error{} : r.error();

@@ -77,6 +77,36 @@ public:
   /// per batch.
   void dispatch_async(const std::string& key, const std::string& payload,
                       std::function<void(caf::error)> done);
+  /// Dispatches job `key` and returns its result once it finished: a
+  /// `task_handler`'s `run` returned, or someone called `complete_job`
+  /// (same `dispatch_many` script, then the completion record on this
+  /// node's channel). Errors: as `dispatch`, plus `errc::handler_failed`
+  /// with the failure's text (a failed start or `fail_job`),
+  /// `errc::timeout` when no outcome came within `timeout` (the job goes
+  /// on; `job_result` reads its outcome later).
+  caf::expected<std::string> dispatch_and_wait(const std::string& key,
+                                               const std::string& payload,
+                                               caf::timespan timeout);
+  /// Like `dispatch_and_wait` without blocking: `done` runs once with the
+  /// result or error (on a Pulse thread: keep it short).
+  void dispatch_for_result(
+    const std::string& key, const std::string& payload, caf::timespan timeout,
+    std::function<void(caf::expected<std::string>)> done);
+  /// Completes job `j` (as its handler received it) with `result`: the
+  /// job leaves the pool (its worker forgets it without calling stop), the
+  /// outcome is kept for `result_retention` and reaches a waiting
+  /// dispatcher. Call it once `start` returned (or use a `task_handler`).
+  /// Redis: `complete` script. Errors: `errc::not_found` if the job was
+  /// stopped, moved or finished meanwhile (at-least-once: it may run
+  /// again elsewhere), Redis errors.
+  caf::error complete_job(const job& j, const std::string& result);
+  /// Like `complete_job`, ending the job as failed with `error` (the
+  /// waiting dispatcher gets `errc::handler_failed` with it).
+  caf::error fail_job(const job& j, const std::string& error);
+  /// The kept outcome of finished job `key` (`GET`); none once
+  /// `result_retention` passed or if it never finished.
+  caf::expected<caf::optional<job_outcome>>
+  job_result(const std::string& key);
   /// Dispatches job `key` at time `at` (Redis' clock; a time in the past:
   /// at once). The job is kept in Redis (`schedule_job` script: `ZADD` to
   /// the pool's `delayed` set), survives node and Redis restarts (with

@@ -46,13 +46,18 @@ const script& members();
 /// start entry on the target worker's queue (one `RPUSH` per worker):
 /// `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`.
 const script& dispatch_many();
-/// (worker, key1, epoch1, outcome1, dispatch_id1, node1, error1, ...) ->
-/// [fenced key, epoch, ...]. Run by a worker after its handler's starts returned
-/// (outcome `ok`, `fail` or `requeue`): a started job still owned by the
-/// worker at that epoch becomes running; a failed one is dropped; results
-/// are published to each dispatcher's node channel (one message per node,
-/// records `<dispatch_id>\x1f<error>\x1e`). Started jobs the worker no
-/// longer owns (stopped or moved meanwhile) are returned: it stops them.
+/// (worker, retention_ms, key1, epoch1, outcome1, dispatch_id1, node1,
+/// error1, ...) -> [fenced key, epoch, ...]. Run by a worker after its
+/// handler's starts returned (outcome `ok`, `fail`, `done` or `requeue`): a
+/// started job still owned by the worker at that epoch becomes running; a
+/// failed one is dropped; a `done` one (a task handler finished it in its
+/// start; `error` holds the result) is dropped as completed. Results are
+/// published to each dispatcher's node channel (one message per node,
+/// records `<dispatch_id>\x1f<error>\x1e`, and for `done` also the
+/// completion record `c<dispatch_id>\x1f1<len>\x1f<result>\x1e`); the
+/// outcome of a failed or done job is kept in `result:<key>` (`0` or `1`
+/// then the text) for `retention_ms`. Started jobs the worker no longer
+/// owns (stopped or moved meanwhile) are returned: it stops them.
 const script& confirm();
 /// (worker, running key1, epoch1, ...) -> [ok, requeued, stale key, epoch,
 /// ...] | [lost]. Rebuilds a worker's queue after its poll connection
@@ -90,6 +95,14 @@ const script& purge();
 /// `delayed_payloads`; `exists` if the key already has a delayed job. A new
 /// earliest job publishes `d<due_ms>` on the control channel.
 const script& schedule_job();
+/// (worker, key, epoch, ok 1|0, result, retention_ms) -> [ok] | [stale].
+/// A running (or pending) job owned by `worker` at `epoch` finished: its
+/// record and payload are deleted, its outcome is kept in `result:<key>`
+/// for `retention_ms`, the completion record goes to its dispatcher's node
+/// channel and `C<epoch> <key>` to the worker's queue (it forgets the job
+/// without calling stop). `stale`: the job was stopped, moved or finished
+/// meanwhile.
+const script& complete();
 /// (key) -> [ok] | [missing]. Deletes the key's delayed job.
 const script& cancel_delayed();
 /// (limit) -> [now_us, next_ms | -1, key...]: Redis time (Unix µs), the

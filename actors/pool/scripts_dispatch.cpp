@@ -64,15 +64,15 @@ return out
 
 const script& confirm() {
   static const script s = make(R"lua(
-local w = ARGV[1]
-local n = (#ARGV - 1) / 6
+local w, keep = ARGV[1], tonumber(ARGV[2])
+local n = (#ARGV - 2) / 6
 local keys = {}
-for j = 1, n do keys[j] = ARGV[6 * j - 4] end
+for j = 1, n do keys[j] = ARGV[6 * j - 3] end
 local recs = redis.call('HMGET', JOBS, unpack(keys))
 local fenced, results, running, dropped, owned_drop = {}, {}, {}, {}, {}
 local started, failed_pending = 0, 0
 for j = 1, n do
-  local b = 6 * j - 4
+  local b = 6 * j - 3
   local k, e, outcome, did, node, err = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
   local raw = recs[j]
   local o, re, st, rn, rd
@@ -95,8 +95,18 @@ for j = 1, n do
     if mine then
       if st == 'p' then failed_pending = failed_pending + 1 end
       dropped[#dropped + 1] = k
+      if keep > 0 then redis.call('SET', RES..k, '0'..err, 'PX', keep) end
     end
     msg = did..'\31'..err..'\30'
+  elseif outcome == 'done' then
+    -- Started and finished at once (a task handler): `err` is the result.
+    msg = did..'\31\30'
+    if mine then
+      if st == 'p' then failed_pending = failed_pending + 1 end
+      dropped[#dropped + 1] = k
+      if keep > 0 then redis.call('SET', RES..k, '1'..err, 'PX', keep) end
+      if did ~= '' then msg = msg..'c'..did..'\31'..'1'..#err..'\31'..err..'\30' end
+    end
   end
   if msg and did ~= '' then results[node] = (results[node] or '')..msg end
 end

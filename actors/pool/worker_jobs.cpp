@@ -89,7 +89,8 @@ std::string worker_state::wire_text(std::string text) {
 void worker_state::run_starts(std::vector<queue_entry>& items) {
   if (items.empty())
     return;
-  std::vector<std::string> args{id};
+  std::vector<std::string> args{id, ms_arg(core->opts.result_retention)};
+  auto* task = dynamic_cast<task_handler*>(handler.get());
   auto add = [&](const queue_entry& e, const char* outcome,
                  std::string err) {
     args.push_back(e.key);
@@ -116,8 +117,19 @@ void worker_state::run_starts(std::vector<queue_entry>& items) {
     j.node = e.node;
     j.worker = id;
     j.epoch = e.epoch;
-    auto err = guarded("start", j.key, [&] { return handler->start(j); });
-    if (!err) {
+    std::string result;
+    auto err = guarded("start", j.key, [&] {
+      if (!task)
+        return handler->start(j);
+      auto r = task->run(j);
+      if (!r)
+        return std::move(r.error());
+      result = std::move(*r);
+      return caf::error{};
+    });
+    if (!err && task) {
+      add(e, "done", std::move(result)); // finished: never running here
+    } else if (!err) {
       running[j.key] = j.epoch;
       add(e, "ok", {});
     } else if (code_of(err) == errc::requeue) {
@@ -130,7 +142,7 @@ void worker_state::run_starts(std::vector<queue_entry>& items) {
       add(e, "fail", wire_text(std::move(text)));
     }
   }
-  if (args.size() > 1)
+  if (args.size() > 2)
     confirm(std::move(args));
 }
 

@@ -147,6 +147,13 @@ void worker_state::process(std::vector<resp::value>& entries) {
         starts.clear();
         on_notify(e);
         break;
+      case 'C': {
+        // Completed (`complete` script): forget it, no stop call.
+        auto i = running.find(e.key);
+        if (i != running.end() && i->second == e.epoch)
+          running.erase(i);
+        break;
+      }
       default:
         log::warn("pool worker skips malformed queue entry worker={} "
                   "size={}",

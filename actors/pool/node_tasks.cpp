@@ -1,0 +1,66 @@
+// Jobs that finish, on a pool node: dispatches that wait for the outcome,
+// completions sent by handlers and job actors, and kept outcomes.
+
+#include "pulse/actors/pool/node_state.hpp"
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+
+namespace pulse::node_detail {
+
+namespace ps = pool_scripts;
+
+void node_state::dispatch_wait(std::string key, std::string payload,
+                               caf::timespan timeout,
+                               caf::response_promise rp) {
+  auto id = ++last_request;
+  requests.emplace(id, std::move(rp));
+  auto addr = self->address();
+  disp->dispatch_for_result(
+    std::move(key), std::move(payload), timeout,
+    [addr, id](caf::expected<std::string> r) {
+      auto hdl = caf::actor_cast<caf::actor>(addr);
+      if (!hdl)
+        return;
+      if (r)
+        caf::anon_send(hdl, pn_result_atom::value, id, std::move(*r));
+      else
+        caf::anon_send(hdl, pn_done_atom::value, id, std::move(r.error()));
+    },
+    dispatcher::mode::lead);
+}
+
+void node_state::finished(uint64_t id, std::string result) {
+  auto i = requests.find(id);
+  if (i == requests.end())
+    return;
+  i->second.deliver(std::move(result));
+  requests.erase(i);
+}
+
+caf::result<bool> node_state::complete_job(const job& j, bool ok,
+                                           std::string value) {
+  auto r = eval(ps::complete(),
+                {j.worker, j.key, std::to_string(j.epoch), ok ? "1" : "0",
+                 std::move(value), ms_arg(core->opts.result_retention)});
+  if (!r)
+    return r.error();
+  if (script_status(*r) == "stale")
+    return make_error(errc::not_found,
+                      "job " + j.key + " (epoch " + std::to_string(j.epoch)
+                        + ") is no longer running on worker " + j.worker);
+  return true;
+}
+
+caf::result<caf::optional<job_outcome>>
+node_state::job_result(const std::string& key) {
+  auto r = cli("GET", core->prefix + "result:" + key);
+  if (!r)
+    return r.error();
+  if (r->is_nil() || r->str.empty())
+    return caf::optional<job_outcome>{};
+  return caf::optional<job_outcome>{
+    job_outcome{r->str[0] == '1', r->str.substr(1)}};
+}
+
+} // namespace pulse::node_detail

@@ -1,0 +1,27 @@
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/actors/pool/scripts_prologue.hpp"
+
+namespace pulse::pool_scripts {
+
+using detail::make;
+
+const script& complete() {
+  static const script s = make(R"lua(
+local w, k, e, ok, res, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local r = get(k)
+if not r or r.o ~= w or r.e ~= e then return {'stale'} end
+if r.s == 'p' then redis.call('DECR', QUEUED) end
+redis.call('HDEL', JOBS, k)
+redis.call('HDEL', PAY, k)
+redis.call('SREM', owned(w), k)
+if keep > 0 then redis.call('SET', RES..k, ok..res, 'PX', keep) end
+if r.d ~= '' then
+  redis.call('PUBLISH', pfx..'node:'..r.n, 'c'..r.d..'\31'..ok..#res..'\31'..res..'\30')
+end
+if member(w) then redis.call('RPUSH', q(w), 'C'..e..' '..k) end
+return {'ok'}
+)lua");
+  return s;
+}
+
+} // namespace pulse::pool_scripts
