@@ -321,4 +321,51 @@ BOOST_AUTO_TEST_CASE(an_actor_delays_and_cancels_jobs_by_message) {
   (*self)->send_exit(node, caf::exit_reason::user_shutdown);
 }
 
+BOOST_AUTO_TEST_CASE(an_actor_waits_for_a_job_result_by_message) {
+  auto node = spawn_node(*self, rt->actor(), "result-pool", 500ms);
+  // A job actor that completes each job it starts with "<payload>!",
+  // through the node, by message; an app actor waits for the result.
+  auto out = std::make_shared<std::promise<std::string>>();
+  auto result = out->get_future();
+  auto finisher = [](job_actor::pointer s,
+                     pool_node_actor n) -> job_actor::behavior_type {
+    return {
+      [=](job_start_atom, const job& j) {
+        s->request(n, 5s, job_complete_atom::value, j, true,
+                   j.payload + "!")
+          .then([](bool) {}, [](caf::error&) {});
+        return true;
+      },
+      [](job_stop_atom, const std::string&) { return true; },
+      [](job_notify_atom, const std::string&, const std::string&) {
+        return true;
+      },
+    };
+  };
+  sys->spawn(
+    [out, finisher](caf::event_based_actor* s, pool_node_actor n) {
+      auto fail = [=](caf::error& err) {
+        out->set_value("error: " + render(err));
+        s->quit();
+      };
+      s->request(n, 5s, add_worker_atom::value, s->spawn(finisher, n))
+        .then(
+          [=](const std::string&) {
+            s->request(n, 10s, dispatch_wait_atom::value, std::string{"k"},
+                       std::string{"hi"}, caf::timespan{5s})
+              .then(
+                [=](const std::string& r) {
+                  out->set_value(r);
+                  s->quit();
+                },
+                fail);
+          },
+          fail);
+    },
+    node);
+  BOOST_REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  BOOST_TEST(result.get() == "hi!");
+  (*self)->send_exit(node, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
