@@ -72,6 +72,26 @@ void pools(pulse::runtime* rt) {
   std::cout << "pools: dispatch " << pulse::render(err) << '\n';
 }
 
+// [task-handler]
+struct thumbnailer : pulse::task_handler {                 // jobs that finish
+  caf::expected<std::string> run(const pulse::job& j) override {
+    return "thumb-of-" + j.payload;                        // the result; an error fails it
+  }
+};
+// [task-handler]
+
+void tasks(pulse::runtime* rt) {
+  // [tasks]
+  auto node = std::move(*pulse::pool_node::add_node(*rt, "thumbs"));
+  node->add_worker(std::make_shared<thumbnailer>());
+  auto r = node->dispatch_and_wait("img:42", "cat.png", std::chrono::seconds{5});
+  auto kept = node->job_result("img:42");                  // for [pulse.pool] result-retention
+  node->close();
+  // [tasks]
+  std::cout << "tasks: " << (r ? *r : pulse::render(r.error()))
+            << (kept && *kept ? " (kept)" : "") << '\n';
+}
+
 void gateway_request(caf::actor_system& sys, pulse::runtime* rt) {
   auto gw = rt->gateway();
   caf::scoped_actor waiter{sys};
@@ -100,5 +120,6 @@ int main(int argc, char** argv) {
   streams(sys, rt->get());
   maps(rt->get());
   pools(rt->get());
+  tasks(rt->get());
   gateway_request(sys, rt->get());
 }

@@ -95,7 +95,8 @@ public:
   /// Completes job `j` (as its handler received it) with `result`: the
   /// job leaves the pool (its worker forgets it without calling stop), the
   /// outcome is kept for `result_retention` and reaches a waiting
-  /// dispatcher. Call it once `start` returned (or use a `task_handler`).
+  /// dispatcher. Called before `start` returned, the worker also calls
+  /// `stop` for the job afterwards (a `task_handler` avoids that).
   /// Redis: `complete` script. Errors: `errc::not_found` if the job was
   /// stopped, moved or finished meanwhile (at-least-once: it may run
   /// again elsewhere), Redis errors.
