@@ -5,6 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <csignal>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -13,8 +14,10 @@
 
 #include "pulse/actors/redis/connect.hpp"
 #include "pulse/actors/redis/gateway.hpp"
+#include "pulse/actors/streaming/reader.hpp"
 #include "pulse/actors/streaming/stream.hpp"
 #include "pulse/runtime/errors.hpp"
+#include "tests/support/collector.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/tls_fixture.hpp"
@@ -161,6 +164,43 @@ BOOST_AUTO_TEST_CASE(every_connection_kind_runs_over_tls) {
   BOOST_TEST(count(list, plain_addr) == 0u, list);
   for (auto& a : {caf::actor_cast<caf::actor>(blocking),
                   caf::actor_cast<caf::actor>(sub)})
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(stream_reader_receives_events_over_tls) {
+  tls_certs certs;
+  tls_redis srv{certs};
+  pulse::config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  caf::actor_system sys{cfg};
+  auto rt = runtime::start(sys, runtime_options(srv.opts()));
+  BOOST_REQUIRE_MESSAGE(rt, describe(rt));
+  reader_options ro;
+  ro.block = 50ms;
+  auto r = spawn_reader(**rt, {"s"}, ro);
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  auto box = std::make_shared<event_inbox>();
+  auto sub = sys.spawn(collector, box, caf::actor{});
+  caf::scoped_actor self{sys};
+  self->request(*r, 5s, sub_atom::value,
+                caf::actor_cast<event_subscriber_actor>(sub))
+    .receive([](bool ok) { BOOST_TEST(ok); },
+             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  client c{sys, (*rt)->gateway(), 10s};
+  auto st = stream::make("s");
+  BOOST_REQUIRE_MESSAGE(st, describe(st));
+  for (int i = 0; i < 200; ++i) {
+    auto id = st->add(c, "ev", "p" + std::to_string(i) + std::string(i * 50,
+                                                                      'x'));
+    BOOST_REQUIRE_MESSAGE(id, describe(id));
+  }
+  BOOST_TEST(wait_until([&] { return box->size() == 200; }, 10s),
+             box->size());
+  auto events = box->snapshot();
+  BOOST_REQUIRE(events.size() == 200u);
+  BOOST_TEST(events[199].payload.compare(0, 4, "p199") == 0);
+  BOOST_TEST(events[199].payload.size() == 4u + 199u * 50u);
+  for (auto& a : {caf::actor_cast<caf::actor>(*r), sub})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
@@ -311,6 +351,9 @@ BOOST_AUTO_TEST_CASE(tls_options_that_do_not_fit_are_config_errors) {
 }
 
 BOOST_AUTO_TEST_CASE(tls_server_killed_and_restarted) {
+  // The default action: a write that raised SIGPIPE would end the process
+  // (Boost.Test may have installed a handler of its own).
+  std::signal(SIGPIPE, SIG_DFL);
   tls_certs certs;
   tls_redis srv{certs};
   pulse::config cfg;
