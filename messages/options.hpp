@@ -18,10 +18,11 @@ struct redis_options {
   /// A URL naming the server, which overrides the fields it sets:
   /// `redis://[[user]:password@]host[:port][/db]` (port 6379 when absent;
   /// host, port and the socket path always come from the URL; db, user and
-  /// password only when the URL has them), `unix:///path/redis.sock[?db=N]`
-  /// or `unix:/path/redis.sock[?db=N]`. `rediss://` (TLS) is not supported
-  /// yet. User and password are percent-decoded. `options_from` and
-  /// `runtime::start` apply it (`apply_redis_url`) and clear it.
+  /// password only when the URL has them), `rediss://...` (the same with
+  /// `tls` turned on), `unix:///path/redis.sock[?db=N]` or
+  /// `unix:/path/redis.sock[?db=N]`. User and password are percent-decoded.
+  /// `options_from` and `runtime::start` apply it (`apply_redis_url`) and
+  /// clear it.
   std::string url;
   /// Host name or address. Empty (and no `unix_socket` or `url`) means "not
   /// configured": the runtime then starts an embedded redis-server.
@@ -41,6 +42,23 @@ struct redis_options {
   std::string password_file;
   /// Database index for `SELECT` (0 sends no SELECT).
   int64_t db = 0;
+  /// TLS on every TCP connection (gateways, blocking gateways, pub/sub);
+  /// a `rediss://` URL turns it on. Not for Unix sockets.
+  bool tls = false;
+  /// PEM file of the CA certificates that verify the server; empty: the
+  /// system's default CA store.
+  std::string tls_ca_file;
+  /// PEM certificate (chain) the client presents, for servers that verify
+  /// clients (Redis `tls-auth-clients yes`); needs `tls_key_file`.
+  std::string tls_cert_file;
+  /// PEM private key of `tls_cert_file`.
+  std::string tls_key_file;
+  /// Name the server certificate must match and, when it is a DNS name, the
+  /// SNI sent; empty: `host`.
+  std::string tls_server_name;
+  /// Verify the server certificate (chain and host name). Turning it off
+  /// accepts any certificate: for tests only.
+  bool tls_verify = true;
   /// Maximum time to connect and complete AUTH/SELECT.
   caf::timespan connect_timeout = std::chrono::seconds{2};
   /// TCP keepalive of every TCP connection: SO_KEEPALIVE with this idle time

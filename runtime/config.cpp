@@ -45,8 +45,8 @@ const std::vector<option_spec>& known_options() {
   static const std::vector<option_spec> table{
     {"pulse.redis.url", t::string,
      "Redis URL, overriding host/port/unix-socket/db/username/password: "
-     "redis://[[user]:password@]host[:port][/db], "
-     "unix:///path/redis.sock[?db=N] or unix:/path (no rediss:// yet)", any,
+     "redis://[[user]:password@]host[:port][/db], rediss://... (TLS), "
+     "unix:///path/redis.sock[?db=N] or unix:/path", any,
      at(&o::redis, &rd::url)},
     {"pulse.redis.host", t::string,
      "Redis host; unset (with no url or unix-socket) means: start an "
@@ -66,6 +66,24 @@ const std::vector<option_spec>& known_options() {
      at(&o::redis, &rd::password_file)},
     {"pulse.redis.db", t::integer, "database index for SELECT", non_negative,
      at(&o::redis, &rd::db)},
+    {"pulse.redis.tls", t::boolean,
+     "TLS on every connection (rediss:// URLs turn it on; TCP only)", any,
+     at(&o::redis, &rd::tls)},
+    {"pulse.redis.tls-ca-file", t::string,
+     "PEM CA certificates that verify the server (empty: system store)",
+     any, at(&o::redis, &rd::tls_ca_file)},
+    {"pulse.redis.tls-cert-file", t::string,
+     "PEM client certificate for mutual TLS (with tls-key-file)", any,
+     at(&o::redis, &rd::tls_cert_file)},
+    {"pulse.redis.tls-key-file", t::string,
+     "PEM private key of tls-cert-file", any,
+     at(&o::redis, &rd::tls_key_file)},
+    {"pulse.redis.tls-server-name", t::string,
+     "name the server certificate must hold, also sent as SNI when a DNS "
+     "name (empty: the host)", any, at(&o::redis, &rd::tls_server_name)},
+    {"pulse.redis.tls-verify", t::boolean,
+     "verify the server certificate and its name (false: tests only)", any,
+     at(&o::redis, &rd::tls_verify)},
     {"pulse.redis.connect-timeout", t::timespan,
      "maximum time to connect, AUTH and SELECT", positive,
      at(&o::redis, &rd::connect_timeout)},

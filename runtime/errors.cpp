@@ -27,6 +27,7 @@ const char* to_string(errc x) {
     case errc::shutting_down: return "shutting_down";
     case errc::help_printed: return "help_printed";
     case errc::too_large: return "too_large";
+    case errc::tls_failed: return "tls_failed";
   }
   return "unknown";
 }
@@ -79,6 +80,7 @@ bool is_permanent(const caf::error& err) {
     case errc::too_large:
     case errc::auth_failed:
     case errc::invalid_config:
+    case errc::tls_failed:
       return true;
     case errc::redis_error: {
       auto text = render(err);

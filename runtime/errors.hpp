@@ -56,6 +56,12 @@ enum class errc : uint8_t {
   help_printed,
   /// A request is larger than `[pulse.redis] max-payload`; nothing was sent.
   too_large,
+  /// A TLS connection to Redis could not be established: the handshake
+  /// failed (certificate verification, host name check, protocol) or the
+  /// server rejected the client right after it (e.g. a missing client
+  /// certificate). The message names the cause, e.g. "certificate verify
+  /// failed (certificate has expired)".
+  tls_failed,
 };
 
 /// The error category atom of every `pulse::errc` error.
@@ -74,7 +80,7 @@ errc code_of(const caf::error& err);
 /// Returns whether `err` cannot go away by retrying the same request:
 /// Redis error replies `WRONGTYPE`, `NOPERM`, `NOAUTH`, `WRONGPASS`,
 /// unknown commands, and `errc::invalid_argument`, `errc::too_large`,
-/// `errc::auth_failed`, `errc::invalid_config`. Lost connections, timeouts,
+/// `errc::auth_failed`, `errc::invalid_config`, `errc::tls_failed`. Lost connections, timeouts,
 /// `LOADING`, `BUSY`, `TRYAGAIN`, `MASTERDOWN` and the like are transient.
 bool is_permanent(const caf::error& err);
 

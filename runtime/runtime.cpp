@@ -29,6 +29,11 @@ runtime::start(caf::actor_system& sys, const options& opts) {
   // Options built in code may still carry a URL (read_config applied it).
   if (auto err = apply_redis_url(r))
     return err;
+  if (r.use_embedded() && r.tls)
+    return make_error(errc::invalid_config,
+                      "pulse.redis.tls is on, but the embedded redis-server "
+                      "speaks plain text only (set host or url to a TLS "
+                      "server, or turn tls off)");
   if (r.use_embedded()) {
     server_options sopts;
     sopts.binary = r.server_binary;

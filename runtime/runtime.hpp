@@ -33,7 +33,10 @@ public:
   /// with `PING` (within the connect timeout). Errors:
   /// `errc::server_failed`, `errc::connect_failed` (naming `host:port` or
   /// the socket path), `errc::auth_failed`, `errc::invalid_config` (a
-  /// malformed URL, a database index Redis refuses).
+  /// malformed URL, a database index Redis refuses, TLS options that do not
+  /// fit: `tls` with the embedded server or a Unix socket, unreadable
+  /// certificate files), `errc::tls_failed` (the TLS handshake failed or
+  /// the server rejected the client: the message names the cause).
   static caf::expected<std::unique_ptr<runtime>>
   start(caf::actor_system& sys, const options& opts);
 

@@ -18,6 +18,8 @@
 #include <hiredis/hiredis.h>
 
 #include "pulse/actors/redis/backoff.hpp"
+#include "pulse/actors/redis/resp.hpp"
+#include "pulse/actors/redis/tls.hpp"
 #include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
@@ -70,44 +72,83 @@ void set_keepalive(int fd, caf::timespan idle, const std::string& where) {
               std::strerror(errno));
 }
 
-// Runs the handshake commands on a connected context.
+// Runs the handshake commands over a connected wire, sharing the connect
+// deadline.
 class handshake {
 public:
-  handshake(redisContext* c, std::string where)
-    : c_(c), where_(std::move(where)) {
+  handshake(detail::wire& w, const redis_options& opts, std::string where,
+            std::chrono::steady_clock::time_point until)
+    : w_(w), opts_(opts), where_(std::move(where)), until_(until) {
     // nop
   }
 
   // Runs `args`; an error reply becomes `code` (NOAUTH: auth_failed).
   caf::expected<int64_t> run(const std::vector<std::string>& args, errc code,
                              const std::string& what) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto r = static_cast<redisReply*>(
-      redisCommandArgv(c_, static_cast<int>(argv.size()), argv.data(),
-                       lens.data()));
-    if (r == nullptr)
-      return make_error(errc::connect_failed, what + " on " + where_
-                                                + " failed: " + c_->errstr);
-    if (r->type == REDIS_REPLY_ERROR) {
-      std::string reply{r->str, r->len};
-      freeReplyObject(r);
-      if (reply.compare(0, 6, "NOAUTH") == 0)
+    auto r = call(args);
+    if (!r)
+      return io_failure(what, r.error());
+    first_ = false;
+    if (r->is_error()) {
+      if (r->str.compare(0, 6, "NOAUTH") == 0)
         code = errc::auth_failed;
-      return make_error(code, what + " rejected by " + where_ + ": " + reply);
+      return make_error(code, what + " rejected by " + where_ + ": " + r->str);
     }
-    int64_t result = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-    freeReplyObject(r);
-    return result;
+    return r->type == resp::kind::integer ? r->integer : 0;
   }
 
 private:
-  redisContext* c_;
+  caf::expected<resp::value> call(const std::vector<std::string>& args) {
+    std::vector<char> out;
+    resp::encode(out, args);
+    if (auto err = w_.write_all(out.data(), out.size(), until_))
+      return err;
+    resp::value reply;
+    for (;;) {
+      auto got = dec_.next(reply);
+      if (!got)
+        return got.error();
+      if (*got)
+        return reply;
+      auto n = w_.read_some(buf_, sizeof(buf_), until_);
+      if (!n)
+        return n.error();
+      if (auto err = dec_.feed(buf_, *n))
+        return err;
+    }
+  }
+
+  // A failed exchange. Right after a TLS handshake, a server that drops
+  // the connection rejected the client (TLS 1.3 reports a missing client
+  // certificate only at the first read or write).
+  caf::error io_failure(const std::string& what, const caf::error& err) {
+    auto cause = what_of(err);
+    if (code_of(err) == errc::timeout)
+      return make_error(errc::connect_failed,
+                        what + " on " + where_ + " failed: timed out after "
+                          + std::to_string(to_ms(opts_.connect_timeout))
+                          + "ms (pulse.redis.connect-timeout)");
+    if (first_ && w_.tls() && code_of(err) == errc::disconnected)
+      return make_error(
+        errc::tls_failed,
+        "TLS: " + where_ + " closed the connection after the handshake ("
+          + cause + "); "
+          + (opts_.tls_cert_file.empty()
+               ? "the server may require a client certificate (set "
+                 "pulse.redis.tls-cert-file and pulse.redis.tls-key-file)"
+               : "the server may not accept the client certificate "
+                 "pulse.redis.tls-cert-file (signed by a CA it trusts?)"));
+    return make_error(errc::connect_failed,
+                      what + " on " + where_ + " failed: " + cause);
+  }
+
+  detail::wire& w_;
+  const redis_options& opts_;
   std::string where_;
+  std::chrono::steady_clock::time_point until_;
+  resp::decoder dec_;
+  char buf_[4096];
+  bool first_ = true;
 };
 
 } // namespace
@@ -116,8 +157,11 @@ caf::expected<connected_socket> connect_redis(const redis_options& in) {
   auto opts = in;
   if (auto err = apply_redis_url(opts))
     return err;
+  if (auto err = detail::check_tls_options(opts))
+    return err;
   auto where = opts.endpoint();
   bool tcp = opts.unix_socket.empty();
+  auto until = std::chrono::steady_clock::now() + opts.connect_timeout;
   auto tv = to_timeval(opts.connect_timeout);
   auto host = opts.host.empty() ? std::string{"127.0.0.1"} : opts.host;
   redisContext* c = tcp ? redisConnectWithTimeout(host.c_str(), opts.port, tv)
@@ -131,20 +175,40 @@ caf::expected<connected_socket> connect_redis(const redis_options& in) {
     redisFree(c);
     return make_error(errc::connect_failed, std::move(msg));
   }
-  // The handshake shares the connect deadline.
-  redisSetTimeout(c, tv);
-  handshake hs{c, where};
-  auto fail = [c](caf::error err) {
-    redisFree(c);
-    return err;
-  };
+  // hiredis only connects: the socket is ours from here on.
+  int fd = redisFreeKeepFd(c);
+  // No socket timeouts (the handshake polls with the deadline), no Nagle.
+  timeval zero{0, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof(zero));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof(zero));
+  if (tcp) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    set_keepalive(fd, opts.tcp_keepalive, where);
+  }
+  ssl_st* ssl = nullptr;
+  if (opts.tls) {
+    auto s = detail::tls_connect(fd, opts, host, where, until);
+    if (!s) {
+      ::close(fd);
+      return s.error();
+    }
+    ssl = *s;
+  } else {
+    // Plain sockets stay blocking: the reader thread waits in `recv`
+    // itself (one syscall per wake-up), and writers send with
+    // MSG_DONTWAIT. TLS sockets are non-blocking (see wire).
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) & ~O_NONBLOCK);
+  }
+  auto w = std::make_shared<detail::wire>(fd, ssl, where);
+  handshake hs{*w, opts, where, until};
   if (!opts.password.empty()) {
     std::vector<std::string> args{"AUTH"};
     if (!opts.username.empty())
       args.push_back(opts.username);
     args.push_back(opts.password);
     if (auto res = hs.run(args, errc::auth_failed, "AUTH"); !res)
-      return fail(res.error());
+      return res.error();
   }
   if (opts.db != 0) {
     // A refused SELECT is a configuration problem ("ERR DB index is out of
@@ -154,27 +218,15 @@ caf::expected<connected_socket> connect_redis(const redis_options& in) {
                       "pulse.redis.db = " + std::to_string(opts.db)
                         + ": SELECT");
     if (!res)
-      return fail(res.error());
+      return res.error();
   }
   // A server that needs a password answers the first command with NOAUTH:
-  // CLIENT ID doubles as the check.
+  // CLIENT ID doubles as the check. Its reply is also the proof that the
+  // connection works ("connected" means a reply was parsed).
   auto id = hs.run({"CLIENT", "ID"}, errc::auth_failed, "CLIENT ID");
   if (!id)
-    return fail(id.error());
-  int fd = redisFreeKeepFd(c);
-  // Back to no socket timeouts, no Nagle. The socket stays blocking: the
-  // reader thread waits in `recv` itself (one syscall per wake-up), and
-  // writers send with MSG_DONTWAIT.
-  timeval zero{0, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof(zero));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof(zero));
-  if (tcp) {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    set_keepalive(fd, opts.tcp_keepalive, where);
-  }
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) & ~O_NONBLOCK);
-  return connected_socket{fd, *id};
+    return id.error();
+  return connected_socket{std::move(w), *id};
 }
 
 caf::error wait_for_redis(const redis_options& in) {
@@ -199,7 +251,7 @@ caf::error wait_for_redis(const redis_options& in) {
     ++attempts;
     auto res = connect_redis(attempt);
     if (res) {
-      close_socket(res->fd);
+      res->conn.reset(); // closes the socket
       if (attempts > 1)
         log::info("redis reachable endpoint={} waited_ms={} attempts={}",
                   opts.endpoint(), to_ms(clock::now() - start), attempts);
@@ -226,11 +278,6 @@ caf::error wait_for_redis(const redis_options& in) {
     auto pause = std::min<clock::duration>(delays.next(), deadline - now);
     std::this_thread::sleep_for(pause);
   }
-}
-
-void close_socket(int fd) {
-  if (fd >= 0)
-    ::close(fd);
 }
 
 } // namespace pulse

@@ -6,6 +6,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "pulse/actors/redis/wire.hpp"
 #include "pulse/messages/options.hpp"
 
 namespace pulse {
@@ -13,19 +14,24 @@ namespace pulse {
 /// A connected, authenticated socket handed from a connect helper to a
 /// gateway or pub/sub actor.
 struct connected_socket {
-  /// The socket, blocking (send with MSG_DONTWAIT); over TCP with
-  /// TCP_NODELAY and keepalive (`tcp_keepalive`) set. Owned by the receiver.
-  int fd = -1;
+  /// The connection (plain or TLS); over TCP with TCP_NODELAY and
+  /// keepalive (`tcp_keepalive`) set. Dropping the last reference closes
+  /// it.
+  detail::wire_ptr conn;
   /// `CLIENT ID` of the connection (for `CLIENT UNBLOCK`/`CLIENT KILL`).
   int64_t client_id = 0;
 };
 
 /// Connects to Redis within `opts.connect_timeout`: through the Unix domain
 /// socket `opts.unix_socket` when set, else over TCP to `opts.host:opts.port`
-/// (`opts.url`, when still set, is applied first: `apply_redis_url`). Then
-/// runs `AUTH [<username>] <password>` (when a password is set),
-/// `SELECT <db>` (when `db != 0`) and `CLIENT ID`, and detaches the socket
-/// from hiredis. Over TCP it sets TCP_NODELAY and, unless
+/// (`opts.url`, when still set, is applied first: `apply_redis_url`); hiredis
+/// only opens the socket. With `opts.tls`, runs the TLS handshake
+/// (`detail::tls_connect`: verification, host name check, SNI, client
+/// certificate). Then runs `AUTH [<username>] <password>` (when a password
+/// is set), `SELECT <db>` (when `db != 0`) and `CLIENT ID` over the
+/// connection; the parsed `CLIENT ID` reply is what makes it "connected"
+/// (a TLS 1.3 server rejects a missing client certificate only at the first
+/// read or write). Over TCP it sets TCP_NODELAY and, unless
 /// `opts.tcp_keepalive` is 0, SO_KEEPALIVE with TCP_KEEPIDLE =
 /// `tcp_keepalive` (whole seconds, rounded up), TCP_KEEPINTVL = a third of
 /// it (at least 1 s) and TCP_KEEPCNT = 3.
@@ -39,7 +45,13 @@ struct connected_socket {
 /// - `errc::auth_failed`: AUTH rejected (`WRONGPASS`), or NOAUTH (a password
 ///   is needed);
 /// - `errc::invalid_config`: a malformed `url`, or SELECT rejected (e.g.
-///   "ERR DB index is out of range"), naming `pulse.redis.db`.
+///   "ERR DB index is out of range"), naming `pulse.redis.db`; TLS options
+///   that do not fit (`detail::check_tls_options`) or files that cannot be
+///   loaded;
+/// - `errc::tls_failed`: the TLS handshake failed, naming the cause (e.g.
+///   "certificate verify failed (certificate has expired)"), or the server
+///   closed the connection right after it (with a hint at the client
+///   certificate).
 caf::expected<connected_socket> connect_redis(const redis_options& opts);
 
 /// Blocks until Redis completes a `connect_redis` handshake (the socket is
@@ -50,11 +62,9 @@ caf::expected<connected_socket> connect_redis(const redis_options& opts);
 /// failure and then at most every 5 s. With `connect_wait` 0: one attempt.
 ///
 /// Errors: any other error of an attempt at once (`auth_failed`,
-/// `invalid_config`); `errc::connect_failed` once `connect_wait` is used
-/// up, naming the endpoint, the wait and the last cause.
+/// `invalid_config`, `tls_failed`); `errc::connect_failed` once
+/// `connect_wait` is used up, naming the endpoint, the wait and the last
+/// cause.
 caf::error wait_for_redis(const redis_options& opts);
-
-/// Closes a socket obtained from `connect_redis` that was never handed over.
-void close_socket(int fd);
 
 } // namespace pulse

@@ -41,7 +41,8 @@ namespace pulse {
 ///   re-sent script then runs after commands pipelined behind it.
 /// - Connects (and `AUTH`/`SELECT`s) on spawn; while disconnected, requests
 ///   queue (up to `max-queued`, then `errc::overloaded`) and a failed connect
-///   attempt fails them with `errc::connect_failed`/`errc::auth_failed`.
+///   attempt fails them with its error (`errc::connect_failed`,
+///   `errc::auth_failed`, `errc::tls_failed`, `errc::invalid_config`).
 /// - A lost connection fails every request in flight with
 ///   `errc::disconnected`; a request without a reply within its timeout
 ///   fails with `errc::timeout`, and the connection is then reset (later

@@ -302,7 +302,7 @@ void gateway_state::on_down(const caf::error& reason) {
   // clear error now instead of a timeout later.
   auto code = code_of(reason);
   if (code == errc::connect_failed || code == errc::auth_failed
-      || code == errc::invalid_config) {
+      || code == errc::tls_failed || code == errc::invalid_config) {
     for (auto& req : queued)
       fail(req, reason);
     queued.clear();

@@ -25,30 +25,27 @@ constexpr auto fail_warn_period = std::chrono::seconds{10};
 /// A larger emptied output buffer is freed instead of kept as the spare.
 constexpr size_t max_spare_capacity = 4 * 1024 * 1024;
 
-// Reads from `fd` until EOF or error, handing decoded replies to `owner`.
-void reader_loop(int fd, uint64_t epoch, caf::actor owner,
+// Reads from `conn` until EOF or error, handing decoded replies to `owner`.
+void reader_loop(wire_ptr conn, uint64_t epoch, caf::actor owner,
                  std::string endpoint, link::reader_fn handler) {
   resp::decoder dec;
   std::vector<char> buf(256 * 1024);
   std::vector<resp::value> replies;
   caf::error reason;
   for (;;) {
-    // A blocking receive: one syscall per wake-up. `shutdown` on the
-    // socket ends it.
-    auto n = ::recv(fd, buf.data(), buf.size(), 0);
-    if (n == 0) {
+    // Waits for bytes (plain: one blocking recv per wake-up; TLS: every
+    // buffered record first). `wire::shut` ends it.
+    auto got = conn->read(buf.data(), buf.size());
+    if (got.closed) {
       reason = make_error(errc::disconnected,
                           "connection to " + endpoint + " closed");
       break;
     }
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR)
-        continue;
-      reason = make_error(errc::disconnected,
-                          "recv on " + endpoint + ": " + std::strerror(errno));
+    if (got.error) {
+      reason = std::move(got.error);
       break;
     }
-    if (auto err = dec.feed(buf.data(), static_cast<size_t>(n))) {
+    if (auto err = dec.feed(buf.data(), got.n)) {
       reason = err;
       break;
     }
@@ -135,27 +132,23 @@ void link::connect() {
         caf::anon_send(owner, link_fail_atom::value, epoch, res.error());
         return;
       }
-      auto fd = res->fd;
-      helper->request(owner, caf::infinite, link_up_atom::value, epoch, fd,
-                      res->client_id)
-        .receive(
-          [fd](bool accepted) {
-            if (!accepted)
-              close_socket(fd);
-          },
-          [fd](caf::error&) { close_socket(fd); });
+      helper->request(owner, caf::infinite, link_up_atom::value, epoch,
+                      std::move(res->conn), res->client_id)
+        // Not accepted (or the owner is gone): dropping the last
+        // reference closes the connection.
+        .receive([](bool) {}, [](caf::error&) {});
     },
     std::move(owner), std::move(opts), epoch);
 }
 
 caf::message_handler link::handlers() {
   return {
-    [this](link_up_atom, uint64_t epoch, int fd, int64_t client_id) {
+    [this](link_up_atom, uint64_t epoch, wire_ptr& conn, int64_t client_id) {
       auto guard = lock_guard_mutex();
-      if (epoch != epoch_ || stopped_ || connected_)
+      if (epoch != epoch_ || stopped_ || connected_ || !conn)
         return false;
       connecting_ = false;
-      fd_ = fd;
+      conn_ = conn;
       out_.clear();
       out_pos_ = 0;
       connected_ = true;
@@ -163,11 +156,11 @@ caf::message_handler link::handlers() {
       client_id_ = client_id;
       ++connects_;
       backoff_.reset();
-      reader_ = std::thread{reader_loop, fd, epoch,
+      reader_ = std::thread{reader_loop, std::move(conn), epoch,
                             caf::actor_cast<caf::actor>(self_),
                             opts_.endpoint(), reader_fn_};
-      log::info("redis connected role={} endpoint={} client_id={}", role_,
-                opts_.endpoint(), client_id);
+      log::info("redis connected role={} endpoint={} tls={} client_id={}",
+                role_, opts_.endpoint(), opts_.tls, client_id);
       if (on_up_)
         on_up_();
       return true;
@@ -266,24 +259,27 @@ caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
     buf.swap(out_);
     auto pos = out_pos_;
     out_pos_ = 0;
-    auto fd = fd_;
+    // Only the active sender and the reader thread use the wire; closing
+    // waits for the sender (see close_socket_and_join).
+    auto* conn = conn_.get();
     if (guard_ != nullptr)
       lk.unlock();
     while (pos < buf.size()) {
-      auto n = ::send(fd, buf.data() + pos, buf.size() - pos,
-                      MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0) {
-        if (errno == EINTR)
-          continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-          again = true;
-        else
-          failure = make_error(errc::disconnected,
-                               "send to " + opts_.endpoint() + ": "
-                                 + std::strerror(errno));
+      // A retry after `again` starts with the same unsent bytes (TLS needs
+      // that); bytes appended meanwhile follow them.
+      auto r = conn->write(buf.data() + pos, buf.size() - pos);
+      if (r.error || r.closed) {
+        failure = r.error ? std::move(r.error)
+                          : make_error(errc::disconnected,
+                                       "connection to " + opts_.endpoint()
+                                         + " closed");
         break;
       }
-      pos += static_cast<size_t>(n);
+      if (r.again) {
+        again = true;
+        break;
+      }
+      pos += r.n;
     }
     if (guard_ != nullptr)
       lk.lock();
@@ -311,11 +307,11 @@ caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
   return failure;
 }
 
-// Pre: `connected_` is false, so no other thread writes to `fd_` any more.
+// Pre: `connected_` is false, so no new sender picks up `conn_`.
 // The guard mutex is not held: the reader thread may need it to finish.
 void link::close_socket_and_join() {
-  if (fd_ >= 0)
-    ::shutdown(fd_, SHUT_RDWR); // wakes the reader thread
+  if (conn_)
+    conn_->shut(); // wakes the reader thread
   if (reader_.joinable())
     reader_.join();
   auto guard = lock_guard_mutex();
@@ -328,10 +324,7 @@ void link::close_socket_and_join() {
     if (guard_ != nullptr)
       guard.lock();
   }
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-  }
+  conn_.reset(); // the last reference: frees the TLS session, closes
 }
 
 void link::drop(const caf::error& reason, bool retry_now) {

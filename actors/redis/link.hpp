@@ -20,6 +20,7 @@
 #include "pulse/actors/redis/backoff.hpp"
 #include "pulse/messages/options.hpp"
 #include "pulse/actors/redis/resp.hpp"
+#include "pulse/actors/redis/wire.hpp"
 
 namespace pulse::detail {
 
@@ -33,6 +34,8 @@ namespace pulse::detail {
 ///   retried every millisecond, never blocking the worker thread.
 /// - Reads: a reader thread per connection waits on the socket, decodes
 ///   replies and hands them to the owner in chunks (`link_data`).
+/// - Plain or TLS (`opts.tls`): the `wire` serializes the TLS session's
+///   reads (reader thread) and writes (any sender) with its own lock.
 /// - Reconnects use exponential back-off with jitter.
 class link {
 public:
@@ -125,7 +128,8 @@ private:
   /// A thread is sending (outside the lock); see `send_pending`.
   bool sending_ = false;
   caf::actor_addr owner_;
-  int fd_ = -1;
+  /// The connection while connected (also held by the reader thread).
+  wire_ptr conn_;
   std::thread reader_;
   std::vector<char> out_;
   size_t out_pos_ = 0;

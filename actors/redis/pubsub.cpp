@@ -257,7 +257,7 @@ struct pubsub_state {
       t->confirmed.clear();
       auto code = code_of(reason);
       if (code == errc::connect_failed || code == errc::auth_failed
-          || code == errc::invalid_config) {
+          || code == errc::tls_failed || code == errc::invalid_config) {
         for (auto& kvp : t->waiting)
           for (auto& rp : kvp.second)
             rp.deliver(reason);

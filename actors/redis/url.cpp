@@ -256,18 +256,18 @@ caf::expected<redis_url> parse_redis_url(std::string_view url) {
   bool slashes = rest.compare(0, 2, "//") == 0;
   if (slashes)
     rest.remove_prefix(2);
-  if (scheme == "rediss")
-    return bad("TLS (rediss://) is not supported yet; use redis:// or a "
-               "Unix socket (unix:///path)");
-  if (scheme == "redis") {
+  if (scheme == "redis" || scheme == "rediss") {
     if (!slashes)
-      return bad("write redis://host, with two slashes");
-    return parse_tcp(rest);
+      return bad("write " + scheme + "://host, with two slashes");
+    auto out = parse_tcp(rest);
+    if (out)
+      out->tls = scheme == "rediss";
+    return out;
   }
   if (scheme == "unix")
     return parse_unix(rest, slashes);
   return bad("unknown scheme \"" + scheme
-             + "\" (use redis://, unix:// or unix:)");
+             + "\" (use redis://, rediss://, unix:// or unix:)");
 }
 
 caf::error apply_redis_url(redis_options& opts) {
@@ -283,6 +283,8 @@ caf::error apply_redis_url(redis_options& opts) {
     opts.host = std::move(u->host);
     opts.port = u->port;
     opts.unix_socket.clear();
+    if (u->tls)
+      opts.tls = true;
   }
   if (u->db)
     opts.db = *u->db;

@@ -31,12 +31,15 @@ struct redis_url {
   std::optional<std::string> username;
   /// Password (never empty), set whenever the URL has user info.
   std::optional<std::string> password;
+  /// The scheme was `rediss://`: TLS.
+  bool tls = false;
 };
 
 /// Parses a Redis URL:
 /// - `redis://[[user]:password@]host[:port][/db][?db=N]`, host a name, an
 ///   IPv4 address or a bracketed IPv6 address (`[::1]`); user info without
 ///   ':' is an error (it could be read as either part);
+/// - `rediss://...`: the same, with `tls` set;
 /// - `unix:///path/to/redis.sock[?db=N]` (also `unix://[user]:password@/path`)
 ///   and `unix:/path/to/redis.sock[?db=N]`.
 ///
@@ -45,14 +48,15 @@ struct redis_url {
 ///
 /// Errors: `errc::invalid_config` with a message that starts with
 /// `pulse.redis.url: ` and names the bad part (scheme, host, port, db, user,
-/// password, socket path, query parameter); `rediss://` gives "TLS
-/// (rediss://) is not supported yet". Messages never contain the password.
+/// password, socket path, query parameter). Messages never contain the
+/// password.
 caf::expected<redis_url> parse_redis_url(std::string_view url);
 
 /// Applies `opts.url`, when set, to `opts` and clears it: the URL sets the
 /// endpoint (host and port, or the socket path; the other kind is cleared),
-/// db when it has one, and username and password when it has user info
-/// (`redis://:pw@host` clears `username`). `PULSE_REDIS_PASSWORD`, applied
+/// db when it has one, username and password when it has user info
+/// (`redis://:pw@host` clears `username`), and `tls` for `rediss://`
+/// (`redis://` leaves `tls` as configured). `PULSE_REDIS_PASSWORD`, applied
 /// later by `read_config`, still wins. Does nothing for an empty `url`.
 ///
 /// Errors: those of `parse_redis_url`; `opts` is then unchanged.

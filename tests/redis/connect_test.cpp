@@ -293,25 +293,25 @@ BOOST_AUTO_TEST_CASE(tcp_keepalive_is_set_on_the_socket) {
   auto o = fx.redis_opts();
   auto s = connect_redis(o);
   BOOST_REQUIRE_MESSAGE(s, describe(s));
-  BOOST_TEST(sockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE) == 1);
-  BOOST_TEST(sockopt(s->fd, IPPROTO_TCP, TCP_KEEPIDLE) == 60);
-  BOOST_TEST(sockopt(s->fd, IPPROTO_TCP, TCP_KEEPINTVL) == 20);
-  BOOST_TEST(sockopt(s->fd, IPPROTO_TCP, TCP_KEEPCNT) == 3);
-  BOOST_TEST(sockopt(s->fd, IPPROTO_TCP, TCP_NODELAY) == 1);
-  close_socket(s->fd);
+  BOOST_TEST(sockopt(s->conn->fd(), SOL_SOCKET, SO_KEEPALIVE) == 1);
+  BOOST_TEST(sockopt(s->conn->fd(), IPPROTO_TCP, TCP_KEEPIDLE) == 60);
+  BOOST_TEST(sockopt(s->conn->fd(), IPPROTO_TCP, TCP_KEEPINTVL) == 20);
+  BOOST_TEST(sockopt(s->conn->fd(), IPPROTO_TCP, TCP_KEEPCNT) == 3);
+  BOOST_TEST(sockopt(s->conn->fd(), IPPROTO_TCP, TCP_NODELAY) == 1);
+  s->conn.reset();
   // Rounded up to whole seconds; the interval at least 1 s.
   o.tcp_keepalive = 1500ms;
   s = connect_redis(o);
   BOOST_REQUIRE_MESSAGE(s, describe(s));
-  BOOST_TEST(sockopt(s->fd, IPPROTO_TCP, TCP_KEEPIDLE) == 2);
-  BOOST_TEST(sockopt(s->fd, IPPROTO_TCP, TCP_KEEPINTVL) == 1);
-  close_socket(s->fd);
+  BOOST_TEST(sockopt(s->conn->fd(), IPPROTO_TCP, TCP_KEEPIDLE) == 2);
+  BOOST_TEST(sockopt(s->conn->fd(), IPPROTO_TCP, TCP_KEEPINTVL) == 1);
+  s->conn.reset();
   // 0: off.
   o.tcp_keepalive = caf::timespan{0};
   s = connect_redis(o);
   BOOST_REQUIRE_MESSAGE(s, describe(s));
-  BOOST_TEST(sockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE) == 0);
-  close_socket(s->fd);
+  BOOST_TEST(sockopt(s->conn->fd(), SOL_SOCKET, SO_KEEPALIVE) == 0);
+  s->conn.reset();
 }
 
 BOOST_AUTO_TEST_CASE(out_of_range_db_is_a_config_error) {

@@ -111,13 +111,78 @@ BOOST_AUTO_TEST_CASE(unix_urls_give_the_socket_path_and_db) {
   BOOST_TEST(o.endpoint() == "unix:/tmp/r.sock");
 }
 
+BOOST_AUTO_TEST_CASE(rediss_urls_turn_tls_on) {
+  auto u = parsed("rediss://:hunter2@cache.example.com:6380/1");
+  BOOST_TEST(u.tls);
+  BOOST_TEST(u.host == "cache.example.com");
+  BOOST_TEST(u.port == 6380);
+  BOOST_TEST((u.db && *u.db == 1));
+  BOOST_TEST(*u.password == "hunter2");
+  for (auto text : {"REDISS://h", "rediss://h/", "rediss://[::1]"}) {
+    auto d = parsed(text);
+    BOOST_TEST(d.tls, text);
+    BOOST_TEST(d.port == 6379, text);
+  }
+  BOOST_TEST(!parsed("redis://h").tls);
+  BOOST_TEST(!parsed("unix:///tmp/r.sock").tls);
+  // Applied: rediss:// turns tls on; redis:// leaves it as configured.
+  redis_options o;
+  o.url = "rediss://user:pw@10.0.0.5:7000?db=3";
+  BOOST_REQUIRE(!apply_redis_url(o));
+  BOOST_TEST(o.tls);
+  BOOST_TEST(o.host == "10.0.0.5");
+  BOOST_TEST(o.port == 7000);
+  BOOST_TEST(o.db == 3);
+  BOOST_TEST(o.username == "user");
+  BOOST_TEST(o.url.empty());
+  o.url = "redis://h";
+  BOOST_REQUIRE(!apply_redis_url(o));
+  BOOST_TEST(o.tls);
+  redis_options plain;
+  plain.url = "redis://h";
+  BOOST_REQUIRE(!apply_redis_url(plain));
+  BOOST_TEST(!plain.tls);
+  // From the command line with the other TLS options; booleans are CLI
+  // flags (no "=false"), so tls-verify = false comes from the file.
+  temp_dir dir;
+  config cli;
+  auto err = cli.read({"--config-file="
+                         + dir.write("v.conf",
+                                     "[pulse.redis]\ntls-verify = false\n"),
+                       "--pulse.redis.url=rediss://h:6380",
+                       "--pulse.redis.tls-ca-file=/etc/ca.crt",
+                       "--pulse.redis.tls-cert-file=/etc/c.crt",
+                       "--pulse.redis.tls-key-file=/etc/c.key",
+                       "--pulse.redis.tls-server-name=redis.internal"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  auto& r = cli.opts().redis;
+  BOOST_TEST(r.tls);
+  BOOST_TEST(r.port == 6380);
+  BOOST_TEST(r.tls_ca_file == "/etc/ca.crt");
+  BOOST_TEST(r.tls_cert_file == "/etc/c.crt");
+  BOOST_TEST(r.tls_key_file == "/etc/c.key");
+  BOOST_TEST(r.tls_server_name == "redis.internal");
+  BOOST_TEST(!r.tls_verify);
+  // Defaults: off, verification on; the flag turns TLS on.
+  config flag;
+  err = flag.read({"--pulse.redis.tls"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(flag.opts().redis.tls);
+  config none;
+  err = none.read({"--config-file=" + dir.write("e.conf", "")});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(!none.opts().redis.tls);
+  BOOST_TEST(none.opts().redis.tls_verify);
+}
+
 BOOST_AUTO_TEST_CASE(malformed_urls_name_the_bad_part_not_the_password) {
   // url, a part of the expected message. "hunter2" stands for a password
   // and must never show up.
   std::vector<std::pair<std::string, std::string>> cases{
     {"", "is empty"},
-    {"rediss://h:6380", "TLS (rediss://) is not supported yet"},
-    {"rediss://:hunter2@h", "TLS (rediss://) is not supported yet"},
+    {"rediss:h", "write rediss://host, with two slashes"},
+    {"rediss://:hunter2@", "names no host"},
+    {"rediss://h:0", "port \"0\" is not a number in 1..65535"},
     {"http://h", "unknown scheme \"http\""},
     {"hunter2@h:1", "has no scheme"},
     {"redis:h", "two slashes"},
@@ -279,13 +344,8 @@ connect-wait = 30s
 
 BOOST_AUTO_TEST_CASE(bad_urls_and_values_stop_the_program) {
   temp_dir dir;
-  config tls;
-  auto err = tls.read({"--pulse.redis.url=rediss://h:6380"});
-  BOOST_TEST(code_of(err) == errc::invalid_config);
-  BOOST_TEST(contains(render(err), "TLS (rediss://) is not supported yet"),
-             render(err));
   config port;
-  err = port.read({"--config-file="
+  auto err = port.read({"--config-file="
                    + dir.write("p.conf", "[pulse.redis]\nurl = "
                                          "\"redis://:hunter2@h:99999\"\n")});
   BOOST_TEST(code_of(err) == errc::invalid_config);
