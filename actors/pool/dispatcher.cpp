@@ -44,10 +44,19 @@ void dispatcher::close() {
 
 void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
                           mode m) {
+  core_->dispatches.fetch_add(1, std::memory_order_relaxed);
   if (auto err = core_->check_dispatch(key)) {
+    core_->observe_dispatch(caf::timespan{0}, true);
     done(std::move(err));
     return;
   }
+  // The completion also counts the dispatch's latency (`pool_stats`).
+  done = [core = core_, t0 = std::chrono::steady_clock::now(),
+          f = std::move(done)](caf::error err) {
+    core->observe_dispatch(std::chrono::steady_clock::now() - t0,
+                           static_cast<bool>(err));
+    f(std::move(err));
+  };
   auto did = core_->next_dispatch_id();
   core_->add_waiter(did, key, std::move(done),
                     std::chrono::steady_clock::now()
