@@ -1,5 +1,6 @@
 #include "pulse/runtime/metrics_server.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -7,6 +8,7 @@
 
 #include <httplib.h>
 
+#include "pulse/runtime/dashboard.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
 #include "pulse/runtime/metrics.hpp"
@@ -36,6 +38,43 @@ struct metrics_server::impl {
       }
       res.set_content(render_prometheus(*snap), prometheus::content_type);
     });
+    // The dashboard: the page, its state and its one action.
+    srv.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(dashboard_html(), "text/html; charset=utf-8");
+    });
+    srv.Get("/api/state",
+            [this](const httplib::Request&, httplib::Response& res) {
+              auto snap = collect_metrics(rt, opts.scrape_timeout);
+              if (!snap) {
+                res.status = 503;
+                res.set_content("{\"error\":\"timeout\"}",
+                                "application/json");
+                return;
+              }
+              res.set_content(dashboard_state(rt, *snap, opts.scrape_timeout),
+                              "application/json");
+            });
+    srv.Post("/api/redrive",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               auto moved = redrive_dead_letters(
+                 rt, req.get_param_value("streams"),
+                 std::max(opts.scrape_timeout,
+                          caf::timespan{std::chrono::seconds{10}}));
+               if (!moved) {
+                 // The message as a JSON string: no quotes, backslashes or
+                 // control characters inside.
+                 auto text = render(moved.error());
+                 for (auto& c : text)
+                   if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20)
+                     c = '\'';
+                 res.status = 400;
+                 res.set_content("{\"error\":\"" + text + "\"}",
+                                 "application/json");
+                 return;
+               }
+               res.set_content("{\"moved\":" + std::to_string(*moved) + "}",
+                               "application/json");
+             });
   }
 };
 

@@ -1,8 +1,9 @@
 #pragma once
 
 /// The metrics endpoint: an embedded HTTP server (cpp-httplib, on its own
-/// threads) serving `GET /metrics` in Prometheus text format 0.0.4. Started
-/// by the runtime when `[pulse.metrics] port` is set, stopped before its actors.
+/// threads) serving `GET /metrics` in Prometheus text format 0.0.4 and the
+/// dashboard (`GET /`, `GET /api/state`, `POST /api/redrive?streams=a,b`;
+/// `runtime/dashboard.hpp`). Started by the runtime when `[pulse.metrics] port` is set, stopped before its actors.
 
 #include <cstdint>
 #include <memory>
