@@ -23,8 +23,10 @@ const std::string& dashboard_html();
 
 /// Returns the JSON of `GET /api/state`: `render_json(snap)` plus
 /// `dead_letters`, the length of each sink stream's default dead-letter
-/// stream (`<stream>:dead-letter`; one `XLEN` each, a blocking call: run it
-/// on the HTTP thread, never on a scheduler thread).
+/// stream (`<stream>:dead-letter`; one `XLEN` each) and `jobs`, per pool
+/// the number of jobs and up to 20 of their keys (`HLEN`, `HSCAN ... COUNT
+/// 20`). Blocking calls: run it on the HTTP thread, never on a scheduler
+/// thread.
 std::string dashboard_state(runtime& rt, const metrics_snapshot& snap,
                             caf::timespan timeout);
 

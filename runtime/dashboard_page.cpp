@@ -38,6 +38,9 @@ td.name { text-align: left; font-family: monospace; }
 <th>running jobs</th><th>queued</th><th>dispatches</th><th>starts</th>
 <th>stops</th><th>failovers</th><th>mean dispatch (ms)</th></tr></thead>
 <tbody></tbody></table>
+<h2>Jobs</h2>
+<table id="jobs"><thead><tr><th>pool</th><th>jobs</th><th>keys (first 20)</th>
+</tr></thead><tbody></tbody></table>
 <h2>Maps</h2>
 <table id="maps"><thead><tr><th>map</th><th>replicas</th><th>revision</th>
 <th>resyncs</th><th>changes applied</th></tr></thead><tbody></tbody></table>
@@ -128,6 +131,12 @@ function render(state) {
     cell(tr, p.running); cell(tr, p.queued); cell(tr, p.dispatches);
     cell(tr, p.starts); cell(tr, p.stops); cell(tr, p.failovers);
     cell(tr, ms(p.mean_dispatch_seconds));
+  });
+  fill('jobs', Object.keys(state.jobs), (tr, pool) => {
+    const j = state.jobs[pool];
+    tr.id = 'jobs-' + pool;
+    cell(tr, pool, 'name'); cell(tr, j.count < 0 ? '?' : j.count);
+    cell(tr, j.keys.slice().sort().join(', '), 'name');
   });
   fill('maps', state.maps, (tr, x) => {
     tr.id = 'map-' + x.name;

@@ -94,6 +94,11 @@ BOOST_FIXTURE_TEST_CASE(browser_shows_numbers_and_redrives, live_system) {
   BOOST_TEST(pool[5] == "3");
   BOOST_TEST(pool[6] == "3");
   BOOST_TEST(pool[7] == "1");
+  // pool, jobs, keys: k1 was stopped (its record is gone), k2 and k3 run.
+  auto jobs = row_cells(dom, "jobs-jobs");
+  BOOST_REQUIRE_MESSAGE(jobs.size() >= 3, dom);
+  BOOST_TEST(jobs[1] == "2");
+  BOOST_TEST(jobs[2] == "k2, k3");
   auto map_row = row_cells(dom, "map-config");
   BOOST_REQUIRE_MESSAGE(map_row.size() >= 3, dom);
   BOOST_TEST(map_row[2] == std::to_string(map_revision()));
