@@ -1,11 +1,15 @@
-// Metrics endpoint benchmark: time to serve GET /metrics with 10 sinks, 10 replicas and 1 pool node (one worker, 100
-// running jobs) alive, against the same request on a runtime with nothing
-// spawned, in the same run.
+// Metrics endpoint benchmark: time to serve GET /metrics with 10 sinks, 10
+// replicas and 1 pool node (one worker, 100 running jobs) alive, against the
+// same request on a runtime with nothing spawned, in the same run; and the
+// gateway's throughput (4 threads x batches of 100 SETs) while /metrics is
+// scraped every 100 ms against no scraping, alternating, in the same run.
 //
 // Usage: metrics_bench [--port=N] [--runs=3] [--scale=1.0]
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -14,6 +18,7 @@
 
 #include "bench/common.hpp"
 #include "pulse/actors/pool/pool.hpp"
+#include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/rmap/rmap.hpp"
 #include "pulse/actors/streaming/sink.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -52,6 +57,46 @@ std::vector<double> scrape(uint16_t port, const char* path, size_t n,
   return ms;
 }
 
+/// SETs per second through `rt`'s shared gateway for `d`: 4 threads, each
+/// sending batches of 100 SETs (blocking client). With `scrape_port` set, a
+/// fifth thread GETs /metrics every 100 ms meanwhile.
+double set_rate(runtime& rt, std::chrono::milliseconds d,
+                uint16_t scrape_port) {
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> ops{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      client c{rt.system(), rt.gateway(), std::chrono::seconds{10}};
+      std::vector<command> cmds;
+      for (int i = 0; i < 100; ++i)
+        cmds.push_back(
+          make_command("SET", fmt::format("mb:{}:{}", t, i), "v"));
+      while (!stop)
+        if (c.batch(cmds))
+          ops += cmds.size();
+    });
+  std::thread scraper;
+  if (scrape_port != 0)
+    scraper = std::thread{[&] {
+      while (!stop) {
+        httplib::Client c{"127.0.0.1", scrape_port};
+        c.Get("/metrics");
+        std::this_thread::sleep_for(std::chrono::milliseconds{100});
+      }
+    }};
+  auto t0 = clock_type::now();
+  std::this_thread::sleep_for(d);
+  auto n0 = ops.load();
+  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  stop = true;
+  for (auto& t : threads)
+    t.join();
+  if (scraper.joinable())
+    scraper.join();
+  return static_cast<double>(n0) / secs;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -59,7 +104,7 @@ int main(int argc, char** argv) {
   pulse::config cfg;
   read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(50 * tgt.scale);
-  std::vector<double> full50, full90, empty50;
+  std::vector<double> full50, full90, empty50, scraped, quiet;
   size_t full_bytes = 0, empty_bytes = 0;
   for (int run = 0; run < tgt.runs; ++run) {
     caf::actor_system sys{cfg};
@@ -105,6 +150,16 @@ int main(int argc, char** argv) {
     full50.push_back(median(full));
     full90.push_back(quantile(full, 0.9));
     empty50.push_back(median(base));
+    // Throughput with and without scraping, alternating (ABBA).
+    auto d = std::chrono::milliseconds{static_cast<int>(1500 * tgt.scale)};
+    auto port = (*rt)->metrics_port();
+    for (int k = 0; k < 2; ++k) {
+      bool first_on = k == 1;
+      auto a = set_rate(**rt, d, first_on ? port : 0);
+      auto b = set_rate(**rt, d, first_on ? 0 : port);
+      (first_on ? scraped : quiet).push_back(a);
+      (first_on ? quiet : scraped).push_back(b);
+    }
     (*node)->close();
     for (auto& m : maps)
       m->close();
@@ -115,5 +170,8 @@ int main(int argc, char** argv) {
          "scrape_ms_p50_empty_runtime", median(empty50), false,
          fmt::format("\"p90_ms\":{:.3f},\"bytes\":{},\"empty_bytes\":{}",
                      median(full90), full_bytes, empty_bytes));
+  report("metrics", "set_ops_per_s_scraped_every_100ms", median(scraped),
+         "set_ops_per_s_not_scraped", median(quiet), true,
+         fmt::format("\"samples\":{}", scraped.size()));
   return 0;
 }
