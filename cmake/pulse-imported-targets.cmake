@@ -1,8 +1,10 @@
-# Declares the imported targets for the two dependencies that ship no usable
+# Declares the imported targets for the three dependencies that ship no usable
 # CMake targets on Debian 12, unless the including project already has them:
 #   CAF::core          libcaf-dev 0.17 (no CMake config at all)
 #   hiredis::hiredis   libhiredis-dev 0.14 (its config sets variables only;
 #                      call find_package(Hiredis 0.14) before this file)
+#   pulse::httplib     libcpp-httplib-dev 0.11 (pkg-config only; its compile
+#                      definitions must match the shared library's)
 # Used by pulse's own build and by the installed pulseConfig.cmake.
 
 if(NOT TARGET CAF::core)
@@ -25,4 +27,12 @@ if(NOT TARGET hiredis::hiredis)
   set_target_properties(hiredis::hiredis PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES "${HIREDIS_INCLUDE_DIRS}"
     INTERFACE_LINK_LIBRARIES "${HIREDIS_LIBRARIES}")
+endif()
+
+if(NOT TARGET pulse::httplib)
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(PULSE_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib>=0.11)
+  add_library(pulse::httplib INTERFACE IMPORTED)
+  set_target_properties(pulse::httplib PROPERTIES
+    INTERFACE_LINK_LIBRARIES PkgConfig::PULSE_HTTPLIB)
 endif()

@@ -204,6 +204,20 @@ struct pool_defaults {
   caf::timespan result_retention = std::chrono::hours{1};
 };
 
+/// The metrics endpoint (section `[pulse.metrics]`,
+/// `runtime/metrics_server.hpp`).
+struct metrics_options {
+  /// TCP port of `/metrics` and the dashboard; 0 (the default) turns the
+  /// endpoint off.
+  uint16_t port = 0;
+  /// Address to listen on.
+  std::string bind = "127.0.0.1";
+  /// How long a scrape waits for each actor's counters; an actor that does
+  /// not answer in time is left out of that scrape (counted in
+  /// `pulse_scrape_timeouts_total`).
+  caf::timespan scrape_timeout = std::chrono::seconds{2};
+};
+
 /// Every option of the Pulse runtime.
 struct options {
   /// `[pulse.redis]`: how to reach Redis.
@@ -214,6 +228,8 @@ struct options {
   pool_defaults pool;
   /// `[pulse.rmap]`: defaults of replicated maps.
   rmap_defaults rmap;
+  /// `[pulse.metrics]`: the metrics endpoint.
+  metrics_options metrics;
   /// spdlog level name (`pulse.log.level`).
   std::string log_level = "info";
 };

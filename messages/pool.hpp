@@ -19,7 +19,9 @@
 #include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "pulse/messages/histogram.hpp"
 #include "pulse/messages/options.hpp"
+#include "pulse/messages/redis.hpp" // stats_atom
 
 namespace pulse {
 
@@ -222,6 +224,46 @@ typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
   return f(caf::meta::type_name("worker_info"), x.id, x.created_at, x.node);
 }
 
+/// Counters of one pool node (all since it joined).
+struct pool_stats {
+  /// The pool's name.
+  std::string pool;
+  /// The node's ID (a ULID).
+  std::string node;
+  /// Dispatches through this node (actor, facade and schedulers).
+  uint64_t dispatches = 0;
+  /// Dispatches that completed with an error (the job exists, overloaded,
+  /// timeout, closed, Redis errors).
+  uint64_t dispatch_errors = 0;
+  /// Jobs started by this node's workers.
+  uint64_t starts = 0;
+  /// Jobs stopped by this node's workers (requested stops, hand-overs,
+  /// rebalancing, fencing, close).
+  uint64_t stops = 0;
+  /// Jobs this node's cleaner moved away from dead or removed workers.
+  uint64_t failovers = 0;
+  /// Jobs running on this node's workers right now.
+  uint64_t running = 0;
+  /// This node's workers right now.
+  uint64_t workers = 0;
+  /// Starts and stops waiting in this node's worker queues right now
+  /// (`LLEN` of each queue when the stats are asked for).
+  uint64_t queued = 0;
+  /// Dispatches waiting for their worker's start right now.
+  uint64_t pending_dispatches = 0;
+  /// Time from a dispatch to its completion (the worker started the job,
+  /// or the error).
+  latency_histogram dispatch_latency;
+};
+
+/// Makes `pool_stats` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
+  return f(caf::meta::type_name("pool_stats"), x.pool, x.node, x.dispatches,
+           x.dispatch_errors, x.starts, x.stops, x.failovers, x.running,
+           x.workers, x.queued, x.pending_dispatches, x.dispatch_latency);
+}
+
 /// The plain C++ job handler interface (see `actors/pool/pool.hpp`).
 class job_handler;
 /// Shared handle on a handler.
@@ -280,7 +322,8 @@ using pool_node_actor = caf::typed_actor<
   caf::replies_to<new_ticker_atom, std::string, caf::timespan,
                   tick_receiver_actor>::with<ticker_actor>,
   caf::replies_to<schedule_atom, job_producer_ptr, caf::timespan>::with<
-    caf::actor>>;
+    caf::actor>,
+  caf::replies_to<stats_atom>::with<pool_stats>>;
 
 
 // -- internal atoms (between a package's own actors) -------------------------

@@ -14,6 +14,8 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "pulse/messages/redis.hpp" // stats_atom
+
 namespace pulse {
 
 // -- atoms --------------------------------------------------------------------
@@ -61,6 +63,28 @@ typename Inspector::result_type inspect(Inspector& f, pubsub_message& x) {
            x.payload);
 }
 
+/// Counters of the pub/sub actor (all since spawn).
+struct pubsub_stats {
+  /// Messages received on subscribed channels and patterns (each counted
+  /// once, however many subscribers it went to).
+  uint64_t messages = 0;
+  /// Successful connects after the first.
+  uint64_t reconnects = 0;
+  /// Channels subscribed right now.
+  uint64_t channels = 0;
+  /// Patterns subscribed right now.
+  uint64_t patterns = 0;
+  /// Whether the subscription connection is up.
+  bool connected = false;
+};
+
+/// Makes `pubsub_stats` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pubsub_stats& x) {
+  return f(caf::meta::type_name("pubsub_stats"), x.messages, x.reconnects,
+           x.channels, x.patterns, x.connected);
+}
+
 /// Optional fast path of a subscriber: called on the pub/sub connection's
 /// reader thread with each message of the channel; returning true means
 /// "handled", and the message is not sent to the subscriber actor. Must be
@@ -80,7 +104,8 @@ using pubsub_subscriber_actor
                      caf::reacts_to<resub_atom, std::string>>;
 
 /// The pub/sub actor (`spawn_pubsub`): owns the subscription connection and
-/// fans messages out to `pubsub_subscriber_actor`s.
+/// fans messages out to `pubsub_subscriber_actor`s; `(stats_atom)` answers
+/// its counters.
 using pubsub_actor = caf::typed_actor<
   caf::replies_to<sub_atom, std::string, pubsub_subscriber_actor>::with<bool>,
   caf::replies_to<sub_atom, std::string, pubsub_subscriber_actor,
@@ -88,7 +113,8 @@ using pubsub_actor = caf::typed_actor<
   caf::replies_to<unsub_atom, std::string, pubsub_subscriber_actor>::with<bool>,
   caf::replies_to<psub_atom, std::string, pubsub_subscriber_actor>::with<bool>,
   caf::replies_to<punsub_atom, std::string,
-                  pubsub_subscriber_actor>::with<bool>>;
+                  pubsub_subscriber_actor>::with<bool>,
+  caf::replies_to<stats_atom>::with<pubsub_stats>>;
 
 } // namespace pulse
 

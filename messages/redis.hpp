@@ -15,6 +15,7 @@
 #include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "pulse/messages/histogram.hpp"
 #include "pulse/messages/resp.hpp"
 #include "pulse/messages/script.hpp"
 
@@ -108,6 +109,10 @@ struct gateway_stats {
   uint64_t in_flight = 0;
   /// Whether the connection is up.
   bool connected = false;
+  /// Time from writing a request to Redis to its (last) reply, for every
+  /// request answered by Redis (errors included; a refused request that is
+  /// sent again counts once per send).
+  latency_histogram latency;
 };
 
 /// Makes `gateway_stats` serializable for CAF messages.
@@ -115,7 +120,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gateway_stats& x) {
   return f(caf::meta::type_name("gateway_stats"), x.sent, x.replies, x.errors,
            x.timeouts, x.reconnects, x.script_reloads, x.refused_retries,
-           x.lost_retries, x.queued, x.in_flight, x.connected);
+           x.lost_retries, x.queued, x.in_flight, x.connected, x.latency);
 }
 
 // -- actor interface ----------------------------------------------------------

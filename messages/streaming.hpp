@@ -199,6 +199,9 @@ struct stream_stats {
   uint64_t malformed = 0;
   /// Events acknowledged with `XACK` (sinks only).
   uint64_t acked = 0;
+  /// Failures reported with `nack_atom` (sinks only; the event is
+  /// redelivered after the ack grace period).
+  uint64_t nacked = 0;
   /// Idle or stale pending events claimed and redelivered (sinks only).
   uint64_t reclaimed = 0;
   /// Events copied to the dead-letter stream and acked (sinks only).
@@ -230,7 +233,7 @@ typename Inspector::result_type inspect(Inspector& f, stream_stats& x) {
   return f(caf::meta::type_name("stream_stats"), x.polls, x.delivered,
            x.filtered, x.malformed, x.acked, x.reclaimed, x.dead_lettered,
            x.stale_consumers_removed, x.trimmed, x.errors, x.subscribers,
-           x.pending, x.lag);
+           x.pending, x.lag, x.nacked);
 }
 
 // -- actor interfaces ---------------------------------------------------------

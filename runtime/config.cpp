@@ -41,6 +41,7 @@ const std::vector<option_spec>& known_options() {
   using sd = streaming_defaults;
   using pd = pool_defaults;
   using md = rmap_defaults;
+  using mo = metrics_options;
   using t = spec::type;
   static const std::vector<option_spec> table{
     {"pulse.redis.url", t::string,
@@ -179,6 +180,15 @@ const std::vector<option_spec>& known_options() {
     {"pulse.pool.max-batch", t::integer,
      "pool: most queue entries a worker takes per read", positive,
      at(&o::pool, &pd::max_batch)},
+    {"pulse.metrics.port", t::port,
+     "TCP port of the Prometheus metrics endpoint and dashboard (0: off)",
+     non_negative, at(&o::metrics, &mo::port)},
+    {"pulse.metrics.bind", t::string,
+     "address the metrics endpoint listens on", any,
+     at(&o::metrics, &mo::bind)},
+    {"pulse.metrics.scrape-timeout", t::timespan,
+     "how long a scrape waits for each actor's counters", positive,
+     at(&o::metrics, &mo::scrape_timeout)},
     {"pulse.log.level", t::string,
      "log level: trace, debug, info, warn, error, critical, off", any,
      at(&o::log_level)},
@@ -295,8 +305,11 @@ caf::error apply(const spec& opt, const caf::settings& xs, options& out) {
       current = static_cast<int64_t>(*p);
   }, dst);
   auto v = caf::get_or(xs, opt.key, current);
-  if (opt.expected == spec::type::port && (v < 1 || v > 65535))
-    return range_error(opt, "be in 1..65535, got " + std::to_string(v));
+  // A port whose bound is non_negative may be 0 (meaning "off").
+  if (auto lo = opt.min == spec::bound::non_negative ? 0 : 1;
+      opt.expected == spec::type::port && (v < lo || v > 65535))
+    return range_error(opt, "be in " + std::to_string(lo) + "..65535, got "
+                              + std::to_string(v));
   if (opt.min == spec::bound::positive && v < 1)
     return range_error(opt, "be >= 1, got " + std::to_string(v));
   if (opt.min == spec::bound::non_negative && v < 0)

@@ -11,6 +11,7 @@
 #include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
+#include "pulse/runtime/metrics_server.hpp"
 #include "pulse/runtime/runtime_actor.hpp"
 
 namespace pulse {
@@ -60,11 +61,18 @@ runtime::start(caf::actor_system& sys, const options& opts) {
   rt->pubsub_ = spawn_pubsub(sys, r);
   rt->services_.push_back(caf::actor_cast<caf::actor>(rt->gateway_));
   rt->services_.push_back(caf::actor_cast<caf::actor>(rt->pubsub_));
+  rt->gateways_.emplace_back(gateway_role::pipelined, rt->gateway_.address());
   rt->actor_ = spawn_runtime_actor(*rt);
   rt->users_.push_back(caf::actor_cast<caf::actor>(rt->actor_));
   client c{sys, rt->gateway_, r.connect_timeout + r.command_timeout};
   if (auto pong = c.call(make_command("PING")); !pong)
     return pong.error();
+  if (rt->opts_.metrics.port != 0) {
+    auto srv = metrics_server::start(*rt, rt->opts_.metrics);
+    if (!srv)
+      return srv.error();
+    rt->metrics_ = std::move(*srv);
+  }
   return rt;
 }
 
@@ -91,6 +99,10 @@ gateway_actor runtime::spawn_gateway(gateway_role role) {
   }
   prune(services_);
   services_.push_back(caf::actor_cast<caf::actor>(result));
+  gateways_.erase(std::remove_if(gateways_.begin(), gateways_.end(),
+                                 [](auto& g) { return !g.second; }),
+                  gateways_.end());
+  gateways_.emplace_back(role, result.address());
   return result;
 }
 
@@ -102,6 +114,43 @@ void runtime::track(caf::actor hdl) {
   }
   prune(users_);
   users_.push_back(std::move(hdl));
+}
+
+void runtime::announce(metrics_source src) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stopped_)
+    return;
+  // Forget terminated sources (an expired address casts to null).
+  sources_.erase(std::remove_if(sources_.begin(), sources_.end(),
+                                [](const metrics_source& s) {
+                                  return !caf::actor_cast<caf::actor>(s.addr);
+                                }),
+                 sources_.end());
+  sources_.push_back(std::move(src));
+}
+
+std::vector<metrics_source> runtime::sources() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<metrics_source> result;
+  for (auto& s : sources_)
+    if (auto hdl = caf::actor_cast<caf::actor>(s.addr);
+        hdl && !hdl->getf(caf::abstract_actor::is_terminated_flag))
+      result.push_back(s);
+  return result;
+}
+
+std::vector<std::pair<gateway_role, gateway_actor>> runtime::gateways() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<std::pair<gateway_role, gateway_actor>> result;
+  for (auto& [role, addr] : gateways_)
+    if (auto hdl = caf::actor_cast<caf::actor>(addr);
+        hdl && !hdl->getf(caf::abstract_actor::is_terminated_flag))
+      result.emplace_back(role, caf::actor_cast<gateway_actor>(hdl));
+  return result;
+}
+
+uint16_t runtime::metrics_port() const noexcept {
+  return metrics_ ? metrics_->port() : 0;
 }
 
 namespace {
@@ -129,6 +178,12 @@ void exit_and_wait(caf::actor_system& sys, std::vector<caf::actor>& actors,
 } // namespace
 
 void runtime::shutdown() {
+  // The endpoint first: no scrape runs while the actors go away (stopping
+  // it waits for a scrape in progress, which is bounded by its timeout).
+  if (metrics_) {
+    metrics_->stop();
+    metrics_.reset();
+  }
   std::vector<caf::actor> users;
   std::vector<caf::actor> services;
   {
@@ -138,6 +193,8 @@ void runtime::shutdown() {
     stopped_ = true;
     users.swap(users_);
     services.swap(services_);
+    sources_.clear();
+    gateways_.clear();
   }
   // Users of the gateways first (they may still flush acks), then the
   // gateways and the pub/sub actor.

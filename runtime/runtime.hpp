@@ -17,6 +17,8 @@
 
 namespace pulse {
 
+class metrics_server;
+
 /// The Pulse runtime of one process: the shared Redis gateway, the pub/sub
 /// actor and, when no Redis host is configured (or `pulse.redis.embedded`
 /// is true), a private redis-server on a free loopback port.
@@ -29,8 +31,11 @@ public:
   /// Applies `opts.redis.url` (if still set), starts the embedded server if
   /// needed or else connects once to check Redis (`wait_for_redis`: AUTH,
   /// SELECT, CLIENT ID; retried for up to `connect-wait` while refused),
-  /// spawns the gateway and the pub/sub actor, and checks the connection
-  /// with `PING` (within the connect timeout). Errors:
+  /// spawns the gateway and the pub/sub actor, checks the connection
+  /// with `PING` (within the connect timeout) and, when
+  /// `[pulse.metrics] port` is set, starts the metrics endpoint
+  /// (`runtime/metrics_server.hpp`; `errc::invalid_config` when it cannot
+  /// bind). Errors:
   /// `errc::server_failed`, `errc::connect_failed` (naming `host:port` or
   /// the socket path), `errc::auth_failed`, `errc::invalid_config` (a
   /// malformed URL, a database index Redis refuses, TLS options that do not
@@ -66,6 +71,20 @@ public:
   /// after shutdown began the actor is exited at once.
   void track(caf::actor hdl) override;
 
+  /// Remembers a reader, sink, replica or pool node for the metrics
+  /// endpoint (weakly: terminated ones are dropped). Thread-safe.
+  void announce(metrics_source src) override;
+
+  /// The announced sources still alive. Thread-safe.
+  std::vector<metrics_source> sources();
+
+  /// Every gateway still alive (the shared one first) with its role.
+  /// Thread-safe.
+  std::vector<std::pair<gateway_role, gateway_actor>> gateways();
+
+  /// The port the metrics endpoint listens on; 0 when it is off.
+  uint16_t metrics_port() const noexcept;
+
   /// The options in effect; for an embedded server, `redis().host` and
   /// `redis().port` name it.
   const options& opts() const noexcept override { return opts_; }
@@ -75,8 +94,8 @@ public:
 
   caf::actor_system& system() noexcept override { return sys_; }
 
-  /// Exits every service actor (waiting up to 5 s for them), then stops the
-  /// embedded server. Idempotent; called by the destructor.
+  /// Stops the metrics endpoint, exits every service actor (waiting up to
+  /// 5 s for them), then stops the embedded server. Idempotent; called by the destructor.
   void shutdown();
 
 private:
@@ -93,7 +112,11 @@ private:
   std::mutex mtx_;
   std::vector<caf::actor> services_;
   std::vector<caf::actor> users_;
+  std::vector<metrics_source> sources_;
+  std::vector<std::pair<gateway_role, caf::actor_addr>> gateways_;
   bool stopped_ = false;
+  /// The metrics endpoint, when `[pulse.metrics] port` is set.
+  std::unique_ptr<metrics_server> metrics_;
 };
 
 } // namespace pulse

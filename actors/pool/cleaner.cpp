@@ -52,6 +52,8 @@ struct cleaner_state {
       log::warn("pool cleaner cannot move jobs from={} error=\"{}\"", from,
                 render(moved.error()));
     else if (*moved > 0)
+      core->failovers.fetch_add(*moved, std::memory_order_relaxed);
+    if (moved && *moved > 0)
       log::info("pool cleaner recovered jobs pool={} from={} moved={}",
                 core->pool, from.empty() ? "(unrouted)" : from, *moved);
   }

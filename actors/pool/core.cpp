@@ -159,6 +159,18 @@ size_t pool_core::deliver(const std::string& msg) {
   return delivered;
 }
 
+void pool_core::observe_dispatch(caf::timespan d, bool failed) {
+  if (failed)
+    dispatch_errors.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> guard{hist_mtx_};
+  dispatch_latency_.observe(d);
+}
+
+latency_histogram pool_core::dispatch_latency() const {
+  std::lock_guard<std::mutex> guard{hist_mtx_};
+  return dispatch_latency_;
+}
+
 size_t pool_core::waiters() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return waiters_.size();

@@ -120,6 +120,25 @@ public:
   /// completion records.
   result_registry results;
 
+  // -- counters (see `pool_stats`) --------------------------------------------
+
+  /// Dispatches through this node.
+  std::atomic<uint64_t> dispatches{0};
+  /// Dispatches completed with an error.
+  std::atomic<uint64_t> dispatch_errors{0};
+  /// Jobs started by this node's workers.
+  std::atomic<uint64_t> starts{0};
+  /// Jobs stopped by this node's workers.
+  std::atomic<uint64_t> stops{0};
+  /// Jobs moved away from dead or removed workers by this node's cleaner.
+  std::atomic<uint64_t> failovers{0};
+  /// Jobs running on this node's workers right now.
+  std::atomic<int64_t> running{0};
+  /// Counts a completed dispatch that took `d`.
+  void observe_dispatch(caf::timespan d, bool failed);
+  /// The dispatch latencies so far.
+  latency_histogram dispatch_latency() const;
+
 private:
   mutable std::mutex mtx_;
   std::shared_ptr<const pool_membership> members_;
@@ -131,6 +150,8 @@ private:
     std::chrono::steady_clock::time_point deadline;
   };
   std::unordered_map<uint64_t, waiter> waiters_;
+  mutable std::mutex hist_mtx_;
+  latency_histogram dispatch_latency_;
 };
 
 /// Shared handle on a node's state.

@@ -47,7 +47,9 @@ void dispatcher::close() {
 void dispatcher::dispatch_for_result(std::string key, std::string payload,
                                      caf::timespan timeout,
                                      result_registry::result_fn fn, mode m) {
+  core_->dispatches.fetch_add(1, std::memory_order_relaxed);
   if (auto err = core_->check_dispatch(key)) {
+    core_->observe_dispatch(caf::timespan{0}, true);
     fn(std::move(err));
     return;
   }
@@ -66,7 +68,9 @@ void dispatcher::dispatch_for_result(std::string key, std::string payload,
 
 void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
                           mode m) {
+  core_->dispatches.fetch_add(1, std::memory_order_relaxed);
   if (auto err = core_->check_dispatch(key)) {
+    core_->observe_dispatch(caf::timespan{0}, true);
     done(std::move(err));
     return;
   }
@@ -76,6 +80,13 @@ void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
 
 void dispatcher::enqueue(std::string key, std::string payload, uint64_t did,
                          done_fn done, mode m) {
+  // The completion also counts the dispatch's latency (`pool_stats`).
+  done = [core = core_, t0 = std::chrono::steady_clock::now(),
+          f = std::move(done)](caf::error err) {
+    core->observe_dispatch(std::chrono::steady_clock::now() - t0,
+                           static_cast<bool>(err));
+    f(std::move(err));
+  };
   core_->add_waiter(did, key, std::move(done),
                     std::chrono::steady_clock::now()
                       + core_->opts.dispatch_timeout());

@@ -1,5 +1,6 @@
 #include "pulse/actors/pool/node.hpp"
 
+#include <algorithm>
 #include <memory>
 
 #include <caf/actor_system.hpp>
@@ -175,6 +176,31 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
         return s.error();
       return std::move(*s);
     },
+    [st](stats_atom) {
+      auto& c = *st->core;
+      pool_stats r;
+      r.pool = c.pool;
+      r.node = c.node;
+      r.dispatches = c.dispatches.load();
+      r.dispatch_errors = c.dispatch_errors.load();
+      r.starts = c.starts.load();
+      r.stops = c.stops.load();
+      r.failovers = c.failovers.load();
+      r.running = static_cast<uint64_t>(std::max<int64_t>(0, c.running.load()));
+      r.workers = st->workers.size();
+      r.pending_dispatches = c.waiters();
+      r.dispatch_latency = c.dispatch_latency();
+      // Queue depth: one LLEN per local worker queue, in one batch.
+      std::vector<command> cmds;
+      for (auto& kv : st->workers)
+        cmds.push_back(make_command("LLEN", c.prefix + "q:" + kv.first));
+      if (!cmds.empty())
+        if (auto lens = st->cli.batch(std::move(cmds)))
+          for (auto& x : *lens)
+            if (auto n = x.as_integer(); n && *n > 0)
+              r.queued += static_cast<uint64_t>(*n);
+      return r;
+    },
     [st](shutdown_atom) -> caf::result<bool> {
       if (st->closed)
         return true;
@@ -281,6 +307,7 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
     self->send_exit(hdl, caf::exit_reason::user_shutdown);
     return err;
   }
+  rt.announce(metrics_source{metrics_kind::pool_node, pool, {}, hdl.address()});
   log::info("pool node joined pool={} node={} client_only={}", pool,
             core->node, opts.client_only);
   return pool_node_handle{caf::actor_cast<pool_node_actor>(hdl), core,

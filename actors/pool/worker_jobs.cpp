@@ -20,7 +20,9 @@ void worker_state::stop_local(const std::string& key) {
   if (err)
     log::warn("pool handler stop failed worker={} key={} error=\"{}\"", id,
               key, render(err));
-  running.erase(key);
+  if (running.erase(key) > 0)
+    core->running.fetch_sub(1, std::memory_order_relaxed);
+  core->stops.fetch_add(1, std::memory_order_relaxed);
 }
 
 void worker_state::stop_all_local() {
@@ -131,6 +133,8 @@ void worker_state::run_starts(std::vector<queue_entry>& items) {
       add(e, "done", std::move(result)); // finished: never running here
     } else if (!err) {
       running[j.key] = j.epoch;
+      core->starts.fetch_add(1, std::memory_order_relaxed);
+      core->running.fetch_add(1, std::memory_order_relaxed);
       add(e, "ok", {});
     } else if (code_of(err) == errc::requeue) {
       requeue.emplace_back(j.key, j.epoch);

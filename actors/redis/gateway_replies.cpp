@@ -26,6 +26,9 @@ caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
   caf::error result;
   {
     std::unique_lock<std::mutex> guard{mtx};
+    // One clock read per chunk of replies: the latency of each request
+    // answered in it.
+    auto now = clock_type::now();
     for (auto& reply : xs) {
       ++replies;
       if (in_flight.empty()) {
@@ -35,10 +38,12 @@ caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
       }
       auto& req = in_flight.front();
       auto finish = [&](caf::message msg) {
+        latency.observe(now - req.sent_at);
         done.push_back(finished{std::move(req.to), std::move(msg), {}, false});
         in_flight.pop_front();
       };
       auto finish_value = [&](resp::value&& x) {
+        latency.observe(now - req.sent_at);
         done.push_back(finished{std::move(req.to), {}, std::move(x), true});
         in_flight.pop_front();
       };

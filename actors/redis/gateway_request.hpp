@@ -181,6 +181,9 @@ struct request {
   reply_target to;
   /// When the request fails with `errc::timeout`.
   clock_type::time_point deadline;
+  /// When it was written to the connection (`enqueue_locked`): the start
+  /// of its latency.
+  clock_type::time_point sent_at;
   /// The reply timeout; zero means the gateway's `command-timeout`.
   caf::timespan timeout{0};
   /// The command of a single request.

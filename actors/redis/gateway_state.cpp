@@ -91,6 +91,7 @@ bool gateway_state::oversized(size_t bytes) const noexcept {
 
 bool gateway_state::enqueue_locked(request req) {
   bool idle = in_flight.size() <= send_at_once_up_to;
+  req.sent_at = clock_type::now();
   auto& out = conn.output();
   switch (req.kind) {
     case request::type::single:
@@ -392,6 +393,7 @@ gateway_stats gateway_state::snapshot() {
   std::lock_guard<std::mutex> guard{mtx};
   for (auto& req : in_flight)
     result.in_flight += req.owed;
+  result.latency = latency;
   return result;
 }
 

@@ -84,6 +84,9 @@ struct gateway_state {
   std::atomic<uint64_t> refused_retries{0};
   /// The counters not kept in atomics; `snapshot` fills in the rest.
   gateway_stats stats;
+  /// Request latencies (guarded by `mtx`: the reader thread observes them
+  /// while matching replies).
+  latency_histogram latency;
   /// Whether a timeout tick is pending.
   std::atomic<bool> timer_armed{false};
   /// Commands written to Redis.

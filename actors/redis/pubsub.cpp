@@ -63,6 +63,12 @@ struct pubsub_state {
   topic_table patterns;
   /// How many subscriptions each monitored actor holds.
   std::map<pubsub_subscriber_actor, size_t> monitored;
+  /// Messages received (counted on the reader thread or the actor).
+  std::atomic<uint64_t> messages{0};
+  /// Connects so far (the first included).
+  uint64_t connects = 0;
+  /// Whether the connection is up.
+  bool up = false;
   /// Published after every change of the subscriber sets.
   std::shared_ptr<const routes> table = std::make_shared<routes>();
 
@@ -105,12 +111,14 @@ struct pubsub_state {
         auto& e = x.elements;
         auto& kind = e[0].str;
         if (kind == "message") {
+          messages.fetch_add(1, std::memory_order_relaxed);
           auto i = r->channels.find(e[1].str);
           if (i != r->channels.end())
             dispatch(i->second, pubsub_message{e[1].str, {}, e[2].str});
           continue;
         }
         if (kind == "pmessage" && e.size() >= 4) {
+          messages.fetch_add(1, std::memory_order_relaxed);
           auto i = r->patterns.find(e[1].str);
           if (i != r->patterns.end())
             dispatch(i->second, pubsub_message{e[2].str, e[1].str, e[3].str});
@@ -228,8 +236,10 @@ struct pubsub_state {
     auto& e = x.elements;
     auto kind = e[0].as_string().value_or("");
     if (kind == "message") {
+      ++messages;
       deliver(e[1].str, {}, std::move(e[2].str));
     } else if (kind == "pmessage" && e.size() >= 4) {
+      ++messages;
       deliver(e[2].str, e[1].str, std::move(e[3].str));
     } else if (kind == "subscribe") {
       on_confirm(channels, e[1].str);
@@ -240,6 +250,8 @@ struct pubsub_state {
   }
 
   void on_up() {
+    ++connects;
+    up = true;
     for (auto* t : {&channels, &patterns}) {
       t->confirmed.clear();
       if (t->subscribers.empty())
@@ -253,6 +265,7 @@ struct pubsub_state {
   }
 
   void on_down(const caf::error& reason) {
+    up = false;
     for (auto* t : {&channels, &patterns}) {
       t->confirmed.clear();
       auto code = code_of(reason);
@@ -355,6 +368,15 @@ caf::behavior pubsub_impl(caf::event_based_actor* self, redis_options opts) {
     },
     [st](punsub_atom, const std::string& pat, const subscriber& who) {
       return st->remove(st->patterns, pat, who);
+    },
+    [st](stats_atom) {
+      pubsub_stats r;
+      r.messages = st->messages.load();
+      r.reconnects = st->connects > 0 ? st->connects - 1 : 0;
+      r.channels = st->channels.subscribers.size();
+      r.patterns = st->patterns.subscribers.size();
+      r.connected = st->up;
+      return r;
     },
   };
   return caf::behavior{own.or_else(st->conn.handlers())};

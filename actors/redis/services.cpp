@@ -6,4 +6,8 @@ services::~services() {
   // nop
 }
 
+void services::announce(metrics_source) {
+  // nop
+}
+
 } // namespace pulse

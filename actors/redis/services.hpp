@@ -3,6 +3,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include "pulse/messages/metrics.hpp"
 #include "pulse/messages/options.hpp"
 #include "pulse/messages/pubsub.hpp"
 #include "pulse/messages/redis.hpp"
@@ -43,6 +44,11 @@ public:
   /// Registers an actor to exit (and wait for) on shutdown, before the
   /// gateways. Thread-safe; after shutdown began, exits it at once.
   virtual void track(caf::actor hdl) = 0;
+
+  /// Registers a reader, sink, replica or pool node whose stats the
+  /// metrics endpoint collects while it lives (`runtime/metrics.hpp`).
+  /// Thread-safe. The default does nothing (no metrics endpoint).
+  virtual void announce(metrics_source src);
 };
 
 } // namespace pulse

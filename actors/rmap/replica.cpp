@@ -150,6 +150,7 @@ caf::expected<replica_actor> spawn_replica(services& rt, const std::string& name
                : rt.system().spawn(replica_impl, name, std::move(store), opts,
                                    rt.gateway(), rt.pubsub());
   rt.track(hdl);
+  rt.announce(metrics_source{metrics_kind::replica, name, {}, hdl.address()});
   return caf::actor_cast<replica_actor>(hdl);
 }
 

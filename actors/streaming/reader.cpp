@@ -271,11 +271,14 @@ caf::expected<reader_actor> spawn_reader(services& rt,
   if (auto err = check_stream_types(rt, streams))
     return err;
   auto blocking = rt.spawn_gateway(gateway_role::blocking);
+  auto streams_copy = streams;
   auto hdl = rt.system().spawn(reader_impl, std::move(streams),
                                std::move(opts), std::move(*filter),
                                rt.gateway(), blocking,
                                rt.redis().command_timeout);
   rt.track(hdl);
+  rt.announce(metrics_source{metrics_kind::reader, {}, std::move(streams_copy),
+                             hdl.address()});
   return caf::actor_cast<reader_actor>(hdl);
 }
 

@@ -99,7 +99,10 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
         st->ack(stream, id);
     },
     [st](nack_atom, const std::string&, const std::string& id,
-         std::string& err) { st->shared->nack(id, std::move(err)); },
+         std::string& err) {
+      ++st->stats.nacked;
+      st->shared->nack(id, std::move(err));
+    },
     [self, st](stats_atom) -> caf::result<stream_stats> {
       auto r = st->stats;
       r.subscribers = st->out.size();
@@ -166,6 +169,7 @@ caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
     return prepared.error();
   auto cfg = std::move(*prepared);
   auto blocking = rt.spawn_gateway(gateway_role::blocking);
+  auto streams_copy = streams;
   // Detached: its own thread wakes on a condition variable when a read
   // returns, which keeps add->delivery latency off the scheduler's idle
   // back-off.
@@ -174,6 +178,8 @@ caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
                                rt.gateway(), blocking,
                                rt.redis().command_timeout);
   rt.track(hdl);
+  rt.announce(metrics_source{metrics_kind::sink, name, streams_copy,
+                             hdl.address()});
   return caf::actor_cast<sink_actor>(hdl);
 }
 
