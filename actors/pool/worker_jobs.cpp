@@ -130,6 +130,7 @@ void worker_state::run_starts(std::vector<queue_entry>& items) {
       return caf::error{};
     });
     if (!err && task) {
+      core->starts.fetch_add(1, std::memory_order_relaxed);
       add(e, "done", std::move(result)); // finished: never running here
     } else if (!err) {
       running[j.key] = j.epoch;

@@ -150,8 +150,10 @@ void worker_state::process(std::vector<resp::value>& entries) {
       case 'C': {
         // Completed (`complete` script): forget it, no stop call.
         auto i = running.find(e.key);
-        if (i != running.end() && i->second == e.epoch)
+        if (i != running.end() && i->second == e.epoch) {
           running.erase(i);
+          core->running.fetch_sub(1, std::memory_order_relaxed);
+        }
         break;
       }
       default:
