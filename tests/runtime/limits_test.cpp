@@ -17,6 +17,7 @@
 #include "pulse/runtime/errors.hpp"
 #include "tests/pool/recorder.hpp"
 #include "tests/support/fixtures.hpp"
+#include "tests/support/runtime_fixture.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -58,11 +59,23 @@ BOOST_AUTO_TEST_CASE(oversized_requests_fail_before_sending) {
   (*node)->close();
 }
 
-BOOST_AUTO_TEST_CASE(largest_accepted_payloads_succeed) {
+/// A runtime whose command timeout fits 32 MiB round trips on a loaded
+/// (or sanitized) machine: the 2 s of the test fixture did not always.
+struct large_payload_runtime : configured_runtime {
+  large_payload_runtime()
+    : configured_runtime([](options& o) {
+        o.redis.command_timeout = std::chrono::seconds{20};
+      }) {
+    // nop
+  }
+};
+
+BOOST_FIXTURE_TEST_CASE(largest_accepted_payloads_succeed,
+                        large_payload_runtime) {
   auto payload = largest_payload();
   // Stream add.
   auto s = stream::make("large");
-  auto id = s->add(redis(), "ev", payload);
+  auto id = s->add(*redis, "ev", payload);
   BOOST_REQUIRE_MESSAGE(id, describe(id));
   // Replicated map write and its propagation to the local copy.
   auto m = rmap::map::join(*rt, "large");
