@@ -75,6 +75,12 @@ BOOST_AUTO_TEST_CASE(streams_lists_library_and_go_streams) {
 BOOST_AUTO_TEST_CASE(stream_shows_a_library_sink_with_pending_and_lag) {
   // A sink whose subscriber never acks reads 3 events (pending 3), then
   // stops; 5 more events arrive unread (lag 5).
+  // Whether a connection's last command was XREADGROUP: the sink's read
+  // connection (nothing else reads with a group here).
+  auto reading = [&] {
+    auto r = redis()("CLIENT", "LIST");
+    return !r || r->str.find("cmd=xreadgroup") != std::string::npos;
+  };
   sink_options o;
   o.block = 50ms;
   o.start = "0";
@@ -96,6 +102,9 @@ BOOST_AUTO_TEST_CASE(stream_shows_a_library_sink_with_pending_and_lag) {
   (*self)->send_exit(*sink, caf::exit_reason::user_shutdown);
   (*self)->send_exit(sub, caf::exit_reason::user_shutdown);
   (*self)->wait_for(*sink);
+  // Once the sink's read connection is closed, no read in flight can take
+  // the next events: they stay unread (lag).
+  BOOST_REQUIRE(wait_until([&] { return !reading(); }));
   for (auto p : {"4", "5", "6", "7", "8"})
     add("orders", "created", p);
   auto j = cli_json({"stream", "orders"});
