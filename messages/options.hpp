@@ -182,6 +182,8 @@ struct pool_defaults {
   uint64_t max_queued_jobs = 1000;
   /// `pulse.pool.max-batch`.
   uint64_t max_batch = 256;
+  /// `pulse.pool.node-name` (empty: `<host>:<pid>:<k>`).
+  std::string node_name;
 };
 
 /// Every option of the Pulse runtime.

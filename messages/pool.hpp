@@ -114,6 +114,11 @@ struct pool_options {
   caf::timespan requeue_delay = pool_defaults{}.requeue_delay;
   /// Most queue entries a worker takes per `BLMPOP`.
   size_t max_batch = pool_defaults{}.max_batch;
+  /// Human-readable name of the node, shown by `pulse pool` and in logs
+  /// beside its ULID; its workers are named `<name>:<i>` (i = 1, 2, ...
+  /// in the order the node added them). Empty: `<host>:<pid>:<k>`, the
+  /// k-th node of this process. Must not contain `|`.
+  std::string name = pool_defaults{}.node_name;
 
   /// Options with the `[pulse.pool]` defaults of `caf-application.conf`.
   static pool_options from(const pool_defaults& d) {
@@ -126,6 +131,7 @@ struct pool_options {
     o.requeue_delay = d.requeue_delay;
     o.max_queued_jobs = static_cast<int64_t>(d.max_queued_jobs);
     o.max_batch = d.max_batch;
+    o.name = d.node_name;
     return o;
   }
 

@@ -157,6 +157,10 @@ const std::vector<option_spec>& known_options() {
     {"pulse.pool.max-batch", t::integer,
      "pool: most queue entries a worker takes per read", positive,
      at(&o::pool, &pd::max_batch)},
+    {"pulse.pool.node-name", t::string,
+     "pool: human-readable node name (default <host>:<pid>:<k>); workers "
+     "are <name>:<i>",
+     any, at(&o::pool, &pd::node_name)},
     {"pulse.log.level", t::string,
      "log level: trace, debug, info, warn, error, critical, off", any,
      at(&o::log_level)},

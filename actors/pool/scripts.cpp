@@ -26,6 +26,7 @@ local pfx = KEYS[1]
 local JOBS, PAY, WORKERS, ALIVE = pfx..'jobs', pfx..'payloads', pfx..'workers', pfx..'alive'
 local MREV, EPOCH, QUEUED, ORPH = pfx..'mrev', pfx..'epoch', pfx..'queued', pfx..'orphans'
 local SHUT, CTL, LEASE, TICKS = pfx..'shutdown', pfx..'ctl', pfx..'cleaner', pfx..'tickers'
+local INFO = pfx..'info'
 local function q(w) return pfx..'q:'..w end
 local function owned(w) return pfx..'owned:'..w end
 local function now_ms()

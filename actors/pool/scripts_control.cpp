@@ -53,7 +53,7 @@ for _, w in ipairs(owners) do redis.call('DEL', q(w), owned(w)) end
 for _, name in ipairs(redis.call('SMEMBERS', pfx..'schedules')) do
   redis.call('DEL', pfx..'sched:'..name)
 end
-redis.call('DEL', JOBS, PAY, WORKERS, ALIVE, MREV, EPOCH, QUEUED, ORPH, SHUT, LEASE, TICKS, pfx..'schedules')
+redis.call('DEL', JOBS, PAY, WORKERS, ALIVE, MREV, EPOCH, QUEUED, ORPH, SHUT, LEASE, TICKS, INFO, pfx..'schedules')
 return {'ok'}
 )lua");
   return s;

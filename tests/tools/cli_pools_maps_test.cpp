@@ -4,6 +4,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <map>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -135,8 +137,18 @@ BOOST_AUTO_TEST_CASE(pools_pool_jobs_job_and_stop) {
   BOOST_TEST(j["workers"][0]["queue"] == 0);
   BOOST_TEST(j["totals"]["jobs"] == 2);
   BOOST_TEST(j["totals"]["running"] == 2);
+  // Names: the node's default <host>:<pid>:<k>, its worker's <name>:1.
+  auto node_name = j["nodes"][0]["name"].get<std::string>();
+  BOOST_TEST(node_name.find(":" + std::to_string(getpid()) + ":")
+               != std::string::npos,
+             node_name);
+  BOOST_TEST(j["nodes"][0]["pid"] == getpid());
+  BOOST_TEST(j["nodes"][0]["version"] == PULSE_TEST_VERSION);
+  BOOST_TEST(j["workers"][0]["name"] == node_name + ":1");
+  BOOST_TEST(j["workers"][0]["node_name"] == node_name);
   out = cli_ok({"pool", "mail"});
   BOOST_TEST(has(out, w), out);
+  BOOST_TEST(has(out, node_name + ":1"), out);
   BOOST_TEST(has(out, "QUEUE"), out);
   j = cli_json({"jobs", "mail", "--worker", w});
   BOOST_REQUIRE_EQUAL(j.size(), 2u);
@@ -158,6 +170,38 @@ BOOST_AUTO_TEST_CASE(pools_pool_jobs_job_and_stop) {
   BOOST_TEST(has(r.err, "has no job \"job-1\""), r.err);
   r = cli({"jobs", "mail", "--worker", "nobody"});
   BOOST_TEST(r.rc == 1);
+}
+
+BOOST_AUTO_TEST_CASE(pool_shows_configured_names_until_they_leave) {
+  auto o = fast_options();
+  o.name = "mailer-a";
+  auto n = node(o, "mail");
+  auto w1 = worker(*n);
+  auto w2 = worker(*n);
+  auto j = cli_json({"pool", "mail"});
+  BOOST_TEST(j["nodes"][0]["name"] == "mailer-a");
+  std::map<std::string, std::string> names;
+  for (auto& w : j["workers"])
+    names[w["id"]] = w["name"];
+  BOOST_TEST(names[w1] == "mailer-a:1");
+  BOOST_TEST(names[w2] == "mailer-a:2");
+  // A worker that leaves takes its name along; a closed node too.
+  BOOST_REQUIRE(!n->remove_worker(w1));
+  BOOST_TEST(wait_until([&] {
+    return redis()("HEXISTS", "pulse:pool:{mail}:info", "w:" + w1)->integer
+           == 0;
+  }));
+  BOOST_TEST(redis()("HEXISTS", "pulse:pool:{mail}:info", "w:" + w2)->integer
+             == 1);
+  BOOST_REQUIRE(!n->close());
+  BOOST_TEST(wait_until([&] {
+    return redis()("HEXISTS", "pulse:pool:{mail}:info", "n:" + n->id())
+             ->integer
+           == 0;
+  }));
+  // '|' separates the fields of a node's entry: refused in a name.
+  o.name = "a|b";
+  BOOST_TEST(!pool_node::add_node(*rt, "mail", o));
 }
 
 BOOST_AUTO_TEST_CASE(stats_shows_totals) {

@@ -1,7 +1,7 @@
 /// `pulse pools`, `pulse pool <p>`, `pulse jobs <p>`, `pulse job <p> <key>`
 /// and `pulse job stop <p> <key>`: worker pools as `actors/pool` writes them
 /// (our own layout, docs/protocol.md: every key under `pulse:pool:{P}:`).
-/// Reads `alive` (leases), `workers`, `jobs`, `payloads`, `owned:<W>`,
+/// Reads `alive` (leases), `info` (names), `workers`, `jobs`, `payloads`, `owned:<W>`,
 /// `q:<W>`, `queued`, `orphans`, `shutdown`; `job stop` runs the pool's
 /// `stop` script, so the owner stops the job like after `pool_node::stop_job`.
 
@@ -133,7 +133,15 @@ void show_pool(session& s, const pool_flags& fl) {
                      make_command("SCARD", p + "owned:"),
                      make_command("SCARD", p + "orphans"),
                      make_command("EXISTS", p + "shutdown"),
-                     make_command("GET", p + "mrev")});
+                     make_command("GET", p + "mrev"),
+                     make_command("HGETALL", p + "info")});
+  // Human-readable names: `n:<N>` -> name|host|pid|version, `w:<W>` -> name.
+  auto info = pairs(rs[8]);
+  auto node_info = [&](const std::string& id) {
+    auto f = split(info["n:" + id].str, '|');
+    f.resize(4);
+    return f;
+  };
   std::map<std::string, int64_t> leases; // "n:<N>" / "w:<W>" -> end ms
   auto& alive = rs[0].elements;
   for (size_t i = 0; i + 1 < alive.size(); i += 2)
@@ -155,7 +163,7 @@ void show_pool(session& s, const pool_flags& fl) {
   auto counts = s.batch(std::move(cmds));
   std::map<std::string, int64_t> workers_of;
   json workers = json::array();
-  table wt{{"WORKER", "NODE", "AGE", "JOBS", "QUEUE", "LEASE"}};
+  table wt{{"WORKER", "NAME", "NODE", "AGE", "JOBS", "QUEUE", "LEASE"}};
   size_t i = 0;
   for (auto& [w, v] : members) {
     auto f = split(v.str, '|');
@@ -166,22 +174,32 @@ void show_pool(session& s, const pool_flags& fl) {
     ++i;
     ++workers_of[f[1]];
     auto lease = leases.count("w:" + w) ? leases["w:" + w] : int64_t{-1};
-    workers.push_back({{"id", w}, {"node", f[1]}, {"created_ms", created_ms},
+    auto name = info["w:" + w].str;
+    auto node_name = node_info(f[1])[0];
+    workers.push_back({{"id", w}, {"name", name}, {"node", f[1]},
+                       {"node_name", node_name}, {"created_ms", created_ms},
                        {"jobs", jobs}, {"queue", queue},
                        {"lease_end_ms", lease}});
-    wt.add({w, f[1], format_duration(milliseconds{now - created_ms}),
+    wt.add({w, name.empty() ? "-" : name,
+            node_name.empty() ? f[1] : node_name,
+            format_duration(milliseconds{now - created_ms}),
             std::to_string(jobs), std::to_string(queue),
             lease < 0 ? "-" : lease_text(lease, now)});
   }
   json nodes = json::array();
-  table nt{{"NODE", "WORKERS", "LEASE"}};
+  table nt{{"NODE", "NAME", "HOST", "PID", "VERSION", "WORKERS", "LEASE"}};
   for (auto& [m, end] : leases) {
     if (m.rfind("n:", 0) != 0)
       continue;
     auto id = m.substr(2);
-    nodes.push_back({{"id", id}, {"workers", workers_of[id]},
-                     {"lease_end_ms", end}, {"alive", end >= now}});
-    nt.add({id, std::to_string(workers_of[id]), lease_text(end, now)});
+    auto ni = node_info(id);
+    nodes.push_back({{"id", id}, {"name", ni[0]}, {"host", ni[1]},
+                     {"pid", to_int(ni[2], -1)}, {"version", ni[3]},
+                     {"workers", workers_of[id]}, {"lease_end_ms", end},
+                     {"alive", end >= now}});
+    auto dash = [](const std::string& x) { return x.empty() ? "-" : x; };
+    nt.add({id, dash(ni[0]), dash(ni[1]), dash(ni[2]), dash(ni[3]),
+            std::to_string(workers_of[id]), lease_text(end, now)});
   }
   json totals{{"nodes", nodes.size()},
               {"workers", members.size()},
