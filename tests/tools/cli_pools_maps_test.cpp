@@ -155,6 +155,7 @@ BOOST_AUTO_TEST_CASE(pools_pool_jobs_job_and_stop) {
   BOOST_TEST(j[0]["key"] == "job-1");
   BOOST_TEST(j[0]["state"] == "running");
   BOOST_TEST(j[0]["worker"] == w);
+  BOOST_TEST(j[0]["worker_name"] == node_name + ":1");
   out = cli_ok({"jobs", "mail"});
   BOOST_TEST(has(out, "job-2"), out);
   j = cli_json({"job", "mail", "job-2"});

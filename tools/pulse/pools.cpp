@@ -255,17 +255,22 @@ void list_jobs(session& s, const pool_flags& fl) {
   } while (cursor != "0");
   std::sort(jobs.begin(), jobs.end(),
             [](auto& a, auto& b) { return a.key < b.key; });
+  auto info = pairs(s("HGETALL", p + "info"));
   if (s.json()) {
     json out = json::array();
-    for (auto& j : jobs)
+    for (auto& j : jobs) {
       out.push_back(to_json(j));
+      out.back()["worker_name"] = info["w:" + j.owner].str;
+    }
     print_json(out);
     return;
   }
-  table t{{"KEY", "STATE", "WORKER", "EPOCH", "DISPATCHED BY"}};
-  for (auto& j : jobs)
+  table t{{"KEY", "STATE", "WORKER", "WORKER NAME", "EPOCH"}};
+  for (auto& j : jobs) {
+    auto name = info["w:" + j.owner].str;
     t.add({printable(j.key, 60), j.state, j.owner.empty() ? "-" : j.owner,
-           j.epoch, j.node});
+           name.empty() ? "-" : name, j.epoch});
+  }
   t.print(std::cout);
 }
 
@@ -275,20 +280,34 @@ void show_job(session& s, const pool_flags& fl) {
   auto p = checked_prefix(s, fl.pool);
   auto rs = s.batch({make_command("HGET", p + "jobs", fl.key),
                      make_command("HGET", p + "payloads", fl.key)});
+  auto name = [&](const std::string& field) {
+    auto r = s("HGET", p + "info", field);
+    auto f = split(r.str, '|');
+    return f[0];
+  };
   if (rs[0].is_nil())
     fail("pool \"" + fl.pool + "\" has no job \"" + fl.key + "\"");
   auto j = parse_job(fl.key, rs[0].str);
+  auto worker_name = j.owner.empty() ? std::string{} : name("w:" + j.owner);
+  auto node_name = name("n:" + j.node);
   if (s.json()) {
     auto x = to_json(j);
+    x["worker_name"] = worker_name;
+    x["dispatcher_node_name"] = node_name;
     x["payload"] = rs[1].str;
     print_json(x);
     return;
   }
   table t{{"JOB", printable(j.key)}};
   t.add({"state", j.state});
-  t.add({"worker", j.owner.empty() ? "- (waiting for a worker)" : j.owner});
+  t.add({"worker", j.owner.empty()
+                     ? "- (waiting for a worker)"
+                     : j.owner + (worker_name.empty()
+                                    ? std::string{}
+                                    : "  (" + worker_name + ")")});
   t.add({"epoch", j.epoch});
-  t.add({"dispatched by", j.node});
+  t.add({"dispatched by",
+         j.node + (node_name.empty() ? std::string{} : "  (" + node_name + ")")});
   t.add({"payload", std::to_string(rs[1].str.size()) + " bytes: "
                       + printable(rs[1].str, 200)});
   t.print(std::cout);
