@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
     try {
       app.parse(cli_args);
     } catch (const CLI::ParseError& e) {
-      return app.exit(e);
+      // --help: 0; any usage error: 1, like every other failure.
+      return app.exit(e) == 0 ? 0 : 1;
     }
   }
 
