@@ -202,6 +202,8 @@ struct pool_defaults {
   uint64_t max_batch = 256;
   /// `pulse.pool.result-retention` (0: results are not kept).
   caf::timespan result_retention = std::chrono::hours{1};
+  /// `pulse.pool.node-name` (empty: `<host>:<pid>:<k>`).
+  std::string node_name;
 };
 
 /// The metrics endpoint (section `[pulse.metrics]`,

@@ -142,6 +142,11 @@ struct pool_options {
   /// How long the outcome of a finished job stays readable by key
   /// (`job_result`); 0: not kept.
   caf::timespan result_retention = pool_defaults{}.result_retention;
+  /// Human-readable name of the node, shown by `pulse pool` and in logs
+  /// beside its ULID; its workers are named `<name>:<i>` (i = 1, 2, ...
+  /// in the order the node added them). Empty: `<host>:<pid>:<k>`, the
+  /// k-th node of this process. Must not contain `|`.
+  std::string name = pool_defaults{}.node_name;
 
   /// Options with the `[pulse.pool]` defaults of `caf-application.conf`.
   static pool_options from(const pool_defaults& d) {
@@ -155,6 +160,7 @@ struct pool_options {
     o.max_queued_jobs = static_cast<int64_t>(d.max_queued_jobs);
     o.max_batch = d.max_batch;
     o.result_retention = d.result_retention;
+    o.name = d.node_name;
     return o;
   }
 

@@ -189,6 +189,10 @@ const std::vector<option_spec>& known_options() {
     {"pulse.metrics.scrape-timeout", t::timespan,
      "how long a scrape waits for each actor's counters", positive,
      at(&o::metrics, &mo::scrape_timeout)},
+    {"pulse.pool.node-name", t::string,
+     "pool: human-readable node name (default <host>:<pid>:<k>); workers "
+     "are <name>:<i>",
+     any, at(&o::pool, &pd::node_name)},
     {"pulse.log.level", t::string,
      "log level: trace, debug, info, warn, error, critical, off", any,
      at(&o::log_level)},

@@ -1,7 +1,9 @@
 #include "pulse/actors/pool/core.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <unistd.h>
 
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -38,13 +40,47 @@ pool_membership::parse(const resp::value& v) {
   return m;
 }
 
+namespace {
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0')
+    return "localhost";
+  return buf;
+}
+
+// `<host>:<pid>:<k>` for the k-th node of this process.
+std::string default_node_name() {
+  static std::atomic<uint64_t> nodes{0};
+  return host_name() + ":" + std::to_string(getpid()) + ":"
+         + std::to_string(++nodes);
+}
+
+} // namespace
+
 pool_core::pool_core(std::string pool, std::string node, pool_options opts)
   : pool(std::move(pool)),
     node(std::move(node)),
     prefix(pool_scripts::pool_prefix(this->pool)),
     opts(opts),
+    name(opts.name.empty() ? default_node_name() : opts.name),
     members_(std::make_shared<pool_membership>()) {
   // nop
+}
+
+std::string pool_core::worker_name(const std::string& id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = worker_names_.find(id);
+  if (i == worker_names_.end())
+    i = worker_names_
+          .emplace(id, name + ":" + std::to_string(worker_names_.size() + 1))
+          .first;
+  return i->second;
+}
+
+std::string pool_core::info() const {
+  return name + "|" + host_name() + "|" + std::to_string(getpid()) + "|"
+         + PULSE_VERSION;
 }
 
 std::shared_ptr<const pool_membership> pool_core::members() const {
@@ -195,7 +231,7 @@ caf::expected<resp::value> add_member(client& cli, pool_core& core,
                                       int64_t created_ns) {
   return cli.eval(pool_scripts::add_worker(), {core.prefix},
                   {core.node, id, std::to_string(created_ns),
-                   ms_arg(core.opts.worker_ttl)});
+                   ms_arg(core.opts.worker_ttl), core.worker_name(id)});
 }
 
 const std::string& script_status(const resp::value& v) {

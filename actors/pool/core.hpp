@@ -59,6 +59,17 @@ public:
   const std::string prefix;
   /// The node's options.
   const pool_options opts;
+  /// The node's human-readable name: `opts.name`, or `<host>:<pid>:<k>`.
+  const std::string name;
+
+  /// Returns the name of worker `id`: `<name>:<i>`, where i counts the
+  /// workers of this node in the order they were first named (stable for
+  /// an ID). Thread-safe.
+  std::string worker_name(const std::string& id);
+
+  /// The node's entry in the pool's `info` hash:
+  /// `<name>|<host>|<pid>|<library version>`.
+  std::string info() const;
 
   /// The latest membership seen.
   std::shared_ptr<const pool_membership> members() const;
@@ -152,6 +163,7 @@ private:
   std::unordered_map<uint64_t, waiter> waiters_;
   mutable std::mutex hist_mtx_;
   latency_histogram dispatch_latency_;
+  std::unordered_map<std::string, std::string> worker_names_;
 };
 
 /// Shared handle on a node's state.
@@ -163,7 +175,8 @@ class client;
 std::string ms_arg(caf::timespan d);
 
 /// Makes worker `id` of this node a member (`add_worker` script: lease,
-/// membership revision, re-queue of what it still owns). Reply as in
+/// membership revision, re-queue of what it still owns, its name in the
+/// pool's `info` hash). Reply as in
 /// `pool_scripts::add_worker`; errors: Redis errors.
 caf::expected<resp::value> add_member(client& cli, pool_core& core,
                                       const std::string& id,

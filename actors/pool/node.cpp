@@ -265,14 +265,16 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
     return err;
   if (opts.worker_ttl.count() <= 0 || opts.ack_grace_period.count() <= 0
       || opts.job_sink_block_duration.count() <= 0 || opts.max_batch == 0
-      || opts.max_queued_jobs < 0)
+      || opts.max_queued_jobs < 0
+      || opts.name.find('|') != std::string::npos)
     return make_error(errc::invalid_argument,
                       "pool options: durations and max-batch must be "
-                      "positive, max-queued-jobs not negative");
+                      "positive, max-queued-jobs not negative, the name "
+                      "without '|'");
   auto core = std::make_shared<pool_core>(pool, make_ulid(), opts);
   client cli{rt.system(), rt.gateway()};
   auto r = cli.eval(ps::join_node(), {core->prefix},
-                    {core->node, ms_arg(opts.worker_ttl)});
+                    {core->node, ms_arg(opts.worker_ttl), core->info()});
   if (!r)
     return r.error();
   if (script_status(*r) == "shutdown")
@@ -308,8 +310,8 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
     return err;
   }
   rt.announce(metrics_source{metrics_kind::pool_node, pool, {}, hdl.address()});
-  log::info("pool node joined pool={} node={} client_only={}", pool,
-            core->node, opts.client_only);
+  log::info("pool node joined pool={} node={} name={} client_only={}", pool,
+            core->node, core->name, opts.client_only);
   return pool_node_handle{caf::actor_cast<pool_node_actor>(hdl), core,
                           std::move(disp)};
 }

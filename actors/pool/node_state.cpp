@@ -168,8 +168,8 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
   auto hdl = spawn_pool_worker(rt, core, id, created, std::move(handler));
   workers.emplace(id, local_worker{hdl, created});
   refresh();
-  log::info("pool worker added pool={} node={} worker={}", core->pool,
-            core->node, id);
+  log::info("pool worker added pool={} node={} worker={} name={}",
+            core->pool, core->node, id, core->worker_name(id));
   return id;
 }
 
@@ -244,9 +244,12 @@ void node_state::leave() {
   left = true;
   // Not blocking: with Redis down, close must not wait a command timeout
   // here (the gateway still sends it once Redis is back in time).
-  caf::anon_send(rt.gateway(), cmd_atom::value,
-                 make_command("ZREM", core->prefix + "alive",
-                              "n:" + core->node));
+  caf::anon_send(rt.gateway(), batch_atom::value,
+                 std::vector<command>{
+                   make_command("ZREM", core->prefix + "alive",
+                                "n:" + core->node),
+                   make_command("HDEL", core->prefix + "info",
+                                "n:" + core->node)});
   disp->close(); // no result can reach this node any more
   fail_requests();
   // Cast: the node actor is untyped (see spawn_pool_node).

@@ -27,6 +27,7 @@ local JOBS, PAY, WORKERS, ALIVE = pfx..'jobs', pfx..'payloads', pfx..'workers', 
 local MREV, EPOCH, QUEUED, ORPH = pfx..'mrev', pfx..'epoch', pfx..'queued', pfx..'orphans'
 local SHUT, CTL, LEASE, TICKS = pfx..'shutdown', pfx..'ctl', pfx..'cleaner', pfx..'tickers'
 local DELAYED, DPAY, RES = pfx..'delayed', pfx..'delayed_payloads', pfx..'result:'
+local INFO = pfx..'info'
 local function q(w) return pfx..'q:'..w end
 local function owned(w) return pfx..'owned:'..w end
 local function now_ms()

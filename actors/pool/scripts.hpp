@@ -26,11 +26,13 @@ std::string control_channel(const std::string& pool);
 /// The pub/sub channel carrying dispatch results to node `N`.
 std::string node_channel(const std::string& pool, const std::string& node);
 
-/// (node, ttl_ms) -> [ok] | [shutdown]. Registers a node's lease.
+/// (node, ttl_ms[, info]) -> [ok] | [shutdown]. Registers a node's lease
+/// and its `info` entry `n:<node>` (`name|host|pid|version`).
 const script& join_node();
-/// (node, worker, created_ns, ttl_ms) -> [ok, mrev] | [shutdown]. Adds a
-/// worker (bumps `mrev`, publishes `m`); re-adding a worker re-queues the
-/// jobs it still owns under new epochs.
+/// (node, worker, created_ns, ttl_ms[, name]) -> [ok, mrev] | [shutdown].
+/// Adds a worker (bumps `mrev`, publishes `m`) and its `info` entry
+/// `w:<worker>` (its name); re-adding a worker re-queues the jobs it still
+/// owns under new epochs. The `info` entries leave with the lease.
 const script& add_worker();
 /// (worker...) -> [ok, mrev]. Removes workers from membership and deletes
 /// their queues. A worker that still owns jobs keeps its lease (renewed by

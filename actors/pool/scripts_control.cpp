@@ -54,7 +54,7 @@ for _, name in ipairs(redis.call('SMEMBERS', pfx..'schedules')) do
   redis.call('DEL', pfx..'sched:'..name)
 end
 redis.call('DEL', JOBS, PAY, WORKERS, ALIVE, MREV, EPOCH, QUEUED, ORPH, SHUT, LEASE, TICKS, DELAYED, DPAY,
-           pfx..'schedules')
+           INFO, pfx..'schedules')
 return {'ok'}
 )lua");
   return s;

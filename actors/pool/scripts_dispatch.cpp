@@ -191,6 +191,7 @@ if from ~= '' and not member(from) and redis.call('SCARD', owned(from)) == 0 the
   redis.call('SREM', ORPH, from)
   redis.call('DEL', q(from))
   redis.call('ZREM', ALIVE, 'w:'..from)
+  redis.call('HDEL', INFO, 'w:'..from)
 end
 return {'ok', tostring(moved)}
 )lua");

@@ -9,6 +9,7 @@ const script& join_node() {
   static const script s = make(R"lua(
 if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
 redis.call('ZADD', ALIVE, now_ms() + tonumber(ARGV[2]), 'n:'..ARGV[1])
+if ARGV[3] then redis.call('HSET', INFO, 'n:'..ARGV[1], ARGV[3]) end
 return {'ok'}
 )lua");
   return s;
@@ -20,6 +21,7 @@ local node, w, created, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
 redis.call('HSET', WORKERS, w, created..'|'..node)
 redis.call('ZADD', ALIVE, now_ms() + ttl, 'w:'..w)
+if ARGV[5] then redis.call('HSET', INFO, 'w:'..w, ARGV[5]) end
 redis.call('SREM', ORPH, w)
 for _, k in ipairs(redis.call('SMEMBERS', owned(w))) do
   local r = get(k)
@@ -41,6 +43,7 @@ for _, w in ipairs(ARGV) do
     redis.call('SADD', ORPH, w)
   else
     redis.call('ZREM', ALIVE, 'w:'..w)
+    redis.call('HDEL', INFO, 'w:'..w)
   end
 end
 return {'ok', bump()}
@@ -94,6 +97,7 @@ local function drop_worker(w)
 end
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', ALIVE, '-inf', now - 1)) do
   redis.call('ZREM', ALIVE, m)
+  redis.call('HDEL', INFO, m)
   if string.sub(m, 1, 2) == 'w:' then drop_worker(string.sub(m, 3)) end
 end
 for _, w in ipairs(redis.call('HKEYS', WORKERS)) do
