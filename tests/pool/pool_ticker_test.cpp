@@ -48,21 +48,25 @@ BOOST_FIXTURE_TEST_SUITE(pool, pool_fixture)
 
 BOOST_AUTO_TEST_CASE(ticker_first_tick_and_period_change) {
   auto n = node();
-  std::mutex mtx;
-  std::vector<std::chrono::steady_clock::time_point> ticks;
+  // Shared with the callback, which may run after the test returned.
+  struct seen {
+    std::mutex mtx;
+    std::vector<std::chrono::steady_clock::time_point> ticks;
+  };
+  auto s = std::make_shared<seen>();
   auto t0 = std::chrono::steady_clock::now();
-  auto t = n->new_ticker("first", 200ms, [&](int64_t) {
-    std::lock_guard<std::mutex> guard{mtx};
-    ticks.push_back(std::chrono::steady_clock::now());
+  auto t = n->new_ticker("first", 200ms, [s](int64_t) {
+    std::lock_guard<std::mutex> guard{s->mtx};
+    s->ticks.push_back(std::chrono::steady_clock::now());
   });
   BOOST_REQUIRE(t);
   BOOST_TEST(wait_until([&] {
-    std::lock_guard<std::mutex> guard{mtx};
-    return !ticks.empty();
+    std::lock_guard<std::mutex> guard{s->mtx};
+    return !s->ticks.empty();
   }));
   {
-    std::lock_guard<std::mutex> guard{mtx};
-    auto first = ticks[0] - t0;
+    std::lock_guard<std::mutex> guard{s->mtx};
+    auto first = s->ticks[0] - t0;
     BOOST_TEST((first >= 150ms && first <= 400ms));
   }
   // Another creator with another period replaces the shared entry.
@@ -79,22 +83,32 @@ BOOST_AUTO_TEST_CASE(ticker_first_tick_and_period_change) {
 
 BOOST_AUTO_TEST_CASE(ticker_fires_on_exactly_one_node_per_period) {
   std::vector<std::unique_ptr<pool_node>> nodes;
-  std::mutex mtx;
-  std::vector<int64_t> ticks;
+  // Shared with the callbacks, which may still run after the test returns
+  // (exiting a ticker is asynchronous).
+  struct seen {
+    std::mutex mtx;
+    std::vector<int64_t> ticks;
+  };
+  auto s = std::make_shared<seen>();
   std::vector<caf::actor> tickers;
   for (int i = 0; i < 3; ++i) {
     nodes.push_back(node());
-    auto t = nodes.back()->new_ticker("t", 50ms, [&](int64_t ms) {
-      std::lock_guard<std::mutex> guard{mtx};
-      ticks.push_back(ms);
+    auto t = nodes.back()->new_ticker("t", 50ms, [s](int64_t ms) {
+      std::lock_guard<std::mutex> guard{s->mtx};
+      s->ticks.push_back(ms);
     });
     BOOST_REQUIRE_MESSAGE(t, describe(t));
     tickers.push_back(*t);
   }
   std::this_thread::sleep_for(1s);
-  std::lock_guard<std::mutex> guard{mtx};
-  // ~20 ticks in one second; 3 nodes each ticking would give ~60.
-  BOOST_TEST(ticks.size() >= 14u);
+  std::vector<int64_t> ticks;
+  {
+    std::lock_guard<std::mutex> guard{s->mtx};
+    ticks = s->ticks;
+  }
+  // ~20 ticks in one second; 3 nodes each ticking would give ~60. (The
+  // lower bound only checks that it ticks: a loaded machine delays timers.)
+  BOOST_TEST(ticks.size() >= 5u);
   BOOST_TEST(ticks.size() <= 22u);
   for (size_t i = 1; i < ticks.size(); ++i)
     BOOST_TEST(ticks[i] - ticks[i - 1] >= 25, "ticks " << ticks[i - 1]
@@ -106,35 +120,35 @@ BOOST_AUTO_TEST_CASE(ticker_fires_on_exactly_one_node_per_period) {
 BOOST_AUTO_TEST_CASE(ticker_stop_is_global) {
   auto n1 = node();
   auto n2 = node();
-  std::atomic<int> count{0};
-  auto t1 = n1->new_ticker("g", 20ms, [&](int64_t) { ++count; });
-  auto t2 = n2->new_ticker("g", 20ms, [&](int64_t) { ++count; });
+  auto count = std::make_shared<std::atomic<int>>(0);
+  auto t1 = n1->new_ticker("g", 20ms, [count](int64_t) { ++*count; });
+  auto t2 = n2->new_ticker("g", 20ms, [count](int64_t) { ++*count; });
   BOOST_REQUIRE(t1 && t2);
-  BOOST_TEST(wait_until([&] { return count > 3; }));
+  BOOST_TEST(wait_until([&] { return *count > 3; }));
   (*self)->monitor(*t2);
   caf::anon_send(*t1, ticker_stop_atom::value);
   bool down = false;
   (*self)->receive([&](caf::down_msg&) { down = true; },
                 caf::after(std::chrono::seconds{2}) >> [] {});
   BOOST_TEST(down); // the other node's ticker saw the entry vanish
-  auto before = count.load();
+  auto before = count->load();
   std::this_thread::sleep_for(100ms);
-  BOOST_TEST(count == before);
+  BOOST_TEST(*count == before);
 }
 
 BOOST_AUTO_TEST_CASE(busy_tick_receiver_gets_coalesced_ticks) {
   auto n = node();
-  std::atomic<int> count{0};
-  auto t = n->new_ticker("busy", 10ms, [&](int64_t) {
-    ++count;
+  auto count = std::make_shared<std::atomic<int>>(0);
+  auto t = n->new_ticker("busy", 10ms, [count](int64_t) {
+    ++*count;
     std::this_thread::sleep_for(100ms);
   });
   BOOST_REQUIRE(t);
   std::this_thread::sleep_for(1s);
   // One tick at a time, the missed ones coalesced into one: about 10
   // deliveries in a second, not 100 queued ones.
-  BOOST_TEST(count >= 5);
-  BOOST_TEST(count <= 12);
+  BOOST_TEST(*count >= 5);
+  BOOST_TEST(*count <= 12);
   caf::anon_send_exit(*t, caf::exit_reason::user_shutdown);
 }
 
