@@ -1,7 +1,7 @@
 // Fuzz target: parse_queue_entry (actors/pool/core.cpp), the parser of the
 // entries that pool scripts, run by any node, push onto a worker's queue:
 // `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`,
-// `T<epoch> <key>` and `N<epoch> <len> <key><payload>`.
+// `T<epoch> <key>`, `N<epoch> <len> <key><payload>` and `C<epoch> <key>`.
 // Checks: no crash, exception or sanitizer report; an accepted entry has a
 // positive epoch, a non-empty key and no more bytes than the input, and
 // written again the way the scripts write it, parses to the same entry.
@@ -43,7 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto e = pulse::parse_queue_entry(raw);
   if (e.kind == 0)
     return 0;
-  FUZZ_CHECK(e.kind == 'S' || e.kind == 'T' || e.kind == 'N');
+  FUZZ_CHECK(e.kind == 'S' || e.kind == 'T' || e.kind == 'N'
+             || e.kind == 'C');
   FUZZ_CHECK(e.kind == raw[0]);
   FUZZ_CHECK(e.epoch > 0 && e.epoch <= INT64_MAX);
   FUZZ_CHECK(!e.key.empty());
@@ -52,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              < raw.size());
   if (e.kind != 'S')
     FUZZ_CHECK(e.node.empty() && e.dispatch_id.empty());
-  if (e.kind == 'T')
+  if (e.kind == 'T' || e.kind == 'C')
     FUZZ_CHECK(e.payload.empty());
   FUZZ_CHECK(same(pulse::parse_queue_entry(encode(e)), e));
   return 0;
