@@ -41,8 +41,10 @@ pulse::config& defaults() {
 
 template <class T>
 void check_bound(const spec& opt, T x) {
+  // A port is 1..65535, or 0 where the option allows it (0 = off).
   if (opt.expected == spec::type::port)
-    FUZZ_CHECK(x >= 1 && x <= 65535);
+    FUZZ_CHECK(x >= (opt.min == spec::bound::non_negative ? 0 : 1)
+               && x <= 65535);
   if (opt.min == spec::bound::positive)
     FUZZ_CHECK(x > 0);
   if (opt.min == spec::bound::non_negative)
