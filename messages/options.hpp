@@ -204,6 +204,16 @@ struct pool_defaults {
   caf::timespan result_retention = std::chrono::hours{1};
   /// `pulse.pool.node-name` (empty: `<host>:<pid>:<k>`).
   std::string node_name;
+  /// `pulse.pool.max-attempts` (0: retries off).
+  uint64_t max_attempts = 0;
+  /// `pulse.pool.retry-base`.
+  caf::timespan retry_base = std::chrono::seconds{1};
+  /// `pulse.pool.retry-cap`.
+  caf::timespan retry_cap = std::chrono::minutes{10};
+  /// `pulse.pool.retry-jitter` (percent, 0..100).
+  uint64_t retry_jitter = 20;
+  /// `pulse.pool.job-timeout` (0: none).
+  caf::timespan job_timeout = caf::timespan{0};
 };
 
 /// The metrics endpoint (section `[pulse.metrics]`,

@@ -58,6 +58,16 @@ using job_complete_atom = caf::atom_constant<caf::atom("pl_cmpl")>;
 /// a finished job.
 using job_result_atom = caf::atom_constant<caf::atom("pl_result")>;
 
+/// `(dead_jobs_atom, limit) -> vector<dead_job>`: the oldest `limit` jobs
+/// of the pool's dead set.
+using dead_jobs_atom = caf::atom_constant<caf::atom("pl_dead")>;
+/// `(redrive_atom, keys) -> uint64_t`: moves dead jobs (all when `keys` is
+/// empty) back into the pool; returns how many moved.
+using redrive_atom = caf::atom_constant<caf::atom("pl_redrive")>;
+/// `(purge_dead_atom, keys) -> uint64_t`: deletes dead jobs (all when
+/// `keys` is empty); returns how many.
+using purge_dead_atom = caf::atom_constant<caf::atom("pl_dpurge")>;
+
 /// `(add_worker_atom, handler) -> worker ID`.
 using add_worker_atom = caf::atom_constant<caf::atom("pl_addw")>;
 /// `(remove_worker_atom, worker ID) -> bool`.
@@ -147,6 +157,28 @@ struct pool_options {
   /// in the order the node added them). Empty: `<host>:<pid>:<k>`, the
   /// k-th node of this process. Must not contain `|`.
   std::string name = pool_defaults{}.node_name;
+  /// Attempts a job gets before it goes to the pool's dead set: a failed
+  /// start, a failed task, `fail_job`, a timeout or a worker that died
+  /// while running it each use one, and the next attempt starts after the
+  /// backoff. 0 (the default): retries off, as in Go Pulse: a failure is
+  /// final and reported, and a job whose worker died moves to another
+  /// worker however often that happens. `dispatch_options` overrides it
+  /// per job.
+  int64_t max_attempts = static_cast<int64_t>(pool_defaults{}.max_attempts);
+  /// Backoff before attempt n + 1: `min(retry_cap, retry_base * 2^(n-1))`,
+  /// shortened by up to `retry_jitter` percent at random.
+  caf::timespan retry_base = pool_defaults{}.retry_base;
+  /// Longest backoff between two attempts.
+  caf::timespan retry_cap = pool_defaults{}.retry_cap;
+  /// Random share (percent, 0..100) taken off each backoff, so that jobs
+  /// that failed together do not all retry at once.
+  int64_t retry_jitter = static_cast<int64_t>(pool_defaults{}.retry_jitter);
+  /// A job still running this long after its start is stopped (the
+  /// handler's `stop` is called) and fails an attempt with
+  /// `errc::timeout`; a task handler's `run` that returns later than this
+  /// fails the same way (its result is dropped). 0: no timeout.
+  /// `dispatch_options` overrides it per job.
+  caf::timespan job_timeout = pool_defaults{}.job_timeout;
 
   /// Options with the `[pulse.pool]` defaults of `caf-application.conf`.
   static pool_options from(const pool_defaults& d) {
@@ -161,6 +193,11 @@ struct pool_options {
     o.max_batch = d.max_batch;
     o.result_retention = d.result_retention;
     o.name = d.node_name;
+    o.max_attempts = static_cast<int64_t>(d.max_attempts);
+    o.retry_base = d.retry_base;
+    o.retry_cap = d.retry_cap;
+    o.retry_jitter = static_cast<int64_t>(d.retry_jitter);
+    o.job_timeout = d.job_timeout;
     return o;
   }
 
@@ -189,13 +226,71 @@ struct job {
   /// Fencing epoch of this start: a later start of the same key (after a
   /// move or a failover) has a larger epoch.
   uint64_t epoch = 0;
+  /// Which attempt this is: 1, then one more after each failed attempt
+  /// (see `pool_options::max_attempts`).
+  uint32_t attempt = 1;
 };
 
 /// Makes `job` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job& x) {
   return f(caf::meta::type_name("job"), x.key, x.payload, x.worker, x.node,
-           x.epoch);
+           x.epoch, x.attempt);
+}
+
+/// Options of one dispatch, overriding the pool's.
+struct dispatch_options {
+  /// Attempts before the dead set (see `pool_options::max_attempts`); -1:
+  /// the pool's; 0: retries off for this job.
+  int64_t max_attempts = -1;
+  /// Execution timeout (see `pool_options::job_timeout`); negative: the
+  /// pool's; 0: none for this job.
+  caf::timespan timeout = caf::timespan{-1};
+};
+
+/// Makes `dispatch_options` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dispatch_options& x) {
+  return f(caf::meta::type_name("dispatch_options"), x.max_attempts,
+           x.timeout);
+}
+
+/// One failed attempt of a job, as kept in its history.
+struct attempt_failure {
+  /// The attempt (1, 2, ...).
+  uint32_t attempt = 0;
+  /// When it failed (Unix ms, Redis' clock).
+  int64_t at = 0;
+  /// The error's text.
+  std::string error;
+};
+
+/// Makes `attempt_failure` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt_failure& x) {
+  return f(caf::meta::type_name("attempt_failure"), x.attempt, x.at,
+           x.error);
+}
+
+/// A job in the pool's dead set: its last attempt failed.
+struct dead_job {
+  /// The job's key.
+  std::string key;
+  /// Its payload.
+  std::string payload;
+  /// Attempts it made.
+  uint32_t attempts = 0;
+  /// When its last attempt failed (Unix ms, Redis' clock).
+  int64_t died_at = 0;
+  /// Its failures, oldest first (the last 10).
+  std::vector<attempt_failure> failures;
+};
+
+/// Makes `dead_job` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dead_job& x) {
+  return f(caf::meta::type_name("dead_job"), x.key, x.payload, x.attempts,
+           x.died_at, x.failures);
 }
 
 /// How a finished job ended: its result, or its failure's text.
@@ -303,6 +398,12 @@ using ticker_actor = caf::typed_actor<caf::reacts_to<ticker_stop_atom>>;
 /// `pulse::errc` code); see `spawn_pool_node`.
 using pool_node_actor = caf::typed_actor<
   caf::replies_to<dispatch_atom, std::string, std::string>::with<bool>,
+  caf::replies_to<dispatch_atom, std::string, std::string,
+                  dispatch_options>::with<bool>,
+  caf::replies_to<dead_jobs_atom, uint64_t>::with<std::vector<dead_job>>,
+  caf::replies_to<redrive_atom, std::vector<std::string>>::with<uint64_t>,
+  caf::replies_to<purge_dead_atom, std::vector<std::string>>::with<
+    uint64_t>,
   caf::replies_to<dispatch_at_atom, std::string, std::string,
                   int64_t>::with<int64_t>,
   caf::replies_to<dispatch_in_atom, std::string, std::string,
@@ -345,6 +446,9 @@ using pw_poll_atom = caf::atom_constant<caf::atom("pw_poll")>;
 
 /// `(pw_requeue_atom)`: a worker moves starts refused with `errc::requeue`.
 using pw_requeue_atom = caf::atom_constant<caf::atom("pw_requeue")>;
+
+/// `(pw_timeout_atom, key, epoch)`: a job's execution timeout passed.
+using pw_timeout_atom = caf::atom_constant<caf::atom("pw_timeout")>;
 
 /// `(pw_retry_atom)`: a worker retries what failed while Redis was away.
 using pw_retry_atom = caf::atom_constant<caf::atom("pw_retry")>;

@@ -32,6 +32,7 @@ std::function<field_ptr(options&)> at(T options::*field) {
 constexpr auto positive = spec::bound::positive;
 constexpr auto non_negative = spec::bound::non_negative;
 constexpr auto any = spec::bound::none;
+constexpr auto percent = spec::bound::percent;
 
 } // namespace
 
@@ -189,6 +190,21 @@ const std::vector<option_spec>& known_options() {
     {"pulse.metrics.scrape-timeout", t::timespan,
      "how long a scrape waits for each actor's counters", positive,
      at(&o::metrics, &mo::scrape_timeout)},
+    {"pulse.pool.max-attempts", t::integer,
+     "pool: attempts a job gets before the dead set (0: retries off)",
+     non_negative, at(&o::pool, &pd::max_attempts)},
+    {"pulse.pool.retry-base", t::timespan,
+     "pool: backoff before the second attempt (doubles per attempt)",
+     positive, at(&o::pool, &pd::retry_base)},
+    {"pulse.pool.retry-cap", t::timespan,
+     "pool: longest backoff between two attempts", positive,
+     at(&o::pool, &pd::retry_cap)},
+    {"pulse.pool.retry-jitter", t::integer,
+     "pool: percent of each backoff taken off at random (0..100)", percent,
+     at(&o::pool, &pd::retry_jitter)},
+    {"pulse.pool.job-timeout", t::timespan,
+     "pool: a job running this long is stopped and fails an attempt (0: "
+     "none)", non_negative, at(&o::pool, &pd::job_timeout)},
     {"pulse.pool.node-name", t::string,
      "pool: human-readable node name (default <host>:<pid>:<k>); workers "
      "are <name>:<i>",
@@ -318,6 +334,8 @@ caf::error apply(const spec& opt, const caf::settings& xs, options& out) {
     return range_error(opt, "be >= 1, got " + std::to_string(v));
   if (opt.min == spec::bound::non_negative && v < 0)
     return range_error(opt, "be >= 0, got " + std::to_string(v));
+  if (opt.min == spec::bound::percent && (v < 0 || v > 100))
+    return range_error(opt, "be in 0..100, got " + std::to_string(v));
   caf::visit([&](auto* p) {
     using t = std::remove_pointer_t<decltype(p)>;
     if constexpr (std::is_integral_v<t> && !std::is_same_v<t, bool>)

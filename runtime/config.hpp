@@ -24,8 +24,9 @@ namespace pulse {
 struct option_spec {
   /// The type a value must have (`port`: an integer in 1..65535).
   enum class type { string, integer, port, boolean, timespan };
-  /// How far below a value may go (integers and durations).
-  enum class bound { none, non_negative, positive };
+  /// How far below a value may go (integers and durations); `percent`:
+  /// an integer in 0..100.
+  enum class bound { none, non_negative, positive, percent };
   /// The dotted key, e.g. `pulse.redis.host`.
   const char* key;
   /// The type the value must have.

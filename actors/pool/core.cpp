@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <random>
 #include <unistd.h>
 
 #include "pulse/actors/redis/client.hpp"
@@ -226,6 +227,31 @@ std::string ms_arg(caf::timespan d) {
     std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
 }
 
+std::string dispatch_opts_arg(const dispatch_options& o) {
+  if (o.max_attempts < 0 && o.timeout.count() < 0)
+    return {};
+  std::string out;
+  if (o.max_attempts >= 0)
+    out = std::to_string(o.max_attempts);
+  out += '|';
+  if (o.timeout.count() >= 0)
+    out += ms_arg(o.timeout);
+  return out;
+}
+
+std::string retry_policy(const pool_options& opts) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  auto ms = [](caf::timespan d) {
+    return std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  };
+  return std::to_string(std::max<int64_t>(0, opts.max_attempts)) + '|'
+         + std::to_string(ms(opts.retry_base)) + '|'
+         + std::to_string(ms(opts.retry_cap)) + '|'
+         + std::to_string(std::clamp<int64_t>(opts.retry_jitter, 0, 100))
+         + '|' + std::to_string(rng() % 1000000);
+}
+
 caf::expected<resp::value> add_member(client& cli, pool_core& core,
                                       const std::string& id,
                                       int64_t created_ns) {
@@ -255,7 +281,8 @@ move_to_targets(client& cli, pool_core& core, const std::string& from,
     auto m = core.members();
     if (m->active.empty() && !allow_unrouted)
       return size_t{0}; // nobody to give them to yet
-    std::vector<std::string> args{from, std::to_string(m->rev)};
+    std::vector<std::string> args{from, std::to_string(m->rev),
+                                  retry_policy(core.opts)};
     for (auto& [key, epoch] : jobs) {
       args.push_back(key);
       args.push_back(epoch);
@@ -331,7 +358,27 @@ queue_entry parse_queue_entry(const std::string& raw) {
   auto sp = raw.find(' ');
   if (sp == std::string::npos || sp < 2)
     return e;
-  auto epoch = pool_routing::parse_i64(raw.substr(1, sp - 1));
+  auto head = raw.substr(1, sp - 1);
+  if (raw[0] == 'S') { // S<epoch>[/<attempt>/<timeout_ms>]
+    if (auto slash = head.find('/'); slash != std::string::npos) {
+      auto rest = head.substr(slash + 1);
+      head.resize(slash);
+      auto slash2 = rest.find('/');
+      if (slash2 == std::string::npos)
+        return e;
+      auto attempt = pool_routing::parse_i64(rest.substr(0, slash2));
+      if (!attempt || *attempt < 1 || *attempt > UINT32_MAX)
+        return e;
+      e.attempt = static_cast<uint32_t>(*attempt);
+      if (slash2 + 1 < rest.size()) {
+        auto t = pool_routing::parse_i64(rest.substr(slash2 + 1));
+        if (!t || *t < 0)
+          return e;
+        e.timeout_ms = *t;
+      }
+    }
+  }
+  auto epoch = pool_routing::parse_i64(head);
   if (!epoch || *epoch <= 0)
     return e;
   size_t pos = sp + 1;

@@ -174,6 +174,16 @@ class client;
 /// `d` in whole milliseconds, as a script argument.
 std::string ms_arg(caf::timespan d);
 
+/// Per-dispatch options as the `dispatch_many` script takes them:
+/// `max_attempts|timeout_ms` (a part empty: the pool's), or "" when both
+/// are the pool's.
+std::string dispatch_opts_arg(const dispatch_options& o);
+
+/// The retry policy argument of the pool scripts that settle failures
+/// (`confirm`, `complete`, `move`): `max|base_ms|cap_ms|jitter_pct|random`
+/// from `opts`, with a fresh random number in 0..999999.
+std::string retry_policy(const pool_options& opts);
+
 /// Makes worker `id` of this node a member (`add_worker` script: lease,
 /// membership revision, re-queue of what it still owns, its name in the
 /// pool's `info` hash). Reply as in
@@ -214,8 +224,14 @@ caf::expected<size_t> move_owned(client& cli, pool_core& core,
 /// with `status` (`exists`, `overloaded`, `shutdown`, or anything else).
 caf::error dispatch_refusal(const std::string& status, const std::string& key);
 
+/// A dead job from the `dead_jobs` script's reply fields: key, time of
+/// death (Unix ms), payload and state `attempts|max|timeout_ms|history`;
+/// malformed parts are left empty.
+dead_job parse_dead_job(std::string key, const std::string& died,
+                        std::string payload, const std::string& state);
+
 /// Queue entries of a worker (see `pool_scripts`):
-/// `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`,
+/// `S<epoch>[/<attempt>/<timeout_ms>] <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`,
 /// `T<epoch> <key>`, `N<epoch> <len> <key><payload>` and `C<epoch> <key>`.
 struct queue_entry {
   /// 'S' (start), 'T' (stop), 'N' (notification), 'C' (completed); 0 if
@@ -231,6 +247,11 @@ struct queue_entry {
   std::string node;
   /// Start entries: the dispatch ID (decimal).
   std::string dispatch_id;
+  /// Start entries: the attempt (`/<attempt>/<timeout_ms>` after the
+  /// epoch; 1 without).
+  uint32_t attempt = 1;
+  /// Start entries: the job's own execution timeout in ms; -1: the pool's.
+  int64_t timeout_ms = -1;
 };
 
 /// Parses a queue entry; `nullopt`-like `kind == 0` for malformed input.

@@ -46,7 +46,8 @@ void dispatcher::close() {
 
 void dispatcher::dispatch_for_result(std::string key, std::string payload,
                                      caf::timespan timeout,
-                                     result_registry::result_fn fn, mode m) {
+                                     result_registry::result_fn fn, mode m,
+                                     const dispatch_options& opts) {
   core_->dispatches.fetch_add(1, std::memory_order_relaxed);
   if (auto err = core_->check_dispatch(key)) {
     core_->observe_dispatch(caf::timespan{0}, true);
@@ -63,11 +64,11 @@ void dispatcher::dispatch_for_result(std::string key, std::string payload,
             if (err)
               core->results.complete(did, std::move(err));
           },
-          m);
+          m, dispatch_opts_arg(opts));
 }
 
 void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
-                          mode m) {
+                          mode m, const dispatch_options& opts) {
   core_->dispatches.fetch_add(1, std::memory_order_relaxed);
   if (auto err = core_->check_dispatch(key)) {
     core_->observe_dispatch(caf::timespan{0}, true);
@@ -75,11 +76,11 @@ void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
     return;
   }
   enqueue(std::move(key), std::move(payload), core_->next_dispatch_id(),
-          std::move(done), m);
+          std::move(done), m, dispatch_opts_arg(opts));
 }
 
 void dispatcher::enqueue(std::string key, std::string payload, uint64_t did,
-                         done_fn done, mode m) {
+                         done_fn done, mode m, std::string opts) {
   // The completion also counts the dispatch's latency (`pool_stats`).
   done = [core = core_, t0 = std::chrono::steady_clock::now(),
           f = std::move(done)](caf::error err) {
@@ -91,7 +92,8 @@ void dispatcher::enqueue(std::string key, std::string payload, uint64_t did,
                     std::chrono::steady_clock::now()
                       + core_->opts.dispatch_timeout());
   std::unique_lock<std::mutex> guard{mtx_};
-  queue_.push_back(item{std::move(key), std::move(payload), did});
+  queue_.push_back(
+    item{std::move(key), std::move(payload), did, std::move(opts)});
   if (m == mode::queue || flushing_ > 0 || leading_ || stopping_) {
     // A flusher takes it (up to two batches in flight).
     if (flushing_ < max_flushing)
@@ -157,12 +159,13 @@ dispatcher::batch_args(const std::vector<item>& batch,
                        const pool_membership& m) {
   std::vector<std::string> args{core_->node, std::to_string(m.rev),
                                 std::to_string(core_->opts.max_queued_jobs)};
-  args.reserve(3 + 4 * batch.size());
+  args.reserve(3 + 5 * batch.size());
   for (auto& x : batch) {
     args.push_back(x.key);
     args.push_back(x.payload);
     args.push_back(std::to_string(x.did));
     args.push_back(m.target(x.key));
+    args.push_back(x.opts);
   }
   return args;
 }

@@ -58,9 +58,10 @@ public:
   dispatcher(const dispatcher&) = delete;
   dispatcher& operator=(const dispatcher&) = delete;
 
-  /// Dispatches `key` with `payload`; `done` runs exactly once (see the
-  /// class comment), possibly before this returns.
-  void dispatch(std::string key, std::string payload, done_fn done, mode m);
+  /// Dispatches `key` with `payload` (and its own `opts`); `done` runs
+  /// exactly once (see the class comment), possibly before this returns.
+  void dispatch(std::string key, std::string payload, done_fn done, mode m,
+                const dispatch_options& opts = {});
 
   /// Dispatches `key` and waits for its outcome instead of its start:
   /// `fn` runs exactly once, with the result of `complete` (or of a task
@@ -69,7 +70,8 @@ public:
   /// `timeout` passed (the job itself goes on), or `errc::closed`.
   void dispatch_for_result(std::string key, std::string payload,
                            caf::timespan timeout,
-                           result_registry::result_fn fn, mode m);
+                           result_registry::result_fn fn, mode m,
+                           const dispatch_options& opts = {});
 
   /// Fails every pending dispatch with `errc::closed` (the node left: no
   /// result can reach it any more).
@@ -80,11 +82,13 @@ private:
     std::string key;
     std::string payload;
     uint64_t did = 0;
+    /// `dispatch_opts_arg` of the dispatch's options.
+    std::string opts;
   };
 
   /// Registers `done` under `did` and queues or sends the item.
   void enqueue(std::string key, std::string payload, uint64_t did,
-               done_fn done, mode m);
+               done_fn done, mode m, std::string opts);
   std::vector<item> take();
   void fail_expired(client& c, std::vector<pool_core::expired_dispatch>& xs);
   bool send_async(std::shared_ptr<std::vector<item>> batch);

@@ -54,6 +54,19 @@ caf::behavior node_impl(caf::event_based_actor* self, services* rt,
       st->dispatch(std::move(key), std::move(payload), rp);
       return caf::delegated<bool>{};
     },
+    [st](dispatch_atom, std::string& key, std::string& payload,
+         const dispatch_options& opts) {
+      auto rp = st->self->make_response_promise();
+      st->dispatch(std::move(key), std::move(payload), rp, opts);
+      return caf::delegated<bool>{};
+    },
+    [st](dead_jobs_atom, uint64_t limit) { return st->dead_jobs(limit); },
+    [st](redrive_atom, const std::vector<std::string>& keys) {
+      return st->redrive(keys);
+    },
+    [st](purge_dead_atom, const std::vector<std::string>& keys) {
+      return st->purge_dead(keys);
+    },
     [st](dispatch_at_atom, const std::string& key, const std::string& payload,
          int64_t at_ms) {
       return st->dispatch_later(key, payload, std::max<int64_t>(at_ms, 0),

@@ -117,7 +117,7 @@ struct node_state {
   /// and answers the requester's promise, kept here so that none is left
   /// unanswered when the node closes or exits.
   void dispatch(std::string key, std::string payload,
-                caf::response_promise rp) {
+                caf::response_promise rp, const dispatch_options& opts = {}) {
     auto id = ++last_request;
     requests.emplace(id, std::move(rp));
     auto addr = self->address();
@@ -127,7 +127,7 @@ struct node_state {
         if (auto hdl = caf::actor_cast<caf::actor>(addr))
           caf::anon_send(hdl, pn_done_atom::value, id, std::move(err));
       },
-      dispatcher::mode::lead);
+      dispatcher::mode::lead, opts);
   }
 
   /// Answers the request `id` with the dispatch's result.
@@ -154,6 +154,16 @@ struct node_state {
 
   /// The kept outcome of a finished job (`GET result:<key>`).
   caf::result<caf::optional<job_outcome>> job_result(const std::string& key);
+
+  // -- the dead set (node_dead.cpp) -------------------------------------------
+
+  /// The oldest `limit` dead jobs (`dead_jobs` script).
+  caf::result<std::vector<dead_job>> dead_jobs(uint64_t limit);
+  /// Moves dead jobs back into the pool (`redrive` script, repeated while
+  /// it makes progress when `keys` is empty); returns how many moved.
+  caf::result<uint64_t> redrive(const std::vector<std::string>& keys);
+  /// Deletes dead jobs (`purge_dead` script, repeated like `redrive`).
+  caf::result<uint64_t> purge_dead(const std::vector<std::string>& keys);
 
   // -- delayed jobs (node_delayed.cpp) ----------------------------------------
 

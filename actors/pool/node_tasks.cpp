@@ -42,7 +42,8 @@ caf::result<bool> node_state::complete_job(const job& j, bool ok,
                                            std::string value) {
   auto r = eval(ps::complete(),
                 {j.worker, j.key, std::to_string(j.epoch), ok ? "1" : "0",
-                 std::move(value), ms_arg(core->opts.result_retention)});
+                 std::move(value), ms_arg(core->opts.result_retention),
+                 retry_policy(core->opts)});
   if (!r)
     return r.error();
   if (script_status(*r) == "stale")

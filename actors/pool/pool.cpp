@@ -85,7 +85,8 @@ caf::expected<int64_t> pool_node::dispatch_in(const std::string& key,
 
 caf::expected<std::string>
 pool_node::dispatch_and_wait(const std::string& key, const std::string& payload,
-                             caf::timespan timeout) {
+                             caf::timespan timeout,
+                             const dispatch_options& opts) {
   struct waiter {
     std::mutex mtx;
     std::condition_variable cv;
@@ -101,7 +102,7 @@ pool_node::dispatch_and_wait(const std::string& key, const std::string& payload,
       w->done = true;
       w->cv.notify_one();
     },
-    dispatcher::mode::lead_blocking);
+    dispatcher::mode::lead_blocking, opts);
   // The registry answers every waiter, at the latest at `timeout`.
   std::unique_lock<std::mutex> guard{w->mtx};
   w->cv.wait(guard, [&] { return w->done; });
@@ -110,9 +111,24 @@ pool_node::dispatch_and_wait(const std::string& key, const std::string& payload,
 
 void pool_node::dispatch_for_result(
   const std::string& key, const std::string& payload, caf::timespan timeout,
-  std::function<void(caf::expected<std::string>)> done) {
+  std::function<void(caf::expected<std::string>)> done,
+  const dispatch_options& opts) {
   disp_->dispatch_for_result(key, payload, timeout, std::move(done),
-                             dispatcher::mode::queue);
+                             dispatcher::mode::queue, opts);
+}
+
+caf::expected<std::vector<dead_job>> pool_node::dead_jobs(uint64_t limit) {
+  return call<std::vector<dead_job>>(dead_jobs_atom::value, limit);
+}
+
+caf::expected<uint64_t>
+pool_node::redrive(const std::vector<std::string>& keys) {
+  return call<uint64_t>(redrive_atom::value, keys);
+}
+
+caf::expected<uint64_t>
+pool_node::purge_dead(const std::vector<std::string>& keys) {
+  return call<uint64_t>(purge_dead_atom::value, keys);
 }
 
 caf::error pool_node::complete_job(const job& j, const std::string& result) {
@@ -137,12 +153,15 @@ caf::error pool_node::cancel_delayed(const std::string& key) {
 
 void pool_node::dispatch_async(const std::string& key,
                                const std::string& payload,
-                               std::function<void(caf::error)> done) {
-  disp_->dispatch(key, payload, std::move(done), dispatcher::mode::queue);
+                               std::function<void(caf::error)> done,
+                               const dispatch_options& opts) {
+  disp_->dispatch(key, payload, std::move(done), dispatcher::mode::queue,
+                  opts);
 }
 
 caf::error pool_node::dispatch(const std::string& key,
-                               const std::string& payload) {
+                               const std::string& payload,
+                               const dispatch_options& opts) {
   struct waiter {
     std::mutex mtx;
     std::condition_variable cv;
@@ -158,7 +177,7 @@ caf::error pool_node::dispatch(const std::string& key,
       w->done = true;
       w->cv.notify_one();
     },
-    dispatcher::mode::lead_blocking);
+    dispatcher::mode::lead_blocking, opts);
   // The dispatcher completes every dispatch, at the latest with
   // `errc::timeout` after the dispatch timeout.
   std::unique_lock<std::mutex> guard{w->mtx};

@@ -69,29 +69,39 @@ public:
   /// (`max_queued_jobs` reached: nothing was queued),
   /// `errc::handler_failed` (the start's error text), `errc::timeout`
   /// (no start within `2 * ack_grace_period`; the job stays queued),
-  /// `errc::closed`, `errc::shutting_down`, Redis errors.
-  caf::error dispatch(const std::string& key, const std::string& payload);
+  /// `errc::closed`, `errc::shutting_down`, Redis errors. With retries on
+  /// (`max_attempts`), a failed start that will be retried returns no
+  /// error. `opts` overrides the pool's attempts and timeout for this job
+  /// (kept in the pool's `tries` hash while the job lives).
+  caf::error dispatch(const std::string& key, const std::string& payload,
+                      const dispatch_options& opts = {});
   /// Dispatches without blocking: `done` runs once with the same result
   /// `dispatch` would return (on a Pulse thread: keep it short). Concurrent
   /// dispatches of a node are group-committed: one `dispatch_many` script
   /// per batch.
   void dispatch_async(const std::string& key, const std::string& payload,
-                      std::function<void(caf::error)> done);
+                      std::function<void(caf::error)> done,
+                      const dispatch_options& opts = {});
   /// Dispatches job `key` and returns its result once it finished: a
   /// `task_handler`'s `run` returned, or someone called `complete_job`
   /// (same `dispatch_many` script, then the completion record on this
   /// node's channel). Errors: as `dispatch`, plus `errc::handler_failed`
   /// with the failure's text (a failed start or `fail_job`),
   /// `errc::timeout` when no outcome came within `timeout` (the job goes
-  /// on; `job_result` reads its outcome later).
+  /// on; `job_result` reads its outcome later). With retries on, failed
+  /// attempts are retried and only the final outcome is returned (a dead
+  /// job's last error as `errc::handler_failed`).
   caf::expected<std::string> dispatch_and_wait(const std::string& key,
                                                const std::string& payload,
-                                               caf::timespan timeout);
+                                               caf::timespan timeout,
+                                               const dispatch_options& opts
+                                               = {});
   /// Like `dispatch_and_wait` without blocking: `done` runs once with the
   /// result or error (on a Pulse thread: keep it short).
   void dispatch_for_result(
     const std::string& key, const std::string& payload, caf::timespan timeout,
-    std::function<void(caf::expected<std::string>)> done);
+    std::function<void(caf::expected<std::string>)> done,
+    const dispatch_options& opts = {});
   /// Completes job `j` (as its handler received it) with `result`: the
   /// job leaves the pool (its worker forgets it without calling stop), the
   /// outcome is kept for `result_retention` and reaches a waiting
@@ -131,8 +141,20 @@ public:
   /// Deletes the delayed job of `key` before it is due (`cancel_delayed`
   /// script). Errors: `errc::not_found` (no delayed job of that key).
   caf::error cancel_delayed(const std::string& key);
-  /// Stops job `key` wherever it runs and forgets it (`stop` script).
-  /// Errors: `errc::not_found`.
+  /// The oldest `limit` jobs of the pool's dead set (jobs whose last
+  /// attempt failed, with their failures; `dead_jobs` script).
+  caf::expected<std::vector<dead_job>> dead_jobs(uint64_t limit = 100);
+  /// Moves dead jobs (those named; all when `keys` is empty) back into the
+  /// pool: each starts again at once with its attempts reset (`redrive`
+  /// script); a key that is pending, running or delayed again is skipped.
+  /// Returns how many moved. Errors: Redis errors.
+  caf::expected<uint64_t> redrive(const std::vector<std::string>& keys = {});
+  /// Deletes dead jobs (those named; all when `keys` is empty;
+  /// `purge_dead` script). Returns how many. Errors: Redis errors.
+  caf::expected<uint64_t>
+  purge_dead(const std::vector<std::string>& keys = {});
+  /// Stops job `key` wherever it runs and forgets it (`stop` script); a
+  /// job waiting for a retry is cancelled. Errors: `errc::not_found`.
   caf::error stop_job(const std::string& key);
   /// Sends a notification to the worker running `key` (`notify` script).
   /// Errors: `errc::not_found` (no such job, or no worker owns it yet).

@@ -28,6 +28,8 @@ local MREV, EPOCH, QUEUED, ORPH = pfx..'mrev', pfx..'epoch', pfx..'queued', pfx.
 local SHUT, CTL, LEASE, TICKS = pfx..'shutdown', pfx..'ctl', pfx..'cleaner', pfx..'tickers'
 local DELAYED, DPAY, RES = pfx..'delayed', pfx..'delayed_payloads', pfx..'result:'
 local INFO = pfx..'info'
+local TRIES, DMETA, DEAD = pfx..'tries', pfx..'delayed_meta', pfx..'dead'
+local DEADPAY, DEADINFO = pfx..'dead_payloads', pfx..'dead_info'
 local function q(w) return pfx..'q:'..w end
 local function owned(w) return pfx..'owned:'..w end
 local function now_ms()
@@ -46,10 +48,73 @@ local function put(k, r)
   redis.call('HSET', JOBS, k, r.o..'|'..r.e..'|'..r.s..'|'..r.n..'|'..r.d)
 end
 local function member(w) return w ~= '' and redis.call('HEXISTS', WORKERS, w) == 1 end
--- Start entry: everything the worker needs to start without a round trip.
+-- Retry state of a job that has per-dispatch options or failed before:
+-- `tries[k] = failures|max|timeout_ms|history` (max and timeout empty: the
+-- pool's); history holds the last 10 `attempt\31unix_ms\31error\30`.
+local function tries(k)
+  local t = redis.call('HGET', TRIES, k)
+  if not t then return 0, '', '', '' end
+  local f, m, to, h = string.match(t, '^(%d+)|(%d*)|(%d*)|(.*)$')
+  if not f then return 0, '', '', '' end
+  return tonumber(f), m, to, h
+end
+-- Start entry: everything the worker needs to start without a round trip;
+-- `/attempt/timeout_ms` follows the epoch after a failure or with options.
 local function start_msg(k, r, p)
   p = p or redis.call('HGET', PAY, k) or ''
-  return 'S'..r.e..' '..#k..' '..#r.n..' '..#r.d..' '..k..r.n..r.d..p
+  local f, _, to = tries(k)
+  local x = ''
+  if f > 0 or to ~= '' then x = '/'..(f + 1)..'/'..to end
+  return 'S'..r.e..x..' '..#k..' '..#r.n..' '..#r.d..' '..k..r.n..r.d..p
+end
+-- The retry policy a node passes: `max|base_ms|cap_ms|jitter_pct|rnd`.
+local function policy(s)
+  local m, b, c, j, x = string.match(s or '', '^(%d+)|(%d+)|(%d+)|(%d+)|(%d+)$')
+  if not m then return {max = 0, base = 1000, cap = 600000, jit = 0, rnd = 0} end
+  return {max = tonumber(m), base = tonumber(b), cap = tonumber(c),
+          jit = tonumber(j), rnd = tonumber(x)}
+end
+-- A failed attempt of job k (record r, payload still in PAY): retries off
+-- ('failed'), a retry due after the backoff ('retry': delayed set, with the
+-- dispatcher in DMETA), or the dead set after the last attempt ('dead').
+-- The caller deletes the job's record, payload and ownership (and, when
+-- 'failed', its retry state).
+local function settle_failure(k, r, err, pol, salt)
+  local fails, m, to, hist = tries(k)
+  local max = pol.max
+  if m ~= '' then max = tonumber(m) end
+  if max <= 0 then return 'failed' end
+  fails = fails + 1
+  local now = now_ms()
+  err = string.sub((string.gsub(err, '[\30\31]', '?')), 1, 1000)
+  hist = hist..fails..'\31'..now..'\31'..err..'\30'
+  local _, n = string.gsub(hist, '\30', '')
+  while n > 10 do
+    hist = string.sub(hist, string.find(hist, '\30', 1, true) + 1)
+    n = n - 1
+  end
+  local p = redis.call('HGET', PAY, k) or ''
+  local state = fails..'|'..m..'|'..to..'|'..hist
+  if fails < max then
+    local d = pol.base * 2 ^ (fails - 1)
+    if d > pol.cap then d = pol.cap end
+    local x = ((pol.rnd + salt * 618034) % 1000000) / 1000000
+    local due = now + math.floor(d - d * pol.jit / 100 * x)
+    local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
+    redis.call('ZADD', DELAYED, due, k)
+    redis.call('HSET', DPAY, k, p)
+    redis.call('HSET', DMETA, k, r.n..'|'..r.d)
+    redis.call('HSET', TRIES, k, state)
+    if not first[2] or due < tonumber(first[2]) then
+      redis.call('PUBLISH', CTL, 'd'..string.format('%d', due))
+    end
+    return 'retry'
+  end
+  redis.call('ZADD', DEAD, now, k)
+  redis.call('HSET', DEADPAY, k, p)
+  redis.call('HSET', DEADINFO, k, state)
+  redis.call('HDEL', TRIES, k)
+  return 'dead'
 end
 -- Gives job k (record r, owned by r.o) to target under a new epoch.
 local function assign(k, r, target)

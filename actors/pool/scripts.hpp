@@ -41,24 +41,31 @@ const script& add_worker();
 const script& remove_workers();
 /// () -> [mrev, id1, value1, ...]: the membership (`created_ns|node`).
 const script& members();
-/// (node, mrev, max_queued, key1, payload1, dispatch_id1, target1, ...) ->
-/// [ok, status1, ...] | [stale] | [shutdown]. Per job: `exists` if it is
-/// pending or running, `overloaded` once `max_queued` jobs wait (nothing is
-/// written for it), otherwise `ok`: a new epoch, its record, payload and a
-/// start entry on the target worker's queue (one `RPUSH` per worker):
-/// `S<epoch> <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`.
+/// (node, mrev, max_queued, key1, payload1, dispatch_id1, target1, opts1,
+/// ...) -> [ok, status1, ...] | [stale] | [shutdown]. Per job: `exists` if
+/// it is pending, running or waiting for a retry, `overloaded` once
+/// `max_queued` jobs wait (nothing is written for it), otherwise `ok`: a
+/// new epoch, its record, payload and a start entry on the target worker's
+/// queue (one `RPUSH` per worker):
+/// `S<epoch>[/<attempt>/<timeout_ms>] <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`.
+/// `opts` (per-dispatch options, `max_attempts|timeout_ms`, either may be
+/// empty for the pool's) is kept in `tries:<key>`'s field, or `""`.
 const script& dispatch_many();
-/// (worker, retention_ms, key1, epoch1, outcome1, dispatch_id1, node1,
-/// error1, ...) -> [fenced key, epoch, ...]. Run by a worker after its
-/// handler's starts returned (outcome `ok`, `fail`, `done` or `requeue`): a
-/// started job still owned by the worker at that epoch becomes running; a
-/// failed one is dropped; a `done` one (a task handler finished it in its
+/// (worker, retention_ms, policy, key1, epoch1, outcome1, dispatch_id1,
+/// node1, error1, ...) -> [fenced key, epoch, ...]. Run by a worker after
+/// its handler's starts returned (outcome `ok`, `fail`, `done` or
+/// `requeue`): a started job still owned by the worker at that epoch
+/// becomes running; a failed one is retried after its backoff, moved to
+/// the dead set after its last attempt, or (retries off) dropped, as the
+/// retry `policy` (`max_attempts|base_ms|cap_ms|jitter_pct|random`, see
+/// `retry_policy`) and the job's own options say; a `done` one (a task handler finished it in its
 /// start; `error` holds the result) is dropped as completed. Results are
 /// published to each dispatcher's node channel (one message per node,
 /// records `<dispatch_id>\x1f<error>\x1e`, and for `done` also the
 /// completion record `c<dispatch_id>\x1f1<len>\x1f<result>\x1e`); the
-/// outcome of a failed or done job is kept in `result:<key>` (`0` or `1`
-/// then the text) for `retention_ms`. Started jobs the worker no longer
+/// outcome of a finally failed or done job is kept in `result:<key>` (`0`
+/// or `1` then the text) for `retention_ms`; a retried one's dispatcher
+/// gets a success (the job was accepted) and no completion yet. Started jobs the worker no longer
 /// owns (stopped or moved meanwhile) are returned: it stops them.
 const script& confirm();
 /// (worker, running key1, epoch1, ...) -> [ok, requeued, stale key, epoch,
@@ -68,13 +75,15 @@ const script& confirm();
 /// not started; lists the running jobs it no longer owns (their stop entry
 /// was lost), which it stops.
 const script& resync();
-/// (worker, key, epoch) -> [ok] | [missing]. Drops a job whose start failed.
-const script& fail();
-/// (from, mrev, key1, epoch1|*, target1, ...) -> [ok, moved] | [stale].
-/// Re-assigns jobs owned by `from` under new epochs (the single requeue
-/// path: rebalance, close, failover, unrouted jobs).
+/// (from, mrev, policy, key1, epoch1|*, target1, ...) -> [ok, moved] |
+/// [stale]. Re-assigns jobs owned by `from` under new epochs (the single
+/// requeue path: rebalance, close, failover, unrouted jobs). When `from`
+/// died (not a member, lease gone), each job it was running failed an
+/// attempt: with retries on (see `confirm`) it is retried after its
+/// backoff or goes to the dead set instead of moving at once.
 const script& move();
-/// (key) -> [ok] | [missing]. Deletes a job and queues its owner's stop.
+/// (key) -> [ok] | [missing]. Deletes a job and queues its owner's stop;
+/// a job waiting for a retry is cancelled.
 const script& stop();
 /// (key, payload) -> [ok] | [missing] | [unowned]. Queues a notification.
 const script& notify();
@@ -97,15 +106,17 @@ const script& purge();
 /// `delayed_payloads`; `exists` if the key already has a delayed job. A new
 /// earliest job publishes `d<due_ms>` on the control channel.
 const script& schedule_job();
-/// (worker, key, epoch, ok 1|0, result, retention_ms) -> [ok] | [stale].
-/// A running (or pending) job owned by `worker` at `epoch` finished: its
-/// record and payload are deleted, its outcome is kept in `result:<key>`
-/// for `retention_ms`, the completion record goes to its dispatcher's node
-/// channel and `C<epoch> <key>` to the worker's queue (it forgets the job
-/// without calling stop). `stale`: the job was stopped, moved or finished
-/// meanwhile.
+/// (worker, key, epoch, ok 1|0, result, retention_ms, policy) -> [ok,
+/// done|retry|dead|failed] | [stale]. A running (or pending) job owned by
+/// `worker` at `epoch` finished: its record and payload are deleted; a
+/// failure is retried or buried as in `confirm`; a final outcome is kept in
+/// `result:<key>` for `retention_ms` and its completion record goes to its
+/// dispatcher's node channel; `C<epoch> <key>` goes to the worker's queue
+/// (it forgets the job without calling stop). `stale`: the job was
+/// stopped, moved or finished meanwhile.
 const script& complete();
-/// (key) -> [ok] | [missing]. Deletes the key's delayed job.
+/// (key) -> [ok] | [missing]. Deletes the key's delayed job (also a
+/// pending retry).
 const script& cancel_delayed();
 /// (limit) -> [now_us, next_ms | -1, key...]: Redis time (Unix µs), the
 /// earliest due time of any delayed job (Unix ms), and up to `limit` keys
@@ -117,8 +128,22 @@ const script& due_jobs();
 /// epoch, record, payload and start entry on the target's queue, as
 /// `dispatch_many` writes them, with no dispatch ID), `gone` (not delayed
 /// or not due any more), `exists` (the key is pending or running: retried
-/// `retry_ms` later), `overloaded` (left due).
+/// `retry_ms` later), `overloaded` (left due). A retry (its dispatcher in
+/// `delayed_meta`) starts under that dispatcher with its attempt number.
 const script& promote();
+/// (limit) -> [key1, died_ms1, payload1, state1, ...]: the oldest `limit`
+/// jobs of the dead set (`dead` sorted set by time of death, Unix ms;
+/// `dead_payloads`; `dead_info`: `attempts|max|timeout_ms|history`, the
+/// history as `attempt\x1funix_ms\x1ferror\x1e`, the last 10).
+const script& dead_jobs();
+/// (key...) or () -> [ok, moved, left]: moves dead jobs (the keys named, or
+/// up to 1000 of the oldest when none is) back to the delayed set, due at
+/// once with their attempts reset; a key that is pending, running or
+/// delayed again is skipped. `left`: dead jobs remaining.
+const script& redrive();
+/// (key...) or () -> [ok, deleted, left]: deletes dead jobs (the keys
+/// named, or up to 1000 of the oldest).
+const script& purge_dead();
 /// (name, period_ms[, first_ms]) -> [next_ms, now_ms]: joins a ticker with
 /// the same period, or (re)creates it with its first tick `first_ms` (by
 /// default one period) from now. Entries live in `pulse:pool:{P}:tickers`

@@ -11,10 +11,18 @@ local k = ARGV[1]
 local r = get(k)
 if not r then
   redis.call('HDEL', PAY, k)
+  -- Waiting for a retry: cancel it.
+  if redis.call('HEXISTS', TRIES, k) == 1 and redis.call('ZREM', DELAYED, k) == 1 then
+    redis.call('HDEL', DPAY, k)
+    redis.call('HDEL', DMETA, k)
+    redis.call('HDEL', TRIES, k)
+    return {'ok'}
+  end
   return {'missing'}
 end
 if r.s == 'p' then redis.call('DECR', QUEUED) end
 redis.call('HDEL', JOBS, k)
+redis.call('HDEL', TRIES, k)
 redis.call('HDEL', PAY, k)
 redis.call('SREM', owned(r.o), k)
 if member(r.o) then redis.call('RPUSH', q(r.o), 'T'..r.e..' '..k) end
@@ -54,7 +62,7 @@ for _, name in ipairs(redis.call('SMEMBERS', pfx..'schedules')) do
   redis.call('DEL', pfx..'sched:'..name)
 end
 redis.call('DEL', JOBS, PAY, WORKERS, ALIVE, MREV, EPOCH, QUEUED, ORPH, SHUT, LEASE, TICKS, DELAYED, DPAY,
-           INFO, pfx..'schedules')
+           INFO, TRIES, DMETA, DEAD, DEADPAY, DEADINFO, pfx..'schedules')
 return {'ok'}
 )lua");
   return s;

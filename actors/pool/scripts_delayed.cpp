@@ -10,6 +10,7 @@ const script& schedule_job() {
 local k, p, at, delay = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
 if redis.call('ZSCORE', DELAYED, k) then return {'exists'} end
+if redis.call('HEXISTS', TRIES, k) == 1 then return {'exists'} end
 local now = now_ms()
 local due = at
 if due < 0 then due = now + delay end
@@ -28,6 +29,8 @@ const script& cancel_delayed() {
   static const script s = make(R"lua(
 if redis.call('ZREM', DELAYED, ARGV[1]) == 0 then return {'missing'} end
 redis.call('HDEL', DPAY, ARGV[1])
+redis.call('HDEL', DMETA, ARGV[1])
+redis.call('HDEL', TRIES, ARGV[1])
 return {'ok'}
 )lua");
   return s;
@@ -72,7 +75,15 @@ for i = 5, #ARGV, 2 do
     local p = redis.call('HGET', DPAY, k) or ''
     redis.call('ZREM', DELAYED, k)
     redis.call('HDEL', DPAY, k)
-    local r = {o = target, e = tostring(redis.call('INCR', EPOCH)), s = 'p', n = node, d = ''}
+    -- A retry goes on under its dispatcher (whose wait gets the outcome).
+    local n, d = node, ''
+    local meta = redis.call('HGET', DMETA, k)
+    if meta then
+      n, d = string.match(meta, '^([^|]*)|(.*)$')
+      redis.call('HDEL', DMETA, k)
+      if not n or n == '' then n, d = node, '' end
+    end
+    local r = {o = target, e = tostring(redis.call('INCR', EPOCH)), s = 'p', n = n, d = d}
     put(k, r)
     redis.call('HSET', PAY, k, p)
     redis.call('INCR', QUEUED)

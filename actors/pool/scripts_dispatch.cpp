@@ -12,16 +12,18 @@ const script& dispatch_many() {
 local node, rev, max = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
 if mrev() ~= rev then return {'stale'} end
-local n = (#ARGV - 3) / 4
+local n = (#ARGV - 3) / 5
 local keys = {}
-for j = 1, n do keys[j] = ARGV[4 * j] end
+for j = 1, n do keys[j] = ARGV[5 * j - 1] end
 local existing = redis.call('HMGET', JOBS, unpack(keys))
+-- A key waiting for a retry has no record but retry state.
+local waiting = redis.call('HMGET', TRIES, unpack(keys))
 local queued = tonumber(redis.call('GET', QUEUED) or '0')
 local out, seen, take = {'ok'}, {}, {}
 local added = 0
 for j = 1, n do
   local k = keys[j]
-  if existing[j] or seen[k] then
+  if existing[j] or waiting[j] or seen[k] then
     out[j + 1] = 'exists'
   elseif max > 0 and queued + added >= max then
     out[j + 1] = 'overloaded'
@@ -34,24 +36,32 @@ for j = 1, n do
 end
 if added == 0 then return out end
 local base = redis.call('INCRBY', EPOCH, added) - added
-local pay, rec, owners, pushes = {}, {}, {}, {}
+local pay, rec, owners, pushes, opts = {}, {}, {}, {}, {}
 for i = 1, added do
   local j = take[i]
-  local k, p, did, target = keys[j], ARGV[4 * j + 1], ARGV[4 * j + 2], ARGV[4 * j + 3]
+  local k, p, did, target = keys[j], ARGV[5 * j], ARGV[5 * j + 1], ARGV[5 * j + 2]
+  local o = ARGV[5 * j + 3] -- per-dispatch options: `max|timeout_ms`, or ''
   local e = tostring(base + i)
+  local x = ''
+  if o ~= '' then
+    opts[#opts + 1] = k
+    opts[#opts + 1] = '0|'..o..'|'
+    x = '/1/'..string.match(o, '|(.*)$')
+  end
   pay[#pay + 1] = k
   pay[#pay + 1] = p
   rec[#rec + 1] = k
   rec[#rec + 1] = target..'|'..e..'|p|'..node..'|'..did
-  local o = owners[target]
-  if not o then o = {}; owners[target] = o end
-  o[#o + 1] = k
+  local ow = owners[target]
+  if not ow then ow = {}; owners[target] = ow end
+  ow[#ow + 1] = k
   if target ~= '' then
     local list = pushes[target]
     if not list then list = {}; pushes[target] = list end
-    list[#list + 1] = 'S'..e..' '..#k..' '..#node..' '..#did..' '..k..node..did..p
+    list[#list + 1] = 'S'..e..x..' '..#k..' '..#node..' '..#did..' '..k..node..did..p
   end
 end
+if #opts > 0 then redis.call('HSET', TRIES, unpack(opts)) end
 redis.call('HSET', PAY, unpack(pay))
 redis.call('HSET', JOBS, unpack(rec))
 redis.call('INCRBY', QUEUED, added)
@@ -64,15 +74,15 @@ return out
 
 const script& confirm() {
   static const script s = make(R"lua(
-local w, keep = ARGV[1], tonumber(ARGV[2])
-local n = (#ARGV - 2) / 6
+local w, keep, pol = ARGV[1], tonumber(ARGV[2]), policy(ARGV[3])
+local n = (#ARGV - 3) / 6
 local keys = {}
-for j = 1, n do keys[j] = ARGV[6 * j - 3] end
+for j = 1, n do keys[j] = ARGV[6 * j - 2] end
 local recs = redis.call('HMGET', JOBS, unpack(keys))
-local fenced, results, running, dropped, owned_drop = {}, {}, {}, {}, {}
+local fenced, results, running, dropped, finished = {}, {}, {}, {}, {}
 local started, failed_pending = 0, 0
 for j = 1, n do
-  local b = 6 * j - 3
+  local b = 6 * j - 2
   local k, e, outcome, did, node, err = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
   local raw = recs[j]
   local o, re, st, rn, rd
@@ -92,18 +102,25 @@ for j = 1, n do
     end
     msg = did..'\31\30'
   elseif outcome == 'fail' then
+    msg = did..'\31'..err..'\30'
     if mine then
       if st == 'p' then failed_pending = failed_pending + 1 end
       dropped[#dropped + 1] = k
-      if keep > 0 then redis.call('SET', RES..k, '0'..err, 'PX', keep) end
+      if settle_failure(k, {n = rn, d = rd}, err, pol, j) == 'retry' then
+        msg = did..'\31\30' -- accepted: it runs again after the backoff
+      else
+        finished[#finished + 1] = k
+        if keep > 0 then redis.call('SET', RES..k, '0'..err, 'PX', keep) end
+        if did ~= '' then msg = msg..'c'..did..'\31'..'0'..#err..'\31'..err..'\30' end
+      end
     end
-    msg = did..'\31'..err..'\30'
   elseif outcome == 'done' then
     -- Started and finished at once (a task handler): `err` is the result.
     msg = did..'\31\30'
     if mine then
       if st == 'p' then failed_pending = failed_pending + 1 end
       dropped[#dropped + 1] = k
+      finished[#finished + 1] = k
       if keep > 0 then redis.call('SET', RES..k, '1'..err, 'PX', keep) end
       if did ~= '' then msg = msg..'c'..did..'\31'..'1'..#err..'\31'..err..'\30' end
     end
@@ -116,6 +133,7 @@ if #dropped > 0 then
   redis.call('HDEL', PAY, unpack(dropped))
   redis.call('SREM', owned(w), unpack(dropped))
 end
+if #finished > 0 then redis.call('HDEL', TRIES, unpack(finished)) end
 if started + failed_pending > 0 then redis.call('DECRBY', QUEUED, started + failed_pending) end
 for node, msg in pairs(results) do redis.call('PUBLISH', pfx..'node:'..node, msg) end
 return fenced
@@ -157,31 +175,30 @@ return out
   return s;
 }
 
-const script& fail() {
-  static const script s = make(R"lua(
-local w, k, e = ARGV[1], ARGV[2], ARGV[3]
-local r = get(k)
-if not r or r.o ~= w or r.e ~= e then return {'missing'} end
-if r.s == 'p' then redis.call('DECR', QUEUED) end
-redis.call('HDEL', JOBS, k)
-redis.call('HDEL', PAY, k)
-redis.call('SREM', owned(w), k)
-return {'ok'}
-)lua");
-  return s;
-}
-
 const script& move() {
   static const script s = make(R"lua(
-local from = ARGV[1]
+local from, pol = ARGV[1], policy(ARGV[3])
 if mrev() ~= ARGV[2] then return {'stale'} end
+-- Jobs running on a worker whose lease ended (it died) failed an attempt.
+local lost = from ~= '' and not member(from)
+             and not redis.call('ZSCORE', ALIVE, 'w:'..from)
 local moved = 0
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   local k, e, target = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local r = get(k)
   if r and r.o == from and (e == '*' or r.e == e) then
     if target ~= '' and not member(target) then return {'stale'} end
-    assign(k, r, target)
+    local how = 'failed'
+    if lost and r.s == 'r' then
+      how = settle_failure(k, r, 'worker '..from..' lost while running the job', pol, i)
+    end
+    if how == 'failed' then
+      assign(k, r, target)
+    else
+      redis.call('HDEL', JOBS, k)
+      redis.call('HDEL', PAY, k)
+      redis.call('SREM', owned(from), k)
+    end
     moved = moved + 1
   elseif not r or r.o ~= from then
     redis.call('SREM', owned(from), k)

@@ -10,16 +10,21 @@ const script& complete() {
 local w, k, e, ok, res, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local r = get(k)
 if not r or r.o ~= w or r.e ~= e then return {'stale'} end
+local how = 'done'
+if ok == '0' then how = settle_failure(k, r, res, policy(ARGV[7]), 1) end
 if r.s == 'p' then redis.call('DECR', QUEUED) end
 redis.call('HDEL', JOBS, k)
 redis.call('HDEL', PAY, k)
 redis.call('SREM', owned(w), k)
-if keep > 0 then redis.call('SET', RES..k, ok..res, 'PX', keep) end
-if r.d ~= '' then
-  redis.call('PUBLISH', pfx..'node:'..r.n, 'c'..r.d..'\31'..ok..#res..'\31'..res..'\30')
+if how ~= 'retry' then
+  redis.call('HDEL', TRIES, k)
+  if keep > 0 then redis.call('SET', RES..k, ok..res, 'PX', keep) end
+  if r.d ~= '' then
+    redis.call('PUBLISH', pfx..'node:'..r.n, 'c'..r.d..'\31'..ok..#res..'\31'..res..'\30')
+  end
 end
 if member(w) then redis.call('RPUSH', q(w), 'C'..e..' '..k) end
-return {'ok'}
+return {'ok', how}
 )lua");
   return s;
 }

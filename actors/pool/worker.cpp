@@ -81,6 +81,11 @@ caf::behavior worker_impl(caf::event_based_actor* self, services* rt,
       st->resume();
       st->poll();
     },
+    [st](pw_timeout_atom, const std::string& key, uint64_t epoch) {
+      guard_t guard{st->mtx};
+      if (!st->closed)
+        st->on_timeout(key, epoch);
+    },
     [st](pw_requeue_atom) {
       guard_t guard{st->mtx};
       st->requeue_armed = false;

@@ -47,7 +47,8 @@ void worker_state::start_batch(std::vector<queue_entry> items) {
         return;
       }
     }
-    std::vector<std::string> move_args{id, std::to_string(m->rev)};
+    std::vector<std::string> move_args{id, std::to_string(m->rev),
+                                       retry_policy(core->opts)};
     std::vector<bool> here(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
       auto t = m->target(items[i].key);
@@ -58,7 +59,7 @@ void worker_state::start_batch(std::vector<queue_entry> items) {
         move_args.push_back(t);
       }
     }
-    if (move_args.size() > 2) {
+    if (move_args.size() > 3) {
       auto r = eval(ps::move(), std::move(move_args));
       if (!r) {
         log::warn("pool worker cannot move jobs worker={} error=\"{}\"",
@@ -91,7 +92,8 @@ std::string worker_state::wire_text(std::string text) {
 void worker_state::run_starts(std::vector<queue_entry>& items) {
   if (items.empty())
     return;
-  std::vector<std::string> args{id, ms_arg(core->opts.result_retention)};
+  std::vector<std::string> args{id, ms_arg(core->opts.result_retention),
+                                retry_policy(core->opts)};
   auto* task = dynamic_cast<task_handler*>(handler.get());
   auto add = [&](const queue_entry& e, const char* outcome,
                  std::string err) {
@@ -119,6 +121,9 @@ void worker_state::run_starts(std::vector<queue_entry>& items) {
     j.node = e.node;
     j.worker = id;
     j.epoch = e.epoch;
+    j.attempt = e.attempt;
+    auto limit = timeout_of(e);
+    auto t0 = std::chrono::steady_clock::now();
     std::string result;
     auto err = guarded("start", j.key, [&] {
       if (!task)
@@ -129,6 +134,10 @@ void worker_state::run_starts(std::vector<queue_entry>& items) {
       result = std::move(*r);
       return caf::error{};
     });
+    if (!err && task && limit.count() > 0
+        && std::chrono::steady_clock::now() - t0 > limit)
+      err = make_error(errc::timeout, "job ran longer than its timeout of "
+                                        + ms_arg(limit) + " ms");
     if (!err && task) {
       core->starts.fetch_add(1, std::memory_order_relaxed);
       add(e, "done", std::move(result)); // finished: never running here
@@ -136,6 +145,9 @@ void worker_state::run_starts(std::vector<queue_entry>& items) {
       running[j.key] = j.epoch;
       core->starts.fetch_add(1, std::memory_order_relaxed);
       core->running.fetch_add(1, std::memory_order_relaxed);
+      if (limit.count() > 0 && me)
+        caf::delayed_anon_send(me, limit, pw_timeout_atom::value, j.key,
+                               j.epoch);
       add(e, "ok", {});
     } else if (code_of(err) == errc::requeue) {
       requeue.emplace_back(j.key, j.epoch);
@@ -171,6 +183,43 @@ bool worker_state::confirm(std::vector<std::string> args) {
                 id, key);
       stop_local(key);
     }
+  }
+  return true;
+}
+
+caf::timespan worker_state::timeout_of(const queue_entry& e) const {
+  if (e.timeout_ms >= 0)
+    return std::chrono::milliseconds{e.timeout_ms};
+  return core->opts.job_timeout;
+}
+
+void worker_state::on_timeout(const std::string& key, uint64_t epoch) {
+  auto i = running.find(key);
+  if (i == running.end() || i->second != epoch)
+    return; // finished, stopped or restarted meanwhile
+  log::info("pool job timed out worker={} key={} epoch={}", id, key, epoch);
+  stop_local(key);
+  timed_out.emplace_back(key, epoch,
+                         render(make_error(errc::timeout,
+                                           "job timed out")));
+  if (!flush_timed_out())
+    arm_retry();
+}
+
+bool worker_state::flush_timed_out() {
+  while (!timed_out.empty()) {
+    auto& [key, epoch, text] = timed_out.back();
+    auto r = eval(ps::complete(),
+                  {id, key, std::to_string(epoch), "0", wire_text(text),
+                   ms_arg(core->opts.result_retention),
+                   retry_policy(core->opts)});
+    if (!r) {
+      log::warn("pool worker cannot fail a timed-out job worker={} key={} "
+                "error=\"{}\"",
+                id, key, render(r.error()));
+      return false;
+    }
+    timed_out.pop_back(); // `stale`: stopped or moved meanwhile
   }
   return true;
 }
@@ -291,7 +340,7 @@ void worker_state::resume() {
     if (!confirm(std::move(args)))
       return;
   }
-  if (!flush_handoff())
+  if (!flush_handoff() || !flush_timed_out())
     arm_retry();
   if (!deferred.empty()) {
     auto items = std::move(deferred);
@@ -310,6 +359,7 @@ void worker_state::stop_everything() {
   deferred.clear();
   requeue.clear();
   unconfirmed.clear();
+  timed_out.clear();
 }
 
 void worker_state::rejoin() {

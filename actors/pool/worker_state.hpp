@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -99,6 +100,9 @@ struct worker_state {
   std::vector<key_epoch> handoff;
   /// Starts refused with errc::requeue, moved after requeue_delay.
   std::vector<key_epoch> requeue;
+  /// Jobs stopped here by their execution timeout whose failure is not yet
+  /// recorded in Redis (`complete` failed): (key, epoch, error text).
+  std::vector<std::tuple<std::string, uint64_t, std::string>> timed_out;
   /// Whether the requeue timer is pending.
   bool requeue_armed = false;
   /// Whether the retry timer is pending.
@@ -190,6 +194,13 @@ struct worker_state {
   /// says this worker no longer owns.
   bool confirm(std::vector<std::string> args);
 
+  /// The execution timeout of a start entry: its own, else the pool's.
+  caf::timespan timeout_of(const queue_entry& e) const;
+  /// A job's execution timeout passed: if it still runs here at `epoch`,
+  /// stops it and fails the attempt (`complete` script).
+  void on_timeout(const std::string& key, uint64_t epoch);
+  /// Records the timed-out failures in `timed_out`; false if Redis failed.
+  bool flush_timed_out();
   /// A stop entry: stops the job if it runs here at `e.epoch`, else drops
   /// its deferred and requeued starts.
   void on_stop(const queue_entry& e);

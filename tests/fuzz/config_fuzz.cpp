@@ -49,6 +49,8 @@ void check_bound(const spec& opt, T x) {
     FUZZ_CHECK(x > 0);
   if (opt.min == spec::bound::non_negative)
     FUZZ_CHECK(x >= 0);
+  if (opt.min == spec::bound::percent)
+    FUZZ_CHECK(x >= 0 && x <= 100);
 }
 
 void check_options(pulse::options& opts) {

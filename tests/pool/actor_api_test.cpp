@@ -133,6 +133,7 @@ caf::behavior app(caf::event_based_actor* self, runtime_actor rt,
 pool_node_actor spawn_node(caf::scoped_actor& self, runtime_actor rt,
                            const std::string& pool, caf::timespan grace) {
   pool_options o;
+  o.retry_base = 50ms;
   o.worker_ttl = 600ms;
   o.ack_grace_period = grace;
   o.job_sink_block_duration = 100ms;
@@ -365,6 +366,89 @@ BOOST_AUTO_TEST_CASE(an_actor_waits_for_a_job_result_by_message) {
     node);
   BOOST_REQUIRE(result.wait_for(10s) == std::future_status::ready);
   BOOST_TEST(result.get() == "hi!");
+  (*self)->send_exit(node, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_retries_redrives_and_purges_by_message) {
+  auto node = spawn_node(*self, rt->actor(), "retry-pool", 500ms);
+  // A job actor that fails every attempt through the node, by message; an
+  // app actor dispatches with 2 attempts; the test reads, redrives and
+  // purges the dead set by message.
+  auto failer = [](job_actor::pointer s,
+                   pool_node_actor n) -> job_actor::behavior_type {
+    return {
+      [=](job_start_atom, const job& j) {
+        s->request(n, 5s, job_complete_atom::value, j, false,
+                   "nope " + std::to_string(j.attempt))
+          .then([](bool) {}, [](caf::error&) {});
+        return true;
+      },
+      [](job_stop_atom, const std::string&) { return true; },
+      [](job_notify_atom, const std::string&, const std::string&) {
+        return true;
+      },
+    };
+  };
+  auto out = std::make_shared<std::promise<std::string>>();
+  auto result = out->get_future();
+  sys->spawn(
+    [out, failer](caf::event_based_actor* s, pool_node_actor n) {
+      auto fail = [=](caf::error& err) {
+        out->set_value("error: " + render(err));
+        s->quit();
+      };
+      s->request(n, 5s, add_worker_atom::value, s->spawn(failer, n))
+        .then(
+          [=](const std::string&) {
+            dispatch_options o;
+            o.max_attempts = 2;
+            s->request(n, 5s, dispatch_atom::value, std::string{"k"},
+                       std::string{"p"}, o)
+              .then(
+                [=](bool) {
+                  out->set_value("dispatched");
+                  s->quit();
+                },
+                fail);
+          },
+          fail);
+    },
+    node);
+  BOOST_REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  BOOST_REQUIRE_EQUAL(result.get(), "dispatched");
+  auto dead = [&] {
+    std::vector<dead_job> xs;
+    (*self)->request(node, 5s, dead_jobs_atom::value, uint64_t{10})
+      .receive([&](std::vector<dead_job>& ys) { xs = std::move(ys); },
+               [](caf::error& e) { BOOST_FAIL(render(e)); });
+    return xs;
+  };
+  BOOST_REQUIRE(wait_until([&] { return dead().size() == 1; }, 10s));
+  auto d = dead().front();
+  BOOST_TEST(d.key == "k");
+  BOOST_TEST(d.payload == "p");
+  BOOST_TEST(d.attempts == 2u);
+  BOOST_REQUIRE_EQUAL(d.failures.size(), 2u);
+  BOOST_TEST(d.failures[0].error == "nope 1");
+  BOOST_TEST(d.failures[1].error == "nope 2");
+  uint64_t moved = 0;
+  (*self)->request(node, 5s, redrive_atom::value, std::vector<std::string>{})
+    .receive([&](uint64_t n) { moved = n; },
+             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  BOOST_TEST(moved == 1u);
+  // Redriven, it fails twice more and is dead again; then purged.
+  BOOST_REQUIRE(wait_until([&] {
+    auto xs = dead();
+    return xs.size() == 1 && xs.front().failures.size() == 2
+           && xs.front().died_at > d.died_at;
+  }, 10s));
+  uint64_t purged = 0;
+  (*self)->request(node, 5s, purge_dead_atom::value,
+                   std::vector<std::string>{"k"})
+    .receive([&](uint64_t n) { purged = n; },
+             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  BOOST_TEST(purged == 1u);
+  BOOST_TEST(dead().empty());
   (*self)->send_exit(node, caf::exit_reason::user_shutdown);
 }
 

@@ -1,8 +1,8 @@
 // Helper process for multi-process pool tests: joins pool <pool> at
 // 127.0.0.1:<port> with <workers> workers whose handler appends
-// "s|x <monotonic ns> <worker> <key>" lines to <journal> (one write(2) per
-// line, so a SIGKILL loses nothing written), prints "ready" once the
-// workers joined, and on SIGTERM closes the node gracefully (jobs handed
+// "s|x <monotonic ns> <worker> <key> [<attempt>]" lines to <journal> (one
+// write(2) per line, so a SIGKILL loses nothing written; starts carry the
+// attempt), prints "ready" once the workers joined, and on SIGTERM closes the node gracefully (jobs handed
 // over), prints "closed" and exits.
 //
 //   pool_process <port> <pool> <journal> <workers> <ttl_ms>
@@ -42,7 +42,7 @@ public:
   explicit journal_handler(int fd) : fd_(fd) {}
 
   caf::error start(const pulse::job& j) override {
-    write('s', j.worker, j.key);
+    write('s', j.worker, j.key, " " + std::to_string(j.attempt));
     std::lock_guard<std::mutex> guard{mtx_};
     workers_[j.key] = j.worker;
     return caf::none;
@@ -60,9 +60,10 @@ public:
   }
 
 private:
-  void write(char kind, const std::string& worker, const std::string& key) {
+  void write(char kind, const std::string& worker, const std::string& key,
+             const std::string& extra = {}) {
     auto line = std::string(1, kind) + " " + std::to_string(mono_ns()) + " "
-                + worker + " " + key + "\n";
+                + worker + " " + key + extra + "\n";
     auto n = ::write(fd_, line.data(), line.size());
     (void) n;
   }
@@ -92,6 +93,7 @@ int main(int argc, char** argv) {
   o.ack_grace_period = 500ms;
   o.job_sink_block_duration = 100ms;
   o.worker_shutdown_ttl = 2s;
+  o.retry_base = 200ms; // jobs dispatched with max_attempts retry quickly
   auto node = pulse::pool_node::add_node(*proc.rt, argv[2], o);
   if (!node) {
     std::fprintf(stderr, "%s\n", pulse::render(node.error()).c_str());

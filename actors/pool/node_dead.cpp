@@ -1,0 +1,111 @@
+// The pool's dead set on a pool node: jobs whose last attempt failed, read,
+// redriven and purged (scripts in scripts_retry.cpp).
+
+#include "pulse/actors/pool/node_state.hpp"
+#include "pulse/actors/pool/scripts.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+
+namespace pulse {
+
+dead_job parse_dead_job(std::string key, const std::string& died,
+                        std::string payload, const std::string& state) {
+  dead_job d;
+  d.key = std::move(key);
+  d.payload = std::move(payload);
+  d.died_at = pool_routing::parse_i64(died).value_or(0);
+  // attempts|max|timeout_ms|history
+  auto p1 = state.find('|');
+  auto p2 = p1 == std::string::npos ? p1 : state.find('|', p1 + 1);
+  auto p3 = p2 == std::string::npos ? p2 : state.find('|', p2 + 1);
+  if (p3 == std::string::npos)
+    return d;
+  auto n = pool_routing::parse_i64(state.substr(0, p1)).value_or(0);
+  d.attempts = static_cast<uint32_t>(std::clamp<int64_t>(n, 0, UINT32_MAX));
+  // history: attempt \x1f unix_ms \x1f error \x1e ...
+  size_t pos = p3 + 1;
+  while (pos < state.size()) {
+    auto end = state.find('\x1e', pos);
+    if (end == std::string::npos)
+      end = state.size();
+    auto rec = state.substr(pos, end - pos);
+    auto a = rec.find('\x1f');
+    auto b = a == std::string::npos ? a : rec.find('\x1f', a + 1);
+    if (b != std::string::npos) {
+      attempt_failure f;
+      auto at = pool_routing::parse_i64(rec.substr(0, a)).value_or(0);
+      f.attempt = static_cast<uint32_t>(std::clamp<int64_t>(at, 0,
+                                                            UINT32_MAX));
+      f.at = pool_routing::parse_i64(rec.substr(a + 1, b - a - 1))
+               .value_or(0);
+      f.error = rec.substr(b + 1);
+      d.failures.push_back(std::move(f));
+    }
+    pos = end + 1;
+  }
+  return d;
+}
+
+namespace node_detail {
+
+namespace ps = pool_scripts;
+
+caf::result<std::vector<dead_job>> node_state::dead_jobs(uint64_t limit) {
+  if (limit == 0)
+    return std::vector<dead_job>{};
+  auto r = eval(ps::dead_jobs(), {std::to_string(limit)});
+  if (!r)
+    return r.error();
+  std::vector<dead_job> out;
+  auto& xs = r->elements;
+  for (size_t i = 0; i + 3 < xs.size(); i += 4)
+    out.push_back(parse_dead_job(std::move(xs[i].str), xs[i + 1].str,
+                                 std::move(xs[i + 2].str), xs[i + 3].str));
+  return out;
+}
+
+namespace {
+
+/// Runs `s` (`redrive` or `purge_dead`) on `keys`, or while dead jobs are
+/// left and it makes progress when `keys` is empty; sums the counts.
+caf::expected<uint64_t> repeat(node_state& st, const script& s,
+                               const std::vector<std::string>& keys) {
+  uint64_t total = 0;
+  for (;;) {
+    auto r = st.eval(s, keys);
+    if (!r)
+      return r.error();
+    if (script_status(*r) != "ok" || r->elements.size() < 3)
+      return make_error(errc::redis_error, "unexpected reply of a dead-set "
+                                           "script");
+    auto n = pool_routing::parse_i64(r->elements[1].str).value_or(0);
+    auto left = pool_routing::parse_i64(r->elements[2].str).value_or(0);
+    total += static_cast<uint64_t>(n);
+    if (!keys.empty() || n == 0 || left == 0)
+      return total;
+  }
+}
+
+} // namespace
+
+caf::result<uint64_t>
+node_state::redrive(const std::vector<std::string>& keys) {
+  auto n = repeat(*this, ps::redrive(), keys);
+  if (!n)
+    return n.error();
+  if (*n > 0)
+    log::info("pool redrove dead jobs pool={} jobs={}", core->pool, *n);
+  return *n;
+}
+
+caf::result<uint64_t>
+node_state::purge_dead(const std::vector<std::string>& keys) {
+  auto n = repeat(*this, ps::purge_dead(), keys);
+  if (!n)
+    return n.error();
+  return *n;
+}
+
+} // namespace node_detail
+
+} // namespace pulse
