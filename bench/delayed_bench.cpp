@@ -8,6 +8,11 @@
 // Two shapes: one node with 4 workers, and three nodes with 2 workers each
 // (all three race to promote every job; one wins).
 //
+// Retries, as BullMQ's bullmq-tasks-bench.js measures them: 200 tasks that
+// fail twice and succeed on the third attempt, exponential backoff from
+// 100 ms (no jitter); lateness = start of attempt n - (failure of attempt
+// n-1 + 100 ms * 2^(n-2)), next to the same raw floor.
+//
 // Usage: delayed_bench [--port=N] [--runs=3] [--scale=1.0]
 
 #include <atomic>
@@ -64,6 +69,51 @@ public:
 private:
   std::mutex mtx_;
   std::unordered_map<std::string, int64_t> starts_;
+};
+
+/// Fails the first two attempts of each job; notes when each attempt
+/// failed and started (Unix µs).
+class flaky_handler : public task_handler {
+public:
+  caf::expected<std::string> run(const job& j) override {
+    auto t = unix_us();
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto& x = jobs_[j.key];
+    x.starts.emplace_back(j.attempt, t);
+    if (j.attempt <= 2) {
+      x.failed.emplace_back(j.attempt, unix_us());
+      return make_error(errc::handler_failed, "boom");
+    }
+    ++done_;
+    return std::string{"ok"};
+  }
+
+  size_t done() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return done_;
+  }
+
+  /// Lateness (µs) of every retry against its failure + backoff.
+  std::vector<double> lateness(int64_t base_us) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::vector<double> out;
+    for (auto& [key, x] : jobs_)
+      for (auto& [attempt, t] : x.starts)
+        for (auto& [failed, at] : x.failed)
+          if (attempt >= 2 && failed == attempt - 1)
+            out.push_back(static_cast<double>(
+              t - (at + base_us * (int64_t{1} << (attempt - 2)))));
+    return out;
+  }
+
+private:
+  struct record {
+    std::vector<std::pair<uint32_t, int64_t>> starts;
+    std::vector<std::pair<uint32_t, int64_t>> failed;
+  };
+  std::mutex mtx_;
+  std::unordered_map<std::string, record> jobs_;
+  size_t done_ = 0;
 };
 
 /// Delays between 200 and 700 ms, as the BullMQ benchmark draws them.
@@ -158,6 +208,34 @@ std::vector<double> pulse_lateness(std::vector<std::unique_ptr<runtime>>& rts,
   return late;
 }
 
+/// Dispatches `n` flaky tasks (3 attempts, backoff from 100 ms, no jitter)
+/// to one node with 4 workers; returns the retries' lateness (µs).
+std::vector<double> retry_lateness(runtime& rt, const std::string& pool,
+                                   size_t n) {
+  auto o = bench_options();
+  o.retry_base = 100ms;
+  o.retry_jitter = 0;
+  auto node = pool_node::add_node(rt, pool, o);
+  if (!node)
+    throw std::runtime_error("add_node: " + render(node.error()));
+  auto h = std::make_shared<flaky_handler>();
+  for (int w = 0; w < 4; ++w)
+    if (!(*node)->add_worker(h))
+      throw std::runtime_error("add_worker failed");
+  dispatch_options d;
+  d.max_attempts = 3;
+  for (size_t i = 0; i < n; ++i)
+    if (auto err = (*node)->dispatch("r" + std::to_string(i), "x", d))
+      throw std::runtime_error("dispatch: " + render(err));
+  auto deadline = clock_type::now() + 20s;
+  while (h->done() < n && clock_type::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  if (h->done() < n)
+    std::fprintf(stderr, "%zu of %zu retried jobs completed\n", h->done(), n);
+  (*node)->shutdown();
+  return h->lateness(100000);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -165,7 +243,8 @@ int main(int argc, char** argv) {
   pulse::config cfg;
   read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(500 * tgt.scale);
-  std::vector<double> p50[2], p99[2], raw50, raw99;
+  std::vector<double> p50[2], p99[2], raw50, raw99, retry50, retry99;
+  auto retries = static_cast<size_t>(200 * tgt.scale);
   {
     caf::actor_system sys{cfg};
     std::vector<std::unique_ptr<runtime>> rts; // three "processes" + client
@@ -189,6 +268,10 @@ int main(int argc, char** argv) {
         p50[shape].push_back(quantile(late, 0.5));
         p99[shape].push_back(quantile(late, 0.99));
       }
+      auto late = retry_lateness(*rts[0], fmt::format("retry-{}", run),
+                                 retries);
+      retry50.push_back(quantile(late, 0.5));
+      retry99.push_back(quantile(late, 0.99));
     }
   }
   const char* shapes[] = {"1 node x 4 workers", "3 nodes x 2 workers"};
@@ -201,5 +284,11 @@ int main(int argc, char** argv) {
            "raw_sleep_rpush_blpop_lateness_p99_us", median(raw99), false,
            extra);
   }
+  auto extra = fmt::format("\"jobs\":{},\"attempts\":3,\"backoff\":"
+                           "\"exponential 100 ms\"", retries);
+  report("retry", "backoff_lateness_p50_us", median(retry50),
+         "raw_sleep_rpush_blpop_lateness_p50_us", median(raw50), false, extra);
+  report("retry", "backoff_lateness_p99_us", median(retry99),
+         "raw_sleep_rpush_blpop_lateness_p99_us", median(raw99), false, extra);
   return 0;
 }

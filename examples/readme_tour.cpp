@@ -86,10 +86,19 @@ void tasks(pulse::runtime* rt) {
   node->add_worker(std::make_shared<thumbnailer>());
   auto r = node->dispatch_and_wait("img:42", "cat.png", std::chrono::seconds{5});
   auto kept = node->job_result("img:42");                  // for [pulse.pool] result-retention
-  node->close();
   // [tasks]
+  // [retries]
+  pulse::dispatch_options opts;                            // or [pulse.pool] max-attempts, job-timeout
+  opts.max_attempts = 3;                                   // backoff retry-base * 2^(n-1), jittered
+  opts.timeout = std::chrono::seconds{30};                 // stopped and retried past it
+  node->dispatch("img:43", "dog.png", opts);
+  auto dead = node->dead_jobs();                           // last attempt failed: errors per attempt
+  node->redrive();                                         // all back into the pool (or purge_dead)
+  // [retries]
+  node->close();
   std::cout << "tasks: " << (r ? *r : pulse::render(r.error()))
-            << (kept && *kept ? " (kept)" : "") << '\n';
+            << (kept && *kept ? " (kept)" : "")
+            << (dead ? "" : " (no dead set)") << '\n';
 }
 
 void gateway_request(caf::actor_system& sys, pulse::runtime* rt) {
