@@ -74,7 +74,12 @@ uint64_t replica_state::current_rev() {
 void replica_state::on_snapshot(resp::value& v) {
   retry.reset();
   ++stats.resyncs;
-  rmap_store::content fresh;
+  // Built straight from the reply's strings, sized up front: no
+  // intermediate map, one arena per shard.
+  size_t bytes = 0;
+  for (auto& e : v.elements)
+    bytes += e.str.size();
+  rmap_store::image fresh{v.elements.size() / 2, bytes};
   uint64_t snap_rev = 0;
   std::string kind;
   for (size_t i = 0; i + 1 < v.elements.size(); i += 2) {
@@ -86,9 +91,11 @@ void replica_state::on_snapshot(resp::value& v) {
     } else if (k == "=kind") {
       kind = val;
     } else {
-      fresh.emplace(std::move(k), std::move(val));
+      fresh.set(k, val);
     }
   }
+  // The reply is not needed any more: free it before the swap.
+  v = resp::value{};
   // The strongest kind this resync stands for.
   auto ev = kind == "del"                           ? map_event_kind::del
             : kind == "reset" || kind == "destroy" ? map_event_kind::reset
@@ -100,21 +107,23 @@ void replica_state::on_snapshot(resp::value& v) {
     if (core->joined && snap_rev <= core->rev)
       ev = map_event_kind::change;
     if (!detailed.empty()) {
-      // Diff for detailed subscribers.
-      auto old = store->snapshot();
-      for (auto& [k, val] : fresh) {
-        auto i = old.find(k);
-        if (i == old.end())
-          changes.push_back({map_event_kind::change, k, {}, val, false,
+      // Diff for detailed subscribers (the store only changes under
+      // `core->mtx`, which this thread holds).
+      fresh.for_each([&](std::string_view k, std::string_view val) {
+        auto old = store->get(k);
+        if (!old)
+          changes.push_back({map_event_kind::change, std::string{k}, {},
+                             std::string{val}, false, snap_rev});
+        else if (*old != val)
+          changes.push_back({map_event_kind::change, std::string{k},
+                             std::move(*old), std::string{val}, true,
                              snap_rev});
-        else if (i->second != val)
-          changes.push_back({map_event_kind::change, k, i->second, val,
-                             true, snap_rev});
-      }
-      for (auto& [k, val] : old)
-        if (fresh.count(k) == 0)
-          changes.push_back({map_event_kind::del, k, val, {}, true,
-                             snap_rev});
+      });
+      store->for_each([&](std::string_view k, std::string_view val) {
+        if (!fresh.contains(k))
+          changes.push_back({map_event_kind::del, std::string{k},
+                             std::string{val}, {}, true, snap_rev});
+      });
     }
     store->replace(std::move(fresh));
     core->rev = snap_rev; // adopted even when lower (data loss, expiry)
