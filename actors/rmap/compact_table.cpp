@@ -1,6 +1,9 @@
 #include "pulse/actors/rmap/compact_table.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <new>
@@ -16,6 +19,8 @@ constexpr size_t min_block = 256;
 /// An entry at least this large gets a block of its own (the current
 /// block's free tail stays usable).
 constexpr size_t own_block = 4096;
+/// Index and arena blocks this large get their own, pre-populated mapping.
+constexpr size_t populate_threshold = 128 * 1024;
 /// Garbage below this is never worth a compaction.
 constexpr size_t min_garbage = 4096;
 
@@ -76,6 +81,27 @@ size_t entry_size(const char* entry) noexcept {
 
 } // namespace
 
+void compact_table::region_deleter::operator()(char* p) const noexcept {
+  if (size > 0)
+    munmap(p, size);
+  else
+    std::free(p);
+}
+
+compact_table::region compact_table::allocate(size_t n, bool zero) {
+  if (n >= populate_threshold) {
+    auto p = mmap(nullptr, n, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED)
+      throw std::bad_alloc{};
+    return region{static_cast<char*>(p), region_deleter{n}};
+  }
+  auto p = zero ? std::calloc(n, 1) : std::malloc(n);
+  if (p == nullptr)
+    throw std::bad_alloc{};
+  return region{static_cast<char*>(p), region_deleter{0}};
+}
+
 size_t compact_table::hash(std::string_view key) noexcept {
   return std::hash<std::string_view>{}(key);
 }
@@ -114,7 +140,7 @@ char* compact_table::append(std::string_view key, std::string_view value) {
   char* out = nullptr;
   if (need >= own_block && !blocks_.empty()) {
     // Its own block, before the current one (whose tail stays in use).
-    block b{std::make_unique<char[]>(need), need};
+    block b{allocate(need, false), need};
     out = b.data.get();
     blocks_.insert(blocks_.end() - 1, std::move(b));
     arena_bytes_ += need;
@@ -125,7 +151,7 @@ char* compact_table::append(std::string_view key, std::string_view value) {
                     : std::min(max_block, std::max(min_block, arena_bytes_));
       size = std::max(size, need);
       next_block_ = 0;
-      blocks_.push_back({std::unique_ptr<char[]>(new char[size]), size});
+      blocks_.push_back({allocate(size, false), size});
       arena_bytes_ += size;
       left_ = size;
     }
@@ -159,9 +185,11 @@ void compact_table::grow(size_t min_capacity) {
     cap *= 2;
   if (cap <= capacity_)
     return;
-  auto old_slots = std::move(slots_);
+  auto old_mem = std::move(slots_mem_);
+  auto old_slots = slots_;
   auto old_cap = capacity_;
-  slots_ = std::make_unique<uint64_t[]>(cap); // zeroed: all empty
+  slots_mem_ = allocate(cap * sizeof(uint64_t), true); // zeroed: all empty
+  slots_ = reinterpret_cast<uint64_t*>(slots_mem_.get());
   capacity_ = cap;
   // Re-placed by their hash (recomputed from the key: slots keep 16 bits).
   for (size_t i = 0; i < old_cap; ++i)
@@ -242,7 +270,7 @@ bool compact_table::erase(std::string_view key, size_t h, std::string* prev) {
 void compact_table::maybe_compact() {
   if (garbage_ < min_garbage || garbage_ <= live_bytes_)
     return;
-  block b{std::unique_ptr<char[]>(new char[live_bytes_]), live_bytes_};
+  block b{allocate(live_bytes_, false), live_bytes_};
   auto out = b.data.get();
   for (size_t i = 0; i < capacity_; ++i) {
     if (slots_[i] == 0)
@@ -267,7 +295,8 @@ size_t compact_table::allocated() const noexcept {
 }
 
 void compact_table::clear() noexcept {
-  slots_.reset();
+  slots_mem_.reset();
+  slots_ = nullptr;
   capacity_ = 0;
   count_ = 0;
   blocks_.clear();
@@ -281,6 +310,7 @@ void compact_table::clear() noexcept {
 
 void compact_table::swap(compact_table& other) noexcept {
   using std::swap;
+  swap(slots_mem_, other.slots_mem_);
   swap(slots_, other.slots_);
   swap(capacity_, other.capacity_);
   swap(count_, other.count_);

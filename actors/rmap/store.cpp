@@ -18,7 +18,11 @@ rmap_store::image::image(size_t entries, size_t bytes) {
 }
 
 void rmap_store::image::set(std::string_view key, std::string_view value) {
-  auto h = compact_table::hash(key);
+  set(key, value, compact_table::hash(key));
+}
+
+void rmap_store::image::set(std::string_view key, std::string_view value,
+                            size_t h) {
   if (!parts_[h % shard_count].put(key, value, h, nullptr))
     ++count_;
 }

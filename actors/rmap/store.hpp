@@ -43,6 +43,20 @@ public:
     /// Sets `key` to `value` (a later set of the same key wins).
     void set(std::string_view key, std::string_view value);
 
+    /// Sets `key` (whose `hash` is `h`) to `value`.
+    void set(std::string_view key, std::string_view value, size_t h);
+
+    /// The hash `set` and `prefetch` take for `key`.
+    static size_t hash(std::string_view key) noexcept {
+      return rmap_detail::compact_table::hash(key);
+    }
+
+    /// Hints that a `set` with hash `h` follows soon (a bulk load issues
+    /// it some entries ahead, so index cache misses overlap).
+    void prefetch(size_t h) const noexcept {
+      parts_[h % 64].prefetch(h);
+    }
+
     /// Returns whether `key` is present.
     bool contains(std::string_view key) const;
 
