@@ -94,12 +94,18 @@ compact_table::region compact_table::allocate(size_t n, bool zero) {
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED)
       throw std::bad_alloc{};
-    return region{static_cast<char*>(p), region_deleter{n}};
+    region r{static_cast<char*>(p), region_deleter{n}};
+    if ((reinterpret_cast<uintptr_t>(p) + n) >> 48 != 0)
+      throw std::bad_alloc{}; // beyond 48 bits: slots cannot hold it
+    return r;
   }
   auto p = zero ? std::calloc(n, 1) : std::malloc(n);
   if (p == nullptr)
     throw std::bad_alloc{};
-  return region{static_cast<char*>(p), region_deleter{0}};
+  region r{static_cast<char*>(p), region_deleter{0}};
+  if ((reinterpret_cast<uintptr_t>(p) + n) >> 48 != 0)
+    throw std::bad_alloc{}; // beyond 48 bits: slots cannot hold it
+  return r;
 }
 
 size_t compact_table::hash(std::string_view key) noexcept {
@@ -159,8 +165,6 @@ char* compact_table::append(std::string_view key, std::string_view value) {
     out = last.data.get() + (last.size - left_);
     left_ -= need;
   }
-  if ((reinterpret_cast<uintptr_t>(out) >> 48) != 0)
-    throw std::bad_alloc{}; // an address beyond 48 bits: cannot index it
   auto p = put_varint(out, key.size());
   p = put_varint(p, value.size());
   if (!key.empty())

@@ -22,7 +22,7 @@ namespace pulse::rmap_detail {
 /// slot and touches an entry only when the hash bits match (a lookup costs
 /// the slot's and the entry's cache lines, like a node-based map's bucket
 /// and node). User-space addresses fit 48 bits on x86-64 and AArch64 Linux
-/// (higher ones are only handed out on request); `append` checks it. An
+/// (higher ones are only handed out on request); `allocate` checks it. An
 /// overwrite with a value of the same length writes in place; any other
 /// overwrite or erase leaves the old bytes as garbage, and once garbage
 /// outweighs the live bytes the arena is compacted (the index keeps its
@@ -44,11 +44,11 @@ public:
   /// The hash every caller passes in (`std::hash<std::string_view>`).
   static size_t hash(std::string_view key) noexcept;
 
-  /// Returns the value of `key` (hash `h`), or null when absent; the view
-  /// lives until the next change.
+  /// Returns the entry of `key` (hash `h`), or null when absent; read it
+  /// with `key_of` and `value_of`. Valid until the next change.
   const char* find(std::string_view key, size_t h) const noexcept;
 
-  /// Key of an entry returned by `find` or passed to `for_each`.
+  /// Key of an entry returned by `find`.
   static std::string_view key_of(const char* entry) noexcept;
 
   /// Value of an entry returned by `find`.
