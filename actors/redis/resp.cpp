@@ -95,6 +95,9 @@ bool operator==(const value& x, const value& y) {
          && x.elements == y.elements;
 }
 
+/// A decoder whose buffer is empty keeps at most this much capacity.
+constexpr size_t max_idle_buffer = 1024 * 1024;
+
 /// Our own incremental RESP2 parser: replies are built directly as
 /// `value`s (no intermediate allocation per reply). Input accumulates in
 /// `buf`; `pos` is where the next reply starts. An incomplete reply is
@@ -335,6 +338,9 @@ caf::error decoder::feed(const char* data, size_t n) {
       impl_->scan_pos -= impl_->pos;
     impl_->buf.erase(0, impl_->pos);
     impl_->pos = 0;
+    if (impl_->buf.capacity() > max_idle_buffer
+        && impl_->buf.size() + n < max_idle_buffer / 4)
+      impl_->buf.shrink_to_fit();
   }
   impl_->buf.append(data, n);
   return caf::none;
@@ -359,7 +365,12 @@ caf::expected<bool> decoder::next(value& out) {
     case impl::status::ok:
       impl_->pos = i;
       if (impl_->pos == impl_->buf.size()) {
-        impl_->buf.clear();
+        // A large reply (HGETALL of a big hash) grew the buffer: free it
+        // rather than keep that much idle per connection.
+        if (impl_->buf.capacity() > max_idle_buffer)
+          std::string{}.swap(impl_->buf);
+        else
+          impl_->buf.clear();
         impl_->pos = 0;
       }
       return true;

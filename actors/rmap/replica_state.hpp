@@ -117,7 +117,7 @@ struct apply_core {
       case map_notification::op::reset:
       case map_notification::op::destroy:
         change.kind = map_event_kind::reset;
-        store->replace({});
+        store->replace(rmap_store::image{});
         break;
     }
     rev = n.rev;

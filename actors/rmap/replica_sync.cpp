@@ -1,6 +1,7 @@
 #include "pulse/actors/rmap/replica_state.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "pulse/actors/rmap/scripts.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -74,21 +75,51 @@ uint64_t replica_state::current_rev() {
 void replica_state::on_snapshot(resp::value& v) {
   retry.reset();
   ++stats.resyncs;
-  rmap_store::content fresh;
+  // Built straight from the reply's strings into one arena per shard, no
+  // intermediate map. Sized from the first pairs (a shortfall only adds
+  // arena blocks); each key's hash is computed a few pairs ahead and its
+  // index slot prefetched, so the cache misses of a big map overlap.
+  auto& xs = v.elements;
+  size_t pairs = xs.size() / 2;
+  size_t sample = std::min<size_t>(pairs, 1024);
+  size_t sample_bytes = 0;
+  for (size_t i = 0; i < 2 * sample; ++i)
+    sample_bytes += xs[i].str.size();
+  size_t bytes = sample == 0 ? 0
+                             : sample_bytes * pairs / sample
+                                 + sample_bytes * pairs / sample / 16;
+  rmap_store::image fresh{pairs, bytes};
+  constexpr size_t ahead = 32;
+  std::array<size_t, ahead> hashes{};
+  for (size_t p = 0; p < std::min(pairs, ahead); ++p) {
+    hashes[p] = rmap_store::image::hash(xs[2 * p].str);
+    fresh.prefetch(hashes[p]);
+  }
   uint64_t snap_rev = 0;
   std::string kind;
-  for (size_t i = 0; i + 1 < v.elements.size(); i += 2) {
-    auto& k = v.elements[i].str;
-    auto& val = v.elements[i + 1].str;
-    if (k == "=rev") {
-      auto r = resp::value::make_bulk(val).as_integer();
-      snap_rev = r && *r > 0 ? static_cast<uint64_t>(*r) : 0;
-    } else if (k == "=kind") {
-      kind = val;
+  for (size_t p = 0; p < pairs; ++p) {
+    auto h = hashes[p % ahead];
+    if (p + ahead < pairs) {
+      auto next = rmap_store::image::hash(xs[2 * (p + ahead)].str);
+      hashes[p % ahead] = next;
+      fresh.prefetch(next);
+    }
+    auto& k = xs[2 * p].str;
+    auto& val = xs[2 * p + 1].str;
+    if (k.size() > 1 && k[0] == '=' && (k == "=rev" || k == "=kind")) {
+      if (k == "=rev") {
+        auto r = resp::value::make_bulk(val).as_integer();
+        snap_rev = r && *r > 0 ? static_cast<uint64_t>(*r) : 0;
+      } else {
+        kind = val;
+      }
     } else {
-      fresh.emplace(std::move(k), std::move(val));
+      fresh.set(k, val, h);
     }
   }
+  // Free the reply (2 values per entry) before the join completes, so a
+  // joined map holds only its store.
+  v = resp::value{};
   // The strongest kind this resync stands for.
   auto ev = kind == "del"                           ? map_event_kind::del
             : kind == "reset" || kind == "destroy" ? map_event_kind::reset
@@ -100,21 +131,23 @@ void replica_state::on_snapshot(resp::value& v) {
     if (core->joined && snap_rev <= core->rev)
       ev = map_event_kind::change;
     if (!detailed.empty()) {
-      // Diff for detailed subscribers.
-      auto old = store->snapshot();
-      for (auto& [k, val] : fresh) {
-        auto i = old.find(k);
-        if (i == old.end())
-          changes.push_back({map_event_kind::change, k, {}, val, false,
+      // Diff for detailed subscribers (the store only changes under
+      // `core->mtx`, which this thread holds).
+      fresh.for_each([&](std::string_view k, std::string_view val) {
+        auto old = store->get(k);
+        if (!old)
+          changes.push_back({map_event_kind::change, std::string{k}, {},
+                             std::string{val}, false, snap_rev});
+        else if (*old != val)
+          changes.push_back({map_event_kind::change, std::string{k},
+                             std::move(*old), std::string{val}, true,
                              snap_rev});
-        else if (i->second != val)
-          changes.push_back({map_event_kind::change, k, i->second, val,
-                             true, snap_rev});
-      }
-      for (auto& [k, val] : old)
-        if (fresh.count(k) == 0)
-          changes.push_back({map_event_kind::del, k, val, {}, true,
-                             snap_rev});
+      });
+      store->for_each([&](std::string_view k, std::string_view val) {
+        if (!fresh.contains(k))
+          changes.push_back({map_event_kind::del, std::string{k},
+                             std::string{val}, {}, true, snap_rev});
+      });
     }
     store->replace(std::move(fresh));
     core->rev = snap_rev; // adopted even when lower (data loss, expiry)
