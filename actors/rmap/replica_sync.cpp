@@ -40,9 +40,12 @@ void replica_state::resync() {
     }
     core->syncing = true;
   }
-  self
-    ->request(gw, caf::infinite, cmd_atom::value,
-              make_command("HGETALL", content_key))
+  // A big map's snapshot may take longer than command-timeout (1M small
+  // entries take seconds on a loaded machine): it gets join-timeout, the
+  // time a join waits for it anyway.
+  auto cmd = make_command("HGETALL", content_key);
+  cmd.timeout = opts.join_timeout;
+  self->request(gw, caf::infinite, cmd_atom::value, std::move(cmd))
     .then([this](resp::value& v) { on_snapshot(v); },
           [this](caf::error& err) {
             bool joined;
