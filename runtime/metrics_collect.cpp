@@ -58,6 +58,8 @@ void add(replica_stats& acc, const replica_stats& x) {
   acc.gaps += x.gaps;
   acc.malformed += x.malformed;
   acc.subscribers += x.subscribers;
+  acc.propagation.merge(x.propagation);
+  acc.propagation_unmatched += x.propagation_unmatched;
 }
 
 void add(gateway_stats& acc, const gateway_stats& x) {

@@ -127,6 +127,8 @@ std::string render_json(const metrics_snapshot& x) {
       .num("resyncs", m.stats.resyncs)
       .num("applied", m.stats.applied)
       .num("subscribers", m.stats.subscribers)
+      .num("propagation_count", m.stats.propagation.count)
+      .num("propagation_sum_seconds", m.stats.propagation.sum)
       .done();
   }));
   root.raw("pools", array(x.pools, [](auto& p) {

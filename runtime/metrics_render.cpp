@@ -151,6 +151,15 @@ void render_maps(prometheus::writer& w, const metrics_snapshot& x) {
              d(e.stats.gaps));
     w.sample("pulse_map_replicas", wtype::gauge,
              "Replicas of the map in this process.", l, d(e.replicas));
+    auto& h = e.stats.propagation;
+    w.histogram("pulse_map_propagation_seconds",
+                "Time from this process sending a set to its replica "
+                "applying that revision's notification (own writes only).",
+                l, bounds(), h.counts, h.sum, h.count);
+    w.sample("pulse_map_propagation_unmatched_total", wtype::counter,
+             "Own set writes whose propagation could not be timed (their "
+             "revision came through a resync, or too late to match).",
+             l, d(e.stats.propagation_unmatched));
   }
 }
 
