@@ -48,6 +48,9 @@ void add(stream_stats& acc, const stream_stats& x, bool first) {
   acc.subscribers += x.subscribers;
   acc.pending = std::max(acc.pending, x.pending);
   acc.lag = first ? x.lag : std::max(acc.lag, x.lag);
+  // Per stream: the group's numbers, the same from every instance.
+  if (first || acc.per_stream.empty())
+    acc.per_stream = x.per_stream;
 }
 
 void add(replica_stats& acc, const replica_stats& x) {

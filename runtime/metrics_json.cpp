@@ -115,6 +115,16 @@ std::string render_json(const metrics_snapshot& x) {
       .num("lag", s.lag)
       .num("errors", s.errors)
       .num("subscribers", s.subscribers)
+      .raw("per_stream", array(s.per_stream, [](auto& p) {
+        return object{}
+          .str("stream", p.stream)
+          .num("pending", p.pending)
+          .num("lag", p.lag)
+          .num("entries_read", p.entries_read)
+          .num("length", p.length)
+          .num("dead_letters", p.dead_letters)
+          .done();
+      }))
       .done();
   };
   root.raw("sinks", array(x.sinks, streams));

@@ -2,6 +2,7 @@
 // docs/operations.md, "Metrics") and as JSON for the dashboard.
 
 #include <cstdio>
+#include <map>
 #include <vector>
 
 #include "pulse/runtime/metrics.hpp"
@@ -122,7 +123,39 @@ void render_sinks(prometheus::writer& w, const metrics_snapshot& x) {
     w.sample("pulse_sink_subscribers", wtype::gauge,
              "Subscribers of the sink's instances in this process.", l,
              d(s.subscribers));
+    for (auto& ps : s.per_stream) {
+      labels ls{{"sink", e.name}, {"stream", ps.stream}};
+      w.sample("pulse_sink_stream_pending_events", wtype::gauge,
+               "Events of one stream delivered to the sink's group and not "
+               "acked yet (XINFO GROUPS pending).",
+               ls, d(ps.pending));
+      if (ps.lag >= 0)
+        w.sample("pulse_sink_stream_lag_events", wtype::gauge,
+                 "Events of one stream not yet delivered to the sink's "
+                 "group (XINFO GROUPS lag; absent when Redis cannot tell).",
+                 ls, static_cast<double>(ps.lag));
+      if (ps.entries_read >= 0)
+        w.sample("pulse_sink_stream_entries_read_total", wtype::counter,
+                 "Entries of one stream the sink's group read, by every "
+                 "consumer of every process (XINFO GROUPS entries-read).",
+                 ls, static_cast<double>(ps.entries_read));
+      if (ps.dead_letters >= 0)
+        w.sample("pulse_sink_stream_dead_letters", wtype::gauge,
+                 "Entries waiting in the dead-letter stream the sink uses "
+                 "for one stream (XLEN).",
+                 ls, static_cast<double>(ps.dead_letters));
+    }
   }
+  // Stream lengths, once per stream whatever the number of sinks.
+  std::map<std::string, int64_t> lengths;
+  for (auto& e : x.sinks)
+    for (auto& ps : e.stats.per_stream)
+      if (ps.length >= 0)
+        lengths[ps.stream] = ps.length;
+  for (auto& [stream, len] : lengths)
+    w.sample("pulse_stream_length_events", wtype::gauge,
+             "Entries in a stream read by a sink of this process (XLEN).",
+             {{"stream", stream}}, static_cast<double>(len));
   for (auto& e : x.readers) {
     labels l{{"streams", e.streams}};
     w.sample("pulse_reader_events_delivered_total", wtype::counter,

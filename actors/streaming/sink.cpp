@@ -8,6 +8,7 @@
 
 #include "pulse/actors/redis/gateway.hpp"
 #include "pulse/actors/redis/services.hpp"
+#include "pulse/actors/streaming/dead_letters.hpp"
 #include "pulse/actors/streaming/janitor.hpp"
 #include "pulse/actors/streaming/sink_state.hpp"
 #include "pulse/actors/streaming/stream.hpp"
@@ -115,24 +116,40 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
         r.lag = 0;
         return r;
       }
-      // Pending and lag as Redis sees them now: one XINFO GROUPS per
-      // stream. Without an answer the counters still go out (lag -1).
+      // Pending and lag as Redis sees them now, per stream: XINFO GROUPS,
+      // XLEN of the stream and of its dead-letter stream. Without an
+      // answer the counters still go out (lag -1, no per-stream entries).
       std::vector<command> cmds;
-      for (auto& s : st->streams)
+      std::vector<std::string> names;
+      for (auto& s : st->streams) {
+        names.push_back(s);
         cmds.push_back(make_command("XINFO", "GROUPS", stream_key(s)));
+        cmds.push_back(make_command("XLEN", stream_key(s)));
+        cmds.push_back(make_command(
+          "XLEN", dead_letters::key(st->cfg.dlq_name(s))));
+      }
       auto rp = self->make_response_promise<stream_stats>();
       self
         ->request(st->shared_gw, caf::infinite, batch_atom::value,
                   std::move(cmds))
         .then(
-          [rp, r, group = st->cfg.name](
+          [rp, r, names, group = st->cfg.name](
             std::vector<resp::value>& replies) mutable {
             int64_t lag = 0;
-            for (auto& x : replies) {
-              auto b = parse_group_backlog(x, group);
+            for (size_t i = 0; i < names.size() && 3 * i + 2 < replies.size();
+                 ++i) {
+              auto b = parse_group_backlog(replies[3 * i], group);
               r.pending += b.pending;
               if (lag >= 0)
                 lag = b.found && b.lag >= 0 ? lag + b.lag : -1;
+              auto len = [&](const resp::value& v) -> int64_t {
+                return v.is_error() ? -1 : v.as_integer().value_or(-1);
+              };
+              r.per_stream.push_back({names[i], b.pending,
+                                      b.found ? b.lag : -1,
+                                      b.found ? b.entries_read : -1,
+                                      len(replies[3 * i + 1]),
+                                      len(replies[3 * i + 2])});
             }
             r.lag = lag;
             rp.deliver(r);
