@@ -229,6 +229,17 @@ void render_pools(prometheus::writer& w, const metrics_snapshot& x) {
                 "the error).",
                 l, bounds(), h.counts, h.sum, h.count);
   }
+  for (auto& k : x.pool_keys) {
+    labels l{{"pool", k.pool}};
+    w.sample("pulse_pool_delayed_jobs", wtype::gauge,
+             "Delayed jobs waiting in the pool (ZCARD delayed).", l,
+             static_cast<double>(k.delayed));
+    if (k.has_next)
+      w.sample("pulse_pool_next_delayed_due_seconds", wtype::gauge,
+               "Seconds until the pool's earliest delayed job is due, on "
+               "Redis' clock (negative: overdue; absent when none waits).",
+               l, static_cast<double>(k.next_due_in_ms) / 1000.0);
+  }
 }
 
 } // namespace

@@ -36,6 +36,9 @@ struct metrics_server::impl {
         res.set_content(render(snap.error()) + "\n", "text/plain");
         return;
       }
+      // Pool keys in Redis; on failure their series are left out.
+      if (auto err = add_pool_keys(rt, *snap, opts.scrape_timeout))
+        log::debug("metrics: pool keys left out error=\"{}\"", err);
       res.set_content(render_prometheus(*snap), prometheus::content_type);
     });
     // The dashboard: the page, its state and its one action.

@@ -84,6 +84,30 @@ BOOST_FIXTURE_TEST_CASE(scrape_reports_the_actors_counters, live_system) {
   BOOST_TEST(v("pulse_scrape_missing_sources") == "0");
 }
 
+BOOST_FIXTURE_TEST_CASE(scrape_reads_delayed_jobs_from_redis, live_system) {
+  auto text = http_get(port(), "/metrics").body;
+  BOOST_TEST(sample_value(text, "pulse_pool_delayed_jobs{pool=\"jobs\"}")
+               .value_or("<none>")
+             == "0");
+  // None waits: no due time.
+  BOOST_TEST(!sample_value(text, "pulse_pool_next_delayed_due_seconds{pool="
+                                 "\"jobs\"}"));
+  auto due = node->dispatch_in("later-1", "p", std::chrono::hours{1});
+  BOOST_REQUIRE_MESSAGE(due, describe(due));
+  BOOST_REQUIRE(node->dispatch_in("later-2", "p", std::chrono::hours{2}));
+  text = http_get(port(), "/metrics").body;
+  BOOST_TEST(sample_value(text, "pulse_pool_delayed_jobs{pool=\"jobs\"}")
+               .value_or("<none>")
+             == "2");
+  auto next = sample_value(text, "pulse_pool_next_delayed_due_seconds{pool="
+                                 "\"jobs\"}");
+  BOOST_REQUIRE(next);
+  BOOST_TEST(std::stod(*next) > 3500.0);
+  BOOST_TEST(std::stod(*next) <= 3600.0);
+  BOOST_REQUIRE(!node->cancel_delayed("later-1"));
+  BOOST_REQUIRE(!node->cancel_delayed("later-2"));
+}
+
 BOOST_FIXTURE_TEST_CASE(promtool_accepts_the_scrape, live_system) {
   auto promtool = find_program("promtool");
   if (promtool.empty()) {
@@ -168,6 +192,8 @@ BOOST_FIXTURE_TEST_CASE(prometheus_scrapes_and_reads_back, live_system) {
   BOOST_TEST(query("pulse_stream_length_events{stream=\"orders\"}")
                .value_or("")
              == "5");
+  BOOST_TEST(query("pulse_pool_delayed_jobs{pool=\"jobs\"}").value_or("")
+             == "0");
   BOOST_TEST(query("pulse_pool_job_starts_total{pool=\"jobs\"}").value_or("")
              == "3");
   BOOST_TEST(query("pulse_pool_running_jobs{pool=\"jobs\"}").value_or("")
