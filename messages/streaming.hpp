@@ -204,13 +204,20 @@ struct sink_stream_stats {
   /// Entries waiting in the stream's dead-letter stream (`XLEN`); -1
   /// unknown.
   int64_t dead_letters = -1;
+  /// Events of this stream the sink instance handed to its subscribers.
+  uint64_t delivered = 0;
+  /// Events of this stream the sink instance acknowledged (`XACK`).
+  uint64_t acked = 0;
+  /// Failures reported for events of this stream (`nack`).
+  uint64_t nacked = 0;
 };
 
 /// Makes `sink_stream_stats` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sink_stream_stats& x) {
   return f(caf::meta::type_name("sink_stream_stats"), x.stream, x.pending,
-           x.lag, x.entries_read, x.length, x.dead_letters);
+           x.lag, x.entries_read, x.length, x.dead_letters, x.delivered,
+           x.acked, x.nacked);
 }
 
 /// Counters of a reader or sink.

@@ -48,9 +48,19 @@ void add(stream_stats& acc, const stream_stats& x, bool first) {
   acc.subscribers += x.subscribers;
   acc.pending = std::max(acc.pending, x.pending);
   acc.lag = first ? x.lag : std::max(acc.lag, x.lag);
-  // Per stream: the group's numbers, the same from every instance.
-  if (first || acc.per_stream.empty())
+  // Per stream: the group's numbers (the same from every instance) from
+  // the first, this process' counts added up.
+  if (first || acc.per_stream.empty()) {
     acc.per_stream = x.per_stream;
+    return;
+  }
+  for (auto& ps : x.per_stream)
+    for (auto& a : acc.per_stream)
+      if (a.stream == ps.stream) {
+        a.delivered += ps.delivered;
+        a.acked += ps.acked;
+        a.nacked += ps.nacked;
+      }
 }
 
 void add(replica_stats& acc, const replica_stats& x) {

@@ -123,6 +123,9 @@ std::string render_json(const metrics_snapshot& x) {
           .num("entries_read", p.entries_read)
           .num("length", p.length)
           .num("dead_letters", p.dead_letters)
+          .num("delivered", p.delivered)
+          .num("acked", p.acked)
+          .num("nacked", p.nacked)
           .done();
       }))
       .done();

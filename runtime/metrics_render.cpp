@@ -125,6 +125,17 @@ void render_sinks(prometheus::writer& w, const metrics_snapshot& x) {
              d(s.subscribers));
     for (auto& ps : s.per_stream) {
       labels ls{{"sink", e.name}, {"stream", ps.stream}};
+      w.sample("pulse_sink_stream_events_delivered_total", wtype::counter,
+               "Events of one stream the sink's instances in this process "
+               "handed to their subscribers.",
+               ls, d(ps.delivered));
+      w.sample("pulse_sink_stream_events_acked_total", wtype::counter,
+               "Events of one stream the sink's instances in this process "
+               "acknowledged (XACK).",
+               ls, d(ps.acked));
+      w.sample("pulse_sink_stream_events_nacked_total", wtype::counter,
+               "Failures reported for events of one stream (nack).", ls,
+               d(ps.nacked));
       w.sample("pulse_sink_stream_pending_events", wtype::gauge,
                "Events of one stream delivered to the sink's group and not "
                "acked yet (XINFO GROUPS pending).",

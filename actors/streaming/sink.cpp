@@ -99,9 +99,12 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
       for (auto& id : ids)
         st->ack(stream, id);
     },
-    [st](nack_atom, const std::string&, const std::string& id,
+    [st](nack_atom, const std::string& stream, const std::string& id,
          std::string& err) {
       ++st->stats.nacked;
+      auto& c = st->counts[stream];
+      c.stream = stream;
+      ++c.nacked;
       st->shared->nack(id, std::move(err));
     },
     [self, st](stats_atom) -> caf::result<stream_stats> {
@@ -133,7 +136,7 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
         ->request(st->shared_gw, caf::infinite, batch_atom::value,
                   std::move(cmds))
         .then(
-          [rp, r, names, group = st->cfg.name](
+          [rp, r, names, counts = st->counts, group = st->cfg.name](
             std::vector<resp::value>& replies) mutable {
             int64_t lag = 0;
             for (size_t i = 0; i < names.size() && 3 * i + 2 < replies.size();
@@ -145,11 +148,14 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
               auto len = [&](const resp::value& v) -> int64_t {
                 return v.is_error() ? -1 : v.as_integer().value_or(-1);
               };
-              r.per_stream.push_back({names[i], b.pending,
-                                      b.found ? b.lag : -1,
-                                      b.found ? b.entries_read : -1,
-                                      len(replies[3 * i + 1]),
-                                      len(replies[3 * i + 2])});
+              auto c = counts[names[i]];
+              c.stream = names[i];
+              c.pending = b.pending;
+              c.lag = b.found ? b.lag : -1;
+              c.entries_read = b.found ? b.entries_read : -1;
+              c.length = len(replies[3 * i + 1]);
+              c.dead_letters = len(replies[3 * i + 2]);
+              r.per_stream.push_back(std::move(c));
             }
             r.lag = lag;
             rp.deliver(r);

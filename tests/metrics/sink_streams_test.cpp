@@ -1,6 +1,7 @@
 // Per-stream series of a sink reading two streams: each stream's pending,
-// lag and entries read come out apart (what Redis reports for the group on
-// that stream), before reading, after reading without acks, and after acks.
+// lag and entries read (what Redis reports for the group on that stream)
+// and this process' delivered, acked and nacked counts come out apart,
+// before reading, after reading without acks, and after acks and nacks.
 
 #include <chrono>
 #include <string>
@@ -54,21 +55,33 @@ BOOST_FIXTURE_TEST_CASE(series_are_split_per_stream, metrics_fixture) {
   BOOST_TEST(value("pulse_sink_stream_lag_events", "s2") == "0");
   BOOST_TEST(value("pulse_sink_stream_entries_read_total", "s1") == "3");
   BOOST_TEST(value("pulse_sink_stream_entries_read_total", "s2") == "1");
+  // Counted by this process, per stream.
+  BOOST_TEST(value("pulse_sink_stream_events_delivered_total", "s1") == "3");
+  BOOST_TEST(value("pulse_sink_stream_events_delivered_total", "s2") == "1");
   // The per-sink gauge is their sum.
   BOOST_TEST(sample_value(http_get(port(), "/metrics").body,
                           "pulse_sink_pending_events{sink=\"multi\","
                           "streams=\"s1,s2\"}")
                .value_or("<none>")
              == "4");
-  // Acked: nothing pending.
-  for (auto& ev : got)
-    (*sub)->ack(ev);
+  // s1's events acked, s2's nacked (it stays pending until its grace
+  // period is over).
+  for (auto& ev : got) {
+    if (ev.stream == "s1")
+      (*sub)->ack(ev);
+    else
+      (*sub)->nack(ev, "no");
+  }
   BOOST_TEST(wait_until(
     [&] {
       return value("pulse_sink_stream_pending_events", "s1") == "0"
-             && value("pulse_sink_stream_pending_events", "s2") == "0";
+             && value("pulse_sink_stream_events_acked_total", "s1") == "3";
     },
     10s));
+  BOOST_TEST(value("pulse_sink_stream_pending_events", "s2") == "1");
+  BOOST_TEST(value("pulse_sink_stream_events_acked_total", "s2") == "0");
+  BOOST_TEST(value("pulse_sink_stream_events_nacked_total", "s2") == "1");
+  BOOST_TEST(value("pulse_sink_stream_events_nacked_total", "s1") == "0");
   BOOST_TEST(value("pulse_sink_stream_dead_letters", "s1") == "0");
 }
 
