@@ -17,6 +17,7 @@
 #include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "pulse/messages/histogram.hpp"
 #include "pulse/messages/options.hpp"
 #include "pulse/messages/pubsub.hpp" // sub_atom, unsub_atom, resub_atom, pubsub_message
 #include "pulse/messages/redis.hpp"  // stats_atom
@@ -213,13 +214,19 @@ struct replica_stats {
   uint64_t malformed = 0;
   /// Coarse and detailed subscribers right now.
   uint64_t subscribers = 0;
+  /// Delays from this process' own `set` writes to the apply of their
+  /// revision (`propagation_probe` in actors/rmap/propagation.hpp).
+  latency_histogram propagation;
+  /// Own `set` writes whose delay could not be measured.
+  uint64_t propagation_unmatched = 0;
 };
 
 /// Makes `replica_stats` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_stats& x) {
   return f(caf::meta::type_name("replica_stats"), x.rev, x.applied,
-           x.ignored, x.resyncs, x.gaps, x.malformed, x.subscribers);
+           x.ignored, x.resyncs, x.gaps, x.malformed, x.subscribers,
+           x.propagation, x.propagation_unmatched);
 }
 
 // -- actor interface ----------------------------------------------------------

@@ -187,6 +187,39 @@ typename Inspector::result_type inspect(Inspector& f, event_batch& x) {
   return f(caf::meta::type_name("event_batch"), x.events);
 }
 
+/// One stream of a sink as Redis sees it when the stats are asked for
+/// (`XINFO GROUPS`, `XLEN`): the sink's consumer group on that stream.
+struct sink_stream_stats {
+  /// The stream's name.
+  std::string stream;
+  /// Entries delivered to the group and not acked (`pending`).
+  uint64_t pending = 0;
+  /// Entries not delivered to the group yet (`lag`, Redis 7); -1 unknown.
+  int64_t lag = -1;
+  /// Entries the group has read (`entries-read`, Redis 7, every consumer
+  /// of every process); -1 unknown.
+  int64_t entries_read = -1;
+  /// The stream's length (`XLEN`); -1 unknown.
+  int64_t length = -1;
+  /// Entries waiting in the stream's dead-letter stream (`XLEN`); -1
+  /// unknown.
+  int64_t dead_letters = -1;
+  /// Events of this stream the sink instance handed to its subscribers.
+  uint64_t delivered = 0;
+  /// Events of this stream the sink instance acknowledged (`XACK`).
+  uint64_t acked = 0;
+  /// Failures reported for events of this stream (`nack`).
+  uint64_t nacked = 0;
+};
+
+/// Makes `sink_stream_stats` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sink_stream_stats& x) {
+  return f(caf::meta::type_name("sink_stream_stats"), x.stream, x.pending,
+           x.lag, x.entries_read, x.length, x.dead_letters, x.delivered,
+           x.acked, x.nacked);
+}
+
 /// Counters of a reader or sink.
 struct stream_stats {
   /// Read replies received (`XREAD` or `XREADGROUP`).
@@ -225,6 +258,9 @@ struct stream_stats {
   /// deletions inside the unread range, or a failed query). Sinks only;
   /// readers report -1.
   int64_t lag = -1;
+  /// Per stream of a sink, as Redis reports them when the stats are asked
+  /// for (sinks only; empty when the query failed).
+  std::vector<sink_stream_stats> per_stream;
 };
 
 /// Makes `stream_stats` serializable for CAF messages.
@@ -233,7 +269,7 @@ typename Inspector::result_type inspect(Inspector& f, stream_stats& x) {
   return f(caf::meta::type_name("stream_stats"), x.polls, x.delivered,
            x.filtered, x.malformed, x.acked, x.reclaimed, x.dead_lettered,
            x.stale_consumers_removed, x.trimmed, x.errors, x.subscribers,
-           x.pending, x.lag, x.nacked);
+           x.pending, x.lag, x.nacked, x.per_stream);
 }
 
 // -- actor interfaces ---------------------------------------------------------

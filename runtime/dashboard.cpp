@@ -4,7 +4,6 @@
 #include <sstream>
 
 #include "pulse/actors/redis/client.hpp"
-#include "pulse/actors/pool/scripts.hpp"
 #include "pulse/actors/streaming/dead_letters.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
@@ -34,46 +33,6 @@ std::string quote(const std::string& x) {
     out += c;
   }
   return out + '"';
-}
-
-/// `"<pool>":{"count":N,"keys":[...]}` per pool of `snap`: `HLEN` and one
-/// `HSCAN ... COUNT 20` of the pool's job hash (the first keys, not all).
-std::string pool_jobs(runtime& rt, const metrics_snapshot& snap,
-                      caf::timespan timeout) {
-  std::vector<std::string> pools;
-  std::vector<command> cmds;
-  for (auto& p : snap.pools) {
-    if (std::find(pools.begin(), pools.end(), p.pool) != pools.end())
-      continue;
-    pools.push_back(p.pool);
-    auto key = pool_scripts::pool_prefix(p.pool) + "jobs";
-    cmds.push_back(make_command("HLEN", key));
-    cmds.push_back(make_command("HSCAN", key, "0", "COUNT", "20"));
-  }
-  if (cmds.empty())
-    return {};
-  client c{rt.system(), rt.gateway(), timeout};
-  auto replies = c.batch(std::move(cmds));
-  std::string out;
-  for (size_t i = 0; i < pools.size(); ++i) {
-    int64_t count = -1;
-    std::string keys;
-    if (replies && 2 * i + 1 < replies->size()) {
-      count = (*replies)[2 * i].as_integer().value_or(-1);
-      auto& scan = (*replies)[2 * i + 1];
-      if (scan.is_array() && scan.elements.size() == 2)
-        for (size_t j = 0; j < scan.elements[1].elements.size(); j += 2) {
-          if (!keys.empty())
-            keys += ',';
-          keys += quote(scan.elements[1].elements[j].str);
-        }
-    }
-    if (i > 0)
-      out += ',';
-    out += quote(pools[i]) + ":{\"count\":" + std::to_string(count)
-           + ",\"keys\":[" + keys + "]}";
-  }
-  return out;
 }
 
 } // namespace
@@ -106,7 +65,7 @@ std::string dashboard_state(runtime& rt, const metrics_snapshot& snap,
     }
   }
   extra += '}';
-  extra += ",\"jobs\":{" + pool_jobs(rt, snap, timeout) + '}';
+  extra += ",\"jobs\":{" + dashboard_pools(rt, snap, timeout) + '}';
   json.insert(json.size() - 1, extra);
   return json;
 }

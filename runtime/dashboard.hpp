@@ -3,8 +3,9 @@
 /// The web dashboard served by the metrics endpoint (`GET /`): one static
 /// page (HTML and JavaScript compiled into the library) that polls
 /// `GET /api/state` every 2 s and shows streams, sinks (lag, pending, dead
-/// letters), pools (nodes, workers, jobs) and maps, with one action:
-/// redriving a sink's dead letters (`POST /api/redrive`).
+/// letters), pools (nodes, workers, jobs, delayed jobs, kept results) and
+/// maps, with two actions: redriving a sink's dead letters
+/// (`POST /api/redrive`) and stopping a job (`POST /api/stop`).
 
 #include <cstdint>
 #include <string>
@@ -24,11 +25,29 @@ const std::string& dashboard_html();
 /// Returns the JSON of `GET /api/state`: `render_json(snap)` plus
 /// `dead_letters`, the length of each sink stream's default dead-letter
 /// stream (`<stream>:dead-letter`; one `XLEN` each) and `jobs`, per pool
-/// the number of jobs and up to 20 of their keys (`HLEN`, `HSCAN ... COUNT
-/// 20`). Blocking calls: run it on the HTTP thread, never on a scheduler
-/// thread.
+/// `dashboard_pools`. Blocking calls: run it on the HTTP thread, never on a
+/// scheduler thread.
 std::string dashboard_state(runtime& rt, const metrics_snapshot& snap,
                             caf::timespan timeout);
+
+/// Returns `"<pool>":{...}` for every pool with a node in `snap`: `count`
+/// and up to 20 `keys` of its jobs (`HLEN`, `HSCAN ... COUNT 20`),
+/// `delayed` jobs and `next_due_in_ms` on Redis' clock (`ZCARD`, `ZRANGE
+/// delayed 0 0 WITHSCORES`, `TIME`; null when none), `results` kept
+/// (`SCAN MATCH <prefix>result:*`, at most 20 rounds of `COUNT 1000`;
+/// `results_complete` false when the count is a lower bound) and
+/// `workers` (at most 100: `HGETALL workers`, `HGETALL info`, `SCARD
+/// owned:<W>`, `LLEN q:<W>`) with id, name, node, node name, jobs and queue
+/// depth. Replies that failed show as -1. Blocking (HTTP thread).
+std::string dashboard_pools(runtime& rt, const metrics_snapshot& snap,
+                            caf::timespan timeout);
+
+/// Stops job `key` of `pool` wherever it runs and forgets it: the pool's
+/// `stop` script, like `pool_node::stop_job` and `pulse job stop`. Blocking
+/// (HTTP thread). Errors: `errc::invalid_argument` (bad pool name, no
+/// key), `errc::not_found` (no such job), Redis and gateway errors.
+caf::error stop_pool_job(runtime& rt, const std::string& pool,
+                         const std::string& key, caf::timespan timeout);
 
 /// Moves every entry of the default dead-letter streams of `streams`
 /// (comma-separated) back into their source streams

@@ -1,7 +1,8 @@
 // The dashboard page (HTML, CSS and JavaScript), compiled into the library.
 // It renders `GET /api/state` every 2 s; `#redrive=<sink>` in the URL presses
-// that sink's redrive button once after the first render (for scripted
-// checks, e.g. the headless browser test).
+// that sink's redrive button once after the first render, `#stop=<pool>/<key>`
+// that job's stop button (for scripted checks, e.g. the headless browser
+// test).
 
 #include "pulse/runtime/dashboard.hpp"
 
@@ -40,7 +41,12 @@ td.name { text-align: left; font-family: monospace; }
 <tbody></tbody></table>
 <h2>Jobs</h2>
 <table id="jobs"><thead><tr><th>pool</th><th>jobs</th><th>keys (first 20)</th>
+<th>delayed</th><th>next due</th><th>results kept</th><th>stop a job</th>
 </tr></thead><tbody></tbody></table>
+<h2>Workers</h2>
+<table id="workers"><thead><tr><th>pool</th><th>worker</th><th>name</th>
+<th>node</th><th>jobs</th><th>queue depth</th></tr></thead>
+<tbody></tbody></table>
 <h2>Maps</h2>
 <table id="maps"><thead><tr><th>map</th><th>replicas</th><th>revision</th>
 <th>resyncs</th><th>changes applied</th></tr></thead><tbody></tbody></table>
@@ -54,6 +60,9 @@ let lastState = null;
 let autoRedrive = null;
 const m = /#redrive=([^&]+)/.exec(location.hash);
 if (m) autoRedrive = decodeURIComponent(m[1]);
+let autoStop = null;
+const ms_ = /#stop=([^&]+)/.exec(location.hash);
+if (ms_) autoStop = decodeURIComponent(ms_[1]);
 
 function cell(tr, text, cls) {
   const td = document.createElement('td');
@@ -96,6 +105,27 @@ async function redrive(sink, streams, button) {
   }
   await refresh();
 }
+async function stopJob(pool, key, button) {
+  button.disabled = true;
+  try {
+    const r = await fetch('/api/stop?pool=' + encodeURIComponent(pool) +
+                          '&key=' + encodeURIComponent(key), {method: 'POST'});
+    const j = await r.json();
+    document.body.dataset.stopped = j.stopped !== undefined
+      ? pool + '/' + j.stopped : 'error';
+    document.getElementById('status').textContent = j.stopped !== undefined
+      ? 'stopped job ' + j.stopped + ' of pool ' + pool
+      : 'stop failed: ' + j.error;
+  } catch (e) {
+    document.getElementById('status').textContent = 'stop failed: ' + e;
+  }
+  await refresh();
+}
+function dueText(v) {
+  if (v === null || v === undefined) return '-';
+  return v >= 0 ? 'in ' + (v / 1000).toFixed(1) + ' s'
+                : 'overdue ' + (-v / 1000).toFixed(1) + ' s';
+}
 function render(state) {
   fill('sinks', state.sinks, (tr, s) => {
     cell(tr, s.name, 'name');
@@ -136,7 +166,32 @@ function render(state) {
     const j = state.jobs[pool];
     tr.id = 'jobs-' + pool;
     cell(tr, pool, 'name'); cell(tr, j.count < 0 ? '?' : j.count);
-    cell(tr, j.keys.slice().sort().join(', '), 'name');
+    const keys = j.keys.slice().sort();
+    cell(tr, keys.join(', '), 'name');
+    cell(tr, j.delayed < 0 ? '?' : j.delayed);
+    cell(tr, dueText(j.next_due_in_ms),
+         j.next_due_in_ms !== null && j.next_due_in_ms < -5000 ? 'warn' : '');
+    cell(tr, j.results < 0 ? '?' : j.results + (j.results_complete ? '' : '+'));
+    const act = document.createElement('td');
+    act.className = 'name';
+    for (const k of keys) {
+      const b = document.createElement('button');
+      b.textContent = 'stop ' + k;
+      b.id = 'stop-' + pool + '/' + k;
+      b.onclick = () => stopJob(pool, k, b);
+      act.appendChild(b);
+    }
+    tr.appendChild(act);
+  });
+  const workers = [];
+  for (const pool of Object.keys(state.jobs))
+    for (const w of state.jobs[pool].workers || []) workers.push([pool, w]);
+  fill('workers', workers, (tr, [pool, w]) => {
+    tr.id = 'worker-' + w.id;
+    cell(tr, pool, 'name'); cell(tr, w.id, 'name');
+    cell(tr, w.name || '-', 'name'); cell(tr, w.node_name || w.node, 'name');
+    cell(tr, w.jobs < 0 ? '?' : w.jobs);
+    cell(tr, w.queue < 0 ? '?' : w.queue, w.queue > 100 ? 'warn' : '');
   });
   fill('maps', state.maps, (tr, x) => {
     tr.id = 'map-' + x.name;
@@ -155,7 +210,7 @@ async function refresh() {
     const state = await r.json();
     lastState = state;
     render(state);
-    if (!document.body.dataset.redriveMoved)
+    if (!document.body.dataset.redriveMoved && !document.body.dataset.stopped)
       document.getElementById('status').textContent =
         'updated ' + new Date().toLocaleTimeString() + ' (' +
         state.scrape.asked + ' actors, ' + state.scrape.missing + ' late)';
@@ -163,6 +218,11 @@ async function refresh() {
     if (autoRedrive !== null) {
       const b = document.getElementById('redrive-' + autoRedrive);
       autoRedrive = null;
+      if (b) b.click();
+    }
+    if (autoStop !== null) {
+      const b = document.getElementById('stop-' + autoStop);
+      autoStop = null;
       if (b) b.click();
     }
   } catch (e) {

@@ -74,6 +74,21 @@ struct metrics_snapshot {
   std::vector<map_entry> maps;
   /// Pool nodes, by pool and node ID.
   std::vector<pool_stats> pools;
+  /// What a pool's Redis keys say (`add_pool_keys`), per pool.
+  struct pool_keys_entry {
+    /// The pool's name.
+    std::string pool;
+    /// Delayed jobs waiting (`ZCARD delayed`).
+    int64_t delayed = 0;
+    /// Whether `next_due_in_ms` holds a value (some job is delayed).
+    bool has_next = false;
+    /// Milliseconds until the earliest delayed job is due, on Redis' clock
+    /// (negative when overdue).
+    int64_t next_due_in_ms = 0;
+  };
+  /// Pools with a node in this process, by name (empty until
+  /// `add_pool_keys`).
+  std::vector<pool_keys_entry> pool_keys;
   /// Actors asked.
   uint64_t asked = 0;
   /// Actors that did not answer within the scrape timeout (or failed).
@@ -90,6 +105,15 @@ struct metrics_snapshot {
 /// the collection did not finish within twice `timeout` (it always should).
 caf::expected<metrics_snapshot> collect_metrics(runtime& rt,
                                                 caf::timespan timeout);
+
+/// Reads the Redis keys of every pool with a node in `x.pools` into
+/// `x.pool_keys`: one batch of `ZCARD delayed` and `ZRANGE delayed 0 0
+/// WITHSCORES` per pool and one `TIME`, through a blocking client on the
+/// runtime's gateway bounded by `timeout`. Call it from a thread that may
+/// block (the HTTP server's). On an error, `x.pool_keys` stays empty (the
+/// series are left out of that scrape) and the error is returned.
+caf::error add_pool_keys(runtime& rt, metrics_snapshot& x,
+                         caf::timespan timeout);
 
 /// Renders `x` as Prometheus text format 0.0.4 (every family in
 /// `docs/operations.md`).

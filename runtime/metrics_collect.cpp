@@ -48,6 +48,19 @@ void add(stream_stats& acc, const stream_stats& x, bool first) {
   acc.subscribers += x.subscribers;
   acc.pending = std::max(acc.pending, x.pending);
   acc.lag = first ? x.lag : std::max(acc.lag, x.lag);
+  // Per stream: the group's numbers (the same from every instance) from
+  // the first, this process' counts added up.
+  if (first || acc.per_stream.empty()) {
+    acc.per_stream = x.per_stream;
+    return;
+  }
+  for (auto& ps : x.per_stream)
+    for (auto& a : acc.per_stream)
+      if (a.stream == ps.stream) {
+        a.delivered += ps.delivered;
+        a.acked += ps.acked;
+        a.nacked += ps.nacked;
+      }
 }
 
 void add(replica_stats& acc, const replica_stats& x) {
@@ -58,6 +71,8 @@ void add(replica_stats& acc, const replica_stats& x) {
   acc.gaps += x.gaps;
   acc.malformed += x.malformed;
   acc.subscribers += x.subscribers;
+  acc.propagation.merge(x.propagation);
+  acc.propagation_unmatched += x.propagation_unmatched;
 }
 
 void add(gateway_stats& acc, const gateway_stats& x) {

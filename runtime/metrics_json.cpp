@@ -115,6 +115,19 @@ std::string render_json(const metrics_snapshot& x) {
       .num("lag", s.lag)
       .num("errors", s.errors)
       .num("subscribers", s.subscribers)
+      .raw("per_stream", array(s.per_stream, [](auto& p) {
+        return object{}
+          .str("stream", p.stream)
+          .num("pending", p.pending)
+          .num("lag", p.lag)
+          .num("entries_read", p.entries_read)
+          .num("length", p.length)
+          .num("dead_letters", p.dead_letters)
+          .num("delivered", p.delivered)
+          .num("acked", p.acked)
+          .num("nacked", p.nacked)
+          .done();
+      }))
       .done();
   };
   root.raw("sinks", array(x.sinks, streams));
@@ -127,6 +140,8 @@ std::string render_json(const metrics_snapshot& x) {
       .num("resyncs", m.stats.resyncs)
       .num("applied", m.stats.applied)
       .num("subscribers", m.stats.subscribers)
+      .num("propagation_count", m.stats.propagation.count)
+      .num("propagation_sum_seconds", m.stats.propagation.sum)
       .done();
   }));
   root.raw("pools", array(x.pools, [](auto& p) {

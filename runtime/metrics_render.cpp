@@ -2,6 +2,7 @@
 // docs/operations.md, "Metrics") and as JSON for the dashboard.
 
 #include <cstdio>
+#include <map>
 #include <vector>
 
 #include "pulse/runtime/metrics.hpp"
@@ -122,7 +123,50 @@ void render_sinks(prometheus::writer& w, const metrics_snapshot& x) {
     w.sample("pulse_sink_subscribers", wtype::gauge,
              "Subscribers of the sink's instances in this process.", l,
              d(s.subscribers));
+    for (auto& ps : s.per_stream) {
+      labels ls{{"sink", e.name}, {"stream", ps.stream}};
+      w.sample("pulse_sink_stream_events_delivered_total", wtype::counter,
+               "Events of one stream the sink's instances in this process "
+               "handed to their subscribers.",
+               ls, d(ps.delivered));
+      w.sample("pulse_sink_stream_events_acked_total", wtype::counter,
+               "Events of one stream the sink's instances in this process "
+               "acknowledged (XACK).",
+               ls, d(ps.acked));
+      w.sample("pulse_sink_stream_events_nacked_total", wtype::counter,
+               "Failures reported for events of one stream (nack).", ls,
+               d(ps.nacked));
+      w.sample("pulse_sink_stream_pending_events", wtype::gauge,
+               "Events of one stream delivered to the sink's group and not "
+               "acked yet (XINFO GROUPS pending).",
+               ls, d(ps.pending));
+      if (ps.lag >= 0)
+        w.sample("pulse_sink_stream_lag_events", wtype::gauge,
+                 "Events of one stream not yet delivered to the sink's "
+                 "group (XINFO GROUPS lag; absent when Redis cannot tell).",
+                 ls, static_cast<double>(ps.lag));
+      if (ps.entries_read >= 0)
+        w.sample("pulse_sink_stream_entries_read_total", wtype::counter,
+                 "Entries of one stream the sink's group read, by every "
+                 "consumer of every process (XINFO GROUPS entries-read).",
+                 ls, static_cast<double>(ps.entries_read));
+      if (ps.dead_letters >= 0)
+        w.sample("pulse_sink_stream_dead_letters", wtype::gauge,
+                 "Entries waiting in the dead-letter stream the sink uses "
+                 "for one stream (XLEN).",
+                 ls, static_cast<double>(ps.dead_letters));
+    }
   }
+  // Stream lengths, once per stream whatever the number of sinks.
+  std::map<std::string, int64_t> lengths;
+  for (auto& e : x.sinks)
+    for (auto& ps : e.stats.per_stream)
+      if (ps.length >= 0)
+        lengths[ps.stream] = ps.length;
+  for (auto& [stream, len] : lengths)
+    w.sample("pulse_stream_length_events", wtype::gauge,
+             "Entries in a stream read by a sink of this process (XLEN).",
+             {{"stream", stream}}, static_cast<double>(len));
   for (auto& e : x.readers) {
     labels l{{"streams", e.streams}};
     w.sample("pulse_reader_events_delivered_total", wtype::counter,
@@ -151,6 +195,15 @@ void render_maps(prometheus::writer& w, const metrics_snapshot& x) {
              d(e.stats.gaps));
     w.sample("pulse_map_replicas", wtype::gauge,
              "Replicas of the map in this process.", l, d(e.replicas));
+    auto& h = e.stats.propagation;
+    w.histogram("pulse_map_propagation_seconds",
+                "Time from this process sending a set to its replica "
+                "applying that revision's notification (own writes only).",
+                l, bounds(), h.counts, h.sum, h.count);
+    w.sample("pulse_map_propagation_unmatched_total", wtype::counter,
+             "Own set writes whose propagation could not be timed (their "
+             "revision came through a resync, or too late to match).",
+             l, d(e.stats.propagation_unmatched));
   }
 }
 
@@ -186,6 +239,17 @@ void render_pools(prometheus::writer& w, const metrics_snapshot& x) {
                 "Time from a dispatch to its completion (job started, or "
                 "the error).",
                 l, bounds(), h.counts, h.sum, h.count);
+  }
+  for (auto& k : x.pool_keys) {
+    labels l{{"pool", k.pool}};
+    w.sample("pulse_pool_delayed_jobs", wtype::gauge,
+             "Delayed jobs waiting in the pool (ZCARD delayed).", l,
+             static_cast<double>(k.delayed));
+    if (k.has_next)
+      w.sample("pulse_pool_next_delayed_due_seconds", wtype::gauge,
+               "Seconds until the pool's earliest delayed job is due, on "
+               "Redis' clock (negative: overdue; absent when none waits).",
+               l, static_cast<double>(k.next_due_in_ms) / 1000.0);
   }
 }
 

@@ -17,6 +17,19 @@
 
 namespace pulse {
 
+namespace {
+
+/// `text` as the inside of a JSON string: quotes, backslashes and control
+/// characters become `'`.
+std::string json_safe(std::string text) {
+  for (auto& c : text)
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20)
+      c = '\'';
+  return text;
+}
+
+} // namespace
+
 struct metrics_server::impl {
   runtime& rt;
   metrics_options opts;
@@ -36,6 +49,9 @@ struct metrics_server::impl {
         res.set_content(render(snap.error()) + "\n", "text/plain");
         return;
       }
+      // Pool keys in Redis; on failure their series are left out.
+      if (auto err = add_pool_keys(rt, *snap, opts.scrape_timeout))
+        log::debug("metrics: pool keys left out error=\"{}\"", err);
       res.set_content(render_prometheus(*snap), prometheus::content_type);
     });
     // The dashboard: the page, its state and its one action.
@@ -63,16 +79,28 @@ struct metrics_server::impl {
                if (!moved) {
                  // The message as a JSON string: no quotes, backslashes or
                  // control characters inside.
-                 auto text = render(moved.error());
-                 for (auto& c : text)
-                   if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20)
-                     c = '\'';
                  res.status = 400;
-                 res.set_content("{\"error\":\"" + text + "\"}",
+                 res.set_content("{\"error\":\""
+                                   + json_safe(render(moved.error())) + "\"}",
                                  "application/json");
                  return;
                }
                res.set_content("{\"moved\":" + std::to_string(*moved) + "}",
+                               "application/json");
+             });
+    srv.Post("/api/stop",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               auto key = req.get_param_value("key");
+               auto err = stop_pool_job(rt, req.get_param_value("pool"), key,
+                                        opts.scrape_timeout);
+               if (err) {
+                 res.status = code_of(err) == errc::not_found ? 404 : 400;
+                 res.set_content("{\"error\":\"" + json_safe(render(err))
+                                   + "\"}",
+                                 "application/json");
+                 return;
+               }
+               res.set_content("{\"stopped\":\"" + json_safe(key) + "\"}",
                                "application/json");
              });
   }

@@ -27,9 +27,11 @@ using namespace replica_detail;
 
 caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
                            std::shared_ptr<rmap_store> store, map_options opts,
-                           gateway_actor gw, pubsub_actor ps) {
+                           gateway_actor gw, pubsub_actor ps,
+                           std::shared_ptr<propagation_probe> probe) {
   auto st = std::make_shared<replica_state>(self, std::move(name),
-                                            std::move(store), opts, gw, ps);
+                                            std::move(store), opts, gw, ps,
+                                            std::move(probe));
   self->set_down_handler(
     [st](const caf::down_msg& msg) { st->on_down(msg.source); });
   self->set_exit_handler([self, st](const caf::exit_msg& msg) {
@@ -89,13 +91,19 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
         rp.deliver(std::move(args.error()));
         return;
       }
+      // Only a `set` reply names its revision: time it to the apply.
+      auto probe = w.op == map_op::set ? st->core->probe : nullptr;
+      auto sent = probe ? probe->sent()
+                        : propagation_probe::clock::time_point{};
       self
         ->request(st->gw, caf::infinite, eval_atom::value,
                   rmap_ops::script_of(w.op), rmap_ops::keys_of(st->name),
                   std::move(*args))
         .then(
-          [rp, w](resp::value& v) mutable {
+          [rp, w, probe, sent](resp::value& v) mutable {
             auto r = rmap_ops::decode(w, v);
+            if (r && probe)
+              probe->answered(r->rev, sent);
             if (r)
               rp.deliver(std::move(*r));
             else
@@ -120,6 +128,8 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
         r.applied += st->core->silent_applied;
       }
       r.subscribers = st->coarse.size() + st->detailed.size();
+      r.propagation = st->core->probe->delays();
+      r.propagation_unmatched = st->core->probe->unmatched();
       return r;
     },
     [st](rp_retry_atom) {
@@ -133,9 +143,10 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
 
 } // namespace
 
-caf::expected<replica_actor> spawn_replica(services& rt, const std::string& name,
-                                           std::shared_ptr<rmap_store> store,
-                                           map_options opts) {
+caf::expected<replica_actor>
+spawn_replica(services& rt, const std::string& name,
+              std::shared_ptr<rmap_store> store, map_options opts,
+              std::shared_ptr<propagation_probe> probe) {
   if (auto err = validate_name(name, "pulse map"))
     return err;
   if (!store)
@@ -143,21 +154,26 @@ caf::expected<replica_actor> spawn_replica(services& rt, const std::string& name
   if (opts.ttl.count() < 0)
     return make_error(errc::invalid_argument,
                       "pulse map: TTL must not be negative");
+  if (!probe)
+    probe = std::make_shared<propagation_probe>();
   auto hdl = opts.dedicated_thread
                ? rt.system().spawn<caf::detached>(replica_impl, name,
                                                   std::move(store), opts,
-                                                  rt.gateway(), rt.pubsub())
+                                                  rt.gateway(), rt.pubsub(),
+                                                  std::move(probe))
                : rt.system().spawn(replica_impl, name, std::move(store), opts,
-                                   rt.gateway(), rt.pubsub());
+                                   rt.gateway(), rt.pubsub(),
+                                   std::move(probe));
   rt.track(hdl);
   rt.announce(metrics_source{metrics_kind::replica, name, {}, hdl.address()});
   return caf::actor_cast<replica_actor>(hdl);
 }
 
-caf::expected<replica_actor> join_replica(services& rt, const std::string& name,
-                                          std::shared_ptr<rmap_store> store,
-                                          map_options opts) {
-  auto hdl = spawn_replica(rt, name, std::move(store), opts);
+caf::expected<replica_actor>
+join_replica(services& rt, const std::string& name,
+             std::shared_ptr<rmap_store> store, map_options opts,
+             std::shared_ptr<propagation_probe> probe) {
+  auto hdl = spawn_replica(rt, name, std::move(store), opts, std::move(probe));
   if (!hdl)
     return hdl.error();
   caf::scoped_actor self{rt.system()};

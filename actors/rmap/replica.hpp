@@ -6,6 +6,7 @@
 #include <caf/expected.hpp>
 
 #include "pulse/messages/rmap.hpp"
+#include "pulse/actors/rmap/propagation.hpp"
 #include "pulse/actors/rmap/store.hpp"
 
 namespace pulse {
@@ -42,17 +43,24 @@ class services;
 /// propagation latency off the scheduler's idle back-off (measured: 1.5x a
 /// raw HSET+PUBLISH round trip, against 2.4x scheduled). Without it, the
 /// replica shares the scheduler's threads (for processes with many maps).
-caf::expected<replica_actor> spawn_replica(services& rt, const std::string& name,
-                                           std::shared_ptr<rmap_store> store,
-                                           map_options opts = {});
+///
+/// Propagation delay: `set` writes through `map_write_atom`, and those the
+/// caller reports to `probe` (the `rmap::map` facade shares its probe
+/// here), are timed to the apply of their revision (`propagation_probe`);
+/// `stats_atom` reports the histogram. A null `probe` makes a new one.
+caf::expected<replica_actor>
+spawn_replica(services& rt, const std::string& name,
+              std::shared_ptr<rmap_store> store, map_options opts = {},
+              std::shared_ptr<propagation_probe> probe = nullptr);
 
 /// Spawns the replica of map `name` (`spawn_replica`) and blocks until it
 /// joined (subscribed and loaded the hash), at most `opts.join_timeout`.
 /// Errors: those of `spawn_replica`, Redis errors (permanent ones such as
 /// `WRONGTYPE`, a key of another type, at once), `errc::timeout` (the
 /// replica is exited then).
-caf::expected<replica_actor> join_replica(services& rt, const std::string& name,
-                                          std::shared_ptr<rmap_store> store,
-                                          map_options opts = {});
+caf::expected<replica_actor>
+join_replica(services& rt, const std::string& name,
+             std::shared_ptr<rmap_store> store, map_options opts = {},
+             std::shared_ptr<propagation_probe> probe = nullptr);
 
 } // namespace pulse

@@ -17,6 +17,7 @@
 
 #include "pulse/actors/redis/backoff.hpp"
 #include "pulse/actors/rmap/encoding.hpp"
+#include "pulse/actors/rmap/propagation.hpp"
 #include "pulse/actors/rmap/scripts.hpp"
 #include "pulse/actors/rmap/store.hpp"
 #include "pulse/messages/pubsub.hpp"
@@ -85,6 +86,8 @@ struct apply_core {
   caf::actor_addr owner;
   /// The map's channel; messages of other channels are not applied.
   std::string channel;
+  /// Times this process' own writes (told of every applied revision).
+  std::shared_ptr<propagation_probe> probe;
 
   /// Applies `n` (pre: lock held, n.rev == rev + 1) and returns the change.
   map_change apply_locked(map_notification& n) {
@@ -122,6 +125,7 @@ struct apply_core {
     }
     rev = n.rev;
     store->rev(rev);
+    probe->applied(rev);
     return change;
   }
 
@@ -151,10 +155,12 @@ struct apply_core {
 
 /// State of the replica actor (`replica.cpp`).
 struct replica_state {
-  /// Creates the state and the `apply_core` that shares `store`.
+  /// Creates the state and the `apply_core` that shares `store` and
+  /// `probe` (never null).
   replica_state(caf::event_based_actor* self, std::string name,
                 std::shared_ptr<rmap_store> store, map_options opts,
-                gateway_actor gw, pubsub_actor ps)
+                gateway_actor gw, pubsub_actor ps,
+                std::shared_ptr<propagation_probe> probe)
     : self(self),
       name(std::move(name)),
       opts(opts),
@@ -168,6 +174,7 @@ struct replica_state {
     core->store = std::move(store);
     core->owner = self->address();
     core->channel = channel;
+    core->probe = std::move(probe);
   }
 
   /// The replica actor.

@@ -17,6 +17,7 @@ map::map(services& rt, std::string name, options opts)
     name_(std::move(name)),
     opts_(opts),
     store_(std::make_shared<rmap_store>()),
+    probe_(std::make_shared<propagation_probe>()),
     keys_(rmap_ops::keys_of(name_)) {
   // nop
 }
@@ -29,7 +30,8 @@ map::join(services& rt, const std::string& name) {
 caf::expected<std::shared_ptr<map>>
 map::join(services& rt, const std::string& name, options opts) {
   std::shared_ptr<map> result{new map(rt, name, opts)};
-  auto replica = join_replica(rt, name, result->store_, opts);
+  auto replica = join_replica(rt, name, result->store_, opts,
+                              result->probe_);
   if (!replica)
     return replica.error();
   result->replica_ = std::move(*replica);
@@ -84,6 +86,9 @@ caf::expected<map_write_result> map::write(const map_write& w) {
   }
   if (!c)
     c = std::make_unique<client>(rt_.system(), rt_.gateway());
+  // Only a `set` reply names its revision: time it to the replica's apply.
+  bool timed = w.op == map_op::set;
+  auto sent = timed ? probe_->sent() : propagation_probe::clock::time_point{};
   auto res = c->eval(rmap_ops::script_of(w.op), keys_, std::move(*args));
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -91,7 +96,10 @@ caf::expected<map_write_result> map::write(const map_write& w) {
   }
   if (!res)
     return res.error();
-  return rmap_ops::decode(w, *res);
+  auto r = rmap_ops::decode(w, *res);
+  if (r && timed)
+    probe_->answered(r->rev, sent);
+  return r;
 }
 
 caf::expected<map::set_result> map::set_ex(const std::string& key,

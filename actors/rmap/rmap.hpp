@@ -16,6 +16,7 @@
 namespace pulse {
 
 class client;
+class propagation_probe;
 class services;
 
 namespace rmap {
@@ -199,6 +200,7 @@ private:
   std::string name_;
   options opts_;
   std::shared_ptr<rmap_store> store_;
+  std::shared_ptr<propagation_probe> probe_;
   replica_actor replica_;
   std::vector<std::string> keys_;
   mutable std::mutex mtx_;

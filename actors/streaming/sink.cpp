@@ -8,6 +8,7 @@
 
 #include "pulse/actors/redis/gateway.hpp"
 #include "pulse/actors/redis/services.hpp"
+#include "pulse/actors/streaming/dead_letters.hpp"
 #include "pulse/actors/streaming/janitor.hpp"
 #include "pulse/actors/streaming/sink_state.hpp"
 #include "pulse/actors/streaming/stream.hpp"
@@ -98,9 +99,12 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
       for (auto& id : ids)
         st->ack(stream, id);
     },
-    [st](nack_atom, const std::string&, const std::string& id,
+    [st](nack_atom, const std::string& stream, const std::string& id,
          std::string& err) {
       ++st->stats.nacked;
+      auto& c = st->counts[stream];
+      c.stream = stream;
+      ++c.nacked;
       st->shared->nack(id, std::move(err));
     },
     [self, st](stats_atom) -> caf::result<stream_stats> {
@@ -115,24 +119,43 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
         r.lag = 0;
         return r;
       }
-      // Pending and lag as Redis sees them now: one XINFO GROUPS per
-      // stream. Without an answer the counters still go out (lag -1).
+      // Pending and lag as Redis sees them now, per stream: XINFO GROUPS,
+      // XLEN of the stream and of its dead-letter stream. Without an
+      // answer the counters still go out (lag -1, no per-stream entries).
       std::vector<command> cmds;
-      for (auto& s : st->streams)
+      std::vector<std::string> names;
+      for (auto& s : st->streams) {
+        names.push_back(s);
         cmds.push_back(make_command("XINFO", "GROUPS", stream_key(s)));
+        cmds.push_back(make_command("XLEN", stream_key(s)));
+        cmds.push_back(make_command(
+          "XLEN", dead_letters::key(st->cfg.dlq_name(s))));
+      }
       auto rp = self->make_response_promise<stream_stats>();
       self
         ->request(st->shared_gw, caf::infinite, batch_atom::value,
                   std::move(cmds))
         .then(
-          [rp, r, group = st->cfg.name](
+          [rp, r, names, counts = st->counts, group = st->cfg.name](
             std::vector<resp::value>& replies) mutable {
             int64_t lag = 0;
-            for (auto& x : replies) {
-              auto b = parse_group_backlog(x, group);
+            for (size_t i = 0; i < names.size() && 3 * i + 2 < replies.size();
+                 ++i) {
+              auto b = parse_group_backlog(replies[3 * i], group);
               r.pending += b.pending;
               if (lag >= 0)
                 lag = b.found && b.lag >= 0 ? lag + b.lag : -1;
+              auto len = [&](const resp::value& v) -> int64_t {
+                return v.is_error() ? -1 : v.as_integer().value_or(-1);
+              };
+              auto c = counts[names[i]];
+              c.stream = names[i];
+              c.pending = b.pending;
+              c.lag = b.found ? b.lag : -1;
+              c.entries_read = b.found ? b.entries_read : -1;
+              c.length = len(replies[3 * i + 1]);
+              c.dead_letters = len(replies[3 * i + 2]);
+              r.per_stream.push_back(std::move(c));
             }
             r.lag = lag;
             rp.deliver(r);

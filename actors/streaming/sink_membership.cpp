@@ -35,7 +35,9 @@ void sink_state::flush_acks() {
   if (acks.empty())
     return;
   std::vector<command> cmds;
+  std::vector<std::string> names;
   for (auto& [stream, ids] : acks) {
+    names.push_back(stream);
     command c;
     c.args.reserve(3 + ids.size());
     c.args = {"XACK", key_of(stream), cfg.name};
@@ -45,10 +47,16 @@ void sink_state::flush_acks() {
   acks.clear();
   self->request(shared_gw, caf::infinite, batch_atom::value, std::move(cmds))
     .then(
-      [this](const std::vector<resp::value>& rs) {
-        for (auto& r : rs)
-          if (r.type == resp::kind::integer)
-            stats.acked += static_cast<uint64_t>(r.integer);
+      [this, names](const std::vector<resp::value>& rs) {
+        for (size_t i = 0; i < rs.size(); ++i)
+          if (rs[i].type == resp::kind::integer) {
+            stats.acked += static_cast<uint64_t>(rs[i].integer);
+            if (i < names.size()) {
+              auto& c = counts[names[i]];
+              c.stream = names[i];
+              c.acked += static_cast<uint64_t>(rs[i].integer);
+            }
+          }
       },
       [this](caf::error& err) {
         ++stats.errors;

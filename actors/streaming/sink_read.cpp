@@ -17,8 +17,24 @@ void sink_state::release_janitor() {
   backlog.clear();
 }
 
+void sink_state::count_delivered(const std::vector<event>& evs, bool add) {
+  // A batch holds runs of one stream each (one per stream of the reply).
+  sink_stream_stats* c = nullptr;
+  for (auto& ev : evs) {
+    if (c == nullptr || c->stream != ev.stream) {
+      c = &counts[ev.stream];
+      c->stream = ev.stream;
+    }
+    if (add)
+      ++c->delivered;
+    else
+      --c->delivered;
+  }
+}
+
 void sink_state::deliver(std::vector<event> evs, caf::response_promise rp) {
   stats.delivered += evs.size();
+  count_delivered(evs, true);
   if (out.busy()) {
     backlog.emplace_back(std::move(evs), std::move(rp));
     return;
@@ -33,6 +49,7 @@ void sink_state::deliver(std::vector<event> evs, caf::response_promise rp) {
       auto next = std::move(backlog.front());
       backlog.pop_front();
       stats.delivered -= next.first.size(); // counted on arrival
+      count_delivered(next.first, false);
       deliver(std::move(next.first), std::move(next.second));
       return;
     }

@@ -62,6 +62,9 @@ struct sink_state {
   std::map<std::string, std::vector<std::string>> acks;
   /// The counters `stats_atom` reports (with those of `shared`).
   stream_stats stats;
+  /// Delivered, acked and nacked counts per stream (the other fields of
+  /// the entries are filled from Redis by `stats_atom`).
+  std::map<std::string, sink_stream_stats> counts;
   /// Whether an `sk_flush_atom` is on its way.
   bool flush_scheduled = false;
   /// Whether the group is being re-created (no reads meanwhile).
@@ -76,6 +79,10 @@ struct sink_state {
   /// Delivers `evs` to the subscribers, or queues them while a batch is out;
   /// answers `rp` (if pending) once they are delivered, then reads again.
   void deliver(std::vector<event> evs, caf::response_promise rp);
+
+  /// Adds (or, for a batch counted on arrival and delivered later, takes
+  /// back) `evs` to the per-stream `delivered` counts.
+  void count_delivered(const std::vector<event>& evs, bool add);
 
   /// Reads ahead while a batch is being delivered: at most one read in
   /// flight and one batch waiting, so memory stays bounded (three batches).

@@ -81,6 +81,8 @@ group_backlog parse_group_backlog(const resp::value& groups,
       r.pending = static_cast<uint64_t>(*p->as_integer());
     if (auto l = field(g, "lag"); l && !l->is_nil() && l->as_integer())
       r.lag = *l->as_integer();
+    if (auto e = field(g, "entries-read"); e && !e->is_nil() && e->as_integer())
+      r.entries_read = *e->as_integer();
     break;
   }
   return r;

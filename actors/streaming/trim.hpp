@@ -44,6 +44,8 @@ struct group_backlog {
   /// Entries not delivered to the group yet (`lag`, Redis 7); -1 when
   /// Redis reports it as unknown (nil) or not at all.
   int64_t lag = -1;
+  /// Entries the group read (`entries-read`, Redis 7); -1 when unknown.
+  int64_t entries_read = -1;
 };
 
 /// Parses the reply of `XINFO GROUPS <key>` for consumer group `group`; an

@@ -1,7 +1,9 @@
 // The dashboard in a real browser: headless Chromium loads `/` from a live
-// system, the test checks the numbers the page shows, presses the redrive
-// button of the sink (through the page's `#redrive=<sink>` hook, which
-// clicks it after the first render) and saves a screenshot.
+// system, the test checks the numbers the page shows (sinks, pools, jobs
+// with delayed jobs and kept results, workers), presses the redrive button
+// of the sink and the stop button of a job (through the page's
+// `#redrive=<sink>` and `#stop=<pool>/<key>` hooks, which click them after
+// the first render) and saves a screenshot.
 
 #include <fstream>
 #include <regex>
@@ -67,6 +69,7 @@ BOOST_FIXTURE_TEST_CASE(browser_shows_numbers_and_redrives, live_system) {
   }
   temp_dir dir;
   auto base = "http://127.0.0.1:" + std::to_string(port()) + "/";
+  BOOST_REQUIRE(node->dispatch_in("nightly", "p", std::chrono::hours{1}));
   // 1. The page renders the live numbers.
   std::string dom;
   auto rc = chromium(exe, dir.path, base, {"--dump-dom"}, dom);
@@ -95,10 +98,27 @@ BOOST_FIXTURE_TEST_CASE(browser_shows_numbers_and_redrives, live_system) {
   BOOST_TEST(pool[6] == "3");
   BOOST_TEST(pool[7] == "1");
   // pool, jobs, keys: k1 was stopped (its record is gone), k2 and k3 run.
+  // pool, jobs, keys, delayed, next due, results kept: k1 was stopped (its
+  // record is gone), k2 and k3 run; one job is delayed by an hour.
   auto jobs = row_cells(dom, "jobs-jobs");
-  BOOST_REQUIRE_MESSAGE(jobs.size() >= 3, dom);
+  BOOST_REQUIRE_MESSAGE(jobs.size() >= 6, dom);
   BOOST_TEST(jobs[1] == "2");
   BOOST_TEST(jobs[2] == "k2, k3");
+  BOOST_TEST(jobs[3] == "1");
+  BOOST_TEST((jobs[4].rfind("in 35", 0) == 0 || jobs[4].rfind("in 36", 0) == 0),
+             jobs[4]);
+  BOOST_TEST(jobs[5] == "0");
+  // The worker view: pool, worker, name, node, jobs, queue depth.
+  auto ws = node->workers();
+  BOOST_REQUIRE(ws && ws->size() == 1u);
+  auto worker = row_cells(dom, "worker-" + ws->front().id);
+  BOOST_REQUIRE_MESSAGE(worker.size() >= 6, dom);
+  BOOST_TEST(worker[0] == "jobs");
+  BOOST_TEST(worker[1] == ws->front().id);
+  BOOST_TEST(worker[2].find(':') != std::string::npos, worker[2]); // a name
+  BOOST_TEST(worker[3] != "");
+  BOOST_TEST(worker[4] == "2");
+  BOOST_TEST(worker[5] == "0");
   auto map_row = row_cells(dom, "map-config");
   BOOST_REQUIRE_MESSAGE(map_row.size() >= 3, dom);
   BOOST_TEST(map_row[2] == std::to_string(map_revision()));
@@ -124,7 +144,29 @@ BOOST_FIXTURE_TEST_CASE(browser_shows_numbers_and_redrives, live_system) {
   BOOST_TEST(sink[9] == "0");
   BOOST_TEST(xlen(dead_letters::key("orders:dead-letter")) == 0);
   BOOST_TEST(xlen("pulse:stream:orders") == before + 1);
-  // 3. A screenshot of the live page, kept in the temp dir and copied to the
+  // 3. The stop action: the page presses job k2's stop button; the worker
+  // stops it and the refreshed page lists only k3.
+  rc = chromium(exe, dir.path, base + "#stop=jobs/k2", {"--dump-dom"}, dom);
+  BOOST_REQUIRE_MESSAGE(rc == 0, "chromium rc=" << rc << ": " << dom);
+  BOOST_TEST(dom.find("data-stopped=\"jobs/k2\"") != std::string::npos, dom);
+  BOOST_TEST(dom.find("stopped job k2 of pool jobs") != std::string::npos);
+  jobs = row_cells(dom, "jobs-jobs");
+  BOOST_REQUIRE(jobs.size() >= 3);
+  BOOST_TEST(jobs[1] == "1");
+  BOOST_TEST(jobs[2] == "k3");
+  BOOST_TEST(wait_until(
+    [&] {
+      return sample_value(http_get(port(), "/metrics").body,
+                          node_series("pulse_pool_running_jobs"))
+             == std::optional<std::string>{"1"};
+    },
+    10s));
+  // A job that is not there: 404 and nothing stops.
+  auto missing = http_post(port(), "/api/stop?pool=jobs&key=nope");
+  BOOST_TEST(missing.status == 404);
+  BOOST_TEST(missing.body.find("has no job nope") != std::string::npos,
+             missing.body);
+  // 4. A screenshot of the live page, kept in the temp dir and copied to the
   // working directory (build/tests) for people to look at.
   auto shot = dir.path + "/dashboard.png";
   std::string out;

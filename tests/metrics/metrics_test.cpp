@@ -22,6 +22,7 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::string sink_labels = "{sink=\"billing\",streams=\"orders\"}";
+const std::string stream_labels = "{sink=\"billing\",stream=\"orders\"}";
 
 } // namespace
 
@@ -50,6 +51,14 @@ BOOST_FIXTURE_TEST_CASE(scrape_reports_the_actors_counters, live_system) {
   BOOST_TEST(v("pulse_sink_pending_events" + sink_labels) == "0");
   BOOST_TEST(v("pulse_sink_lag_events" + sink_labels) == "0");
   BOOST_TEST(v("pulse_sink_instances" + sink_labels) == "1");
+  // Per stream of the sink, from Redis: every event read by the group, none
+  // pending or unread, the nacked one waiting in orders:dead-letter.
+  BOOST_TEST(v("pulse_sink_stream_pending_events" + stream_labels) == "0");
+  BOOST_TEST(v("pulse_sink_stream_lag_events" + stream_labels) == "0");
+  BOOST_TEST(v("pulse_sink_stream_entries_read_total" + stream_labels)
+             == "5");
+  BOOST_TEST(v("pulse_sink_stream_dead_letters" + stream_labels) == "1");
+  BOOST_TEST(v("pulse_stream_length_events{stream=\"orders\"}") == "5");
   BOOST_TEST(v("pulse_map_revision{map=\"config\"}")
              == std::to_string(map_revision()));
   BOOST_TEST(map_revision() >= 3u);
@@ -73,6 +82,30 @@ BOOST_FIXTURE_TEST_CASE(scrape_reports_the_actors_counters, live_system) {
              > 10);
   BOOST_TEST(std::stod(v("pulse_pubsub_messages_total")) >= 3);
   BOOST_TEST(v("pulse_scrape_missing_sources") == "0");
+}
+
+BOOST_FIXTURE_TEST_CASE(scrape_reads_delayed_jobs_from_redis, live_system) {
+  auto text = http_get(port(), "/metrics").body;
+  BOOST_TEST(sample_value(text, "pulse_pool_delayed_jobs{pool=\"jobs\"}")
+               .value_or("<none>")
+             == "0");
+  // None waits: no due time.
+  BOOST_TEST(!sample_value(text, "pulse_pool_next_delayed_due_seconds{pool="
+                                 "\"jobs\"}"));
+  auto due = node->dispatch_in("later-1", "p", std::chrono::hours{1});
+  BOOST_REQUIRE_MESSAGE(due, describe(due));
+  BOOST_REQUIRE(node->dispatch_in("later-2", "p", std::chrono::hours{2}));
+  text = http_get(port(), "/metrics").body;
+  BOOST_TEST(sample_value(text, "pulse_pool_delayed_jobs{pool=\"jobs\"}")
+               .value_or("<none>")
+             == "2");
+  auto next = sample_value(text, "pulse_pool_next_delayed_due_seconds{pool="
+                                 "\"jobs\"}");
+  BOOST_REQUIRE(next);
+  BOOST_TEST(std::stod(*next) > 3500.0);
+  BOOST_TEST(std::stod(*next) <= 3600.0);
+  BOOST_REQUIRE(!node->cancel_delayed("later-1"));
+  BOOST_REQUIRE(!node->cancel_delayed("later-2"));
 }
 
 BOOST_FIXTURE_TEST_CASE(promtool_accepts_the_scrape, live_system) {
@@ -145,6 +178,22 @@ BOOST_FIXTURE_TEST_CASE(prometheus_scrapes_and_reads_back, live_system) {
   BOOST_TEST(query("pulse_sink_events_nacked_total{sink=\"billing\"}")
                .value_or("")
              == "1");
+  BOOST_TEST(query("pulse_sink_stream_entries_read_total{sink=\"billing\","
+                   "stream=\"orders\"}")
+               .value_or("")
+             == "5");
+  BOOST_TEST(query("pulse_sink_stream_dead_letters{sink=\"billing\","
+                   "stream=\"orders\"}")
+               .value_or("")
+             == "1");
+  BOOST_TEST(query("pulse_sink_stream_lag_events{stream=\"orders\"}")
+               .value_or("")
+             == "0");
+  BOOST_TEST(query("pulse_stream_length_events{stream=\"orders\"}")
+               .value_or("")
+             == "5");
+  BOOST_TEST(query("pulse_pool_delayed_jobs{pool=\"jobs\"}").value_or("")
+             == "0");
   BOOST_TEST(query("pulse_pool_job_starts_total{pool=\"jobs\"}").value_or("")
              == "3");
   BOOST_TEST(query("pulse_pool_running_jobs{pool=\"jobs\"}").value_or("")

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   add_dead_letter_commands(app, reg);
   add_map_commands(app, reg);
   add_pool_commands(app, reg);
+  add_pool_result_commands(app, reg);
   add_stats_commands(app, reg);
   bool only_config = cli_args.empty() && !config_args.empty();
   if (!only_config) {

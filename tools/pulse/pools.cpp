@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "output.hpp"
+#include "pool_keys.hpp"
 #include "session.hpp"
 #include "pulse/actors/pool/scripts.hpp"
 #include "pulse/runtime/names.hpp"
@@ -42,15 +43,9 @@ std::vector<std::string> split(const std::string& s, char sep) {
   }
 }
 
-/// Throws unless pool `name` has keys; returns its key prefix.
+/// The pool's key prefix (`checked_pool_prefix`, pool_keys.hpp).
 std::string checked_prefix(session& s, const std::string& name) {
-  if (auto err = validate_name(name, "pulse pool"))
-    fail("not a valid pool name \"" + name + "\"");
-  auto p = pool_scripts::pool_prefix(name);
-  if (s("EXISTS", p + "alive", p + "workers", p + "jobs", p + "mrev").integer
-      == 0)
-    fail("unknown pool \"" + name + "\" (no keys " + p + "*)");
-  return p;
+  return checked_pool_prefix(s, name);
 }
 
 /// "in 12.0s" for a future lease end, "expired 3.0s ago" otherwise.
@@ -285,8 +280,35 @@ void show_job(session& s, const pool_flags& fl) {
     auto f = split(r.str, '|');
     return f[0];
   };
-  if (rs[0].is_nil())
+  // A job may also be delayed (due later) and have a kept outcome of an
+  // earlier run; a finished job has only the outcome.
+  auto delayed = read_delayed(s, p, fl.key);
+  auto result = read_result(s, p, fl.key);
+  auto now = delayed ? s.now_ms() : 0;
+  if (rs[0].is_nil() && !delayed && !result)
     fail("pool \"" + fl.pool + "\" has no job \"" + fl.key + "\"");
+  if (rs[0].is_nil()) {
+    // Not running or pending: finished (outcome kept) and/or delayed.
+    if (s.json()) {
+      json x{{"key", fl.key}, {"state", delayed ? "delayed" : "finished"},
+             {"delayed", delayed ? to_json(*delayed, now) : json{}},
+             {"result", result ? to_json(*result) : json{}}};
+      print_json(x);
+      return;
+    }
+    table t{{"JOB", printable(fl.key)}};
+    t.add({"state", delayed ? "delayed" : "finished"});
+    if (delayed) {
+      t.add({"due", format_time(delayed->due_ms) + "  ("
+                      + due_text(delayed->due_ms, now) + ")"});
+      t.add({"payload", std::to_string(delayed->payload_bytes) + " bytes"});
+    }
+    if (result)
+      t.add({result->ok ? "result" : "error",
+             printable(result->text, 200) + (result->ok ? "" : "  (failed)")});
+    t.print(std::cout);
+    return;
+  }
   auto j = parse_job(fl.key, rs[0].str);
   auto worker_name = j.owner.empty() ? std::string{} : name("w:" + j.owner);
   auto node_name = name("n:" + j.node);
@@ -295,6 +317,8 @@ void show_job(session& s, const pool_flags& fl) {
     x["worker_name"] = worker_name;
     x["dispatcher_node_name"] = node_name;
     x["payload"] = rs[1].str;
+    x["delayed"] = delayed ? to_json(*delayed, now) : json{};
+    x["result"] = result ? to_json(*result) : json{};
     print_json(x);
     return;
   }
@@ -310,6 +334,12 @@ void show_job(session& s, const pool_flags& fl) {
          j.node + (node_name.empty() ? std::string{} : "  (" + node_name + ")")});
   t.add({"payload", std::to_string(rs[1].str.size()) + " bytes: "
                       + printable(rs[1].str, 200)});
+  if (delayed)
+    t.add({"delayed again", format_time(delayed->due_ms) + "  ("
+                              + due_text(delayed->due_ms, now) + ")"});
+  if (result)
+    t.add({"last outcome", std::string{result->ok ? "done: " : "failed: "}
+                             + printable(result->text, 200)});
   t.print(std::cout);
 }
 

@@ -123,6 +123,9 @@ void add_map_commands(CLI::App& app, registry& reg);
 /// Registers `pools`, `pool`, `jobs` and `job` with `stop` (`pools.cpp`).
 void add_pool_commands(CLI::App& app, registry& reg);
 
+/// Registers `delayed` and `result` (`pool_results.cpp`).
+void add_pool_result_commands(CLI::App& app, registry& reg);
+
 /// Registers `stats` (`stats.cpp`).
 void add_stats_commands(CLI::App& app, registry& reg);
 
