@@ -52,6 +52,52 @@ caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
         return caf::make_message(
           make_error(errc::redis_error, std::move(text)));
       };
+      // A replica refuses writes: with Sentinel after a failover, the
+      // connection went to a demoted master. Reconnect (through the
+      // sentinels); the request itself is retried below.
+      if (reply.is_error() && reply.str.compare(0, 8, "READONLY") == 0
+          && !result)
+        result = make_error(errc::disconnected,
+                            conn.endpoint() + " answered READONLY (a "
+                              "replica): reconnecting");
+      if (req.waits) {
+        if (req.owed > 1) {
+          // A reply of the write itself; WAIT's comes last.
+          if (req.kind == request::type::batch)
+            req.body->replies.emplace_back(std::move(reply));
+          else
+            req.b().held = std::move(reply);
+          --req.owed;
+          continue;
+        }
+        // WAIT's reply: the number of replicas that have the write.
+        req.waits = false;
+        auto acked = reply.as_integer();
+        caf::error short_of;
+        if (!acked || *acked < opts.wait_replicas) {
+          ++errors;
+          short_of = make_error(
+            errc::not_replicated,
+            "the write ran on " + conn.endpoint() + ", but WAIT saw "
+              + (acked ? std::to_string(*acked) : reply.render())
+              + " of " + std::to_string(opts.wait_replicas)
+              + " replicas (pulse.redis.wait-replicas) acknowledge it "
+                "within pulse.redis.wait-timeout");
+        }
+        if (req.kind == request::type::batch) {
+          if (short_of)
+            finish(caf::make_message(std::move(short_of)));
+          else
+            finish(caf::make_message(std::move(req.body->replies)));
+          continue;
+        }
+        reply = std::move(req.body->held);
+        req.owed = 1;
+        if (short_of && !reply.is_error()) {
+          finish(caf::make_message(std::move(short_of)));
+          continue;
+        }
+      }
       // Refused before running (loading, busy script, failover): send it
       // again later, within its deadline; safe for any command. Batches
       // are not retried (part of one may have run).
@@ -116,7 +162,8 @@ caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
 }
 
 bool gateway_state::refused_before_running(const std::string& text) {
-  for (auto prefix : {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN"})
+  for (auto prefix :
+       {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY"})
     if (text.compare(0, std::strlen(prefix), prefix) == 0)
       return true;
   return false;

@@ -167,6 +167,9 @@ struct request_body {
   std::vector<std::string> args;
   /// The replies collected so far (batch).
   std::vector<resp::value> replies;
+  /// `wait-replicas`: the reply of a single command or script, held until
+  /// its `WAIT` reply arrives.
+  resp::value held;
 };
 
 /// One request waiting for its replies.
@@ -193,6 +196,9 @@ struct request {
   /// Counted in `gateway_state::slow_requests` (came through the mailbox
   /// and is not in flight yet).
   bool counted = false;
+  /// `wait-replicas`: a `WAIT` follows the request on the connection; its
+  /// reply is the last one owed (see `gateway_state::enqueue_locked`).
+  bool waits = false;
   /// The bytes of its arguments (`request_bytes`), measured once where it
   /// enters the gateway.
   size_t bytes = 0;

@@ -116,6 +116,21 @@ bool gateway_state::enqueue_locked(request req) {
       break;
     }
   }
+  if (opts.wait_replicas > 0 && role == gateway_role::pipelined
+      && !retry_safe_after_loss(req)) {
+    // A write that must survive a failover: Redis answers WAIT once that
+    // many replicas have it (or at the timeout); the write's reply is held
+    // until then (`on_replies`). WAIT blocks the connection meanwhile.
+    auto ms = std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::milliseconds>(
+           opts.wait_timeout)
+           .count());
+    resp::encode(out, {"WAIT", std::to_string(opts.wait_replicas),
+                       std::to_string(ms)});
+    req.owed += 1;
+    req.waits = true;
+    req.deadline += opts.wait_timeout;
+  }
   sent_commands += req.owed;
   in_flight.emplace_back(std::move(req));
   return idle;

@@ -196,14 +196,18 @@ struct gateway_state {
   bool try_take(caf::mailbox_element& elem);
 
   /// Runs on the reader thread: matches replies to requests in FIFO order
-  /// and answers requesters directly.
+  /// and answers requesters directly. With `wait-replicas`, a write's reply
+  /// is held until its `WAIT` reply; fewer replicas than asked make it
+  /// `errc::not_replicated`.
   caf::error on_replies(std::vector<resp::value>& xs);
 
   /// Sends a script again as `EVAL` after `NOSCRIPT`.
   void resend(request req);
 
   /// Returns whether an error reply means Redis did not run the command
-  /// (`LOADING`, `BUSY`, `TRYAGAIN`, `MASTERDOWN`): retrying is safe.
+  /// (`LOADING`, `BUSY`, `TRYAGAIN`, `MASTERDOWN`, `READONLY`): retrying is
+  /// safe. A `READONLY` reply also resets the connection (a demoted master
+  /// after a failover): the retry goes to the new master.
   static bool refused_before_running(const std::string& text);
 
   /// Returns whether `req` may be sent again after the connection was lost

@@ -22,7 +22,11 @@
 #include "pulse/actors/redis/resp.hpp"
 #include "pulse/actors/redis/wire.hpp"
 
+#include <memory>
+
 namespace pulse::detail {
+
+class sentinel_watch;
 
 
 /// One Redis connection owned by a (scheduled) actor.
@@ -37,6 +41,9 @@ namespace pulse::detail {
 /// - Plain or TLS (`opts.tls`): the `wire` serializes the TLS session's
 ///   reads (reader thread) and writes (any sender) with its own lock.
 /// - Reconnects use exponential back-off with jitter.
+/// - With Sentinel (`opts.sentinels`), every connect finds the master
+///   through the sentinels (`connect_redis`), and a `sentinel_watch` drops
+///   the connection when they announce a failover (`+switch-master`).
 class link {
 public:
   using reply_fn = std::function<void(resp::value&&)>;
@@ -105,6 +112,9 @@ public:
   int64_t client_id() const noexcept { return client_id_; }
   uint64_t connects() const noexcept { return connects_; }
   const redis_options& opts() const noexcept { return opts_; }
+  /// Where the current (or last) connection goes: with Sentinel, the
+  /// master found; else `opts().endpoint()`.
+  const std::string& endpoint() const noexcept { return endpoint_; }
 
   /// Message handlers for the link's own messages; add them to the owner's
   /// behavior with `.or_else(link.handlers())`.
@@ -131,6 +141,10 @@ private:
   /// The connection while connected (also held by the reader thread).
   wire_ptr conn_;
   std::thread reader_;
+  /// With Sentinel: watches `+switch-master` while connected.
+  std::unique_ptr<sentinel_watch> watch_;
+  /// See `endpoint()`.
+  std::string endpoint_;
   std::vector<char> out_;
   size_t out_pos_ = 0;
   /// The buffer the last send emptied, kept for its capacity (only the
