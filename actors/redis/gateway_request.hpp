@@ -174,8 +174,9 @@ struct request_body {
 
 /// One request waiting for its replies.
 struct request {
-  /// What a request is: one command, a batch or a script.
-  enum class type : uint8_t { single, batch, eval };
+  /// What a request is: one command, a batch, a script, or the gateway's
+  /// own `WAIT` after writes (`wait-replicas`; no requester).
+  enum class type : uint8_t { single, batch, eval, wait };
   /// What this request is.
   type kind = type::single;
   /// Replies still owed by Redis.
@@ -196,8 +197,9 @@ struct request {
   /// Counted in `gateway_state::slow_requests` (came through the mailbox
   /// and is not in flight yet).
   bool counted = false;
-  /// `wait-replicas`: a `WAIT` follows the request on the connection; its
-  /// reply is the last one owed (see `gateway_state::enqueue_locked`).
+  /// `wait-replicas`: the request writes, so its reply is held until the
+  /// reply of the next `WAIT` on the connection (see
+  /// `gateway_state::append_wait_locked`).
   bool waits = false;
   /// The bytes of its arguments (`request_bytes`), measured once where it
   /// enters the gateway.
@@ -236,6 +238,8 @@ inline size_t request_bytes(const request& req) {
     }
     case request::type::eval:
       return bytes_of(req.body->keys) + bytes_of(req.body->args);
+    case request::type::wait:
+      return 0;
   }
   return 0;
 }

@@ -265,12 +265,17 @@ void link::flush_later() {
 
 caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
                                bool from_owner) {
+  if (before_send_ && connected_)
+    before_send_();
   if (sending_)
     return caf::none; // the active sender picks our bytes up
   sending_ = true;
   caf::error failure;
   bool again = false;
   while (connected_ && out_pos_ < out_.size() && !failure && !again) {
+    // Bytes appended by other threads while the lock was released.
+    if (before_send_)
+      before_send_();
     // Swap the filled buffer out for the spare one, so writers keep
     // appending into a buffer that already has capacity.
     std::vector<char> buf = std::move(spare_);

@@ -107,6 +107,11 @@ public:
   /// the reader thread. Set before the first `connect`.
   void guard_with(std::mutex* m) { guard_ = m; }
 
+  /// Installs `f`, run before each send of the output buffer with the guard
+  /// mutex held; it may append to `output()` (the gateway's `WAIT` after
+  /// writes). Set before the first `connect`.
+  void before_send(std::function<void()> f) { before_send_ = std::move(f); }
+
   /// Pre: the guard mutex is held (or none is set).
   bool connected() const noexcept { return connected_; }
   int64_t client_id() const noexcept { return client_id_; }
@@ -133,6 +138,7 @@ private:
   up_fn on_up_;
   down_fn on_down_;
   reader_fn reader_fn_;
+  std::function<void()> before_send_;
   backoff backoff_;
   std::mutex* guard_ = nullptr;
   /// A thread is sending (outside the lock); see `send_pending`.

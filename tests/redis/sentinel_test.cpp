@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -82,6 +83,8 @@ struct op_log {
     acked;
   uint64_t errors = 0;
   std::string first_error;
+  /// Errors by code.
+  std::map<std::string, uint64_t> codes;
 
   void ok(int i, clock_type::time_point issued) {
     std::lock_guard<std::mutex> guard{mtx};
@@ -89,6 +92,7 @@ struct op_log {
   }
   void failed(const caf::error& err) {
     std::lock_guard<std::mutex> guard{mtx};
+    ++codes[to_string(code_of(err))];
     if (errors++ == 0)
       first_error = render(err);
   }
@@ -100,6 +104,24 @@ struct op_log {
       if (std::get<1>(x) >= t)
         ++n;
     return n;
+  }
+  // Errors by code, as `code=n ...`.
+  std::string codes_text() {
+    std::lock_guard<std::mutex> guard{mtx};
+    std::string result;
+    for (auto& [code, n] : codes)
+      result += (result.empty() ? "" : " ") + code + "=" + std::to_string(n);
+    return result;
+  }
+  // Acks per second between `from` and `to`.
+  long long rate(clock_type::time_point from, clock_type::time_point to) {
+    std::lock_guard<std::mutex> guard{mtx};
+    uint64_t n = 0;
+    for (auto& x : acked)
+      if (std::get<2>(x) >= from && std::get<2>(x) < to)
+        ++n;
+    auto ms = std::max<long long>(1, ms_between(from, to));
+    return static_cast<long long>(n * 1000 / ms);
   }
   // The longest time without an ack between `from` and the last ack.
   long long max_gap_ms(clock_type::time_point from) {
@@ -221,6 +243,7 @@ failover_numbers failover_under_load(int64_t wait_replicas) {
     return (*node)->dispatch("job-" + std::to_string(i), "x");
   }));
   // Some traffic, then the failover.
+  auto traffic = clock_type::now();
   BOOST_REQUIRE(wait_until([&] {
     return adds.acked_after({}) >= 50 && writes.acked_after({}) >= 50
            && jobs.acked_after({}) >= 20;
@@ -293,12 +316,12 @@ failover_numbers failover_under_load(int64_t wait_replicas) {
               static_cast<long long>(wait_replicas),
               ms_between(trigger, switched));
   for (auto* l : {&adds, &writes, &jobs})
-    std::printf("  %-16s acked=%zu errors=%llu recovery_ms=%lld "
-                "max_gap_ms=%lld first_error=\"%s\"\n",
-                l->what.c_str(), l->acked.size(),
+    std::printf("  %-16s acked=%zu (%lld/s before) errors=%llu (%s) "
+                "recovery_ms=%lld max_gap_ms=%lld first_error=\"%s\"\n",
+                l->what.c_str(), l->acked.size(), l->rate(traffic, trigger),
                 static_cast<unsigned long long>(l->errors),
-                l->recovery_ms(trigger, switched), l->max_gap_ms(trigger),
-                l->first_error.c_str());
+                l->codes_text().c_str(), l->recovery_ms(trigger, switched),
+                l->max_gap_ms(trigger), l->first_error.c_str());
   std::printf("  lost (acked, not on the new master): stream %llu of %llu, "
               "map %llu of %llu; sink consumed %zu of %zu stored\n",
               static_cast<unsigned long long>(result.stream_lost),
