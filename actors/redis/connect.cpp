@@ -278,13 +278,18 @@ connect_node(const redis_options& opts, bool check_role,
 } // namespace detail
 
 caf::expected<connected_socket> connect_redis(const redis_options& in) {
+  return connect_redis(in, std::string{});
+}
+
+caf::expected<connected_socket> connect_redis(const redis_options& in,
+                                              const std::string& hint) {
   auto opts = in;
   if (auto err = apply_redis_url(opts))
     return err;
   if (auto err = detail::check_tls_options(opts))
     return err;
   if (opts.use_sentinel())
-    return detail::connect_via_sentinels(opts);
+    return detail::connect_via_sentinels(opts, hint);
   return detail::connect_node(
     opts, false, std::chrono::steady_clock::now() + opts.connect_timeout);
 }

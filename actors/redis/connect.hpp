@@ -74,6 +74,11 @@ struct connected_socket {
 ///   certificate).
 caf::expected<connected_socket> connect_redis(const redis_options& opts);
 
+/// `connect_redis` that, with Sentinel, first tries `master_hint`
+/// (`host:port` named by a `+switch-master`; see `connect_via_sentinels`).
+caf::expected<connected_socket> connect_redis(const redis_options& opts,
+                                              const std::string& master_hint);
+
 /// Blocks until Redis completes a `connect_redis` handshake (the socket is
 /// closed again), for the first connect of a runtime. A failed attempt with
 /// `errc::connect_failed` (Redis not up yet) is retried with back-off

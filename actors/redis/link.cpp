@@ -122,14 +122,19 @@ void link::connect() {
   auto epoch = ++epoch_;
   auto owner = caf::actor_cast<caf::actor>(self_);
   auto opts = opts_;
+  std::string hint;
+  {
+    std::lock_guard<std::mutex> guard{hint_->mtx};
+    hint.swap(hint_->addr);
+  }
   // connect_redis blocks: run it on a detached helper, never on the owner.
   // Spawn arguments, not captures: CAF 0.17 dereferences a null tuple
   // pointer for a functor spawned without any (undefined behavior, reported
   // by UBSan and only suppressed as CAF's, at a cost on every reconnect).
   self_->system().spawn<caf::detached>(
     [](caf::blocking_actor* helper, caf::actor owner, redis_options opts,
-       uint64_t epoch) {
-      auto res = connect_redis(opts);
+       uint64_t epoch, std::string hint) {
+      auto res = connect_redis(opts, hint);
       if (!res) {
         caf::anon_send(owner, link_fail_atom::value, epoch, res.error());
         return;
@@ -141,7 +146,7 @@ void link::connect() {
         // reference closes the connection.
         .receive([](bool) {}, [](caf::error&) {});
     },
-    std::move(owner), std::move(opts), epoch);
+    std::move(owner), std::move(opts), epoch, std::move(hint));
 }
 
 caf::message_handler link::handlers() {
@@ -174,7 +179,11 @@ caf::message_handler link::handlers() {
         auto owner = caf::actor_cast<caf::actor>(self_);
         watch_ = std::make_unique<sentinel_watch>(
           std::move(watch), opts_, endpoint_,
-          [owner, epoch](caf::error reason) {
+          [owner, epoch, box = hint_](caf::error reason, std::string to) {
+            {
+              std::lock_guard<std::mutex> guard{box->mtx};
+              box->addr = std::move(to);
+            }
             caf::anon_send(owner, link_down_atom::value, epoch,
                            std::move(reason));
           });

@@ -151,6 +151,13 @@ private:
   std::unique_ptr<sentinel_watch> watch_;
   /// See `endpoint()`.
   std::string endpoint_;
+  /// With Sentinel: the new master a `+switch-master` named, written by the
+  /// watch thread, tried first by the next connect.
+  struct hint_box {
+    std::mutex mtx;
+    std::string addr;
+  };
+  std::shared_ptr<hint_box> hint_ = std::make_shared<hint_box>();
   std::vector<char> out_;
   size_t out_pos_ = 0;
   /// The buffer the last send emptied, kept for its capacity (only the

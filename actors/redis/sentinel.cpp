@@ -1,6 +1,8 @@
 #include "pulse/actors/redis/sentinel.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -119,6 +121,12 @@ caf::expected<host_port> ask_master(const redis_options& opts,
     return err;
   std::string causes;
   bool known_nowhere = false;
+  // Every reachable sentinel is asked: right after a failover, a sentinel
+  // that did not hear of it yet still names the old master (which keeps
+  // saying ROLE master for 10+ s). The answer with the highest
+  // config-epoch wins (ties: the first).
+  std::optional<host_port> best;
+  int64_t best_epoch = -1;
   for (auto& s : sentinel_list(opts)) {
     auto note = [&](const std::string& what) {
       causes += (causes.empty() ? "" : "; ") + s.text() + ": " + what;
@@ -143,18 +151,35 @@ caf::expected<host_port> ask_master(const redis_options& opts,
       note(r->str);
       continue;
     }
-    if (r->is_array() && r->elements.size() == 2) {
-      auto port = r->elements[1].as_integer();
-      if (port && *port > 0 && *port <= 65535)
-        return host_port{r->elements[0].str, static_cast<uint16_t>(*port)};
-    }
     if (r->is_nil() || (r->is_array() && r->elements.empty())) {
       known_nowhere = true;
       note("does not know master \"" + opts.master_name + "\"");
       continue;
     }
-    note("unexpected reply " + r->render());
+    auto port = r->is_array() && r->elements.size() == 2
+                  ? r->elements[1].as_integer()
+                  : caf::optional<int64_t>{};
+    if (!port || *port <= 0 || *port > 65535) {
+      note("unexpected reply " + r->render());
+      continue;
+    }
+    host_port addr{r->elements[0].str, static_cast<uint16_t>(*port)};
+    // The epoch of that answer (`SENTINEL MASTER`: a flat key/value list).
+    int64_t epoch = 0;
+    auto m = sync_call(*c.w, c.dec, {"SENTINEL", "MASTER", opts.master_name},
+                       turn);
+    if (m && m->is_array())
+      for (size_t i = 0; i + 1 < m->elements.size(); i += 2)
+        if (m->elements[i].str == "config-epoch")
+          if (auto e = m->elements[i + 1].as_integer())
+            epoch = *e;
+    if (!best || epoch > best_epoch) {
+      best = std::move(addr);
+      best_epoch = epoch;
+    }
   }
+  if (best)
+    return std::move(*best);
   if (known_nowhere)
     return make_error(errc::no_master,
                       "no sentinel names a master \"" + opts.master_name
@@ -194,11 +219,27 @@ subscribe_switch_master(const redis_options& opts,
 }
 
 caf::expected<connected_socket>
-connect_via_sentinels(const redis_options& opts) {
+connect_via_sentinels(const redis_options& opts, const std::string& hint) {
   auto until = clock_type::now() + opts.connect_timeout;
   auto sub = subscribe_switch_master(opts, until);
   if (!sub)
     return sub.error();
+  if (!hint.empty()) {
+    if (auto h = parse_sentinel(hint)) {
+      auto node = opts;
+      node.sentinels.clear();
+      node.unix_socket.clear();
+      node.host = h->host;
+      node.port = h->port;
+      auto c = connect_node(node, true, until);
+      if (c) {
+        c->watch = std::move(*sub);
+        return c;
+      }
+      log::debug("redis sentinel hint not usable hint={} error=\"{}\"", hint,
+                 c.error());
+    }
+  }
   for (;;) {
     auto m = ask_master(opts, until);
     if (!m)
@@ -226,9 +267,9 @@ connect_via_sentinels(const redis_options& opts) {
   }
 }
 
-sentinel_watch::sentinel_watch(wire_ptr sub, redis_options opts,
-                               std::string master,
-                               std::function<void(caf::error)> on_switch)
+sentinel_watch::sentinel_watch(
+  wire_ptr sub, redis_options opts, std::string master,
+  std::function<void(caf::error, std::string)> on_switch)
   : opts_(std::move(opts)),
     master_(std::move(master)),
     on_switch_(std::move(on_switch)),
@@ -287,10 +328,13 @@ void sentinel_watch::run() {
       log::info("redis sentinel +switch-master master_name={} old={}:{} "
                 "new={}:{} connected_to={}",
                 name, old_ip, old_port, new_ip, new_port, master_);
+      auto to = host_port{new_ip, 0};
+      to.port = static_cast<uint16_t>(std::atoi(new_port.c_str()));
       on_switch_(make_error(errc::disconnected,
                             "+switch-master: master \"" + name
                               + "\" moved from " + old_ip + ":" + old_port
-                              + " to " + new_ip + ":" + new_port));
+                              + " to " + new_ip + ":" + new_port),
+                 to.text());
       return;
     }
     if (!lost)
@@ -336,7 +380,8 @@ bool sentinel_watch::resubscribe() {
       on_switch_(make_error(errc::disconnected,
                             "the sentinels now name " + m->text()
                               + " as master \"" + opts_.master_name
-                              + "\" (connected to " + master_ + ")"));
+                              + "\" (connected to " + master_ + ")"),
+                 m->text());
       return false;
     }
     return true;

@@ -7,7 +7,8 @@
 /// Every connection made while sentinels are configured:
 /// 1. subscribes to `+switch-master` on the first sentinel that answers
 ///    (`SUBSCRIBE +switch-master`), so no failover after step 2 is missed;
-/// 2. asks the sentinels in turn `SENTINEL GET-MASTER-ADDR-BY-NAME <name>`;
+/// 2. asks the sentinels `SENTINEL GET-MASTER-ADDR-BY-NAME <name>` and
+///    takes the answer with the highest config epoch (`ask_master`);
 /// 3. connects to that address and requires `ROLE` to say `master`
 ///    (`connect_node`), asking again every 100 ms within the connect timeout.
 /// While connected, a `sentinel_watch` reads the subscription: a
@@ -52,10 +53,12 @@ caf::expected<host_port> parse_sentinel(const std::string& x);
 /// `errc::invalid_config` naming the option.
 caf::error check_sentinel_options(const redis_options& opts);
 
-/// Asks the sentinels in order (each within a share of the time left, at
-/// least 200 ms) `SENTINEL GET-MASTER-ADDR-BY-NAME <master-name>` (after
-/// `AUTH <sentinel-password>` when set) and returns the first address
-/// named. Errors: `errc::no_master` when the sentinels that answered do not
+/// Asks every sentinel in order (each within a share of the time left, at
+/// least 200 ms) `SENTINEL GET-MASTER-ADDR-BY-NAME <master-name>` and
+/// `SENTINEL MASTER <master-name>` (for its `config-epoch`), after
+/// `AUTH <sentinel-password>` when set, and returns the address named with
+/// the highest epoch (right after a failover, a sentinel that has not heard
+/// of it yet still names the old master). Errors: `errc::no_master` when the sentinels that answered do not
 /// know the name; `errc::connect_failed` when none answered (each named
 /// with its cause); `errc::auth_failed` when AUTH was refused.
 caf::expected<host_port>
@@ -71,7 +74,12 @@ subscribe_switch_master(const redis_options& opts,
 
 /// `connect_redis` with sentinels (see the steps above), within
 /// `opts.connect_timeout`. The result holds the subscription in `watch`.
-caf::expected<connected_socket> connect_via_sentinels(const redis_options& opts);
+/// A `hint` (`host:port`, the new master a `+switch-master` named) is
+/// tried first, with the ROLE check: right after a failover, sentinels
+/// that have not heard of it yet still name the old master, which keeps
+/// saying ROLE master for 10+ s.
+caf::expected<connected_socket>
+connect_via_sentinels(const redis_options& opts, const std::string& hint = {});
 
 /// Watches a `+switch-master` subscription on its own thread for one
 /// connection. Calls `on_switch` once (from that thread) when the master
@@ -83,8 +91,9 @@ caf::expected<connected_socket> connect_via_sentinels(const redis_options& opts)
 class sentinel_watch {
 public:
   /// Starts the thread on the subscribed connection `sub`.
+  /// `on_switch` gets the reason and the new master's `host:port`.
   sentinel_watch(wire_ptr sub, redis_options opts, std::string master,
-                 std::function<void(caf::error)> on_switch);
+                 std::function<void(caf::error, std::string)> on_switch);
 
   /// Stops and joins the thread (`stop`).
   ~sentinel_watch();
@@ -102,7 +111,7 @@ private:
 
   redis_options opts_;
   std::string master_;
-  std::function<void(caf::error)> on_switch_;
+  std::function<void(caf::error, std::string)> on_switch_;
   /// Guards `conn_` and `stopped_`.
   std::mutex mtx_;
   std::condition_variable cv_;

@@ -135,7 +135,7 @@ struct op_log {
       }
     return gap;
   }
-  // Time from `trigger` to the first ack of an op issued after `switched`.
+  // Time from `trigger` to the first ack of an op issued after `moved`.
   long long recovery_ms(clock_type::time_point trigger,
                         clock_type::time_point switched) {
     std::lock_guard<std::mutex> guard{mtx};
@@ -182,8 +182,9 @@ struct failover_numbers {
 // Stream adds (a sink consuming them), map writes and pool dispatches run
 // while the sentinels fail the master over; everything must go on.
 // Returns the acknowledged writes that the new master does not have.
-failover_numbers failover_under_load(int64_t wait_replicas) {
-  sentinel_fixture fx;
+failover_numbers failover_under_load(int64_t wait_replicas,
+                                     int replicas = 1) {
+  sentinel_fixture fx{replicas};
   BOOST_REQUIRE_MESSAGE(fx.wait_ready(), "sentinels not ready for failover");
   auto opts = fx.redis_opts();
   opts.wait_replicas = wait_replicas;
@@ -194,7 +195,9 @@ failover_numbers failover_under_load(int64_t wait_replicas) {
   auto old_master = fx.master->port();
   BOOST_REQUIRE(fx.master_port() == old_master);
   // The writers' objects.
-  auto s = stream::make("sentinel-orders");
+  stream_options unbounded; // no MAXLEN: every entry stays to be counted
+  unbounded.max_len = 0;
+  auto s = stream::make("sentinel-orders", unbounded);
   BOOST_REQUIRE_MESSAGE(s, describe(s));
   sink_options so;
   so.block = 50ms;
@@ -255,19 +258,32 @@ failover_numbers failover_under_load(int64_t wait_replicas) {
                            10s));
   auto switched = clock_type::now();
   auto new_master = fx.master_port();
-  BOOST_TEST(new_master == fx.replica->port());
-  // Everything goes on: each writer gets acks for ops issued after the
-  // switch (bounded).
-  bool recovered = wait_until([&] {
-    return adds.acked_after(switched) >= 50
-           && writes.acked_after(switched) >= 50
-           && jobs.acked_after(switched) >= 20;
+  BOOST_TEST(fx.is_replica_port(new_master));
+  // The runtime's pipelined connection moves there once its sentinel
+  // announces the switch (the old master keeps taking writes until then).
+  // (A client of its own: a `client` is for one thread at a time.)
+  // With wait-replicas and no replica left, every WAIT holds the
+  // connection for wait-timeout: the probe waits behind them.
+  client probe{*srt.sys, rt.gateway(), std::chrono::seconds{5}};
+  bool on_new = wait_until([&] {
+    auto port = probe("CONFIG", "GET", "port");
+    return port && port->elements.size() == 2
+           && port->elements[1].str == std::to_string(new_master);
   }, 20s);
+  BOOST_TEST(on_new, "the gateway did not move to the new master");
+  auto moved = clock_type::now();
+  // Everything goes on: each writer gets acks for ops issued after the
+  // move (bounded).
+  bool recovered = wait_until([&] {
+    return adds.acked_after(moved) >= 50
+           && writes.acked_after(moved) >= 50
+           && jobs.acked_after(moved) >= 20;
+  }, 25s);
   stop = true;
   for (auto& t : ts)
     t.join();
   BOOST_TEST(recovered);
-  // The runtime's connection is on the new master.
+  // The runtime's connection is still on the new master.
   auto port = c("CONFIG", "GET", "port");
   BOOST_REQUIRE_MESSAGE(port, describe(port));
   BOOST_TEST(port->elements.at(1).str == std::to_string(new_master));
@@ -311,16 +327,17 @@ failover_numbers failover_under_load(int64_t wait_replicas) {
   consumer_stop = true;
   consumer.join();
   BOOST_TEST(drained, "the sink did not deliver every stored event");
-  std::printf("sentinel failover (wait-replicas=%lld): trigger -> sentinels "
-              "name the new master %lld ms\n",
-              static_cast<long long>(wait_replicas),
-              ms_between(trigger, switched));
+  std::printf("sentinel failover (replicas=%d, wait-replicas=%lld): trigger "
+              "-> sentinels name the new master %lld ms, -> gateway on it "
+              "%lld ms\n",
+              replicas, static_cast<long long>(wait_replicas),
+              ms_between(trigger, switched), ms_between(trigger, moved));
   for (auto* l : {&adds, &writes, &jobs})
     std::printf("  %-16s acked=%zu (%lld/s before) errors=%llu (%s) "
                 "recovery_ms=%lld max_gap_ms=%lld first_error=\"%s\"\n",
                 l->what.c_str(), l->acked.size(), l->rate(traffic, trigger),
                 static_cast<unsigned long long>(l->errors),
-                l->codes_text().c_str(), l->recovery_ms(trigger, switched),
+                l->codes_text().c_str(), l->recovery_ms(trigger, moved),
                 l->max_gap_ms(trigger), l->first_error.c_str());
   std::printf("  lost (acked, not on the new master): stream %llu of %llu, "
               "map %llu of %llu; sink consumed %zu of %zu stored\n",
@@ -489,6 +506,18 @@ BOOST_AUTO_TEST_CASE(failover_with_wait_replicas_loses_no_acked_write) {
   auto n = failover_under_load(1);
   BOOST_TEST(n.stream_lost == 0u);
   BOOST_TEST(n.map_lost == 0u);
+  BOOST_TEST(n.stream_acked > 0u);
+  BOOST_TEST(n.map_acked > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(failover_with_two_replicas_and_wait_one_goes_on) {
+  // With a second replica, WAIT 1 succeeds again at once after the
+  // failover (the sentinels re-point that replica to the new master). But
+  // it does not protect every write: until then the second replica still
+  // follows the old master and acknowledges the writes it takes after the
+  // promotion, which the failover then discards. Counted and printed (see
+  // docs/operations.md), not asserted: how many depends on timing.
+  auto n = failover_under_load(1, 2);
   BOOST_TEST(n.stream_acked > 0u);
   BOOST_TEST(n.map_acked > 0u);
 }

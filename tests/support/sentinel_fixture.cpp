@@ -55,7 +55,7 @@ caf::expected<resp::value> command_on(uint16_t port,
 
 caf::expected<std::unique_ptr<sentinel_process>>
 sentinel_process::start(const std::string& name, uint16_t master,
-                        uint16_t replica) {
+                        std::vector<uint16_t> replicas) {
   std::unique_ptr<sentinel_process> result{new sentinel_process};
   result->port_ = free_loopback_port();
   char tmpl[] = "/tmp/pulse-sentinel-XXXXXX";
@@ -73,7 +73,7 @@ sentinel_process::start(const std::string& name, uint16_t master,
         << "sentinel down-after-milliseconds " << name << " 1000\n"
         << "sentinel failover-timeout " << name << " 5000\n"
         << "sentinel parallel-syncs " << name << " 1\n";
-    if (replica != 0)
+    for (auto replica : replicas)
       out << "sentinel known-replica " << name << " 127.0.0.1 " << replica
           << "\n";
   }
@@ -128,7 +128,16 @@ void sentinel_process::stop() {
   pid_ = -1;
 }
 
-sentinel_fixture::sentinel_fixture() {
+bool sentinel_fixture::is_replica_port(uint16_t port) const {
+  if (port == replica->port())
+    return true;
+  for (auto& r : more_replicas)
+    if (port == r->port())
+      return true;
+  return false;
+}
+
+sentinel_fixture::sentinel_fixture(int replicas) {
   auto m = redis_server::start(server_options{});
   if (!m)
     throw std::runtime_error("cannot start the master: " + render(m.error()));
@@ -141,8 +150,17 @@ sentinel_fixture::sentinel_fixture() {
     throw std::runtime_error("cannot start the replica: "
                              + render(r.error()));
   replica = std::move(*r);
+  std::vector<uint16_t> ports{replica->port()};
+  for (int i = 1; i < replicas; ++i) {
+    auto more = redis_server::start(ro);
+    if (!more)
+      throw std::runtime_error("cannot start a replica: "
+                               + render(more.error()));
+    ports.push_back((*more)->port());
+    more_replicas.push_back(std::move(*more));
+  }
   for (int i = 0; i < 3; ++i) {
-    auto s = sentinel_process::start(name, master->port(), replica->port());
+    auto s = sentinel_process::start(name, master->port(), ports);
     if (!s)
       throw std::runtime_error("cannot start a sentinel: "
                                + render(s.error()));
@@ -153,6 +171,7 @@ sentinel_fixture::sentinel_fixture() {
 sentinel_fixture::~sentinel_fixture() {
   // Sentinels first: they would start a failover while the master stops.
   sentinels.clear();
+  more_replicas.clear();
   replica.reset();
   master.reset();
 }
@@ -169,7 +188,11 @@ redis_options sentinel_fixture::redis_opts() const {
 bool sentinel_fixture::wait_ready(std::chrono::milliseconds timeout) {
   return wait_until(
     [&] {
-      for (auto* node : {master.get(), replica.get()}) {
+      std::vector<redis_server*> nodes{master.get(), replica.get()};
+      for (auto& x : more_replicas)
+        nodes.push_back(x.get());
+      auto replica_count = std::to_string(nodes.size() - 1);
+      for (auto* node : nodes) {
         auto info = command_on(node->port(), {"INFO", "replication"});
         if (!info)
           return false;
@@ -181,7 +204,7 @@ bool sentinel_fixture::wait_ready(std::chrono::milliseconds timeout) {
       for (auto& s : sentinels) {
         auto m = command_on(s->port(), {"SENTINEL", "MASTER", name});
         if (!m || flat_field(*m, "num-other-sentinels") != "2"
-            || flat_field(*m, "num-slaves") == "0")
+            || flat_field(*m, "num-slaves") != replica_count)
           return false;
         auto q = command_on(s->port(), {"SENTINEL", "CKQUORUM", name});
         if (!q || q->is_error())

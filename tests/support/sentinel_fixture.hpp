@@ -1,8 +1,8 @@
 #pragma once
 
 /// A Redis Sentinel setup for tests (`tests/redis/sentinel_test.cpp`): one
-/// master and one replica (`pulse::redis_server`, the replica started with
-/// `--replicaof`) and three `redis-sentinel` processes, all on free
+/// master and one replica or more (`pulse::redis_server`, replicas started
+/// with `--replicaof`) and three `redis-sentinel` processes, all on free
 /// loopback ports, with the short timings of
 /// `/work/shared/reference/production-redis.md` §3 (down-after 1000 ms,
 /// failover-timeout 5000 ms, quorum 2). Each sentinel config names the
@@ -32,9 +32,10 @@ namespace pulse::test {
 class sentinel_process {
 public:
   /// Starts `redis-sentinel` monitoring `name` at 127.0.0.1:`master`
-  /// (replica `replica`, 0 for none) and waits (up to 10 s) for `PING`.
+  /// (with the replicas on `replicas`) and waits (up to 10 s) for `PING`.
   static caf::expected<std::unique_ptr<sentinel_process>>
-  start(const std::string& name, uint16_t master, uint16_t replica);
+  start(const std::string& name, uint16_t master,
+        std::vector<uint16_t> replicas);
 
   ~sentinel_process();
 
@@ -64,14 +65,21 @@ caf::expected<resp::value> command_on(uint16_t port,
 
 /// Master, replica and three sentinels (see above).
 struct sentinel_fixture {
-  /// Starts everything; throws when a process does not start.
-  sentinel_fixture();
+  /// Starts everything (with `replicas` replicas, at least 1); throws when
+  /// a process does not start.
+  explicit sentinel_fixture(int replicas = 1);
   ~sentinel_fixture();
 
   /// The monitored master's name.
   std::string name = "pulsemaster";
   std::unique_ptr<redis_server> master;
+  /// The first replica.
   std::unique_ptr<redis_server> replica;
+  /// The other replicas.
+  std::vector<std::unique_ptr<redis_server>> more_replicas;
+
+  /// Returns whether `port` is one of the replicas' ports.
+  bool is_replica_port(uint16_t port) const;
   std::vector<std::unique_ptr<sentinel_process>> sentinels;
 
   /// Options naming the three sentinels and `name`, with the short test
