@@ -494,6 +494,34 @@ BOOST_AUTO_TEST_CASE(wait_replicas_fails_writes_no_replica_acknowledged) {
   BOOST_TEST(code_of(e.error()) == errc::not_replicated);
 }
 
+BOOST_AUTO_TEST_CASE(readonly_replies_reset_the_connection_and_retry) {
+  // A write that reaches a replica (READONLY) was not run: the gateway
+  // resets the connection and sends it again within its deadline, here
+  // once the node is a master again.
+  redis_fixture a;
+  redis_fixture b;
+  sentinel_runtime srt{a.redis_opts()};
+  auto& c = *srt.redis;
+  BOOST_REQUIRE(c("SET", "ro-k", "1"));
+  auto made = command_on(a.port(), {"REPLICAOF", "127.0.0.1",
+                                    std::to_string(b.port())});
+  BOOST_REQUIRE_MESSAGE(made && made->str == "OK", describe(made));
+  std::thread promote{[&] {
+    std::this_thread::sleep_for(300ms);
+    (void) command_on(a.port(), {"REPLICAOF", "NO", "ONE"});
+  }};
+  auto w = c("SET", "ro-k", "2");
+  promote.join();
+  BOOST_REQUIRE_MESSAGE(w, describe(w));
+  auto stats = c.stats();
+  BOOST_REQUIRE_MESSAGE(stats, describe(stats));
+  BOOST_TEST(stats->reconnects >= 1u);
+  BOOST_TEST(stats->refused_retries >= 1u);
+  auto v = command_on(a.port(), {"GET", "ro-k"});
+  BOOST_REQUIRE_MESSAGE(v, describe(v));
+  BOOST_TEST(v->str == "2");
+}
+
 BOOST_AUTO_TEST_CASE(failover_during_streams_maps_and_pools_goes_on) {
   auto n = failover_under_load(0);
   // Asynchronous replication may lose acknowledged writes: counted and
