@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/timespan.hpp>
 
@@ -95,15 +96,44 @@ struct redis_options {
   /// on virtual machines, more than a loopback round trip. At most
   /// max(1, cores / 2) callers poll at once; the others sleep at once.
   caf::timespan reply_spin = std::chrono::microseconds{30};
+  /// Redis Sentinel: `host:port` of each sentinel (`[v6addr]:port` for
+  /// IPv6). When set, `host`/`port`/`unix_socket` are unused: every
+  /// connection asks the sentinels in turn for the master of `master_name`
+  /// (`SENTINEL GET-MASTER-ADDR-BY-NAME`), checks its `ROLE`, and follows
+  /// failovers (`+switch-master`). TLS settings, when on, apply to the
+  /// sentinels too.
+  std::vector<std::string> sentinels;
+  /// The name the sentinels monitor the master under (`sentinel monitor
+  /// <name> ...`); required with `sentinels`.
+  std::string master_name;
+  /// Password for `AUTH` on the sentinels (`requirepass` of the sentinels);
+  /// empty: no AUTH there. The data nodes use `username`/`password`.
+  std::string sentinel_password;
+  /// With N > 0, the pipelined gateway follows every write (a command that
+  /// is not read-only, any batch holding one, every script) with
+  /// `WAIT N <wait_timeout>` and answers the write only after WAIT: with
+  /// fewer than N replicas acknowledging it, the write fails with
+  /// `errc::not_replicated` (it did run on the master). 0: no WAIT.
+  int64_t wait_replicas = 0;
+  /// The timeout of each `WAIT` (whole milliseconds, at least 1).
+  caf::timespan wait_timeout = std::chrono::seconds{1};
+
+  /// Returns whether connections go through Redis Sentinel.
+  bool use_sentinel() const noexcept { return !sentinels.empty(); }
 
   /// Returns whether the runtime must start an embedded server.
   bool use_embedded() const noexcept {
-    return embedded || (host.empty() && unix_socket.empty() && url.empty());
+    return embedded
+           || (host.empty() && unix_socket.empty() && url.empty()
+               && sentinels.empty());
   }
 
   /// Returns where connections go, for logs and errors (never a password):
-  /// `unix:<path>` or `<host>:<port>`.
+  /// `unix:<path>`, `<host>:<port>` or, with sentinels,
+  /// `sentinel:<master-name>`.
   std::string endpoint() const {
+    if (!sentinels.empty())
+      return "sentinel:" + master_name;
     if (!unix_socket.empty())
       return "unix:" + unix_socket;
     auto h = host.empty() ? std::string{"127.0.0.1"} : host;

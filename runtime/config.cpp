@@ -1,11 +1,13 @@
 #include "pulse/runtime/config.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <type_traits>
 #include <thread>
 
 #include <caf/config_value.hpp>
 
+#include "pulse/actors/redis/sentinel.hpp"
 #include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
@@ -14,7 +16,8 @@ namespace pulse {
 
 using spec = option_spec;
 using field_ptr = caf::variant<std::string*, int64_t*, uint64_t*, uint16_t*,
-                               bool*, caf::timespan*, trim_mode*>;
+                               bool*, caf::timespan*, trim_mode*,
+                               std::vector<std::string>*>;
 
 namespace {
 
@@ -120,6 +123,24 @@ const std::vector<option_spec>& known_options() {
     {"pulse.redis.reply-spin", t::timespan,
      "how long a blocking caller polls for its reply before sleeping",
      non_negative, at(&o::redis, &rd::reply_spin)},
+    // Redis Sentinel (actors/redis/sentinel.hpp).
+    {"pulse.redis.sentinels", t::string_list,
+     "Redis Sentinel: host:port of each sentinel; when set, connections go "
+     "to the master they name (host/port/unix-socket unused)", any,
+     at(&o::redis, &rd::sentinels)},
+    {"pulse.redis.master-name", t::string,
+     "Redis Sentinel: the monitored master's name (needed with sentinels)",
+     any, at(&o::redis, &rd::master_name)},
+    {"pulse.redis.sentinel-password", t::string,
+     "Redis Sentinel: password for AUTH on the sentinels (empty: none)", any,
+     at(&o::redis, &rd::sentinel_password)},
+    {"pulse.redis.wait-replicas", t::integer,
+     "writes through the pipelined gateway are followed by WAIT with this "
+     "many replicas and fail with not_replicated below it (0: off)",
+     non_negative, at(&o::redis, &rd::wait_replicas)},
+    {"pulse.redis.wait-timeout", t::timespan,
+     "timeout of each WAIT (wait-replicas)", positive,
+     at(&o::redis, &rd::wait_timeout)},
     {"pulse.streaming.block-duration", t::timespan,
      "XREAD/XREADGROUP BLOCK duration of readers and sinks (0: forever)",
      non_negative, at(&o::streaming, &sd::block_duration)},
@@ -225,6 +246,8 @@ const char* type_name(spec::type t) {
     case spec::type::port: return "an integer in 1..65535";
     case spec::type::boolean: return "true or false";
     case spec::type::timespan: return "a duration such as 500ms or 2s";
+    case spec::type::string_list:
+      return "a list of quoted strings such as [\"a\", \"b\"]";
   }
   return "?";
 }
@@ -240,6 +263,13 @@ bool type_matches(spec::type t, const caf::config_value& x) {
       return caf::holds_alternative<bool>(x);
     case spec::type::timespan:
       return caf::holds_alternative<caf::timespan>(x);
+    case spec::type::string_list: {
+      auto xs = caf::get_if<caf::config_value::list>(&x);
+      return xs != nullptr
+             && std::all_of(xs->begin(), xs->end(), [](const auto& y) {
+                  return caf::holds_alternative<std::string>(y);
+                });
+    }
   }
   return false;
 }
@@ -295,6 +325,10 @@ caf::error apply(const spec& opt, const caf::settings& xs, options& out) {
   auto dst = opt.field(out);
   if (auto str = caf::get_if<std::string*>(&dst)) {
     **str = caf::get_or(xs, opt.key, **str);
+    return caf::none;
+  }
+  if (auto list = caf::get_if<std::vector<std::string>*>(&dst)) {
+    **list = caf::get_or(xs, opt.key, **list);
     return caf::none;
   }
   if (auto mode = caf::get_if<trim_mode*>(&dst)) {
@@ -355,6 +389,8 @@ caf::expected<options> options_from(const caf::settings& xs) {
       return err;
   // The URL overrides the endpoint and credentials it names.
   if (auto err = apply_redis_url(result.redis))
+    return err;
+  if (auto err = detail::check_sentinel_options(result.redis))
     return err;
   auto lvl = spdlog::level::from_str(result.log_level);
   if (lvl == spdlog::level::off && result.log_level != "off")

@@ -22,8 +22,10 @@ namespace pulse {
 /// config file, and reading `options`; the defaults are the member
 /// initializers in `messages/options.hpp`, written once.
 struct option_spec {
-  /// The type a value must have (`port`: an integer in 1..65535).
-  enum class type { string, integer, port, boolean, timespan };
+  /// The type a value must have (`port`: an integer in 1..65535;
+  /// `string_list`: a list of quoted strings, on the command line also
+  /// `a,b`).
+  enum class type { string, integer, port, boolean, timespan, string_list };
   /// How far below a value may go (integers and durations); `percent`:
   /// an integer in 0..100.
   enum class bound { none, non_negative, positive, percent };
@@ -39,7 +41,8 @@ struct option_spec {
   /// enum such as `trim_mode` is a `type::string` option whose allowed
   /// names `options_from` checks).
   std::function<caf::variant<std::string*, int64_t*, uint64_t*, uint16_t*,
-                             bool*, caf::timespan*, trim_mode*>(options&)>
+                             bool*, caf::timespan*, trim_mode*,
+                             std::vector<std::string>*>(options&)>
     field;
 };
 

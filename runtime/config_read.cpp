@@ -158,6 +158,9 @@ void add_options(caf::actor_system_config& cfg) {
       case spec::type::timespan:
         group.add<caf::timespan>(name, opt.description);
         break;
+      case spec::type::string_list:
+        group.add<std::vector<std::string>>(name, opt.description);
+        break;
     }
   }
 }

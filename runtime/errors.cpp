@@ -28,6 +28,8 @@ const char* to_string(errc x) {
     case errc::help_printed: return "help_printed";
     case errc::too_large: return "too_large";
     case errc::tls_failed: return "tls_failed";
+    case errc::no_master: return "no_master";
+    case errc::not_replicated: return "not_replicated";
   }
   return "unknown";
 }

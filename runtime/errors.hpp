@@ -62,6 +62,15 @@ enum class errc : uint8_t {
   /// certificate). The message names the cause, e.g. "certificate verify
   /// failed (certificate has expired)".
   tls_failed,
+  /// Redis Sentinel could not name a usable master: the sentinels that
+  /// answered do not know `pulse.redis.master-name`, or the address they
+  /// gave does not say `ROLE master` within the connect timeout. (No
+  /// sentinel reachable at all is `connect_failed`.)
+  no_master,
+  /// A write ran on the master, but `WAIT` saw fewer than
+  /// `pulse.redis.wait-replicas` replicas acknowledge it within
+  /// `wait-timeout`: a failover may lose it.
+  not_replicated,
 };
 
 /// The error category atom of every `pulse::errc` error.

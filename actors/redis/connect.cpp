@@ -19,6 +19,7 @@
 
 #include "pulse/actors/redis/backoff.hpp"
 #include "pulse/actors/redis/resp.hpp"
+#include "pulse/actors/redis/sentinel.hpp"
 #include "pulse/actors/redis/tls.hpp"
 #include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -97,25 +98,20 @@ public:
     return r->type == resp::kind::integer ? r->integer : 0;
   }
 
+  // Runs `args` and returns the raw reply (`ROLE`); a failed exchange is
+  // an error as in `run`.
+  caf::expected<resp::value> raw(const std::vector<std::string>& args,
+                                 const std::string& what) {
+    auto r = call(args);
+    if (!r)
+      return io_failure(what, r.error());
+    first_ = false;
+    return r;
+  }
+
 private:
   caf::expected<resp::value> call(const std::vector<std::string>& args) {
-    std::vector<char> out;
-    resp::encode(out, args);
-    if (auto err = w_.write_all(out.data(), out.size(), until_))
-      return err;
-    resp::value reply;
-    for (;;) {
-      auto got = dec_.next(reply);
-      if (!got)
-        return got.error();
-      if (*got)
-        return reply;
-      auto n = w_.read_some(buf_, sizeof(buf_), until_);
-      if (!n)
-        return n.error();
-      if (auto err = dec_.feed(buf_, *n))
-        return err;
-    }
+    return detail::sync_call(w_, dec_, args, until_);
   }
 
   // A failed exchange. Right after a TLS handshake, a server that drops
@@ -147,24 +143,48 @@ private:
   std::string where_;
   std::chrono::steady_clock::time_point until_;
   resp::decoder dec_;
-  char buf_[4096];
   bool first_ = true;
 };
 
 } // namespace
 
-caf::expected<connected_socket> connect_redis(const redis_options& in) {
-  auto opts = in;
-  if (auto err = apply_redis_url(opts))
+namespace detail {
+
+caf::expected<resp::value> sync_call(wire& w, resp::decoder& dec,
+                                     const std::vector<std::string>& args,
+                                     std::chrono::steady_clock::time_point
+                                       until) {
+  std::vector<char> out;
+  resp::encode(out, args);
+  if (auto err = w.write_all(out.data(), out.size(), until))
     return err;
-  if (auto err = detail::check_tls_options(opts))
-    return err;
-  auto where = opts.endpoint();
-  bool tcp = opts.unix_socket.empty();
-  auto until = std::chrono::steady_clock::now() + opts.connect_timeout;
-  auto tv = to_timeval(opts.connect_timeout);
-  auto host = opts.host.empty() ? std::string{"127.0.0.1"} : opts.host;
-  redisContext* c = tcp ? redisConnectWithTimeout(host.c_str(), opts.port, tv)
+  resp::value reply;
+  char buf[4096];
+  for (;;) {
+    auto got = dec.next(reply);
+    if (!got)
+      return got.error();
+    if (*got)
+      return reply;
+    auto n = w.read_some(buf, sizeof(buf), until);
+    if (!n)
+      return n.error();
+    if (auto err = dec.feed(buf, *n))
+      return err;
+  }
+}
+
+caf::expected<wire_ptr> open_wire(const redis_options& opts,
+                                  const std::string& host_in, uint16_t port,
+                                  const std::string& where,
+                                  std::chrono::steady_clock::time_point
+                                    until) {
+  bool tcp = !host_in.empty() || opts.unix_socket.empty();
+  auto left = std::max<std::chrono::steady_clock::duration>(
+    until - std::chrono::steady_clock::now(), std::chrono::milliseconds{1});
+  auto tv = to_timeval(std::chrono::duration_cast<caf::timespan>(left));
+  auto host = host_in.empty() ? std::string{"127.0.0.1"} : host_in;
+  redisContext* c = tcp ? redisConnectWithTimeout(host.c_str(), port, tv)
                         : redisConnectUnixWithTimeout(
                           opts.unix_socket.c_str(), tv);
   if (c == nullptr)
@@ -187,7 +207,7 @@ caf::expected<connected_socket> connect_redis(const redis_options& in) {
     set_keepalive(fd, opts.tcp_keepalive, where);
   }
   ssl_st* ssl = nullptr;
-  if (opts.tls) {
+  if (opts.tls && tcp) {
     auto s = detail::tls_connect(fd, opts, host, where, until);
     if (!s) {
       ::close(fd);
@@ -200,8 +220,20 @@ caf::expected<connected_socket> connect_redis(const redis_options& in) {
     // MSG_DONTWAIT. TLS sockets are non-blocking (see wire).
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) & ~O_NONBLOCK);
   }
-  auto w = std::make_shared<detail::wire>(fd, ssl, where);
-  handshake hs{*w, opts, where, until};
+  return std::make_shared<detail::wire>(fd, ssl, where);
+}
+
+caf::expected<connected_socket>
+connect_node(const redis_options& opts, bool check_role,
+             std::chrono::steady_clock::time_point until) {
+  auto where = opts.endpoint();
+  auto host = opts.unix_socket.empty()
+                ? (opts.host.empty() ? std::string{"127.0.0.1"} : opts.host)
+                : std::string{};
+  auto w = open_wire(opts, host, opts.port, where, until);
+  if (!w)
+    return w.error();
+  handshake hs{**w, opts, where, until};
   if (!opts.password.empty()) {
     std::vector<std::string> args{"AUTH"};
     if (!opts.username.empty())
@@ -226,7 +258,40 @@ caf::expected<connected_socket> connect_redis(const redis_options& in) {
   auto id = hs.run({"CLIENT", "ID"}, errc::auth_failed, "CLIENT ID");
   if (!id)
     return id.error();
-  return connected_socket{std::move(w), *id};
+  if (check_role) {
+    // Sentinel: the address may be stale (a demoted master keeps saying
+    // master until a sentinel reconfigures it, a promoted replica may not
+    // be promoted yet): only `ROLE master` counts.
+    auto role = hs.raw({"ROLE"}, "ROLE");
+    if (!role)
+      return role.error();
+    std::string name = role->is_array() && !role->elements.empty()
+                         ? role->elements.front().str
+                         : role->render();
+    if (name != "master")
+      return make_error(errc::no_master,
+                        where + " says ROLE " + name + ", not master");
+  }
+  return connected_socket{std::move(*w), *id, where, nullptr};
+}
+
+} // namespace detail
+
+caf::expected<connected_socket> connect_redis(const redis_options& in) {
+  return connect_redis(in, std::string{});
+}
+
+caf::expected<connected_socket> connect_redis(const redis_options& in,
+                                              const std::string& hint) {
+  auto opts = in;
+  if (auto err = apply_redis_url(opts))
+    return err;
+  if (auto err = detail::check_tls_options(opts))
+    return err;
+  if (opts.use_sentinel())
+    return detail::connect_via_sentinels(opts, hint);
+  return detail::connect_node(
+    opts, false, std::chrono::steady_clock::now() + opts.connect_timeout);
 }
 
 caf::error wait_for_redis(const redis_options& in) {
@@ -257,7 +322,10 @@ caf::error wait_for_redis(const redis_options& in) {
                   opts.endpoint(), to_ms(clock::now() - start), attempts);
       return caf::none;
     }
-    if (code_of(res.error()) != errc::connect_failed
+    // Sentinels without a master yet (failover under way) count as "not
+    // up yet" too.
+    if ((code_of(res.error()) != errc::connect_failed
+         && code_of(res.error()) != errc::no_master)
         || opts.connect_wait.count() <= 0)
       return res.error();
     auto now = clock::now();

@@ -1,11 +1,14 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "pulse/actors/redis/resp.hpp"
 #include "pulse/actors/redis/wire.hpp"
 #include "pulse/messages/options.hpp"
 
@@ -20,6 +23,14 @@ struct connected_socket {
   detail::wire_ptr conn;
   /// `CLIENT ID` of the connection (for `CLIENT UNBLOCK`/`CLIENT KILL`).
   int64_t client_id = 0;
+  /// Where the connection goes (`host:port` or `unix:<path>`): with
+  /// Sentinel, the master the sentinels named.
+  std::string endpoint;
+  /// With Sentinel: a connection to one of the sentinels, already
+  /// subscribed to `+switch-master` (before the master was asked for, so
+  /// no failover after it is missed); `detail::sentinel_watch` reads it.
+  /// Null without Sentinel.
+  detail::wire_ptr watch;
 };
 
 /// Connects to Redis within `opts.connect_timeout`: through the Unix domain
@@ -36,10 +47,19 @@ struct connected_socket {
 /// `tcp_keepalive` (whole seconds, rounded up), TCP_KEEPINTVL = a third of
 /// it (at least 1 s) and TCP_KEEPCNT = 3.
 ///
+/// With `opts.sentinels` (Redis Sentinel, see `actors/redis/sentinel.hpp`)
+/// it first subscribes to `+switch-master` on one sentinel (`watch`), then
+/// asks the sentinels in turn for the master of `opts.master_name`,
+/// connects there as above and requires `ROLE` to say `master`; else it
+/// asks again (every 100 ms) until `opts.connect_timeout` has passed.
+///
 /// Blocking: call it from a detached actor or thread, never from a scheduled
 /// actor or a broker.
 ///
 /// Errors (messages name `host:port` or `unix:<path>`, never the password):
+/// - with Sentinel also `errc::connect_failed` when no sentinel answers
+///   (naming each and its cause) and `errc::no_master` when none knows
+///   `master-name` or the named master does not say `ROLE master` in time;
 /// - `errc::connect_failed`: refused, unreachable, timed out, unknown host,
 ///   missing socket file;
 /// - `errc::auth_failed`: AUTH rejected (`WRONGPASS`), or NOAUTH (a password
@@ -54,6 +74,11 @@ struct connected_socket {
 ///   certificate).
 caf::expected<connected_socket> connect_redis(const redis_options& opts);
 
+/// `connect_redis` that, with Sentinel, first tries `master_hint`
+/// (`host:port` named by a `+switch-master`; see `connect_via_sentinels`).
+caf::expected<connected_socket> connect_redis(const redis_options& opts,
+                                              const std::string& master_hint);
+
 /// Blocks until Redis completes a `connect_redis` handshake (the socket is
 /// closed again), for the first connect of a runtime. A failed attempt with
 /// `errc::connect_failed` (Redis not up yet) is retried with back-off
@@ -66,5 +91,34 @@ caf::expected<connected_socket> connect_redis(const redis_options& opts);
 /// `connect_wait` is used up, naming the endpoint, the wait and the last
 /// cause.
 caf::error wait_for_redis(const redis_options& opts);
+
+namespace detail {
+
+/// Opens a socket to `host:port` (or `opts.unix_socket` when `host` is
+/// empty and it is set) by `until`, with TCP_NODELAY, keepalive and, with
+/// `opts.tls`, the TLS handshake; `where` names it in errors. Sends no
+/// command. Errors: `errc::connect_failed`, `errc::tls_failed`.
+caf::expected<wire_ptr> open_wire(const redis_options& opts,
+                                  const std::string& host, uint16_t port,
+                                  const std::string& where,
+                                  std::chrono::steady_clock::time_point until);
+
+/// Sends the command `args` over `w` and reads one reply by `until`, using
+/// `dec` for the bytes (replies already buffered there come first).
+/// Errors: `errc::disconnected`, `errc::timeout`, `errc::protocol_error`.
+caf::expected<resp::value> sync_call(wire& w, resp::decoder& dec,
+                                     const std::vector<std::string>& args,
+                                     std::chrono::steady_clock::time_point
+                                       until);
+
+/// Connects to the node `opts` names (host/port or socket; sentinels are
+/// ignored) by `until`: `open_wire`, AUTH, SELECT, CLIENT ID and, with
+/// `check_role`, `ROLE`, which must say `master` (else `errc::no_master`).
+/// Errors: those of `connect_redis` for one node.
+caf::expected<connected_socket>
+connect_node(const redis_options& opts, bool check_role,
+             std::chrono::steady_clock::time_point until);
+
+} // namespace detail
 
 } // namespace pulse

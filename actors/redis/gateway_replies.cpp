@@ -52,10 +52,19 @@ caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
         return caf::make_message(
           make_error(errc::redis_error, std::move(text)));
       };
+      // A replica refuses writes: with Sentinel after a failover, the
+      // connection went to a demoted master. Reconnect (through the
+      // sentinels); the request itself is retried below.
+      if (reply.is_error() && reply.str.compare(0, 8, "READONLY") == 0
+          && !result)
+        result = make_error(errc::disconnected,
+                            conn.endpoint() + " answered READONLY (a "
+                              "replica): reconnecting");
       // Refused before running (loading, busy script, failover): send it
       // again later, within its deadline; safe for any command. Batches
       // are not retried (part of one may have run).
       if (reply.is_error() && req.kind != request::type::batch
+          && req.kind != request::type::wait
           && refused_before_running(reply.str)
           && coarse_now() + opts.reconnect_min < req.deadline) {
         ++refused_retries;
@@ -63,18 +72,64 @@ caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
         in_flight.pop_front();
         continue;
       }
+      // `wait-replicas`: a write that succeeded waits for the next WAIT.
+      auto hold = [&](resp::value* x) {
+        if (x != nullptr)
+          req.b().held = std::move(*x);
+        awaiting.emplace_back(std::move(req));
+        in_flight.pop_front();
+      };
       switch (req.kind) {
         case request::type::single:
           if (reply.is_error())
             finish(redis_err(std::move(reply.str)));
+          else if (req.waits)
+            hold(&reply);
           else
             finish_value(std::move(reply));
           break;
         case request::type::batch:
           req.body->replies.emplace_back(std::move(reply));
-          if (--req.owed == 0)
-            finish(caf::make_message(std::move(req.body->replies)));
+          if (--req.owed == 0) {
+            if (req.waits)
+              hold(nullptr);
+            else
+              finish(caf::make_message(std::move(req.body->replies)));
+          }
           break;
+        case request::type::wait: {
+          // The number of replicas that have every write sent before it.
+          wait_in_flight = false;
+          auto acked = reply.as_integer();
+          caf::error short_of;
+          if (!acked || *acked < opts.wait_replicas)
+            short_of = make_error(
+              errc::not_replicated,
+              "the write ran on " + conn.endpoint() + ", but WAIT saw "
+                + (acked ? std::to_string(*acked) : reply.render())
+                + " of " + std::to_string(opts.wait_replicas)
+                + " replicas (pulse.redis.wait-replicas) acknowledge it "
+                  "within pulse.redis.wait-timeout");
+          for (auto& w : awaiting) {
+            latency.observe(now - w.sent_at);
+            if (short_of) {
+              ++errors;
+              done.push_back(
+                finished{std::move(w.to), caf::make_message(short_of), {},
+                         false});
+            } else if (w.kind == request::type::batch) {
+              done.push_back(finished{
+                std::move(w.to),
+                caf::make_message(std::move(w.body->replies)), {}, false});
+            } else {
+              done.push_back(
+                finished{std::move(w.to), {}, std::move(w.body->held), true});
+            }
+          }
+          awaiting.clear();
+          in_flight.pop_front();
+          break;
+        }
         case request::type::eval:
           if (reply.is_error()
               && reply.str.compare(0, 8, "NOSCRIPT") == 0) {
@@ -86,6 +141,8 @@ caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
           }
           if (reply.is_error())
             finish(redis_err(std::move(reply.str)));
+          else if (req.waits)
+            hold(&reply);
           else
             finish_value(std::move(reply));
           break;
@@ -116,7 +173,8 @@ caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
 }
 
 bool gateway_state::refused_before_running(const std::string& text) {
-  for (auto prefix : {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN"})
+  for (auto prefix :
+       {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY"})
     if (text.compare(0, std::strlen(prefix), prefix) == 0)
       return true;
   return false;
@@ -156,6 +214,7 @@ bool gateway_state::retry_safe_after_loss(const request& req) {
                               return read_only_command(c.args);
                             });
     case request::type::eval:
+    case request::type::wait:
       return false;
   }
   return false;

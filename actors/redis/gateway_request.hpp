@@ -167,12 +167,16 @@ struct request_body {
   std::vector<std::string> args;
   /// The replies collected so far (batch).
   std::vector<resp::value> replies;
+  /// `wait-replicas`: the reply of a single command or script, held until
+  /// its `WAIT` reply arrives.
+  resp::value held;
 };
 
 /// One request waiting for its replies.
 struct request {
-  /// What a request is: one command, a batch or a script.
-  enum class type : uint8_t { single, batch, eval };
+  /// What a request is: one command, a batch, a script, or the gateway's
+  /// own `WAIT` after writes (`wait-replicas`; no requester).
+  enum class type : uint8_t { single, batch, eval, wait };
   /// What this request is.
   type kind = type::single;
   /// Replies still owed by Redis.
@@ -193,6 +197,10 @@ struct request {
   /// Counted in `gateway_state::slow_requests` (came through the mailbox
   /// and is not in flight yet).
   bool counted = false;
+  /// `wait-replicas`: the request writes, so its reply is held until the
+  /// reply of the next `WAIT` on the connection (see
+  /// `gateway_state::append_wait_locked`).
+  bool waits = false;
   /// The bytes of its arguments (`request_bytes`), measured once where it
   /// enters the gateway.
   size_t bytes = 0;
@@ -230,6 +238,8 @@ inline size_t request_bytes(const request& req) {
     }
     case request::type::eval:
       return bytes_of(req.body->keys) + bytes_of(req.body->args);
+    case request::type::wait:
+      return 0;
   }
   return 0;
 }

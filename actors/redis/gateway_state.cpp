@@ -115,17 +115,64 @@ bool gateway_state::enqueue_locked(request req) {
       req.owed = 1;
       break;
     }
+    case request::type::wait: // only `append_wait_locked` makes these
+      break;
+  }
+  if (opts.wait_replicas > 0 && role == gateway_role::pipelined
+      && !retry_safe_after_loss(req)) {
+    // A write that must survive a failover: one WAIT goes out after the
+    // writes of each send (`append_wait_locked`); the reply is held until
+    // WAIT answered.
+    req.waits = true;
+    ++unwaited_writes;
   }
   sent_commands += req.owed;
   in_flight.emplace_back(std::move(req));
   return idle;
 }
 
+void gateway_state::append_wait_locked() {
+  // One WAIT in flight at a time: writes sent meanwhile get the next one,
+  // sent when this one answers (`on_replies` flushes then), so a burst of
+  // writes shares one WAIT and a slow WAIT (replicas behind or missing)
+  // costs one wait-timeout per round, not one per write.
+  if (unwaited_writes == 0 || wait_in_flight)
+    return;
+  unwaited_writes = 0;
+  wait_in_flight = true;
+  auto ms = std::max<int64_t>(
+    1, std::chrono::duration_cast<std::chrono::milliseconds>(
+         opts.wait_timeout)
+         .count());
+  resp::encode(conn.output(), {"WAIT", std::to_string(opts.wait_replicas),
+                               std::to_string(ms)});
+  request marker;
+  marker.kind = request::type::wait;
+  marker.owed = 1;
+  marker.timeout = opts.wait_timeout + opts.command_timeout;
+  marker.sent_at = clock_type::now();
+  marker.deadline = marker.sent_at + marker.timeout;
+  ++sent_commands;
+  in_flight.emplace_back(std::move(marker));
+}
+
+void gateway_state::take_in_flight_locked(std::deque<request>& dead) {
+  for (auto& r : awaiting)
+    dead.emplace_back(std::move(r));
+  awaiting.clear();
+  for (auto& r : in_flight)
+    if (r.kind != request::type::wait)
+      dead.emplace_back(std::move(r));
+  in_flight.clear();
+  unwaited_writes = 0;
+  wait_in_flight = false;
+}
+
 bool gateway_state::fail_in_flight(const caf::error& err, bool mark_broken) {
   std::deque<request> dead;
   {
     std::lock_guard<std::mutex> guard{mtx};
-    dead.swap(in_flight);
+    take_in_flight_locked(dead);
     if (mark_broken && !dead.empty())
       broken = true;
   }
@@ -236,6 +283,8 @@ bool gateway_state::try_take(caf::mailbox_element& elem) {
         b.args = xs.move_if_unshared<std::vector<std::string>>(3);
         break;
       }
+      case request::type::wait: // never a message
+        break;
     }
     req.to.self = caf::actor_cast<caf::strong_actor_ptr>(self);
     req.to.source = std::move(elem.sender);
@@ -255,6 +304,8 @@ void gateway_state::on_up() {
     std::lock_guard<std::mutex> guard{mtx};
     scripts.clear();
     broken = false;
+    unwaited_writes = 0;
+    wait_in_flight = false;
   }
   stats.connected = true;
   while (!queued.empty()) {
@@ -279,7 +330,7 @@ void gateway_state::on_down(const caf::error& reason) {
     std::deque<request> dead;
     {
       std::lock_guard<std::mutex> guard{mtx};
-      dead.swap(in_flight);
+      take_in_flight_locked(dead);
     }
     std::deque<request> again;
     auto now = coarse_now();
@@ -325,6 +376,8 @@ void gateway_state::on_tick() {
       auto what = std::string{"request"};
       if (req.kind == request::type::eval)
         what = "EVALSHA";
+      else if (req.kind == request::type::wait)
+        what = "WAIT (pulse.redis.wait-replicas)";
       else if (req.kind == request::type::single
                && !req.single.args.empty())
         what = req.single.args.front();
@@ -335,7 +388,7 @@ void gateway_state::on_tick() {
                                             + std::to_string(ms) + "ms");
       // Fail the whole pipeline (later replies could not be matched), and
       // write nothing more to this connection.
-      dead.swap(in_flight);
+      take_in_flight_locked(dead);
       broken = true;
     }
   }

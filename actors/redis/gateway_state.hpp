@@ -58,6 +58,15 @@ struct gateway_state {
   /// Requests written to Redis and waiting for their replies (FIFO); the
   /// reader thread pops and answers them. Guarded by `mtx`.
   std::deque<request> in_flight;
+  /// `wait-replicas`: writes whose replies arrived, held until the reply
+  /// of the `WAIT` behind them (guarded by `mtx`).
+  std::deque<request> awaiting;
+  /// `wait-replicas`: writes encoded since the last `WAIT` (guarded by
+  /// `mtx`).
+  size_t unwaited_writes = 0;
+  /// `wait-replicas`: a `WAIT` was sent and has not answered yet (guarded
+  /// by `mtx`).
+  bool wait_in_flight = false;
   /// Waiting for a connection (gateway context only).
   std::deque<request> queued;
   /// Request messages that went through the mailbox and are not in flight
@@ -153,6 +162,18 @@ struct gateway_state {
   /// requests from many actors leaves in one send instead of one each.
   bool enqueue_locked(request req);
 
+  /// `wait-replicas`: runs under `mtx` before each send (the link's
+  /// `before_send` hook): after writes encoded since the last one, appends
+  /// `WAIT <wait-replicas> <wait-timeout ms>` and its marker to
+  /// `in_flight`, unless a WAIT is still in flight (the writes then wait
+  /// for the next one, appended when it answered): one WAIT covers every
+  /// write sent since the last.
+  void append_wait_locked();
+
+  /// Moves `awaiting` and `in_flight` (less the WAIT markers) into `dead`
+  /// (pre: `mtx` held).
+  void take_in_flight_locked(std::deque<request>& dead);
+
   /// Takes every in-flight request out (under the lock) and fails them after
   /// releasing it: a failure may run a direct caller's callback, which may
   /// call this gateway again. With `mark_broken`, a connection that had
@@ -196,14 +217,18 @@ struct gateway_state {
   bool try_take(caf::mailbox_element& elem);
 
   /// Runs on the reader thread: matches replies to requests in FIFO order
-  /// and answers requesters directly.
+  /// and answers requesters directly. With `wait-replicas`, a write's reply
+  /// is held until its `WAIT` reply; fewer replicas than asked make it
+  /// `errc::not_replicated`.
   caf::error on_replies(std::vector<resp::value>& xs);
 
   /// Sends a script again as `EVAL` after `NOSCRIPT`.
   void resend(request req);
 
   /// Returns whether an error reply means Redis did not run the command
-  /// (`LOADING`, `BUSY`, `TRYAGAIN`, `MASTERDOWN`): retrying is safe.
+  /// (`LOADING`, `BUSY`, `TRYAGAIN`, `MASTERDOWN`, `READONLY`): retrying is
+  /// safe. A `READONLY` reply also resets the connection (a demoted master
+  /// after a failover): the retry goes to the new master.
   static bool refused_before_running(const std::string& text);
 
   /// Returns whether `req` may be sent again after the connection was lost

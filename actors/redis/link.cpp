@@ -11,6 +11,7 @@
 #include <caf/send.hpp>
 
 #include "pulse/actors/redis/connect.hpp"
+#include "pulse/actors/redis/sentinel.hpp"
 #include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
@@ -89,6 +90,7 @@ link::link(caf::event_based_actor* self, redis_options opts, std::string role)
   // the real endpoint. A malformed one stays and fails every connect
   // attempt with its invalid_config error.
   (void) apply_redis_url(opts_);
+  endpoint_ = opts_.endpoint();
 }
 
 link::~link() {
@@ -120,33 +122,45 @@ void link::connect() {
   auto epoch = ++epoch_;
   auto owner = caf::actor_cast<caf::actor>(self_);
   auto opts = opts_;
+  std::string hint;
+  {
+    std::lock_guard<std::mutex> guard{hint_->mtx};
+    hint.swap(hint_->addr);
+  }
   // connect_redis blocks: run it on a detached helper, never on the owner.
   // Spawn arguments, not captures: CAF 0.17 dereferences a null tuple
   // pointer for a functor spawned without any (undefined behavior, reported
   // by UBSan and only suppressed as CAF's, at a cost on every reconnect).
   self_->system().spawn<caf::detached>(
     [](caf::blocking_actor* helper, caf::actor owner, redis_options opts,
-       uint64_t epoch) {
-      auto res = connect_redis(opts);
+       uint64_t epoch, std::string hint) {
+      auto res = connect_redis(opts, hint);
       if (!res) {
         caf::anon_send(owner, link_fail_atom::value, epoch, res.error());
         return;
       }
       helper->request(owner, caf::infinite, link_up_atom::value, epoch,
-                      std::move(res->conn), res->client_id)
+                      std::move(res->conn), res->client_id,
+                      std::move(res->watch), std::move(res->endpoint))
         // Not accepted (or the owner is gone): dropping the last
         // reference closes the connection.
         .receive([](bool) {}, [](caf::error&) {});
     },
-    std::move(owner), std::move(opts), epoch);
+    std::move(owner), std::move(opts), epoch, std::move(hint));
 }
 
 caf::message_handler link::handlers() {
   return {
-    [this](link_up_atom, uint64_t epoch, wire_ptr& conn, int64_t client_id) {
+    [this](link_up_atom, uint64_t epoch, wire_ptr& conn, int64_t client_id,
+           wire_ptr& watch, std::string& endpoint) {
       auto guard = lock_guard_mutex();
-      if (epoch != epoch_ || stopped_ || connected_ || !conn)
+      if (epoch != epoch_ || stopped_ || connected_ || !conn) {
+        if (watch)
+          watch->shut();
         return false;
+      }
+      if (!endpoint.empty())
+        endpoint_ = std::move(endpoint);
       connecting_ = false;
       conn_ = conn;
       out_.clear();
@@ -157,10 +171,25 @@ caf::message_handler link::handlers() {
       ++connects_;
       backoff_.reset();
       reader_ = std::thread{reader_loop, std::move(conn), epoch,
-                            caf::actor_cast<caf::actor>(self_),
-                            opts_.endpoint(), reader_fn_};
+                            caf::actor_cast<caf::actor>(self_), endpoint_,
+                            reader_fn_};
+      if (watch) {
+        // A failover announced by the sentinels drops this connection (the
+        // epoch keeps a late notice from dropping the next one).
+        auto owner = caf::actor_cast<caf::actor>(self_);
+        watch_ = std::make_unique<sentinel_watch>(
+          std::move(watch), opts_, endpoint_,
+          [owner, epoch, box = hint_](caf::error reason, std::string to) {
+            {
+              std::lock_guard<std::mutex> guard{box->mtx};
+              box->addr = std::move(to);
+            }
+            caf::anon_send(owner, link_down_atom::value, epoch,
+                           std::move(reason));
+          });
+      }
       log::info("redis connected role={} endpoint={} tls={} client_id={}",
-                role_, opts_.endpoint(), opts_.tls, client_id);
+                role_, endpoint_, opts_.tls, client_id);
       if (on_up_)
         on_up_();
       return true;
@@ -176,7 +205,7 @@ caf::message_handler link::handlers() {
           || now - last_fail_warn_ >= fail_warn_period) {
         log::warn("redis connect failed role={} endpoint={} attempt={} "
                   "failures_since_last_warning={} error=\"{}\"",
-                  role_, opts_.endpoint(), backoff_.attempts() + 1,
+                  role_, endpoint_, backoff_.attempts() + 1,
                   failures_unlogged_, err);
         last_fail_warn_ = now;
         failures_unlogged_ = 0;
@@ -184,7 +213,7 @@ caf::message_handler link::handlers() {
         ++failures_unlogged_;
         log::debug("redis connect failed role={} endpoint={} attempt={} "
                    "error=\"{}\"",
-                   role_, opts_.endpoint(), backoff_.attempts() + 1,
+                   role_, endpoint_, backoff_.attempts() + 1,
                    err);
       }
       if (on_down_)
@@ -245,12 +274,17 @@ void link::flush_later() {
 
 caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
                                bool from_owner) {
+  if (before_send_ && connected_)
+    before_send_();
   if (sending_)
     return caf::none; // the active sender picks our bytes up
   sending_ = true;
   caf::error failure;
   bool again = false;
   while (connected_ && out_pos_ < out_.size() && !failure && !again) {
+    // Bytes appended by other threads while the lock was released.
+    if (before_send_)
+      before_send_();
     // Swap the filled buffer out for the spare one, so writers keep
     // appending into a buffer that already has capacity.
     std::vector<char> buf = std::move(spare_);
@@ -271,7 +305,7 @@ caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
       if (r.error || r.closed) {
         failure = r.error ? std::move(r.error)
                           : make_error(errc::disconnected,
-                                       "connection to " + opts_.endpoint()
+                                       "connection to " + endpoint_
                                          + " closed");
         break;
       }
@@ -310,6 +344,8 @@ caf::error link::send_pending(std::unique_lock<std::mutex>& lk,
 // Pre: `connected_` is false, so no new sender picks up `conn_`.
 // The guard mutex is not held: the reader thread may need it to finish.
 void link::close_socket_and_join() {
+  if (watch_)
+    watch_.reset(); // stops and joins the sentinel watch
   if (conn_)
     conn_->shut(); // wakes the reader thread
   if (reader_.joinable())
@@ -343,10 +379,10 @@ void link::drop(const caf::error& reason, bool retry_now) {
   }
   if (code_of(reason) == errc::canceled) // on purpose: not a problem
     log::debug("redis connection reset role={} endpoint={} reason=\"{}\"",
-               role_, opts_.endpoint(), reason);
+               role_, endpoint_, reason);
   else
     log::warn("redis connection lost role={} endpoint={} reason=\"{}\"",
-              role_, opts_.endpoint(), reason);
+              role_, endpoint_, reason);
   if (on_down_)
     on_down_(reason);
   schedule_retry(retry_now);

@@ -22,7 +22,11 @@
 #include "pulse/actors/redis/resp.hpp"
 #include "pulse/actors/redis/wire.hpp"
 
+#include <memory>
+
 namespace pulse::detail {
+
+class sentinel_watch;
 
 
 /// One Redis connection owned by a (scheduled) actor.
@@ -37,6 +41,9 @@ namespace pulse::detail {
 /// - Plain or TLS (`opts.tls`): the `wire` serializes the TLS session's
 ///   reads (reader thread) and writes (any sender) with its own lock.
 /// - Reconnects use exponential back-off with jitter.
+/// - With Sentinel (`opts.sentinels`), every connect finds the master
+///   through the sentinels (`connect_redis`), and a `sentinel_watch` drops
+///   the connection when they announce a failover (`+switch-master`).
 class link {
 public:
   using reply_fn = std::function<void(resp::value&&)>;
@@ -100,11 +107,19 @@ public:
   /// the reader thread. Set before the first `connect`.
   void guard_with(std::mutex* m) { guard_ = m; }
 
+  /// Installs `f`, run before each send of the output buffer with the guard
+  /// mutex held; it may append to `output()` (the gateway's `WAIT` after
+  /// writes). Set before the first `connect`.
+  void before_send(std::function<void()> f) { before_send_ = std::move(f); }
+
   /// Pre: the guard mutex is held (or none is set).
   bool connected() const noexcept { return connected_; }
   int64_t client_id() const noexcept { return client_id_; }
   uint64_t connects() const noexcept { return connects_; }
   const redis_options& opts() const noexcept { return opts_; }
+  /// Where the current (or last) connection goes: with Sentinel, the
+  /// master found; else `opts().endpoint()`.
+  const std::string& endpoint() const noexcept { return endpoint_; }
 
   /// Message handlers for the link's own messages; add them to the owner's
   /// behavior with `.or_else(link.handlers())`.
@@ -123,6 +138,7 @@ private:
   up_fn on_up_;
   down_fn on_down_;
   reader_fn reader_fn_;
+  std::function<void()> before_send_;
   backoff backoff_;
   std::mutex* guard_ = nullptr;
   /// A thread is sending (outside the lock); see `send_pending`.
@@ -131,6 +147,17 @@ private:
   /// The connection while connected (also held by the reader thread).
   wire_ptr conn_;
   std::thread reader_;
+  /// With Sentinel: watches `+switch-master` while connected.
+  std::unique_ptr<sentinel_watch> watch_;
+  /// See `endpoint()`.
+  std::string endpoint_;
+  /// With Sentinel: the new master a `+switch-master` named, written by the
+  /// watch thread, tried first by the next connect.
+  struct hint_box {
+    std::mutex mtx;
+    std::string addr;
+  };
+  std::shared_ptr<hint_box> hint_ = std::make_shared<hint_box>();
   std::vector<char> out_;
   size_t out_pos_ = 0;
   /// The buffer the last send emptied, kept for its capacity (only the

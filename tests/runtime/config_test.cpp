@@ -316,6 +316,9 @@ BOOST_AUTO_TEST_CASE(every_option_is_settable_on_the_command_line) {
       case option_spec::type::timespan:
         v = "7s";
         break;
+      case option_spec::type::string_list:
+        v = "127.0.0.1:7";
+        break;
     }
     args.push_back(std::string{"--"} + opt.key + (v.empty() ? "" : "=" + v));
   }

@@ -1,0 +1,553 @@
+// Redis Sentinel against real processes: one master, one replica and three
+// sentinels on loopback (tests/support/sentinel_fixture.hpp). Discovery,
+// the role check, clear errors, and a `SENTINEL FAILOVER` in the middle of
+// stream adds (with a sink consuming), map writes and pool dispatches.
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "pulse/actors/pool/handler.hpp"
+#include "pulse/actors/pool/pool.hpp"
+#include "pulse/actors/redis/connect.hpp"
+#include "pulse/actors/redis/sentinel.hpp"
+#include "pulse/actors/rmap/rmap.hpp"
+#include "pulse/actors/streaming/sink.hpp"
+#include "pulse/actors/streaming/stream.hpp"
+#include "pulse/actors/streaming/subscription.hpp"
+#include "pulse/runtime/config.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/runtime.hpp"
+#include "tests/support/fixtures.hpp"
+#include "tests/support/print.hpp"
+#include "tests/support/sentinel_fixture.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+long long ms_between(clock_type::time_point a, clock_type::time_point b) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+// An actor system and a runtime on `opts`.
+struct sentinel_runtime {
+  explicit sentinel_runtime(const redis_options& r) {
+    cfg.set("scheduler.max-threads", 2);
+    sys.emplace(cfg);
+    options o;
+    o.redis = r;
+    o.log_level = "warn";
+    o.pool.ack_grace_period = 2s;
+    auto started = runtime::start(*sys, o);
+    if (!started)
+      throw std::runtime_error("cannot start runtime: "
+                               + render(started.error()));
+    rt = std::move(*started);
+    redis.emplace(*sys, rt->gateway(), std::chrono::seconds{10});
+  }
+
+  ~sentinel_runtime() {
+    redis.reset();
+    rt.reset();
+    sys.reset();
+  }
+
+  pulse::config cfg;
+  std::optional<caf::actor_system> sys;
+  std::unique_ptr<pulse::runtime> rt;
+  std::optional<client> redis;
+};
+
+// One writer's record: what was attempted, acknowledged and failed.
+struct op_log {
+  explicit op_log(std::string name) : what(std::move(name)) {
+    // nop
+  }
+  std::string what;
+  std::mutex mtx;
+  /// (sequence number, issue time, ack time) of every acknowledged op.
+  std::vector<std::tuple<int, clock_type::time_point, clock_type::time_point>>
+    acked;
+  uint64_t errors = 0;
+  std::string first_error;
+  /// Errors by code.
+  std::map<std::string, uint64_t> codes;
+
+  void ok(int i, clock_type::time_point issued) {
+    std::lock_guard<std::mutex> guard{mtx};
+    acked.emplace_back(i, issued, clock_type::now());
+  }
+  void failed(const caf::error& err) {
+    std::lock_guard<std::mutex> guard{mtx};
+    ++codes[to_string(code_of(err))];
+    if (errors++ == 0)
+      first_error = render(err);
+  }
+  // Acks of ops issued after `t`.
+  size_t acked_after(clock_type::time_point t) {
+    std::lock_guard<std::mutex> guard{mtx};
+    size_t n = 0;
+    for (auto& x : acked)
+      if (std::get<1>(x) >= t)
+        ++n;
+    return n;
+  }
+  // Errors by code, as `code=n ...`.
+  std::string codes_text() {
+    std::lock_guard<std::mutex> guard{mtx};
+    std::string result;
+    for (auto& [code, n] : codes)
+      result += (result.empty() ? "" : " ") + code + "=" + std::to_string(n);
+    return result;
+  }
+  // Acks per second between `from` and `to`.
+  long long rate(clock_type::time_point from, clock_type::time_point to) {
+    std::lock_guard<std::mutex> guard{mtx};
+    uint64_t n = 0;
+    for (auto& x : acked)
+      if (std::get<2>(x) >= from && std::get<2>(x) < to)
+        ++n;
+    auto ms = std::max<long long>(1, ms_between(from, to));
+    return static_cast<long long>(n * 1000 / ms);
+  }
+  // The longest time without an ack between `from` and the last ack.
+  long long max_gap_ms(clock_type::time_point from) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto prev = from;
+    long long gap = 0;
+    for (auto& x : acked)
+      if (std::get<2>(x) >= from) {
+        gap = std::max(gap, ms_between(prev, std::get<2>(x)));
+        prev = std::get<2>(x);
+      }
+    return gap;
+  }
+  // Time from `trigger` to the first ack of an op issued after `moved`.
+  long long recovery_ms(clock_type::time_point trigger,
+                        clock_type::time_point switched) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto best = clock_type::time_point::max();
+    for (auto& x : acked)
+      if (std::get<1>(x) >= switched)
+        best = std::min(best, std::get<2>(x));
+    return best == clock_type::time_point::max() ? -1
+                                                 : ms_between(trigger, best);
+  }
+};
+
+// Runs `op(i)` in a loop on its own thread until `stop`, 1 ms apart.
+std::thread writer(op_log& log, std::atomic<bool>& stop,
+                   std::function<caf::error(int)> op) {
+  return std::thread{[&log, &stop, op] {
+    for (int i = 0; !stop; ++i) {
+      auto issued = clock_type::now();
+      if (auto err = op(i))
+        log.failed(err);
+      else
+        log.ok(i, issued);
+      std::this_thread::sleep_for(1ms);
+    }
+  }};
+}
+
+// Jobs that finish at once (counts the runs).
+struct counting_task : task_handler {
+  std::atomic<uint64_t> runs{0};
+  caf::expected<std::string> run(const job&) override {
+    ++runs;
+    return std::string{"done"};
+  }
+};
+
+struct failover_numbers {
+  uint64_t stream_lost = 0;
+  uint64_t map_lost = 0;
+  uint64_t stream_acked = 0;
+  uint64_t map_acked = 0;
+};
+
+// Stream adds (a sink consuming them), map writes and pool dispatches run
+// while the sentinels fail the master over; everything must go on.
+// Returns the acknowledged writes that the new master does not have.
+failover_numbers failover_under_load(int64_t wait_replicas,
+                                     int replicas = 1) {
+  sentinel_fixture fx{replicas};
+  BOOST_REQUIRE_MESSAGE(fx.wait_ready(), "sentinels not ready for failover");
+  auto opts = fx.redis_opts();
+  opts.wait_replicas = wait_replicas;
+  opts.wait_timeout = 500ms;
+  opts.command_timeout = 3s;
+  sentinel_runtime srt{opts};
+  auto& rt = *srt.rt;
+  auto old_master = fx.master->port();
+  BOOST_REQUIRE(fx.master_port() == old_master);
+  // The writers' objects.
+  stream_options unbounded; // no MAXLEN: every entry stays to be counted
+  unbounded.max_len = 0;
+  auto s = stream::make("sentinel-orders", unbounded);
+  BOOST_REQUIRE_MESSAGE(s, describe(s));
+  sink_options so;
+  so.block = 50ms;
+  so.idle_check = 100ms;
+  auto sink = spawn_sink(rt, "sentinel-billing", {"sentinel-orders"}, so);
+  BOOST_REQUIRE_MESSAGE(sink, describe(sink));
+  auto sub = subscription::attach(*srt.sys, *sink);
+  BOOST_REQUIRE_MESSAGE(sub, describe(sub));
+  auto m = rmap::map::join(rt, "sentinel-prices");
+  BOOST_REQUIRE_MESSAGE(m, describe(m));
+  auto node = pool_node::add_node(rt, "sentinel-pool");
+  BOOST_REQUIRE_MESSAGE(node, describe(node));
+  auto task = std::make_shared<counting_task>();
+  BOOST_REQUIRE((*node)->add_worker(task));
+  // Writers and the sink's consumer.
+  op_log adds{"stream adds"};
+  op_log writes{"map writes"};
+  op_log jobs{"pool dispatches"};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> consumer_stop{false};
+  std::mutex seen_mtx;
+  std::set<std::string> consumed;
+  std::thread consumer{[&] {
+    while (!consumer_stop) {
+      auto ev = (*sub)->next(50ms);
+      if (!ev)
+        continue;
+      {
+        std::lock_guard<std::mutex> guard{seen_mtx};
+        consumed.insert(ev->payload);
+      }
+      (*sub)->ack(*ev);
+    }
+  }};
+  auto& c = *srt.redis;
+  std::vector<std::thread> ts;
+  ts.push_back(writer(adds, stop, [&](int i) {
+    auto id = s->add(c, "order", std::to_string(i));
+    return id ? caf::error{} : id.error();
+  }));
+  ts.push_back(writer(writes, stop, [&](int i) {
+    auto prev = (*m)->set("k" + std::to_string(i), std::to_string(i));
+    return prev ? caf::error{} : prev.error();
+  }));
+  ts.push_back(writer(jobs, stop, [&](int i) {
+    return (*node)->dispatch("job-" + std::to_string(i), "x");
+  }));
+  // Some traffic, then the failover.
+  auto traffic = clock_type::now();
+  BOOST_REQUIRE(wait_until([&] {
+    return adds.acked_after({}) >= 50 && writes.acked_after({}) >= 50
+           && jobs.acked_after({}) >= 20;
+  }, 10s));
+  auto trigger = clock_type::now();
+  auto reply = fx.failover();
+  BOOST_REQUIRE_MESSAGE(reply == "OK", "SENTINEL FAILOVER: " << reply);
+  BOOST_REQUIRE(wait_until([&] { return fx.master_port() != old_master; },
+                           10s));
+  auto switched = clock_type::now();
+  auto new_master = fx.master_port();
+  BOOST_TEST(fx.is_replica_port(new_master));
+  // The runtime's pipelined connection moves there once its sentinel
+  // announces the switch (the old master keeps taking writes until then).
+  // (A client of its own: a `client` is for one thread at a time.)
+  // With wait-replicas and no replica left, every WAIT holds the
+  // connection for wait-timeout: the probe waits behind them.
+  client probe{*srt.sys, rt.gateway(), std::chrono::seconds{5}};
+  bool on_new = wait_until([&] {
+    auto port = probe("CONFIG", "GET", "port");
+    return port && port->elements.size() == 2
+           && port->elements[1].str == std::to_string(new_master);
+  }, 20s);
+  BOOST_TEST(on_new, "the gateway did not move to the new master");
+  auto moved = clock_type::now();
+  // Everything goes on: each writer gets acks for ops issued after the
+  // move (bounded).
+  bool recovered = wait_until([&] {
+    return adds.acked_after(moved) >= 50
+           && writes.acked_after(moved) >= 50
+           && jobs.acked_after(moved) >= 20;
+  }, 25s);
+  stop = true;
+  for (auto& t : ts)
+    t.join();
+  BOOST_TEST(recovered);
+  // The runtime's connection is still on the new master.
+  auto port = c("CONFIG", "GET", "port");
+  BOOST_REQUIRE_MESSAGE(port, describe(port));
+  BOOST_TEST(port->elements.at(1).str == std::to_string(new_master));
+  // Acknowledged writes the new master lacks.
+  failover_numbers result;
+  auto entries = command_on(new_master, {"XRANGE", s->key(), "-", "+"});
+  BOOST_REQUIRE_MESSAGE(entries, describe(entries));
+  std::set<std::string> stored;
+  for (auto& e : entries->elements)
+    if (e.elements.size() == 2)
+      for (size_t i = 0; i + 1 < e.elements[1].elements.size(); i += 2)
+        if (e.elements[1].elements[i].str == "p") // the payload field
+          stored.insert(e.elements[1].elements[i + 1].str);
+  {
+    std::lock_guard<std::mutex> guard{adds.mtx};
+    result.stream_acked = adds.acked.size();
+    for (auto& x : adds.acked)
+      if (stored.count(std::to_string(std::get<0>(x))) == 0)
+        ++result.stream_lost;
+  }
+  auto keys = command_on(new_master, {"HKEYS", "map:sentinel-prices:content"});
+  BOOST_REQUIRE_MESSAGE(keys, describe(keys));
+  std::set<std::string> map_keys;
+  for (auto& k : keys->elements)
+    map_keys.insert(k.str);
+  {
+    std::lock_guard<std::mutex> guard{writes.mtx};
+    result.map_acked = writes.acked.size();
+    for (auto& x : writes.acked)
+      if (map_keys.count("k" + std::to_string(std::get<0>(x))) == 0)
+        ++result.map_lost;
+  }
+  // The sink delivers every stored event (bounded wait).
+  bool drained = wait_until([&] {
+    std::lock_guard<std::mutex> guard{seen_mtx};
+    for (auto& p : stored)
+      if (consumed.count(p) == 0)
+        return false;
+    return true;
+  }, 20s);
+  consumer_stop = true;
+  consumer.join();
+  BOOST_TEST(drained, "the sink did not deliver every stored event");
+  std::printf("sentinel failover (replicas=%d, wait-replicas=%lld): trigger "
+              "-> sentinels name the new master %lld ms, -> gateway on it "
+              "%lld ms\n",
+              replicas, static_cast<long long>(wait_replicas),
+              ms_between(trigger, switched), ms_between(trigger, moved));
+  for (auto* l : {&adds, &writes, &jobs})
+    std::printf("  %-16s acked=%zu (%lld/s before) errors=%llu (%s) "
+                "recovery_ms=%lld max_gap_ms=%lld first_error=\"%s\"\n",
+                l->what.c_str(), l->acked.size(), l->rate(traffic, trigger),
+                static_cast<unsigned long long>(l->errors),
+                l->codes_text().c_str(), l->recovery_ms(trigger, moved),
+                l->max_gap_ms(trigger), l->first_error.c_str());
+  std::printf("  lost (acked, not on the new master): stream %llu of %llu, "
+              "map %llu of %llu; sink consumed %zu of %zu stored\n",
+              static_cast<unsigned long long>(result.stream_lost),
+              static_cast<unsigned long long>(result.stream_acked),
+              static_cast<unsigned long long>(result.map_lost),
+              static_cast<unsigned long long>(result.map_acked),
+              consumed.size(), stored.size());
+  std::fflush(stdout);
+  sub->reset();
+  m->reset();
+  node->reset();
+  return result;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(sentinel)
+
+BOOST_AUTO_TEST_CASE(options_are_read_and_checked) {
+  pulse::config cli;
+  auto err = cli.read({"--pulse.redis.sentinels=127.0.0.1:26379,10.0.0.2:26380",
+                       "--pulse.redis.master-name=mymaster",
+                       "--pulse.redis.wait-replicas=1"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  auto& r = cli.opts().redis;
+  BOOST_TEST(r.sentinels.size() == 2u);
+  BOOST_TEST(r.sentinels.at(1) == "10.0.0.2:26380");
+  // The list syntax (needed for IPv6 entries), also in the file.
+  pulse::config listed;
+  err = listed.read({R"(--pulse.redis.sentinels=["[::1]:26379", "h:1"])",
+                     "--pulse.redis.master-name=m"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(listed.opts().redis.sentinels.at(0) == "[::1]:26379");
+  BOOST_TEST(r.master_name == "mymaster");
+  BOOST_TEST(r.wait_replicas == 1);
+  BOOST_TEST(!r.use_embedded());
+  BOOST_TEST(r.endpoint() == "sentinel:mymaster");
+  pulse::config no_name;
+  err = no_name.read({"--pulse.redis.sentinels=127.0.0.1:26379"});
+  BOOST_TEST(code_of(err) == errc::invalid_config);
+  BOOST_TEST(render(err).find("pulse.redis.master-name") != std::string::npos,
+             render(err));
+  for (auto bad : {"127.0.0.1", "host:0", "a/b:1", ":26379"}) {
+    pulse::config cfg;
+    err = cfg.read({std::string{"--pulse.redis.sentinels="} + bad,
+                    "--pulse.redis.master-name=m"});
+    BOOST_TEST(code_of(err) == errc::invalid_config, bad);
+    BOOST_TEST(render(err).find("pulse.redis.sentinels") != std::string::npos,
+               render(err));
+  }
+  auto p = detail::parse_sentinel("[::1]:26380");
+  BOOST_REQUIRE(p);
+  BOOST_TEST(p->host == "::1");
+  BOOST_TEST(p->port == 26380);
+}
+
+BOOST_AUTO_TEST_CASE(discovery_connects_to_the_master) {
+  sentinel_fixture fx;
+  auto opts = fx.redis_opts();
+  // A dead sentinel first: the next one answers.
+  opts.sentinels.insert(opts.sentinels.begin(),
+                        "127.0.0.1:" + std::to_string(free_loopback_port()));
+  auto s = connect_redis(opts);
+  BOOST_REQUIRE_MESSAGE(s, describe(s));
+  BOOST_TEST(s->endpoint == "127.0.0.1:" + std::to_string(fx.master->port()));
+  BOOST_TEST(static_cast<bool>(s->watch));
+  // The role check refuses a replica.
+  auto replica = test_redis_options(fx.replica->port());
+  auto r = detail::connect_node(replica, true, clock_type::now() + 1s);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(code_of(r.error()) == errc::no_master);
+  BOOST_TEST(render(r.error()).find("ROLE slave") != std::string::npos,
+             render(r.error()));
+  // A runtime's connections go to the master.
+  sentinel_runtime srt{opts};
+  auto& c = *srt.redis;
+  BOOST_REQUIRE(c("SET", "sentinel-k", "v"));
+  auto v = command_on(fx.master->port(), {"GET", "sentinel-k"});
+  BOOST_REQUIRE_MESSAGE(v, describe(v));
+  BOOST_TEST(v->str == "v");
+  auto role = c("ROLE");
+  BOOST_REQUIRE_MESSAGE(role, describe(role));
+  BOOST_TEST(role->elements.at(0).str == "master");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_master_name_is_a_clear_error) {
+  sentinel_fixture fx;
+  auto opts = fx.redis_opts();
+  opts.master_name = "nosuch";
+  auto s = connect_redis(opts);
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(code_of(s.error()) == errc::no_master);
+  auto text = render(s.error());
+  BOOST_TEST(text.find("\"nosuch\"") != std::string::npos, text);
+  BOOST_TEST(text.find("pulse.redis.master-name") != std::string::npos, text);
+  // The runtime reports the same at start.
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  options o;
+  o.redis = opts;
+  o.log_level = "off";
+  auto rt = runtime::start(sys, o);
+  BOOST_REQUIRE(!rt);
+  BOOST_TEST(code_of(rt.error()) == errc::no_master);
+}
+
+BOOST_AUTO_TEST_CASE(no_sentinel_reachable_fails_within_the_connect_timeout) {
+  redis_options opts;
+  opts.sentinels = {"127.0.0.1:" + std::to_string(free_loopback_port()),
+                    "127.0.0.1:" + std::to_string(free_loopback_port())};
+  opts.master_name = "mymaster";
+  opts.connect_timeout = 1s;
+  auto start = clock_type::now();
+  auto s = connect_redis(opts);
+  auto took = clock_type::now() - start;
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(code_of(s.error()) == errc::connect_failed);
+  auto text = render(s.error());
+  BOOST_TEST(text.find("no sentinel reachable") != std::string::npos, text);
+  BOOST_TEST(text.find(opts.sentinels[1]) != std::string::npos, text);
+  BOOST_TEST((took < 1500ms));
+}
+
+BOOST_AUTO_TEST_CASE(wait_replicas_fails_writes_no_replica_acknowledged) {
+  // One server without replicas: WAIT 1 times out, so writes fail with
+  // not_replicated (after running); reads send no WAIT.
+  redis_fixture fx;
+  auto opts = fx.redis_opts();
+  opts.wait_replicas = 1;
+  opts.wait_timeout = 100ms;
+  sentinel_runtime srt{opts};
+  auto& c = *srt.redis;
+  auto start = clock_type::now();
+  auto w = c("SET", "wait-k", "v");
+  auto took = clock_type::now() - start;
+  BOOST_REQUIRE(!w);
+  BOOST_TEST(code_of(w.error()) == errc::not_replicated);
+  BOOST_TEST(render(w.error()).find("0 of 1 replicas") != std::string::npos,
+             render(w.error()));
+  BOOST_TEST((took >= 100ms));
+  auto v = c("GET", "wait-k");
+  BOOST_REQUIRE_MESSAGE(v, describe(v));
+  BOOST_TEST(v->str == "v"); // the write ran
+  // A batch holding a write, and a script, fail alike; a read batch does
+  // not wait.
+  auto b = srt.redis->batch({make_command("INCR", "wait-n"),
+                             make_command("GET", "wait-n")});
+  BOOST_TEST(code_of(b.error()) == errc::not_replicated);
+  auto r = srt.redis->batch({make_command("GET", "wait-n")});
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  BOOST_TEST(r->at(0).str == "1");
+  auto e = c("EVAL", "return redis.call('INCR', KEYS[1])", "1", "wait-n");
+  BOOST_TEST(code_of(e.error()) == errc::not_replicated);
+}
+
+BOOST_AUTO_TEST_CASE(readonly_replies_reset_the_connection_and_retry) {
+  // A write that reaches a replica (READONLY) was not run: the gateway
+  // resets the connection and sends it again within its deadline, here
+  // once the node is a master again.
+  redis_fixture a;
+  redis_fixture b;
+  sentinel_runtime srt{a.redis_opts()};
+  auto& c = *srt.redis;
+  BOOST_REQUIRE(c("SET", "ro-k", "1"));
+  auto made = command_on(a.port(), {"REPLICAOF", "127.0.0.1",
+                                    std::to_string(b.port())});
+  BOOST_REQUIRE_MESSAGE(made && made->str == "OK", describe(made));
+  std::thread promote{[&] {
+    std::this_thread::sleep_for(300ms);
+    (void) command_on(a.port(), {"REPLICAOF", "NO", "ONE"});
+  }};
+  auto w = c("SET", "ro-k", "2");
+  promote.join();
+  BOOST_REQUIRE_MESSAGE(w, describe(w));
+  auto stats = c.stats();
+  BOOST_REQUIRE_MESSAGE(stats, describe(stats));
+  BOOST_TEST(stats->reconnects >= 1u);
+  BOOST_TEST(stats->refused_retries >= 1u);
+  auto v = command_on(a.port(), {"GET", "ro-k"});
+  BOOST_REQUIRE_MESSAGE(v, describe(v));
+  BOOST_TEST(v->str == "2");
+}
+
+BOOST_AUTO_TEST_CASE(failover_during_streams_maps_and_pools_goes_on) {
+  auto n = failover_under_load(0);
+  // Asynchronous replication may lose acknowledged writes: counted and
+  // printed, not asserted.
+  BOOST_TEST(n.stream_acked > 0u);
+  BOOST_TEST(n.map_acked > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(failover_with_wait_replicas_loses_no_acked_write) {
+  auto n = failover_under_load(1);
+  BOOST_TEST(n.stream_lost == 0u);
+  BOOST_TEST(n.map_lost == 0u);
+  BOOST_TEST(n.stream_acked > 0u);
+  BOOST_TEST(n.map_acked > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(failover_with_two_replicas_and_wait_one_goes_on) {
+  // With a second replica, WAIT 1 succeeds again at once after the
+  // failover (the sentinels re-point that replica to the new master). But
+  // it does not protect every write: until then the second replica still
+  // follows the old master and acknowledges the writes it takes after the
+  // promotion, which the failover then discards. Counted and printed (see
+  // docs/operations.md), not asserted: how many depends on timing.
+  auto n = failover_under_load(1, 2);
+  BOOST_TEST(n.stream_acked > 0u);
+  BOOST_TEST(n.map_acked > 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
