@@ -27,11 +27,6 @@ constexpr auto role_retry = std::chrono::milliseconds{100};
 /// Least time one sentinel gets to answer.
 constexpr auto min_per_sentinel = std::chrono::milliseconds{200};
 
-std::string what_of(const caf::error& err) {
-  if (err.context().match_elements<std::string>())
-    return err.context().get_as<std::string>(0);
-  return render(err);
-}
 
 // The deadline of one sentinel's turn: a share of the time left.
 clock_type::time_point turn_deadline(const redis_options& opts,
@@ -78,43 +73,6 @@ std::vector<host_port> sentinel_list(const redis_options& opts) {
 
 } // namespace
 
-std::string host_port::text() const {
-  if (host.find(':') != std::string::npos)
-    return "[" + host + "]:" + std::to_string(port);
-  return host + ":" + std::to_string(port);
-}
-
-caf::expected<host_port> parse_sentinel(const std::string& x) {
-  auto bad = [&](const std::string& why) {
-    return make_error(errc::invalid_config, "pulse.redis.sentinels: \"" + x
-                                              + "\" " + why);
-  };
-  if (x.find_first_of("/@?#") != std::string::npos)
-    return bad("is not host:port");
-  auto url = parse_redis_url("redis://" + x);
-  if (!url)
-    return bad("is not host:port (" + what_of(url.error()) + ")");
-  host_port result{url->host, url->port};
-  auto suffix = ":" + std::to_string(result.port);
-  if (x.size() < suffix.size()
-      || x.compare(x.size() - suffix.size(), suffix.size(), suffix) != 0)
-    return bad("has no port (write host:port, e.g. 10.0.0.1:26379)");
-  return result;
-}
-
-caf::error check_sentinel_options(const redis_options& opts) {
-  if (!opts.use_sentinel())
-    return caf::none;
-  for (auto& x : opts.sentinels)
-    if (auto s = parse_sentinel(x); !s)
-      return s.error();
-  if (opts.master_name.empty())
-    return make_error(errc::invalid_config,
-                      "pulse.redis.master-name must be set with "
-                      "pulse.redis.sentinels");
-  return caf::none;
-}
-
 caf::expected<host_port> ask_master(const redis_options& opts,
                                     clock_type::time_point until) {
   if (auto err = check_sentinel_options(opts))
@@ -136,7 +94,7 @@ caf::expected<host_port> ask_master(const redis_options& opts,
     if (auto err = open_sentinel(opts, s, turn, c)) {
       if (code_of(err) == errc::auth_failed)
         return err;
-      note(what_of(err));
+      note(error_text(err));
       continue;
     }
     auto r = sync_call(*c.w, c.dec,
@@ -144,7 +102,7 @@ caf::expected<host_port> ask_master(const redis_options& opts,
                         opts.master_name},
                        turn);
     if (!r) {
-      note(what_of(r.error()));
+      note(error_text(r.error()));
       continue;
     }
     if (r->is_error()) {
@@ -211,7 +169,7 @@ subscribe_switch_master(const redis_options& opts,
     }
     if (code_of(err) == errc::auth_failed)
       return err;
-    causes += (causes.empty() ? "" : "; ") + s.text() + ": " + what_of(err);
+    causes += (causes.empty() ? "" : "; ") + s.text() + ": " + error_text(err);
   }
   return make_error(errc::connect_failed,
                     "no sentinel reachable for master \"" + opts.master_name
@@ -261,7 +219,7 @@ connect_via_sentinels(const redis_options& opts, const std::string& hint) {
       return make_error(code,
                         "the sentinels name " + m->text() + " as master \""
                           + opts.master_name + "\", but "
-                          + what_of(c.error())
+                          + error_text(c.error())
                           + " (until pulse.redis.connect-timeout)");
     std::this_thread::sleep_for(role_retry);
   }

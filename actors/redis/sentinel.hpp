@@ -44,6 +44,10 @@ struct host_port {
   std::string text() const;
 };
 
+/// The text of `err` without its code: its context string if it has one,
+/// else the rendered error.
+std::string error_text(const caf::error& err);
+
 /// Parses one `pulse.redis.sentinels` entry: `host:port` or `[v6]:port`.
 /// Errors: `errc::invalid_config` naming the entry.
 caf::expected<host_port> parse_sentinel(const std::string& x);
