@@ -40,13 +40,6 @@ not_once(const std::map<std::string, std::vector<process_fixture::interval>>&
   return out;
 }
 
-std::string joined(const std::vector<std::string>& xs) {
-  std::string out;
-  for (auto& x : xs)
-    out += x + " ";
-  return out;
-}
-
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(pool_delayed_processes, aof_process_fixture)

@@ -234,6 +234,14 @@ struct aof_process_fixture : process_fixture {
   aof_process_fixture() : process_fixture(aof()) {}
 };
 
+/// Returns `xs` separated by spaces (for messages).
+inline std::string joined(const std::vector<std::string>& xs) {
+  std::string out;
+  for (auto& x : xs)
+    out += x + " ";
+  return out;
+}
+
 inline std::string keys_of(const std::set<std::string>& xs,
                            size_t max = 10) {
   std::string out;

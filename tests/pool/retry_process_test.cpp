@@ -34,13 +34,6 @@ std::map<std::string, int> last_attempts(process_fixture& f) {
   return out;
 }
 
-std::string joined(const std::vector<std::string>& xs) {
-  std::string out;
-  for (auto& x : xs)
-    out += x + " ";
-  return out;
-}
-
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(pool_retry_processes, process_fixture)
