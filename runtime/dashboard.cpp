@@ -23,18 +23,6 @@ std::vector<std::string> split(const std::string& xs) {
   return out;
 }
 
-std::string quote(const std::string& x) {
-  std::string out = "\"";
-  for (char c : x) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20)
-      continue;
-    out += c;
-  }
-  return out + '"';
-}
-
 } // namespace
 
 std::string dashboard_state(runtime& rt, const metrics_snapshot& snap,
@@ -61,7 +49,7 @@ std::string dashboard_state(runtime& rt, const metrics_snapshot& snap,
         n = (*lens)[i].as_integer().value_or(-1);
       if (i > 0)
         extra += ',';
-      extra += quote(names[i]) + ':' + std::to_string(n);
+      extra += dashboard_quote(names[i]) + ':' + std::to_string(n);
     }
   }
   extra += '}';
@@ -88,6 +76,18 @@ caf::expected<uint64_t> redrive_dead_letters(runtime& rt,
   }
   log::info("dashboard redrive streams={} moved={}", streams, moved);
   return moved;
+}
+
+std::string dashboard_quote(const std::string& x) {
+  std::string out = "\"";
+  for (char c : x) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20)
+      continue;
+    out += c;
+  }
+  return out + '"';
 }
 
 } // namespace pulse

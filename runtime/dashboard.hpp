@@ -22,6 +22,10 @@ struct metrics_snapshot;
 /// The dashboard page.
 const std::string& dashboard_html();
 
+/// Returns `x` as a JSON string literal for the dashboard's state (quotes
+/// and backslashes escaped, control characters dropped).
+std::string dashboard_quote(const std::string& x);
+
 /// Returns the JSON of `GET /api/state`: `render_json(snap)` plus
 /// `dead_letters`, the length of each sink stream's default dead-letter
 /// stream (`<stream>:dead-letter`; one `XLEN` each) and `jobs`, per pool

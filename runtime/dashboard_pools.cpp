@@ -27,18 +27,6 @@ constexpr int max_result_scan_rounds = 20;
 /// Most workers listed per pool.
 constexpr size_t max_workers = 100;
 
-std::string quote(const std::string& x) {
-  std::string out = "\"";
-  for (char c : x) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20)
-      continue;
-    out += c;
-  }
-  return out + '"';
-}
-
 std::string head(const std::string& x, char sep) {
   return x.substr(0, x.find(sep));
 }
@@ -96,7 +84,7 @@ std::string pool_view(client& c, const std::string& pool) {
       for (size_t j = 0; j < scan.elements[1].elements.size(); j += 2) {
         if (!keys.empty())
           keys += ',';
-        keys += quote(scan.elements[1].elements[j].str);
+        keys += dashboard_quote(scan.elements[1].elements[j].str);
       }
     auto& first = (*rs)[3];
     auto& now = (*rs)[4];
@@ -132,9 +120,10 @@ std::string pool_view(client& c, const std::string& pool) {
     auto& [w, node] = ws[i];
     if (i > 0)
       workers += ',';
-    workers += "{\"id\":" + quote(w) + ",\"name\":" + quote(info["w:" + w])
-               + ",\"node\":" + quote(node) + ",\"node_name\":"
-               + quote(head(info["n:" + node], '|'))
+    workers += "{\"id\":" + dashboard_quote(w) + ",\"name\":"
+               + dashboard_quote(info["w:" + w]) + ",\"node\":"
+               + dashboard_quote(node) + ",\"node_name\":"
+               + dashboard_quote(head(info["n:" + node], '|'))
                + ",\"jobs\":" + std::to_string(integer(counts, 2 * i))
                + ",\"queue\":" + std::to_string(integer(counts, 2 * i + 1))
                + "}";
@@ -164,7 +153,7 @@ std::string dashboard_pools(runtime& rt, const metrics_snapshot& snap,
   for (auto& pool : pools) {
     if (!out.empty())
       out += ',';
-    out += quote(pool) + ':' + pool_view(c, pool);
+    out += dashboard_quote(pool) + ':' + pool_view(c, pool);
   }
   return out;
 }
