@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(20000 * tgt.scale);
   auto lat_n = static_cast<size_t>(2000 * tgt.scale);
-  std::vector<double> tput, raw_tput, p50, p99, raw50, raw99;
+  std::vector<double> tput, raw_tput, p50, p99, raw50, raw99, rated_tput;
   size_t failed = 0;
   {
     caf::actor_system sys{cfg};
@@ -185,6 +185,37 @@ int main(int argc, char** argv) {
       raw50.push_back(quantile(raw, 0.5));
       raw99.push_back(quantile(raw, 0.99));
       (*wn)->shutdown();
+      // 3. The same under a rate limit far above the throughput: what
+      // logging every start slot costs.
+      auto ro = bench_options();
+      ro.rate_limit = 1000000000;
+      ro.rate_period = 1s;
+      auto rpool = "rated-" + std::to_string(run);
+      auto rwn = pool_node::add_node(**rt_workers, rpool, ro);
+      ro.client_only = true;
+      auto rcn = pool_node::add_node(**rt_client, rpool, ro);
+      if (!rwn || !rcn) {
+        std::fprintf(stderr, "add_node failed\n");
+        return 1;
+      }
+      for (size_t i = 0; i < workers; ++i)
+        (*rwn)->add_worker(std::make_shared<doubler>());
+      next = 0;
+      bad = 0;
+      auto t2 = clock_type::now();
+      ts.clear();
+      for (size_t t = 0; t < concurrency; ++t)
+        ts.emplace_back([&] {
+          for (auto i = next++; i < n; i = next++)
+            if (!(*rcn)->dispatch_and_wait("r" + std::to_string(i),
+                                           std::to_string(i), 10s))
+              ++bad;
+        });
+      for (auto& t : ts)
+        t.join();
+      rated_tput.push_back(static_cast<double>(n) / (us_since(t2) / 1e6));
+      failed += bad;
+      (*rwn)->shutdown();
     }
   }
   if (failed > 0)
@@ -198,5 +229,7 @@ int main(int argc, char** argv) {
          "raw_rpush_blpop_round_trip_p50_us", median(raw50), false);
   report("tasks", "dispatch_to_completed_p99_us", median(p99),
          "raw_rpush_blpop_round_trip_p99_us", median(raw99), false);
+  report("tasks", "completed_c50_rate_limited_jobs_per_s", median(rated_tput),
+         "completed_c50_with_result_jobs_per_s", median(tput), true);
   return failed > 0 ? 1 : 0;
 }

@@ -244,6 +244,10 @@ struct pool_defaults {
   uint64_t retry_jitter = 20;
   /// `pulse.pool.job-timeout` (0: none).
   caf::timespan job_timeout = caf::timespan{0};
+  /// `pulse.pool.rate-limit` (0: no limit).
+  uint64_t rate_limit = 0;
+  /// `pulse.pool.rate-period`.
+  caf::timespan rate_period = std::chrono::seconds{1};
 };
 
 /// The metrics endpoint (section `[pulse.metrics]`,

@@ -226,6 +226,12 @@ const std::vector<option_spec>& known_options() {
     {"pulse.pool.job-timeout", t::timespan,
      "pool: a job running this long is stopped and fails an attempt (0: "
      "none)", non_negative, at(&o::pool, &pd::job_timeout)},
+    {"pulse.pool.rate-limit", t::integer,
+     "pool: most job starts in any rate-period, across all nodes (0: no "
+     "limit)", non_negative, at(&o::pool, &pd::rate_limit)},
+    {"pulse.pool.rate-period", t::timespan,
+     "pool: the window of rate-limit", positive,
+     at(&o::pool, &pd::rate_period)},
     {"pulse.pool.node-name", t::string,
      "pool: human-readable node name (default <host>:<pid>:<k>); workers "
      "are <name>:<i>",

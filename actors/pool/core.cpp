@@ -239,6 +239,17 @@ std::string dispatch_opts_arg(const dispatch_options& o) {
   return out;
 }
 
+std::string admission_arg(const pool_options& opts) {
+  auto max = std::to_string(std::max<int64_t>(0, opts.max_queued_jobs));
+  if (opts.rate_limit <= 0)
+    return max;
+  auto period = std::max<int64_t>(
+    1, std::chrono::duration_cast<std::chrono::milliseconds>(opts.rate_period)
+         .count());
+  return max + '|' + std::to_string(opts.rate_limit) + '|'
+         + std::to_string(period);
+}
+
 std::string retry_policy(const pool_options& opts) {
   thread_local std::minstd_rand rng{std::random_device{}()};
   auto ms = [](caf::timespan d) {

@@ -179,6 +179,11 @@ std::string ms_arg(caf::timespan d);
 /// are the pool's.
 std::string dispatch_opts_arg(const dispatch_options& o);
 
+/// The admission argument of `dispatch_many` and `promote`:
+/// `max_queued|rate_limit|rate_period_ms`, or `max_queued` alone when
+/// there is no rate limit.
+std::string admission_arg(const pool_options& opts);
+
 /// The retry policy argument of the pool scripts that settle failures
 /// (`confirm`, `complete`, `move`): `max|base_ms|cap_ms|jitter_pct|random`
 /// from `opts`, with a fresh random number in 0..999999.

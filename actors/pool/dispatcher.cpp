@@ -158,7 +158,7 @@ std::vector<std::string>
 dispatcher::batch_args(const std::vector<item>& batch,
                        const pool_membership& m) {
   std::vector<std::string> args{core_->node, std::to_string(m.rev),
-                                std::to_string(core_->opts.max_queued_jobs)};
+                                admission_arg(core_->opts)};
   args.reserve(3 + 5 * batch.size());
   for (auto& x : batch) {
     args.push_back(x.key);
@@ -186,7 +186,9 @@ void dispatcher::settle(const std::vector<item>& batch,
   for (size_t i = 0; i < batch.size(); ++i) {
     std::string st = i + 1 < r->elements.size() ? r->elements[i + 1].str
                                                  : "missing";
-    if (st != "ok")
+    if (st == "deferred") // over the rate limit: accepted, starts later
+      core_->complete(batch[i].did, caf::error{});
+    else if (st != "ok")
       core_->complete(batch[i].did, dispatch_refusal(st, batch[i].key));
   }
 }

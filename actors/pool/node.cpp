@@ -278,12 +278,13 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
     return err;
   if (opts.worker_ttl.count() <= 0 || opts.ack_grace_period.count() <= 0
       || opts.job_sink_block_duration.count() <= 0 || opts.max_batch == 0
-      || opts.max_queued_jobs < 0
+      || opts.max_queued_jobs < 0 || opts.rate_limit < 0
+      || (opts.rate_limit > 0 && opts.rate_period.count() <= 0)
       || opts.name.find('|') != std::string::npos)
     return make_error(errc::invalid_argument,
                       "pool options: durations and max-batch must be "
-                      "positive, max-queued-jobs not negative, the name "
-                      "without '|'");
+                      "positive, max-queued-jobs and rate-limit not "
+                      "negative, the name without '|'");
   auto core = std::make_shared<pool_core>(pool, make_ulid(), opts);
   client cli{rt.system(), rt.gateway()};
   auto r = cli.eval(ps::join_node(), {core->prefix},

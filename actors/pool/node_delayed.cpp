@@ -103,7 +103,7 @@ void node_state::promote_due() {
     }
     auto m = core->members();
     std::vector<std::string> args{core->node, std::to_string(m->rev),
-                                  std::to_string(core->opts.max_queued_jobs),
+                                  admission_arg(core->opts),
                                   ms_arg(retry)};
     for (size_t i = 2; i < r->elements.size(); ++i) {
       auto& key = r->elements[i].str;
@@ -125,15 +125,19 @@ void node_state::promote_due() {
       return;
     }
     size_t promoted = 0;
-    for (size_t i = 1; i < p->elements.size(); ++i)
+    size_t deferred = 0; // waiting for a start slot now (rate limit)
+    for (size_t i = 1; i < p->elements.size(); ++i) {
       if (p->elements[i].str == "ok")
         ++promoted;
+      else if (p->elements[i].str == "deferred")
+        ++deferred;
+    }
     if (promoted > 0)
       log::debug("pool delayed jobs promoted pool={} node={} count={}",
                  core->pool, core->node, promoted);
     // Keys left due (overloaded, or their key still running and retried
     // later): look again after the requeue delay, not in a busy loop.
-    if (promoted == 0) {
+    if (promoted + deferred == 0) {
       arm_delay(retry);
       return;
     }

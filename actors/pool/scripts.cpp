@@ -30,6 +30,7 @@ local DELAYED, DPAY, RES = pfx..'delayed', pfx..'delayed_payloads', pfx..'result
 local INFO = pfx..'info'
 local TRIES, DMETA, DEAD = pfx..'tries', pfx..'delayed_meta', pfx..'dead'
 local DEADPAY, DEADINFO = pfx..'dead_payloads', pfx..'dead_info'
+local RATE, RATED, RSEQ = pfx..'rate', pfx..'rated', pfx..'rate_seq'
 local function q(w) return pfx..'q:'..w end
 local function owned(w) return pfx..'owned:'..w end
 local function now_ms()
@@ -115,6 +116,59 @@ local function settle_failure(k, r, err, pol, salt)
   redis.call('HSET', DEADINFO, k, state)
   redis.call('HDEL', TRIES, k)
   return 'dead'
+end
+-- Admission a node passes: `max_queued|rate_limit|rate_period_ms` (a plain
+-- number: max_queued only, no rate limit).
+local function limits(s)
+  local m, n, p = string.match(s or '', '^(%d+)|(%d+)|(%d+)$')
+  if not m then return tonumber(s) or 0, 0, 0 end
+  return tonumber(m), tonumber(n), tonumber(p)
+end
+-- Start slots under a rate limit of n starts per p ms. RATE logs every
+-- grant by time, future ones too (reserved by jobs waiting for their slot
+-- in the delayed set). A new slot is at or after the last one and at least
+-- p after the n-th most recent, so no n + 1 grants fit in one window of p.
+-- `slots(n, p, now).next()` takes the next slot (its time); `.done()`
+-- writes the slots taken.
+local function slots(n, p, now)
+  redis.call('ZREMRANGEBYSCORE', RATE, '-inf', now - p)
+  local len = redis.call('ZCARD', RATE)
+  local last = now
+  if len > 0 then
+    local l = tonumber(redis.call('ZRANGE', RATE, -1, -1, 'WITHSCORES')[2])
+    if l > last then last = l end
+  end
+  local lo = len - n
+  if lo < 0 then lo = 0 end
+  local old, added, sl = nil, {}, {}
+  function sl.next()
+    local total = len + #added
+    local t = last
+    if total >= n then
+      local i, x = total - n, nil
+      if i < len then
+        if not old then old = redis.call('ZRANGE', RATE, lo, len - 1, 'WITHSCORES') end
+        x = tonumber(old[2 * (i - lo) + 2])
+      else
+        x = added[i - len + 1]
+      end
+      if x + p > t then t = x + p end
+    end
+    added[#added + 1] = t
+    last = t
+    return t
+  end
+  function sl.done()
+    if #added == 0 then return end
+    local base = redis.call('INCRBY', RSEQ, #added) - #added
+    local z = {}
+    for i, t in ipairs(added) do
+      z[#z + 1] = string.format('%d', t)
+      z[#z + 1] = tostring(base + i)
+    end
+    redis.call('ZADD', RATE, unpack(z))
+  end
+  return sl
 end
 -- Gives job k (record r, owned by r.o) to target under a new epoch.
 local function assign(k, r, target)

@@ -11,11 +11,13 @@ local k = ARGV[1]
 local r = get(k)
 if not r then
   redis.call('HDEL', PAY, k)
-  -- Waiting for a retry: cancel it.
-  if redis.call('HEXISTS', TRIES, k) == 1 and redis.call('ZREM', DELAYED, k) == 1 then
+  -- Waiting for a retry or for a start slot (rate limit): cancel it.
+  local waits = redis.call('HEXISTS', TRIES, k) == 1 or redis.call('HEXISTS', RATED, k) == 1
+  if waits and redis.call('ZREM', DELAYED, k) == 1 then
     redis.call('HDEL', DPAY, k)
     redis.call('HDEL', DMETA, k)
     redis.call('HDEL', TRIES, k)
+    redis.call('HDEL', RATED, k)
     return {'ok'}
   end
   return {'missing'}
@@ -62,7 +64,8 @@ for _, name in ipairs(redis.call('SMEMBERS', pfx..'schedules')) do
   redis.call('DEL', pfx..'sched:'..name)
 end
 redis.call('DEL', JOBS, PAY, WORKERS, ALIVE, MREV, EPOCH, QUEUED, ORPH, SHUT, LEASE, TICKS, DELAYED, DPAY,
-           INFO, TRIES, DMETA, DEAD, DEADPAY, DEADINFO, pfx..'schedules')
+           INFO, TRIES, DMETA, DEAD, DEADPAY, DEADINFO, RATE, RATED, RSEQ,
+           pfx..'schedules')
 return {'ok'}
 )lua");
   return s;

@@ -30,6 +30,7 @@ const script& cancel_delayed() {
 if redis.call('ZREM', DELAYED, ARGV[1]) == 0 then return {'missing'} end
 redis.call('HDEL', DPAY, ARGV[1])
 redis.call('HDEL', DMETA, ARGV[1])
+redis.call('HDEL', RATED, ARGV[1])
 redis.call('HDEL', TRIES, ARGV[1])
 return {'ok'}
 )lua");
@@ -54,11 +55,14 @@ return out
 
 const script& promote() {
   static const script s = make(R"lua(
-local node, rev, max, retry = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local node, rev, retry = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local max, rn, rp = limits(ARGV[3])
 if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
 if mrev() ~= rev then return {'stale'} end
 local now = now_ms()
 local queued = tonumber(redis.call('GET', QUEUED) or '0')
+local sl = nil
+if rn > 0 then sl = slots(rn, rp, now) end
 local out = {'ok'}
 for i = 5, #ARGV, 2 do
   local k, target = ARGV[i], ARGV[i + 1]
@@ -72,6 +76,18 @@ for i = 5, #ARGV, 2 do
   elseif max > 0 and queued >= max then
     st = 'overloaded'
   else
+    -- A job that waited for its start slot holds it; a delayed job or a
+    -- retry takes the next one, and waits for it when that is later.
+    local held = redis.call('HDEL', RATED, k) == 1
+    local t = now
+    if sl and not held then t = sl.next() end
+    if t > now then
+      redis.call('ZADD', DELAYED, string.format('%d', t), k)
+      redis.call('HSET', RATED, k, '1')
+      st = 'deferred'
+    end
+  end
+  if not st then
     local p = redis.call('HGET', DPAY, k) or ''
     redis.call('ZREM', DELAYED, k)
     redis.call('HDEL', DPAY, k)
@@ -94,6 +110,7 @@ for i = 5, #ARGV, 2 do
   end
   out[#out + 1] = st
 end
+if sl then sl.done() end
 return out
 )lua");
   return s;

@@ -9,31 +9,76 @@ const script& dispatch_many() {
   // Batched: one HMGET, INCRBY, HSET per hash, and SADD/RPUSH per target,
   // whatever the number of jobs (redis.call dominates the cost otherwise).
   static const script s = make(R"lua(
-local node, rev, max = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local node, rev = ARGV[1], ARGV[2]
+local max, rn, rp = limits(ARGV[3])
 if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
 if mrev() ~= rev then return {'stale'} end
 local n = (#ARGV - 3) / 5
 local keys = {}
 for j = 1, n do keys[j] = ARGV[5 * j - 1] end
 local existing = redis.call('HMGET', JOBS, unpack(keys))
--- A key waiting for a retry has no record but retry state.
+-- A key waiting for a retry has no record but retry state; one waiting for
+-- a start slot (rate limit) is in RATED.
 local waiting = redis.call('HMGET', TRIES, unpack(keys))
+local rated, sl, now = {}, nil, 0
+if rn > 0 then
+  rated = redis.call('HMGET', RATED, unpack(keys))
+  now = now_ms()
+  sl = slots(rn, rp, now)
+end
 local queued = tonumber(redis.call('GET', QUEUED) or '0')
-local out, seen, take = {'ok'}, {}, {}
+local out, seen, take, defer = {'ok'}, {}, {}, {}
 local added = 0
 for j = 1, n do
   local k = keys[j]
-  if existing[j] or waiting[j] or seen[k] then
+  if existing[j] or waiting[j] or rated[j] or seen[k] then
     out[j + 1] = 'exists'
   elseif max > 0 and queued + added >= max then
     out[j + 1] = 'overloaded'
   else
     seen[k] = true
-    added = added + 1
-    take[added] = j
-    out[j + 1] = 'ok'
+    local t = sl and sl.next() or 0
+    if t > now then
+      defer[#defer + 1] = {j, t}
+      out[j + 1] = 'deferred'
+    else
+      added = added + 1
+      take[added] = j
+      out[j + 1] = 'ok'
+    end
   end
 end
+if #defer > 0 then
+  -- Over the rate limit: delayed until the slot each one reserved, under
+  -- its dispatcher (DMETA), marked as holding a slot (RATED).
+  local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
+  local z, dp, dm, rd, op = {}, {}, {}, {}, {}
+  for _, d in ipairs(defer) do
+    local j, t = d[1], d[2]
+    local k, o = keys[j], ARGV[5 * j + 3]
+    z[#z + 1] = string.format('%d', t)
+    z[#z + 1] = k
+    dp[#dp + 1] = k
+    dp[#dp + 1] = ARGV[5 * j]
+    dm[#dm + 1] = k
+    dm[#dm + 1] = node..'|'..ARGV[5 * j + 1]
+    rd[#rd + 1] = k
+    rd[#rd + 1] = '1'
+    if o ~= '' then
+      op[#op + 1] = k
+      op[#op + 1] = '0|'..o..'|'
+    end
+  end
+  redis.call('ZADD', DELAYED, unpack(z))
+  redis.call('HSET', DPAY, unpack(dp))
+  redis.call('HSET', DMETA, unpack(dm))
+  redis.call('HSET', RATED, unpack(rd))
+  if #op > 0 then redis.call('HSET', TRIES, unpack(op)) end
+  if not first[2] or defer[1][2] < tonumber(first[2]) then
+    redis.call('PUBLISH', CTL, 'd'..string.format('%d', defer[1][2]))
+  end
+end
+if sl then sl.done() end
 if added == 0 then return out end
 local base = redis.call('INCRBY', EPOCH, added) - added
 local pay, rec, owners, pushes, opts = {}, {}, {}, {}, {}

@@ -6,11 +6,18 @@
 // over), prints "closed" and exits.
 //
 //   pool_process <port> <pool> <journal> <workers> <ttl_ms>
+//
+// Environment: PULSE_TEST_RATE="<n>,<period_ms>" sets the node's rate limit;
+// PULSE_TEST_DISPATCH="<prefix>,<jobs>,<delayed>" makes the node dispatch
+// <jobs> jobs <prefix>k<i> and <delayed> delayed ones <prefix>d<i> (due in
+// 300 + 100 i ms) once ready and the file PULSE_TEST_GO exists, then print
+// "dispatched".
 
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fcntl.h>
 #include <string>
@@ -73,6 +80,33 @@ private:
   std::map<std::string, std::string> workers_;
 };
 
+/// Dispatches what PULSE_TEST_DISPATCH asks for (see above), retrying a
+/// dispatch that failed (a retry answered job_exists was stored).
+void dispatch_all(pulse::pool_node& node, const std::string& what) {
+  if (auto go = std::getenv("PULSE_TEST_GO"))
+    for (int i = 0; i < 6000 && ::access(go, F_OK) != 0; ++i)
+      std::this_thread::sleep_for(5ms);
+  auto c1 = what.find(',');
+  auto c2 = what.find(',', c1 + 1);
+  auto prefix = what.substr(0, c1);
+  auto jobs = std::atoi(what.c_str() + c1 + 1);
+  auto delayed = std::atoi(what.c_str() + c2 + 1);
+  for (int i = 0; i < jobs; ++i) {
+    auto key = prefix + "k" + std::to_string(i);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      auto err = node.dispatch(key, "x");
+      if (!err || pulse::code_of(err) == pulse::errc::job_exists)
+        break;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  for (int i = 0; i < delayed; ++i)
+    (void) node.dispatch_in(prefix + "d" + std::to_string(i), "x",
+                            std::chrono::milliseconds{300 + 100 * i});
+  std::printf("dispatched\n");
+  std::fflush(stdout);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -94,6 +128,11 @@ int main(int argc, char** argv) {
   o.job_sink_block_duration = 100ms;
   o.worker_shutdown_ttl = 2s;
   o.retry_base = 200ms; // jobs dispatched with max_attempts retry quickly
+  if (auto rate = std::getenv("PULSE_TEST_RATE")) {
+    o.rate_limit = std::atoll(rate);
+    if (auto comma = std::strchr(rate, ','))
+      o.rate_period = std::chrono::milliseconds{std::atoll(comma + 1)};
+  }
   auto node = pulse::pool_node::add_node(*proc.rt, argv[2], o);
   if (!node) {
     std::fprintf(stderr, "%s\n", pulse::render(node.error()).c_str());
@@ -109,6 +148,8 @@ int main(int argc, char** argv) {
   }
   std::printf("ready\n");
   std::fflush(stdout);
+  if (auto what = std::getenv("PULSE_TEST_DISPATCH"))
+    dispatch_all(**node, what);
   while (!stop_requested)
     std::this_thread::sleep_for(10ms);
   (*node)->close();

@@ -50,7 +50,7 @@ struct flaky : task_handler {
 };
 
 /// A long-running handler keeping each started job (with its attempt).
-struct holder : recorder {
+struct attempt_holder : recorder {
   using recorder::recorder;
   std::mutex mtx;
   std::vector<job> started;
@@ -267,7 +267,7 @@ BOOST_AUTO_TEST_CASE(dispatch_options_override_the_pools_attempts) {
 
 BOOST_AUTO_TEST_CASE(fail_job_of_a_long_running_job_retries_it) {
   auto n = node(retry_options(2, 20ms));
-  auto h = std::make_shared<holder>(log);
+  auto h = std::make_shared<attempt_holder>(log);
   worker(*n, h);
   BOOST_REQUIRE(!n->dispatch("long", "x"));
   BOOST_REQUIRE(wait_until([&] { return h->starts() == 1; }));
@@ -295,7 +295,7 @@ BOOST_AUTO_TEST_CASE(a_job_over_its_timeout_is_stopped_and_retried) {
   auto o = retry_options(2, 20ms);
   o.job_timeout = 300ms;
   auto n = node(o);
-  auto h = std::make_shared<holder>(log);
+  auto h = std::make_shared<attempt_holder>(log);
   worker(*n, h);
   auto t0 = clock_type::now();
   BOOST_REQUIRE(!n->dispatch("slow", "x"));

@@ -19,6 +19,7 @@
 #include "tests/support/fixtures.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/text.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -27,10 +28,6 @@ using namespace std::chrono_literals;
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // A redis-server that also listens on a Unix socket in a temp directory.
 struct unix_fixture {

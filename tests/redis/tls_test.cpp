@@ -21,6 +21,7 @@
 #include "tests/support/fixtures.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/tls_fixture.hpp"
+#include "tests/support/text.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -29,10 +30,6 @@ using namespace std::chrono_literals;
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 options runtime_options(const redis_options& r) {
   options o;

@@ -14,10 +14,13 @@
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/print.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/text.hpp"
 
 using namespace pulse;
 using pulse::test::temp_dir;
 using namespace std::chrono_literals;
+
+using pulse::test::contains;
 
 namespace {
 
@@ -25,10 +28,6 @@ redis_url parsed(const std::string& url) {
   auto u = parse_redis_url(url);
   BOOST_REQUIRE_MESSAGE(u, url + ": " + describe(u));
   return std::move(*u);
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 } // namespace

@@ -13,10 +13,13 @@
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/print.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/text.hpp"
 
 using namespace pulse;
 using pulse::test::temp_dir;
 using namespace std::chrono_literals;
+
+using pulse::test::contains;
 
 namespace {
 
@@ -44,10 +47,6 @@ struct scoped_env {
   }
   const char* name;
 };
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 // A program's own config class with one option of its own.
 struct app_config : caf::actor_system_config {

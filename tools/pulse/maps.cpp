@@ -35,7 +35,7 @@ struct map_flags {
 };
 
 /// Throws unless `name` is a valid map name whose hash exists.
-std::string checked_key(session& s, const std::string& name) {
+std::string checked_map_key(session& s, const std::string& name) {
   if (auto err = validate_name(name, "pulse map"))
     fail("not a valid map name \"" + name + "\"");
   auto key = rmap_scripts::content_key(name);
@@ -85,7 +85,7 @@ void list_maps(session& s) {
 // -- pulse map <m> ------------------------------------------------------------
 
 void show_map(session& s, const map_flags& fl) {
-  auto key = checked_key(s, fl.name);
+  auto key = checked_map_key(s, fl.name);
   auto all = pairs(s("HGETALL", key));
   auto rev = to_int(all["=rev"].str);
   auto kind = all["=kind"].str;
@@ -111,7 +111,7 @@ void show_map(session& s, const map_flags& fl) {
 }
 
 void get(session& s, const map_flags& fl) {
-  auto key = checked_key(s, fl.name);
+  auto key = checked_map_key(s, fl.name);
   if (auto err = validate_key(fl.key, "pulse map", "get"))
     fail(render(err));
   auto v = s("HGET", key, fl.key);
@@ -138,7 +138,7 @@ map_write_result write(session& s, const std::string& name, map_write w) {
 
 void set(session& s, const map_flags& fl) {
   if (!fl.create)
-    checked_key(s, fl.name);
+    checked_map_key(s, fl.name);
   else if (auto err = validate_name(fl.name, "pulse map"))
     fail("not a valid map name \"" + fl.name + "\"");
   auto res = write(s, fl.name, map_write{map_op::set, fl.key, {fl.value}});
@@ -156,7 +156,7 @@ void set(session& s, const map_flags& fl) {
 }
 
 void del(session& s, const map_flags& fl) {
-  checked_key(s, fl.name);
+  checked_map_key(s, fl.name);
   auto res = write(s, fl.name, map_write{map_op::del, fl.key, {}});
   if (!res.prev)
     fail("map \"" + fl.name + "\" has no key \"" + fl.key + "\"");
@@ -169,7 +169,7 @@ void del(session& s, const map_flags& fl) {
 // -- pulse map watch <m> ------------------------------------------------------
 
 void watch(session& s, const map_flags& fl) {
-  checked_key(s, fl.name);
+  checked_map_key(s, fl.name);
   auto channel = rmap_scripts::updates_channel(fl.name);
   caf::scoped_actor self{s.rt().system()};
   auto me = caf::actor_cast<pubsub_subscriber_actor>(self);

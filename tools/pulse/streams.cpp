@@ -23,7 +23,7 @@ using nlohmann::json;
 constexpr std::string_view key_prefix = "pulse:stream:";
 
 /// Throws unless `name` is a valid stream name whose key holds a stream.
-std::string checked_key(session& s, const std::string& name) {
+std::string checked_stream_key(session& s, const std::string& name) {
   if (auto err = validate_name(name, "pulse stream"))
     fail("not a valid stream name \"" + name + "\"");
   auto key = stream_key(name);
@@ -114,7 +114,7 @@ struct stream_flags {
 };
 
 void show_stream(session& s, const stream_flags& fl) {
-  auto key = checked_key(s, fl.name);
+  auto key = checked_stream_key(s, fl.name);
   auto max_len = fl.max_len > 0 ? fl.max_len
                                 : s.opts().streaming.stream_max_len;
   auto info = pairs(s("XINFO", "STREAM", key));
@@ -233,7 +233,7 @@ struct tail_flags {
 };
 
 void tail(session& s, const tail_flags& fl) {
-  auto key = checked_key(s, fl.name);
+  auto key = checked_stream_key(s, fl.name);
   // The last `count` entries with the topic, newest first, in pages.
   std::vector<entry> xs;
   std::string end = "+";
