@@ -22,6 +22,7 @@
 #include "pulse/messages/histogram.hpp"
 #include "pulse/messages/options.hpp"
 #include "pulse/messages/pool_options.hpp"
+#include "pulse/messages/pubsub.hpp"
 #include "pulse/messages/redis.hpp" // stats_atom
 
 namespace pulse {
@@ -348,9 +349,6 @@ using tk_fire_atom = caf::atom_constant<caf::atom("tk_fire")>;
 /// `(tk_join_atom)`: a ticker (re)reads its shared entry.
 using tk_join_atom = caf::atom_constant<caf::atom("tk_join")>;
 
-/// `(pw_poll_atom)`: a worker polls its queue again (after a failed poll).
-using pw_poll_atom = caf::atom_constant<caf::atom("pw_poll")>;
-
 /// `(pw_requeue_atom)`: a worker moves starts refused with `errc::requeue`.
 using pw_requeue_atom = caf::atom_constant<caf::atom("pw_requeue")>;
 
@@ -385,6 +383,18 @@ using pn_result_atom = caf::atom_constant<caf::atom("pn_result")>;
 /// due (timers of older generations are ignored).
 using pn_delay_atom = caf::atom_constant<caf::atom("pn_delay")>;
 
+/// The pool node actor as implemented (`actors/pool/node.cpp`): its public
+/// interface `pool_node_actor`, its own timers and dispatch completions,
+/// and the messages of the pool channels it subscribes to (so it is a
+/// `pubsub_subscriber_actor` without a cast).
+using pool_node_impl_actor = pool_node_actor::extend<
+  caf::reacts_to<pn_keep_atom>, caf::reacts_to<pn_fence_atom>,
+  caf::reacts_to<pn_done_atom, uint64_t, caf::error>,
+  caf::reacts_to<pn_waitn_atom>,
+  caf::reacts_to<pn_result_atom, uint64_t, std::string>,
+  caf::reacts_to<pn_delay_atom, uint64_t>>::
+  extend_with<pubsub_subscriber_actor>;
+
 /// `(pc_tick_atom)`: a node cleaner's periodic pass.
 using pc_tick_atom = caf::atom_constant<caf::atom("pc_tick")>;
 
@@ -398,6 +408,24 @@ using pool_worker_actor = caf::typed_actor<
 
 /// A node's cleaner (`actors/pool/cleaner.hpp`).
 using pool_cleaner_actor = caf::typed_actor<caf::reacts_to<cleanup_atom>>;
+
+/// The ticker as implemented (`actors/pool/ticker.cpp`): `ticker_actor`
+/// plus its timer and its retried join.
+using ticker_impl_actor
+  = ticker_actor::extend<caf::reacts_to<tk_fire_atom, uint64_t>,
+                         caf::reacts_to<tk_join_atom>>;
+
+/// A pool worker as implemented (`actors/pool/worker.cpp`):
+/// `pool_worker_actor` plus its retry, job timeout and requeue timers.
+using pool_worker_impl_actor = pool_worker_actor::extend<
+  caf::reacts_to<pw_retry_atom>,
+  caf::reacts_to<pw_timeout_atom, std::string, uint64_t>,
+  caf::reacts_to<pw_requeue_atom>>;
+
+/// A node's cleaner as implemented (`actors/pool/cleaner.cpp`):
+/// `pool_cleaner_actor` plus its periodic pass.
+using pool_cleaner_impl_actor
+  = pool_cleaner_actor::extend<caf::reacts_to<pc_tick_atom>>;
 
 } // namespace pulse
 

@@ -267,6 +267,14 @@ using rp_applied_atom = caf::atom_constant<caf::atom("rp_applied")>;
 /// `(rp_watch_atom)`: a replica checks for subscribers that have not answered.
 using rp_watch_atom = caf::atom_constant<caf::atom("rp_watch")>;
 
+/// The replica actor as implemented (`actors/rmap/replica.cpp`): its public
+/// interface `replica_actor`, its own retry, apply and watch messages, and
+/// the messages of the map's channel it subscribes to (so it is a
+/// `pubsub_subscriber_actor` without a cast).
+using replica_impl_actor = replica_actor::extend<
+  caf::reacts_to<rp_retry_atom>, caf::reacts_to<rp_applied_atom, map_change>,
+  caf::reacts_to<rp_watch_atom>>::extend_with<pubsub_subscriber_actor>;
+
 } // namespace pulse
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::map_options)

@@ -1,7 +1,7 @@
 #include "pulse/actors/pool/cleaner.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -59,8 +59,9 @@ struct cleaner_state {
   }
 };
 
-caf::behavior cleaner_impl(caf::event_based_actor* self, services* rt,
-                           pool_core_ptr core) {
+pool_cleaner_impl_actor::behavior_type
+cleaner_impl(pool_cleaner_impl_actor::pointer self, services* rt,
+             pool_core_ptr core) {
   auto st = std::make_shared<cleaner_state>(*rt, std::move(core));
   self->send(self, pc_tick_atom::value);
   return {
@@ -76,8 +77,8 @@ caf::behavior cleaner_impl(caf::event_based_actor* self, services* rt,
 } // namespace
 
 pool_cleaner_actor spawn_pool_cleaner(services& rt, pool_core_ptr core) {
-  return caf::actor_cast<pool_cleaner_actor>(
-    rt.system().spawn<caf::detached>(cleaner_impl, &rt, std::move(core)));
+  return pool_cleaner_actor{
+    rt.system().spawn<caf::detached>(cleaner_impl, &rt, std::move(core))};
 }
 
 } // namespace pulse

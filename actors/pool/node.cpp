@@ -4,7 +4,7 @@
 #include <memory>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "pulse/actors/pool/cleaner.hpp"
@@ -24,8 +24,9 @@ namespace {
 using namespace node_detail;
 namespace ps = pool_scripts;
 
-caf::behavior node_impl(caf::event_based_actor* self, services* rt,
-                        pool_core_ptr core, dispatcher_ptr disp) {
+pool_node_impl_actor::behavior_type
+node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
+          dispatcher_ptr disp) {
   auto st = std::make_shared<node_state>(self, *rt, core);
   st->disp = std::move(disp);
   // No dispatch request is left unanswered when the node is exited.
@@ -298,7 +299,7 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
     return err;
   auto disp = std::make_shared<dispatcher>(rt, core);
   auto hdl = rt.system().spawn<caf::detached>(node_impl, &rt, core, disp);
-  rt.track(hdl);
+  rt.track(caf::actor_cast<caf::actor>(hdl));
   caf::scoped_actor self{rt.system()};
   caf::error err;
   auto direct = std::make_shared<std::function<bool(const pubsub_message&)>>(
@@ -306,10 +307,7 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
       core->deliver(msg.payload);
       return true;
     });
-  // The node actor is untyped (its behaviour mixes the pool_node_actor
-  // interface with private messages); it handles pubsub_message and
-  // resub_atom, so it subscribes through a cast handle.
-  auto sub = caf::actor_cast<pubsub_subscriber_actor>(hdl);
+  pubsub_subscriber_actor sub = hdl;
   for (int i = 0; i < 2 && !err; ++i) {
     auto req = i == 0
                  ? self->request(rt.pubsub(), opts.worker_ttl, sub_atom::value,
@@ -326,8 +324,7 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
   rt.announce(metrics_source{metrics_kind::pool_node, pool, {}, hdl.address()});
   log::info("pool node joined pool={} node={} name={} client_only={}", pool,
             core->node, core->name, opts.client_only);
-  return pool_node_handle{caf::actor_cast<pool_node_actor>(hdl), core,
-                          std::move(disp)};
+  return pool_node_handle{hdl, core, std::move(disp)};
 }
 
 } // namespace pulse

@@ -252,8 +252,7 @@ void node_state::leave() {
                                 "n:" + core->node)});
   disp->close(); // no result can reach this node any more
   fail_requests();
-  // Cast: the node actor is untyped (see spawn_pool_node).
-  auto sub = caf::actor_cast<pubsub_subscriber_actor>(self);
+  pubsub_subscriber_actor sub{self};
   caf::anon_send(rt.pubsub(), unsub_atom::value,
                  ps::control_channel(core->pool), sub);
   caf::anon_send(rt.pubsub(), unsub_atom::value,

@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "pulse/actors/pool/core.hpp"
 #include "pulse/actors/pool/dispatcher.hpp"
@@ -36,13 +36,14 @@ struct local_worker {
 /// State of a pool node actor.
 struct node_state {
   /// Creates the state; `cli` talks to the runtime's gateway.
-  node_state(caf::event_based_actor* self, services& rt, pool_core_ptr core)
+  node_state(pool_node_impl_actor::pointer self, services& rt,
+             pool_core_ptr core)
     : self(self), rt(rt), core(std::move(core)), cli(rt.system(), rt.gateway()) {
     // nop
   }
 
   /// The node actor.
-  caf::event_based_actor* self;
+  pool_node_impl_actor::pointer self;
   /// The runtime's services.
   services& rt;
   /// The node's shared state.

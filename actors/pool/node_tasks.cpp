@@ -19,7 +19,7 @@ void node_state::dispatch_wait(std::string key, std::string payload,
   disp->dispatch_for_result(
     std::move(key), std::move(payload), timeout,
     [addr, id](caf::expected<std::string> r) {
-      auto hdl = caf::actor_cast<caf::actor>(addr);
+      auto hdl = caf::actor_cast<pool_node_impl_actor>(addr);
       if (!hdl)
         return;
       if (r)

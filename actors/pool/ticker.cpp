@@ -1,7 +1,7 @@
 #include "pulse/actors/pool/ticker.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/log.hpp"
@@ -17,7 +17,7 @@ namespace {
 namespace ps = pool_scripts;
 
 struct ticker_state {
-  caf::event_based_actor* self;
+  ticker_impl_actor::pointer self = nullptr;
   services* rt;
   pool_core_ptr core;
   std::string name;
@@ -107,8 +107,8 @@ struct ticker_state {
   }
 };
 
-caf::behavior ticker_impl(caf::event_based_actor* self,
-                          std::shared_ptr<ticker_state> st) {
+ticker_impl_actor::behavior_type
+ticker_impl(ticker_impl_actor::pointer self, std::shared_ptr<ticker_state> st) {
   st->self = self;
   st->join();
   return {
@@ -154,8 +154,8 @@ caf::expected<ticker_actor> spawn_ticker(services& rt, pool_core_ptr core,
                        .count();
   st->receiver = std::move(receiver);
   auto hdl = rt.system().spawn(ticker_impl, st);
-  rt.track(hdl);
-  return caf::actor_cast<ticker_actor>(hdl);
+  rt.track(caf::actor_cast<caf::actor>(hdl));
+  return ticker_actor{hdl};
 }
 
 } // namespace pulse

@@ -5,7 +5,7 @@
 #include <thread>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -19,14 +19,15 @@ namespace {
 
 using namespace worker_detail;
 
-caf::behavior worker_impl(caf::event_based_actor* self, services* rt,
-                          pool_core_ptr core, std::string id,
-                          int64_t created_ns, job_handler_ptr handler) {
+pool_worker_impl_actor::behavior_type
+worker_impl(pool_worker_impl_actor::pointer self, services* rt,
+            pool_core_ptr core, std::string id, int64_t created_ns,
+            job_handler_ptr handler) {
   auto st = std::make_shared<worker_state>(self, *rt, std::move(core),
                                            std::move(id), created_ns,
                                            std::move(handler));
   st->weak = st;
-  st->me = caf::actor{self};
+  st->me = pool_worker_impl_actor{self};
   st->actor_thread = std::this_thread::get_id();
   {
     caf::scoped_actor tmp{self->system()};
@@ -113,10 +114,9 @@ caf::behavior worker_impl(caf::event_based_actor* self, services* rt,
 
 pool_worker_actor spawn_pool_worker(services& rt, pool_core_ptr core,
                                     std::string id, int64_t created_ns, job_handler_ptr handler) {
-  return caf::actor_cast<pool_worker_actor>(
-    rt.system().spawn<caf::detached>(worker_impl, &rt, std::move(core),
-                                     std::move(id), created_ns,
-                                     std::move(handler)));
+  return pool_worker_actor{rt.system().spawn<caf::detached>(
+    worker_impl, &rt, std::move(core), std::move(id), created_ns,
+    std::move(handler))};
 }
 
 } // namespace pulse

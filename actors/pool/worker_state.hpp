@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "pulse/actors/pool/core.hpp"
 #include "pulse/actors/pool/handler.hpp"
@@ -43,7 +43,7 @@ inline std::string seconds_arg(caf::timespan d) {
 /// State of a pool worker actor.
 struct worker_state {
   /// Creates the state and spawns the worker's own blocking gateway.
-  worker_state(caf::event_based_actor* self, services& rt, pool_core_ptr core,
+  worker_state(pool_worker_impl_actor::pointer self, services& rt, pool_core_ptr core,
                std::string id, int64_t created_ns, job_handler_ptr handler)
     : self(self),
       core(std::move(core)),
@@ -59,12 +59,12 @@ struct worker_state {
   }
 
   /// The worker actor.
-  caf::event_based_actor* self;
+  pool_worker_impl_actor::pointer self;
   /// Guards everything below: the actor's handlers and the poll callbacks
   /// (which run on the blocking gateway's reader thread) take turns.
   std::mutex mtx;
   /// This actor (for messages to itself from any thread).
-  caf::actor me;
+  pool_worker_impl_actor me;
   /// The thread running the actor's handlers.
   std::thread::id actor_thread;
   /// The blocking gateway's direct entry: poll replies are handled right on

@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "pulse/actors/rmap/replica_state.hpp"
@@ -25,10 +25,11 @@ namespace {
 
 using namespace replica_detail;
 
-caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
-                           std::shared_ptr<rmap_store> store, map_options opts,
-                           gateway_actor gw, pubsub_actor ps,
-                           std::shared_ptr<propagation_probe> probe) {
+replica_impl_actor::behavior_type
+replica_impl(replica_impl_actor::pointer self, std::string name,
+             std::shared_ptr<rmap_store> store, map_options opts,
+             gateway_actor gw, pubsub_actor ps,
+             std::shared_ptr<propagation_probe> probe) {
   auto st = std::make_shared<replica_state>(self, std::move(name),
                                             std::move(store), opts, gw, ps,
                                             std::move(probe));
@@ -70,6 +71,7 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
         rp.deliver(rev);
       else
         st->waiters.emplace(target, rp);
+      return caf::delegated<uint64_t>{};
     },
     [st](sub_atom, const map_event_subscriber_actor& who) {
       return st->subscribe(caf::actor_cast<caf::actor>(who), false);
@@ -89,7 +91,7 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
       auto args = rmap_ops::args_of(w, st->opts);
       if (!args) {
         rp.deliver(std::move(args.error()));
-        return;
+        return caf::delegated<map_write_result>{};
       }
       // Only a `set` reply names its revision: time it to the apply.
       auto probe = w.op == map_op::set ? st->core->probe : nullptr;
@@ -110,6 +112,7 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
               rp.deliver(std::move(r.error()));
           },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return caf::delegated<map_write_result>{};
     },
     [st](map_get_atom, const std::string& key)
       -> caf::result<caf::optional<std::string>> {
@@ -119,6 +122,7 @@ caf::behavior replica_impl(caf::event_based_actor* self, std::string name,
       auto rp = self->make_response_promise();
       st->resync_waiters.push_back(rp);
       st->resync();
+      return caf::delegated<uint64_t>{};
     },
     [st](stats_atom) {
       auto r = st->stats;
@@ -164,9 +168,9 @@ spawn_replica(services& rt, const std::string& name,
                : rt.system().spawn(replica_impl, name, std::move(store), opts,
                                    rt.gateway(), rt.pubsub(),
                                    std::move(probe));
-  rt.track(hdl);
+  rt.track(caf::actor_cast<caf::actor>(hdl));
   rt.announce(metrics_source{metrics_kind::replica, name, {}, hdl.address()});
-  return caf::actor_cast<replica_actor>(hdl);
+  return replica_actor{hdl};
 }
 
 caf::expected<replica_actor>

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/optional.hpp>
 
 #include "pulse/actors/redis/backoff.hpp"
@@ -147,7 +147,7 @@ struct apply_core {
       return true;
     }
     guard.unlock();
-    if (auto hdl = caf::actor_cast<caf::actor>(owner))
+    if (auto hdl = caf::actor_cast<replica_impl_actor>(owner))
       caf::anon_send(hdl, rp_applied_atom::value, std::move(change));
     return true;
   }
@@ -157,7 +157,7 @@ struct apply_core {
 struct replica_state {
   /// Creates the state and the `apply_core` that shares `store` and
   /// `probe` (never null).
-  replica_state(caf::event_based_actor* self, std::string name,
+  replica_state(replica_impl_actor::pointer self, std::string name,
                 std::shared_ptr<rmap_store> store, map_options opts,
                 gateway_actor gw, pubsub_actor ps,
                 std::shared_ptr<propagation_probe> probe)
@@ -178,7 +178,7 @@ struct replica_state {
   }
 
   /// The replica actor.
-  caf::event_based_actor* self;
+  replica_impl_actor::pointer self;
   /// The map's name.
   std::string name;
   /// The map's options.

@@ -166,8 +166,9 @@ void replica_state::close() {
     std::lock_guard<std::mutex> guard{core->mtx};
     core->closed = true;
   }
-  self->send(ps, unsub_atom::value, channel,
-             caf::actor_cast<pubsub_subscriber_actor>(self)); // see start()
+  // Anonymous: nobody waits for the pub/sub actor's reply.
+  caf::anon_send(ps, unsub_atom::value, channel,
+                 pubsub_subscriber_actor{self});
   auto err = make_error(errc::closed, "pulse map: " + name + " is stopped");
   for (auto& kvp : waiters)
     kvp.second.deliver(err);

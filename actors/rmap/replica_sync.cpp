@@ -13,12 +13,9 @@ void replica_state::start() {
   auto c = core;
   auto fast = std::make_shared<std::function<bool(const pubsub_message&)>>(
     [c](const pubsub_message& msg) { return c->fast_path(msg); });
-  // Cast: the replica actor is untyped (its behaviour mixes the
-  // replica_actor interface with private messages); it handles
-  // pubsub_message and resub_atom.
   self
     ->request(ps, caf::infinite, sub_atom::value, channel,
-              caf::actor_cast<pubsub_subscriber_actor>(self),
+              pubsub_subscriber_actor{self},
               direct_handler{fast})
     .then(
       [this](bool) {

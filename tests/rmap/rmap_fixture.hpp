@@ -43,9 +43,16 @@ struct rmap_fixture : actor_fixture {
   /// Whether the replica's content equals the Redis hash minus reserved
   /// fields, at the same revision.
   bool converged(const rmap_ptr& m) {
-    auto h = redis()("HGETALL", "map:" + m->name() + ":content");
-    if (!h)
+    auto key = "map:" + m->name() + ":content";
+    auto h = redis()("HGETALL", key);
+    // A big hash on a loaded machine can outlast the test client's 2 s
+    // command timeout: try again before calling it a mismatch.
+    for (int i = 0; i < 3 && !h; ++i)
+      h = redis()("HGETALL", key);
+    if (!h) {
+      BOOST_TEST_MESSAGE("converged: HGETALL failed: " << render(h.error()));
       return false;
+    }
     rmap_store::content expected;
     uint64_t rev = 0;
     for (size_t i = 0; i + 1 < h->elements.size(); i += 2) {
