@@ -301,6 +301,143 @@ BOOST_FIXTURE_TEST_CASE(ask_during_a_migration_is_followed,
   BOOST_TEST(owner_port(slot, from) == from);
 }
 
+BOOST_FIXTURE_TEST_CASE(slot_migration_during_writes_loses_nothing,
+                        cluster_gateway_fixture) {
+  // Keys of one slot (a shared hash tag) written without pause while the
+  // slot moves from master 0 to master 2 (MIGRATE in batches of 100,
+  // then SETSLOT NODE): new keys meet ASK, later MOVED.
+  auto tag = key_on(0, "mig");
+  auto slot = cluster::key_slot(tag);
+  auto key = [&](int i) { return "{" + tag + "}:" + std::to_string(i); };
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked{0};
+  std::vector<std::string> errors;
+  std::thread writer{[&] {
+    client wc{*sys, gw, std::chrono::seconds{10}};
+    for (int i = 0; !stop; ++i) {
+      auto r = wc("SET", key(i), std::to_string(i));
+      if (r)
+        acked = i + 1;
+      else
+        errors.push_back(render(r.error()));
+      if (!r)
+        break;
+    }
+  }};
+  BOOST_REQUIRE(wait_until([&] { return acked >= 300; }, 10s));
+  auto moved = move_slot(slot, master_port(2));
+  auto during = acked.load();
+  BOOST_TEST(wait_until([&] { return acked >= during + 300; }, 10s));
+  stop = true;
+  writer.join();
+  BOOST_REQUIRE_MESSAGE(moved.empty(), moved);
+  BOOST_TEST(errors.empty(), (errors.empty() ? "" : errors.front()));
+  BOOST_REQUIRE(wait_owner(slot, master_port(2)));
+  auto n = acked.load();
+  auto count = command_on(master_port(2),
+                          {"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)});
+  BOOST_REQUIRE(count);
+  BOOST_TEST(count->integer >= n);
+  int missing = 0;
+  for (int i = 0; i < n; ++i)
+    if (get_on(master_port(2), key(i)) != std::to_string(i))
+      ++missing;
+  BOOST_TEST(missing == 0);
+  BOOST_TEST_MESSAGE("acked writes " << n << ", " << during
+                                     << " before the move finished");
+}
+
+BOOST_FIXTURE_TEST_CASE(master_failover_during_writes_loses_nothing,
+                        cluster_gateway_fixture) {
+  // `CLUSTER FAILOVER` on master 0's replica while keys of master 0's
+  // slots are written: the old master answers MOVED to the new one.
+  auto tag = key_on(0, "fo");
+  auto slot = cluster::key_slot(tag);
+  auto key = [&](int i) { return "{" + tag + "}:" + std::to_string(i); };
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked{0};
+  std::atomic<int> failed{0};
+  std::mutex mtx;
+  std::set<int> ok;
+  std::vector<std::string> errors;
+  std::thread writer{[&] {
+    client wc{*sys, gw, std::chrono::seconds{10}};
+    for (int i = 0; !stop; ++i) {
+      auto r = wc("SET", key(i), std::to_string(i));
+      std::lock_guard<std::mutex> guard{mtx};
+      if (r) {
+        ok.insert(i);
+        ++acked;
+      } else {
+        ++failed;
+        errors.push_back(render(r.error()));
+      }
+    }
+  }};
+  BOOST_REQUIRE(wait_until([&] { return acked >= 300; }, 10s));
+  auto replica = nodes[3]->port();
+  auto fo = command_on(replica, {"CLUSTER", "FAILOVER"});
+  BOOST_REQUIRE_MESSAGE(fo && !fo->is_error(), describe(fo));
+  auto t0 = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(wait_until([&] { return owner_port(slot, replica) == replica; },
+                           10s));
+  auto at = acked.load();
+  BOOST_TEST(wait_until([&] { return acked >= at + 300; }, 15s));
+  auto resumed = std::chrono::steady_clock::now();
+  stop = true;
+  writer.join();
+  int missing = 0;
+  for (auto i : ok)
+    if (get_on(replica, key(i)) != std::to_string(i))
+      ++missing;
+  BOOST_TEST(missing == 0);
+  BOOST_TEST_MESSAGE("failover: acked " << acked << ", failed " << failed
+                     << (errors.empty() ? "" : " first: " + errors.front())
+                     << ", 300 more acked "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(
+                          resumed - t0)
+                          .count()
+                     << " ms after FAILOVER");
+}
+
+// Not a benchmark harness, a same-run comparison printed with
+// --log_level=message: 8 blocking clients doing SETs through a cluster
+// gateway (3 masters) and through an ordinary gateway on one server.
+BOOST_FIXTURE_TEST_CASE(throughput_against_a_single_node,
+                        cluster_gateway_fixture) {
+  redis_fixture single;
+  auto single_gw = spawn_gateway(*sys, single.redis_opts());
+  auto run = [&](const gateway_actor& g) {
+    constexpr int threads = 8;
+    constexpr int per_thread = 2000;
+    std::atomic<int> errors{0};
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+      ts.emplace_back([&, t] {
+        client wc{*sys, g, std::chrono::seconds{10}};
+        for (int i = 0; i < per_thread; ++i)
+          if (!wc("SET", "tp:" + std::to_string(t) + ":" + std::to_string(i),
+                  "v"))
+            ++errors;
+      });
+    for (auto& x : ts)
+      x.join();
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                              - t0)
+                  .count();
+    BOOST_TEST(errors == 0);
+    return threads * per_thread / secs;
+  };
+  auto one = run(single_gw);
+  auto three = run(gw);
+  auto one_again = run(single_gw);
+  BOOST_TEST_MESSAGE("SET, 8 blocking clients: single node " << one << " / "
+                     << one_again << " ops/s, cluster (3 masters) " << three
+                     << " ops/s");
+  caf::anon_send_exit(single_gw, caf::exit_reason::user_shutdown);
+}
+
 BOOST_FIXTURE_TEST_CASE(blocking_reads_go_to_the_owner_of_the_key,
                         cluster_gateway_fixture) {
   auto blocking = spawn_cluster_gateway(*sys, redis_opts(),
