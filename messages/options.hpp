@@ -117,6 +117,15 @@ struct redis_options {
   int64_t wait_replicas = 0;
   /// The timeout of each `WAIT` (whole milliseconds, at least 1).
   caf::timespan wait_timeout = std::chrono::seconds{1};
+  /// Redis Cluster mode: `host`/`port` (or `url`) and `cluster_nodes` are
+  /// seeds; the gateways read `CLUSTER SLOTS` from the first seed that
+  /// answers, keep one connection per master and route every request by
+  /// the slot of its key, following `MOVED` and `ASK` (see
+  /// `actors/redis/cluster_router.hpp` and docs/operations.md "Redis
+  /// Cluster"). Not with `sentinels`, `unix_socket` or `db` != 0.
+  bool cluster = false;
+  /// More cluster seeds, `host:port` each, tried after `host`/`port`.
+  std::vector<std::string> cluster_nodes;
 
   /// Returns whether connections go through Redis Sentinel.
   bool use_sentinel() const noexcept { return !sentinels.empty(); }
@@ -125,7 +134,7 @@ struct redis_options {
   bool use_embedded() const noexcept {
     return embedded
            || (host.empty() && unix_socket.empty() && url.empty()
-               && sentinels.empty());
+               && sentinels.empty() && cluster_nodes.empty());
   }
 
   /// Returns where connections go, for logs and errors (never a password):

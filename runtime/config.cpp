@@ -7,6 +7,7 @@
 
 #include <caf/config_value.hpp>
 
+#include "pulse/actors/redis/cluster_topology.hpp"
 #include "pulse/actors/redis/sentinel.hpp"
 #include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -134,6 +135,14 @@ const std::vector<option_spec>& known_options() {
     {"pulse.redis.sentinel-password", t::string,
      "Redis Sentinel: password for AUTH on the sentinels (empty: none)", any,
      at(&o::redis, &rd::sentinel_password)},
+    // Redis Cluster (actors/redis/cluster_router.hpp).
+    {"pulse.redis.cluster", t::boolean,
+     "Redis Cluster: route requests by key slot over one connection per "
+     "master; host/port (or url) and cluster-nodes are the seeds", any,
+     at(&o::redis, &rd::cluster)},
+    {"pulse.redis.cluster-nodes", t::string_list,
+     "Redis Cluster: more seed nodes, host:port each", any,
+     at(&o::redis, &rd::cluster_nodes)},
     {"pulse.redis.wait-replicas", t::integer,
      "writes through the pipelined gateway are followed by WAIT with this "
      "many replicas and fail with not_replicated below it (0: off)",
@@ -397,6 +406,8 @@ caf::expected<options> options_from(const caf::settings& xs) {
   if (auto err = apply_redis_url(result.redis))
     return err;
   if (auto err = detail::check_sentinel_options(result.redis))
+    return err;
+  if (auto err = detail::check_cluster_options(result.redis))
     return err;
   auto lvl = spdlog::level::from_str(result.log_level);
   if (lvl == spdlog::level::off && result.log_level != "off")

@@ -7,6 +7,8 @@
 #include <caf/scoped_actor.hpp>
 
 #include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/redis/cluster_router.hpp"
+#include "pulse/actors/redis/cluster_topology.hpp"
 #include "pulse/actors/redis/connect.hpp"
 #include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -30,6 +32,19 @@ runtime::start(caf::actor_system& sys, const options& opts) {
   // Options built in code may still carry a URL (read_config applied it).
   if (auto err = apply_redis_url(r))
     return err;
+  if (auto err = detail::check_cluster_options(r))
+    return err;
+  if (r.cluster && r.embedded)
+    return make_error(errc::invalid_config,
+                      "pulse.redis.cluster needs a running cluster, not the "
+                      "embedded redis-server");
+  if (r.cluster && r.host.empty()) {
+    // Seeds only in cluster-nodes: the first one is the first connect's
+    // target and the pub/sub node.
+    auto s = cluster::seeds(r);
+    r.host = s->front().host;
+    r.port = s->front().port;
+  }
   if (r.use_embedded() && r.tls)
     return make_error(errc::invalid_config,
                       "pulse.redis.tls is on, but the embedded redis-server "
@@ -57,7 +72,9 @@ runtime::start(caf::actor_system& sys, const options& opts) {
     // bad credentials and a refused SELECT with their own codes.
     return err;
   }
-  rt->gateway_ = pulse::spawn_gateway(sys, r, gateway_role::pipelined);
+  rt->gateway_ = r.cluster
+                   ? spawn_cluster_gateway(sys, r, gateway_role::pipelined)
+                   : pulse::spawn_gateway(sys, r, gateway_role::pipelined);
   rt->pubsub_ = spawn_pubsub(sys, r);
   rt->services_.push_back(caf::actor_cast<caf::actor>(rt->gateway_));
   rt->services_.push_back(caf::actor_cast<caf::actor>(rt->pubsub_));
@@ -91,7 +108,9 @@ void prune(std::vector<caf::actor>& xs) {
 } // namespace
 
 gateway_actor runtime::spawn_gateway(gateway_role role) {
-  auto result = pulse::spawn_gateway(sys_, opts_.redis, role);
+  auto result = opts_.redis.cluster
+                  ? spawn_cluster_gateway(sys_, opts_.redis, role)
+                  : pulse::spawn_gateway(sys_, opts_.redis, role);
   std::lock_guard<std::mutex> guard{mtx_};
   if (stopped_) { // too late to be exited by shutdown: exit it now
     caf::anon_send_exit(result, caf::exit_reason::user_shutdown);

@@ -87,7 +87,7 @@ const script& script_of(map_op op) {
 }
 
 std::vector<std::string> keys_of(const std::string& name) {
-  return {rmap_scripts::content_key(name), rmap_scripts::updates_channel(name)};
+  return {rmap_scripts::content_key(name)};
 }
 
 caf::expected<std::vector<std::string>> args_of(const map_write& w,

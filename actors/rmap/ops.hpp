@@ -19,8 +19,9 @@ namespace pulse::rmap_ops {
 /// The Lua script that runs `op` (`actors/rmap/scripts.hpp`).
 const script& script_of(map_op op);
 
-/// The script's KEYS for map `name`: the content hash and the updates
-/// channel.
+/// The script's KEYS for map `name`: the content hash only (the scripts
+/// derive the updates channel from its name, so every map script touches
+/// one key, one Redis Cluster slot).
 std::vector<std::string> keys_of(const std::string& name);
 
 /// Checks `w` (key rules, number of arguments) and returns the script's

@@ -8,7 +8,10 @@ namespace {
 
 // Shared prologue: commit, publish and TTL helpers.
 constexpr const char* prologue = R"lua(
-local content, updates = KEYS[1], KEYS[2]
+-- The updates channel is no key (KEYS holds only the content hash, so a
+-- script touches one slot in Redis Cluster): map:<name>:content names it.
+local content = KEYS[1]
+local updates = string.sub(content, 1, -9) .. ':updates'
 local ttl_mode, ttl_ms = ARGV[1], tonumber(ARGV[2])
 local function commit(kind)
   local rev = redis.call('HINCRBY', content, '=rev', 1)

@@ -277,9 +277,7 @@ caf::error stream::destroy(client& c) const {
   if ((*res)[0].is_error())
     return make_error(errc::redis_error, (*res)[0].str);
   if ((*res)[1].integer == 1) {
-    auto d = c.eval(rmap_scripts::destroy(),
-                    {rmap_scripts::content_key(sinks),
-                     rmap_scripts::updates_channel(sinks)},
+    auto d = c.eval(rmap_scripts::destroy(), {rmap_scripts::content_key(sinks)},
                     {"", "0"});
     if (!d)
       return d.error();

@@ -1,0 +1,531 @@
+#include "pulse/actors/redis/cluster_router.hpp"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+#include <memory>
+#include <optional>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "pulse/actors/redis/cluster_slot.hpp"
+#include "pulse/actors/redis/cluster_topology.hpp"
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+
+namespace pulse {
+
+namespace {
+
+/// Where a routed request's outcome goes.
+using routed_fn = std::function<void(caf::expected<resp::value>)>;
+
+/// Redirects one request may follow before it fails.
+constexpr int max_redirects = 5;
+
+/// The router's state (see `spawn_cluster_gateway`).
+struct router_state {
+  redis_options opts;
+  gateway_role role = gateway_role::pipelined;
+  /// Seeds, `host:port` each.
+  std::vector<std::string> seeds;
+  /// One gateway per node that was ever used, by `host:port`.
+  std::map<std::string, gateway_actor> nodes;
+  /// The slot table; valid once `have_table`.
+  cluster::slot_table table;
+  bool have_table = false;
+  bool refreshing = false;
+  bool refresh_again = false;
+  /// Requests waiting for the first table.
+  std::vector<std::function<void(caf::error)>> waiting;
+  /// Requests not answered yet: failed with `errc::closed` on exit.
+  std::map<uint64_t, std::function<void(caf::error)>> open;
+  uint64_t next_id = 0;
+  uint64_t moved = 0;
+  uint64_t asks = 0;
+  uint64_t refreshes = 0;
+
+  ~router_state() {
+    auto err = make_error(errc::closed, "cluster gateway closed");
+    for (auto& f : waiting)
+      f(err);
+    auto xs = std::move(open);
+    for (auto& kv : xs)
+      kv.second(err);
+    for (auto& kv : nodes)
+      caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
+  }
+
+  static inline const char* name = "pulse.cluster_router";
+};
+
+using router_ptr = caf::stateful_actor<router_state>*;
+
+// The host part of `host:port`.
+std::string router_host_of(const std::string& addr) {
+  auto colon = addr.rfind(':');
+  auto host = addr.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[')
+    host = host.substr(1, host.size() - 2);
+  return host;
+}
+
+gateway_actor node_gw(router_ptr self, const std::string& addr) {
+  auto& st = self->state;
+  if (auto i = st.nodes.find(addr); i != st.nodes.end())
+    return i->second;
+  auto gw = spawn_gateway(self->system(), cluster::node_options(st.opts, addr),
+                          st.role);
+  st.nodes.emplace(addr, gw);
+  return gw;
+}
+
+void refresh(router_ptr self);
+
+void flush_waiting(router_ptr self, const caf::error& err) {
+  auto xs = std::move(self->state.waiting);
+  self->state.waiting.clear();
+  for (auto& f : xs)
+    f(err);
+}
+
+void try_refresh(router_ptr self,
+                 std::shared_ptr<std::vector<std::string>> cands, size_t i,
+                 caf::error last) {
+  auto& st = self->state;
+  if (i >= cands->size()) {
+    st.refreshing = false;
+    if (!last)
+      last = make_error(errc::connect_failed,
+                        "cluster: no node answered CLUSTER SLOTS");
+    log::warn("cluster topology refresh failed error=\"{}\"", render(last));
+    if (!st.have_table)
+      flush_waiting(self, last);
+    return;
+  }
+  auto addr = (*cands)[i];
+  self
+    ->request(node_gw(self, addr), caf::infinite, cmd_atom::value,
+              make_command("CLUSTER", "SLOTS"))
+    .then(
+      [=](resp::value& v) {
+        auto t = cluster::parse_slots(v, router_host_of(addr));
+        if (!t || t->covered() == 0) {
+          try_refresh(self, cands, i + 1,
+                      t ? make_error(errc::protocol_error,
+                                     "cluster: " + addr
+                                       + " serves no slots (not a cluster?)")
+                        : t.error());
+          return;
+        }
+        auto& st = self->state;
+        st.table = std::move(*t);
+        st.have_table = true;
+        st.refreshing = false;
+        ++st.refreshes;
+        log::debug("cluster topology from={} masters={} slots={}", addr,
+                   st.table.masters.size(), st.table.covered());
+        flush_waiting(self, caf::none);
+        if (st.refresh_again) {
+          st.refresh_again = false;
+          refresh(self);
+        }
+      },
+      [=](caf::error& err) { try_refresh(self, cands, i + 1, err); });
+}
+
+/// Reads `CLUSTER SLOTS` from the known masters, then the seeds, until one
+/// answers; one refresh at a time (a request for another while one runs
+/// starts one more afterwards).
+void refresh(router_ptr self) {
+  auto& st = self->state;
+  if (st.refreshing) {
+    st.refresh_again = true;
+    return;
+  }
+  st.refreshing = true;
+  auto cands = std::make_shared<std::vector<std::string>>(st.table.masters);
+  for (auto& s : st.seeds)
+    if (std::find(cands->begin(), cands->end(), s) == cands->end())
+      cands->push_back(s);
+  try_refresh(self, cands, 0, caf::error{});
+}
+
+/// Runs `f` once a slot table exists (at once, or after the first refresh;
+/// with its error when no node answered).
+void when_ready(router_ptr self, std::function<void(caf::error)> f) {
+  if (self->state.have_table) {
+    f(caf::none);
+    return;
+  }
+  self->state.waiting.push_back(std::move(f));
+  refresh(self);
+}
+
+/// The master owning `slot`; for none, the table's first master (always
+/// the same one, so a `SCAN` cursor stays on the node that made it).
+std::string addr_for(router_state& st, std::optional<uint16_t> slot) {
+  if (slot)
+    if (auto o = st.table.owner[*slot]; o >= 0)
+      return st.table.masters[static_cast<size_t>(o)];
+  return st.table.masters.front();
+}
+
+/// Handles a failed request from node `from`: follows `MOVED` (table
+/// update, refresh, `retry("")`) and `ASK` (`retry(addr)`), refreshes after
+/// lost connections and `CLUSTERDOWN`, else `done(err)`.
+void on_failure(router_ptr self, const caf::error& err,
+                const std::string& from, int hops, const routed_fn& done,
+                const std::function<void(std::string)>& retry) {
+  auto& st = self->state;
+  auto code = code_of(err);
+  if (code == errc::redis_error) {
+    auto text = detail::error_text(err);
+    if (auto r = cluster::parse_redirect(text, router_host_of(from))) {
+      if (hops >= max_redirects) {
+        done(err);
+        return;
+      }
+      if (r->ask) {
+        ++st.asks;
+        retry(r->addr);
+        return;
+      }
+      ++st.moved;
+      st.table.owner[r->slot] = st.table.index_of(r->addr);
+      refresh(self);
+      retry(std::string{});
+      return;
+    }
+    if (text.compare(0, 11, "CLUSTERDOWN") == 0)
+      refresh(self);
+  } else if (code == errc::disconnected || code == errc::connect_failed) {
+    refresh(self);
+  }
+  done(err);
+}
+
+/// Sends the request to a node's gateway, answering `ok` or `err`.
+using send_fn = std::function<void(const gateway_actor&,
+                                   std::function<void(resp::value&)>,
+                                   std::function<void(caf::error&)>)>;
+
+/// Sends a request (by `send`: a command or a script) to the node owning
+/// `slot`, or `as_cmd` after `ASKING` to `ask`, and follows redirects.
+void run_routed(router_ptr self, std::optional<uint16_t> slot,
+                std::shared_ptr<command> as_cmd, send_fn make_request,
+                routed_fn done, int hops, std::string ask) {
+  when_ready(self, [=](caf::error err) {
+    if (err) {
+      done(std::move(err));
+      return;
+    }
+    auto addr = ask.empty() ? addr_for(self->state, slot) : ask;
+    auto gw = node_gw(self, addr);
+    auto fail = [=](caf::error e) {
+      on_failure(self, e, addr, hops, done, [=](std::string next) {
+        run_routed(self, slot, as_cmd, make_request, done, hops + 1,
+                   std::move(next));
+      });
+    };
+    if (!ask.empty()) {
+      std::vector<command> b{make_command("ASKING"), *as_cmd};
+      self->request(gw, caf::infinite, batch_atom::value, std::move(b))
+        .then(
+          [=](std::vector<resp::value>& vs) {
+            if (vs.size() != 2)
+              done(make_error(errc::protocol_error, "cluster: ASKING reply"));
+            else if (vs[1].is_error())
+              fail(make_error(errc::redis_error, vs[1].str));
+            else
+              done(std::move(vs[1]));
+          },
+          [=](caf::error& e) { fail(std::move(e)); });
+      return;
+    }
+    make_request(
+      gw, [=](resp::value& v) { done(std::move(v)); },
+      [=](caf::error& e) { fail(std::move(e)); });
+  });
+}
+
+/// Registers an open request; returns its outcome function (answers at
+/// most once, also when the router exits first).
+template <class T>
+std::function<void(caf::expected<T>)> open_request(router_ptr self) {
+  auto rp = std::make_shared<caf::response_promise>(
+    self->make_response_promise());
+  auto id = self->state.next_id++;
+  self->state.open.emplace(id, [rp](caf::error err) {
+    if (rp->pending())
+      rp->deliver(std::move(err));
+  });
+  return [self, rp, id](caf::expected<T> r) {
+    self->state.open.erase(id);
+    if (!rp->pending())
+      return;
+    if (r)
+      rp->deliver(std::move(*r));
+    else
+      rp->deliver(std::move(r.error()));
+  };
+}
+
+/// Runs one command through the cluster.
+/// Sends `*p` as a command.
+send_fn send_command(router_ptr self, std::shared_ptr<command> p) {
+  return [self, p](const gateway_actor& gw,
+                   std::function<void(resp::value&)> ok,
+                   std::function<void(caf::error&)> err) {
+    self->request(gw, caf::infinite, cmd_atom::value, *p)
+      .then(std::move(ok), std::move(err));
+  };
+}
+
+void route_command(router_ptr self, command cmd, routed_fn done) {
+  auto slot = cluster::command_slot(cmd);
+  auto p = std::make_shared<command>(std::move(cmd));
+  run_routed(self, slot, p, send_command(self, p), std::move(done), 0,
+             std::string{});
+}
+
+/// Names a script in errors: its first non-empty line and SHA-1.
+std::string script_label(const script& scr) {
+  size_t start = 0;
+  while (start < scr.source.size()) {
+    auto end = scr.source.find('\n', start);
+    if (end == std::string::npos)
+      end = scr.source.size();
+    auto line = scr.source.substr(start, end - start);
+    if (line.find_first_not_of(" \t\r") != std::string::npos)
+      return "\"" + line.substr(0, 60) + "\" (sha1 " + scr.sha1 + ")";
+    start = end + 1;
+  }
+  return "sha1 " + scr.sha1;
+}
+
+void route_eval(router_ptr self, script scr, std::vector<std::string> keys,
+                std::vector<std::string> args, routed_fn done) {
+  if (!cluster::same_slot(keys)) {
+    std::string what;
+    for (auto& k : keys)
+      what += (what.empty() ? "" : ", ") + k + " (slot "
+              + std::to_string(cluster::key_slot(k)) + ")";
+    done(make_error(errc::invalid_argument,
+                    "cluster: script " + script_label(scr)
+                      + " has keys in different slots: " + what));
+    return;
+  }
+  std::optional<uint16_t> slot;
+  if (!keys.empty())
+    slot = cluster::key_slot(keys.front());
+  // The `EVAL` form, for `ASKING` + retry on another node.
+  auto as_cmd = std::make_shared<command>();
+  as_cmd->args = {"EVAL", scr.source, std::to_string(keys.size())};
+  as_cmd->args.insert(as_cmd->args.end(), keys.begin(), keys.end());
+  as_cmd->args.insert(as_cmd->args.end(), args.begin(), args.end());
+  auto req = std::make_shared<std::tuple<script, std::vector<std::string>,
+                                         std::vector<std::string>>>(
+    std::move(scr), std::move(keys), std::move(args));
+  send_fn send = [self, req](const gateway_actor& gw,
+                             std::function<void(resp::value&)> ok,
+                             std::function<void(caf::error&)> err) {
+    self
+      ->request(gw, caf::infinite, eval_atom::value, std::get<0>(*req),
+                std::get<1>(*req), std::get<2>(*req))
+      .then(std::move(ok), std::move(err));
+  };
+  run_routed(self, slot, as_cmd, std::move(send), std::move(done), 0,
+             std::string{});
+}
+
+/// The replies of a batch split over nodes.
+struct batch_job {
+  std::vector<command> cmds;
+  std::vector<resp::value> replies;
+  size_t pending = 0;
+  caf::error failed;
+  std::function<void(caf::expected<std::vector<resp::value>>)> done;
+
+  void finish_one() {
+    if (--pending > 0)
+      return;
+    if (failed)
+      done(failed);
+    else
+      done(std::move(replies));
+  }
+};
+
+void route_batch(router_ptr self, std::vector<command> cmds,
+                 std::function<void(caf::expected<std::vector<resp::value>>)>
+                   done) {
+  auto job = std::make_shared<batch_job>();
+  job->cmds = std::move(cmds);
+  job->done = std::move(done);
+  job->replies.resize(job->cmds.size());
+  when_ready(self, [self, job](caf::error err) {
+    if (err) {
+      job->done(std::move(err));
+      return;
+    }
+    auto& st = self->state;
+    // Keyless commands join the node of the first keyed command.
+    std::optional<uint16_t> anchor;
+    for (auto& c : job->cmds)
+      if ((anchor = cluster::command_slot(c)))
+        break;
+    auto anchor_addr = addr_for(st, anchor);
+    std::map<std::string, std::vector<size_t>> groups;
+    for (size_t i = 0; i < job->cmds.size(); ++i) {
+      auto s = cluster::command_slot(job->cmds[i]);
+      groups[s ? addr_for(st, s) : anchor_addr].push_back(i);
+    }
+    job->pending = groups.size();
+    for (auto& [addr, idx] : groups) {
+      std::vector<command> part;
+      part.reserve(idx.size());
+      for (auto i : idx)
+        part.push_back(job->cmds[i]);
+      auto from = addr;
+      auto positions = idx;
+      self->request(node_gw(self, addr), caf::infinite, batch_atom::value,
+                    std::move(part))
+        .then(
+          [self, job, from, positions](std::vector<resp::value>& vs) {
+            for (size_t j = 0; j < positions.size() && j < vs.size(); ++j) {
+              auto i = positions[j];
+              auto redirect = vs[j].is_error()
+                                ? cluster::parse_redirect(vs[j].str,
+                                                          router_host_of(from))
+                                : std::nullopt;
+              if (!redirect) {
+                job->replies[i] = std::move(vs[j]);
+                continue;
+              }
+              // Sent again alone, following the redirect.
+              ++job->pending;
+              routed_fn store = [job, i](caf::expected<resp::value> r) {
+                job->replies[i] = r ? std::move(*r)
+                                    : resp::value::make_error(
+                                      detail::error_text(r.error()));
+                job->finish_one();
+              };
+              auto p = std::make_shared<command>(job->cmds[i]);
+              auto slot = cluster::command_slot(*p);
+              on_failure(self, make_error(errc::redis_error, vs[j].str), from,
+                         0, store, [=](std::string ask) {
+                           run_routed(self, slot, p, send_command(self, p),
+                                      store, 1, std::move(ask));
+                         });
+            }
+            job->finish_one();
+          },
+          [self, job, from](caf::error& e) {
+            auto code = code_of(e);
+            if (code == errc::disconnected || code == errc::connect_failed)
+              refresh(self);
+            if (!job->failed)
+              job->failed = std::move(e);
+            job->finish_one();
+          });
+    }
+  });
+}
+
+void add_stats(gateway_stats& acc, const gateway_stats& x) {
+  acc.sent += x.sent;
+  acc.replies += x.replies;
+  acc.errors += x.errors;
+  acc.timeouts += x.timeouts;
+  acc.reconnects += x.reconnects;
+  acc.script_reloads += x.script_reloads;
+  acc.refused_retries += x.refused_retries;
+  acc.lost_retries += x.lost_retries;
+  acc.queued += x.queued;
+  acc.in_flight += x.in_flight;
+  acc.latency.merge(x.latency);
+}
+
+caf::behavior cluster_router(router_ptr self, redis_options opts,
+                             gateway_role role) {
+  auto& st = self->state;
+  st.role = role;
+  if (auto s = cluster::seeds(opts))
+    for (auto& x : *s)
+      st.seeds.push_back(x.text());
+  st.opts = std::move(opts);
+  refresh(self);
+  return {
+    [self](cmd_atom, command& cmd) {
+      route_command(self, std::move(cmd), open_request<resp::value>(self));
+    },
+    [self](batch_atom, std::vector<command>& cmds) {
+      route_batch(self, std::move(cmds),
+                  open_request<std::vector<resp::value>>(self));
+    },
+    [self](eval_atom, script& scr, std::vector<std::string>& keys,
+           std::vector<std::string>& args) {
+      route_eval(self, std::move(scr), std::move(keys), std::move(args),
+                 open_request<resp::value>(self));
+    },
+    [self](cancel_atom) {
+      for (auto& kv : self->state.nodes)
+        caf::anon_send(kv.second, cancel_atom::value);
+    },
+    [self](stats_atom) {
+      auto rp = self->make_response_promise();
+      auto& st = self->state;
+      if (st.nodes.empty()) {
+        rp.deliver(gateway_stats{});
+        return;
+      }
+      struct acc_t {
+        gateway_stats sum;
+        size_t pending = 0;
+        bool all_up = true;
+      };
+      auto acc = std::make_shared<acc_t>();
+      acc->pending = st.nodes.size();
+      for (auto& kv : st.nodes) {
+        bool is_master = std::find(st.table.masters.begin(),
+                                   st.table.masters.end(), kv.first)
+                         != st.table.masters.end();
+        auto finish = [acc, rp]() mutable {
+          if (--acc->pending == 0) {
+            acc->sum.connected = acc->all_up;
+            rp.deliver(acc->sum);
+          }
+        };
+        self->request(kv.second, std::chrono::seconds{5}, stats_atom::value)
+          .then(
+            [acc, finish, is_master](gateway_stats& x) mutable {
+              add_stats(acc->sum, x);
+              if (is_master && !x.connected)
+                acc->all_up = false;
+              finish();
+            },
+            [acc, finish, is_master](caf::error&) mutable {
+              if (is_master)
+                acc->all_up = false;
+              finish();
+            });
+      }
+    },
+    [](direct_atom) { return gateway_direct_ptr{}; },
+  };
+}
+
+} // namespace
+
+gateway_actor spawn_cluster_gateway(caf::actor_system& sys,
+                                    const redis_options& opts,
+                                    gateway_role role) {
+  auto hdl = sys.spawn<caf::detached>(cluster_router, opts, role);
+  return caf::actor_cast<gateway_actor>(hdl);
+}
+
+} // namespace pulse

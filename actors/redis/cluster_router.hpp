@@ -1,0 +1,45 @@
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include "pulse/messages/options.hpp"
+#include "pulse/messages/redis.hpp"
+
+namespace pulse {
+
+/// Spawns the Redis Cluster router: an actor with the gateway interface
+/// (`gateway_actor`) in front of one ordinary gateway (`spawn_gateway`,
+/// same `role`) per cluster node. Only spawned with `redis_options::cluster`;
+/// the single-node path never sees it.
+///
+/// - Topology: reads `CLUSTER SLOTS` from a known master or a seed
+///   (`host`/`port`, then `cluster_nodes`) before the first request and
+///   again after a `MOVED`, a lost connection (`errc::disconnected`,
+///   `errc::connect_failed`) or a `CLUSTERDOWN` reply; requests wait for
+///   the first table (and fail with the last error when no seed answers).
+/// - Routing: a command goes to the master owning the slot of its first key
+///   (`cluster::key_positions`: `EVAL`/`EVALSHA` by their first declared
+///   key, `XREAD`/`XREADGROUP` by the first stream, `BLMPOP` by its first
+///   list); keyless commands (`PING`, `PUBLISH`, `SCAN`, ...) go to the
+///   table's first master. A
+///   script runs on the master of its first key; a script whose keys are in
+///   different slots fails at once with `errc::invalid_argument` naming the
+///   script (its first Lua line and SHA-1) and each key with its slot,
+///   instead of a `CROSSSLOT` round trip. A batch is split by node (keyless
+///   commands join the node of the batch's first keyed command, so a
+///   `MULTI` ... `EXEC` on one key stays together); each part keeps its
+///   order.
+/// - Redirects: `MOVED` updates the slot's owner, schedules a refresh and
+///   sends the request again there; `ASK` sends `ASKING` and the request
+///   once to the named node without changing the table. At most 5
+///   redirects per request, then the last error.
+/// - `cancel_atom` goes to every node's gateway; `stats_atom` answers the
+///   sum of all nodes' counters; `direct_atom` answers a null handle (no
+///   direct entry in cluster mode: blocking callers use messages).
+/// - Exiting the router exits every node gateway.
+gateway_actor spawn_cluster_gateway(caf::actor_system& sys,
+                                    const redis_options& opts,
+                                    gateway_role role
+                                    = gateway_role::pipelined);
+
+} // namespace pulse
