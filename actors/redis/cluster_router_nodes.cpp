@@ -1,0 +1,205 @@
+// The cluster router's node handling: one gateway per master, slot table
+// refreshes (CLUSTER SLOTS), MOVED/ASK and lost connections, and the
+// routing of one request with its redirects.
+
+#include <algorithm>
+#include <tuple>
+
+#include <caf/actor_system.hpp>
+
+#include "pulse/actors/redis/cluster_router_state.hpp"
+#include "pulse/actors/redis/cluster_slot.hpp"
+#include "pulse/runtime/log.hpp"
+
+namespace pulse::cluster_detail {
+
+namespace {
+
+
+void flush_waiting(router_ptr self, const caf::error& err) {
+  auto xs = std::move(self->state.waiting);
+  self->state.waiting.clear();
+  for (auto& f : xs)
+    f(err);
+}
+
+void try_refresh(router_ptr self,
+                 std::shared_ptr<std::vector<std::string>> cands, size_t i,
+                 caf::error last) {
+  auto& st = self->state;
+  if (i >= cands->size()) {
+    st.refreshing = false;
+    if (!last)
+      last = make_error(errc::connect_failed,
+                        "cluster: no node answered CLUSTER SLOTS");
+    log::warn("cluster topology refresh failed error=\"{}\"", render(last));
+    if (!st.have_table)
+      flush_waiting(self, last);
+    return;
+  }
+  auto addr = (*cands)[i];
+  self
+    ->request(node_gw(self, addr), caf::infinite, cmd_atom::value,
+              make_command("CLUSTER", "SLOTS"))
+    .then(
+      [=](resp::value& v) {
+        auto t = cluster::parse_slots(v, router_host_of(addr));
+        if (!t || t->covered() == 0) {
+          try_refresh(self, cands, i + 1,
+                      t ? make_error(errc::protocol_error,
+                                     "cluster: " + addr
+                                       + " serves no slots (not a cluster?)")
+                        : t.error());
+          return;
+        }
+        auto& st = self->state;
+        st.table = std::move(*t);
+        st.have_table = true;
+        st.refreshing = false;
+        ++st.refreshes;
+        log::debug("cluster topology from={} masters={} slots={}", addr,
+                   st.table.masters.size(), st.table.covered());
+        flush_waiting(self, caf::none);
+        if (st.refresh_again) {
+          st.refresh_again = false;
+          refresh(self);
+        }
+      },
+      [=](caf::error& err) { try_refresh(self, cands, i + 1, err); });
+}
+
+} // namespace
+
+// The host part of `host:port`.
+std::string router_host_of(const std::string& addr) {
+  auto colon = addr.rfind(':');
+  auto host = addr.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[')
+    host = host.substr(1, host.size() - 2);
+  return host;
+}
+
+gateway_actor node_gw(router_ptr self, const std::string& addr) {
+  auto& st = self->state;
+  if (auto i = st.nodes.find(addr); i != st.nodes.end())
+    return i->second;
+  auto gw = spawn_gateway(self->system(), cluster::node_options(st.opts, addr),
+                          st.role);
+  st.nodes.emplace(addr, gw);
+  return gw;
+}
+
+
+
+/// Reads `CLUSTER SLOTS` from the known masters, then the seeds, until one
+/// answers; one refresh at a time (a request for another while one runs
+/// starts one more afterwards).
+void refresh(router_ptr self) {
+  auto& st = self->state;
+  if (st.refreshing) {
+    st.refresh_again = true;
+    return;
+  }
+  st.refreshing = true;
+  auto cands = std::make_shared<std::vector<std::string>>(st.table.masters);
+  for (auto& s : st.seeds)
+    if (std::find(cands->begin(), cands->end(), s) == cands->end())
+      cands->push_back(s);
+  try_refresh(self, cands, 0, caf::error{});
+}
+
+/// Runs `f` once a slot table exists (at once, or after the first refresh;
+/// with its error when no node answered).
+void when_ready(router_ptr self, std::function<void(caf::error)> f) {
+  if (self->state.have_table) {
+    f(caf::none);
+    return;
+  }
+  self->state.waiting.push_back(std::move(f));
+  refresh(self);
+}
+
+/// The master owning `slot`; for none, the table's first master (always
+/// the same one, so a `SCAN` cursor stays on the node that made it).
+std::string addr_for(router_state& st, std::optional<uint16_t> slot) {
+  if (slot)
+    if (auto o = st.table.owner[*slot]; o >= 0)
+      return st.table.masters[static_cast<size_t>(o)];
+  return st.table.masters.front();
+}
+
+/// Handles a failed request from node `from`: follows `MOVED` (table
+/// update, refresh, `retry("")`) and `ASK` (`retry(addr)`), refreshes after
+/// lost connections and `CLUSTERDOWN`, else `done(err)`.
+void on_failure(router_ptr self, const caf::error& err,
+                const std::string& from, int hops, const routed_fn& done,
+                const std::function<void(std::string)>& retry) {
+  auto& st = self->state;
+  auto code = code_of(err);
+  if (code == errc::redis_error) {
+    auto text = detail::error_text(err);
+    if (auto r = cluster::parse_redirect(text, router_host_of(from))) {
+      if (hops >= max_redirects) {
+        done(err);
+        return;
+      }
+      if (r->ask) {
+        ++st.asks;
+        retry(r->addr);
+        return;
+      }
+      ++st.moved;
+      st.table.owner[r->slot] = st.table.index_of(r->addr);
+      refresh(self);
+      retry(std::string{});
+      return;
+    }
+    if (text.compare(0, 11, "CLUSTERDOWN") == 0)
+      refresh(self);
+  } else if (code == errc::disconnected || code == errc::connect_failed) {
+    refresh(self);
+  }
+  done(err);
+}
+
+
+/// Sends a request (by `send`: a command or a script) to the node owning
+/// `slot`, or `as_cmd` after `ASKING` to `ask`, and follows redirects.
+void run_routed(router_ptr self, std::optional<uint16_t> slot,
+                std::shared_ptr<command> as_cmd, send_fn make_request,
+                routed_fn done, int hops, std::string ask) {
+  when_ready(self, [=](caf::error err) {
+    if (err) {
+      done(std::move(err));
+      return;
+    }
+    auto addr = ask.empty() ? addr_for(self->state, slot) : ask;
+    auto gw = node_gw(self, addr);
+    auto fail = [=](caf::error e) {
+      on_failure(self, e, addr, hops, done, [=](std::string next) {
+        run_routed(self, slot, as_cmd, make_request, done, hops + 1,
+                   std::move(next));
+      });
+    };
+    if (!ask.empty()) {
+      std::vector<command> b{make_command("ASKING"), *as_cmd};
+      self->request(gw, caf::infinite, batch_atom::value, std::move(b))
+        .then(
+          [=](std::vector<resp::value>& vs) {
+            if (vs.size() != 2)
+              done(make_error(errc::protocol_error, "cluster: ASKING reply"));
+            else if (vs[1].is_error())
+              fail(make_error(errc::redis_error, vs[1].str));
+            else
+              done(std::move(vs[1]));
+          },
+          [=](caf::error& e) { fail(std::move(e)); });
+      return;
+    }
+    make_request(
+      gw, [=](resp::value& v) { done(std::move(v)); },
+      [=](caf::error& e) { fail(std::move(e)); });
+  });
+}
+
+} // namespace pulse::cluster_detail

@@ -1,0 +1,104 @@
+#pragma once
+
+/// The cluster router's state and its node handling (topology refresh,
+/// redirects, routing of one request), shared by `cluster_router.cpp`
+/// (requests and the actor) and `cluster_router_nodes.cpp`. Internal.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/stateful_actor.hpp>
+
+#include "pulse/actors/redis/cluster_topology.hpp"
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/runtime/errors.hpp"
+
+namespace pulse::cluster_detail {
+
+/// Where a routed request's outcome goes.
+using routed_fn = std::function<void(caf::expected<resp::value>)>;
+
+/// Redirects one request may follow before it fails.
+constexpr int max_redirects = 5;
+
+/// The router's state (see `spawn_cluster_gateway`).
+struct router_state {
+  redis_options opts;
+  gateway_role role = gateway_role::pipelined;
+  /// Seeds, `host:port` each.
+  std::vector<std::string> seeds;
+  /// One gateway per node that was ever used, by `host:port`.
+  std::map<std::string, gateway_actor> nodes;
+  /// The slot table; valid once `have_table`.
+  cluster::slot_table table;
+  bool have_table = false;
+  bool refreshing = false;
+  bool refresh_again = false;
+  /// Requests waiting for the first table.
+  std::vector<std::function<void(caf::error)>> waiting;
+  /// Requests not answered yet: failed with `errc::closed` on exit.
+  std::map<uint64_t, std::function<void(caf::error)>> open;
+  uint64_t next_id = 0;
+  uint64_t moved = 0;
+  uint64_t asks = 0;
+  uint64_t refreshes = 0;
+
+  ~router_state() {
+    auto err = make_error(errc::closed, "cluster gateway closed");
+    for (auto& f : waiting)
+      f(err);
+    auto xs = std::move(open);
+    for (auto& kv : xs)
+      kv.second(err);
+    for (auto& kv : nodes)
+      caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
+  }
+
+  static inline const char* name = "pulse.cluster_router";
+};
+
+using router_ptr = caf::stateful_actor<router_state>*;
+
+/// Sends the request to a node's gateway, answering `ok` or `err`.
+using send_fn = std::function<void(const gateway_actor&,
+                                   std::function<void(resp::value&)>,
+                                   std::function<void(caf::error&)>)>;
+
+/// The host part of `host:port` (brackets of an IPv6 host removed).
+std::string router_host_of(const std::string& addr);
+
+/// The gateway of node `addr` (`host:port`), spawned on first use.
+gateway_actor node_gw(router_ptr self, const std::string& addr);
+
+/// Reads `CLUSTER SLOTS` from the known masters, then the seeds, until one
+/// answers; one refresh at a time (a request for another while one runs
+/// starts one more afterwards).
+void refresh(router_ptr self);
+
+/// Runs `f` once a slot table exists (at once, or after the first refresh;
+/// with its error when no node answered).
+void when_ready(router_ptr self, std::function<void(caf::error)> f);
+
+/// The master owning `slot`; for none, the table's first master (always
+/// the same one, so a `SCAN` cursor stays on the node that made it).
+std::string addr_for(router_state& st, std::optional<uint16_t> slot);
+
+/// Handles a failed request from node `from`: follows `MOVED` (table
+/// update, refresh, `retry("")`) and `ASK` (`retry(addr)`), refreshes after
+/// lost connections and `CLUSTERDOWN`, else `done(err)`.
+void on_failure(router_ptr self, const caf::error& err,
+                const std::string& from, int hops, const routed_fn& done,
+                const std::function<void(std::string)>& retry);
+
+/// Sends a request (by `send`: a command or a script) to the node owning
+/// `slot`, or `as_cmd` after `ASKING` to `ask`, and follows redirects.
+void run_routed(router_ptr self, std::optional<uint16_t> slot,
+                std::shared_ptr<command> as_cmd, send_fn make_request,
+                routed_fn done, int hops, std::string ask);
+
+} // namespace pulse::cluster_detail
