@@ -245,6 +245,10 @@ void render_pools(prometheus::writer& w, const metrics_snapshot& x) {
     w.sample("pulse_pool_delayed_jobs", wtype::gauge,
              "Delayed jobs waiting in the pool (ZCARD delayed).", l,
              static_cast<double>(k.delayed));
+    w.sample("pulse_pool_dead_jobs", wtype::gauge,
+             "Jobs in the pool's dead set: their last attempt failed "
+             "(ZCARD dead).",
+             l, static_cast<double>(k.dead));
     if (k.has_next)
       w.sample("pulse_pool_next_delayed_due_seconds", wtype::gauge,
                "Seconds until the pool's earliest delayed job is due, on "
