@@ -210,6 +210,13 @@ struct sink_stream_stats {
   uint64_t acked = 0;
   /// Failures reported for events of this stream (`nack`).
   uint64_t nacked = 0;
+  /// Events of this stream the sink instance's janitor claimed once they
+  /// were idle for the ack grace period (from another consumer, a stale
+  /// one, or its own after a nack) and redelivered.
+  uint64_t reclaimed = 0;
+  /// Events of this stream the sink instance copied to the dead-letter
+  /// stream (and acked): too many deliveries, or malformed.
+  uint64_t dead_lettered = 0;
 };
 
 /// Makes `sink_stream_stats` serializable for CAF messages.
@@ -217,7 +224,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sink_stream_stats& x) {
   return f(caf::meta::type_name("sink_stream_stats"), x.stream, x.pending,
            x.lag, x.entries_read, x.length, x.dead_letters, x.delivered,
-           x.acked, x.nacked);
+           x.acked, x.nacked, x.reclaimed, x.dead_lettered);
 }
 
 /// Counters of a reader or sink.

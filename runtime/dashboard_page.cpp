@@ -32,6 +32,11 @@ td.name { text-align: left; font-family: monospace; }
 <th>delivered</th><th>acked</th><th>nacked</th><th>dead-lettered</th>
 <th>pending</th><th>lag</th><th>dead letters waiting</th><th></th></tr></thead>
 <tbody></tbody></table>
+<h2>Sink streams</h2>
+<table id="sinkstreams"><thead><tr><th>sink</th><th>stream</th>
+<th>delivered</th><th>acked</th><th>nacked</th><th>reclaimed</th>
+<th>dead-lettered</th><th>pending</th><th>lag</th><th>dead letters waiting</th>
+</tr></thead><tbody></tbody></table>
 <h2>Readers</h2>
 <table id="readers"><thead><tr><th>streams</th><th>instances</th>
 <th>delivered</th><th>errors</th></tr></thead><tbody></tbody></table>
@@ -185,6 +190,19 @@ function render(state) {
     act.appendChild(b);
     tr.appendChild(act);
     tr.id = 'sink-' + s.name;
+  });
+  const streams = [];
+  for (const s of state.sinks)
+    for (const p of s.per_stream || []) streams.push([s.name, p]);
+  fill('sinkstreams', streams, (tr, [sink, p]) => {
+    tr.id = 'sinkstream-' + sink + '-' + p.stream;
+    cell(tr, sink, 'name'); cell(tr, p.stream, 'name');
+    cell(tr, p.delivered); cell(tr, p.acked); cell(tr, p.nacked);
+    cell(tr, p.reclaimed, p.reclaimed > 0 ? 'warn' : '');
+    cell(tr, p.dead_lettered, p.dead_lettered > 0 ? 'warn' : '');
+    cell(tr, p.pending); cell(tr, p.lag < 0 ? '?' : p.lag);
+    cell(tr, p.dead_letters < 0 ? '?' : p.dead_letters,
+         p.dead_letters > 0 ? 'warn' : '');
   });
   fill('readers', state.readers, (tr, s) => {
     cell(tr, s.streams, 'name'); cell(tr, s.instances);
