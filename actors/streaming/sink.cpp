@@ -177,6 +177,12 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
       st->reads.retry_due();
       st->poll();
     },
+    [self, st](dl_redrive_atom, const std::string& stream,
+               dead_letter_selection& which,
+               uint64_t max_len) -> caf::result<redrive_result> {
+      return redrive_dead_letters(self, *st, stream, std::move(which),
+                                  max_len);
+    },
     [st](sk_flush_atom) { st->flush_acks(); },
     [st](sk_alive_atom) { st->keepalive(); },
   };
