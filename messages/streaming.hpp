@@ -210,6 +210,13 @@ struct sink_stream_stats {
   uint64_t acked = 0;
   /// Failures reported for events of this stream (`nack`).
   uint64_t nacked = 0;
+  /// Events of this stream the sink instance's janitor claimed once they
+  /// were idle for the ack grace period (from another consumer, a stale
+  /// one, or its own after a nack) and redelivered.
+  uint64_t reclaimed = 0;
+  /// Events of this stream the sink instance copied to the dead-letter
+  /// stream (and acked): too many deliveries, or malformed.
+  uint64_t dead_lettered = 0;
 };
 
 /// Makes `sink_stream_stats` serializable for CAF messages.
@@ -217,7 +224,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sink_stream_stats& x) {
   return f(caf::meta::type_name("sink_stream_stats"), x.stream, x.pending,
            x.lag, x.entries_read, x.length, x.dead_letters, x.delivered,
-           x.acked, x.nacked);
+           x.acked, x.nacked, x.reclaimed, x.dead_lettered);
 }
 
 /// Counters of a reader or sink.
@@ -272,6 +279,70 @@ typename Inspector::result_type inspect(Inspector& f, stream_stats& x) {
            x.pending, x.lag, x.nacked, x.per_stream);
 }
 
+/// Which dead letters a redrive or purge takes.
+struct dead_letter_selection {
+  /// Every entry.
+  static dead_letter_selection all() {
+    dead_letter_selection r;
+    r.every = true;
+    return r;
+  }
+  /// The entries with these dead-letter IDs (missing ones are counted as
+  /// such, never an error).
+  static dead_letter_selection by_ids(std::vector<std::string> ids) {
+    dead_letter_selection r;
+    r.ids = std::move(ids);
+    return r;
+  }
+  /// The entries dead-lettered more than `age` ago (by their dead-letter
+  /// ID, the Redis server's clock).
+  static dead_letter_selection older_than(std::chrono::milliseconds age) {
+    dead_letter_selection r;
+    r.age = age;
+    return r;
+  }
+  /// The IDs (`by_ids`), else empty.
+  std::vector<std::string> ids;
+  /// The age (`older_than`), or zero.
+  std::chrono::milliseconds age{0};
+  /// Whether this is `all()`.
+  bool every = false;
+};
+
+/// Makes `dead_letter_selection` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f,
+                                        dead_letter_selection& x) {
+  return f(caf::meta::type_name("dead_letter_selection"), x.ids, x.age,
+           x.every);
+}
+
+/// What a redrive did.
+struct redrive_result {
+  /// Entries added back to their source stream and removed from the
+  /// dead-letter stream.
+  uint64_t moved = 0;
+  /// Selected IDs not in the dead-letter stream (nothing moved for them).
+  uint64_t missing = 0;
+  /// Entries left in place because they name no valid source stream
+  /// (written by another client); each is logged.
+  uint64_t skipped = 0;
+};
+
+/// Makes `redrive_result` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, redrive_result& x) {
+  return f(caf::meta::type_name("redrive_result"), x.moved, x.missing,
+           x.skipped);
+}
+
+/// `(dl_redrive_atom, stream, selection, max_len) -> redrive_result` to a
+/// sink: moves the selected entries of the dead-letter stream the sink
+/// uses for `stream` (all its streams' when `stream` is empty) back into
+/// their source streams, like `dead_letters::redrive` but without blocking
+/// the caller or the sink (`max_len` 0: no trimming).
+using dl_redrive_atom = caf::atom_constant<caf::atom("sk_dlredr")>;
+
 // -- actor interfaces ---------------------------------------------------------
 
 /// What a subscriber of a reader or sink implements: answer each batch with
@@ -296,7 +367,9 @@ using reader_actor = caf::typed_actor<
 using sink_actor = reader_actor::extend<
   caf::reacts_to<ack_atom, std::string, std::string>,
   caf::reacts_to<ack_atom, std::string, std::vector<std::string>>,
-  caf::reacts_to<nack_atom, std::string, std::string, std::string>>;
+  caf::reacts_to<nack_atom, std::string, std::string, std::string>,
+  caf::replies_to<dl_redrive_atom, std::string, dead_letter_selection,
+                  uint64_t>::with<redrive_result>>;
 
 
 // -- internal atoms (between a package's own actors) -------------------------

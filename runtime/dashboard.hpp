@@ -4,8 +4,10 @@
 /// page (HTML and JavaScript compiled into the library) that polls
 /// `GET /api/state` every 2 s and shows streams, sinks (lag, pending, dead
 /// letters), pools (nodes, workers, jobs, delayed jobs, kept results) and
-/// maps, with two actions: redriving a sink's dead letters
-/// (`POST /api/redrive`) and stopping a job (`POST /api/stop`).
+/// maps, with these actions: redriving a sink's dead letters
+/// (`POST /api/redrive`), stopping a job (`POST /api/stop`), and redriving
+/// or purging a pool's dead jobs (`POST /api/dead-jobs/redrive`,
+/// `POST /api/dead-jobs/purge`).
 
 #include <cstdint>
 #include <string>
@@ -14,10 +16,16 @@
 #include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
+#include "pulse/actors/pool/dead_set.hpp"
+
 namespace pulse {
 
+class client;
 class runtime;
 struct metrics_snapshot;
+
+/// How many of a pool's oldest dead jobs the dashboard lists.
+constexpr uint64_t dashboard_dead_shown = 5;
 
 /// The dashboard page.
 const std::string& dashboard_html();
@@ -42,7 +50,8 @@ std::string dashboard_state(runtime& rt, const metrics_snapshot& snap,
 /// `results_complete` false when the count is a lower bound) and
 /// `workers` (at most 100: `HGETALL workers`, `HGETALL info`, `SCARD
 /// owned:<W>`, `LLEN q:<W>`) with id, name, node, node name, jobs and queue
-/// depth. Replies that failed show as -1. Blocking (HTTP thread).
+/// depth; and the dead set (`dashboard_dead_view`). Replies that failed
+/// show as -1. Blocking (HTTP thread).
 std::string dashboard_pools(runtime& rt, const metrics_snapshot& snap,
                             caf::timespan timeout);
 
@@ -52,6 +61,23 @@ std::string dashboard_pools(runtime& rt, const metrics_snapshot& snap,
 /// key), `errc::not_found` (no such job), Redis and gateway errors.
 caf::error stop_pool_job(runtime& rt, const std::string& pool,
                          const std::string& key, caf::timespan timeout);
+
+/// Returns `"dead":N,"dead_jobs":[...]` for `pool`: the size of its dead
+/// set and its oldest `dashboard_dead_shown` jobs with key, attempts,
+/// `died_ms` and the last `error` (`pool_dead_set::count` and `list`:
+/// `ZCARD dead`, the `dead_jobs` script). `dead` is -1 when Redis failed.
+/// Blocking (HTTP thread).
+std::string dashboard_dead_view(client& c, const std::string& pool);
+
+/// Redrives (`purge == false`) or purges pool `pool`'s dead job `key`, or
+/// every dead job when `key` is empty (`pool_dead_set::redrive` or
+/// `purge`: the pool's `redrive` and `purge_dead` scripts, like
+/// `pool_node::redrive` and `pulse dead-jobs <p> redrive`). Blocking (HTTP
+/// thread). Errors: `errc::invalid_argument` (bad pool name), Redis and
+/// gateway errors.
+caf::expected<pool_dead_set::outcome>
+steer_dead_jobs(runtime& rt, const std::string& pool, const std::string& key,
+                bool purge, caf::timespan timeout);
 
 /// Moves every entry of the default dead-letter streams of `streams`
 /// (comma-separated) back into their source streams

@@ -1,8 +1,9 @@
 // The dashboard page (HTML, CSS and JavaScript), compiled into the library.
 // It renders `GET /api/state` every 2 s; `#redrive=<sink>` in the URL presses
 // that sink's redrive button once after the first render, `#stop=<pool>/<key>`
-// that job's stop button (for scripted checks, e.g. the headless browser
-// test).
+// that job's stop button, `#deadredrive=<pool>[/<key>]` and
+// `#deadpurge=<pool>[/<key>]` a pool's dead-job buttons (all, or one key)
+// (for scripted checks, e.g. the headless browser test).
 
 #include "pulse/runtime/dashboard.hpp"
 
@@ -31,6 +32,11 @@ td.name { text-align: left; font-family: monospace; }
 <th>delivered</th><th>acked</th><th>nacked</th><th>dead-lettered</th>
 <th>pending</th><th>lag</th><th>dead letters waiting</th><th></th></tr></thead>
 <tbody></tbody></table>
+<h2>Sink streams</h2>
+<table id="sinkstreams"><thead><tr><th>sink</th><th>stream</th>
+<th>delivered</th><th>acked</th><th>nacked</th><th>reclaimed</th>
+<th>dead-lettered</th><th>pending</th><th>lag</th><th>dead letters waiting</th>
+</tr></thead><tbody></tbody></table>
 <h2>Readers</h2>
 <table id="readers"><thead><tr><th>streams</th><th>instances</th>
 <th>delivered</th><th>errors</th></tr></thead><tbody></tbody></table>
@@ -42,6 +48,10 @@ td.name { text-align: left; font-family: monospace; }
 <h2>Jobs</h2>
 <table id="jobs"><thead><tr><th>pool</th><th>jobs</th><th>keys (first 20)</th>
 <th>delayed</th><th>next due</th><th>results kept</th><th>stop a job</th>
+</tr></thead><tbody></tbody></table>
+<h2>Dead jobs</h2>
+<table id="dead"><thead><tr><th>pool</th><th>dead jobs</th>
+<th>oldest (key, attempts: last error)</th><th>redrive or purge</th>
 </tr></thead><tbody></tbody></table>
 <h2>Workers</h2>
 <table id="workers"><thead><tr><th>pool</th><th>worker</th><th>name</th>
@@ -63,6 +73,9 @@ if (m) autoRedrive = decodeURIComponent(m[1]);
 let autoStop = null;
 const ms_ = /#stop=([^&]+)/.exec(location.hash);
 if (ms_) autoStop = decodeURIComponent(ms_[1]);
+let autoDead = null;
+const md = /#dead(redrive|purge)=([^&]+)/.exec(location.hash);
+if (md) autoDead = 'dead' + md[1] + '-' + decodeURIComponent(md[2]);
 
 function cell(tr, text, cls) {
   const td = document.createElement('td');
@@ -121,6 +134,33 @@ async function stopJob(pool, key, button) {
   }
   await refresh();
 }
+async function steerDead(what, pool, key, button) {
+  button.disabled = true;
+  let q = '/api/dead-jobs/' + what + '?pool=' + encodeURIComponent(pool);
+  if (key !== null) q += '&key=' + encodeURIComponent(key);
+  try {
+    const r = await fetch(q, {method: 'POST'});
+    const j = await r.json();
+    const n = what === 'purge' ? j.deleted : j.moved;
+    document.body.dataset.deadDone = n === undefined
+      ? 'error' : what + ':' + pool + ':' + n;
+    document.getElementById('status').textContent = n === undefined
+      ? what + ' failed: ' + j.error
+      : (what === 'purge' ? 'purged ' : 'redrove ') + n +
+        ' dead job(s) of pool ' + pool + ', ' + j.left + ' left';
+  } catch (e) {
+    document.getElementById('status').textContent = what + ' failed: ' + e;
+  }
+  await refresh();
+}
+function deadButton(td, what, pool, key, dead) {
+  const b = document.createElement('button');
+  b.textContent = what + ' ' + (key === null ? 'all' : key);
+  b.id = 'dead' + what + '-' + pool + (key === null ? '' : '/' + key);
+  b.disabled = !(dead > 0);
+  b.onclick = () => steerDead(what, pool, key, b);
+  td.appendChild(b);
+}
 function dueText(v) {
   if (v === null || v === undefined) return '-';
   return v >= 0 ? 'in ' + (v / 1000).toFixed(1) + ' s'
@@ -150,6 +190,19 @@ function render(state) {
     act.appendChild(b);
     tr.appendChild(act);
     tr.id = 'sink-' + s.name;
+  });
+  const streams = [];
+  for (const s of state.sinks)
+    for (const p of s.per_stream || []) streams.push([s.name, p]);
+  fill('sinkstreams', streams, (tr, [sink, p]) => {
+    tr.id = 'sinkstream-' + sink + '-' + p.stream;
+    cell(tr, sink, 'name'); cell(tr, p.stream, 'name');
+    cell(tr, p.delivered); cell(tr, p.acked); cell(tr, p.nacked);
+    cell(tr, p.reclaimed, p.reclaimed > 0 ? 'warn' : '');
+    cell(tr, p.dead_lettered, p.dead_lettered > 0 ? 'warn' : '');
+    cell(tr, p.pending); cell(tr, p.lag < 0 ? '?' : p.lag);
+    cell(tr, p.dead_letters < 0 ? '?' : p.dead_letters,
+         p.dead_letters > 0 ? 'warn' : '');
   });
   fill('readers', state.readers, (tr, s) => {
     cell(tr, s.streams, 'name'); cell(tr, s.instances);
@@ -183,6 +236,24 @@ function render(state) {
     }
     tr.appendChild(act);
   });
+  fill('dead', Object.keys(state.jobs), (tr, pool) => {
+    const j = state.jobs[pool];
+    tr.id = 'dead-' + pool;
+    cell(tr, pool, 'name');
+    cell(tr, j.dead < 0 ? '?' : j.dead, j.dead > 0 ? 'warn' : '');
+    cell(tr, (j.dead_jobs || []).map(d => d.key + ', ' + d.attempts + ': ' +
+                                           d.error).join('; ') +
+             (j.dead > (j.dead_jobs || []).length ? '; ...' : ''), 'name');
+    const act = document.createElement('td');
+    act.className = 'name';
+    deadButton(act, 'redrive', pool, null, j.dead);
+    deadButton(act, 'purge', pool, null, j.dead);
+    for (const d of j.dead_jobs || []) {
+      deadButton(act, 'redrive', pool, d.key, 1);
+      deadButton(act, 'purge', pool, d.key, 1);
+    }
+    tr.appendChild(act);
+  });
   const workers = [];
   for (const pool of Object.keys(state.jobs))
     for (const w of state.jobs[pool].workers || []) workers.push([pool, w]);
@@ -210,7 +281,8 @@ async function refresh() {
     const state = await r.json();
     lastState = state;
     render(state);
-    if (!document.body.dataset.redriveMoved && !document.body.dataset.stopped)
+    if (!document.body.dataset.redriveMoved && !document.body.dataset.stopped
+        && !document.body.dataset.deadDone)
       document.getElementById('status').textContent =
         'updated ' + new Date().toLocaleTimeString() + ' (' +
         state.scrape.asked + ' actors, ' + state.scrape.missing + ' late)';
@@ -223,6 +295,11 @@ async function refresh() {
     if (autoStop !== null) {
       const b = document.getElementById('stop-' + autoStop);
       autoStop = null;
+      if (b) b.click();
+    }
+    if (autoDead !== null) {
+      const b = document.getElementById(autoDead);
+      autoDead = null;
       if (b) b.click();
     }
   } catch (e) {

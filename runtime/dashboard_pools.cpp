@@ -135,7 +135,8 @@ std::string pool_view(client& c, const std::string& pool) {
          + (has_next ? std::to_string(next_due_in) : std::string{"null"})
          + ",\"results\":" + std::to_string(results)
          + ",\"results_complete\":" + (complete ? "true" : "false")
-         + ",\"workers\":[" + workers + "]}";
+         + ",\"workers\":[" + workers + "]," + dashboard_dead_view(c, pool)
+         + "}";
 }
 
 } // namespace

@@ -85,6 +85,8 @@ struct metrics_snapshot {
     /// Milliseconds until the earliest delayed job is due, on Redis' clock
     /// (negative when overdue).
     int64_t next_due_in_ms = 0;
+    /// Jobs in the pool's dead set (`ZCARD dead`).
+    int64_t dead = 0;
   };
   /// Pools with a node in this process, by name (empty until
   /// `add_pool_keys`).
@@ -107,8 +109,8 @@ caf::expected<metrics_snapshot> collect_metrics(runtime& rt,
                                                 caf::timespan timeout);
 
 /// Reads the Redis keys of every pool with a node in `x.pools` into
-/// `x.pool_keys`: one batch of `ZCARD delayed` and `ZRANGE delayed 0 0
-/// WITHSCORES` per pool and one `TIME`, through a blocking client on the
+/// `x.pool_keys`: one batch of `ZCARD delayed`, `ZRANGE delayed 0 0
+/// WITHSCORES` and `ZCARD dead` per pool and one `TIME`, through a blocking client on the
 /// runtime's gateway bounded by `timeout`. Call it from a thread that may
 /// block (the HTTP server's). On an error, `x.pool_keys` stays empty (the
 /// series are left out of that scrape) and the error is returned.

@@ -60,6 +60,8 @@ void add(stream_stats& acc, const stream_stats& x, bool first) {
         a.delivered += ps.delivered;
         a.acked += ps.acked;
         a.nacked += ps.nacked;
+        a.reclaimed += ps.reclaimed;
+        a.dead_lettered += ps.dead_lettered;
       }
 }
 

@@ -126,6 +126,8 @@ std::string render_json(const metrics_snapshot& x) {
           .num("delivered", p.delivered)
           .num("acked", p.acked)
           .num("nacked", p.nacked)
+          .num("reclaimed", p.reclaimed)
+          .num("dead_lettered", p.dead_lettered)
           .done();
       }))
       .done();

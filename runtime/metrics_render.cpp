@@ -136,6 +136,15 @@ void render_sinks(prometheus::writer& w, const metrics_snapshot& x) {
       w.sample("pulse_sink_stream_events_nacked_total", wtype::counter,
                "Failures reported for events of one stream (nack).", ls,
                d(ps.nacked));
+      w.sample("pulse_sink_stream_events_reclaimed_total", wtype::counter,
+               "Events of one stream the sink's instances in this process "
+               "claimed after their idle time and redelivered.",
+               ls, d(ps.reclaimed));
+      w.sample("pulse_sink_stream_events_dead_lettered_total",
+               wtype::counter,
+               "Events of one stream the sink's instances in this process "
+               "copied to the dead-letter stream.",
+               ls, d(ps.dead_lettered));
       w.sample("pulse_sink_stream_pending_events", wtype::gauge,
                "Events of one stream delivered to the sink's group and not "
                "acked yet (XINFO GROUPS pending).",
@@ -245,6 +254,10 @@ void render_pools(prometheus::writer& w, const metrics_snapshot& x) {
     w.sample("pulse_pool_delayed_jobs", wtype::gauge,
              "Delayed jobs waiting in the pool (ZCARD delayed).", l,
              static_cast<double>(k.delayed));
+    w.sample("pulse_pool_dead_jobs", wtype::gauge,
+             "Jobs in the pool's dead set: their last attempt failed "
+             "(ZCARD dead).",
+             l, static_cast<double>(k.dead));
     if (k.has_next)
       w.sample("pulse_pool_next_delayed_due_seconds", wtype::gauge,
                "Seconds until the pool's earliest delayed job is due, on "

@@ -54,7 +54,7 @@ struct metrics_server::impl {
         log::debug("metrics: pool keys left out error=\"{}\"", err);
       res.set_content(render_prometheus(*snap), prometheus::content_type);
     });
-    // The dashboard: the page, its state and its one action.
+    // The dashboard: the page, its state and its actions.
     srv.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(dashboard_html(), "text/html; charset=utf-8");
     });
@@ -103,6 +103,29 @@ struct metrics_server::impl {
                res.set_content("{\"stopped\":\"" + json_safe(key) + "\"}",
                                "application/json");
              });
+    // A pool's dead jobs: `key` names one, none means all.
+    for (bool purge : {false, true})
+      srv.Post(purge ? "/api/dead-jobs/purge" : "/api/dead-jobs/redrive",
+               [this, purge](const httplib::Request& req,
+                             httplib::Response& res) {
+                 auto r = steer_dead_jobs(
+                   rt, req.get_param_value("pool"),
+                   req.get_param_value("key"), purge,
+                   std::max(opts.scrape_timeout,
+                            caf::timespan{std::chrono::seconds{10}}));
+                 if (!r) {
+                   res.status = 400;
+                   res.set_content("{\"error\":\""
+                                     + json_safe(render(r.error())) + "\"}",
+                                   "application/json");
+                   return;
+                 }
+                 res.set_content(std::string{"{\""}
+                                   + (purge ? "deleted" : "moved") + "\":"
+                                   + std::to_string(r->done) + ",\"left\":"
+                                   + std::to_string(r->left) + "}",
+                                 "application/json");
+               });
   }
 };
 

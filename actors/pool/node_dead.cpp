@@ -1,6 +1,7 @@
 // The pool's dead set on a pool node: jobs whose last attempt failed, read,
-// redriven and purged (scripts in scripts_retry.cpp).
+// redriven and purged (dead_set.cpp runs the scripts of scripts_retry.cpp).
 
+#include "pulse/actors/pool/dead_set.hpp"
 #include "pulse/actors/pool/node_state.hpp"
 #include "pulse/actors/pool/scripts.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -48,62 +49,29 @@ dead_job parse_dead_job(std::string key, const std::string& died,
 
 namespace node_detail {
 
-namespace ps = pool_scripts;
-
 caf::result<std::vector<dead_job>> node_state::dead_jobs(uint64_t limit) {
-  if (limit == 0)
-    return std::vector<dead_job>{};
-  auto r = eval(ps::dead_jobs(), {std::to_string(limit)});
+  auto r = pool_dead_set::list(cli, core->prefix, limit);
   if (!r)
     return r.error();
-  std::vector<dead_job> out;
-  auto& xs = r->elements;
-  for (size_t i = 0; i + 3 < xs.size(); i += 4)
-    out.push_back(parse_dead_job(std::move(xs[i].str), xs[i + 1].str,
-                                 std::move(xs[i + 2].str), xs[i + 3].str));
-  return out;
+  return std::move(*r);
 }
-
-namespace {
-
-/// Runs `s` (`redrive` or `purge_dead`) on `keys`, or while dead jobs are
-/// left and it makes progress when `keys` is empty; sums the counts.
-caf::expected<uint64_t> repeat(node_state& st, const script& s,
-                               const std::vector<std::string>& keys) {
-  uint64_t total = 0;
-  for (;;) {
-    auto r = st.eval(s, keys);
-    if (!r)
-      return r.error();
-    if (script_status(*r) != "ok" || r->elements.size() < 3)
-      return make_error(errc::redis_error, "unexpected reply of a dead-set "
-                                           "script");
-    auto n = pool_routing::parse_i64(r->elements[1].str).value_or(0);
-    auto left = pool_routing::parse_i64(r->elements[2].str).value_or(0);
-    total += static_cast<uint64_t>(n);
-    if (!keys.empty() || n == 0 || left == 0)
-      return total;
-  }
-}
-
-} // namespace
 
 caf::result<uint64_t>
 node_state::redrive(const std::vector<std::string>& keys) {
-  auto n = repeat(*this, ps::redrive(), keys);
+  auto n = pool_dead_set::redrive(cli, core->prefix, keys);
   if (!n)
     return n.error();
-  if (*n > 0)
-    log::info("pool redrove dead jobs pool={} jobs={}", core->pool, *n);
-  return *n;
+  if (n->done > 0)
+    log::info("pool redrove dead jobs pool={} jobs={}", core->pool, n->done);
+  return n->done;
 }
 
 caf::result<uint64_t>
 node_state::purge_dead(const std::vector<std::string>& keys) {
-  auto n = repeat(*this, ps::purge_dead(), keys);
+  auto n = pool_dead_set::purge(cli, core->prefix, keys);
   if (!n)
     return n.error();
-  return *n;
+  return n->done;
 }
 
 } // namespace node_detail

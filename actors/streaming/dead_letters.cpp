@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/streaming/stream.hpp"
@@ -27,26 +28,6 @@ caf::error check_name(const std::string& name) {
 }
 
 } // namespace
-
-dead_letter_selection dead_letter_selection::all() {
-  dead_letter_selection r;
-  r.every = true;
-  return r;
-}
-
-dead_letter_selection
-dead_letter_selection::by_ids(std::vector<std::string> ids) {
-  dead_letter_selection r;
-  r.ids = std::move(ids);
-  return r;
-}
-
-dead_letter_selection
-dead_letter_selection::older_than(std::chrono::milliseconds age) {
-  dead_letter_selection r;
-  r.age = age;
-  return r;
-}
 
 namespace dead_letters {
 
@@ -105,66 +86,86 @@ list(client& c, const std::string& name, size_t count,
   return result;
 }
 
+redrive_steps::redrive_steps(std::string name, dead_letter_selection which,
+                             uint64_t max_len)
+  : name_(std::move(name)), which_(std::move(which)), max_len_(max_len) {
+  // nop
+}
+
+caf::error redrive_steps::check() const {
+  if (auto err = check_name(name_))
+    return err;
+  if (!which_.every && which_.ids.empty() && which_.age.count() <= 0)
+    return make_error(errc::invalid_argument,
+                      "dead letters: select all, some IDs or an age");
+  return caf::none;
+}
+
+std::string redrive_steps::key() const {
+  return dead_letters::key(name_);
+}
+
+std::optional<std::vector<std::string>> redrive_steps::next() {
+  if (done_)
+    return std::nullopt;
+  std::vector<std::string> args{std::to_string(max_len_),
+                                std::to_string(redrive_batch)};
+  if (!which_.ids.empty()) {
+    if (next_id_ >= which_.ids.size())
+      return std::nullopt;
+    args.emplace_back("ids");
+    auto end = std::min(which_.ids.size(), next_id_ + redrive_batch);
+    args.insert(args.end(), which_.ids.begin() + next_id_,
+                which_.ids.begin() + end);
+    next_id_ = end;
+    return args;
+  }
+  args.emplace_back("range");
+  args.emplace_back(from_);
+  args.emplace_back(which_.every ? std::string{"-1"}
+                                 : std::to_string(which_.age.count()));
+  return args;
+}
+
+caf::error redrive_steps::add(const resp::value& reply) {
+  auto& xs = reply.elements;
+  if (!reply.is_array() || xs.size() < 4 || (xs.size() - 4) % 2 != 0)
+    return make_error(errc::protocol_error,
+                      "dead-letter redrive: unexpected reply "
+                        + reply.render());
+  total_.moved += static_cast<uint64_t>(xs[0].integer);
+  total_.missing += static_cast<uint64_t>(xs[1].integer);
+  for (size_t i = 4; i + 1 < xs.size(); i += 2) {
+    ++total_.skipped;
+    log::warn("dead letter left in place dlq={} id={} reason=\"{}\"", name_,
+              xs[i].str, xs[i + 1].str);
+  }
+  if (which_.ids.empty()) {
+    // Range mode: go on past the last entry looked at (skipped entries
+    // stay) while the batch was full.
+    auto& last = xs[3].str;
+    if (xs[2].integer != 1 || last.empty())
+      done_ = true;
+    else
+      from_ = "(" + last;
+  }
+  return caf::none;
+}
+
 caf::expected<redrive_result> redrive(client& c, const std::string& name,
                                       const dead_letter_selection& which,
                                       uint64_t max_len) {
-  if (auto err = check_name(name))
+  redrive_steps steps{name, which, max_len};
+  if (auto err = steps.check())
     return err;
-  if (!which.every && which.ids.empty() && which.age.count() <= 0)
-    return make_error(errc::invalid_argument,
-                      "dead letters: select all, some IDs or an age");
-  redrive_result total;
-  std::string last;
-  // One script run; returns whether the batch was full (more to look at).
-  auto run = [&](std::vector<std::string> args) -> caf::expected<bool> {
-    auto r = c.eval(redrive_script(), {key(name)}, std::move(args));
+  while (auto args = steps.next()) {
+    auto r = c.eval(redrive_script(), {steps.key()}, std::move(*args));
     if (!r)
       return r.error();
-    auto& xs = r->elements;
-    if (!r->is_array() || xs.size() < 4 || (xs.size() - 4) % 2 != 0)
-      return make_error(errc::protocol_error,
-                        "dead-letter redrive: unexpected reply "
-                          + r->render());
-    total.moved += static_cast<uint64_t>(xs[0].integer);
-    total.missing += static_cast<uint64_t>(xs[1].integer);
-    for (size_t i = 4; i + 1 < xs.size(); i += 2) {
-      ++total.skipped;
-      log::warn("dead letter left in place dlq={} id={} reason=\"{}\"", name,
-                xs[i].str, xs[i + 1].str);
-    }
-    last = xs[3].str;
-    return xs[2].integer == 1;
-  };
-  auto head = [&] {
-    return std::vector<std::string>{std::to_string(max_len),
-                                    std::to_string(redrive_batch)};
-  };
-  if (!which.ids.empty()) {
-    for (size_t i = 0; i < which.ids.size(); i += redrive_batch) {
-      auto args = head();
-      args.emplace_back("ids");
-      auto end = std::min(which.ids.size(), i + redrive_batch);
-      args.insert(args.end(), which.ids.begin() + i, which.ids.begin() + end);
-      if (auto r = run(std::move(args)); !r)
-        return r.error();
-    }
-    return total;
+    if (auto err = steps.add(*r))
+      return err;
   }
-  auto age = which.every ? std::string{"-1"}
-                         : std::to_string(which.age.count());
-  std::string from = "-";
-  for (;;) {
-    auto args = head();
-    args.emplace_back("range");
-    args.emplace_back(from);
-    args.emplace_back(age);
-    auto more = run(std::move(args));
-    if (!more)
-      return more.error();
-    if (!*more || last.empty())
-      return total;
-    from = "(" + last; // skipped entries stay: look past them
-  }
+  return steps.result();
 }
 
 caf::expected<uint64_t> purge(client& c, const std::string& name,

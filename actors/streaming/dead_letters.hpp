@@ -9,10 +9,13 @@
 /// `deliveries` and `error`. These functions let an operator see those
 /// entries, move them back into their source stream (a new entry with the
 /// same `n`, `p`, `t`, which every sink of that stream receives again) or
-/// delete them.
+/// delete them. `dead_letter_selection` and `redrive_result` are message
+/// types (messages/streaming.hpp): a sink redrives by message too
+/// (`dl_redrive_atom`).
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +25,7 @@
 #include "pulse/messages/redis.hpp"
 #include "pulse/messages/resp.hpp"
 #include "pulse/messages/script.hpp"
+#include "pulse/messages/streaming.hpp"
 
 namespace pulse {
 
@@ -49,37 +53,6 @@ struct dead_letter {
   std::string payload;
   /// The event's topic (`t`), empty if it had none.
   std::string topic;
-};
-
-/// Which dead letters a redrive or purge takes.
-struct dead_letter_selection {
-  /// Every entry.
-  static dead_letter_selection all();
-  /// The entries with these dead-letter IDs (missing ones are counted as
-  /// such, never an error).
-  static dead_letter_selection by_ids(std::vector<std::string> ids);
-  /// The entries dead-lettered more than `age` ago (by their dead-letter
-  /// ID, the Redis server's clock).
-  static dead_letter_selection older_than(std::chrono::milliseconds age);
-
-  /// The IDs (`by_ids`), else empty.
-  std::vector<std::string> ids;
-  /// The age (`older_than`), or zero.
-  std::chrono::milliseconds age{0};
-  /// Whether this is `all()`.
-  bool every = false;
-};
-
-/// What a redrive did.
-struct redrive_result {
-  /// Entries added back to their source stream and removed from the
-  /// dead-letter stream.
-  uint64_t moved = 0;
-  /// Selected IDs not in the dead-letter stream (nothing moved for them).
-  uint64_t missing = 0;
-  /// Entries left in place because they name no valid source stream
-  /// (written by another client); each is logged.
-  uint64_t skipped = 0;
 };
 
 namespace dead_letters {
@@ -112,6 +85,46 @@ list(client& c, const std::string& name, size_t count = 100,
 caf::expected<redrive_result> redrive(client& c, const std::string& name,
                                       const dead_letter_selection& which,
                                       uint64_t max_len = 1000);
+
+/// The steps of one redrive apart from how its script runs: `redrive`
+/// runs them through a blocking client, a sink's `dl_redrive_atom` handler
+/// through its gateway without blocking. Use: `check()`, then while
+/// `next()` gives arguments run `redrive_script()` with `{key()}` and them,
+/// and pass each reply to `add`; `result()` holds the sums.
+class redrive_steps {
+public:
+  /// A redrive of `which` in dead-letter stream `name`, re-adding with
+  /// `MAXLEN ~ max_len` (0: no trimming).
+  redrive_steps(std::string name, dead_letter_selection which,
+                uint64_t max_len);
+
+  /// Returns `errc::invalid_argument` for a bad name or an empty
+  /// selection, else none.
+  caf::error check() const;
+
+  /// The dead-letter stream's key (the script's only key).
+  std::string key() const;
+
+  /// Returns the arguments of the next script run (batches of 500), or
+  /// nothing once the redrive is done.
+  std::optional<std::vector<std::string>> next();
+
+  /// Adds the reply of the last run to the sums (logs each entry left in
+  /// place). Errors: `errc::protocol_error` for a reply of the wrong shape.
+  caf::error add(const resp::value& reply);
+
+  /// What moved, was missing and was skipped so far.
+  const redrive_result& result() const { return total_; }
+
+private:
+  std::string name_;
+  dead_letter_selection which_;
+  uint64_t max_len_;
+  redrive_result total_;
+  size_t next_id_ = 0;
+  std::string from_ = "-";
+  bool done_ = false;
+};
 
 /// Deletes the selected entries of dead-letter stream `name` and returns
 /// how many it deleted: `XDEL` (IDs), `XTRIM MINID` (older than), `DEL`

@@ -70,10 +70,10 @@ struct janitor {
   }
 
   // Hands reclaimed events to the sink and waits until they were delivered.
-  void deliver(std::vector<event> evs) {
+  void deliver(const std::string& stream, std::vector<event> evs) {
     if (evs.empty())
       return;
-    shared->reclaimed += evs.size();
+    shared->count_reclaimed(stream, evs.size());
     // Bounded: if the sink died without answering (killed), the janitor
     // still stops within this time; the claimed events are redelivered.
     self->request(sink, std::chrono::seconds{10}, sk_reclaim_atom::value,
@@ -103,7 +103,7 @@ struct janitor {
                                          render(ev.error())));
         if (entry.is_array() && !entry.elements.empty())
           call(make_command("XACK", key, cfg.name, entry.elements[0].str));
-        ++shared->dead_lettered;
+        shared->count_dead_lettered(stream, 1);
         continue;
       }
       ev->sink = cfg.name;
@@ -159,7 +159,7 @@ struct janitor {
         continue; // keep it pending; retried next round
       call(make_command("XACK", key, cfg.name, id));
       shared->forget(id);
-      ++shared->dead_lettered;
+      shared->count_dead_lettered(stream, 1);
       log::warn("sink dead-lettered event sink={} stream={} id={} "
                 "deliveries={} error=\"{}\"",
                 cfg.name, stream, id, counts[id], err);
@@ -180,7 +180,7 @@ struct janitor {
       if (!res->is_array() || res->elements.size() < 2)
         return;
       cursor = res->elements[0].str;
-      deliver(to_events(stream, res->elements[1].elements, 2));
+      deliver(stream, to_events(stream, res->elements[1].elements, 2));
       if (cursor == "0-0")
         return;
     }
@@ -246,7 +246,7 @@ struct janitor {
           fail("XCLAIM", claimed.error());
           continue;
         }
-        deliver(to_events(stream, claimed->elements, 2));
+        deliver(stream, to_events(stream, claimed->elements, 2));
         if (static_cast<size_t>(pending) > ids->elements.size())
           continue; // more next round
       }

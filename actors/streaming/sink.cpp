@@ -132,11 +132,13 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
           "XLEN", dead_letters::key(st->cfg.dlq_name(s))));
       }
       auto rp = self->make_response_promise<stream_stats>();
+      auto own = st->shared->stream_counts();
       self
         ->request(st->shared_gw, caf::infinite, batch_atom::value,
                   std::move(cmds))
         .then(
-          [rp, r, names, counts = st->counts, group = st->cfg.name](
+          [rp, r, names, counts = st->counts, own = std::move(own),
+           group = st->cfg.name](
             std::vector<resp::value>& replies) mutable {
             int64_t lag = 0;
             for (size_t i = 0; i < names.size() && 3 * i + 2 < replies.size();
@@ -155,6 +157,10 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
               c.entries_read = b.found ? b.entries_read : -1;
               c.length = len(replies[3 * i + 1]);
               c.dead_letters = len(replies[3 * i + 2]);
+              if (auto o = own.find(names[i]); o != own.end()) {
+                c.reclaimed = o->second.first;
+                c.dead_lettered = o->second.second;
+              }
               r.per_stream.push_back(std::move(c));
             }
             r.lag = lag;
@@ -170,6 +176,12 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
     [st](sk_poll_atom) {
       st->reads.retry_due();
       st->poll();
+    },
+    [self, st](dl_redrive_atom, const std::string& stream,
+               dead_letter_selection& which,
+               uint64_t max_len) -> caf::result<redrive_result> {
+      return redrive_dead_letters(self, *st, stream, std::move(which),
+                                  max_len);
     },
     [st](sk_flush_atom) { st->flush_acks(); },
     [st](sk_alive_atom) { st->keepalive(); },

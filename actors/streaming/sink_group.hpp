@@ -35,7 +35,7 @@ inline int64_t ms_of(caf::timespan d) {
 
 /// What the sink actor and its janitor share.
 struct sink_shared {
-  /// Guards `last_error`.
+  /// Guards `last_error` and `by_stream`.
   std::mutex mtx;
   /// Last error reported by `nack` per event ID (bounded).
   std::unordered_map<std::string, std::string> last_error;
@@ -43,6 +43,8 @@ struct sink_shared {
   std::atomic<uint64_t> reclaimed{0};
   /// Events copied to the dead-letter stream and acked.
   std::atomic<uint64_t> dead_lettered{0};
+  /// Reclaimed (first) and dead-lettered (second) events per stream.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> by_stream;
   /// Stale consumers the janitor removed.
   std::atomic<uint64_t> stale_removed{0};
   /// Events trimmed from a stream before this sink's group read them
@@ -60,6 +62,23 @@ struct sink_shared {
     if (last_error.size() >= 10000)
       last_error.erase(last_error.begin());
     last_error[id] = std::move(err);
+  }
+  /// Counts `n` events of `stream` claimed and redelivered.
+  void count_reclaimed(const std::string& stream, uint64_t n) {
+    reclaimed += n;
+    std::lock_guard<std::mutex> guard{mtx};
+    by_stream[stream].first += n;
+  }
+  /// Counts `n` events of `stream` copied to the dead-letter stream.
+  void count_dead_lettered(const std::string& stream, uint64_t n) {
+    dead_lettered += n;
+    std::lock_guard<std::mutex> guard{mtx};
+    by_stream[stream].second += n;
+  }
+  /// Returns the reclaimed and dead-lettered counts of every stream.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> stream_counts() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return by_stream;
   }
   /// Forgets the error of event `id` (it was acked or dead-lettered).
   void forget(const std::string& id) {

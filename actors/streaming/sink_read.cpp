@@ -80,6 +80,7 @@ void sink_state::on_read(resp::value& v) {
   ++stats.polls;
   std::vector<event> evs;
   std::vector<command> dead;
+  std::map<std::string, uint64_t> dead_by_stream;
   detail::for_each_entry(v, [&](const std::string& key,
                                 resp::value& entry) {
     auto name = name_of_key(key);
@@ -94,6 +95,7 @@ void sink_state::on_read(resp::value& v) {
       dead.push_back(detail::dead_letter_command(
         entry, stream_key(cfg.dlq_name(*name)), *name, cfg.name, 1,
         render(ev.error())));
+      ++dead_by_stream[*name];
       if (entry.is_array() && !entry.elements.empty())
         ack(*name, entry.elements[0].str);
       return;
@@ -107,7 +109,8 @@ void sink_state::on_read(resp::value& v) {
     evs.push_back(std::move(*ev));
   });
   if (!dead.empty()) {
-    shared->dead_lettered += dead.size();
+    for (auto& [stream, n] : dead_by_stream)
+      shared->count_dead_lettered(stream, n);
     self->request(shared_gw, caf::infinite, batch_atom::value, std::move(dead))
       .then([](const std::vector<resp::value>&) {},
             [this](caf::error& err) {

@@ -138,4 +138,17 @@ struct sink_state {
   bool remove_stream(const std::string& name);
 };
 
+/// Handles `(dl_redrive_atom, stream, which, max_len)` on sink `st`: runs
+/// `dead_letters::redrive_script` through the shared gateway with
+/// `dead_letters::redrive_steps`, one request after the other and without
+/// blocking, on the dead-letter stream the sink uses for `stream` (every
+/// stream's, one after the other, when `stream` is empty), and answers with
+/// the sums. Errors: `errc::invalid_argument` (a stream the sink does not
+/// read, an empty selection), Redis and gateway errors (what moved before
+/// stays moved).
+caf::result<redrive_result>
+redrive_dead_letters(caf::event_based_actor* self, const sink_state& st,
+                     const std::string& stream, dead_letter_selection which,
+                     uint64_t max_len);
+
 } // namespace pulse::sink_detail

@@ -1,12 +1,16 @@
 // Dead-letter streams: listing, redriving into the source stream (by ID,
-// by age, all), purging; entries written by other clients.
+// by age, all), purging; entries written by other clients; a redrive by
+// message from an event-based actor to the sink.
 
 #include <boost/test/unit_test.hpp>
 
 #include <thread>
 
+#include <caf/event_based_actor.hpp>
+
 #include "pulse/actors/streaming/dead_letters.hpp"
 #include "pulse/actors/streaming/read_reply.hpp"
+#include "pulse/actors/streaming/sink.hpp"
 #include "pulse/actors/streaming/stream.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/fixtures.hpp"
@@ -202,6 +206,61 @@ BOOST_AUTO_TEST_CASE(purge_by_id_and_all) {
   auto none2 = dead_letters::redrive(redis(), dlq,
                                      dead_letter_selection::by_ids({}));
   BOOST_TEST(code_of(none2.error()) == errc::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_redrives_a_sinks_dead_letters_by_message) {
+  auto first = dead_letter_one(redis(), "created", "first");
+  // More than one script run (500 entries each) for the "all" redrive.
+  for (int i = 0; i < 600; ++i)
+    dead_letter_one(redis(), "e", std::to_string(i));
+  sink_options so;
+  so.start = "$";
+  auto sink = spawn_sink(*rt, "billing", {"orders"}, so);
+  BOOST_REQUIRE_MESSAGE(sink, describe(sink));
+  // An event-based actor asks the sink without blocking and reports the
+  // outcome (or the error's code) to the test.
+  auto ask = [&](std::string stream, dead_letter_selection which) {
+    auto me = caf::actor{*self};
+    auto s = *sink;
+    sys->spawn([=](caf::event_based_actor* a) {
+      a->request(s, 10s, dl_redrive_atom::value, stream, which, uint64_t{0})
+        .then(
+          [=](const redrive_result& r) {
+            a->send(me, r.moved, r.missing, r.skipped);
+          },
+          [=](caf::error& err) { a->send(me, err); });
+    });
+    redrive_result out;
+    caf::error failure;
+    (*self)->receive(
+      [&](uint64_t moved, uint64_t missing, uint64_t skipped) {
+        out = redrive_result{moved, missing, skipped};
+      },
+      [&](caf::error& err) { failure = std::move(err); },
+      caf::after(15s) >> [&] { failure = make_error(errc::timeout, "none"); });
+    return std::make_pair(out, failure);
+  };
+  // By ID, on the sink's stream "orders": one moves, one is missing.
+  auto [r, err] = ask("orders", dead_letter_selection::by_ids({first, "9-9"}));
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(r.moved == 1u);
+  BOOST_TEST(r.missing == 1u);
+  BOOST_TEST(source_entries(redis()) == (std::vector<std::string>{
+                                          "created/first/"}));
+  // All, on every stream of the sink (empty name): the other 600.
+  std::tie(r, err) = ask("", dead_letter_selection::all());
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(r.moved == 600u);
+  BOOST_TEST(dlq_len(redis()) == 0);
+  auto xs = source_entries(redis());
+  BOOST_REQUIRE_EQUAL(xs.size(), 601u);
+  BOOST_TEST(xs.back() == "e/599/");
+  // A stream the sink does not read, and an empty selection: refused.
+  std::tie(r, err) = ask("invoices", dead_letter_selection::all());
+  BOOST_TEST(code_of(err) == errc::invalid_argument, render(err));
+  std::tie(r, err) = ask("orders", dead_letter_selection{});
+  BOOST_TEST(code_of(err) == errc::invalid_argument, render(err));
+  (*self)->send_exit(*sink, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,7 +1,7 @@
 /// `pulse`: see and steer a running Pulse system from the command line.
 /// Reads `caf-application.conf` and `--pulse.*=...` options like every
 /// Pulse program; subcommands are in streams.cpp, dead_letters.cpp,
-/// maps.cpp, pools.cpp and stats.cpp. Exit status: 0 on success, 1 on any
+/// maps.cpp, pools.cpp, pool_results.cpp, pool_dead.cpp and stats.cpp. Exit status: 0 on success, 1 on any
 /// error (unknown name, unreachable Redis, bad arguments), with the message
 /// on stderr.
 
@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   add_map_commands(app, reg);
   add_pool_commands(app, reg);
   add_pool_result_commands(app, reg);
+  add_pool_dead_commands(app, reg);
   add_stats_commands(app, reg);
   bool only_config = cli_args.empty() && !config_args.empty();
   if (!only_config) {

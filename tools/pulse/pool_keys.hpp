@@ -17,7 +17,7 @@ namespace pulse::cli {
 
 /// Returns pool `name`'s key prefix (`pulse:pool:{name}:`). Throws
 /// `cli_error` for an invalid name or a pool without any of the keys
-/// `alive`, `workers`, `jobs`, `mrev`, `delayed` (`EXISTS`).
+/// `alive`, `workers`, `jobs`, `mrev`, `delayed`, `dead` (`EXISTS`).
 std::string checked_pool_prefix(session& s, const std::string& name);
 
 /// A job waiting in the pool's delayed set.

@@ -23,7 +23,7 @@ std::string checked_pool_prefix(session& s, const std::string& name) {
     fail("not a valid pool name \"" + name + "\"");
   auto p = pool_scripts::pool_prefix(name);
   if (s("EXISTS", p + "alive", p + "workers", p + "jobs", p + "mrev",
-        p + "delayed")
+        p + "delayed", p + "dead")
         .integer
       == 0)
     fail("unknown pool \"" + name + "\" (no keys " + p + "*)");

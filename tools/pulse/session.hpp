@@ -126,6 +126,9 @@ void add_pool_commands(CLI::App& app, registry& reg);
 /// Registers `delayed` and `result` (`pool_results.cpp`).
 void add_pool_result_commands(CLI::App& app, registry& reg);
 
+/// Registers `dead-jobs` with `redrive` and `purge` (`pool_dead.cpp`).
+void add_pool_dead_commands(CLI::App& app, registry& reg);
+
 /// Registers `stats` (`stats.cpp`).
 void add_stats_commands(CLI::App& app, registry& reg);
 

@@ -1,0 +1,115 @@
+// A sink's dead letters redriven by message (`dl_redrive_atom`): the steps
+// of `dead_letters::redrive`, each script run a non-blocking request to the
+// shared gateway.
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+#include <caf/event_based_actor.hpp>
+
+#include "pulse/actors/streaming/dead_letters.hpp"
+#include "pulse/actors/streaming/sink_state.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+
+namespace pulse::sink_detail {
+
+namespace {
+
+/// One redrive in progress: the dead-letter streams left, the current
+/// one's steps and the sums so far. Owned by the pending request's
+/// handlers (no cycle: it holds the actor by raw pointer).
+struct redrive_run {
+  caf::event_based_actor* self;
+  gateway_actor gw;
+  std::string sink;
+  std::vector<std::string> dlqs;
+  size_t index = 0;
+  dead_letter_selection which;
+  uint64_t max_len = 0;
+  std::optional<dead_letters::redrive_steps> steps;
+  redrive_result total;
+  caf::typed_response_promise<redrive_result> rp;
+};
+
+void fold(redrive_result& acc, const redrive_result& x) {
+  acc.moved += x.moved;
+  acc.missing += x.missing;
+  acc.skipped += x.skipped;
+}
+
+/// Sends the next script run, or delivers the sums when none is left.
+void next_redrive_step(const std::shared_ptr<redrive_run>& run) {
+  for (;;) {
+    if (!run->steps) {
+      if (run->index == run->dlqs.size()) {
+        if (run->total.moved > 0)
+          log::info("sink redrove dead letters sink={} moved={}", run->sink,
+                    run->total.moved);
+        run->rp.deliver(run->total);
+        return;
+      }
+      run->steps.emplace(run->dlqs[run->index++], run->which, run->max_len);
+      if (auto err = run->steps->check()) {
+        run->rp.deliver(std::move(err));
+        return;
+      }
+    }
+    auto args = run->steps->next();
+    if (!args) {
+      fold(run->total, run->steps->result());
+      run->steps.reset();
+      continue;
+    }
+    run->self
+      ->request(run->gw, caf::infinite, eval_atom::value,
+                dead_letters::redrive_script(),
+                std::vector<std::string>{run->steps->key()}, std::move(*args))
+      .then(
+        [run](resp::value& reply) {
+          if (auto err = run->steps->add(reply)) {
+            run->rp.deliver(std::move(err));
+            return;
+          }
+          next_redrive_step(run);
+        },
+        [run](caf::error& err) { run->rp.deliver(std::move(err)); });
+    return;
+  }
+}
+
+} // namespace
+
+caf::result<redrive_result>
+redrive_dead_letters(caf::event_based_actor* self, const sink_state& st,
+                     const std::string& stream, dead_letter_selection which,
+                     uint64_t max_len) {
+  auto run = std::make_shared<redrive_run>();
+  run->self = self;
+  run->gw = st.shared_gw;
+  run->sink = st.cfg.name;
+  run->which = std::move(which);
+  run->max_len = max_len;
+  if (!stream.empty()) {
+    if (std::find(st.streams.begin(), st.streams.end(), stream)
+        == st.streams.end())
+      return make_error(errc::invalid_argument,
+                        "sink " + st.cfg.name + " does not read stream "
+                          + stream);
+    run->dlqs.push_back(st.cfg.dlq_name(stream));
+  } else {
+    for (auto& s : st.streams) {
+      auto dlq = st.cfg.dlq_name(s);
+      if (std::find(run->dlqs.begin(), run->dlqs.end(), dlq)
+          == run->dlqs.end())
+        run->dlqs.push_back(dlq);
+    }
+  }
+  run->rp = self->make_response_promise<redrive_result>();
+  auto rp = run->rp;
+  next_redrive_step(run);
+  return rp;
+}
+
+} // namespace pulse::sink_detail
