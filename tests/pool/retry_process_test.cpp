@@ -39,6 +39,9 @@ std::map<std::string, int> last_attempts(process_fixture& f) {
 BOOST_FIXTURE_TEST_SUITE(pool_retry_processes, process_fixture)
 
 BOOST_AUTO_TEST_CASE(a_job_on_a_killed_worker_is_retried_and_counted) {
+  // A lease a starved machine does not outlast by accident: only the
+  // killed process may lose its jobs (and count an attempt).
+  ttl = 1500;
   auto victim = spawn(2);
   spawn(2);
   auto d = dispatcher();
@@ -70,7 +73,7 @@ BOOST_AUTO_TEST_CASE(a_job_on_a_killed_worker_is_retried_and_counted) {
       on_victim.insert(k);
   BOOST_REQUIRE(!on_victim.empty());
   sigkill(children[victim]);
-  // Lease (600 ms) + cleaner + backoff (200 ms, jitter) + promote.
+  // Lease (1.5 s) + cleaner + backoff (200 ms, jitter) + promote.
   BOOST_REQUIRE_MESSAGE(wait_until([&] {
     return running().size() == keys.size();
   }, 15s), "running " << running().size() << " of " << keys.size());
