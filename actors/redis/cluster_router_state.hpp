@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "pulse/actors/redis/cluster_topology.hpp"
