@@ -30,7 +30,9 @@ constexpr int max_redirects = 5;
 
 /// The router's state (see `spawn_cluster_gateway`).
 struct router_state {
+  /// The configured options (cluster mode on).
   redis_options opts;
+  /// The role of the node gateways (pipelined or blocking).
   gateway_role role = gateway_role::pipelined;
   /// Seeds, `host:port` each.
   std::vector<std::string> seeds;
@@ -38,18 +40,27 @@ struct router_state {
   std::map<std::string, gateway_actor> nodes;
   /// The slot table; valid once `have_table`.
   cluster::slot_table table;
+  /// Whether a `CLUSTER SLOTS` reply was read.
   bool have_table = false;
+  /// Whether a refresh is running.
   bool refreshing = false;
+  /// Whether another refresh was asked for while one ran.
   bool refresh_again = false;
   /// Requests waiting for the first table.
   std::vector<std::function<void(caf::error)>> waiting;
   /// Requests not answered yet: failed with `errc::closed` on exit.
   std::map<uint64_t, std::function<void(caf::error)>> open;
+  /// The ID of the last open request.
   uint64_t next_id = 0;
+  /// `MOVED` redirects followed.
   uint64_t moved = 0;
+  /// `ASK` redirects followed.
   uint64_t asks = 0;
+  /// Slot table refreshes made.
   uint64_t refreshes = 0;
 
+  /// Fails every waiting and open request with `errc::closed` and stops
+  /// the node gateways.
   ~router_state() {
     auto err = make_error(errc::closed, "cluster gateway closed");
     for (auto& f : waiting)
@@ -61,9 +72,11 @@ struct router_state {
       caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
   }
 
+  /// The actor's name in CAF's logs.
   static inline const char* name = "pulse.cluster_router";
 };
 
+/// The router actor.
 using router_ptr = caf::stateful_actor<router_state>*;
 
 /// Sends the request to a node's gateway, answering `ok` or `err`.
