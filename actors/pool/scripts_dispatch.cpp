@@ -191,11 +191,20 @@ const script& resync() {
 local w = ARGV[1]
 if not member(w) then return {'lost'} end
 redis.call('DEL', q(w))
+-- The jobs the worker runs, by key: their epochs.
+local runs = {}
+for i = 2, #ARGV, 2 do runs[ARGV[i]] = ARGV[i + 1] end
 local n = 0
 for _, k in ipairs(redis.call('SMEMBERS', owned(w))) do
   local r = get(k)
   if r and r.o == w then
-    if r.s == 'p' then
+    if r.s == 'p' and runs[k] == r.e then
+      -- Started under this epoch, its confirm lost with the connection:
+      -- it runs (as confirm would record), not started a second time.
+      r.s = 'r'
+      put(k, r)
+      redis.call('DECR', QUEUED)
+    elseif r.s == 'p' then
       assign(k, r, w)
       n = n + 1
     end

@@ -65,6 +65,18 @@ BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
   redis()("HDEL", pfx + "jobs", "stopped");
   redis()("HDEL", pfx + "payloads", "stopped");
   redis()("SREM", pfx + "owned:" + w, "stopped");
+  // And a start whose confirm was lost: the worker runs it, its record is
+  // still pending under the same epoch.
+  BOOST_TEST(!n->dispatch("unconfirmed", "x"));
+  auto rec = redis()("HGET", pfx + "jobs", "unconfirmed");
+  BOOST_REQUIRE(rec);
+  auto running_rec = rec->str;
+  auto at = running_rec.find("|r|");
+  BOOST_REQUIRE(at != std::string::npos);
+  auto pending_rec = running_rec;
+  pending_rec.replace(at, 3, "|p|");
+  redis()("HSET", pfx + "jobs", "unconfirmed", pending_rec);
+  redis()("INCR", pfx + "queued");
   // Drop every connection but ours: the worker's poll fails.
   redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
   BOOST_TEST(wait_until([&] { return log->owner("lost") == w; }, 10s));
@@ -72,6 +84,13 @@ BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
   BOOST_TEST(log->count('s', "lost") == 1u);
   BOOST_TEST(log->count('s', "before") == 1u); // running jobs untouched
   BOOST_TEST(log->count('x', "before") == 0u);
+  // The unconfirmed one is recorded as running under its epoch: not
+  // queued again (a new epoch would fence its retried confirm).
+  auto after = redis()("HGET", pfx + "jobs", "unconfirmed");
+  BOOST_REQUIRE(after);
+  BOOST_TEST(after->str == running_rec);
+  BOOST_TEST(log->count('s', "unconfirmed") == 1u);
+  BOOST_TEST(log->count('x', "unconfirmed") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(dead_workers_leave_the_membership) {

@@ -66,8 +66,12 @@ BOOST_AUTO_TEST_CASE(ticker_first_tick_and_period_change) {
   }));
   {
     std::lock_guard<std::mutex> guard{s->mtx};
+    // One period after the ticker joined (on Redis' clock): not at once,
+    // and not a period late (the join itself is a round trip, slow in a
+    // sanitized build).
     auto first = s->ticks[0] - t0;
-    BOOST_TEST((first >= 150ms && first <= 400ms));
+    BOOST_TEST((first >= 150ms && first <= 1s),
+               (first / 1ms) << " ms to the first tick");
   }
   // Another creator with another period replaces the shared entry.
   auto t2 = n->new_ticker("first", 50ms, [](int64_t) {});
