@@ -19,6 +19,7 @@
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/collector.hpp"
 #include "tests/support/fixtures.hpp"
+#include "tests/support/pubsub_inbox.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/tls_fixture.hpp"
 #include "tests/support/text.hpp"
@@ -45,26 +46,6 @@ size_t count(const std::string& text, const std::string& part) {
        ++pos)
     ++n;
   return n;
-}
-
-struct inbox {
-  std::mutex mtx;
-  std::vector<std::string> payloads;
-  size_t size() {
-    std::lock_guard<std::mutex> guard{mtx};
-    return payloads.size();
-  }
-};
-
-pubsub_subscriber_actor::behavior_type
-subscriber(pubsub_subscriber_actor::pointer, std::shared_ptr<inbox> box) {
-  return {
-    [=](const pubsub_message& m) {
-      std::lock_guard<std::mutex> guard{box->mtx};
-      box->payloads.push_back(m.payload);
-    },
-    [=](resub_atom, const std::string&) {},
-  };
 }
 
 // Connects once with `o` and returns the error text (empty on success).
@@ -124,8 +105,8 @@ BOOST_AUTO_TEST_CASE(every_connection_kind_runs_over_tls) {
   BOOST_TEST((*batch)[0].str.size() == 100u + 499u * 7u);
   BOOST_TEST(*(*batch)[1].as_integer() == 100 + 250 * 7);
   // Pub/sub over TLS.
-  auto box = std::make_shared<inbox>();
-  auto sub = sys.spawn(subscriber, box);
+  auto box = std::make_shared<pubsub_inbox>();
+  auto sub = sys.spawn(pubsub_inbox_subscriber, box);
   caf::scoped_actor self{sys};
   self->request((*rt)->pubsub(), 5s, sub_atom::value, std::string{"ch"}, sub)
     .receive([](bool ok) { BOOST_TEST(ok); },
