@@ -14,6 +14,7 @@
 
 #include "pulse/actors/redis/connect.hpp"
 #include "pulse/actors/redis/gateway.hpp"
+#include "pulse/actors/redis/tls.hpp"
 #include "pulse/actors/streaming/reader.hpp"
 #include "pulse/actors/streaming/stream.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -180,6 +181,39 @@ BOOST_AUTO_TEST_CASE(stream_reader_receives_events_over_tls) {
   BOOST_TEST(events[199].payload.size() == 4u + 199u * 50u);
   for (auto& a : {caf::actor_cast<caf::actor>(*r), sub})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(further_connections_resume_the_tls_session) {
+  tls_certs certs;
+  tls_redis srv{certs};
+  // Connecting reads the `CLIENT ID` reply, and with it the session ticket
+  // the server sent after the handshake (TLS 1.3).
+  auto connect_once = [&](const redis_options& o) {
+    auto before = detail::tls_sessions_resumed();
+    auto s = connect_redis(o);
+    BOOST_REQUIRE_MESSAGE(s, describe(s));
+    return detail::tls_sessions_resumed() - before;
+  };
+  // The first connection to this server: a full handshake; the next ones
+  // resume its session.
+  BOOST_TEST(connect_once(srv.opts()) == 0u);
+  BOOST_TEST(connect_once(srv.opts()) == 1u);
+  BOOST_TEST(connect_once(srv.opts()) == 1u);
+  // Other TLS options (no verification) never reuse a verified session.
+  auto loose = srv.opts();
+  loose.tls_verify = false;
+  BOOST_TEST(connect_once(loose) == 0u);
+  BOOST_TEST(connect_once(loose) == 1u);
+  // A runtime's connections resume too, and work.
+  pulse::config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  caf::actor_system sys{cfg};
+  auto before = detail::tls_sessions_resumed();
+  auto rt = runtime::start(sys, runtime_options(srv.opts()));
+  BOOST_REQUIRE_MESSAGE(rt, describe(rt));
+  client c{sys, (*rt)->gateway(), 10s};
+  BOOST_TEST(c("SET", "k", "v")->str == "OK");
+  BOOST_TEST(detail::tls_sessions_resumed() > before);
 }
 
 BOOST_AUTO_TEST_CASE(rediss_url_and_server_name_connect) {
