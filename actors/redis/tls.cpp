@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -94,6 +95,21 @@ caf::error bad_file(const char* key, const std::string& path) {
                                             + "\": cannot load: " + cause);
 }
 
+/// A file's identity for the caches: inode (a file replaced by a rename or
+/// a symlink swap), modification time and size
+/// (empty when the path is empty or cannot be read: then the context is
+/// built again and reports the error).
+std::string file_stamp(const std::string& path) {
+  if (path.empty())
+    return "-";
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return {};
+  return std::to_string(st.st_ino) + "/" + std::to_string(st.st_mtim.tv_sec)
+         + "." + std::to_string(st.st_mtim.tv_nsec) + "/"
+         + std::to_string(st.st_size);
+}
+
 // -- session resumption -------------------------------------------------------
 
 /// The last resumable session per endpoint and TLS configuration, so a
@@ -120,14 +136,18 @@ int key_slot() {
   return idx;
 }
 
-/// The cache key: endpoint, verified name and every file and flag that
-/// decides whether a session may be trusted again.
+/// The cache key: endpoint, verified name and every file (with its
+/// `file_stamp`: a rotated CA never resumes a session verified by the old
+/// one) and flag that decides whether a session may be trusted again.
 const std::string* intern_key(const redis_options& opts,
                               const std::string& where,
                               const std::string& name) {
   auto k = where + '\n' + name + '\n' + opts.tls_ca_file + '\n'
            + opts.tls_cert_file + '\n' + opts.tls_key_file + '\n'
-           + (opts.tls_verify ? "1" : "0");
+           + (opts.tls_verify ? "1" : "0") + '\n'
+           + file_stamp(opts.tls_ca_file) + '|'
+           + file_stamp(opts.tls_cert_file) + '|'
+           + file_stamp(opts.tls_key_file);
   auto& c = sessions();
   std::lock_guard<std::mutex> guard{c.mtx};
   return &*c.keys.insert(std::move(k)).first;
@@ -295,11 +315,45 @@ std::string tls_error_text(SSL* ssl, int ret, int code) {
   return "TLS error " + std::to_string(code);
 }
 
+/// The last SSL context per TLS configuration, reused while its CA,
+/// certificate and key files keep their modification time and size; a
+/// rotated file builds a new one at the next connect.
+caf::expected<ctx_ptr> context_for(const redis_options& opts) {
+  struct entry {
+    std::string stamps;
+    ctx_ptr ctx;
+  };
+  static std::mutex mtx;
+  static auto* cache = new std::map<std::string, entry>;
+  auto ca = file_stamp(opts.tls_ca_file);
+  auto cert = file_stamp(opts.tls_cert_file);
+  auto key = file_stamp(opts.tls_key_file);
+  auto stamps = ca + "|" + cert + "|" + key;
+  auto name = opts.tls_ca_file + '\n' + opts.tls_cert_file + '\n'
+              + opts.tls_key_file + '\n' + (opts.tls_verify ? "1" : "0");
+  bool cacheable = !ca.empty() && !cert.empty() && !key.empty();
+  if (cacheable) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = cache->find(name);
+    if (i != cache->end() && i->second.stamps == stamps) {
+      SSL_CTX_up_ref(i->second.ctx.get());
+      return ctx_ptr{i->second.ctx.get()};
+    }
+  }
+  auto ctx = make_context(opts);
+  if (!ctx || !cacheable)
+    return ctx;
+  SSL_CTX_up_ref(ctx->get());
+  std::lock_guard<std::mutex> guard{mtx};
+  (*cache)[name] = entry{std::move(stamps), ctx_ptr{ctx->get()}};
+  return ctx;
+}
+
 caf::expected<SSL*> tls_connect(int fd, const redis_options& opts,
                                 const std::string& host,
                                 const std::string& where,
                                 clock_type::time_point until) {
-  auto ctx = make_context(opts);
+  auto ctx = context_for(opts);
   if (!ctx)
     return ctx.error();
   ssl_ptr ssl{SSL_new(ctx->get())};

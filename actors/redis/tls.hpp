@@ -23,8 +23,9 @@ caf::error check_tls_options(const redis_options& opts);
 
 /// Runs a TLS client handshake on the connected socket `fd` by `until` and
 /// returns the session (the caller owns it: `SSL_free`; it does not own
-/// `fd`). The socket is made non-blocking. The context is built on every
-/// call, so reconnects read rotated certificate files again: TLS 1.2 or
+/// `fd`). The socket is made non-blocking. The context is built again
+/// whenever a CA, certificate or key file changed (modification time or
+/// size), so reconnects pick up rotated files: TLS 1.2 or
 /// newer; with `tls_verify`, the server's chain is checked against
 /// `tls_ca_file` (or the system store) and its name against
 /// `tls_server_name` (default `host`; DNS names and IP addresses, no

@@ -6,6 +6,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <csignal>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -214,6 +216,35 @@ BOOST_AUTO_TEST_CASE(further_connections_resume_the_tls_session) {
   client c{sys, (*rt)->gateway(), 10s};
   BOOST_TEST(c("SET", "k", "v")->str == "OK");
   BOOST_TEST(detail::tls_sessions_resumed() > before);
+}
+
+BOOST_AUTO_TEST_CASE(a_rotated_ca_file_applies_at_the_next_connect) {
+  tls_certs certs;
+  tls_redis srv{certs};
+  auto o = srv.opts();
+  o.tls_ca_file = certs.file("rotating-ca.crt");
+  // Rotates the way deployments do: a new file renamed over the old one.
+  auto install = [&](const std::string& from) {
+    std::ifstream in{certs.file(from), std::ios::binary};
+    std::ofstream out{o.tls_ca_file + ".new", std::ios::binary};
+    out << in.rdbuf();
+    out.close();
+    BOOST_REQUIRE(std::rename((o.tls_ca_file + ".new").c_str(),
+                              o.tls_ca_file.c_str())
+                  == 0);
+  };
+  install("ca.crt");
+  BOOST_TEST(connect_error(o, errc::none).empty());
+  auto before = detail::tls_sessions_resumed();
+  BOOST_TEST(connect_error(o, errc::none).empty());
+  BOOST_TEST(detail::tls_sessions_resumed() == before + 1);
+  // A certificate that is no CA of the server in its place: neither the
+  // cached context nor the cached session hides the change.
+  install("wrongca-server.crt");
+  auto text = connect_error(o, errc::tls_failed);
+  BOOST_TEST(contains(text, "certificate verify failed"), text);
+  install("ca.crt");
+  BOOST_TEST(connect_error(o, errc::none).empty());
 }
 
 BOOST_AUTO_TEST_CASE(rediss_url_and_server_name_connect) {
