@@ -70,6 +70,28 @@ int64_t dlq_len(client& c) {
   return c("XLEN", dead_letters::key(dlq))->integer;
 }
 
+// Has an event-based actor send `(xs...)` to `sink` without blocking and
+// returns the answer (a `T`) or the error it got, as the test sees them.
+template <class T, class... Ts>
+std::pair<T, caf::error> ask_sink(caf::actor_system& sys,
+                                  caf::scoped_actor& self, sink_actor sink,
+                                  Ts... xs) {
+  auto me = caf::actor{self};
+  sys.spawn([=](caf::event_based_actor* a) {
+    a->request(sink, 10s, xs...)
+      .then([=](const T& r) { a->send(me, r); },
+            [=](caf::error& err) { a->send(me, err); });
+  });
+  T out{};
+  caf::error failure;
+  self->receive([&](const T& r) { out = r; },
+                [&](caf::error& err) { failure = std::move(err); },
+                caf::after(15s) >> [&] {
+                  failure = make_error(errc::timeout, "no answer");
+                });
+  return {out, failure};
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(dead_letter_streams, actor_fixture)
@@ -225,28 +247,10 @@ BOOST_AUTO_TEST_CASE(an_actor_redrives_a_sinks_dead_letters_by_message) {
   so.start = "$";
   auto sink = spawn_sink(*rt, "billing", {"orders"}, so);
   BOOST_REQUIRE_MESSAGE(sink, describe(sink));
-  // An event-based actor asks the sink without blocking and reports the
-  // outcome (or the error's code) to the test.
   auto ask = [&](std::string stream, dead_letter_selection which) {
-    auto me = caf::actor{*self};
-    auto s = *sink;
-    sys->spawn([=](caf::event_based_actor* a) {
-      a->request(s, 10s, dl_redrive_atom::value, stream, which, uint64_t{0})
-        .then(
-          [=](const redrive_result& r) {
-            a->send(me, r.moved, r.missing, r.skipped);
-          },
-          [=](caf::error& err) { a->send(me, err); });
-    });
-    redrive_result out;
-    caf::error failure;
-    (*self)->receive(
-      [&](uint64_t moved, uint64_t missing, uint64_t skipped) {
-        out = redrive_result{moved, missing, skipped};
-      },
-      [&](caf::error& err) { failure = std::move(err); },
-      caf::after(15s) >> [&] { failure = make_error(errc::timeout, "none"); });
-    return std::make_pair(out, failure);
+    return ask_sink<redrive_result>(*sys, *self, *sink,
+                                    dl_redrive_atom::value, stream, which,
+                                    uint64_t{0});
   };
   // By ID, on the sink's stream "orders": one moves, one is missing.
   auto [r, err] = ask("orders", dead_letter_selection::by_ids({first, "9-9"}));
@@ -279,23 +283,9 @@ BOOST_AUTO_TEST_CASE(an_actor_purges_a_sinks_dead_letters_by_message) {
   so.start = "$";
   auto sink = spawn_sink(*rt, "billing", {"orders"}, so);
   BOOST_REQUIRE_MESSAGE(sink, describe(sink));
-  // An event-based actor asks the sink without blocking and reports the
-  // count (or the error) to the test.
   auto ask = [&](std::string stream, dead_letter_selection which) {
-    auto me = caf::actor{*self};
-    auto s = *sink;
-    sys->spawn([=](caf::event_based_actor* a) {
-      a->request(s, 10s, dl_purge_atom::value, stream, which)
-        .then([=](uint64_t n) { a->send(me, n); },
-              [=](caf::error& err) { a->send(me, err); });
-    });
-    uint64_t out = 0;
-    caf::error failure;
-    (*self)->receive(
-      [&](uint64_t n) { out = n; },
-      [&](caf::error& err) { failure = std::move(err); },
-      caf::after(15s) >> [&] { failure = make_error(errc::timeout, "none"); });
-    return std::make_pair(out, failure);
+    return ask_sink<uint64_t>(*sys, *self, *sink, dl_purge_atom::value,
+                              stream, which);
   };
   // By ID on the sink's stream: one is there, one is not.
   auto [n, err] = ask("orders", dead_letter_selection::by_ids({first, "9-9"}));
