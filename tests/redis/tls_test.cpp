@@ -60,16 +60,28 @@ std::string connect_error(const redis_options& o, errc expected) {
   return render(s.error());
 }
 
+// A two-thread actor system config (first base of `tls_system`, so it is
+// ready before the system).
+struct two_thread_config {
+  two_thread_config() {
+    cfg.set("scheduler.max-threads", 2);
+  }
+  pulse::config cfg;
+};
+
+// Fixture: the test certificates, a TLS server requiring client
+// certificates, and an actor system.
+struct tls_system : two_thread_config {
+  tls_certs certs;
+  tls_redis srv{certs};
+  caf::actor_system sys{cfg};
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(tls)
 
-BOOST_AUTO_TEST_CASE(every_connection_kind_runs_over_tls) {
-  tls_certs certs;
-  tls_redis srv{certs};
-  pulse::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
+BOOST_FIXTURE_TEST_CASE(every_connection_kind_runs_over_tls, tls_system) {
   auto rt = runtime::start(sys, runtime_options(srv.opts()));
   BOOST_REQUIRE_MESSAGE(rt, describe(rt));
   // The blocking client on the pipelined gateway.
@@ -148,12 +160,7 @@ BOOST_AUTO_TEST_CASE(every_connection_kind_runs_over_tls) {
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
-BOOST_AUTO_TEST_CASE(stream_reader_receives_events_over_tls) {
-  tls_certs certs;
-  tls_redis srv{certs};
-  pulse::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
+BOOST_FIXTURE_TEST_CASE(stream_reader_receives_events_over_tls, tls_system) {
   auto rt = runtime::start(sys, runtime_options(srv.opts()));
   BOOST_REQUIRE_MESSAGE(rt, describe(rt));
   reader_options ro;
@@ -185,9 +192,8 @@ BOOST_AUTO_TEST_CASE(stream_reader_receives_events_over_tls) {
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
-BOOST_AUTO_TEST_CASE(further_connections_resume_the_tls_session) {
-  tls_certs certs;
-  tls_redis srv{certs};
+BOOST_FIXTURE_TEST_CASE(further_connections_resume_the_tls_session,
+                        tls_system) {
   // Connecting reads the `CLIENT ID` reply, and with it the session ticket
   // the server sent after the handshake (TLS 1.3).
   auto connect_once = [&](const redis_options& o) {
@@ -207,9 +213,6 @@ BOOST_AUTO_TEST_CASE(further_connections_resume_the_tls_session) {
   BOOST_TEST(connect_once(loose) == 0u);
   BOOST_TEST(connect_once(loose) == 1u);
   // A runtime's connections resume too, and work.
-  pulse::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
   auto before = detail::tls_sessions_resumed();
   auto rt = runtime::start(sys, runtime_options(srv.opts()));
   BOOST_REQUIRE_MESSAGE(rt, describe(rt));
@@ -218,9 +221,8 @@ BOOST_AUTO_TEST_CASE(further_connections_resume_the_tls_session) {
   BOOST_TEST(detail::tls_sessions_resumed() > before);
 }
 
-BOOST_AUTO_TEST_CASE(a_rotated_ca_file_applies_at_the_next_connect) {
-  tls_certs certs;
-  tls_redis srv{certs};
+BOOST_FIXTURE_TEST_CASE(a_rotated_ca_file_applies_at_the_next_connect,
+                        tls_system) {
   auto o = srv.opts();
   o.tls_ca_file = certs.file("rotating-ca.crt");
   // Rotates the way deployments do: a new file renamed over the old one.
@@ -393,15 +395,10 @@ BOOST_AUTO_TEST_CASE(tls_options_that_do_not_fit_are_config_errors) {
   BOOST_TEST(code_of(rt.error()) == errc::invalid_config, render(rt.error()));
 }
 
-BOOST_AUTO_TEST_CASE(tls_server_killed_and_restarted) {
+BOOST_FIXTURE_TEST_CASE(tls_server_killed_and_restarted, tls_system) {
   // The default action: a write that raised SIGPIPE would end the process
   // (Boost.Test may have installed a handler of its own).
   std::signal(SIGPIPE, SIG_DFL);
-  tls_certs certs;
-  tls_redis srv{certs};
-  pulse::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
   auto rt = runtime::start(sys, runtime_options(srv.opts()));
   BOOST_REQUIRE_MESSAGE(rt, describe(rt));
   client c{sys, (*rt)->gateway(), 10s};
