@@ -115,6 +115,25 @@ struct gateway_stats {
   latency_histogram latency;
 };
 
+/// Adds the counters of `from` to `into` (e.g. the node gateways behind a
+/// cluster router, or every gateway of one role in a metrics scrape): every
+/// count and gauge is summed and the latency histograms are merged;
+/// `connected` is left alone (each caller decides what "up" means for the
+/// sum).
+inline void merge(gateway_stats& into, const gateway_stats& from) {
+  into.sent += from.sent;
+  into.replies += from.replies;
+  into.errors += from.errors;
+  into.timeouts += from.timeouts;
+  into.reconnects += from.reconnects;
+  into.script_reloads += from.script_reloads;
+  into.refused_retries += from.refused_retries;
+  into.lost_retries += from.lost_retries;
+  into.queued += from.queued;
+  into.in_flight += from.in_flight;
+  into.latency.merge(from.latency);
+}
+
 /// Makes `gateway_stats` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gateway_stats& x) {
