@@ -236,8 +236,12 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
     [self](stats_atom) {
       auto rp = self->make_response_promise();
       auto& st = self->state;
+      // The node gateways' counters added up, plus the router's own.
+      gateway_stats own;
+      own.moved_redirects = st.moved;
+      own.ask_redirects = st.asks;
       if (st.nodes.empty()) {
-        rp.deliver(gateway_stats{});
+        rp.deliver(own);
         return;
       }
       struct acc_t {
@@ -246,6 +250,7 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
         bool all_up = true;
       };
       auto acc = std::make_shared<acc_t>();
+      acc->sum = own;
       acc->pending = st.nodes.size();
       for (auto& kv : st.nodes) {
         bool is_master = std::find(st.table.masters.begin(),
