@@ -164,26 +164,9 @@ double cluster_run_load(caf::actor_system& sys, const gateway_actor& gw,
   for (size_t i = 0; i < actors; ++i)
     loaders.push_back(sys.spawn(cluster_load_actor, gw, per_actor, window,
                                 "k" + std::to_string(i) + ":"));
-  caf::scoped_actor self{sys};
-  auto t0 = clock_type::now();
-  for (auto& l : loaders)
-    self->send(l, cl_go_atom::value);
-  size_t ok = 0;
-  size_t answered = 0;
-  bool timed_out = false;
-  while (answered < loaders.size() && !timed_out)
-    self->receive(
-      [&](bool b) {
-        ++answered;
-        ok += b ? 1 : 0;
-      },
-      caf::after(120s) >> [&] { timed_out = true; });
-  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-  for (auto& l : loaders)
-    self->send_exit(l, caf::exit_reason::user_shutdown);
-  if (ok != loaders.size())
-    return -1;
-  return static_cast<double>(per_actor * actors) / secs;
+  auto secs = run_loaders(sys, loaders, caf::make_message(cl_go_atom::value),
+                          120s);
+  return secs < 0 ? -1 : static_cast<double>(per_actor * actors) / secs;
 }
 
 // p50 and p99 round trip (µs) of GET on keys of all slots, one at a time,

@@ -88,25 +88,9 @@ double pipelined_sets(caf::actor_system& sys, const gateway_actor& gw,
   for (size_t i = 0; i < actors; ++i)
     loaders.push_back(sys.spawn(set_loader, gw, per_actor, window,
                                 "k" + std::to_string(i) + ":", value));
-  caf::scoped_actor self{sys};
-  auto t0 = clock_type::now();
-  for (auto& l : loaders)
-    self->send(l, go_atom::value);
-  size_t ok = 0;
-  bool timed_out = false;
-  for (size_t answered = 0; answered < loaders.size() && !timed_out;)
-    self->receive(
-      [&](bool b) {
-        ++answered;
-        ok += b ? 1 : 0;
-      },
-      caf::after(120s) >> [&] { timed_out = true; });
-  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-  for (auto& l : loaders)
-    self->send_exit(l, caf::exit_reason::user_shutdown);
-  if (ok != loaders.size())
-    return -1;
-  return static_cast<double>(per_actor * actors) / secs;
+  auto secs = run_loaders(sys, loaders, caf::make_message(go_atom::value),
+                          120s);
+  return secs < 0 ? -1 : static_cast<double>(per_actor * actors) / secs;
 }
 
 // p50 and p99 (µs) of PING one at a time from a blocking client.
