@@ -70,6 +70,22 @@ int64_t dlq_len(client& c) {
   return c("XLEN", dead_letters::key(dlq))->integer;
 }
 
+// Dead-letters event "created"/"first" and `more` events "e"/<i> of
+// "orders", then spawns sink "billing" on "orders" (new events only);
+// returns the first dead-letter ID and the sink.
+template <class Runtime>
+std::pair<std::string, sink_actor>
+billing_sink_with_dead_letters(client& c, Runtime& rt, int more) {
+  auto first = dead_letter_one(c, "created", "first");
+  for (int i = 0; i < more; ++i)
+    dead_letter_one(c, "e", std::to_string(i));
+  sink_options so;
+  so.start = "$";
+  auto sink = spawn_sink(rt, "billing", {"orders"}, so);
+  BOOST_REQUIRE_MESSAGE(sink, describe(sink));
+  return {first, *sink};
+}
+
 // Has an event-based actor send `(xs...)` to `sink` without blocking and
 // returns the answer (a `T`) or the error it got, as the test sees them.
 template <class T, class... Ts>
@@ -239,16 +255,12 @@ BOOST_AUTO_TEST_CASE(purge_by_id_and_all) {
 }
 
 BOOST_AUTO_TEST_CASE(an_actor_redrives_a_sinks_dead_letters_by_message) {
-  auto first = dead_letter_one(redis(), "created", "first");
   // More than one script run (500 entries each) for the "all" redrive.
-  for (int i = 0; i < 600; ++i)
-    dead_letter_one(redis(), "e", std::to_string(i));
-  sink_options so;
-  so.start = "$";
-  auto sink = spawn_sink(*rt, "billing", {"orders"}, so);
-  BOOST_REQUIRE_MESSAGE(sink, describe(sink));
+  auto made = billing_sink_with_dead_letters(redis(), *rt, 600);
+  auto first = made.first;
+  auto sink = made.second;
   auto ask = [&](std::string stream, dead_letter_selection which) {
-    return ask_sink<redrive_result>(*sys, *self, *sink,
+    return ask_sink<redrive_result>(*sys, *self, sink,
                                     dl_redrive_atom::value, stream, which,
                                     uint64_t{0});
   };
@@ -272,19 +284,15 @@ BOOST_AUTO_TEST_CASE(an_actor_redrives_a_sinks_dead_letters_by_message) {
   BOOST_TEST(code_of(err) == errc::invalid_argument, render(err));
   std::tie(r, err) = ask("orders", dead_letter_selection{});
   BOOST_TEST(code_of(err) == errc::invalid_argument, render(err));
-  (*self)->send_exit(*sink, caf::exit_reason::user_shutdown);
+  (*self)->send_exit(sink, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_CASE(an_actor_purges_a_sinks_dead_letters_by_message) {
-  auto first = dead_letter_one(redis(), "created", "first");
-  for (int i = 0; i < 5; ++i)
-    dead_letter_one(redis(), "e", std::to_string(i));
-  sink_options so;
-  so.start = "$";
-  auto sink = spawn_sink(*rt, "billing", {"orders"}, so);
-  BOOST_REQUIRE_MESSAGE(sink, describe(sink));
+  auto made = billing_sink_with_dead_letters(redis(), *rt, 5);
+  auto first = made.first;
+  auto sink = made.second;
   auto ask = [&](std::string stream, dead_letter_selection which) {
-    return ask_sink<uint64_t>(*sys, *self, *sink, dl_purge_atom::value,
+    return ask_sink<uint64_t>(*sys, *self, sink, dl_purge_atom::value,
                               stream, which);
   };
   // By ID on the sink's stream: one is there, one is not.
@@ -303,7 +311,7 @@ BOOST_AUTO_TEST_CASE(an_actor_purges_a_sinks_dead_letters_by_message) {
   BOOST_TEST(code_of(err) == errc::invalid_argument, render(err));
   std::tie(n, err) = ask("orders", dead_letter_selection{});
   BOOST_TEST(code_of(err) == errc::invalid_argument, render(err));
-  (*self)->send_exit(*sink, caf::exit_reason::user_shutdown);
+  (*self)->send_exit(sink, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
