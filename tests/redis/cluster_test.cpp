@@ -78,6 +78,23 @@ std::string cluster_sample(const std::string& text, const std::string& series) {
   return text.substr(start, text.find('\n', start) - start);
 }
 
+// Half a migration of `key`'s slot: `to` imports it, `from` migrates it,
+// and `key` moves to `to` (`MIGRATE`), while the slot still belongs to
+// `from`, so `from` answers `ASK` for the key.
+void half_migrate(const cluster_fixture& f, const std::string& key,
+                  uint16_t from, uint16_t to) {
+  auto s = std::to_string(cluster::key_slot(key));
+  auto r1 = command_on(to, {"CLUSTER", "SETSLOT", s, "IMPORTING",
+                            f.node_id(from)});
+  BOOST_REQUIRE(r1 && !r1->is_error());
+  auto r2 = command_on(from, {"CLUSTER", "SETSLOT", s, "MIGRATING",
+                              f.node_id(to)});
+  BOOST_REQUIRE(r2 && !r2->is_error());
+  auto r3 = command_on(from, {"MIGRATE", "127.0.0.1", std::to_string(to), "",
+                              "0", "5000", "KEYS", key});
+  BOOST_REQUIRE_MESSAGE(r3 && !r3->is_error(), describe(r3));
+}
+
 } // namespace
 
 // An actor system and a runtime in cluster mode.
@@ -299,20 +316,11 @@ BOOST_FIXTURE_TEST_CASE(ask_during_a_migration_is_followed,
                         cluster_gateway_fixture) {
   auto key = key_on(1, "ask");
   auto slot = cluster::key_slot(key);
-  auto s = std::to_string(slot);
   BOOST_REQUIRE((*c)("SET", key, "x"));
   // Half a migration: the key moved, the slot still belongs to master 1.
   auto from = master_port(1);
   auto to = master_port(0);
-  auto r1 = command_on(to, {"CLUSTER", "SETSLOT", s, "IMPORTING",
-                            node_id(from)});
-  BOOST_REQUIRE(r1 && !r1->is_error());
-  auto r2 = command_on(from, {"CLUSTER", "SETSLOT", s, "MIGRATING",
-                              node_id(to)});
-  BOOST_REQUIRE(r2 && !r2->is_error());
-  auto r3 = command_on(from, {"MIGRATE", "127.0.0.1", std::to_string(to), "",
-                              "0", "5000", "KEYS", key});
-  BOOST_REQUIRE_MESSAGE(r3 && !r3->is_error(), describe(r3));
+  half_migrate(*this, key, from, to);
   BOOST_TEST(get_on(from, key).find("<ASK") == 0u);
   auto st0 = c->stats();
   BOOST_REQUIRE_MESSAGE(st0, describe(st0));
@@ -357,18 +365,9 @@ BOOST_FIXTURE_TEST_CASE(redirects_are_exported_as_metrics, cluster_fixture) {
   auto moved = move_slot(slot, master_port(2));
   BOOST_REQUIRE_MESSAGE(moved.empty(), moved);
   BOOST_REQUIRE(wait_owner(slot, master_port(2)));
-  auto s = std::to_string(cluster::key_slot(ask_key));
   auto from = master_port(1);
   auto to = master_port(0);
-  auto r1 = command_on(to, {"CLUSTER", "SETSLOT", s, "IMPORTING",
-                            node_id(from)});
-  BOOST_REQUIRE(r1 && !r1->is_error());
-  auto r2 = command_on(from, {"CLUSTER", "SETSLOT", s, "MIGRATING",
-                              node_id(to)});
-  BOOST_REQUIRE(r2 && !r2->is_error());
-  auto r3 = command_on(from, {"MIGRATE", "127.0.0.1", std::to_string(to), "",
-                              "0", "5000", "KEYS", ask_key});
-  BOOST_REQUIRE_MESSAGE(r3 && !r3->is_error(), describe(r3));
+  half_migrate(*this, ask_key, from, to);
   auto got = c("GET", moved_key);
   BOOST_REQUIRE_MESSAGE(got, describe(got));
   BOOST_TEST(got->str == "m");
