@@ -2,7 +2,9 @@
 // replicas and 1 pool node (one worker, 100 running jobs) alive, against the
 // same request on a runtime with nothing spawned, in the same run; and the
 // gateway's throughput (4 threads x batches of 100 SETs) while /metrics is
-// scraped every 100 ms against no scraping, alternating, in the same run.
+// scraped every 100 ms against no scraping, alternating, in the same run;
+// and the same load on a runtime with the endpoint on and scraped every
+// second against a runtime with metrics off (no port), alternating.
 //
 // Usage: metrics_bench [--port=N] [--runs=3] [--scale=1.0]
 
@@ -59,9 +61,10 @@ std::vector<double> scrape(uint16_t port, const char* path, size_t n,
 
 /// SETs per second through `rt`'s shared gateway for `d`: 4 threads, each
 /// sending batches of 100 SETs (blocking client). With `scrape_port` set, a
-/// fifth thread GETs /metrics every 100 ms meanwhile.
+/// fifth thread GETs /metrics every `every` meanwhile.
 double set_rate(runtime& rt, std::chrono::milliseconds d,
-                uint16_t scrape_port) {
+                uint16_t scrape_port,
+                std::chrono::milliseconds every = std::chrono::milliseconds{100}) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> ops{0};
   std::vector<std::thread> threads;
@@ -82,7 +85,9 @@ double set_rate(runtime& rt, std::chrono::milliseconds d,
       while (!stop) {
         httplib::Client c{"127.0.0.1", scrape_port};
         c.Get("/metrics");
-        std::this_thread::sleep_for(std::chrono::milliseconds{100});
+        for (auto slept = std::chrono::milliseconds{0}; slept < every && !stop;
+             slept += std::chrono::milliseconds{10})
+          std::this_thread::sleep_for(std::chrono::milliseconds{10});
       }
     }};
   auto t0 = clock_type::now();
@@ -104,7 +109,7 @@ int main(int argc, char** argv) {
   pulse::config cfg;
   read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(50 * tgt.scale);
-  std::vector<double> full50, full90, empty50, scraped, quiet;
+  std::vector<double> full50, full90, empty50, scraped, quiet, on, off;
   size_t full_bytes = 0, empty_bytes = 0;
   for (int run = 0; run < tgt.runs; ++run) {
     caf::actor_system sys{cfg};
@@ -113,7 +118,9 @@ int main(int argc, char** argv) {
     auto empty = runtime::start(sys, o);
     o.metrics.port = free_loopback_port();
     auto rt = runtime::start(sys, o);
-    if (!rt || !empty) {
+    o.metrics.port = 0;
+    auto dark = runtime::start(sys, o); // metrics off: no endpoint
+    if (!rt || !empty || !dark) {
       std::fprintf(stderr, "cannot start runtime\n");
       return 1;
     }
@@ -160,6 +167,16 @@ int main(int argc, char** argv) {
       (first_on ? scraped : quiet).push_back(a);
       (first_on ? quiet : scraped).push_back(b);
     }
+    // Metrics on (scraped every second) against off, two runtimes (ABBA).
+    for (int k = 0; k < 2; ++k) {
+      bool first_on = k == 1;
+      auto a = first_on ? set_rate(**rt, d, port, std::chrono::seconds{1})
+                        : set_rate(**dark, d, 0);
+      auto b = first_on ? set_rate(**dark, d, 0)
+                        : set_rate(**rt, d, port, std::chrono::seconds{1});
+      (first_on ? on : off).push_back(a);
+      (first_on ? off : on).push_back(b);
+    }
     (*node)->close();
     for (auto& m : maps)
       m->close();
@@ -173,5 +190,8 @@ int main(int argc, char** argv) {
   report("metrics", "set_ops_per_s_scraped_every_100ms", median(scraped),
          "set_ops_per_s_not_scraped", median(quiet), true,
          fmt::format("\"samples\":{}", scraped.size()));
+  report("metrics", "set_ops_per_s_metrics_on_scraped_every_1s", median(on),
+         "set_ops_per_s_metrics_off", median(off), true,
+         fmt::format("\"samples\":{}", on.size()));
   return 0;
 }
