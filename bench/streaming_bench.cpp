@@ -12,6 +12,7 @@
 
 #include "pulse/actors/streaming/sink.hpp"
 #include "bench/common.hpp"
+#include "bench/process_stats.hpp"
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/runtime.hpp"
@@ -244,56 +245,6 @@ std::pair<double, double> sink_latency(runtime& rt, size_t n) {
   return {quantile(us, 0.5), quantile(us, 0.99)};
 }
 
-// Raw baseline: thread A blocks in XREADGROUP, thread B adds and times the
-// round trip until A saw the entry.
-double raw_latency(uint16_t port, size_t n) {
-  std::string key = "pulse:stream:bench-rawlat";
-  auto c = connect_raw(port);
-  freeReplyObject(redisCommand(c, "DEL %s", key.c_str()));
-  freeReplyObject(redisCommand(c, "XGROUP CREATE %s g $ MKSTREAM", key.c_str()));
-  std::atomic<size_t> seen{0};
-  std::atomic<bool> stop{false};
-  std::thread reader{[&] {
-    auto r = connect_raw(port);
-    while (!stop) {
-      auto rep = static_cast<redisReply*>(redisCommand(
-        r, "XREADGROUP GROUP g c COUNT 10 BLOCK 100 STREAMS %s >",
-        key.c_str()));
-      if (rep && rep->type == REDIS_REPLY_ARRAY) {
-        auto entries = rep->element[0]->element[1];
-        for (size_t i = 0; i < entries->elements; ++i)
-          freeReplyObject(redisCommand(r, "XACK %s g %s", key.c_str(),
-                                       entries->element[i]->element[0]->str));
-        seen += entries->elements;
-      }
-      if (rep)
-        freeReplyObject(rep);
-    }
-    redisFree(r);
-  }};
-  std::this_thread::sleep_for(50ms);
-  std::vector<double> us;
-  for (size_t i = 0; i < n; ++i) {
-    auto before = seen.load();
-    auto t0 = clock_type::now();
-    auto payload = std::to_string(i);
-    freeReplyObject(redisCommand(c, "XADD %s * n ev p %s", key.c_str(),
-                                 payload.c_str()));
-    auto deadline = t0 + 5s;
-    while (seen.load() == before && clock_type::now() < deadline)
-      std::this_thread::yield();
-    if (seen.load() == before)
-      break; // lost: reported as missing samples rather than a hang
-    us.push_back(std::chrono::duration<double, std::micro>(clock_type::now()
-                                                           - t0)
-                   .count());
-  }
-  stop = true;
-  reader.join();
-  redisFree(c);
-  return quantile(us, 0.5);
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -327,7 +278,7 @@ int main(int argc, char** argv) {
       auto [p50, p99] = sink_latency(**rt, nl);
       lat.push_back(p50);
       lat99.push_back(p99);
-      raw_lat.push_back(raw_latency(tgt.port, nl));
+      raw_lat.push_back(raw_stream_hop_p50(tgt.port, nl));
       client c{sys, (*rt)->gateway()};
       c("FLUSHALL");
     }
