@@ -30,6 +30,7 @@
 #include "pulse/runtime/metrics.hpp"
 #include "pulse/runtime/runtime.hpp"
 #include "tests/support/cluster_fixture.hpp"
+#include "tests/support/cluster_runtime.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/print.hpp"
 #include "tests/support/sentinel_fixture.hpp"
@@ -96,32 +97,6 @@ void half_migrate(const cluster_fixture& f, const std::string& key,
 }
 
 } // namespace
-
-// An actor system and a runtime in cluster mode.
-struct cluster_runtime {
-  explicit cluster_runtime(const redis_options& r) {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    options o;
-    o.redis = r;
-    o.log_level = "warn";
-    auto started = runtime::start(*sys, o);
-    if (!started)
-      throw std::runtime_error("cannot start runtime: "
-                               + render(started.error()));
-    rt = std::move(*started);
-    redis.emplace(*sys, rt->gateway(), std::chrono::seconds{10});
-  }
-  ~cluster_runtime() {
-    redis.reset();
-    rt.reset();
-    sys.reset();
-  }
-  pulse::config cfg;
-  std::optional<caf::actor_system> sys;
-  std::unique_ptr<pulse::runtime> rt;
-  std::optional<client> redis;
-};
 
 struct cluster_counting_task : task_handler {
   std::atomic<uint64_t> runs{0};
