@@ -24,6 +24,7 @@
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/cluster_slot.hpp"
 #include "pulse/actors/rmap/rmap.hpp"
+#include "pulse/actors/streaming/reader.hpp"
 #include "pulse/actors/streaming/sink.hpp"
 #include "pulse/actors/streaming/stream.hpp"
 #include "pulse/actors/streaming/subscription.hpp"
@@ -113,6 +114,12 @@ BOOST_FIXTURE_TEST_CASE(streams_maps_and_pools_survive_migrations_and_failover,
   BOOST_REQUIRE_MESSAGE(sink, describe(sink));
   auto sub = subscription::attach(*crt.sys, *sink);
   BOOST_REQUIRE_MESSAGE(sub, describe(sub));
+  reader_options ro;
+  ro.block = 50ms;
+  auto reader = spawn_reader(rt, {stream_name}, ro);
+  BOOST_REQUIRE_MESSAGE(reader, describe(reader));
+  auto reading = subscription::attach(*crt.sys, *reader);
+  BOOST_REQUIRE_MESSAGE(reading, describe(reading));
   auto writer_map = rmap::map::join(rt, map_name);
   BOOST_REQUIRE_MESSAGE(writer_map, describe(writer_map));
   auto watcher_map = rmap::map::join(rt, map_name);
@@ -126,7 +133,7 @@ BOOST_FIXTURE_TEST_CASE(streams_maps_and_pools_survive_migrations_and_failover,
   std::atomic<bool> stop_consuming{false};
   scenario_tally adds, writes, jobs;
   std::mutex seen_mtx;
-  std::set<int> seen;
+  std::set<int> seen, read;
   std::vector<std::thread> threads;
   threads.emplace_back([&] {
     client c{*crt.sys, rt.gateway(), std::chrono::seconds{10}};
@@ -159,6 +166,15 @@ BOOST_FIXTURE_TEST_CASE(streams_maps_and_pools_survive_migrations_and_failover,
         seen.insert(std::stoi(ev->payload));
       }
       (*sub)->ack(*ev);
+    }
+  });
+  threads.emplace_back([&] {
+    while (!stop_consuming) {
+      auto ev = (*reading)->next(100ms);
+      if (!ev)
+        continue;
+      std::lock_guard<std::mutex> guard{seen_mtx};
+      read.insert(std::stoi(ev->payload));
     }
   });
   // Stops and joins every thread, also when a check below ends the case.
@@ -202,7 +218,8 @@ BOOST_FIXTURE_TEST_CASE(streams_maps_and_pools_survive_migrations_and_failover,
   stop = true;
   for (size_t i = 0; i < 3; ++i)
     threads[i].join();
-  // Nothing acknowledged is lost: every acked add reaches the sink, every
+  // Nothing acknowledged is lost: every acked add reaches the sink and the
+  // reader, every
   // acked write is in the hash and in the watching replica, every
   // acknowledged dispatch ran.
   auto added = adds.snapshot();
@@ -214,6 +231,14 @@ BOOST_FIXTURE_TEST_CASE(streams_maps_and_pools_survive_migrations_and_failover,
     return true;
   }, 20s);
   BOOST_TEST(consumed_all, "acked stream adds never delivered to the sink");
+  auto read_all = wait_until([&] {
+    std::lock_guard<std::mutex> g{seen_mtx};
+    for (auto i : added)
+      if (read.count(i) == 0)
+        return false;
+    return true;
+  }, 20s);
+  BOOST_TEST(read_all, "acked stream adds the reader never saw");
   auto written = writes.snapshot();
   auto& c = *crt.redis;
   size_t missing_in_hash = 0;
@@ -246,6 +271,7 @@ BOOST_FIXTURE_TEST_CASE(streams_maps_and_pools_survive_migrations_and_failover,
     << " ms");
   join_all();
   sub->reset();
+  reading->reset();
   writer_map->reset();
   watcher_map->reset();
   node->reset();
