@@ -8,7 +8,8 @@
 //   started and was confirmed), against a raw hiredis `RPUSH` loop keeping
 //   as many commands in flight as there are dispatchers.
 // * sinks: 1, 10, 100 sinks in one runtime, each on its own stream with an
-//   acking subscriber. Threads, Redis connections and resident memory per
+//   acking subscriber, on the scheduler's threads (the default) and then
+//   detached (`sink_options::detached`). Threads, Redis connections and resident memory per
 //   sink, spawn time, and add -> subscriber p50 (one event at a time, each to
 //   the next stream in turn) against the raw `XADD` -> `XREADGROUP BLOCK` hop.
 //
@@ -235,7 +236,8 @@ int run_sinks(const target& tgt, pulse::config& cfg,
   auto samples = static_cast<size_t>(1000 * tgt.scale);
   auto counter = connect_raw(tgt.port);
   for (int run = 0; run < tgt.runs; ++run)
-    for (auto s : counts) {
+    for (auto s : counts)
+      for (bool detached : {false, true}) {
       caf::actor_system sys{cfg};
       auto rt = runtime::start(sys, tgt.runtime_options());
       if (!rt) {
@@ -251,9 +253,11 @@ int run_sinks(const target& tgt, pulse::config& cfg,
       std::vector<std::shared_ptr<sink_arrivals>> seen;
       sink_options so;
       so.block = 1s;
+      so.detached = detached;
       auto t0 = clock_type::now();
       for (size_t i = 0; i < s; ++i) {
-        auto stream_name = fmt::format("bench-scaling-{}-{}-{}", run, s, i);
+        auto stream_name = fmt::format("bench-scaling-{}-{}-{}-{}", run, s,
+                                       detached, i);
         auto sk = spawn_sink(**rt, "scaling", {stream_name}, so);
         if (!sk) {
           std::fprintf(stderr, "sink: %s\n", render(sk.error()).c_str());
@@ -291,7 +295,8 @@ int run_sinks(const target& tgt, pulse::config& cfg,
       std::vector<double> us;
       for (size_t i = 0; i < samples; ++i) {
         auto k = i % s;
-        auto st = stream::make(fmt::format("bench-scaling-{}-{}-{}", run, s, k));
+        auto st = stream::make(
+          fmt::format("bench-scaling-{}-{}-{}-{}", run, s, detached, k));
         auto before = seen[k]->count.load();
         auto t1 = clock_type::now();
         if (!st || !st->add(c, "ev", std::to_string(i)))
@@ -307,20 +312,27 @@ int run_sinks(const target& tgt, pulse::config& cfg,
       }
       auto raw = raw_stream_hop_p50(tgt.port, samples);
       auto extra = fmt::format(
-        "\"sinks\":{},\"threads\":{},\"threads_before\":{},\"redis_"
+        "\"sinks\":{},\"detached\":{},\"threads\":{},\"threads_before\":{},\"redis_"
         "connections\":{},\"connections_before\":{},\"rss_kb_per_sink\":{:.1f},"
         "\"spawn_ms\":{:.1f},\"idle_cpu_pct\":{:.2f},\"p99_us\":{:.1f},"
         "\"samples\":{},\"load_average\":{:.2f},\"run\":{}",
-        s, threads, threads0, conns, conns0, (rss - rss0) / static_cast<double>(s),
+        s, detached, threads, threads0, conns, conns0, (rss - rss0) / static_cast<double>(s),
         spawn_ms, idle_cpu, us.empty() ? -1.0 : quantile(us, 0.99), us.size(),
         load_average(), run);
-      report("scaling", fmt::format("add_to_sink_p50_us_{}_sinks", s),
+      report("scaling",
+             fmt::format("add_to_sink_p50_us_{}_sinks_{}", s,
+                         detached ? "detached" : "scheduled"),
              us.empty() ? -1.0 : quantile(us, 0.5), "raw_xadd_to_xreadgroup_p50_us",
              raw, false, extra);
       for (auto& sk : sinks)
         caf::anon_send_exit(sk, caf::exit_reason::user_shutdown);
       for (auto& sub : subs)
         caf::anon_send_exit(sub, caf::exit_reason::user_shutdown);
+      {
+        caf::scoped_actor self{sys}; // the sinks' janitors end with them
+        for (auto& sk : sinks)
+          self->wait_for(sk);
+      }
       c("FLUSHALL");
     }
   redisFree(counter);

@@ -1,7 +1,9 @@
 // Streaming benchmark: add throughput, sink consume+ack throughput and
 // add->sink latency, each next to a baseline measured in the same run.
 //
-// Usage: streaming_bench [--port=N] [--runs=3] [--scale=1.0]
+// Usage: streaming_bench [--port=N] [--runs=3] [--scale=1.0] [--detached-sinks]
+// (--detached-sinks: the sinks measured run on threads of their own, as
+// `sink_options::detached`; by default on the scheduler's threads.)
 
 #include <atomic>
 #include <mutex>
@@ -23,6 +25,9 @@ using namespace pulse::bench;
 using namespace std::chrono_literals;
 
 namespace {
+
+/// `--detached-sinks` was given.
+bool detached_sinks = false;
 
 using go_atom = caf::atom_constant<caf::atom("go")>;
 
@@ -176,6 +181,7 @@ double sink_consume(runtime& rt, uint16_t port, size_t n, int run) {
   auto name = "bench-sink-" + std::to_string(run);
   fill(port, "pulse:stream:" + name, n);
   sink_options o;
+  o.detached = detached_sinks;
   o.start = "0";
   o.block = 100ms;
   o.max_polled = 1000;
@@ -210,6 +216,7 @@ double sink_consume(runtime& rt, uint16_t port, size_t n, int run) {
 // p50 (µs) of add -> subscriber, one event at a time.
 std::pair<double, double> sink_latency(runtime& rt, size_t n) {
   sink_options o;
+  o.detached = detached_sinks;
   o.block = 1s;
   auto s = spawn_sink(rt, "lat", {"bench-lat"}, o);
   if (!s)
@@ -249,6 +256,8 @@ std::pair<double, double> sink_latency(runtime& rt, size_t n) {
 
 int main(int argc, char** argv) {
   target tgt{argc, argv};
+  for (int i = 1; i < argc; ++i)
+    detached_sinks = detached_sinks || std::string{argv[i]} == "--detached-sinks";
   pulse::config cfg;
   read_config(cfg, argc, argv);
   auto n = static_cast<size_t>(200000 * tgt.scale);

@@ -207,6 +207,9 @@ struct streaming_defaults {
   /// A subscriber that has not answered a batch for this long is named in a
   /// warning (again every period).
   caf::timespan slow_subscriber = std::chrono::seconds{10};
+  /// Sinks run on a thread of their own (`pulse.streaming.detached-sinks`)
+  /// instead of the scheduler's threads.
+  bool detached_sinks = false;
 };
 
 /// Defaults of replicated maps (section `[pulse.rmap]`); see

@@ -115,6 +115,11 @@ struct reader_options : stream_read_options {
 struct sink_options : stream_read_options {
   /// `XREADGROUP ... NOACK`: events are never pending (at-most-once).
   bool no_ack = false;
+  /// Runs the sink actor on a thread of its own (CAF `detached`) instead of
+  /// the scheduler's threads: one thread more per sink, for a program whose
+  /// scheduler threads are kept busy by other actors. The sink never blocks
+  /// either way (its reads are requests to its own blocking connection).
+  bool detached = streaming_defaults{}.detached_sinks;
   /// Unacked events idle this long are reclaimed by a live instance; the
   /// keep-alive runs every grace/2 and consumers silent for 2 x grace are
   /// stale. Every instance of one sink name must use the same value.
@@ -138,6 +143,7 @@ struct sink_options : stream_read_options {
     r.max_deliveries = d.max_deliveries;
     r.idle_check = d.idle_check;
     r.slow_subscriber = d.slow_subscriber;
+    r.detached = d.detached_sinks;
     return r;
   }
 };

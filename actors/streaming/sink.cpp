@@ -209,13 +209,17 @@ caf::expected<sink_actor> spawn_sink(services& rt, const std::string& name,
   auto cfg = std::move(*prepared);
   auto blocking = rt.spawn_gateway(gateway_role::blocking);
   auto streams_copy = streams;
-  // Detached: its own thread wakes on a condition variable when a read
-  // returns, which keeps add->delivery latency off the scheduler's idle
-  // back-off.
-  auto hdl = rt.system().spawn<caf::detached>(sink_impl, std::move(cfg),
-                                              std::move(streams),
-                               rt.gateway(), blocking,
-                               rt.redis().command_timeout);
+  // On the scheduler's threads unless asked for a thread of its own
+  // (`sink_options::detached`): it never blocks, and a thread per sink
+  // would make threads grow with sinks.
+  auto hdl = cfg.opts.detached
+               ? rt.system().spawn<caf::detached>(sink_impl, std::move(cfg),
+                                                  std::move(streams),
+                                                  rt.gateway(), blocking,
+                                                  rt.redis().command_timeout)
+               : rt.system().spawn(sink_impl, std::move(cfg),
+                                   std::move(streams), rt.gateway(), blocking,
+                                   rt.redis().command_timeout);
   rt.track(hdl);
   rt.announce(metrics_source{metrics_kind::sink, name, streams_copy,
                              hdl.address()});

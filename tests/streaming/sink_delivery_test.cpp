@@ -10,6 +10,7 @@
 #include "pulse/runtime/errors.hpp"
 #include "pulse/actors/streaming/stream.hpp"
 #include "pulse/actors/streaming/subscription.hpp"
+#include "pulse/runtime/config.hpp"
 #include "tests/streaming/sink_fixture.hpp"
 
 using namespace pulse;
@@ -154,6 +155,35 @@ BOOST_AUTO_TEST_CASE(several_streams_add_and_remove) {
   BOOST_TEST(wait_until([&] {
     auto g = redis()("XINFO", "GROUPS", "pulse:stream:m1");
     return g && g->elements.empty();
+  }));
+}
+
+BOOST_AUTO_TEST_CASE(sinks_run_on_the_scheduler_unless_detached) {
+  auto is_detached = [](const sink_actor& s) {
+    return caf::actor_cast<caf::abstract_actor*>(s)->getf(
+      caf::abstract_actor::is_detached_flag);
+  };
+  auto o = fast();
+  auto scheduled = make("on-scheduler", {"ds1"}, o);
+  o.detached = true;
+  auto own_thread = make("own-thread", {"ds2"}, o);
+  BOOST_TEST(!is_detached(scheduled));
+  BOOST_TEST(is_detached(own_thread));
+  // The default follows pulse.streaming.detached-sinks (off).
+  BOOST_TEST(!sink_options{}.detached);
+  pulse::config cfg;
+  auto err = cfg.read({"--pulse.streaming.detached-sinks"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(sink_options::from(cfg.opts().streaming).detached);
+  // Both deliver.
+  auto a = attach(scheduled, true);
+  auto b = attach(own_thread, true);
+  add("ds1", "x");
+  add("ds2", "y");
+  BOOST_TEST(wait_until([&] { return a->size() == 1 && b->size() == 1; }));
+  BOOST_TEST(wait_until([&] {
+    return pending("ds1", "on-scheduler") == 0
+           && pending("ds2", "own-thread") == 0;
   }));
 }
 
