@@ -21,6 +21,7 @@
 #include <caf/all.hpp>
 
 #include "bench/common.hpp"
+#include "bench/set_load.hpp"
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/cluster_router.hpp"
 #include "pulse/actors/redis/gateway.hpp"
@@ -34,8 +35,6 @@ using namespace pulse::bench;
 using namespace std::chrono_literals;
 
 namespace {
-
-using cl_go_atom = caf::atom_constant<caf::atom("cl_go")>;
 
 // The first number of /proc/loadavg (the 1-minute load average).
 std::string cluster_loadavg() {
@@ -112,61 +111,11 @@ std::vector<std::unique_ptr<redis_server>> start_cluster() {
   }
 }
 
-// Sends `n` SETs with `window` in flight; answers `cl_go` with whether all
-// succeeded.
-caf::behavior cluster_load_actor(caf::event_based_actor* self,
-                                 gateway_actor gw, size_t n, size_t window,
-                                 std::string prefix) {
-  struct st {
-    size_t sent = 0;
-    size_t done = 0;
-    caf::response_promise rp;
-    std::function<void()> fire;
-  };
-  auto s = std::make_shared<st>();
-  auto finish = [s](bool ok) {
-    s->rp.deliver(ok);
-    s->fire = nullptr;
-  };
-  s->fire = [=] {
-    auto i = s->sent++;
-    self
-      ->request(gw, caf::infinite, cmd_atom::value,
-                make_command("SET", prefix + std::to_string(i % 1000), "v"))
-      .then(
-        [=](const resp::value& v) {
-          if (v.is_error()) {
-            finish(false);
-            return;
-          }
-          if (++s->done == n)
-            finish(true);
-          else if (s->sent < n)
-            s->fire();
-        },
-        [=](caf::error&) { finish(false); });
-  };
-  return {
-    [=](cl_go_atom) {
-      s->rp = self->make_response_promise();
-      for (size_t i = 0; i < window && i < n; ++i)
-        s->fire();
-    },
-  };
-}
-
 // SET ops/s of `actors` load actors with `window` in flight each (-1 on
 // errors or a 120 s stall).
 double cluster_run_load(caf::actor_system& sys, const gateway_actor& gw,
                         size_t total, size_t actors, size_t window) {
-  auto per_actor = total / actors;
-  std::vector<caf::actor> loaders;
-  for (size_t i = 0; i < actors; ++i)
-    loaders.push_back(sys.spawn(cluster_load_actor, gw, per_actor, window,
-                                "k" + std::to_string(i) + ":"));
-  auto secs = run_loaders(sys, loaders, caf::make_message(cl_go_atom::value),
-                          120s);
-  return secs < 0 ? -1 : static_cast<double>(per_actor * actors) / secs;
+  return set_load(sys, gw, total, actors, window);
 }
 
 // p50 and p99 round trip (µs) of GET on keys of all slots, one at a time,

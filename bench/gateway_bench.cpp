@@ -13,6 +13,7 @@
 
 #include "pulse/actors/redis/gateway.hpp"
 #include "bench/common.hpp"
+#include "bench/set_load.hpp"
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/runtime/config.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -25,80 +26,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using go_atom = caf::atom_constant<caf::atom("go")>;
-
-// Sends `n` requests built by `make` with `window` in flight; answers `go`
-// once all replies arrived (true) or on the first error (false).
-caf::behavior load_actor(caf::event_based_actor* self, gateway_actor gw,
-                         size_t n, size_t window, bool batch,
-                         size_t batch_size, std::string prefix) {
-  struct st {
-    size_t sent = 0;
-    size_t done = 0;
-    caf::response_promise rp;
-    std::function<void()> fire;
-  };
-  auto s = std::make_shared<st>();
-  auto finish = [s](bool ok) {
-    s->rp.deliver(ok);
-    s->fire = nullptr;
-  };
-  s->fire = [=] {
-    auto i = s->sent++;
-    if (!batch) {
-      self
-        ->request(gw, caf::infinite, cmd_atom::value,
-                  make_command("SET", prefix + std::to_string(i % 1000), "v"))
-        .then(
-          [=](const resp::value&) {
-            if (++s->done == n)
-              finish(true);
-            else if (s->sent < n)
-              s->fire();
-          },
-          [=](caf::error&) { finish(false); });
-    } else {
-      std::vector<command> cmds;
-      cmds.reserve(batch_size);
-      for (size_t j = 0; j < batch_size; ++j)
-        cmds.push_back(
-          make_command("SET", prefix + std::to_string(j % 1000), "v"));
-      self->request(gw, caf::infinite, batch_atom::value, std::move(cmds))
-        .then(
-          [=](const std::vector<resp::value>&) {
-            if (++s->done == n)
-              finish(true);
-            else if (s->sent < n)
-              s->fire();
-          },
-          [=](caf::error&) { finish(false); });
-    }
-  };
-  return {
-    [=](go_atom) {
-      s->rp = self->make_response_promise();
-      for (size_t i = 0; i < window && i < n; ++i)
-        s->fire();
-    },
-  };
-}
-
 // Returns ops/s for `actors` load actors, each with `window` requests in
 // flight (batch: each request carries `batch_size` commands).
 double run_load(caf::actor_system& sys, const gateway_actor& gw,
                 size_t total_ops, size_t actors, size_t window, bool batch,
                 size_t batch_size) {
-  auto per_actor = total_ops / actors / (batch ? batch_size : 1);
-  std::vector<caf::actor> loaders;
-  for (size_t i = 0; i < actors; ++i)
-    loaders.push_back(sys.spawn(load_actor, gw, per_actor, window, batch,
-                                batch_size, "k" + std::to_string(i) + ":"));
-  auto secs = run_loaders(sys, loaders, caf::make_message(go_atom::value),
-                          60s);
-  if (secs < 0)
-    return -1;
-  auto ops = static_cast<double>(per_actor * actors * (batch ? batch_size : 1));
-  return ops / secs;
+  return set_load(sys, gw, total_ops, actors, window, 1,
+                  batch ? batch_size : 0, 60s);
 }
 
 // p50/p99 round trip (µs) of PING, one request at a time, from a blocking
@@ -146,14 +80,14 @@ double actor_latency(caf::actor_system& sys, const gateway_actor& gw,
           [=](caf::error&) { (*next)(0); });
     };
     return caf::behavior{
-      [=](go_atom) {
+      [=](load_go_atom) {
         *rp = self->make_response_promise();
         (*next)(n);
       },
     };
   });
   caf::scoped_actor self{sys};
-  self->send(pinger, go_atom::value);
+  self->send(pinger, load_go_atom::value);
   self->receive([](bool) {}, caf::after(60s) >> [] {});
   self->send_exit(pinger, caf::exit_reason::user_shutdown);
   return quantile(*samples, 0.5);

@@ -18,6 +18,7 @@
 #include <fmt/ranges.h>
 
 #include "bench/common.hpp"
+#include "bench/set_load.hpp"
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/connect.hpp"
 #include "pulse/actors/redis/tls.hpp"
@@ -31,66 +32,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using go_atom = caf::atom_constant<caf::atom("go")>;
-
-// Sends `n` SETs of `value` with `window` in flight; answers `go` with
-// true once all replies arrived, false on the first error.
-caf::behavior set_loader(caf::event_based_actor* self, gateway_actor gw,
-                         size_t n, size_t window, std::string prefix,
-                         std::shared_ptr<const std::string> value) {
-  struct st {
-    size_t sent = 0;
-    size_t done = 0;
-    bool failed = false;
-    caf::response_promise rp;
-  };
-  auto s = std::make_shared<st>();
-  auto fire = std::make_shared<std::function<void()>>();
-  *fire = [=] {
-    auto i = s->sent++;
-    self
-      ->request(gw, caf::infinite, cmd_atom::value,
-                make_command("SET", prefix + std::to_string(i % 1000),
-                             *value))
-      .then(
-        [=](const resp::value&) {
-          if (++s->done == n) {
-            s->rp.deliver(true);
-            *fire = nullptr;
-          } else if (s->sent < n && *fire) {
-            (*fire)();
-          }
-        },
-        [=](caf::error&) {
-          if (!s->failed) {
-            s->failed = true;
-            s->rp.deliver(false);
-          }
-          *fire = nullptr;
-        });
-  };
-  return {
-    [=](go_atom) {
-      s->rp = self->make_response_promise();
-      for (size_t i = 0; i < window && i < n; ++i)
-        (*fire)();
-    },
-  };
-}
-
 // ops/s of `total` SETs from `actors` loaders with `window` in flight each.
 double pipelined_sets(caf::actor_system& sys, const gateway_actor& gw,
                       size_t total, size_t actors, size_t window,
                       size_t value_bytes) {
-  auto value = std::make_shared<const std::string>(value_bytes, 'v');
-  auto per_actor = total / actors;
-  std::vector<caf::actor> loaders;
-  for (size_t i = 0; i < actors; ++i)
-    loaders.push_back(sys.spawn(set_loader, gw, per_actor, window,
-                                "k" + std::to_string(i) + ":", value));
-  auto secs = run_loaders(sys, loaders, caf::make_message(go_atom::value),
-                          120s);
-  return secs < 0 ? -1 : static_cast<double>(per_actor * actors) / secs;
+  return set_load(sys, gw, total, actors, window, value_bytes);
 }
 
 // p50 and p99 (µs) of PING one at a time from a blocking client.
