@@ -1,0 +1,243 @@
+// Pool workers by count: what a node with N workers costs the process and
+// Redis, and what it dispatches. For each N (`--counts=1,10,100,1000`,
+// default; add 10000 when it fits) one runtime's node gets N workers, and
+// the bench prints one JSON line per figure:
+// - threads: every thread of the process (/proc/self/task) with N idle
+//   workers (baseline: the same count before the node was made);
+// - redis_connections: `CLIENT LIST` lines minus the bench's own counting
+//   connection (baseline: the count before the node was made);
+// - rss_kb_per_worker: VmRSS growth from adding the workers and idling
+//   1 s, divided by N (baseline: 10 KB, the target);
+// - add_workers_ms: the time to add the N workers (baseline: 1 s for
+//   1,000 workers, scaled to N);
+// - idle_cpu_pct: utime+stime of the process over 2 s of idling, in
+//   percent of one core (baseline: 1 %);
+// - dispatch_jobs_per_s: a fixed number of jobs with distinct keys
+//   (`dispatch_async`, 2000 in flight), spread over the N workers by the
+//   pool's hashing, from the node itself (baseline: the same with 4 workers
+//   measured first in this run).
+//
+// Usage: pool_scale_bench [--port=N] [--scale=1.0] [--counts=1,10,100]
+
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <caf/all.hpp>
+#include <fmt/format.h>
+
+#include "bench/common.hpp"
+#include "pulse/actors/pool/pool.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/runtime.hpp"
+
+using namespace pulse;
+using namespace pulse::bench;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Does nothing (a started job just stays running until shutdown).
+class scale_noop_handler : public job_handler {
+public:
+  caf::error start(const job&) override {
+    return caf::none;
+  }
+  caf::error stop(const std::string&) override {
+    return caf::none;
+  }
+};
+
+size_t thread_count() {
+  size_t n = 0;
+  if (auto* d = opendir("/proc/self/task")) {
+    while (auto* e = readdir(d))
+      if (e->d_name[0] != '.')
+        ++n;
+    closedir(d);
+  }
+  return n;
+}
+
+double rss_kb() {
+  std::ifstream in{"/proc/self/status"};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stod(line.substr(6));
+  return 0;
+}
+
+/// utime + stime of the process, in seconds.
+double cpu_seconds() {
+  std::ifstream in{"/proc/self/stat"};
+  std::string all((std::istreambuf_iterator<char>(in)),
+                  std::istreambuf_iterator<char>());
+  // Fields after the command name (which is in parentheses).
+  std::istringstream rest{all.substr(all.rfind(')') + 2)};
+  std::vector<std::string> f;
+  for (std::string x; rest >> x;)
+    f.push_back(x);
+  // rest starts at field 3 (state); utime is field 14, stime field 15.
+  auto ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (std::stod(f[11]) + std::stod(f[12])) / ticks;
+}
+
+size_t redis_clients(redisContext* c) {
+  auto r = static_cast<redisReply*>(redisCommand(c, "CLIENT LIST"));
+  size_t n = 0;
+  if (r && r->type == REDIS_REPLY_STRING)
+    for (size_t i = 0; i < r->len; ++i)
+      n += r->str[i] == '\n' ? 1 : 0;
+  freeReplyObject(r);
+  return n - 1; // this connection
+}
+
+double load_average() {
+  std::ifstream in{"/proc/loadavg"};
+  double x = 0;
+  in >> x;
+  return x;
+}
+
+/// Jobs/s of `n` async dispatches with distinct keys, 2000 in flight.
+double dispatch_rate(pool_node& node, size_t n, const std::string& tag) {
+  std::mutex mtx;
+  std::condition_variable cv;
+  size_t in_flight = 0, done = 0, errors = 0;
+  auto t0 = clock_type::now();
+  for (size_t i = 0; i < n; ++i) {
+    {
+      std::unique_lock<std::mutex> guard{mtx};
+      if (in_flight >= 2000)
+        cv.wait(guard, [&] { return in_flight <= 1500; });
+      ++in_flight;
+    }
+    node.dispatch_async(tag + std::to_string(i), "payload",
+                        [&](caf::error err) {
+                          std::lock_guard<std::mutex> guard{mtx};
+                          --in_flight;
+                          ++done;
+                          errors += err ? 1 : 0;
+                          if (in_flight == 1500 || done == n)
+                            cv.notify_all();
+                        });
+  }
+  std::unique_lock<std::mutex> guard{mtx};
+  cv.wait(guard, [&] { return done == n; });
+  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  if (errors > 0)
+    std::fprintf(stderr, "%zu dispatches failed\n", errors);
+  return static_cast<double>(n) / secs;
+}
+
+struct scale_figures {
+  size_t threads = 0, threads_before = 0;
+  size_t conns = 0, conns_before = 0;
+  double rss_per_worker_kb = 0, add_ms = 0, idle_cpu_pct = 0, jobs_per_s = 0;
+};
+
+pool_options scale_options() {
+  pool_options o;
+  o.max_queued_jobs = 0; // no admission limit while measuring
+  o.job_sink_block_duration = 1s;
+  return o;
+}
+
+/// One node with `workers` workers on `rt`; returns its figures.
+caf::expected<scale_figures> measure(services& rt, redisContext* admin,
+                                     const std::string& pool, size_t workers,
+                                     size_t jobs) {
+  scale_figures f;
+  f.threads_before = thread_count();
+  f.conns_before = redis_clients(admin);
+  auto node = pool_node::add_node(rt, pool, scale_options());
+  if (!node)
+    return node.error();
+  std::this_thread::sleep_for(200ms);
+  auto rss0 = rss_kb();
+  auto h = std::make_shared<scale_noop_handler>();
+  auto t0 = clock_type::now();
+  for (size_t i = 0; i < workers; ++i)
+    if (auto id = (*node)->add_worker(h); !id)
+      return id.error();
+  f.add_ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0)
+               .count();
+  std::this_thread::sleep_for(1s); // idle
+  f.rss_per_worker_kb = (rss_kb() - rss0) / static_cast<double>(workers);
+  f.threads = thread_count();
+  f.conns = redis_clients(admin);
+  auto c0 = cpu_seconds();
+  auto t1 = clock_type::now();
+  std::this_thread::sleep_for(2s);
+  auto wall = std::chrono::duration<double>(clock_type::now() - t1).count();
+  f.idle_cpu_pct = 100.0 * (cpu_seconds() - c0) / wall;
+  f.jobs_per_s = dispatch_rate(**node, jobs, "job-");
+  (*node)->shutdown(); // stops every job and deletes the pool's keys
+  node->reset();
+  return f;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  target tgt{argc, argv};
+  pulse::config cfg;
+  read_config(cfg, argc, argv);
+  std::vector<size_t> counts{1, 10, 100, 1000};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--counts=", 0) == 0) {
+      counts.clear();
+      std::istringstream in{arg.substr(9)};
+      for (std::string x; std::getline(in, x, ',');)
+        if (!x.empty())
+          counts.push_back(std::stoul(x));
+    }
+  }
+  auto jobs = static_cast<size_t>(20000 * tgt.scale);
+  auto admin = connect_raw(tgt.port);
+  auto o = tgt.runtime_options();
+  caf::actor_system sys{cfg};
+  auto rt = runtime::start(sys, o);
+  if (!rt) {
+    std::fprintf(stderr, "cannot start runtime\n");
+    return 1;
+  }
+  auto base = measure(**rt, admin, "scale-base", 4, jobs);
+  if (!base) {
+    std::fprintf(stderr, "4-worker baseline: %s\n",
+                 render(base.error()).c_str());
+    return 1;
+  }
+  for (auto n : counts) {
+    auto f = measure(**rt, admin, "scale-" + std::to_string(n), n, jobs);
+    if (!f) {
+      std::fprintf(stderr, "%zu workers: %s\n", n, render(f.error()).c_str());
+      return 1;
+    }
+    auto extra = fmt::format("\"workers\":{},\"jobs\":{},\"loadavg\":{:.2f}",
+                             n, jobs, load_average());
+    auto dn = static_cast<double>(n);
+    report("pool_scale", "threads", static_cast<double>(f->threads),
+           "threads_before_node", static_cast<double>(f->threads_before),
+           false, extra);
+    report("pool_scale", "redis_connections", static_cast<double>(f->conns),
+           "redis_connections_before_node",
+           static_cast<double>(f->conns_before), false, extra);
+    report("pool_scale", "rss_kb_per_worker", f->rss_per_worker_kb,
+           "target_kb_per_worker", 10, false, extra);
+    report("pool_scale", "add_workers_ms", f->add_ms, "target_ms",
+           1000.0 * dn / 1000.0, false, extra);
+    report("pool_scale", "idle_cpu_pct_of_core", f->idle_cpu_pct,
+           "target_pct", 1, false, extra);
+    report("pool_scale", "dispatch_jobs_per_s", f->jobs_per_s,
+           "dispatch_jobs_per_s_4_workers", base->jobs_per_s, true, extra);
+  }
+  redisFree(admin);
+  return 0;
+}
