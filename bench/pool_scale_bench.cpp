@@ -153,6 +153,15 @@ caf::expected<scale_figures> measure(services& rt, redisContext* admin,
                                      const std::string& pool, size_t workers,
                                      size_t jobs) {
   scale_figures f;
+  // The previous node's threads and connections end asynchronously: wait
+  // (up to 5 s) until both counts held still for 300 ms.
+  auto settle_until = clock_type::now() + 5s;
+  for (size_t same = 0, last = 0; same < 3 && clock_type::now() < settle_until;) {
+    std::this_thread::sleep_for(100ms);
+    auto now = thread_count() * 100000 + redis_clients(admin);
+    same = now == last ? same + 1 : 0;
+    last = now;
+  }
   f.threads_before = thread_count();
   f.conns_before = redis_clients(admin);
   auto node = pool_node::add_node(rt, pool, scale_options());
