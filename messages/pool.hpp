@@ -358,6 +358,25 @@ using pw_timeout_atom = caf::atom_constant<caf::atom("pw_timeout")>;
 /// `(pw_retry_atom)`: a worker retries what failed while Redis was away.
 using pw_retry_atom = caf::atom_constant<caf::atom("pw_retry")>;
 
+/// `(pw_batch_atom, entries)`: the node's intake popped these entries from a
+/// worker's queue (in order) for the worker's `pi_want_atom`.
+using pw_batch_atom = caf::atom_constant<caf::atom("pw_batch")>;
+
+/// `(pw_lost_atom, error)`: the intake's `BLMPOP` that included a worker's
+/// queue failed; entries it popped may be lost, so the worker resyncs.
+using pw_lost_atom = caf::atom_constant<caf::atom("pw_lost")>;
+
+/// `(pi_want_atom, queue key, worker)`: a worker asks its node's intake for
+/// the next batch of its queue (answered once, with `pw_batch_atom` or
+/// `pw_lost_atom`).
+using pi_want_atom = caf::atom_constant<caf::atom("pi_want")>;
+
+/// `(pi_drop_atom, queue key)`: a closing worker leaves its node's intake.
+using pi_drop_atom = caf::atom_constant<caf::atom("pi_drop")>;
+
+/// `(pi_arm_atom)`: the intake retries after a failed `BLMPOP`.
+using pi_arm_atom = caf::atom_constant<caf::atom("pi_arm")>;
+
 /// `(cleanup_atom)`: a node cleaner runs a cleanup pass now (also runs
 /// periodically).
 using cleanup_atom = caf::atom_constant<caf::atom("pl_clean")>;
@@ -406,6 +425,22 @@ using pool_worker_actor = caf::typed_actor<
   caf::reacts_to<resume_atom>, caf::reacts_to<rejoin_atom>,
   caf::replies_to<close_atom, bool>::with<bool>>;
 
+/// What the node's intake delivers to a worker (`actors/pool/intake.hpp`).
+using pool_intake_client_actor = caf::typed_actor<
+  caf::reacts_to<pw_batch_atom, std::vector<resp::value>>,
+  caf::reacts_to<pw_lost_atom, caf::error>>;
+
+/// A node's intake (`actors/pool/intake.hpp`): one `BLMPOP` connection for
+/// the queues of all the node's workers.
+using pool_intake_actor = caf::typed_actor<
+  caf::reacts_to<pi_want_atom, std::string, pool_intake_client_actor>,
+  caf::reacts_to<pi_drop_atom, std::string>>;
+
+/// The intake as implemented (`actors/pool/intake.cpp`): `pool_intake_actor`
+/// plus its retry timer.
+using pool_intake_impl_actor
+  = pool_intake_actor::extend<caf::reacts_to<pi_arm_atom>>;
+
 /// A node's cleaner (`actors/pool/cleaner.hpp`).
 using pool_cleaner_actor = caf::typed_actor<caf::reacts_to<cleanup_atom>>;
 
@@ -416,9 +451,12 @@ using ticker_impl_actor
                          caf::reacts_to<tk_join_atom>>;
 
 /// A pool worker as implemented (`actors/pool/worker.cpp`):
-/// `pool_worker_actor` plus its retry, job timeout and requeue timers.
+/// `pool_worker_actor` plus its retry, job timeout and requeue timers and
+/// the batches its node's intake delivers.
 using pool_worker_impl_actor = pool_worker_actor::extend<
   caf::reacts_to<pw_retry_atom>,
+  caf::reacts_to<pw_batch_atom, std::vector<resp::value>>,
+  caf::reacts_to<pw_lost_atom, caf::error>,
   caf::reacts_to<pw_timeout_atom, std::string, uint64_t>,
   caf::reacts_to<pw_requeue_atom>>;
 

@@ -2,6 +2,7 @@
 
 #include <caf/send.hpp>
 
+#include "pulse/actors/pool/intake.hpp"
 #include "pulse/actors/pool/worker.hpp"
 #include "pulse/actors/pool/scripts.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -165,7 +166,10 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
     return r.error();
   if (script_status(*r) != "ok")
     return dispatch_refusal(script_status(*r), "");
-  auto hdl = spawn_pool_worker(rt, core, id, created, std::move(handler));
+  if (!intake) // with the first worker: nodes without any need none
+    intake = spawn_pool_intake(rt, core);
+  auto hdl = spawn_pool_worker(rt, core, intake, id, created,
+                               std::move(handler));
   workers.emplace(id, local_worker{hdl, created});
   refresh();
   log::info("pool worker added pool={} node={} worker={} name={}",
@@ -249,7 +253,9 @@ void node_state::leave() {
                    make_command("ZREM", core->prefix + "alive",
                                 "n:" + core->node),
                    make_command("HDEL", core->prefix + "info",
-                                "n:" + core->node)});
+                                "n:" + core->node),
+                   make_command("DEL", ps::intake_wake_key(core->pool,
+                                                           core->node))});
   disp->close(); // no result can reach this node any more
   fail_requests();
   pubsub_subscriber_actor sub{self};

@@ -54,6 +54,9 @@ struct node_state {
   std::map<std::string, local_worker> workers;
   /// The node cleaner (none for `client_only` nodes, and after close).
   pool_cleaner_actor cleaner;
+  /// The node's intake: one `BLMPOP` connection for every local worker's
+  /// queue (spawned with the first worker; exited with the node).
+  pool_intake_actor intake;
   /// The node's dispatcher.
   dispatcher_ptr disp;
   /// Dispatch requests of actors waiting for their completion.
@@ -203,7 +206,8 @@ struct node_state {
   /// leaves the pool and quits; `then` runs once all workers are done.
   void close_all(bool shutdown, std::function<void()> then);
 
-  /// Leaves the pool: drops the lease, fails pending dispatches with
+  /// Leaves the pool: drops the lease (`ZREM alive`, `HDEL info`), deletes
+  /// the intake's wake key (`DEL`), fails pending dispatches with
   /// `errc::closed`, unsubscribes.
   void leave();
 
