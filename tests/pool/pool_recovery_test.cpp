@@ -4,6 +4,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <sstream>
+
 #include <caf/all.hpp>
 
 #include "pulse/actors/pool/pool.hpp"
@@ -83,9 +85,17 @@ BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
   redis()("INCR", pfx + "queued");
   // Drop every connection but ours while the node's intake blocks in
   // BLMPOP: the poll fails.
+  // (`flags=b`: blocked right now; `cmd=` alone names the last command.)
   BOOST_TEST(wait_until([&] {
     auto clients = redis()("CLIENT", "LIST");
-    return clients && clients->str.find("cmd=blmpop") != std::string::npos;
+    if (!clients)
+      return false;
+    std::istringstream lines{clients->str};
+    for (std::string line; std::getline(lines, line);)
+      if (line.find(" flags=b ") != std::string::npos
+          && line.find(" cmd=blmpop") != std::string::npos)
+        return true;
+    return false;
   }));
   redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
   BOOST_TEST(wait_until([&] { return log->owner("lost") == w; }, 10s));
