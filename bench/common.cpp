@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include <caf/scoped_actor.hpp>
+
 namespace pulse::bench {
 
 double median(std::vector<double> xs) {
@@ -159,6 +161,28 @@ double redis_benchmark(uint16_t port, const std::string& args,
         return std::atof(cells[i].c_str());
   }
   return -1;
+}
+
+double run_loaders(caf::actor_system& sys,
+                   const std::vector<caf::actor>& loaders,
+                   const caf::message& go, caf::timespan stall) {
+  caf::scoped_actor self{sys};
+  auto t0 = clock_type::now();
+  for (auto& l : loaders)
+    self->send(l, go);
+  size_t ok = 0;
+  bool timed_out = false;
+  for (size_t answered = 0; answered < loaders.size() && !timed_out;)
+    self->receive(
+      [&](bool b) {
+        ++answered;
+        ok += b ? 1 : 0;
+      },
+      caf::after(stall) >> [&] { timed_out = true; });
+  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  for (auto& l : loaders)
+    self->send_exit(l, caf::exit_reason::user_shutdown);
+  return ok == loaders.size() ? secs : -1;
 }
 
 } // namespace pulse::bench

@@ -12,12 +12,24 @@
 
 #include <hiredis/hiredis.h>
 
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/message.hpp>
+
 #include "pulse/runtime/config.hpp"
 #include "pulse/runtime/redis_server.hpp"
 
 namespace pulse::bench {
 
 using clock_type = std::chrono::steady_clock;
+
+/// Sends `go` to every load actor, waits for each one's `bool` answer
+/// (true: all its requests succeeded), then exits them. Returns the seconds
+/// from the first `go` to the last answer, or -1 when one answered false
+/// or none answered for `stall`.
+double run_loaders(caf::actor_system& sys,
+                   const std::vector<caf::actor>& loaders,
+                   const caf::message& go, caf::timespan stall);
 
 /// Returns the median of `xs` (which it sorts).
 double median(std::vector<double> xs);

@@ -93,24 +93,9 @@ double run_load(caf::actor_system& sys, const gateway_actor& gw,
   for (size_t i = 0; i < actors; ++i)
     loaders.push_back(sys.spawn(load_actor, gw, per_actor, window, batch,
                                 batch_size, "k" + std::to_string(i) + ":"));
-  caf::scoped_actor self{sys};
-  auto t0 = clock_type::now();
-  for (auto& l : loaders)
-    self->send(l, go_atom::value);
-  size_t ok = 0;
-  size_t answered = 0;
-  bool timed_out = false;
-  while (answered < loaders.size() && !timed_out)
-    self->receive(
-      [&](bool b) {
-        ++answered;
-        ok += b ? 1 : 0;
-      },
-      caf::after(60s) >> [&] { timed_out = true; });
-  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-  for (auto& l : loaders)
-    self->send_exit(l, caf::exit_reason::user_shutdown);
-  if (ok != loaders.size())
+  auto secs = run_loaders(sys, loaders, caf::make_message(go_atom::value),
+                          60s);
+  if (secs < 0)
     return -1;
   auto ops = static_cast<double>(per_actor * actors * (batch ? batch_size : 1));
   return ops / secs;

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "bench/common.hpp"
+#include "bench/dispatch_rate.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/actors/pool/pool.hpp"
 #include "pulse/runtime/runtime.hpp"
@@ -191,35 +192,8 @@ int main(int argc, char** argv) {
       if (want("raw"))
         raw_tput.push_back(raw_relay(tgt.port, n));
       // 1b. Throughput with dispatch_async: one thread, 2000 in flight.
-      {
-        std::mutex mtx;
-        std::condition_variable cv;
-        size_t in_flight = 0, done = 0, errors = 0;
-        auto t2 = clock_type::now();
-        for (size_t i = 0; i < (want("async") ? n : 0); ++i) {
-          {
-            std::unique_lock<std::mutex> guard{mtx};
-            if (in_flight >= 2000)
-              cv.wait(guard, [&] { return in_flight <= 1500; });
-            ++in_flight;
-          }
-          (*cn)->dispatch_async("async-" + std::to_string(i), "payload",
-                                [&](caf::error err) {
-                                  std::lock_guard<std::mutex> guard{mtx};
-                                  --in_flight;
-                                  ++done;
-                                  errors += err ? 1 : 0;
-                                  // Wake the producer in steps, not per job.
-                                  if (in_flight == 1500 || done == n)
-                                    cv.notify_all();
-                                });
-        }
-        std::unique_lock<std::mutex> guard{mtx};
-        cv.wait(guard, [&] { return done == (want("async") ? n : 0); });
-        async_tput.push_back(static_cast<double>(n) / (us_since(t2) / 1e6));
-        if (errors > 0)
-          std::fprintf(stderr, "%zu async dispatches failed\n", errors);
-      }
+      if (want("async"))
+        async_tput.push_back(dispatch_rate(**cn, n, "async-"));
       // 1c. Throughput from an event-based actor: `dispatch_atom` requests
       // to the node actor, 2000 in flight, no blocking call.
       if (want("actor")) {

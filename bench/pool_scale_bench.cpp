@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "bench/common.hpp"
+#include "bench/dispatch_rate.hpp"
 #include "pulse/actors/pool/pool.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/runtime.hpp"
@@ -102,37 +103,6 @@ double load_average() {
   double x = 0;
   in >> x;
   return x;
-}
-
-/// Jobs/s of `n` async dispatches with distinct keys, 2000 in flight.
-double dispatch_rate(pool_node& node, size_t n, const std::string& tag) {
-  std::mutex mtx;
-  std::condition_variable cv;
-  size_t in_flight = 0, done = 0, errors = 0;
-  auto t0 = clock_type::now();
-  for (size_t i = 0; i < n; ++i) {
-    {
-      std::unique_lock<std::mutex> guard{mtx};
-      if (in_flight >= 2000)
-        cv.wait(guard, [&] { return in_flight <= 1500; });
-      ++in_flight;
-    }
-    node.dispatch_async(tag + std::to_string(i), "payload",
-                        [&](caf::error err) {
-                          std::lock_guard<std::mutex> guard{mtx};
-                          --in_flight;
-                          ++done;
-                          errors += err ? 1 : 0;
-                          if (in_flight == 1500 || done == n)
-                            cv.notify_all();
-                        });
-  }
-  std::unique_lock<std::mutex> guard{mtx};
-  cv.wait(guard, [&] { return done == n; });
-  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-  if (errors > 0)
-    std::fprintf(stderr, "%zu dispatches failed\n", errors);
-  return static_cast<double>(n) / secs;
 }
 
 struct scale_figures {

@@ -3,10 +3,12 @@
 // TLS, certificates made with openssl at start), runs interleaved:
 //   - pipelined SET throughput through the gateway (event-based actors,
 //     each with `window` requests in flight), 3-byte and 4 KiB values;
-//   - PING round trip p50/p99 from a blocking client (one at a time).
+//   - PING round trip p50/p99 from a blocking client (one at a time);
+//   - connect p50 (TCP, handshake, CLIENT ID): plain, TLS with a full
+//     handshake, TLS resuming the cached session.
 // The baseline of every TLS figure is the plain figure of the same run.
 //
-// Usage: tls_bench [--runs=3] [--scale=1.0] [--only=set,set4k,ping]
+// Usage: tls_bench [--runs=3] [--scale=1.0] [--only=set,set4k,ping,connect]
 //        [--work-stealing.<option>=...] [--scheduler.<option>=...]
 //        (it owns its Redis: no --port)
 // Output: one JSON object per line (see bench/common.hpp).
@@ -17,6 +19,8 @@
 
 #include "bench/common.hpp"
 #include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/redis/connect.hpp"
+#include "pulse/actors/redis/tls.hpp"
 #include "pulse/actors/redis/gateway.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/tls_fixture.hpp"
@@ -84,25 +88,9 @@ double pipelined_sets(caf::actor_system& sys, const gateway_actor& gw,
   for (size_t i = 0; i < actors; ++i)
     loaders.push_back(sys.spawn(set_loader, gw, per_actor, window,
                                 "k" + std::to_string(i) + ":", value));
-  caf::scoped_actor self{sys};
-  auto t0 = clock_type::now();
-  for (auto& l : loaders)
-    self->send(l, go_atom::value);
-  size_t ok = 0;
-  bool timed_out = false;
-  for (size_t answered = 0; answered < loaders.size() && !timed_out;)
-    self->receive(
-      [&](bool b) {
-        ++answered;
-        ok += b ? 1 : 0;
-      },
-      caf::after(120s) >> [&] { timed_out = true; });
-  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-  for (auto& l : loaders)
-    self->send_exit(l, caf::exit_reason::user_shutdown);
-  if (ok != loaders.size())
-    return -1;
-  return static_cast<double>(per_actor * actors) / secs;
+  auto secs = run_loaders(sys, loaders, caf::make_message(go_atom::value),
+                          120s);
+  return secs < 0 ? -1 : static_cast<double>(per_actor * actors) / secs;
 }
 
 // p50 and p99 (µs) of PING one at a time from a blocking client.
@@ -212,6 +200,29 @@ int main(int argc, char** argv) {
     for (auto& gw : {plain_gw, tls_gw})
       caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
   }
+  // Connects (TCP, TLS handshake, CLIENT ID): plain, TLS with a full
+  // handshake (session cache emptied first), TLS resuming the session.
+  std::vector<double> conn_plain, conn_full, conn_resumed;
+  auto connects = static_cast<size_t>(200 * scale) + 1;
+  auto time_connect = [](const redis_options& o) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto s = connect_redis(o);
+    auto us = std::chrono::duration<double, std::micro>(
+                std::chrono::steady_clock::now() - t0)
+                .count();
+    if (!s) {
+      std::fprintf(stderr, "cannot connect: %s\n", render(s.error()).c_str());
+      std::exit(1);
+    }
+    return us;
+  };
+  if (wants("connect"))
+    for (size_t i = 0; i < connects; ++i) {
+      conn_plain.push_back(time_connect(plain_opts));
+      detail::tls_forget_sessions();
+      conn_full.push_back(time_connect(tls_opts));
+      conn_resumed.push_back(time_connect(tls_opts));
+    }
   auto extra = fmt::format("\"runs\":{},\"server\":\"one redis-server, plain "
                            "and TLS port (mutual TLS, TLSv1.3)\"",
                            runs);
@@ -232,6 +243,13 @@ int main(int argc, char** argv) {
     report("tls", "ping_p99_us_tls", median(p99.tls), "ping_p99_us_plain",
            median(p99.plain), false,
            extra + ",\"client\":\"blocking\"," + p99.runs());
+  }
+  if (wants("connect")) {
+    auto extra_c = extra + fmt::format(",\"connects\":{}", connects);
+    report("tls", "connect_p50_us_tls_full", median(conn_full),
+           "connect_p50_us_plain", median(conn_plain), false, extra_c);
+    report("tls", "connect_p50_us_tls_resumed", median(conn_resumed),
+           "connect_p50_us_tls_full", median(conn_full), false, extra_c);
   }
   return 0;
 }

@@ -95,7 +95,7 @@ using tick_atom = caf::atom_constant<caf::atom("pl_tick")>;
 /// entry). Exiting the actor instead stops it on this node only.
 using ticker_stop_atom = caf::atom_constant<caf::atom("pl_tkstop")>;
 
-/// `(schedule_atom, producer, interval) -> actor`: starts a scheduler of the
+/// `(schedule_atom, producer, interval) -> scheduler_actor`: starts a scheduler of the
 /// pool on this node (see `spawn_scheduler`); exit it to stop it.
 using schedule_atom = caf::atom_constant<caf::atom("pl_sched")>;
 
@@ -298,6 +298,11 @@ using job_actor = caf::typed_actor<
 using tick_receiver_actor = caf::typed_actor<
   caf::replies_to<tick_atom, std::string, int64_t>::with<bool>>;
 
+/// A scheduler (`actors/pool/scheduler.hpp`): receives its ticker's ticks
+/// and reconciles its producer's plan on the elected node. Exit it
+/// (`send_exit`) to stop it.
+using scheduler_actor = tick_receiver_actor;
+
 /// A ticker (`actors/pool/ticker.hpp`): `ticker_stop_atom` stops it on every
 /// node; exiting it stops it on this node only.
 using ticker_actor = caf::typed_actor<caf::reacts_to<ticker_stop_atom>>;
@@ -337,7 +342,7 @@ using pool_node_actor = caf::typed_actor<
   caf::replies_to<new_ticker_atom, std::string, caf::timespan,
                   tick_receiver_actor>::with<ticker_actor>,
   caf::replies_to<schedule_atom, job_producer_ptr, caf::timespan>::with<
-    caf::actor>,
+    scheduler_actor>,
   caf::replies_to<stats_atom>::with<pool_stats>>;
 
 

@@ -103,6 +103,13 @@ struct gateway_stats {
   /// the connection was lost, sent again after the reconnect instead of
   /// failing with `errc::disconnected`.
   uint64_t lost_retries = 0;
+  /// Cluster mode only (a cluster router's reply; 0 elsewhere): `-MOVED`
+  /// redirects followed, i.e. requests sent again to a slot's new owner
+  /// after a resharding or failover (each also refreshes the slot table).
+  uint64_t moved_redirects = 0;
+  /// Cluster mode only: `-ASK` redirects followed (`ASKING` plus the
+  /// request sent once to the node importing a slot during a migration).
+  uint64_t ask_redirects = 0;
   /// Requests waiting for a connection right now.
   uint64_t queued = 0;
   /// Replies Redis still owes right now.
@@ -115,12 +122,33 @@ struct gateway_stats {
   latency_histogram latency;
 };
 
+/// Adds the counters of `from` to `into` (e.g. the node gateways behind a
+/// cluster router, or every gateway of one role in a metrics scrape): every
+/// count and gauge is summed and the latency histograms are merged;
+/// `connected` is left alone (each caller decides what "up" means for the
+/// sum).
+inline void merge(gateway_stats& into, const gateway_stats& from) {
+  into.sent += from.sent;
+  into.replies += from.replies;
+  into.errors += from.errors;
+  into.timeouts += from.timeouts;
+  into.reconnects += from.reconnects;
+  into.script_reloads += from.script_reloads;
+  into.refused_retries += from.refused_retries;
+  into.lost_retries += from.lost_retries;
+  into.moved_redirects += from.moved_redirects;
+  into.ask_redirects += from.ask_redirects;
+  into.queued += from.queued;
+  into.in_flight += from.in_flight;
+  into.latency.merge(from.latency);
+}
+
 /// Makes `gateway_stats` serializable for CAF messages.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gateway_stats& x) {
   return f(caf::meta::type_name("gateway_stats"), x.sent, x.replies, x.errors,
            x.timeouts, x.reconnects, x.script_reloads, x.refused_retries,
-           x.lost_retries, x.queued, x.in_flight, x.connected, x.latency);
+           x.lost_retries, x.moved_redirects, x.ask_redirects, x.queued, x.in_flight, x.connected, x.latency);
 }
 
 // -- actor interface ----------------------------------------------------------

@@ -343,6 +343,13 @@ typename Inspector::result_type inspect(Inspector& f, redrive_result& x) {
 /// the caller or the sink (`max_len` 0: no trimming).
 using dl_redrive_atom = caf::atom_constant<caf::atom("sk_dlredr")>;
 
+/// `(dl_purge_atom, stream, selection) -> uint64_t` to a sink: deletes the
+/// selected entries of the dead-letter stream the sink uses for `stream`
+/// (all its streams' when `stream` is empty) and answers how many it
+/// deleted, like `dead_letters::purge` but without blocking the caller or
+/// the sink.
+using dl_purge_atom = caf::atom_constant<caf::atom("sk_dlpurg")>;
+
 // -- actor interfaces ---------------------------------------------------------
 
 /// What a subscriber of a reader or sink implements: answer each batch with
@@ -369,7 +376,9 @@ using sink_actor = reader_actor::extend<
   caf::reacts_to<ack_atom, std::string, std::vector<std::string>>,
   caf::reacts_to<nack_atom, std::string, std::string, std::string>,
   caf::replies_to<dl_redrive_atom, std::string, dead_letter_selection,
-                  uint64_t>::with<redrive_result>>;
+                  uint64_t>::with<redrive_result>,
+  caf::replies_to<dl_purge_atom, std::string,
+                  dead_letter_selection>::with<uint64_t>>;
 
 
 // -- internal atoms (between a package's own actors) -------------------------

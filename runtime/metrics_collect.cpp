@@ -77,20 +77,6 @@ void add(replica_stats& acc, const replica_stats& x) {
   acc.propagation_unmatched += x.propagation_unmatched;
 }
 
-void add(gateway_stats& acc, const gateway_stats& x) {
-  acc.sent += x.sent;
-  acc.replies += x.replies;
-  acc.errors += x.errors;
-  acc.timeouts += x.timeouts;
-  acc.reconnects += x.reconnects;
-  acc.script_reloads += x.script_reloads;
-  acc.refused_retries += x.refused_retries;
-  acc.lost_retries += x.lost_retries;
-  acc.queued += x.queued;
-  acc.in_flight += x.in_flight;
-  acc.latency.merge(x.latency);
-}
-
 /// What the gathering actor builds up (keyed, ordered maps keep the output
 /// stable between scrapes).
 struct gather_state {
@@ -170,7 +156,7 @@ void gather(caf::event_based_actor* self, collect_input in,
           ++e.gateways;
           if (x.connected)
             ++e.connected;
-          add(e.stats, x);
+          merge(e.stats, x);
           settle(true);
         },
         on_error);

@@ -89,6 +89,8 @@ std::string render_json(const metrics_snapshot& x) {
       .num("commands", g.stats.sent)
       .num("errors", g.stats.errors)
       .num("reconnects", g.stats.reconnects)
+      .num("moved_redirects", g.stats.moved_redirects)
+      .num("ask_redirects", g.stats.ask_redirects)
       .num("in_flight", g.stats.in_flight)
       .num("mean_latency_seconds", mean_seconds(g.stats.latency))
       .done();

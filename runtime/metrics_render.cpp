@@ -48,6 +48,14 @@ void render_gateways(prometheus::writer& w, const metrics_snapshot& x) {
       "Requests sent again: refused by Redis before running (LOADING, BUSY, "
       "...) or reads in flight when the connection was lost.",
       g.stats.refused_retries + g.stats.lost_retries);
+    c("pulse_gateway_moved_redirects_total",
+      "Redis Cluster MOVED redirects followed (requests sent again to a "
+      "slot's new owner; 0 outside cluster mode).",
+      g.stats.moved_redirects);
+    c("pulse_gateway_ask_redirects_total",
+      "Redis Cluster ASK redirects followed (ASKING and the request sent to "
+      "the node importing a slot; 0 outside cluster mode).",
+      g.stats.ask_redirects);
     g_("pulse_gateway_in_flight_commands",
        "Replies Redis still owes the gateways right now.", g.stats.in_flight);
     g_("pulse_gateway_queued_requests",

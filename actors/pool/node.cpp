@@ -183,7 +183,7 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
       return std::move(*t);
     },
     [st](schedule_atom, job_producer_ptr& producer, caf::timespan interval)
-      -> caf::result<caf::actor> {
+      -> caf::result<scheduler_actor> {
       auto node = pool_node_handle{caf::actor_cast<pool_node_actor>(st->self),
                                    st->core, st->disp};
       auto s = spawn_scheduler(st->rt, std::move(node), std::move(producer),

@@ -249,10 +249,10 @@ pool_node::new_ticker(const std::string& name, caf::timespan period,
   return tick;
 }
 
-caf::expected<caf::actor> pool_node::schedule(job_producer_ptr producer,
-                                              caf::timespan interval) {
-  return call<caf::actor>(schedule_atom::value, std::move(producer),
-                         interval);
+caf::expected<scheduler_actor>
+pool_node::schedule(job_producer_ptr producer, caf::timespan interval) {
+  return call<scheduler_actor>(schedule_atom::value, std::move(producer),
+                               interval);
 }
 
 template <class Atom>

@@ -183,8 +183,8 @@ public:
                                        std::function<void(int64_t)> fn);
   /// Reconciles `producer`'s plan every `interval` on one node of the pool
   /// (see `spawn_scheduler`). Errors: `errc::invalid_argument`.
-  caf::expected<caf::actor> schedule(job_producer_ptr producer,
-                                     caf::timespan interval);
+  caf::expected<scheduler_actor> schedule(job_producer_ptr producer,
+                                          caf::timespan interval);
 
   /// Closes this node: its workers stop their jobs and hand them to the
   /// pool's other workers (or leave them queued for the next worker).

@@ -3,7 +3,7 @@
 #include <set>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "pulse/actors/pool/ticker.hpp"
 #include "pulse/actors/redis/client.hpp"
@@ -107,21 +107,19 @@ struct scheduler_state {
   }
 };
 
-caf::behavior scheduler_impl(caf::event_based_actor* self,
-                             std::shared_ptr<scheduler_state> st,
-                             caf::timespan interval) {
+scheduler_actor::behavior_type
+scheduler_impl(scheduler_actor::pointer self,
+               std::shared_ptr<scheduler_state> st, caf::timespan interval) {
   auto t = spawn_ticker(st->rt, st->node.core, "schedule:" + st->name,
-                        interval,
-                        caf::actor_cast<tick_receiver_actor>(self),
-                        caf::timespan{0});
+                        interval, scheduler_actor{self}, caf::timespan{0});
   if (!t) {
     log::error("pool schedule cannot start its ticker name={} error=\"{}\"",
                st->name, render(t.error()));
-    self->quit(t.error());
-    return {};
+    self->quit(t.error()); // ends once this init returns
+  } else {
+    st->ticker = *t;
+    self->link_to(st->ticker);
   }
-  st->ticker = *t;
-  self->link_to(st->ticker);
   return {
     [self, st](tick_atom, const std::string&, int64_t) {
       if (!st->round()) {
@@ -134,9 +132,9 @@ caf::behavior scheduler_impl(caf::event_based_actor* self,
 
 } // namespace
 
-caf::expected<caf::actor> spawn_scheduler(services& rt, pool_node_handle node,
-                                          job_producer_ptr producer,
-                                          caf::timespan interval) {
+caf::expected<scheduler_actor>
+spawn_scheduler(services& rt, pool_node_handle node, job_producer_ptr producer,
+                caf::timespan interval) {
   if (!producer)
     return make_error(errc::invalid_argument, "pool schedule: no producer");
   if (auto err = validate_name(producer->name(), "pool schedule"))
@@ -147,7 +145,7 @@ caf::expected<caf::actor> spawn_scheduler(services& rt, pool_node_handle node,
   auto st = std::make_shared<scheduler_state>(rt, std::move(node),
                                               std::move(producer));
   auto hdl = rt.system().spawn<caf::detached>(scheduler_impl, st, interval);
-  rt.track(hdl);
+  rt.track(caf::actor_cast<caf::actor>(hdl));
   return hdl;
 }
 

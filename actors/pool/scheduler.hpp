@@ -47,8 +47,8 @@ public:
 ///   every key it started earlier that the plan no longer lists.
 /// Started keys are recorded in `pulse:pool:{P}:sched:<name>` (a hash,
 /// deleted by pool shutdown). Errors are logged and retried next round.
-caf::expected<caf::actor> spawn_scheduler(services& rt, pool_node_handle node,
-                                          job_producer_ptr producer,
-                                          caf::timespan interval);
+caf::expected<scheduler_actor>
+spawn_scheduler(services& rt, pool_node_handle node, job_producer_ptr producer,
+                caf::timespan interval);
 
 } // namespace pulse

@@ -207,20 +207,6 @@ void route_batch(router_ptr self, std::vector<command> cmds,
   });
 }
 
-void add_stats(gateway_stats& acc, const gateway_stats& x) {
-  acc.sent += x.sent;
-  acc.replies += x.replies;
-  acc.errors += x.errors;
-  acc.timeouts += x.timeouts;
-  acc.reconnects += x.reconnects;
-  acc.script_reloads += x.script_reloads;
-  acc.refused_retries += x.refused_retries;
-  acc.lost_retries += x.lost_retries;
-  acc.queued += x.queued;
-  acc.in_flight += x.in_flight;
-  acc.latency.merge(x.latency);
-}
-
 caf::behavior cluster_router(router_ptr self, redis_options opts,
                              gateway_role role) {
   auto& st = self->state;
@@ -250,8 +236,12 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
     [self](stats_atom) {
       auto rp = self->make_response_promise();
       auto& st = self->state;
+      // The node gateways' counters added up, plus the router's own.
+      gateway_stats own;
+      own.moved_redirects = st.moved;
+      own.ask_redirects = st.asks;
       if (st.nodes.empty()) {
-        rp.deliver(gateway_stats{});
+        rp.deliver(own);
         return;
       }
       struct acc_t {
@@ -260,6 +250,7 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
         bool all_up = true;
       };
       auto acc = std::make_shared<acc_t>();
+      acc->sum = own;
       acc->pending = st.nodes.size();
       for (auto& kv : st.nodes) {
         bool is_master = std::find(st.table.masters.begin(),
@@ -274,7 +265,7 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
         self->request(kv.second, std::chrono::seconds{5}, stats_atom::value)
           .then(
             [acc, finish, is_master](gateway_stats& x) mutable {
-              add_stats(acc->sum, x);
+              merge(acc->sum, x);
               if (is_master && !x.connected)
                 acc->all_up = false;
               finish();

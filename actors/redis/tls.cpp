@@ -3,13 +3,18 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -90,6 +95,106 @@ caf::error bad_file(const char* key, const std::string& path) {
                                             + "\": cannot load: " + cause);
 }
 
+/// A file's identity for the caches: inode (a file replaced by a rename or
+/// a symlink swap), modification time and size
+/// (empty when the path is empty or cannot be read: then the context is
+/// built again and reports the error).
+std::string file_stamp(const std::string& path) {
+  if (path.empty())
+    return "-";
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return {};
+  return std::to_string(st.st_ino) + "/" + std::to_string(st.st_mtim.tv_sec)
+         + "." + std::to_string(st.st_mtim.tv_nsec) + "/"
+         + std::to_string(st.st_size);
+}
+
+// -- session resumption -------------------------------------------------------
+
+/// The last resumable session per endpoint and TLS configuration, so a
+/// reconnect, or another connection to the same server, resumes it (an
+/// abbreviated handshake: no certificate chain, no key exchange with
+/// certificates). Entries hold one reference each and are replaced, never
+/// removed but on a failed handshake; a few endpoints per process.
+struct session_cache {
+  std::mutex mtx;
+  std::map<std::string, SSL_SESSION*> by_key;
+  std::set<std::string> keys; // stable addresses for SSL ex data
+  std::atomic<uint64_t> resumed{0};
+};
+
+session_cache& sessions() {
+  static session_cache* c = new session_cache; // lives as long as sessions
+  return *c;
+}
+
+/// The index of the SSL ex data slot that holds the session's cache key.
+int key_slot() {
+  static int idx = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                        nullptr);
+  return idx;
+}
+
+/// The cache key: endpoint, verified name and every file (with its
+/// `file_stamp`: a rotated CA never resumes a session verified by the old
+/// one) and flag that decides whether a session may be trusted again.
+const std::string* intern_key(const redis_options& opts,
+                              const std::string& where,
+                              const std::string& name) {
+  auto k = where + '\n' + name + '\n' + opts.tls_ca_file + '\n'
+           + opts.tls_cert_file + '\n' + opts.tls_key_file + '\n'
+           + (opts.tls_verify ? "1" : "0") + '\n'
+           + file_stamp(opts.tls_ca_file) + '|'
+           + file_stamp(opts.tls_cert_file) + '|'
+           + file_stamp(opts.tls_key_file);
+  auto& c = sessions();
+  std::lock_guard<std::mutex> guard{c.mtx};
+  return &*c.keys.insert(std::move(k)).first;
+}
+
+/// OpenSSL's new-session callback: keeps the session (TLS 1.3 sends it
+/// after the handshake, so this runs inside a later read).
+int keep_session(SSL* ssl, SSL_SESSION* sess) {
+  auto key = static_cast<const std::string*>(SSL_get_ex_data(ssl, key_slot()));
+  if (key == nullptr || SSL_SESSION_is_resumable(sess) != 1)
+    return 0;
+  // A copy: OpenSSL marks the connection's own session not resumable when
+  // the connection ends without a TLS shutdown (a killed peer, a lost
+  // network), which must not cost the next connection its resumption.
+  auto copy = SSL_SESSION_dup(sess);
+  if (copy == nullptr)
+    return 0;
+  auto& c = sessions();
+  std::lock_guard<std::mutex> guard{c.mtx};
+  auto& slot = c.by_key[*key];
+  if (slot != nullptr)
+    SSL_SESSION_free(slot);
+  slot = copy;
+  return 0; // OpenSSL keeps its reference to `sess`
+}
+
+/// Offers the cached session for `key`, if any, to `ssl`.
+void offer_session(SSL* ssl, const std::string* key) {
+  SSL_set_ex_data(ssl, key_slot(), const_cast<std::string*>(key));
+  auto& c = sessions();
+  std::lock_guard<std::mutex> guard{c.mtx};
+  auto i = c.by_key.find(*key);
+  if (i != c.by_key.end())
+    SSL_set_session(ssl, i->second); // takes a reference of its own
+}
+
+/// Drops the cached session for `key` (after a failed handshake).
+void forget_session(const std::string* key) {
+  auto& c = sessions();
+  std::lock_guard<std::mutex> guard{c.mtx};
+  auto i = c.by_key.find(*key);
+  if (i != c.by_key.end()) {
+    SSL_SESSION_free(i->second);
+    c.by_key.erase(i);
+  }
+}
+
 caf::expected<ctx_ptr> make_context(const redis_options& opts) {
   ERR_clear_error();
   ctx_ptr ctx{SSL_CTX_new(TLS_client_method())};
@@ -101,6 +206,10 @@ caf::expected<ctx_ptr> make_context(const redis_options& opts) {
   // more bytes behind; partial writes report what went out.
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE
                                 | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_session_cache_mode(ctx.get(),
+                                 SSL_SESS_CACHE_CLIENT
+                                   | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx.get(), keep_session);
   if (opts.tls_verify) {
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
     if (!opts.tls_ca_file.empty()) {
@@ -206,11 +315,45 @@ std::string tls_error_text(SSL* ssl, int ret, int code) {
   return "TLS error " + std::to_string(code);
 }
 
+/// The last SSL context per TLS configuration, reused while its CA,
+/// certificate and key files keep their modification time and size; a
+/// rotated file builds a new one at the next connect.
+caf::expected<ctx_ptr> context_for(const redis_options& opts) {
+  struct entry {
+    std::string stamps;
+    ctx_ptr ctx;
+  };
+  static std::mutex mtx;
+  static auto* cache = new std::map<std::string, entry>;
+  auto ca = file_stamp(opts.tls_ca_file);
+  auto cert = file_stamp(opts.tls_cert_file);
+  auto key = file_stamp(opts.tls_key_file);
+  auto stamps = ca + "|" + cert + "|" + key;
+  auto name = opts.tls_ca_file + '\n' + opts.tls_cert_file + '\n'
+              + opts.tls_key_file + '\n' + (opts.tls_verify ? "1" : "0");
+  bool cacheable = !ca.empty() && !cert.empty() && !key.empty();
+  if (cacheable) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = cache->find(name);
+    if (i != cache->end() && i->second.stamps == stamps) {
+      SSL_CTX_up_ref(i->second.ctx.get());
+      return ctx_ptr{i->second.ctx.get()};
+    }
+  }
+  auto ctx = make_context(opts);
+  if (!ctx || !cacheable)
+    return ctx;
+  SSL_CTX_up_ref(ctx->get());
+  std::lock_guard<std::mutex> guard{mtx};
+  (*cache)[name] = entry{std::move(stamps), ctx_ptr{ctx->get()}};
+  return ctx;
+}
+
 caf::expected<SSL*> tls_connect(int fd, const redis_options& opts,
                                 const std::string& host,
                                 const std::string& where,
                                 clock_type::time_point until) {
-  auto ctx = make_context(opts);
+  auto ctx = context_for(opts);
   if (!ctx)
     return ctx.error();
   ssl_ptr ssl{SSL_new(ctx->get())};
@@ -233,12 +376,17 @@ caf::expected<SSL*> tls_connect(int fd, const redis_options& opts,
                         "pulse.redis.tls-server-name \"" + name
                           + "\" is not a usable host name");
   }
+  auto key = intern_key(opts, where, name);
+  offer_session(ssl.get(), key);
   for (;;) {
     ERR_clear_error();
     errno = 0;
     int ret = SSL_connect(ssl.get());
-    if (ret == 1)
+    if (ret == 1) {
+      if (SSL_session_reused(ssl.get()) == 1)
+        ++sessions().resumed;
       return ssl.release();
+    }
     int code = SSL_get_error(ssl.get(), ret);
     if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -248,11 +396,14 @@ caf::expected<SSL*> tls_connect(int fd, const redis_options& opts,
                                                                   : POLLOUT),
                0};
       int n = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
-      if (n == 0)
+      if (n == 0) {
+        forget_session(key);
         return make_error(errc::connect_failed,
                           "TLS handshake with " + where + " timed out");
+      }
       continue; // EINTR, ready, or an error SSL_connect reports
     }
+    forget_session(key);
     auto cause = tls_error_text(ssl.get(), ret, code);
     auto msg = "TLS handshake with " + where + " failed: " + cause
                + hint(ssl.get(), cause, name);
@@ -260,6 +411,18 @@ caf::expected<SSL*> tls_connect(int fd, const redis_options& opts,
                                             : errc::connect_failed,
                       std::move(msg));
   }
+}
+
+uint64_t tls_sessions_resumed() {
+  return sessions().resumed.load();
+}
+
+void tls_forget_sessions() {
+  auto& c = sessions();
+  std::lock_guard<std::mutex> guard{c.mtx};
+  for (auto& kv : c.by_key)
+    SSL_SESSION_free(kv.second);
+  c.by_key.clear();
 }
 
 } // namespace pulse::detail

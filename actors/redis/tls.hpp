@@ -4,6 +4,7 @@
 /// `connect_redis`. Not part of the public API.
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include <caf/error.hpp>
@@ -22,14 +23,19 @@ caf::error check_tls_options(const redis_options& opts);
 
 /// Runs a TLS client handshake on the connected socket `fd` by `until` and
 /// returns the session (the caller owns it: `SSL_free`; it does not own
-/// `fd`). The socket is made non-blocking. The context is built on every
-/// call, so reconnects read rotated certificate files again: TLS 1.2 or
+/// `fd`). The socket is made non-blocking. The context is built again
+/// whenever a CA, certificate or key file changed (modification time or
+/// size), so reconnects pick up rotated files: TLS 1.2 or
 /// newer; with `tls_verify`, the server's chain is checked against
 /// `tls_ca_file` (or the system store) and its name against
 /// `tls_server_name` (default `host`; DNS names and IP addresses, no
 /// partial wildcards); SNI is sent for DNS names only. `tls_cert_file` and
 /// `tls_key_file` are presented when set. Writes use MSG_NOSIGNAL, so a
-/// peer that went away never raises SIGPIPE.
+/// peer that went away never raises SIGPIPE. The handshake offers the last
+/// session the server issued for the same endpoint and TLS options
+/// (process-wide), so reconnects and further connections resume it (an
+/// abbreviated handshake); a server that declines gets a full handshake,
+/// and a failed handshake drops the cached session.
 ///
 /// Errors (each naming `where` and the cause):
 /// - `errc::invalid_config`: a CA, certificate or key file that cannot be
@@ -44,6 +50,13 @@ caf::expected<ssl_st*> tls_connect(int fd, const redis_options& opts,
                                    const std::string& host,
                                    const std::string& where,
                                    std::chrono::steady_clock::time_point until);
+
+/// How many handshakes of this process resumed a cached session.
+uint64_t tls_sessions_resumed();
+
+/// Drops every cached session: the next handshake to each server is a full
+/// one (benchmarks compare both).
+void tls_forget_sessions();
 
 /// Returns the cause of a failed `SSL_*` call (`ret` its result, `code` its
 /// `SSL_get_error`) and clears OpenSSL's error queue: the reason of the

@@ -116,21 +116,23 @@ bool valid_host_char(char c, bool ipv6) {
   return c == '-' || c == '.' || c == '_';
 }
 
-// `host`, `host:port`, `[v6]` or `[v6]:port`.
-caf::error parse_host_port(std::string_view x, redis_url& out) {
+// `host`, `host:port`, `[v6]` or `[v6]:port` into `host` and `port` (left
+// as it is without one); returns what is wrong, or "".
+std::string parse_host_port(std::string_view x, std::string& host_out,
+                            uint16_t& port_out) {
   if (x.empty())
-    return bad("names no host (write redis://host[:port][/db])");
+    return "names no host";
   std::string_view host;
   std::string_view rest;
   bool ipv6 = x.front() == '[';
   if (ipv6) {
     auto close = x.find(']');
     if (close == std::string_view::npos)
-      return bad("the IPv6 host has no closing ']'");
+      return "the IPv6 host has no closing ']'";
     host = x.substr(1, close - 1);
     rest = x.substr(close + 1);
     if (!rest.empty() && rest.front() != ':')
-      return bad("unexpected text after the IPv6 host's ']'");
+      return "unexpected text after the IPv6 host's ']'";
   } else {
     auto colon = x.find(':');
     host = x.substr(0, colon);
@@ -138,23 +140,22 @@ caf::error parse_host_port(std::string_view x, redis_url& out) {
                                            : x.substr(colon);
   }
   if (host.empty())
-    return bad("names no host (write redis://host[:port][/db])");
+    return "names no host";
   for (auto c : host)
     if (!valid_host_char(c, ipv6))
-      return bad("host \"" + std::string{host}
-                 + "\" contains a character not allowed in a host name");
-  out.host = std::string{host};
+      return "host \"" + std::string{host}
+             + "\" contains a character not allowed in a host name";
+  host_out = std::string{host};
   if (rest.empty())
-    return caf::none;
+    return {};
   auto port = rest.substr(1);
   if (port.empty())
-    return bad("the port after ':' is empty");
+    return "the port after ':' is empty";
   auto v = parse_db(port); // the same digits-only rule
   if (!v || *v < 1 || *v > 65535)
-    return bad("port \"" + std::string{port}
-               + "\" is not a number in 1..65535");
-  out.port = static_cast<uint16_t>(*v);
-  return caf::none;
+    return "port \"" + std::string{port} + "\" is not a number in 1..65535";
+  port_out = static_cast<uint16_t>(*v);
+  return {};
 }
 
 // Splits `rest` at '?' into itself and `query`; rejects fragments.
@@ -169,29 +170,89 @@ caf::error split_query(std::string_view& rest, std::string_view& query) {
   return caf::none;
 }
 
-caf::expected<redis_url> parse_tcp(std::string_view rest) {
-  redis_url out;
-  // The user info ends at the last '@', so a password may hold unencoded
-  // '/', '?', '#' or ':' (only '%' must start a valid escape).
+// Takes the user info (up to the last '@', so a password may hold
+// unencoded '/', '?', '#' or ':'; only '%' must start a valid escape) into
+// `out` and the query (after '?') into `query` off `rest`.
+caf::error split_authority(std::string_view& rest, std::string_view& query,
+                           redis_url& out) {
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {
     if (auto err = parse_userinfo(rest.substr(0, at), out))
       return err;
     rest = rest.substr(at + 1);
   }
+  return split_query(rest, query);
+}
+
+// The db in a URL's path (`text`, after its '/'); empty names none.
+caf::error parse_path_db(std::string_view text, redis_url& out) {
+  if (text.empty())
+    return caf::none;
+  auto db = parse_db(text);
+  if (!db)
+    return bad("db \"" + std::string{text}
+               + "\" in the path is not a number >= 0");
+  out.db = *db;
+  return caf::none;
+}
+
+caf::expected<redis_url> parse_tcp(std::string_view rest) {
+  redis_url out;
   std::string_view query;
-  if (auto err = split_query(rest, query))
+  if (auto err = split_authority(rest, query, out))
     return err;
   auto slash = rest.find('/');
-  if (auto err = parse_host_port(rest.substr(0, slash), out))
+  if (auto why = parse_host_port(rest.substr(0, slash), out.host, out.port);
+      !why.empty())
+    return bad(why == "names no host"
+                 ? why + " (write redis://host[:port][/db])"
+                 : why);
+  if (slash != std::string_view::npos)
+    if (auto err = parse_path_db(rest.substr(slash + 1), out))
+      return err;
+  if (auto err = parse_query(query, out))
     return err;
-  if (slash != std::string_view::npos && slash + 1 < rest.size()) {
-    auto path = rest.substr(slash + 1);
-    auto db = parse_db(path);
-    if (!db)
-      return bad("db \"" + std::string{path}
-                 + "\" in the path is not a number >= 0");
-    out.db = *db;
+  return out;
+}
+
+// `[user:password@]host:port[,host:port...]/master-name[/db][?db=N]`, after
+// `redis+sentinel://`; a sentinel's port defaults to 26379.
+caf::expected<redis_url> parse_sentinel_url(std::string_view rest) {
+  constexpr const char* form
+    = " (write redis+sentinel://host:port[,host:port...]/master-name[/db])";
+  redis_url out;
+  std::string_view query;
+  if (auto err = split_authority(rest, query, out))
+    return err;
+  auto slash = rest.find('/');
+  auto hosts = rest.substr(0, slash);
+  if (hosts.empty())
+    return bad(std::string{"names no sentinel"} + form);
+  while (true) {
+    auto comma = hosts.find(',');
+    auto item = hosts.substr(0, comma);
+    if (item.empty())
+      return bad("has an empty sentinel address in its list (a stray ',')");
+    std::string host;
+    uint16_t port = 26379;
+    if (auto why = parse_host_port(item, host, port); !why.empty())
+      return bad("sentinel \"" + std::string{item} + "\": " + why);
+    out.sentinels.push_back(host.find(':') != std::string::npos
+                              ? "[" + host + "]:" + std::to_string(port)
+                              : host + ":" + std::to_string(port));
+    if (comma == std::string_view::npos)
+      break;
+    hosts = hosts.substr(comma + 1);
   }
+  auto path = slash == std::string_view::npos ? std::string_view{}
+                                              : rest.substr(slash + 1);
+  auto next = path.find('/');
+  if (!percent_decode(path.substr(0, next), out.master_name))
+    return bad("bad percent-escape in the master name");
+  if (out.master_name.empty())
+    return bad(std::string{"names no master name"} + form);
+  if (next != std::string_view::npos)
+    if (auto err = parse_path_db(path.substr(next + 1), out))
+      return err;
   if (auto err = parse_query(query, out))
     return err;
   return out;
@@ -264,10 +325,20 @@ caf::expected<redis_url> parse_redis_url(std::string_view url) {
       out->tls = scheme == "rediss";
     return out;
   }
+  if (scheme == "redis+sentinel" || scheme == "rediss+sentinel") {
+    if (!slashes)
+      return bad("write " + scheme + "://host:port/master-name, with two "
+                                     "slashes");
+    auto out = parse_sentinel_url(rest);
+    if (out)
+      out->tls = scheme == "rediss+sentinel";
+    return out;
+  }
   if (scheme == "unix")
     return parse_unix(rest, slashes);
   return bad("unknown scheme \"" + scheme
-             + "\" (use redis://, rediss://, unix:// or unix:)");
+             + "\" (use redis://, rediss://, redis+sentinel://, "
+               "rediss+sentinel://, unix:// or unix:)");
 }
 
 caf::error apply_redis_url(redis_options& opts) {
@@ -276,7 +347,13 @@ caf::error apply_redis_url(redis_options& opts) {
   auto u = parse_redis_url(opts.url);
   if (!u)
     return u.error();
-  if (!u->unix_socket.empty()) {
+  if (!u->sentinels.empty()) {
+    opts.sentinels = std::move(u->sentinels);
+    opts.master_name = std::move(u->master_name);
+    opts.unix_socket.clear();
+    if (u->tls)
+      opts.tls = true;
+  } else if (!u->unix_socket.empty()) {
     opts.unix_socket = std::move(u->unix_socket);
     opts.host.clear();
   } else {

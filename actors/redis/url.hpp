@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -31,8 +32,15 @@ struct redis_url {
   std::optional<std::string> username;
   /// Password (never empty), set whenever the URL has user info.
   std::optional<std::string> password;
-  /// The scheme was `rediss://`: TLS.
+  /// The scheme was `rediss://` or `rediss+sentinel://`: TLS.
   bool tls = false;
+  /// `redis+sentinel://` only: the sentinels, `host:port` each
+  /// (`[v6addr]:port` for IPv6; port 26379 when the URL has none), in URL
+  /// order. Empty for every other form.
+  std::vector<std::string> sentinels;
+  /// `redis+sentinel://` only: the name the sentinels monitor the master
+  /// under (percent-decoded, never empty there).
+  std::string master_name;
 };
 
 /// Parses a Redis URL:
@@ -40,6 +48,11 @@ struct redis_url {
 ///   IPv4 address or a bracketed IPv6 address (`[::1]`); user info without
 ///   ':' is an error (it could be read as either part);
 /// - `rediss://...`: the same, with `tls` set;
+/// - `redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/
+///   master-name[/db][?db=N]`: Redis Sentinel, the sentinels in order
+///   (port 26379 by default) and the monitored master's name; user info
+///   and db are the data node's (the sentinels' own password is
+///   `sentinel_password`); `rediss+sentinel://` also sets `tls`;
 /// - `unix:///path/to/redis.sock[?db=N]` (also `unix://[user]:password@/path`)
 ///   and `unix:/path/to/redis.sock[?db=N]`.
 ///
@@ -48,12 +61,14 @@ struct redis_url {
 ///
 /// Errors: `errc::invalid_config` with a message that starts with
 /// `pulse.redis.url: ` and names the bad part (scheme, host, port, db, user,
-/// password, socket path, query parameter). Messages never contain the
-/// password.
+/// password, socket path, query parameter, sentinel address, master name).
+/// Messages never contain the password.
 caf::expected<redis_url> parse_redis_url(std::string_view url);
 
 /// Applies `opts.url`, when set, to `opts` and clears it: the URL sets the
-/// endpoint (host and port, or the socket path; the other kind is cleared),
+/// endpoint (host and port, or the socket path; the other kind is cleared;
+/// for `redis+sentinel://`, `sentinels` and `master_name`, replacing any
+/// configured, with `unix_socket` cleared and `host`/`port` left alone),
 /// db when it has one, username and password when it has user info
 /// (`redis://:pw@host` clears `username`), and `tls` for `rediss://`
 /// (`redis://` leaves `tls` as configured). `PULSE_REDIS_PASSWORD`, applied

@@ -168,42 +168,63 @@ caf::expected<redrive_result> redrive(client& c, const std::string& name,
   return steps.result();
 }
 
+caf::expected<std::vector<std::string>>
+purge_args(const dead_letter_selection& which) {
+  if (which.every)
+    return std::vector<std::string>{"all"};
+  if (!which.ids.empty()) {
+    std::vector<std::string> args{"ids"};
+    args.insert(args.end(), which.ids.begin(), which.ids.end());
+    return args;
+  }
+  if (which.age.count() > 0)
+    return std::vector<std::string>{"age", std::to_string(which.age.count())};
+  return make_error(errc::invalid_argument,
+                    "dead letters: select all, some IDs or an age");
+}
+
 caf::expected<uint64_t> purge(client& c, const std::string& name,
                               const dead_letter_selection& which) {
   if (auto err = check_name(name))
     return err;
-  auto k = key(name);
-  caf::expected<resp::value> r = resp::value{};
-  if (which.every) {
-    auto len = c("XLEN", k);
-    if (!len)
-      return len.error();
-    r = c("DEL", k);
-    if (r && r->integer == 1)
-      return static_cast<uint64_t>(len->integer);
-  } else if (!which.ids.empty()) {
-    command xdel;
-    xdel.args = {"XDEL", k};
-    xdel.args.insert(xdel.args.end(), which.ids.begin(), which.ids.end());
-    r = c.call(std::move(xdel));
-  } else if (which.age.count() > 0) {
-    auto now = c("TIME");
-    if (!now)
-      return now.error();
-    if (!now->is_array() || now->elements.size() != 2)
-      return make_error(errc::protocol_error,
-                        "TIME: unexpected reply " + now->render());
-    auto ms = static_cast<int64_t>(to_u64(now->elements[0].str)) * 1000
-              + static_cast<int64_t>(to_u64(now->elements[1].str)) / 1000
-              - which.age.count();
-    r = c("XTRIM", k, "MINID", std::to_string(ms < 0 ? 0 : ms) + "-0");
-  } else {
-    return make_error(errc::invalid_argument,
-                      "dead letters: select all, some IDs or an age");
-  }
+  auto args = purge_args(which);
+  if (!args)
+    return args.error();
+  auto r = c.eval(purge_script(), {key(name)}, std::move(*args));
   if (!r)
     return r.error();
+  if (r->type != resp::kind::integer)
+    return make_error(errc::protocol_error,
+                      "dead-letter purge: unexpected reply " + r->render());
   return static_cast<uint64_t>(r->integer);
+}
+
+const script& purge_script() {
+  static const script s{R"lua(
+local dlq, mode = KEYS[1], ARGV[1]
+if mode == 'all' then
+  local n = redis.call('XLEN', dlq)
+  redis.call('DEL', dlq)
+  return n
+elseif mode == 'ids' then
+  local n = 0
+  for i = 2, #ARGV do
+    local r = redis.pcall('XDEL', dlq, ARGV[i])
+    if type(r) == 'table' and r.err then
+      if string.find(r.err, 'WRONGTYPE') then return r end
+    else
+      n = n + r
+    end
+  end
+  return n
+end
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+               - tonumber(ARGV[2])
+if cutoff < 0 then cutoff = 0 end
+return redis.call('XTRIM', dlq, 'MINID', string.format('%d', cutoff) .. '-0')
+)lua"};
+  return s;
 }
 
 const script& redrive_script() {

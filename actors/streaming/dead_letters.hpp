@@ -127,10 +127,23 @@ private:
 };
 
 /// Deletes the selected entries of dead-letter stream `name` and returns
-/// how many it deleted: `XDEL` (IDs), `XTRIM MINID` (older than), `DEL`
-/// (all). Errors as for `redrive`.
+/// how many it deleted: one `purge_script` run (`XDEL` by ID, `XTRIM
+/// MINID` for older than, `DEL` for all), so a purge is atomic. Errors as
+/// for `redrive`.
 caf::expected<uint64_t> purge(client& c, const std::string& name,
                               const dead_letter_selection& which);
+
+/// The arguments of a `purge_script` run for `which`. Errors:
+/// `errc::invalid_argument` for an empty selection.
+caf::expected<std::vector<std::string>>
+purge_args(const dead_letter_selection& which);
+
+/// The Lua script behind `purge`: KEYS[1] the dead-letter stream; ARGV
+/// mode `all`, `ids` then the IDs (an ID that is not there or not valid
+/// deletes nothing), or `age` then the age in ms (Redis `TIME` tells the
+/// cutoff). Returns how many entries it deleted; `WRONGTYPE` when the key
+/// holds something else.
+const script& purge_script();
 
 /// The Lua script behind `redrive`: KEYS[1] the dead-letter stream; ARGV
 /// MAXLEN (0: none), batch size, mode, then for mode `ids` the IDs, for

@@ -183,6 +183,10 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
       return redrive_dead_letters(self, *st, stream, std::move(which),
                                   max_len);
     },
+    [self, st](dl_purge_atom, const std::string& stream,
+               dead_letter_selection& which) -> caf::result<uint64_t> {
+      return purge_dead_letters(self, *st, stream, std::move(which));
+    },
     [st](sk_flush_atom) { st->flush_acks(); },
     [st](sk_alive_atom) { st->keepalive(); },
   };

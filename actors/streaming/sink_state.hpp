@@ -151,4 +151,16 @@ redrive_dead_letters(caf::event_based_actor* self, const sink_state& st,
                      const std::string& stream, dead_letter_selection which,
                      uint64_t max_len);
 
+/// Handles `(dl_purge_atom, stream, which)` on sink `st`: runs
+/// `dead_letters::purge_script` through the shared gateway, without
+/// blocking, on the dead-letter stream the sink uses for `stream` (every
+/// stream's, one after the other, when `stream` is empty), and answers how
+/// many entries it deleted. Errors: `errc::invalid_argument` (a stream the
+/// sink does not read, an empty selection), Redis and gateway errors (what
+/// was deleted before stays deleted).
+caf::result<uint64_t> purge_dead_letters(caf::event_based_actor* self,
+                                         const sink_state& st,
+                                         const std::string& stream,
+                                         dead_letter_selection which);
+
 } // namespace pulse::sink_detail

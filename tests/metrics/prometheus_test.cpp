@@ -231,6 +231,8 @@ BOOST_AUTO_TEST_CASE(snapshot_renders_every_family_once) {
   g.connected = 1;
   g.stats.sent = 10;
   g.stats.latency.observe(0.0002);
+  g.stats.moved_redirects = 4;
+  g.stats.ask_redirects = 2;
   x.gateways.push_back(g);
   g.role = "blocking";
   g.gateways = 3;
@@ -265,6 +267,8 @@ BOOST_AUTO_TEST_CASE(snapshot_renders_every_family_once) {
   for (auto name :
        {"pulse_gateway_commands_total", "pulse_gateway_errors_total",
         "pulse_gateway_reconnects_total",
+        "pulse_gateway_moved_redirects_total",
+        "pulse_gateway_ask_redirects_total",
         "pulse_gateway_request_duration_seconds", "pulse_pubsub_messages_total",
         "pulse_sink_events_delivered_total", "pulse_sink_events_acked_total",
         "pulse_sink_events_nacked_total",
@@ -286,6 +290,12 @@ BOOST_AUTO_TEST_CASE(snapshot_renders_every_family_once) {
              == std::string::npos);
   BOOST_TEST(text.find("pulse_gateway_request_duration_seconds_bucket{role="
                        "\"pipelined\",le=\"0.00025\"} 1\n")
+             != std::string::npos);
+  BOOST_TEST(text.find("pulse_gateway_moved_redirects_total{role="
+                       "\"pipelined\"} 4\n")
+             != std::string::npos);
+  BOOST_TEST(text.find("pulse_gateway_ask_redirects_total{role="
+                       "\"pipelined\"} 2\n")
              != std::string::npos);
   auto json = render_json(x);
   BOOST_TEST(json.find("\"name\":\"billing \\\"eu\\\"\"") != std::string::npos);

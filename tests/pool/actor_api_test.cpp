@@ -241,7 +241,7 @@ BOOST_AUTO_TEST_CASE(an_actor_starts_a_scheduler_by_message) {
   sys->spawn(
     [started](caf::event_based_actor* s, pool_node_actor n) -> caf::behavior {
       auto seen = std::make_shared<std::set<std::string>>();
-      auto sched = std::make_shared<caf::actor>();
+      auto sched = std::make_shared<scheduler_actor>();
       auto fail = [=](caf::error&) {
         started->set_value({});
         s->quit();
@@ -252,7 +252,7 @@ BOOST_AUTO_TEST_CASE(an_actor_starts_a_scheduler_by_message) {
             s->request(n, 5s, schedule_atom::value,
                        job_producer_ptr{std::make_shared<producer>()},
                        caf::timespan{100ms})
-              .then([=](caf::actor a) { *sched = a; }, fail);
+              .then([=](scheduler_actor a) { *sched = a; }, fail);
           },
           fail);
       return {

@@ -1,9 +1,9 @@
 // Redis Cluster against real processes: 3 masters and 3 replicas on
 // loopback (tests/support/cluster_fixture.hpp). Slot routing to all three
 // masters, scripts, batches split over nodes, MOVED after a slot moved by
-// hand, ASK during a hand-made migration, blocking reads on the key's
-// owner, and the stream, map and pool scenarios through a runtime in
-// cluster mode.
+// hand, ASK during a hand-made migration (both counted, also in the
+// metrics), blocking reads on the key's owner, and the stream, map and
+// pool scenarios through a runtime in cluster mode.
 
 #include <boost/test/unit_test.hpp>
 
@@ -27,6 +27,7 @@
 #include "pulse/actors/streaming/subscription.hpp"
 #include "pulse/runtime/config.hpp"
 #include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/metrics.hpp"
 #include "pulse/runtime/runtime.hpp"
 #include "tests/support/cluster_fixture.hpp"
 #include "tests/support/fixtures.hpp"
@@ -65,6 +66,33 @@ std::string get_on(uint16_t port, const std::string& key) {
   if (!r)
     return "<" + render(r.error()) + ">";
   return r->is_error() ? "<" + r->str + ">" : r->str;
+}
+
+// The value of `series` (name and labels) in a Prometheus exposition, or
+// "<absent>".
+std::string cluster_sample(const std::string& text, const std::string& series) {
+  auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos)
+    return "<absent>";
+  auto start = at + series.size() + 2;
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+// Half a migration of `key`'s slot: `to` imports it, `from` migrates it,
+// and `key` moves to `to` (`MIGRATE`), while the slot still belongs to
+// `from`, so `from` answers `ASK` for the key.
+void half_migrate(const cluster_fixture& f, const std::string& key,
+                  uint16_t from, uint16_t to) {
+  auto s = std::to_string(cluster::key_slot(key));
+  auto r1 = command_on(to, {"CLUSTER", "SETSLOT", s, "IMPORTING",
+                            f.node_id(from)});
+  BOOST_REQUIRE(r1 && !r1->is_error());
+  auto r2 = command_on(from, {"CLUSTER", "SETSLOT", s, "MIGRATING",
+                              f.node_id(to)});
+  BOOST_REQUIRE(r2 && !r2->is_error());
+  auto r3 = command_on(from, {"MIGRATE", "127.0.0.1", std::to_string(to), "",
+                              "0", "5000", "KEYS", key});
+  BOOST_REQUIRE_MESSAGE(r3 && !r3->is_error(), describe(r3));
 }
 
 } // namespace
@@ -250,6 +278,9 @@ BOOST_FIXTURE_TEST_CASE(moved_after_a_slot_moved_by_hand_is_followed,
   auto slot = cluster::key_slot(key);
   auto set = (*c)("SET", key, "before");
   BOOST_REQUIRE_MESSAGE(set, describe(set));
+  auto st0 = c->stats();
+  BOOST_REQUIRE_MESSAGE(st0, describe(st0));
+  BOOST_TEST(st0->moved_redirects == 0u);
   // Move the slot from master 0 to master 2 (keys migrated with MIGRATE).
   auto moved = move_slot(slot, master_port(2));
   BOOST_REQUIRE_MESSAGE(moved.empty(), moved);
@@ -260,9 +291,18 @@ BOOST_FIXTURE_TEST_CASE(moved_after_a_slot_moved_by_hand_is_followed,
   auto got = (*c)("GET", key);
   BOOST_REQUIRE_MESSAGE(got, describe(got));
   BOOST_TEST(got->str == "before");
+  // Counted once; the table now names the new owner, so the next request
+  // goes there directly.
+  auto st1 = c->stats();
+  BOOST_REQUIRE_MESSAGE(st1, describe(st1));
+  BOOST_TEST(st1->moved_redirects == 1u);
+  BOOST_TEST(st1->ask_redirects == 0u);
   auto again = (*c)("SET", key, "after");
   BOOST_REQUIRE_MESSAGE(again, describe(again));
   BOOST_TEST(get_on(master_port(2), key) == "after");
+  auto st2 = c->stats();
+  BOOST_REQUIRE_MESSAGE(st2, describe(st2));
+  BOOST_TEST(st2->moved_redirects == 1u);
   // A script and a batch on the moved slot too.
   auto r = c->eval(script{"return redis.call('GET', KEYS[1])"}, {key}, {});
   BOOST_REQUIRE_MESSAGE(r, describe(r));
@@ -276,29 +316,71 @@ BOOST_FIXTURE_TEST_CASE(ask_during_a_migration_is_followed,
                         cluster_gateway_fixture) {
   auto key = key_on(1, "ask");
   auto slot = cluster::key_slot(key);
-  auto s = std::to_string(slot);
   BOOST_REQUIRE((*c)("SET", key, "x"));
   // Half a migration: the key moved, the slot still belongs to master 1.
   auto from = master_port(1);
   auto to = master_port(0);
-  auto r1 = command_on(to, {"CLUSTER", "SETSLOT", s, "IMPORTING",
-                            node_id(from)});
-  BOOST_REQUIRE(r1 && !r1->is_error());
-  auto r2 = command_on(from, {"CLUSTER", "SETSLOT", s, "MIGRATING",
-                              node_id(to)});
-  BOOST_REQUIRE(r2 && !r2->is_error());
-  auto r3 = command_on(from, {"MIGRATE", "127.0.0.1", std::to_string(to), "",
-                              "0", "5000", "KEYS", key});
-  BOOST_REQUIRE_MESSAGE(r3 && !r3->is_error(), describe(r3));
+  half_migrate(*this, key, from, to);
   BOOST_TEST(get_on(from, key).find("<ASK") == 0u);
+  auto st0 = c->stats();
+  BOOST_REQUIRE_MESSAGE(st0, describe(st0));
+  BOOST_TEST(st0->ask_redirects == 0u);
   auto got = (*c)("GET", key);
   BOOST_REQUIRE_MESSAGE(got, describe(got));
   BOOST_TEST(got->str == "x");
   auto ev = c->eval(script{"return redis.call('GET', KEYS[1])"}, {key}, {});
   BOOST_REQUIRE_MESSAGE(ev, describe(ev));
   BOOST_TEST(ev->str == "x");
+  // One ASK each (ASK is followed per request, the table stays as it is).
+  auto st1 = c->stats();
+  BOOST_REQUIRE_MESSAGE(st1, describe(st1));
+  BOOST_TEST(st1->ask_redirects == 2u);
+  BOOST_TEST(st1->moved_redirects == 0u);
   // ASK leaves the table alone: the owner is still master 1.
   BOOST_TEST(owner_port(slot, from) == from);
+}
+
+BOOST_FIXTURE_TEST_CASE(redirects_are_exported_as_metrics, cluster_fixture) {
+  cluster_runtime crt{redis_opts()};
+  auto& c = *crt.redis;
+  auto moved_key = key_on(0, "mm");
+  auto ask_key = key_on(1, "ma");
+  BOOST_REQUIRE(c("SET", moved_key, "m"));
+  BOOST_REQUIRE(c("SET", ask_key, "a"));
+  auto scrape = [&] {
+    auto snap = collect_metrics(*crt.rt, std::chrono::seconds{2});
+    BOOST_REQUIRE_MESSAGE(snap, describe(snap));
+    return render_prometheus(*snap);
+  };
+  auto before = scrape();
+  BOOST_TEST(cluster_sample(before, "pulse_gateway_moved_redirects_total{"
+                                    "role=\"pipelined\"}")
+             == "0");
+  BOOST_TEST(cluster_sample(before, "pulse_gateway_ask_redirects_total{"
+                                    "role=\"pipelined\"}")
+             == "0");
+  // A live move of one slot (master 0 -> 2) and half a migration of
+  // another (its key already on master 0, the slot still master 1's).
+  auto slot = cluster::key_slot(moved_key);
+  auto moved = move_slot(slot, master_port(2));
+  BOOST_REQUIRE_MESSAGE(moved.empty(), moved);
+  BOOST_REQUIRE(wait_owner(slot, master_port(2)));
+  auto from = master_port(1);
+  auto to = master_port(0);
+  half_migrate(*this, ask_key, from, to);
+  auto got = c("GET", moved_key);
+  BOOST_REQUIRE_MESSAGE(got, describe(got));
+  BOOST_TEST(got->str == "m");
+  got = c("GET", ask_key);
+  BOOST_REQUIRE_MESSAGE(got, describe(got));
+  BOOST_TEST(got->str == "a");
+  auto after = scrape();
+  BOOST_TEST(cluster_sample(after, "pulse_gateway_moved_redirects_total{"
+                                   "role=\"pipelined\"}")
+             == "1");
+  BOOST_TEST(cluster_sample(after, "pulse_gateway_ask_redirects_total{"
+                                   "role=\"pipelined\"}")
+             == "1");
 }
 
 BOOST_FIXTURE_TEST_CASE(slot_migration_during_writes_loses_nothing,

@@ -17,6 +17,7 @@
 #include "pulse/actors/redis/gateway.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/fixtures.hpp"
+#include "tests/support/pubsub_inbox.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/text.hpp"
@@ -61,27 +62,6 @@ options runtime_options(const redis_options& r) {
   return o;
 }
 
-// Collects pub/sub messages.
-struct inbox {
-  std::mutex mtx;
-  std::vector<std::string> payloads;
-  size_t size() {
-    std::lock_guard<std::mutex> guard{mtx};
-    return payloads.size();
-  }
-};
-
-pubsub_subscriber_actor::behavior_type
-subscriber(pubsub_subscriber_actor::pointer, std::shared_ptr<inbox> box) {
-  return {
-    [=](const pubsub_message& m) {
-      std::lock_guard<std::mutex> guard{box->mtx};
-      box->payloads.push_back(m.payload);
-    },
-    [=](resub_atom, const std::string&) {},
-  };
-}
-
 int sockopt(int fd, int level, int name) {
   int v = -1;
   socklen_t len = sizeof(v);
@@ -107,8 +87,8 @@ BOOST_AUTO_TEST_CASE(unix_socket_carries_gateway_pubsub_and_blocking_reads) {
   BOOST_TEST(c("SET", "k", "v")->str == "OK");
   BOOST_TEST(c("GET", "k")->str == "v");
   // Pub/sub through the socket.
-  auto box = std::make_shared<inbox>();
-  auto sub = sys.spawn(subscriber, box);
+  auto box = std::make_shared<pubsub_inbox>();
+  auto sub = sys.spawn(pubsub_inbox_subscriber, box);
   caf::scoped_actor self{sys};
   self->request((*rt)->pubsub(), 5s, sub_atom::value, std::string{"ch"}, sub)
     .receive([](bool ok) { BOOST_TEST(ok); },

@@ -158,8 +158,29 @@ BOOST_AUTO_TEST_CASE(each_sender_keeps_its_order_across_reconnects) {
     pushers.push_back(sys->spawn(traffic, rt->gateway(),
                                  numbered_pushes("order:" + std::to_string(i)),
                                  counters, 64, 1ms));
+  // The pushers stop even when a check below ends the case early (else
+  // the actor system's shutdown would wait for them).
+  struct stop_on_exit {
+    std::vector<caf::actor>& hdls;
+    ~stop_on_exit() {
+      for (auto& p : hdls)
+        caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+    }
+  } stopper{pushers};
+  // Every pusher wrote again since the last restart (the total alone can
+  // grow while one slow pusher has not yet).
+  auto all_lists_filled = [&] {
+    for (int i = 0; i < n; ++i) {
+      auto len = redis()("LLEN", "order:" + std::to_string(i));
+      if (!len || len->integer == 0)
+        return false;
+    }
+    return true;
+  };
   // Each list holds what was pushed since the last restart (no AOF).
   auto check_lists = [&](int round) {
+    BOOST_REQUIRE_MESSAGE(wait_until(all_lists_filled, 10s),
+                          "round " << round << ": a pusher wrote nothing");
     for (int i = 0; i < n; ++i) {
       auto xs = redis()("LRANGE", "order:" + std::to_string(i), "0", "-1");
       BOOST_REQUIRE(xs);
@@ -192,8 +213,6 @@ BOOST_AUTO_TEST_CASE(each_sender_keeps_its_order_across_reconnects) {
     caf::anon_send(p, stop_atom::value);
   BOOST_REQUIRE(wait_until([&] { return counters->outstanding() == 0; }, 5s));
   check_lists(10);
-  for (auto& p : pushers)
-    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_CASE(hung_redis_times_out_then_recovers) {

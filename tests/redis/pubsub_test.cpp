@@ -10,51 +10,20 @@
 #include "pulse/actors/redis/pubsub.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/fixtures.hpp"
+#include "tests/support/pubsub_inbox.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-struct inbox {
-  std::mutex mtx;
-  std::vector<pubsub_message> msgs;
-  std::vector<std::string> resubs;
-  size_t size() {
-    std::lock_guard<std::mutex> guard{mtx};
-    return msgs.size();
-  }
-  size_t resub_count() {
-    std::lock_guard<std::mutex> guard{mtx};
-    return resubs.size();
-  }
-};
-
-pubsub_subscriber_actor::behavior_type
-subscriber(pubsub_subscriber_actor::pointer, std::shared_ptr<inbox> box) {
-  return {
-    [=](const pubsub_message& m) {
-      std::lock_guard<std::mutex> guard{box->mtx};
-      box->msgs.push_back(m);
-    },
-    [=](resub_atom, const std::string& ch) {
-      std::lock_guard<std::mutex> guard{box->mtx};
-      box->resubs.push_back(ch);
-    },
-  };
-}
-
-} // namespace
-
 BOOST_FIXTURE_TEST_SUITE(pubsub, actor_fixture)
 
 BOOST_AUTO_TEST_CASE(fan_out_to_three_subscribers_with_one_redis_subscription) {
-  std::vector<std::shared_ptr<inbox>> boxes;
+  std::vector<std::shared_ptr<pubsub_inbox>> boxes;
   std::vector<pubsub_subscriber_actor> subs;
   for (int i = 0; i < 3; ++i) {
-    boxes.push_back(std::make_shared<inbox>());
-    subs.push_back(sys->spawn(subscriber, boxes.back()));
+    boxes.push_back(std::make_shared<pubsub_inbox>());
+    subs.push_back(sys->spawn(pubsub_inbox_subscriber, boxes.back()));
     (*self)->request(rt->pubsub(), 5s, sub_atom::value, std::string{"news"},
                      subs.back())
       .receive([](bool ok) { BOOST_TEST(ok); },
@@ -95,10 +64,10 @@ BOOST_AUTO_TEST_CASE(fan_out_to_three_subscribers_with_one_redis_subscription) {
 }
 
 BOOST_AUTO_TEST_CASE(dead_subscriber_is_dropped) {
-  auto live_box = std::make_shared<inbox>();
-  auto dead_box = std::make_shared<inbox>();
-  auto live = sys->spawn(subscriber, live_box);
-  auto dead = sys->spawn(subscriber, dead_box);
+  auto live_box = std::make_shared<pubsub_inbox>();
+  auto dead_box = std::make_shared<pubsub_inbox>();
+  auto live = sys->spawn(pubsub_inbox_subscriber, live_box);
+  auto dead = sys->spawn(pubsub_inbox_subscriber, dead_box);
   for (auto& s : {live, dead})
     (*self)->request(rt->pubsub(), 5s, sub_atom::value, std::string{"c1"}, s)
       .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
@@ -118,8 +87,8 @@ BOOST_AUTO_TEST_CASE(dead_subscriber_is_dropped) {
 }
 
 BOOST_AUTO_TEST_CASE(pattern_subscription) {
-  auto box = std::make_shared<inbox>();
-  auto s = sys->spawn(subscriber, box);
+  auto box = std::make_shared<pubsub_inbox>();
+  auto s = sys->spawn(pubsub_inbox_subscriber, box);
   (*self)->request(rt->pubsub(), 5s, psub_atom::value, std::string{"map:*"}, s)
     .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
   redis()("PUBLISH", "map:a:updates", "1");
@@ -133,8 +102,8 @@ BOOST_AUTO_TEST_CASE(pattern_subscription) {
 }
 
 BOOST_AUTO_TEST_CASE(resubscribed_signal_after_connection_killed) {
-  auto box = std::make_shared<inbox>();
-  auto s = sys->spawn(subscriber, box);
+  auto box = std::make_shared<pubsub_inbox>();
+  auto s = sys->spawn(pubsub_inbox_subscriber, box);
   (*self)->request(rt->pubsub(), 5s, sub_atom::value, std::string{"r1"}, s)
     .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
   // Kill only the subscription connection (Redis stays up).

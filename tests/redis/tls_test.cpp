@@ -6,6 +6,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <csignal>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -14,11 +16,13 @@
 
 #include "pulse/actors/redis/connect.hpp"
 #include "pulse/actors/redis/gateway.hpp"
+#include "pulse/actors/redis/tls.hpp"
 #include "pulse/actors/streaming/reader.hpp"
 #include "pulse/actors/streaming/stream.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/collector.hpp"
 #include "tests/support/fixtures.hpp"
+#include "tests/support/pubsub_inbox.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/tls_fixture.hpp"
 #include "tests/support/text.hpp"
@@ -47,26 +51,6 @@ size_t count(const std::string& text, const std::string& part) {
   return n;
 }
 
-struct inbox {
-  std::mutex mtx;
-  std::vector<std::string> payloads;
-  size_t size() {
-    std::lock_guard<std::mutex> guard{mtx};
-    return payloads.size();
-  }
-};
-
-pubsub_subscriber_actor::behavior_type
-subscriber(pubsub_subscriber_actor::pointer, std::shared_ptr<inbox> box) {
-  return {
-    [=](const pubsub_message& m) {
-      std::lock_guard<std::mutex> guard{box->mtx};
-      box->payloads.push_back(m.payload);
-    },
-    [=](resub_atom, const std::string&) {},
-  };
-}
-
 // Connects once with `o` and returns the error text (empty on success).
 std::string connect_error(const redis_options& o, errc expected) {
   auto s = connect_redis(o);
@@ -76,16 +60,28 @@ std::string connect_error(const redis_options& o, errc expected) {
   return render(s.error());
 }
 
+// A two-thread actor system config (first base of `tls_system`, so it is
+// ready before the system).
+struct two_thread_config {
+  two_thread_config() {
+    cfg.set("scheduler.max-threads", 2);
+  }
+  pulse::config cfg;
+};
+
+// Fixture: the test certificates, a TLS server requiring client
+// certificates, and an actor system.
+struct tls_system : two_thread_config {
+  tls_certs certs;
+  tls_redis srv{certs};
+  caf::actor_system sys{cfg};
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(tls)
 
-BOOST_AUTO_TEST_CASE(every_connection_kind_runs_over_tls) {
-  tls_certs certs;
-  tls_redis srv{certs};
-  pulse::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
+BOOST_FIXTURE_TEST_CASE(every_connection_kind_runs_over_tls, tls_system) {
   auto rt = runtime::start(sys, runtime_options(srv.opts()));
   BOOST_REQUIRE_MESSAGE(rt, describe(rt));
   // The blocking client on the pipelined gateway.
@@ -124,8 +120,8 @@ BOOST_AUTO_TEST_CASE(every_connection_kind_runs_over_tls) {
   BOOST_TEST((*batch)[0].str.size() == 100u + 499u * 7u);
   BOOST_TEST(*(*batch)[1].as_integer() == 100 + 250 * 7);
   // Pub/sub over TLS.
-  auto box = std::make_shared<inbox>();
-  auto sub = sys.spawn(subscriber, box);
+  auto box = std::make_shared<pubsub_inbox>();
+  auto sub = sys.spawn(pubsub_inbox_subscriber, box);
   caf::scoped_actor self{sys};
   self->request((*rt)->pubsub(), 5s, sub_atom::value, std::string{"ch"}, sub)
     .receive([](bool ok) { BOOST_TEST(ok); },
@@ -164,12 +160,7 @@ BOOST_AUTO_TEST_CASE(every_connection_kind_runs_over_tls) {
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
-BOOST_AUTO_TEST_CASE(stream_reader_receives_events_over_tls) {
-  tls_certs certs;
-  tls_redis srv{certs};
-  pulse::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
+BOOST_FIXTURE_TEST_CASE(stream_reader_receives_events_over_tls, tls_system) {
   auto rt = runtime::start(sys, runtime_options(srv.opts()));
   BOOST_REQUIRE_MESSAGE(rt, describe(rt));
   reader_options ro;
@@ -199,6 +190,63 @@ BOOST_AUTO_TEST_CASE(stream_reader_receives_events_over_tls) {
   BOOST_TEST(events[199].payload.size() == 4u + 199u * 50u);
   for (auto& a : {caf::actor_cast<caf::actor>(*r), sub})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+BOOST_FIXTURE_TEST_CASE(further_connections_resume_the_tls_session,
+                        tls_system) {
+  // Connecting reads the `CLIENT ID` reply, and with it the session ticket
+  // the server sent after the handshake (TLS 1.3).
+  auto connect_once = [&](const redis_options& o) {
+    auto before = detail::tls_sessions_resumed();
+    auto s = connect_redis(o);
+    BOOST_REQUIRE_MESSAGE(s, describe(s));
+    return detail::tls_sessions_resumed() - before;
+  };
+  // The first connection to this server: a full handshake; the next ones
+  // resume its session.
+  BOOST_TEST(connect_once(srv.opts()) == 0u);
+  BOOST_TEST(connect_once(srv.opts()) == 1u);
+  BOOST_TEST(connect_once(srv.opts()) == 1u);
+  // Other TLS options (no verification) never reuse a verified session.
+  auto loose = srv.opts();
+  loose.tls_verify = false;
+  BOOST_TEST(connect_once(loose) == 0u);
+  BOOST_TEST(connect_once(loose) == 1u);
+  // A runtime's connections resume too, and work.
+  auto before = detail::tls_sessions_resumed();
+  auto rt = runtime::start(sys, runtime_options(srv.opts()));
+  BOOST_REQUIRE_MESSAGE(rt, describe(rt));
+  client c{sys, (*rt)->gateway(), 10s};
+  BOOST_TEST(c("SET", "k", "v")->str == "OK");
+  BOOST_TEST(detail::tls_sessions_resumed() > before);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_rotated_ca_file_applies_at_the_next_connect,
+                        tls_system) {
+  auto o = srv.opts();
+  o.tls_ca_file = certs.file("rotating-ca.crt");
+  // Rotates the way deployments do: a new file renamed over the old one.
+  auto install = [&](const std::string& from) {
+    std::ifstream in{certs.file(from), std::ios::binary};
+    std::ofstream out{o.tls_ca_file + ".new", std::ios::binary};
+    out << in.rdbuf();
+    out.close();
+    BOOST_REQUIRE(std::rename((o.tls_ca_file + ".new").c_str(),
+                              o.tls_ca_file.c_str())
+                  == 0);
+  };
+  install("ca.crt");
+  BOOST_TEST(connect_error(o, errc::none).empty());
+  auto before = detail::tls_sessions_resumed();
+  BOOST_TEST(connect_error(o, errc::none).empty());
+  BOOST_TEST(detail::tls_sessions_resumed() == before + 1);
+  // A certificate that is no CA of the server in its place: neither the
+  // cached context nor the cached session hides the change.
+  install("wrongca-server.crt");
+  auto text = connect_error(o, errc::tls_failed);
+  BOOST_TEST(contains(text, "certificate verify failed"), text);
+  install("ca.crt");
+  BOOST_TEST(connect_error(o, errc::none).empty());
 }
 
 BOOST_AUTO_TEST_CASE(rediss_url_and_server_name_connect) {
@@ -347,15 +395,10 @@ BOOST_AUTO_TEST_CASE(tls_options_that_do_not_fit_are_config_errors) {
   BOOST_TEST(code_of(rt.error()) == errc::invalid_config, render(rt.error()));
 }
 
-BOOST_AUTO_TEST_CASE(tls_server_killed_and_restarted) {
+BOOST_FIXTURE_TEST_CASE(tls_server_killed_and_restarted, tls_system) {
   // The default action: a write that raised SIGPIPE would end the process
   // (Boost.Test may have installed a handler of its own).
   std::signal(SIGPIPE, SIG_DFL);
-  tls_certs certs;
-  tls_redis srv{certs};
-  pulse::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
   auto rt = runtime::start(sys, runtime_options(srv.opts()));
   BOOST_REQUIRE_MESSAGE(rt, describe(rt));
   client c{sys, (*rt)->gateway(), 10s};

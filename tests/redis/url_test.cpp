@@ -1,6 +1,7 @@
-// Redis URLs: every form parsed, every malformed part named, and the
-// `[pulse.redis]` options that carry them (url, unix-socket, tcp-keepalive,
-// connect-wait) read from file and command line. No Redis needed.
+// Redis URLs: every form parsed (redis+sentinel:// included), every
+// malformed part named, and the `[pulse.redis]` options that carry them
+// (url, unix-socket, tcp-keepalive, connect-wait) read from file and command
+// line. No Redis needed.
 
 #include <boost/test/unit_test.hpp>
 
@@ -28,6 +29,38 @@ redis_url parsed(const std::string& url) {
   auto u = parse_redis_url(url);
   BOOST_REQUIRE_MESSAGE(u, url + ": " + describe(u));
   return std::move(*u);
+}
+
+// Options with every field a URL can set already set.
+redis_options configured() {
+  redis_options o;
+  o.host = "old";
+  o.port = 1234;
+  o.unix_socket = "/old.sock";
+  o.db = 7;
+  o.username = "olduser";
+  o.password = "oldpw";
+  return o;
+}
+
+// Each URL fails with `invalid_config`, a message starting with the
+// option's key and holding the paired text, and never "hunter2" (which
+// stands for a password).
+void check_malformed(
+  const std::vector<std::pair<std::string, std::string>>& cases) {
+  for (auto& c : cases) {
+    const auto& url = c.first;
+    const auto& part = c.second;
+    auto u = parse_redis_url(url);
+    BOOST_TEST_CONTEXT("url: " << url) {
+      BOOST_REQUIRE(!u);
+      BOOST_TEST(code_of(u.error()) == errc::invalid_config);
+      auto text = render(u.error());
+      BOOST_TEST(contains(text, "pulse.redis.url: "), text);
+      BOOST_TEST(contains(text, part), text);
+      BOOST_TEST(!contains(text, "hunter2"), text);
+    }
+  }
 }
 
 } // namespace
@@ -218,29 +251,129 @@ BOOST_AUTO_TEST_CASE(malformed_urls_name_the_bad_part_not_the_password) {
     {"unix:///tmp/r.sock?foo=1", "unknown query parameter \"foo\""},
     {"unix://:hunter2%@/tmp/r.sock", "bad percent-escape in the password"},
   };
-  for (auto& c : cases) {
-    const auto& url = c.first;
-    const auto& part = c.second;
-    auto u = parse_redis_url(url);
-    BOOST_TEST_CONTEXT("url: " << url) {
-      BOOST_REQUIRE(!u);
-      BOOST_TEST(code_of(u.error()) == errc::invalid_config);
-      auto text = render(u.error());
-      BOOST_TEST(contains(text, "pulse.redis.url: "), text);
-      BOOST_TEST(contains(text, part), text);
-      BOOST_TEST(!contains(text, "hunter2"), text);
-    }
+  check_malformed(cases);
+}
+
+BOOST_AUTO_TEST_CASE(sentinel_urls_give_sentinels_master_name_and_db) {
+  auto u = parsed("redis+sentinel://10.0.0.1:26380,s2,[::1]:26381/mymaster/2");
+  BOOST_TEST((u.sentinels == std::vector<std::string>{
+                "10.0.0.1:26380", "s2:26379", "[::1]:26381"}));
+  BOOST_TEST(u.master_name == "mymaster");
+  BOOST_TEST((u.db && *u.db == 2));
+  BOOST_TEST(!u.username);
+  BOOST_TEST(!u.password);
+  BOOST_TEST(!u.tls);
+  BOOST_TEST(u.unix_socket.empty());
+  // One sentinel, no db (a trailing '/' names none), case-insensitive
+  // scheme, db in the query instead.
+  for (auto text : {"redis+sentinel://s:26379/m", "redis+sentinel://s/m/",
+                    "REDIS+Sentinel://s/m"}) {
+    auto d = parsed(text);
+    BOOST_TEST((d.sentinels == std::vector<std::string>{"s:26379"}), text);
+    BOOST_TEST(d.master_name == "m", text);
+    BOOST_TEST(!d.db, text);
   }
+  BOOST_TEST(*parsed("redis+sentinel://s/m?db=5").db == 5);
+  // User info is the data node's, percent-decoded like the other forms;
+  // so is the master name.
+  auto c = parsed("redis+sentinel://app:p%40ss@s1:1,s2:2/cache%2Deu/0");
+  BOOST_TEST(*c.username == "app");
+  BOOST_TEST(*c.password == "p@ss");
+  BOOST_TEST(c.master_name == "cache-eu");
+  BOOST_TEST(*c.db == 0);
+  BOOST_TEST(c.sentinels.size() == 2u);
+  auto pw = parsed("redis+sentinel://:secret@s/m");
+  BOOST_TEST(pw.username->empty());
+  BOOST_TEST(*pw.password == "secret");
+  // TLS form.
+  BOOST_TEST(parsed("rediss+sentinel://s/m").tls);
+  // Other forms leave both fields empty.
+  auto plain = parsed("redis://h/1");
+  BOOST_TEST(plain.sentinels.empty());
+  BOOST_TEST(plain.master_name.empty());
+}
+
+BOOST_AUTO_TEST_CASE(malformed_sentinel_urls_name_the_bad_part) {
+  std::vector<std::pair<std::string, std::string>> cases{
+    {"redis+sentinel:s/m", "write redis+sentinel://host:port/master-name, "
+                           "with two slashes"},
+    {"redis+sentinel://", "names no sentinel"},
+    {"redis+sentinel:///m", "names no sentinel"},
+    {"redis+sentinel://:hunter2@/m", "names no sentinel"},
+    {"redis+sentinel://s", "names no master name"},
+    {"redis+sentinel://s/", "names no master name"},
+    {"redis+sentinel://s//1", "names no master name"},
+    {"redis+sentinel://s1,,s2/m", "empty sentinel address"},
+    {"redis+sentinel://s1,/m", "empty sentinel address"},
+    {"redis+sentinel://,s1/m", "empty sentinel address"},
+    {"redis+sentinel://s1:0/m", "sentinel \"s1:0\": port \"0\" is not a "
+                                "number in 1..65535"},
+    {"redis+sentinel://s1:1,s2:x/m", "sentinel \"s2:x\": port \"x\""},
+    {"redis+sentinel://s1:/m", "sentinel \"s1:\": the port after ':' is "
+                               "empty"},
+    {"redis+sentinel://[::1/m", "no closing ']'"},
+    {"redis+sentinel://a b/m", "host \"a b\" contains a character"},
+    {"redis+sentinel://s/m/x", "db \"x\" in the path is not a number >= 0"},
+    {"redis+sentinel://s/m/1/2", "db \"1/2\" in the path"},
+    {"redis+sentinel://s/m/1?db=2", "sets db twice"},
+    {"redis+sentinel://s/m?master=x", "unknown query parameter \"master\""},
+    {"redis+sentinel://s/m%zz", "bad percent-escape in the master name"},
+    {"redis+sentinel://s/m#x", "has a fragment"},
+    {"redis+sentinel://hunter2@s/m", "the part before '@' has no ':'"},
+    {"redis+sentinel://u:@s/m", "the password after ':' is empty"},
+    {"redis+sentinel://u:hunter2%z@s/m", "bad percent-escape in the password"},
+    {"redis+sentinels://s/m", "unknown scheme \"redis+sentinels\" (use "
+                              "redis://, rediss://, redis+sentinel://"},
+  };
+  check_malformed(cases);
+}
+
+BOOST_AUTO_TEST_CASE(applying_a_sentinel_url_sets_sentinels_and_master) {
+  auto o = configured();
+  o.sentinels = {"old-sentinel:26379"};
+  o.master_name = "old-master";
+  o.sentinel_password = "sentinel-pw";
+  auto a = o;
+  a.url = "redis+sentinel://s1:26380,s2/mymaster/3";
+  BOOST_REQUIRE(!apply_redis_url(a));
+  BOOST_TEST(a.url.empty());
+  BOOST_TEST((a.sentinels
+              == std::vector<std::string>{"s1:26380", "s2:26379"}));
+  BOOST_TEST(a.master_name == "mymaster");
+  BOOST_TEST(a.db == 3);
+  BOOST_TEST(a.use_sentinel());
+  BOOST_TEST(a.unix_socket.empty());
+  BOOST_TEST(!a.tls);
+  // Credentials and the sentinels' own password stay as configured.
+  BOOST_TEST(a.username == "olduser");
+  BOOST_TEST(a.password == "oldpw");
+  BOOST_TEST(a.sentinel_password == "sentinel-pw");
+  auto b = o;
+  b.url = "rediss+sentinel://u:pw@s1/m";
+  BOOST_REQUIRE(!apply_redis_url(b));
+  BOOST_TEST(b.tls);
+  BOOST_TEST(b.username == "u");
+  BOOST_TEST(b.password == "pw");
+  BOOST_TEST(b.db == 7);
+  // Errors leave the options alone.
+  auto c = o;
+  c.url = "redis+sentinel://s1/";
+  BOOST_TEST(code_of(apply_redis_url(c)) == errc::invalid_config);
+  BOOST_TEST((c.sentinels == std::vector<std::string>{"old-sentinel:26379"}));
+  BOOST_TEST(c.master_name == "old-master");
+  // Through the configuration: the URL passes the Sentinel checks.
+  config cfg;
+  auto err = cfg.read({"--pulse.redis.url=redis+sentinel://10.0.0.5:26379,"
+                       "10.0.0.6:26379/orders/1"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(cfg.opts().redis.sentinels.size() == 2u);
+  BOOST_TEST(cfg.opts().redis.master_name == "orders");
+  BOOST_TEST(cfg.opts().redis.db == 1);
+  BOOST_TEST(!cfg.opts().redis.use_embedded());
 }
 
 BOOST_AUTO_TEST_CASE(applying_a_url_overrides_what_it_names) {
-  redis_options o;
-  o.host = "old";
-  o.port = 1234;
-  o.unix_socket = "/old.sock";
-  o.db = 7;
-  o.username = "olduser";
-  o.password = "oldpw";
+  auto o = configured();
   // Endpoint only: db and credentials stay.
   auto a = o;
   a.url = "redis://new:6390";

@@ -1,6 +1,6 @@
 // Dead-letter streams: listing, redriving into the source stream (by ID,
-// by age, all), purging; entries written by other clients; a redrive by
-// message from an event-based actor to the sink.
+// by age, all), purging; entries written by other clients; a redrive and
+// a purge by message from an event-based actor to the sink.
 
 #include <boost/test/unit_test.hpp>
 
@@ -68,6 +68,44 @@ std::vector<std::string> source_entries(client& c) {
 
 int64_t dlq_len(client& c) {
   return c("XLEN", dead_letters::key(dlq))->integer;
+}
+
+// Dead-letters event "created"/"first" and `more` events "e"/<i> of
+// "orders", then spawns sink "billing" on "orders" (new events only);
+// returns the first dead-letter ID and the sink.
+template <class Runtime>
+std::pair<std::string, sink_actor>
+billing_sink_with_dead_letters(client& c, Runtime& rt, int more) {
+  auto first = dead_letter_one(c, "created", "first");
+  for (int i = 0; i < more; ++i)
+    dead_letter_one(c, "e", std::to_string(i));
+  sink_options so;
+  so.start = "$";
+  auto sink = spawn_sink(rt, "billing", {"orders"}, so);
+  BOOST_REQUIRE_MESSAGE(sink, describe(sink));
+  return {first, *sink};
+}
+
+// Has an event-based actor send `(xs...)` to `sink` without blocking and
+// returns the answer (a `T`) or the error it got, as the test sees them.
+template <class T, class... Ts>
+std::pair<T, caf::error> ask_sink(caf::actor_system& sys,
+                                  caf::scoped_actor& self, sink_actor sink,
+                                  Ts... xs) {
+  auto me = caf::actor{self};
+  sys.spawn([=](caf::event_based_actor* a) {
+    a->request(sink, 10s, xs...)
+      .then([=](const T& r) { a->send(me, r); },
+            [=](caf::error& err) { a->send(me, err); });
+  });
+  T out{};
+  caf::error failure;
+  self->receive([&](const T& r) { out = r; },
+                [&](caf::error& err) { failure = std::move(err); },
+                caf::after(15s) >> [&] {
+                  failure = make_error(errc::timeout, "no answer");
+                });
+  return {out, failure};
 }
 
 } // namespace
@@ -192,8 +230,9 @@ BOOST_AUTO_TEST_CASE(purge_by_id_and_all) {
   auto a = dead_letter_one(redis(), "e", "1");
   dead_letter_one(redis(), "e", "2");
   dead_letter_one(redis(), "e", "3");
-  auto n = dead_letters::purge(redis(), dlq,
-                               dead_letter_selection::by_ids({a, "5-5"}));
+  // A missing ID and one that is not a stream ID delete nothing.
+  auto n = dead_letters::purge(
+    redis(), dlq, dead_letter_selection::by_ids({a, "5-5", "not-an-id"}));
   BOOST_REQUIRE_MESSAGE(n, describe(n));
   BOOST_TEST(*n == 1u);
   n = dead_letters::purge(redis(), dlq, dead_letter_selection::all());
@@ -206,39 +245,24 @@ BOOST_AUTO_TEST_CASE(purge_by_id_and_all) {
   auto none2 = dead_letters::redrive(redis(), dlq,
                                      dead_letter_selection::by_ids({}));
   BOOST_TEST(code_of(none2.error()) == errc::invalid_argument);
+  // A dead-letter key of another type is a clear Redis error.
+  BOOST_REQUIRE(redis()("SET", dead_letters::key("str:dead-letter"), "x"));
+  auto bad = dead_letters::purge(redis(), "str:dead-letter",
+                                 dead_letter_selection::by_ids({a}));
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(render(bad.error()).find("WRONGTYPE") != std::string::npos,
+             render(bad.error()));
 }
 
 BOOST_AUTO_TEST_CASE(an_actor_redrives_a_sinks_dead_letters_by_message) {
-  auto first = dead_letter_one(redis(), "created", "first");
   // More than one script run (500 entries each) for the "all" redrive.
-  for (int i = 0; i < 600; ++i)
-    dead_letter_one(redis(), "e", std::to_string(i));
-  sink_options so;
-  so.start = "$";
-  auto sink = spawn_sink(*rt, "billing", {"orders"}, so);
-  BOOST_REQUIRE_MESSAGE(sink, describe(sink));
-  // An event-based actor asks the sink without blocking and reports the
-  // outcome (or the error's code) to the test.
+  auto made = billing_sink_with_dead_letters(redis(), *rt, 600);
+  auto first = made.first;
+  auto sink = made.second;
   auto ask = [&](std::string stream, dead_letter_selection which) {
-    auto me = caf::actor{*self};
-    auto s = *sink;
-    sys->spawn([=](caf::event_based_actor* a) {
-      a->request(s, 10s, dl_redrive_atom::value, stream, which, uint64_t{0})
-        .then(
-          [=](const redrive_result& r) {
-            a->send(me, r.moved, r.missing, r.skipped);
-          },
-          [=](caf::error& err) { a->send(me, err); });
-    });
-    redrive_result out;
-    caf::error failure;
-    (*self)->receive(
-      [&](uint64_t moved, uint64_t missing, uint64_t skipped) {
-        out = redrive_result{moved, missing, skipped};
-      },
-      [&](caf::error& err) { failure = std::move(err); },
-      caf::after(15s) >> [&] { failure = make_error(errc::timeout, "none"); });
-    return std::make_pair(out, failure);
+    return ask_sink<redrive_result>(*sys, *self, sink,
+                                    dl_redrive_atom::value, stream, which,
+                                    uint64_t{0});
   };
   // By ID, on the sink's stream "orders": one moves, one is missing.
   auto [r, err] = ask("orders", dead_letter_selection::by_ids({first, "9-9"}));
@@ -260,7 +284,34 @@ BOOST_AUTO_TEST_CASE(an_actor_redrives_a_sinks_dead_letters_by_message) {
   BOOST_TEST(code_of(err) == errc::invalid_argument, render(err));
   std::tie(r, err) = ask("orders", dead_letter_selection{});
   BOOST_TEST(code_of(err) == errc::invalid_argument, render(err));
-  (*self)->send_exit(*sink, caf::exit_reason::user_shutdown);
+  (*self)->send_exit(sink, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_purges_a_sinks_dead_letters_by_message) {
+  auto made = billing_sink_with_dead_letters(redis(), *rt, 5);
+  auto first = made.first;
+  auto sink = made.second;
+  auto ask = [&](std::string stream, dead_letter_selection which) {
+    return ask_sink<uint64_t>(*sys, *self, sink, dl_purge_atom::value,
+                              stream, which);
+  };
+  // By ID on the sink's stream: one is there, one is not.
+  auto [n, err] = ask("orders", dead_letter_selection::by_ids({first, "9-9"}));
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(n == 1u);
+  BOOST_TEST(dlq_len(redis()) == 5);
+  // All, on every stream of the sink: the other 5; nothing was redriven.
+  std::tie(n, err) = ask("", dead_letter_selection::all());
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(n == 5u);
+  BOOST_TEST(redis()("EXISTS", dead_letters::key(dlq))->integer == 0);
+  BOOST_TEST(source_entries(redis()).empty());
+  // A stream the sink does not read, and an empty selection: refused.
+  std::tie(n, err) = ask("invoices", dead_letter_selection::all());
+  BOOST_TEST(code_of(err) == errc::invalid_argument, render(err));
+  std::tie(n, err) = ask("orders", dead_letter_selection{});
+  BOOST_TEST(code_of(err) == errc::invalid_argument, render(err));
+  (*self)->send_exit(sink, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
