@@ -364,22 +364,15 @@ using pw_timeout_atom = caf::atom_constant<caf::atom("pw_timeout")>;
 using pw_retry_atom = caf::atom_constant<caf::atom("pw_retry")>;
 
 /// `(pw_batch_atom, entries)`: the node's intake popped these entries from a
-/// worker's queue (in order) for the worker's `pi_want_atom`.
+/// worker's queue (in order) for the worker's `pool_intake::want`.
 using pw_batch_atom = caf::atom_constant<caf::atom("pw_batch")>;
 
 /// `(pw_lost_atom, error)`: the intake's `BLMPOP` that included a worker's
 /// queue failed; entries it popped may be lost, so the worker resyncs.
 using pw_lost_atom = caf::atom_constant<caf::atom("pw_lost")>;
 
-/// `(pi_want_atom, queue key, worker)`: a worker asks its node's intake for
-/// the next batch of its queue (answered once, with `pw_batch_atom` or
-/// `pw_lost_atom`).
-using pi_want_atom = caf::atom_constant<caf::atom("pi_want")>;
-
-/// `(pi_drop_atom, queue key)`: a closing worker leaves its node's intake.
-using pi_drop_atom = caf::atom_constant<caf::atom("pi_drop")>;
-
-/// `(pi_arm_atom)`: the intake retries after a failed `BLMPOP`.
+/// `(pi_arm_atom)`: a node's intake sends its next `BLMPOP` from its actor
+/// (retry after a failure, or its gateway is not connected).
 using pi_arm_atom = caf::atom_constant<caf::atom("pi_arm")>;
 
 /// `(cleanup_atom)`: a node cleaner runs a cleanup pass now (also runs
@@ -435,16 +428,9 @@ using pool_intake_client_actor = caf::typed_actor<
   caf::reacts_to<pw_batch_atom, std::vector<resp::value>>,
   caf::reacts_to<pw_lost_atom, caf::error>>;
 
-/// A node's intake (`actors/pool/intake.hpp`): one `BLMPOP` connection for
-/// the queues of all the node's workers.
-using pool_intake_actor = caf::typed_actor<
-  caf::reacts_to<pi_want_atom, std::string, pool_intake_client_actor>,
-  caf::reacts_to<pi_drop_atom, std::string>>;
-
-/// The intake as implemented (`actors/pool/intake.cpp`): `pool_intake_actor`
-/// plus its retry timer.
-using pool_intake_impl_actor
-  = pool_intake_actor::extend<caf::reacts_to<pi_arm_atom>>;
+/// A node's intake actor (`actors/pool/intake.hpp`): its retry timer; the
+/// workers call the intake itself (`pool_intake`).
+using pool_intake_actor = caf::typed_actor<caf::reacts_to<pi_arm_atom>>;
 
 /// A node's cleaner (`actors/pool/cleaner.hpp`).
 using pool_cleaner_actor = caf::typed_actor<caf::reacts_to<cleanup_atom>>;

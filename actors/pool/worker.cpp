@@ -20,14 +20,19 @@ using namespace worker_detail;
 
 pool_worker_impl_actor::behavior_type
 worker_impl(pool_worker_impl_actor::pointer self, services* rt,
-            pool_core_ptr core, pool_intake_actor intake, std::string id,
+            pool_core_ptr core, pool_intake_ptr intake, std::string id,
             int64_t created_ns, job_handler_ptr handler) {
   auto st = std::make_shared<worker_state>(self, *rt, std::move(core),
                                            std::move(intake), std::move(id),
                                            created_ns, std::move(handler));
+  st->weak = st;
   st->me = pool_worker_impl_actor{self};
+  st->intake->enroll(st->queue_key, pool_intake_client_actor{st->me},
+                     [w = st->weak](std::vector<resp::value>& entries) {
+                       return worker_state::take_inline(w, entries);
+                     });
   self->attach_functor([st](const caf::error&) {
-    caf::anon_send(st->intake, pi_drop_atom::value, st->queue_key);
+    st->intake->drop(st->queue_key);
     std::lock_guard<std::mutex> guard{st->mtx};
     st->closed = true; // late poll callbacks do nothing
     st->me = nullptr;  // no self-reference after termination
@@ -112,7 +117,7 @@ worker_impl(pool_worker_impl_actor::pointer self, services* rt,
 } // namespace
 
 pool_worker_actor spawn_pool_worker(services& rt, pool_core_ptr core,
-                                    pool_intake_actor intake, std::string id,
+                                    pool_intake_ptr intake, std::string id,
                                     int64_t created_ns,
                                     job_handler_ptr handler) {
   return pool_worker_actor{rt.system().spawn<caf::detached>(

@@ -7,6 +7,7 @@
 
 #include "pulse/actors/pool/core.hpp"
 #include "pulse/actors/pool/handler.hpp"
+#include "pulse/actors/pool/intake.hpp"
 
 namespace pulse {
 
@@ -18,10 +19,13 @@ class services;
 /// - Gets the entries of its queue `pulse:pool:{P}:q:<id>` from its node's
 ///   `intake` (`spawn_pool_intake`: one `BLMPOP ... COUNT` connection for
 ///   all the node's queues), so many queued starts cost one round trip: it
-///   asks for a batch (`pi_want_atom`), handles `(pw_batch_atom, entries)`
-///   in order, and asks again (before handling a batch while handlers are
-///   quick, after it otherwise). A lost batch (`pw_lost_atom`) makes it
-///   resync its queue.
+///   asks for a batch (`pool_intake::want`), handles the entries in order,
+///   and asks again (before handling a batch while handlers are quick,
+///   after it otherwise). A single entry is handled right on the intake's
+///   reader thread (under the worker's mutex) when the worker is idle and
+///   its last batch took under 5 ms, which saves a thread hop per start;
+///   other batches come as `(pw_batch_atom, entries)`. A lost batch
+///   (`pw_lost_atom`) makes it resync its queue.
 /// - Starts: with a valid lease, checks that the key still hashes to it
 ///   (otherwise moves the job with `move`, fenced by epoch and membership
 ///   revision), calls `handler->start`, then confirms the batch with
@@ -38,7 +42,7 @@ class services;
 /// a job it cannot start stays owned by it and is recovered by a cleaner
 /// once its lease ends.
 pool_worker_actor spawn_pool_worker(services& rt, pool_core_ptr core,
-                                    pool_intake_actor intake, std::string id,
+                                    pool_intake_ptr intake, std::string id,
                                     int64_t created_ns,
                                     job_handler_ptr handler);
 

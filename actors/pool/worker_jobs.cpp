@@ -375,7 +375,7 @@ void worker_state::rejoin() {
 
 void worker_state::close(bool shutdown) {
   closed = true;
-  caf::anon_send(intake, pi_drop_atom::value, queue_key);
+  intake->drop(queue_key);
   stop_everything();
   if (!shutdown)
     hand_over_owned(core->opts.worker_shutdown_ttl);

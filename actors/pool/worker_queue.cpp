@@ -25,8 +25,7 @@ void worker_state::poll() {
   if (closed || polling || !me)
     return;
   polling = true;
-  caf::anon_send(intake, pi_want_atom::value, queue_key,
-                 pool_intake_client_actor{me});
+  intake->want(queue_key);
 }
 
 void worker_state::on_lost(const caf::error& err) {
@@ -49,16 +48,31 @@ void worker_state::on_batch(std::vector<resp::value>& entries) {
   // this one starts and is confirmed (entries are still handled in
   // order: the intake answers one want at a time); a lone entry starts
   // first (latency).
+  auto t0 = std::chrono::steady_clock::now();
   if (entries.size() > 1 && poll_ahead) {
     poll();
     process(entries);
   } else {
-    auto t0 = std::chrono::steady_clock::now();
     process(entries);
     poll_ahead = std::chrono::steady_clock::now() - t0
                  < std::chrono::milliseconds{20};
     poll();
   }
+  inline_ok = std::chrono::steady_clock::now() - t0 < inline_budget;
+}
+
+bool worker_state::take_inline(const std::weak_ptr<worker_state>& w,
+                               std::vector<resp::value>& entries) {
+  auto st = w.lock();
+  if (!st)
+    return true; // the worker is gone: nothing to deliver
+  if (entries.size() != 1)
+    return false;
+  std::unique_lock<std::mutex> guard{st->mtx, std::try_to_lock};
+  if (!guard.owns_lock() || !st->inline_ok)
+    return false;
+  st->on_batch(entries);
+  return true;
 }
 
 bool worker_state::resync() {

@@ -19,6 +19,7 @@
 
 #include "pulse/actors/pool/core.hpp"
 #include "pulse/actors/pool/handler.hpp"
+#include "pulse/actors/pool/intake.hpp"
 #include "pulse/actors/redis/backoff.hpp"
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/services.hpp"
@@ -28,6 +29,9 @@
 
 namespace pulse::worker_detail {
 
+/// How long a worker's last batch may have taken for the intake to hand it
+/// the next single-entry batch on its reader thread (`take_inline`).
+constexpr auto inline_budget = std::chrono::milliseconds{5};
 
 /// A job's key and epoch.
 using key_epoch = std::pair<std::string, uint64_t>;
@@ -36,7 +40,7 @@ using key_epoch = std::pair<std::string, uint64_t>;
 struct worker_state {
   /// Creates the state; `intake` is the node's intake.
   worker_state(pool_worker_impl_actor::pointer self, services& rt,
-               pool_core_ptr core, pool_intake_actor intake, std::string id,
+               pool_core_ptr core, pool_intake_ptr intake, std::string id,
                int64_t created_ns, job_handler_ptr handler)
     : self(self),
       core(std::move(core)),
@@ -66,7 +70,9 @@ struct worker_state {
   /// Runs the jobs.
   job_handler_ptr handler;
   /// The node's intake: `BLMPOP` for all the node's queues.
-  pool_intake_actor intake;
+  pool_intake_ptr intake;
+  /// This state (the intake's sink holds it weakly).
+  std::weak_ptr<worker_state> weak;
   /// Blocking client on the runtime's shared gateway (scripts).
   client cli;
   /// The worker's queue, `<prefix>q:<id>`.
@@ -96,6 +102,11 @@ struct worker_state {
   /// handlers are quick (a reply left unread past the poll's timeout would
   /// reset the connection).
   bool poll_ahead = true;
+  /// Whether the intake may hand single-entry batches to this worker on its
+  /// reader thread (`take_inline`): the last batch was handled within
+  /// `inline_budget`. Off until one was, so a handler that blocks from its
+  /// first call never holds up the node's other queues.
+  bool inline_ok = false;
   /// Whether this worker waits for a batch from the intake.
   bool polling = false;
   /// Set on close or exit: no new poll, and late poll replies are ignored.
@@ -140,13 +151,21 @@ struct worker_state {
 
   // -- queue ------------------------------------------------------------------
 
-  /// Asks the node's intake for the next batch (`pi_want_atom`) unless
-  /// closed or asked already. Called with `mtx` held.
+  /// Asks the node's intake for the next batch (`pool_intake::want`)
+  /// unless closed or asked already. Called with `mtx` held.
   void poll();
 
-  /// A batch from the intake (`pw_batch_atom`): entries of this queue, in
-  /// order. Called with `mtx` held.
+  /// A batch from the intake (`pw_batch_atom`, or `take_inline`): entries
+  /// of this queue, in order. Called with `mtx` held.
   void on_batch(std::vector<resp::value>& entries);
+
+  /// The intake's sink (`pool_intake::sink`), on the intake's reader
+  /// thread: handles a single-entry batch right there if the worker is idle
+  /// (its mutex free) and `inline_ok`, saving the thread hop to the worker
+  /// actor (the node's other queues wait meanwhile); else returns false and
+  /// the batch comes as `pw_batch_atom`.
+  static bool take_inline(const std::weak_ptr<worker_state>& w,
+                          std::vector<resp::value>& entries);
 
   /// The intake's call that covered this queue failed (`pw_lost_atom`):
   /// resync, then poll again. Called with `mtx` held.
