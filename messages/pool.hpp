@@ -382,6 +382,10 @@ using cleanup_atom = caf::atom_constant<caf::atom("pl_clean")>;
 /// `(pn_keep_atom)`: a node renews its and its workers' leases.
 using pn_keep_atom = caf::atom_constant<caf::atom("pn_keep")>;
 
+/// `(pn_refresh_atom)`: a node runs the membership refresh it put off while
+/// workers were added in a burst.
+using pn_refresh_atom = caf::atom_constant<caf::atom("pn_refresh")>;
+
 /// `(pn_fence_atom)`: a node checks whether its lease may have ended.
 using pn_fence_atom = caf::atom_constant<caf::atom("pn_fence")>;
 
@@ -406,6 +410,7 @@ using pn_delay_atom = caf::atom_constant<caf::atom("pn_delay")>;
 /// `pubsub_subscriber_actor` without a cast).
 using pool_node_impl_actor = pool_node_actor::extend<
   caf::reacts_to<pn_keep_atom>, caf::reacts_to<pn_fence_atom>,
+  caf::reacts_to<pn_refresh_atom>,
   caf::reacts_to<pn_done_atom, uint64_t, caf::error>,
   caf::reacts_to<pn_waitn_atom>,
   caf::reacts_to<pn_result_atom, uint64_t, std::string>,

@@ -14,6 +14,8 @@ namespace pulse::node_detail {
 namespace ps = pool_scripts;
 
 void node_state::refresh() {
+  last_refresh = steady_clock::now();
+  refresh_pending = false;
   if (auto err = reload_members(cli, *core)) {
     log::warn("pool node cannot read membership pool={} error=\"{}\"",
               core->pool, render(err));
@@ -27,6 +29,19 @@ void node_state::refresh() {
     if (cleaner)
       self->send(cleaner, cleanup_atom::value);
   }
+}
+
+void node_state::refresh_soon() {
+  if (refresh_pending)
+    return;
+  auto now = steady_clock::now();
+  auto next = last_refresh + refresh_throttle;
+  if (now >= next) {
+    refresh();
+    return;
+  }
+  refresh_pending = true;
+  self->delayed_send(self, next - now, pn_refresh_atom::value);
 }
 
 void node_state::recheck_dispatches() {
@@ -171,7 +186,7 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
   auto hdl = spawn_pool_worker(rt, core, intake, id, created,
                                std::move(handler));
   workers.emplace(id, local_worker{hdl, created});
-  refresh();
+  refresh_soon();
   log::info("pool worker added pool={} node={} worker={} name={}",
             core->pool, core->node, id, core->worker_name(id));
   return id;

@@ -26,6 +26,10 @@ namespace pulse::node_detail {
 
 using std::chrono::steady_clock;
 
+/// At most one membership refresh per this period while workers are added
+/// in a burst (`node_state::refresh_soon`).
+constexpr auto refresh_throttle = std::chrono::milliseconds{20};
+
 /// One of this node's workers.
 struct local_worker {
   /// The worker actor.
@@ -82,6 +86,10 @@ struct node_state {
   caf::response_promise shutdown_promise;
   /// Until when `wait_nodes` waits for the other nodes to leave.
   steady_clock::time_point shutdown_deadline;
+  /// When `refresh` last ran.
+  steady_clock::time_point last_refresh;
+  /// Whether `refresh_soon` scheduled a refresh (`pn_refresh_atom`).
+  bool refresh_pending = false;
   /// Generation of the armed delayed-job timer (older timers are ignored).
   uint64_t delay_gen = 0;
   /// When the armed delayed-job timer fires.
@@ -94,9 +102,17 @@ struct node_state {
     return cli.eval(s, {core->prefix}, std::move(args));
   }
 
-  /// Reloads the membership and tells the workers to rebalance if it
-  /// changed.
+  /// Reloads the membership (`members` script) and tells the workers to
+  /// rebalance if it changed.
   void refresh();
+
+  /// `refresh` for `add_worker` and membership notices (`m<rev>` on the
+  /// pool's control channel): at once unless one ran within
+  /// `refresh_throttle`, else once when that has passed
+  /// (`pn_refresh_atom`), so a burst of adds costs one membership reload
+  /// and one rebalance round per period instead of one per add (which made
+  /// adding N workers O(N²)).
+  void refresh_soon();
 
   /// After the node's channel was re-subscribed: completes the waiting
   /// dispatches whose job a worker started meanwhile (their result was
