@@ -143,7 +143,7 @@ private:
   /// `pi_arm_atom` to it.
   void arm_locked(self_ptr self) {
     if (closed_ || in_flight_ != call::none || wanting_.empty()
-        || retry_armed_)
+        || retry_armed_ || delivering_)
       return;
     std::vector<std::string> keys(wanting_.begin(), wanting_.end());
     std::rotate(keys.begin(),
@@ -252,6 +252,7 @@ private:
         wanting_.insert(asked_.begin(), asked_.end());
         asked_.clear();
       }
+      delivering_ = !out.empty();
     }
     if (!r)
       for (auto& hdl : lost)
@@ -260,6 +261,7 @@ private:
       if (!c.fn || !c.fn(entries))
         caf::anon_send(c.hdl, pw_batch_atom::value, std::move(entries));
     std::lock_guard<std::mutex> guard{mtx_};
+    delivering_ = false;
     arm_locked(nullptr);
   }
 
@@ -325,6 +327,11 @@ private:
   bool drain_next_ = false;
   /// Whether the retry timer (or a `pi_arm_atom`) is pending.
   bool retry_armed_ = false;
+  /// While `on_reply` hands entries over (a sink may run a worker's
+  /// handler on this reader thread): no call is sent, since its reply could
+  /// not be read before they are done, and a slow handler would time it
+  /// out; `on_reply` sends the next call afterwards.
+  bool delivering_ = false;
   /// Set when the actor exits.
   bool closed_ = false;
   /// Rotates the key order by one queue per call.
