@@ -363,12 +363,28 @@ using pw_timeout_atom = caf::atom_constant<caf::atom("pw_timeout")>;
 /// `(pw_retry_atom)`: a worker retries what failed while Redis was away.
 using pw_retry_atom = caf::atom_constant<caf::atom("pw_retry")>;
 
+/// `(pw_batch_atom, entries)`: the node's intake popped these entries from a
+/// worker's queue (in order) for the worker's `pool_intake::want`.
+using pw_batch_atom = caf::atom_constant<caf::atom("pw_batch")>;
+
+/// `(pw_lost_atom, error)`: the intake's `BLMPOP` that included a worker's
+/// queue failed; entries it popped may be lost, so the worker resyncs.
+using pw_lost_atom = caf::atom_constant<caf::atom("pw_lost")>;
+
+/// `(pi_arm_atom)`: a node's intake sends its next `BLMPOP` from its actor
+/// (retry after a failure, or its gateway is not connected).
+using pi_arm_atom = caf::atom_constant<caf::atom("pi_arm")>;
+
 /// `(cleanup_atom)`: a node cleaner runs a cleanup pass now (also runs
 /// periodically).
 using cleanup_atom = caf::atom_constant<caf::atom("pl_clean")>;
 
 /// `(pn_keep_atom)`: a node renews its and its workers' leases.
 using pn_keep_atom = caf::atom_constant<caf::atom("pn_keep")>;
+
+/// `(pn_refresh_atom)`: a node runs the membership refresh it put off while
+/// workers were added in a burst.
+using pn_refresh_atom = caf::atom_constant<caf::atom("pn_refresh")>;
 
 /// `(pn_fence_atom)`: a node checks whether its lease may have ended.
 using pn_fence_atom = caf::atom_constant<caf::atom("pn_fence")>;
@@ -394,6 +410,7 @@ using pn_delay_atom = caf::atom_constant<caf::atom("pn_delay")>;
 /// `pubsub_subscriber_actor` without a cast).
 using pool_node_impl_actor = pool_node_actor::extend<
   caf::reacts_to<pn_keep_atom>, caf::reacts_to<pn_fence_atom>,
+  caf::reacts_to<pn_refresh_atom>,
   caf::reacts_to<pn_done_atom, uint64_t, caf::error>,
   caf::reacts_to<pn_waitn_atom>,
   caf::reacts_to<pn_result_atom, uint64_t, std::string>,
@@ -411,6 +428,15 @@ using pool_worker_actor = caf::typed_actor<
   caf::reacts_to<resume_atom>, caf::reacts_to<rejoin_atom>,
   caf::replies_to<close_atom, bool>::with<bool>>;
 
+/// What the node's intake delivers to a worker (`actors/pool/intake.hpp`).
+using pool_intake_client_actor = caf::typed_actor<
+  caf::reacts_to<pw_batch_atom, std::vector<resp::value>>,
+  caf::reacts_to<pw_lost_atom, caf::error>>;
+
+/// A node's intake actor (`actors/pool/intake.hpp`): its retry timer; the
+/// workers call the intake itself (`pool_intake`).
+using pool_intake_actor = caf::typed_actor<caf::reacts_to<pi_arm_atom>>;
+
 /// A node's cleaner (`actors/pool/cleaner.hpp`).
 using pool_cleaner_actor = caf::typed_actor<caf::reacts_to<cleanup_atom>>;
 
@@ -421,9 +447,12 @@ using ticker_impl_actor
                          caf::reacts_to<tk_join_atom>>;
 
 /// A pool worker as implemented (`actors/pool/worker.cpp`):
-/// `pool_worker_actor` plus its retry, job timeout and requeue timers.
+/// `pool_worker_actor` plus its retry, job timeout and requeue timers and
+/// the batches its node's intake delivers.
 using pool_worker_impl_actor = pool_worker_actor::extend<
   caf::reacts_to<pw_retry_atom>,
+  caf::reacts_to<pw_batch_atom, std::vector<resp::value>>,
+  caf::reacts_to<pw_lost_atom, caf::error>,
   caf::reacts_to<pw_timeout_atom, std::string, uint64_t>,
   caf::reacts_to<pw_requeue_atom>>;
 

@@ -15,10 +15,10 @@
 
 namespace pulse {
 
-/// A job handler. Calls for one worker never overlap (they may come from
-/// the worker actor's thread or from its blocking connection's reader
-/// thread, one at a time); a handler shared by several workers is called
-/// concurrently by them. A handler may dispatch, stop or notify jobs, but
+/// A job handler. Calls for one worker never overlap (they come from the
+/// worker actor's thread or from its node's intake reader thread, one at a
+/// time); a handler shared by several workers is called concurrently by
+/// them. A handler may dispatch, stop or notify jobs, but
 /// must not wait for its own worker's removal or its node's close (that
 /// waits for the handler: a deadlock).
 class job_handler {

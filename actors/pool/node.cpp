@@ -39,6 +39,8 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
   self->attach_functor([st](const caf::error&) {
     if (st->cleaner)
       caf::anon_send_exit(st->cleaner, caf::exit_reason::user_shutdown);
+    if (st->intake)
+      caf::anon_send_exit(st->intake->actor(), caf::exit_reason::user_shutdown);
     for (auto& kv : st->workers)
       caf::anon_send_exit(kv.second.hdl, caf::exit_reason::user_shutdown);
   });
@@ -116,6 +118,10 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
         return make_error(errc::not_found,
                           "job " + key + " has no worker yet");
       return true;
+    },
+    [st](pn_refresh_atom) {
+      if (st->refresh_pending && !st->closed)
+        st->refresh();
     },
     [st](add_worker_atom, job_handler_ptr& h) {
       return st->add_worker(std::move(h));
@@ -256,8 +262,10 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
         st->delay_notice();
       } else if (!msg.payload.empty() && msg.payload[0] == 'm') {
         auto rev = pool_routing::parse_i64(msg.payload.substr(1)).value_or(0);
+        // Throttled like adds: a burst of changes (here or on other
+        // nodes) costs one reload and rebalance round per period.
         if (rev != st->seen_rev)
-          st->refresh();
+          st->refresh_soon();
       } else {
         st->core->deliver(msg.payload);
       }

@@ -2,6 +2,7 @@
 
 #include <caf/send.hpp>
 
+#include "pulse/actors/pool/intake.hpp"
 #include "pulse/actors/pool/worker.hpp"
 #include "pulse/actors/pool/scripts.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -13,6 +14,8 @@ namespace pulse::node_detail {
 namespace ps = pool_scripts;
 
 void node_state::refresh() {
+  last_refresh = steady_clock::now();
+  refresh_pending = false;
   if (auto err = reload_members(cli, *core)) {
     log::warn("pool node cannot read membership pool={} error=\"{}\"",
               core->pool, render(err));
@@ -26,6 +29,19 @@ void node_state::refresh() {
     if (cleaner)
       self->send(cleaner, cleanup_atom::value);
   }
+}
+
+void node_state::refresh_soon() {
+  if (refresh_pending)
+    return;
+  auto now = steady_clock::now();
+  auto next = last_refresh + refresh_throttle;
+  if (now >= next) {
+    refresh();
+    return;
+  }
+  refresh_pending = true;
+  self->delayed_send(self, next - now, pn_refresh_atom::value);
 }
 
 void node_state::recheck_dispatches() {
@@ -165,9 +181,12 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
     return r.error();
   if (script_status(*r) != "ok")
     return dispatch_refusal(script_status(*r), "");
-  auto hdl = spawn_pool_worker(rt, core, id, created, std::move(handler));
+  if (!intake) // with the first worker: nodes without any need none
+    intake = spawn_pool_intake(rt, core);
+  auto hdl = spawn_pool_worker(rt, core, intake, id, created,
+                               std::move(handler));
   workers.emplace(id, local_worker{hdl, created});
-  refresh();
+  refresh_soon();
   log::info("pool worker added pool={} node={} worker={} name={}",
             core->pool, core->node, id, core->worker_name(id));
   return id;
@@ -249,7 +268,9 @@ void node_state::leave() {
                    make_command("ZREM", core->prefix + "alive",
                                 "n:" + core->node),
                    make_command("HDEL", core->prefix + "info",
-                                "n:" + core->node)});
+                                "n:" + core->node),
+                   make_command("DEL", ps::intake_wake_key(core->pool,
+                                                           core->node))});
   disp->close(); // no result can reach this node any more
   fail_requests();
   pubsub_subscriber_actor sub{self};

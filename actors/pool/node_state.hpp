@@ -17,6 +17,7 @@
 #include "pulse/actors/pool/core.hpp"
 #include "pulse/actors/pool/dispatcher.hpp"
 #include "pulse/actors/pool/handler.hpp"
+#include "pulse/actors/pool/intake.hpp"
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/services.hpp"
 #include "pulse/messages/pool.hpp"
@@ -24,6 +25,10 @@
 namespace pulse::node_detail {
 
 using std::chrono::steady_clock;
+
+/// At most one membership refresh per this period while workers are added
+/// in a burst (`node_state::refresh_soon`).
+constexpr auto refresh_throttle = std::chrono::milliseconds{20};
 
 /// One of this node's workers.
 struct local_worker {
@@ -54,6 +59,9 @@ struct node_state {
   std::map<std::string, local_worker> workers;
   /// The node cleaner (none for `client_only` nodes, and after close).
   pool_cleaner_actor cleaner;
+  /// The node's intake: one `BLMPOP` connection for every local worker's
+  /// queue (spawned with the first worker; exited with the node).
+  pool_intake_ptr intake;
   /// The node's dispatcher.
   dispatcher_ptr disp;
   /// Dispatch requests of actors waiting for their completion.
@@ -78,6 +86,10 @@ struct node_state {
   caf::response_promise shutdown_promise;
   /// Until when `wait_nodes` waits for the other nodes to leave.
   steady_clock::time_point shutdown_deadline;
+  /// When `refresh` last ran.
+  steady_clock::time_point last_refresh;
+  /// Whether `refresh_soon` scheduled a refresh (`pn_refresh_atom`).
+  bool refresh_pending = false;
   /// Generation of the armed delayed-job timer (older timers are ignored).
   uint64_t delay_gen = 0;
   /// When the armed delayed-job timer fires.
@@ -90,9 +102,17 @@ struct node_state {
     return cli.eval(s, {core->prefix}, std::move(args));
   }
 
-  /// Reloads the membership and tells the workers to rebalance if it
-  /// changed.
+  /// Reloads the membership (`members` script) and tells the workers to
+  /// rebalance if it changed.
   void refresh();
+
+  /// `refresh` for `add_worker` and membership notices (`m<rev>` on the
+  /// pool's control channel): at once unless one ran within
+  /// `refresh_throttle`, else once when that has passed
+  /// (`pn_refresh_atom`), so a burst of adds costs one membership reload
+  /// and one rebalance round per period instead of one per add (which made
+  /// adding N workers O(N²)).
+  void refresh_soon();
 
   /// After the node's channel was re-subscribed: completes the waiting
   /// dispatches whose job a worker started meanwhile (their result was
@@ -203,7 +223,8 @@ struct node_state {
   /// leaves the pool and quits; `then` runs once all workers are done.
   void close_all(bool shutdown, std::function<void()> then);
 
-  /// Leaves the pool: drops the lease, fails pending dispatches with
+  /// Leaves the pool: drops the lease (`ZREM alive`, `HDEL info`), deletes
+  /// the intake's wake key (`DEL`), fails pending dispatches with
   /// `errc::closed`, unsubscribes.
   void leave();
 

@@ -15,6 +15,11 @@ std::string node_channel(const std::string& pool, const std::string& node) {
   return pool_prefix(pool) + "node:" + node;
 }
 
+std::string intake_wake_key(const std::string& pool,
+                            const std::string& node) {
+  return pool_prefix(pool) + "intake:" + node;
+}
+
 namespace detail {
 
 namespace {

@@ -26,6 +26,10 @@ std::string control_channel(const std::string& pool);
 /// The pub/sub channel carrying dispatch results to node `N`.
 std::string node_channel(const std::string& pool, const std::string& node);
 
+/// `pulse:pool:{<pool>}:intake:<node>`: a token pushed here ends the
+/// `BLMPOP` of node `node`'s intake early (see `spawn_pool_intake`).
+std::string intake_wake_key(const std::string& pool, const std::string& node);
+
 /// (node, ttl_ms[, info]) -> [ok] | [shutdown]. Registers a node's lease
 /// and its `info` entry `n:<node>` (`name|host|pid|version`).
 const script& join_node();
@@ -75,6 +79,13 @@ const script& confirm();
 /// not started; lists the running jobs it no longer owns (their stop entry
 /// was lost), which it stops.
 const script& resync();
+/// KEYS: queue keys; ARGV: count -> [key1, entries1, key2, entries2, ...]
+/// for the non-empty queues. Pops up to `count` entries from the head of
+/// each queue (`LPOP key count`, O(keys + entries)), without the prologue
+/// and without blocking: a node's intake drains every wanting queue at once
+/// after a `BLMPOP` returned entries, so a busy node pays one round trip
+/// for many queues.
+const script& intake_drain();
 /// (from, mrev, policy, key1, epoch1|*, target1, ...) -> [ok, moved] |
 /// [stale]. Re-assigns jobs owned by `from` under new epochs (the single
 /// requeue path: rebalance, close, failover, unrouted jobs). When `from`

@@ -71,4 +71,19 @@ return {'ok'}
   return s;
 }
 
+const script& intake_drain() {
+  static const script s{R"lua(
+local out = {}
+for i = 1, #KEYS do
+  local r = redis.call('LPOP', KEYS[i], ARGV[1])
+  if r then
+    out[#out + 1] = KEYS[i]
+    out[#out + 1] = r
+  end
+end
+return out
+)lua"};
+  return s;
+}
+
 } // namespace pulse::pool_scripts

@@ -6,7 +6,6 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
-#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include "pulse/actors/pool/worker_state.hpp"
@@ -21,22 +20,19 @@ using namespace worker_detail;
 
 pool_worker_impl_actor::behavior_type
 worker_impl(pool_worker_impl_actor::pointer self, services* rt,
-            pool_core_ptr core, std::string id, int64_t created_ns,
-            job_handler_ptr handler) {
+            pool_core_ptr core, pool_intake_ptr intake, std::string id,
+            int64_t created_ns, job_handler_ptr handler) {
   auto st = std::make_shared<worker_state>(self, *rt, std::move(core),
-                                           std::move(id), created_ns,
-                                           std::move(handler));
+                                           std::move(intake), std::move(id),
+                                           created_ns, std::move(handler));
   st->weak = st;
   st->me = pool_worker_impl_actor{self};
-  st->actor_thread = std::this_thread::get_id();
-  {
-    caf::scoped_actor tmp{self->system()};
-    tmp->request(st->blocking, std::chrono::seconds{5}, direct_atom::value)
-      .receive([&](gateway_direct_ptr& p) { st->direct = std::move(p); },
-               [](caf::error&) {});
-  }
+  st->intake->enroll(st->queue_key, pool_intake_client_actor{st->me},
+                     [w = st->weak](std::vector<resp::value>& entries) {
+                       return worker_state::take_inline(w, entries);
+                     });
   self->attach_functor([st](const caf::error&) {
-    caf::anon_send_exit(st->blocking, caf::exit_reason::user_shutdown);
+    st->intake->drop(st->queue_key);
     std::lock_guard<std::mutex> guard{st->mtx};
     st->closed = true; // late poll callbacks do nothing
     st->me = nullptr;  // no self-reference after termination
@@ -82,6 +78,14 @@ worker_impl(pool_worker_impl_actor::pointer self, services* rt,
       st->resume();
       st->poll();
     },
+    [st](pw_batch_atom, std::vector<resp::value>& entries) {
+      guard_t guard{st->mtx};
+      st->on_batch(entries);
+    },
+    [st](pw_lost_atom, const caf::error& err) {
+      guard_t guard{st->mtx};
+      st->on_lost(err);
+    },
     [st](pw_timeout_atom, const std::string& key, uint64_t epoch) {
       guard_t guard{st->mtx};
       if (!st->closed)
@@ -113,10 +117,12 @@ worker_impl(pool_worker_impl_actor::pointer self, services* rt,
 } // namespace
 
 pool_worker_actor spawn_pool_worker(services& rt, pool_core_ptr core,
-                                    std::string id, int64_t created_ns, job_handler_ptr handler) {
+                                    pool_intake_ptr intake, std::string id,
+                                    int64_t created_ns,
+                                    job_handler_ptr handler) {
   return pool_worker_actor{rt.system().spawn<caf::detached>(
-    worker_impl, &rt, std::move(core), std::move(id), created_ns,
-    std::move(handler))};
+    worker_impl, &rt, std::move(core), std::move(intake), std::move(id),
+    created_ns, std::move(handler))};
 }
 
 } // namespace pulse

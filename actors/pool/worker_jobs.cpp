@@ -375,7 +375,7 @@ void worker_state::rejoin() {
 
 void worker_state::close(bool shutdown) {
   closed = true;
-  caf::anon_send(blocking, cancel_atom::value);
+  intake->drop(queue_key);
   stop_everything();
   if (!shutdown)
     hand_over_owned(core->opts.worker_shutdown_ttl);

@@ -22,72 +22,57 @@ std::shared_ptr<const pool_membership> worker_state::refresh() {
 }
 
 void worker_state::poll() {
-  if (closed || polling)
+  if (closed || polling || !me)
     return;
-  auto block = core->opts.job_sink_block_duration;
-  command cmd;
-  cmd.args = {"BLMPOP", seconds_arg(block), "1", queue_key, "LEFT",
-              "COUNT", std::to_string(core->opts.max_batch)};
-  cmd.timeout = block + command_timeout;
   polling = true;
-  auto w = weak;
-  if (direct
-      && direct->call_async(cmd, [w](caf::expected<resp::value> r) {
-           if (auto st = w.lock())
-             st->on_poll(std::move(r));
-         }))
-    return;
-  if (std::this_thread::get_id() != actor_thread) {
-    polling = false; // not connected: retry from the actor later
-    arm_retry();
-    return;
-  }
-  self->request(blocking, caf::infinite, cmd_atom::value, std::move(cmd))
-    .then(
-      [w](resp::value& v) {
-        if (auto st = w.lock())
-          st->on_poll(std::move(v));
-      },
-      [w](caf::error& err) {
-        if (auto st = w.lock())
-          st->on_poll(std::move(err));
-      });
+  intake->want(queue_key);
 }
 
-void worker_state::on_poll(caf::expected<resp::value> r) {
-  std::lock_guard<std::mutex> guard{mtx};
+void worker_state::on_lost(const caf::error& err) {
   polling = false;
   if (closed)
     return;
-  if (!r) {
-    if (code_of(r.error()) != errc::canceled)
-      log::warn("pool worker poll failed worker={} error=\"{}\"", id,
-                render(r.error()));
-    needs_resync = true;
-    arm_retry();
+  if (code_of(err) != errc::canceled)
+    log::warn("pool worker poll failed worker={} error=\"{}\"", id,
+              render(err));
+  needs_resync = true;
+  arm_retry();
+}
+
+void worker_state::on_batch(std::vector<resp::value>& entries) {
+  polling = false;
+  if (closed)
     return;
-  }
   retry.reset();
-  auto& v = *r;
-  auto* entries = v.is_array() && v.elements.size() == 2
-                      && v.elements[1].is_array()
-                    ? &v.elements[1].elements
-                    : nullptr;
   // Under load, ask for the next batch first so Redis fills it while
   // this one starts and is confirmed (entries are still handled in
-  // order); a lone entry starts first (latency).
-  if (entries && entries->size() > 1 && poll_ahead) {
+  // order: the intake answers one want at a time); a lone entry starts
+  // first (latency).
+  auto t0 = std::chrono::steady_clock::now();
+  if (entries.size() > 1 && poll_ahead) {
     poll();
-    process(*entries);
-  } else if (entries) {
-    auto t0 = std::chrono::steady_clock::now();
-    process(*entries);
+    process(entries);
+  } else {
+    process(entries);
     poll_ahead = std::chrono::steady_clock::now() - t0
                  < std::chrono::milliseconds{20};
     poll();
-  } else {
-    poll();
   }
+  inline_ok = std::chrono::steady_clock::now() - t0 < inline_budget;
+}
+
+bool worker_state::take_inline(const std::weak_ptr<worker_state>& w,
+                               std::vector<resp::value>& entries) {
+  auto st = w.lock();
+  if (!st)
+    return true; // the worker is gone: nothing to deliver
+  if (entries.size() != 1)
+    return false;
+  std::unique_lock<std::mutex> guard{st->mtx, std::try_to_lock};
+  if (!guard.owns_lock() || !st->inline_ok)
+    return false;
+  st->on_batch(entries);
+  return true;
 }
 
 bool worker_state::resync() {

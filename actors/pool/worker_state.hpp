@@ -1,9 +1,9 @@
 #pragma once
 
 /// Internal to the pool worker: its state, shared by the actor
-/// (`worker.cpp`), its queue intake (`worker_queue.cpp`: `BLMPOP` on its
-/// queue, handled on the blocking gateway's reader thread, and the resync
-/// after a failed poll) and its job life cycle (`worker_jobs.cpp`: start,
+/// (`worker.cpp`), its queue intake (`worker_queue.cpp`: batches of its
+/// queue from the node's intake, `intake.hpp`, and the resync after a failed
+/// poll) and its job life cycle (`worker_jobs.cpp`: start,
 /// confirm, stop, notify, requeue, hand-over, rebalance, fence, close).
 
 #include <cstdio>
@@ -19,6 +19,7 @@
 
 #include "pulse/actors/pool/core.hpp"
 #include "pulse/actors/pool/handler.hpp"
+#include "pulse/actors/pool/intake.hpp"
 #include "pulse/actors/redis/backoff.hpp"
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/services.hpp"
@@ -28,31 +29,26 @@
 
 namespace pulse::worker_detail {
 
+/// How long a worker's last batch may have taken for the intake to hand it
+/// the next single-entry batch on its reader thread (`take_inline`).
+constexpr auto inline_budget = std::chrono::milliseconds{5};
 
 /// A job's key and epoch.
 using key_epoch = std::pair<std::string, uint64_t>;
 
-/// Returns `d` in seconds with three decimals (a `BLMPOP` timeout).
-inline std::string seconds_arg(caf::timespan d) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f",
-                std::chrono::duration<double>(d).count());
-  return buf;
-}
-
 /// State of a pool worker actor.
 struct worker_state {
-  /// Creates the state and spawns the worker's own blocking gateway.
-  worker_state(pool_worker_impl_actor::pointer self, services& rt, pool_core_ptr core,
-               std::string id, int64_t created_ns, job_handler_ptr handler)
+  /// Creates the state; `intake` is the node's intake.
+  worker_state(pool_worker_impl_actor::pointer self, services& rt,
+               pool_core_ptr core, pool_intake_ptr intake, std::string id,
+               int64_t created_ns, job_handler_ptr handler)
     : self(self),
       core(std::move(core)),
       id(std::move(id)),
       created_ns(created_ns),
       handler(std::move(handler)),
-      blocking(rt.spawn_gateway(gateway_role::blocking)),
+      intake(std::move(intake)),
       cli(rt.system(), rt.gateway()),
-      command_timeout(rt.redis().command_timeout),
       queue_key(this->core->prefix + "q:" + this->id),
       retry(std::chrono::milliseconds{50}, std::chrono::seconds{2}) {
     // nop
@@ -60,18 +56,11 @@ struct worker_state {
 
   /// The worker actor.
   pool_worker_impl_actor::pointer self;
-  /// Guards everything below: the actor's handlers and the poll callbacks
-  /// (which run on the blocking gateway's reader thread) take turns.
+  /// Guards everything below (every handler takes it; kept so state
+  /// touched from other threads stays safe).
   std::mutex mtx;
   /// This actor (for messages to itself from any thread).
   pool_worker_impl_actor me;
-  /// The thread running the actor's handlers.
-  std::thread::id actor_thread;
-  /// The blocking gateway's direct entry: poll replies are handled right on
-  /// its reader thread, without a hop through this actor's mailbox.
-  gateway_direct_ptr direct;
-  /// This state, for callbacks that must not keep it alive.
-  std::weak_ptr<worker_state> weak;
   /// The node's shared state.
   pool_core_ptr core;
   /// The worker's ID.
@@ -80,12 +69,12 @@ struct worker_state {
   int64_t created_ns;
   /// Runs the jobs.
   job_handler_ptr handler;
-  /// The worker's own gateway (role `blocking`) for `BLMPOP`.
-  gateway_actor blocking;
+  /// The node's intake: `BLMPOP` for all the node's queues.
+  pool_intake_ptr intake;
+  /// This state (the intake's sink holds it weakly).
+  std::weak_ptr<worker_state> weak;
   /// Blocking client on the runtime's shared gateway (scripts).
   client cli;
-  /// The gateway's command timeout, added to a poll's block duration.
-  caf::timespan command_timeout;
   /// The worker's queue, `<prefix>q:<id>`.
   std::string queue_key;
   /// Back-off of the retries after failed polls and Redis calls.
@@ -113,7 +102,12 @@ struct worker_state {
   /// handlers are quick (a reply left unread past the poll's timeout would
   /// reset the connection).
   bool poll_ahead = true;
-  /// Whether a `BLMPOP` is in flight.
+  /// Whether the intake may hand single-entry batches to this worker on its
+  /// reader thread (`take_inline`): the last batch was handled within
+  /// `inline_budget`. Off until one was, so a handler that blocks from its
+  /// first call never holds up the node's other queues.
+  bool inline_ok = false;
+  /// Whether this worker waits for a batch from the intake.
   bool polling = false;
   /// Set on close or exit: no new poll, and late poll replies are ignored.
   bool closed = false;
@@ -157,12 +151,25 @@ struct worker_state {
 
   // -- queue ------------------------------------------------------------------
 
-  /// Asks for the next batch (`BLMPOP`). Called with `mtx` held, from the
-  /// actor or from a poll callback.
+  /// Asks the node's intake for the next batch (`pool_intake::want`)
+  /// unless closed or asked already. Called with `mtx` held.
   void poll();
 
-  /// A poll reply (usually on the blocking gateway's reader thread).
-  void on_poll(caf::expected<resp::value> r);
+  /// A batch from the intake (`pw_batch_atom`, or `take_inline`): entries
+  /// of this queue, in order. Called with `mtx` held.
+  void on_batch(std::vector<resp::value>& entries);
+
+  /// The intake's sink (`pool_intake::sink`), on the intake's reader
+  /// thread: handles a single-entry batch right there if the worker is idle
+  /// (its mutex free) and `inline_ok`, saving the thread hop to the worker
+  /// actor (the node's other queues wait meanwhile); else returns false and
+  /// the batch comes as `pw_batch_atom`.
+  static bool take_inline(const std::weak_ptr<worker_state>& w,
+                          std::vector<resp::value>& entries);
+
+  /// The intake's call that covered this queue failed (`pw_lost_atom`):
+  /// resync, then poll again. Called with `mtx` held.
+  void on_lost(const caf::error& err);
 
   /// Rebuilds the queue after a failed poll (see `pool_scripts::resync`).
   bool resync();

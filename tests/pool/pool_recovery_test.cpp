@@ -4,6 +4,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <sstream>
+
 #include <caf/all.hpp>
 
 #include "pulse/actors/pool/pool.hpp"
@@ -50,7 +52,11 @@ BOOST_AUTO_TEST_CASE(redelivered_start_leaves_a_running_job_alone) {
 }
 
 BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
-  auto n = node();
+  // A long block, so the kill below surely finds the intake's BLMPOP in
+  // flight (a connection lost between two calls loses nothing).
+  auto o = fast_options();
+  o.job_sink_block_duration = 5s;
+  auto n = node(o);
   auto w = worker(*n);
   BOOST_TEST(!n->dispatch("before", "x"));
   // A start popped by a BLMPOP whose reply never arrived: the record is
@@ -77,7 +83,20 @@ BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
   pending_rec.replace(at, 3, "|p|");
   redis()("HSET", pfx + "jobs", "unconfirmed", pending_rec);
   redis()("INCR", pfx + "queued");
-  // Drop every connection but ours: the worker's poll fails.
+  // Drop every connection but ours while the node's intake blocks in
+  // BLMPOP: the poll fails.
+  // (`flags=b`: blocked right now; `cmd=` alone names the last command.)
+  BOOST_TEST(wait_until([&] {
+    auto clients = redis()("CLIENT", "LIST");
+    if (!clients)
+      return false;
+    std::istringstream lines{clients->str};
+    for (std::string line; std::getline(lines, line);)
+      if (line.find(" flags=b ") != std::string::npos
+          && line.find(" cmd=blmpop") != std::string::npos)
+        return true;
+    return false;
+  }));
   redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
   BOOST_TEST(wait_until([&] { return log->owner("lost") == w; }, 10s));
   BOOST_TEST(wait_until([&] { return log->count('x', "stopped") == 1; }));

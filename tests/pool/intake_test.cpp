@@ -1,0 +1,127 @@
+// A node's intake (actors/pool/intake.hpp): one BLMPOP connection for all
+// its workers' queues. Jobs spread over many workers each run once, the
+// node's Redis connections do not grow with its workers, and a worker added
+// or removed while the intake blocks gets (or gives up) its jobs at once,
+// not after the block duration.
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/pool/pool_fixture.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Number of clients connected to the fixture's Redis (`CLIENT LIST`).
+size_t intake_clients(client& c) {
+  auto r = c("CLIENT", "LIST");
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  size_t n = 0;
+  for (auto ch : r->str)
+    n += ch == '\n' ? 1 : 0;
+  return n;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(pool_intake, pool_fixture)
+
+BOOST_AUTO_TEST_CASE(many_workers_run_every_job_once_on_few_connections) {
+  auto before = intake_clients(redis());
+  auto n = node();
+  constexpr size_t workers = 50;
+  for (size_t i = 0; i < workers; ++i)
+    worker(*n);
+  // Enough distinct keys that every worker gets some (jump hash).
+  constexpr size_t jobs = 400;
+  for (size_t i = 0; i < jobs; ++i) {
+    auto err = n->dispatch("k" + std::to_string(i), "p");
+    BOOST_REQUIRE_MESSAGE(!err, render(err));
+  }
+  BOOST_TEST(log->count('s') == jobs);
+  std::set<std::string> started_by;
+  for (size_t i = 0; i < jobs; ++i) {
+    auto key = "k" + std::to_string(i);
+    BOOST_TEST(log->count('s', key) == 1u, key);
+    started_by.insert(log->owner(key));
+  }
+  BOOST_TEST(started_by.size() == workers);
+  BOOST_TEST(log->overlaps.empty(), joined(log->overlaps));
+  // The workers share the node's intake connection (one per node, up by
+  // the time jobs ran): no connection of their own.
+  auto with_workers = intake_clients(redis());
+  BOOST_TEST(with_workers - before <= 2u,
+             with_workers << " clients with " << workers << " workers, "
+                          << before << " before the node");
+}
+
+BOOST_AUTO_TEST_CASE(workers_added_and_removed_while_the_intake_blocks) {
+  auto o = fast_options();
+  o.job_sink_block_duration = 10s; // far beyond every bound below
+  o.ack_grace_period = 5s;         // so a late start still succeeds
+  auto n = node(o);
+  auto first = worker(*n);
+  // One start proves the intake is up; it then blocks for 10 s.
+  BOOST_REQUIRE(!n->dispatch("warm", "p"));
+  std::vector<std::string> ids{first};
+  for (int round = 0; round < 3; ++round) {
+    ids.push_back(worker(*n));
+    // Keys now spread over the new worker too: each starts well before
+    // the intake's block duration would have run out.
+    for (int i = 0; i < 20; ++i) {
+      auto key = "a" + std::to_string(round) + "-" + std::to_string(i);
+      auto t0 = std::chrono::steady_clock::now();
+      auto err = n->dispatch(key, "p");
+      auto took = std::chrono::steady_clock::now() - t0;
+      BOOST_REQUIRE_MESSAGE(!err, render(err));
+      BOOST_TEST((took < 2s), key << " took "
+                                  << std::chrono::duration_cast<
+                                       std::chrono::milliseconds>(took)
+                                       .count()
+                                  << " ms");
+    }
+  }
+  std::set<std::string> owners;
+  for (auto& kv : log->snapshot())
+    owners.insert(kv.second);
+  BOOST_TEST(owners.size() == ids.size(), "jobs ran on " << owners.size()
+                                                          << " of "
+                                                          << ids.size()
+                                                          << " workers");
+  // Removing a worker while the intake blocks: its jobs move to the
+  // others and new keys start at once on the remaining ones.
+  auto t0 = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(!n->remove_worker(ids.back()));
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 3s));
+  ids.pop_back();
+  for (int i = 0; i < 20; ++i) {
+    auto key = "b" + std::to_string(i);
+    auto t1 = std::chrono::steady_clock::now();
+    BOOST_REQUIRE(!n->dispatch(key, "p"));
+    BOOST_TEST((std::chrono::steady_clock::now() - t1 < 2s), key);
+  }
+  // Every job runs on exactly one of the remaining workers (moved ones
+  // included, within a bounded wait).
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  auto settled = [&] {
+    for (auto& kv : log->snapshot())
+      if (std::find(ids.begin(), ids.end(), kv.second) == ids.end())
+        return false;
+    return log->snapshot().size() == 1 + 3 * 20 + 20;
+  };
+  while (!settled() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  BOOST_TEST(settled(), log->snapshot().size() << " jobs running");
+  BOOST_TEST(log->overlaps.empty(), joined(log->overlaps));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
