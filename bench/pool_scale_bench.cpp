@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "bench/common.hpp"
+#include "bench/process_stats.hpp"
 #include "bench/dispatch_rate.hpp"
 #include "pulse/actors/pool/pool.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -53,57 +54,6 @@ public:
     return caf::none;
   }
 };
-
-size_t thread_count() {
-  size_t n = 0;
-  if (auto* d = opendir("/proc/self/task")) {
-    while (auto* e = readdir(d))
-      if (e->d_name[0] != '.')
-        ++n;
-    closedir(d);
-  }
-  return n;
-}
-
-double rss_kb() {
-  std::ifstream in{"/proc/self/status"};
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stod(line.substr(6));
-  return 0;
-}
-
-/// utime + stime of the process, in seconds.
-double cpu_seconds() {
-  std::ifstream in{"/proc/self/stat"};
-  std::string all((std::istreambuf_iterator<char>(in)),
-                  std::istreambuf_iterator<char>());
-  // Fields after the command name (which is in parentheses).
-  std::istringstream rest{all.substr(all.rfind(')') + 2)};
-  std::vector<std::string> f;
-  for (std::string x; rest >> x;)
-    f.push_back(x);
-  // rest starts at field 3 (state); utime is field 14, stime field 15.
-  auto ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(f[11]) + std::stod(f[12])) / ticks;
-}
-
-size_t redis_clients(redisContext* c) {
-  auto r = static_cast<redisReply*>(redisCommand(c, "CLIENT LIST"));
-  size_t n = 0;
-  if (r && r->type == REDIS_REPLY_STRING)
-    for (size_t i = 0; i < r->len; ++i)
-      n += r->str[i] == '\n' ? 1 : 0;
-  freeReplyObject(r);
-  return n - 1; // this connection
-}
-
-double load_average() {
-  std::ifstream in{"/proc/loadavg"};
-  double x = 0;
-  in >> x;
-  return x;
-}
 
 struct scale_figures {
   size_t threads = 0, threads_before = 0;
