@@ -43,6 +43,16 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 /// blocking callers in this process (see `gateway_direct`).
 using direct_atom = caf::atom_constant<caf::atom("direct")>;
 
+/// Runs one keyless command on every master: `(each_master_atom, command)
+/// -> vector<resp::value>`, one reply per master (a cluster router's
+/// masters that serve slots, in slot-table order; an ordinary gateway has
+/// one). Redis error replies stay in the vector.
+using each_master_atom = caf::atom_constant<caf::atom("each_mastr")>;
+
+/// Lists keys with `SCAN` on every master: `(scan_keys_atom, scan_query)
+/// -> scan_result`.
+using scan_keys_atom = caf::atom_constant<caf::atom("scan_keys")>;
+
 class gateway_direct;
 
 /// Shared handle on a gateway's direct entry.
@@ -80,6 +90,43 @@ command make_command(Ts&&... xs) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, command& x) {
   return f(caf::meta::type_name("command"), x.args, x.timeout);
+}
+
+/// What `scan_keys_atom` lists: `SCAN <cursor> MATCH <pattern> COUNT
+/// <count> [TYPE <type>]`, each master's cursor walked until it is back at
+/// 0 (or `max_rounds` rounds per master).
+struct scan_query {
+  /// The `MATCH` pattern.
+  std::string pattern = "*";
+  /// The `TYPE` filter; empty lists keys of every type.
+  std::string type;
+  /// The `COUNT` hint of each round.
+  uint32_t count = 1000;
+  /// Most `SCAN` rounds per master; 0 walks every cursor to the end.
+  uint32_t max_rounds = 0;
+};
+
+/// Makes `scan_query` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scan_query& x) {
+  return f(caf::meta::type_name("scan_query"), x.pattern, x.type, x.count,
+           x.max_rounds);
+}
+
+/// The keys a `scan_query` found.
+struct scan_result {
+  /// Every key found on any master, sorted, each once (`SCAN` may return a
+  /// key twice, and a key being migrated may sit on two masters).
+  std::vector<std::string> keys;
+  /// False when some master's cursor stopped at `max_rounds` before it was
+  /// back at 0 (`keys` is then a part of the matching keys).
+  bool complete = true;
+};
+
+/// Makes `scan_result` serializable for CAF messages.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scan_result& x) {
+  return f(caf::meta::type_name("scan_result"), x.keys, x.complete);
 }
 
 /// Counters of one gateway (all since spawn).
@@ -168,7 +215,9 @@ using gateway_actor = caf::typed_actor<
                   std::vector<std::string>>::with<resp::value>,
   caf::reacts_to<cancel_atom>,
   caf::replies_to<stats_atom>::with<gateway_stats>,
-  caf::replies_to<direct_atom>::with<gateway_direct_ptr>>;
+  caf::replies_to<direct_atom>::with<gateway_direct_ptr>,
+  caf::replies_to<each_master_atom, command>::with<std::vector<resp::value>>,
+  caf::replies_to<scan_keys_atom, scan_query>::with<scan_result>>;
 
 
 // -- internal atoms (between a package's own actors) -------------------------

@@ -69,7 +69,9 @@ caf::expected<uint64_t> redrive_dead_letters(runtime& rt,
   for (auto& s : names) {
     auto r = dead_letters::redrive(c, s + ":dead-letter",
                                    dead_letter_selection::all(),
-                                   rt.opts().streaming.stream_max_len);
+                                   rt.opts().streaming.stream_max_len,
+                                   dead_letters::redrive_mode_for(
+                                     rt.opts().redis));
     if (!r)
       return r.error();
     moved += r->moved;

@@ -46,8 +46,9 @@ std::string dashboard_state(runtime& rt, const metrics_snapshot& snap,
 /// and up to 20 `keys` of its jobs (`HLEN`, `HSCAN ... COUNT 20`),
 /// `delayed` jobs and `next_due_in_ms` on Redis' clock (`ZCARD`, `ZRANGE
 /// delayed 0 0 WITHSCORES`, `TIME`; null when none), `results` kept
-/// (`SCAN MATCH <prefix>result:*`, at most 20 rounds of `COUNT 1000`;
-/// `results_complete` false when the count is a lower bound) and
+/// (`SCAN MATCH <prefix>result:*` on every master, at most 20 rounds of
+/// `COUNT 1000` each; `results_complete` false when the count is a lower
+/// bound) and
 /// `workers` (at most 100: `HGETALL workers`, `HGETALL info`, `SCARD
 /// owned:<W>`, `LLEN q:<W>`) with id, name, node, node name, jobs and queue
 /// depth; and the dead set (`dashboard_dead_view`). Replies that failed

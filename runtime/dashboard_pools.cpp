@@ -20,8 +20,8 @@ namespace pulse {
 
 namespace {
 
-/// Most `SCAN` rounds (`COUNT 1000` each) spent counting one pool's kept
-/// results per refresh; past it the count is a lower bound.
+/// Most `SCAN` rounds (`COUNT 1000` each) per master spent counting one
+/// pool's kept results per refresh; past it the count is a lower bound.
 constexpr int max_result_scan_rounds = 20;
 
 /// Most workers listed per pool.
@@ -45,21 +45,16 @@ std::map<std::string, std::string> pairs_of(const resp::value& v) {
   return out;
 }
 
-/// Counts `<prefix>result:*` keys: `SCAN` rounds up to the limit. Returns
-/// the count and whether the scan finished.
+/// Counts `<prefix>result:*` keys: `SCAN` rounds up to the limit on every
+/// master (`client::scan`). Returns the count and whether the scan finished.
 std::pair<int64_t, bool> count_results(client& c, const std::string& prefix) {
-  int64_t n = 0;
-  std::string cursor = "0";
-  for (int round = 0; round < max_result_scan_rounds; ++round) {
-    auto r = c("SCAN", cursor, "MATCH", prefix + "result:*", "COUNT", "1000");
-    if (!r || !r->is_array() || r->elements.size() != 2)
-      return {-1, false};
-    cursor = r->elements[0].str;
-    n += static_cast<int64_t>(r->elements[1].elements.size());
-    if (cursor == "0")
-      return {n, true};
-  }
-  return {n, false};
+  scan_query q;
+  q.pattern = prefix + "result:*";
+  q.max_rounds = max_result_scan_rounds;
+  auto r = c.scan(std::move(q));
+  if (!r)
+    return {-1, false};
+  return {static_cast<int64_t>(r->keys.size()), r->complete};
 }
 
 /// One pool's JSON object.

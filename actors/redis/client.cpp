@@ -60,6 +60,16 @@ caf::expected<resp::value> client::eval(const script& scr,
                                        scr, std::move(keys), std::move(args));
 }
 
+caf::expected<std::vector<resp::value>> client::each_master(command cmd) {
+  return blocking_request<std::vector<resp::value>>(
+    self_, gw_, timeout_, each_master_atom::value, std::move(cmd));
+}
+
+caf::expected<scan_result> client::scan(scan_query q) {
+  return blocking_request<scan_result>(self_, gw_, timeout_,
+                                       scan_keys_atom::value, std::move(q));
+}
+
 caf::expected<gateway_stats> client::stats() {
   return blocking_request<gateway_stats>(self_, gw_, timeout_,
                                          stats_atom::value);

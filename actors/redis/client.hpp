@@ -50,6 +50,17 @@ public:
                                   std::vector<std::string> keys,
                                   std::vector<std::string> args);
 
+  /// Runs a keyless command on every master (`each_master_atom`): one
+  /// reply per master of a cluster, one on a single node; Redis error
+  /// replies stay in the vector. Errors: any gateway error of any master.
+  caf::expected<std::vector<resp::value>> each_master(command cmd);
+
+  /// Lists keys on every master (`scan_keys_atom`: `SCAN ... MATCH
+  /// <pattern> COUNT <count> [TYPE <type>]` until each cursor is back at 0,
+  /// or `max_rounds` rounds per master). Errors: any gateway error of any
+  /// master, `errc::redis_error` (e.g. an unknown `TYPE`).
+  caf::expected<scan_result> scan(scan_query q);
+
   /// Returns the gateway's counters.
   caf::expected<gateway_stats> stats();
 

@@ -229,6 +229,13 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
       route_eval(self, std::move(scr), std::move(keys), std::move(args),
                  open_request<resp::value>(self));
     },
+    [self](each_master_atom, command& cmd) {
+      route_each_master(self, std::move(cmd),
+                        open_request<std::vector<resp::value>>(self));
+    },
+    [self](scan_keys_atom, scan_query& q) {
+      route_scan(self, std::move(q), open_request<scan_result>(self));
+    },
     [self](cancel_atom) {
       for (auto& kv : self->state.nodes)
         caf::anon_send(kv.second, cancel_atom::value);

@@ -21,7 +21,8 @@ namespace pulse {
 ///   (`cluster::key_positions`: `EVAL`/`EVALSHA` by their first declared
 ///   key, `XREAD`/`XREADGROUP` by the first stream, `BLMPOP` by its first
 ///   list); keyless commands (`PING`, `PUBLISH`, `SCAN`, ...) go to the
-///   table's first master. A
+///   table's first master (use `each_master_atom` or `scan_keys_atom` to
+///   reach all of them). A
 ///   script runs on the master of its first key; a script whose keys are in
 ///   different slots fails at once with `errc::invalid_argument` naming the
 ///   script (its first Lua line and SHA-1) and each key with its slot,
@@ -33,6 +34,12 @@ namespace pulse {
 ///   sends the request again there; `ASK` sends `ASKING` and the request
 ///   once to the named node without changing the table. At most 5
 ///   redirects per request, then the last error.
+/// - `(each_master_atom, command)` sends the command to every master that
+///   serves slots (in parallel) and answers their replies in slot-table
+///   order; `(scan_keys_atom, scan_query)` walks every such master's
+///   `SCAN` cursor to its end (or `max_rounds`) and answers all keys,
+///   sorted, each once. Either fails with the first node's failure (a lost
+///   connection also refreshes the table).
 /// - `cancel_atom` goes to every node's gateway; `stats_atom` answers the
 ///   sum of all nodes' counters; `direct_atom` answers a null handle (no
 ///   direct entry in cluster mode: blocking callers use messages).

@@ -116,4 +116,20 @@ void run_routed(router_ptr self, std::optional<uint16_t> slot,
                 std::shared_ptr<command> as_cmd, send_fn make_request,
                 routed_fn done, int hops, std::string ask);
 
+/// Answers `(each_master_atom, cmd)`: sends `cmd` (as a batch of one, so
+/// a Redis error reply stays a reply) to every master serving slots, in
+/// parallel, and calls `done` with the replies in `slot_table::serving`
+/// order, or with the first failure (a lost connection also refreshes the
+/// table). `cluster_router_each.cpp`.
+void route_each_master(
+  router_ptr self, command cmd,
+  std::function<void(caf::expected<std::vector<resp::value>>)> done);
+
+/// Answers `(scan_keys_atom, q)`: walks every serving master's `SCAN`
+/// cursor in parallel (`detail::walk_scan`) and calls `done` with all keys
+/// (sorted, each once; `complete` only when every walk reached cursor 0),
+/// or with the first failure. `cluster_router_each.cpp`.
+void route_scan(router_ptr self, scan_query q,
+                std::function<void(caf::expected<scan_result>)> done);
+
 } // namespace pulse::cluster_detail

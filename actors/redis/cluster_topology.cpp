@@ -31,6 +31,18 @@ size_t slot_table::covered() const {
     std::count_if(owner.begin(), owner.end(), [](int16_t x) { return x >= 0; }));
 }
 
+std::vector<std::string> slot_table::serving() const {
+  std::vector<bool> used(masters.size(), false);
+  for (auto o : owner)
+    if (o >= 0 && static_cast<size_t>(o) < used.size())
+      used[static_cast<size_t>(o)] = true;
+  std::vector<std::string> out;
+  for (size_t i = 0; i < masters.size(); ++i)
+    if (used[i])
+      out.push_back(masters[i]);
+  return out;
+}
+
 caf::expected<slot_table> parse_slots(const resp::value& reply,
                                       const std::string& default_host) {
   auto bad = [](const std::string& why) {

@@ -32,6 +32,11 @@ struct slot_table {
 
   /// Returns the number of slots with an owner.
   size_t covered() const;
+
+  /// Returns the masters that own at least one slot, in `masters` order
+  /// (a master that lost all its slots, e.g. after a failover, is left
+  /// out).
+  std::vector<std::string> serving() const;
 };
 
 /// Parses a `CLUSTER SLOTS` reply (RESP2: `[start, end, [ip, port, id,

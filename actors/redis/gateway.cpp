@@ -8,6 +8,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include "pulse/actors/redis/gateway_state.hpp"
+#include "pulse/actors/redis/scan_walk.hpp"
 #include "pulse/runtime/errors.hpp"
 
 namespace pulse {
@@ -111,6 +112,39 @@ public:
         st->cancel_all();
         std::lock_guard<std::mutex> guard{st->mtx};
         --st->slow_requests; // counted by `try_take`
+      },
+      [this, st](each_master_atom, command& cmd) {
+        // One master here: the batch path with one command, whose reply is
+        // the vector of one reply (Redis errors stay in it).
+        pending req;
+        req.kind = pending::type::batch;
+        req.counted = true;
+        req.to = reply_target::from(this);
+        req.timeout = cmd.timeout;
+        req.b().replies.reserve(1);
+        req.b().cmds.push_back(std::move(cmd));
+        st->submit(std::move(req));
+      },
+      [this](scan_keys_atom, scan_query& q) {
+        // Walks this connection's cursor with requests to itself.
+        auto rp = make_response_promise<scan_result>();
+        detail::walk_scan(
+          [this](command cmd,
+                 std::function<void(caf::expected<resp::value>)> k) {
+            request(caf::actor_cast<caf::actor>(this), caf::infinite,
+                    cmd_atom::value, std::move(cmd))
+              .then([k](resp::value& v) { k(std::move(v)); },
+                    [k](caf::error& e) { k(std::move(e)); });
+          },
+          std::move(q), [rp](caf::expected<scan_result> r) mutable {
+            if (r) {
+              detail::normalize(*r);
+              rp.deliver(std::move(*r));
+            } else {
+              rp.deliver(std::move(r.error()));
+            }
+          });
+        return rp;
       },
       [st](stats_atom) { return st->snapshot(); },
       [st](direct_atom) { return make_direct(st); },

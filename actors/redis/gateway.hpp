@@ -39,6 +39,12 @@ namespace pulse {
 ///   is seen on a connection, `EVALSHA` afterwards, and answers `NOSCRIPT`
 ///   (after `SCRIPT FLUSH` or a failover) by re-sending `EVAL`; note that the
 ///   re-sent script then runs after commands pipelined behind it.
+/// - `(each_master_atom, command)` runs the command like a batch of one
+///   and replies with that one reply in a vector (the cluster router's
+///   form, so callers need not know the mode); `(scan_keys_atom,
+///   scan_query)` walks `SCAN` from cursor 0 until it is back at 0 (or
+///   `max_rounds`), one round at a time, each bounded by the command
+///   timeout, and replies with every key, sorted, each once.
 /// - Connects (and `AUTH`/`SELECT`s) on spawn; while disconnected, requests
 ///   queue (up to `max-queued`, then `errc::overloaded`) and a failed connect
 ///   attempt fails them with its error (`errc::connect_failed`,

@@ -236,6 +236,12 @@ bool gateway_state::try_take(caf::mailbox_element& elem) {
   } else if (xs.match_elements<eval_atom, script, std::vector<std::string>,
                                std::vector<std::string>>()) {
     kind = request::type::eval;
+  } else if (xs.match_elements<each_master_atom, command>()) {
+    // Runs as a batch from the mailbox (`gateway.cpp`), in order with the
+    // sender's other requests.
+    std::lock_guard<std::mutex> guard{mtx};
+    ++slow_requests;
+    return false;
   } else if (xs.match_elements<cancel_atom>()) {
     // A barrier: requests sent after a cancel must not be canceled by it.
     std::lock_guard<std::mutex> guard{mtx};

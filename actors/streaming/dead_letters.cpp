@@ -14,9 +14,6 @@ namespace pulse {
 
 namespace {
 
-/// Entries per script run: bounds the time one run blocks Redis.
-constexpr size_t redrive_batch = 500;
-
 uint64_t to_u64(const std::string& s) {
   uint64_t n = 0;
   auto res = std::from_chars(s.data(), s.data() + s.size(), n);
@@ -84,88 +81,6 @@ list(client& c, const std::string& name, size_t count,
   for (auto& e : r->elements)
     result.push_back(parse(e));
   return result;
-}
-
-redrive_steps::redrive_steps(std::string name, dead_letter_selection which,
-                             uint64_t max_len)
-  : name_(std::move(name)), which_(std::move(which)), max_len_(max_len) {
-  // nop
-}
-
-caf::error redrive_steps::check() const {
-  if (auto err = check_name(name_))
-    return err;
-  if (!which_.every && which_.ids.empty() && which_.age.count() <= 0)
-    return make_error(errc::invalid_argument,
-                      "dead letters: select all, some IDs or an age");
-  return caf::none;
-}
-
-std::string redrive_steps::key() const {
-  return dead_letters::key(name_);
-}
-
-std::optional<std::vector<std::string>> redrive_steps::next() {
-  if (done_)
-    return std::nullopt;
-  std::vector<std::string> args{std::to_string(max_len_),
-                                std::to_string(redrive_batch)};
-  if (!which_.ids.empty()) {
-    if (next_id_ >= which_.ids.size())
-      return std::nullopt;
-    args.emplace_back("ids");
-    auto end = std::min(which_.ids.size(), next_id_ + redrive_batch);
-    args.insert(args.end(), which_.ids.begin() + next_id_,
-                which_.ids.begin() + end);
-    next_id_ = end;
-    return args;
-  }
-  args.emplace_back("range");
-  args.emplace_back(from_);
-  args.emplace_back(which_.every ? std::string{"-1"}
-                                 : std::to_string(which_.age.count()));
-  return args;
-}
-
-caf::error redrive_steps::add(const resp::value& reply) {
-  auto& xs = reply.elements;
-  if (!reply.is_array() || xs.size() < 4 || (xs.size() - 4) % 2 != 0)
-    return make_error(errc::protocol_error,
-                      "dead-letter redrive: unexpected reply "
-                        + reply.render());
-  total_.moved += static_cast<uint64_t>(xs[0].integer);
-  total_.missing += static_cast<uint64_t>(xs[1].integer);
-  for (size_t i = 4; i + 1 < xs.size(); i += 2) {
-    ++total_.skipped;
-    log::warn("dead letter left in place dlq={} id={} reason=\"{}\"", name_,
-              xs[i].str, xs[i + 1].str);
-  }
-  if (which_.ids.empty()) {
-    // Range mode: go on past the last entry looked at (skipped entries
-    // stay) while the batch was full.
-    auto& last = xs[3].str;
-    if (xs[2].integer != 1 || last.empty())
-      done_ = true;
-    else
-      from_ = "(" + last;
-  }
-  return caf::none;
-}
-
-caf::expected<redrive_result> redrive(client& c, const std::string& name,
-                                      const dead_letter_selection& which,
-                                      uint64_t max_len) {
-  redrive_steps steps{name, which, max_len};
-  if (auto err = steps.check())
-    return err;
-  while (auto args = steps.next()) {
-    auto r = c.eval(redrive_script(), {steps.key()}, std::move(*args));
-    if (!r)
-      return r.error();
-    if (auto err = steps.add(*r))
-      return err;
-  }
-  return steps.result();
 }
 
 caf::expected<std::vector<std::string>>

@@ -122,6 +122,7 @@ caf::expected<sink_config> join_group(services& rt, const std::string& name,
     return filter.error();
   cfg.filter = std::move(*filter);
   cfg.opts = std::move(opts);
+  cfg.redrive = dead_letters::redrive_mode_for(rt.redis());
   // Keep-alive first, so no sweeper sees the consumer without one.
   client c{rt.system(), rt.gateway()};
   std::vector<command> cmds{keepalive_command(cfg)};

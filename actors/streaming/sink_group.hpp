@@ -19,6 +19,7 @@
 
 #include "pulse/messages/redis.hpp"
 #include "pulse/messages/streaming.hpp"
+#include "pulse/actors/streaming/dead_letters.hpp"
 #include "pulse/actors/streaming/filter.hpp"
 
 namespace pulse {
@@ -114,6 +115,9 @@ struct sink_config {
   std::string keepalive_map() const {
     return "sink:" + name + ":keepalive";
   }
+  /// How `dl_redrive_atom` moves dead letters: per entry in Redis Cluster
+  /// mode (`dead_letters::redrive_mode_for`), else one script per batch.
+  dead_letters::redrive_mode redrive = dead_letters::redrive_mode::script;
   /// Events found trimmed unread when the sink was spawned, per stream.
   std::map<std::string, uint64_t> trimmed_at_start;
 };

@@ -29,6 +29,7 @@ struct redrive_run {
   size_t index = 0;
   dead_letter_selection which;
   uint64_t max_len = 0;
+  dead_letters::redrive_mode mode = dead_letters::redrive_mode::script;
   std::optional<dead_letters::redrive_steps> steps;
   redrive_result total;
   caf::typed_response_promise<redrive_result> rp;
@@ -51,22 +52,40 @@ void next_redrive_step(const std::shared_ptr<redrive_run>& run) {
         run->rp.deliver(run->total);
         return;
       }
-      run->steps.emplace(run->dlqs[run->index++], run->which, run->max_len);
+      run->steps.emplace(run->dlqs[run->index++], run->which, run->max_len,
+                         run->mode);
       if (auto err = run->steps->check()) {
         run->rp.deliver(std::move(err));
         return;
       }
     }
-    auto args = run->steps->next();
-    if (!args) {
+    auto req = run->steps->next();
+    if (!req) {
       fold(run->total, run->steps->result());
       run->steps.reset();
       continue;
     }
+    if (req->is_batch()) {
+      // Cluster mode: XRANGE, XADD, XDEL batches (redrive_mode::per_entry).
+      run->self
+        ->request(run->gw, caf::infinite, batch_atom::value,
+                  std::move(req->cmds))
+        .then(
+          [run](std::vector<resp::value>& replies) {
+            if (auto err = run->steps->add(replies)) {
+              run->rp.deliver(std::move(err));
+              return;
+            }
+            next_redrive_step(run);
+          },
+          [run](caf::error& err) { run->rp.deliver(std::move(err)); });
+      return;
+    }
     run->self
       ->request(run->gw, caf::infinite, eval_atom::value,
                 dead_letters::redrive_script(),
-                std::vector<std::string>{run->steps->key()}, std::move(*args))
+                std::vector<std::string>{run->steps->key()},
+                std::move(req->args))
       .then(
         [run](resp::value& reply) {
           if (auto err = run->steps->add(reply)) {
@@ -161,6 +180,7 @@ redrive_dead_letters(caf::event_based_actor* self, const sink_state& st,
   run->dlqs = std::move(*dlqs);
   run->which = std::move(which);
   run->max_len = max_len;
+  run->mode = st.cfg.redrive;
   run->rp = self->make_response_promise<redrive_result>();
   auto rp = run->rp;
   next_redrive_step(run);

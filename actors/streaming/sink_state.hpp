@@ -139,8 +139,9 @@ struct sink_state {
 };
 
 /// Handles `(dl_redrive_atom, stream, which, max_len)` on sink `st`: runs
-/// `dead_letters::redrive_script` through the shared gateway with
-/// `dead_letters::redrive_steps`, one request after the other and without
+/// `dead_letters::redrive_steps` (`redrive_script`, or per-entry batches in
+/// cluster mode: `sink_config::redrive`) through the shared gateway, one
+/// request after the other and without
 /// blocking, on the dead-letter stream the sink uses for `stream` (every
 /// stream's, one after the other, when `stream` is empty), and answers with
 /// the sums. Errors: `errc::invalid_argument` (a stream the sink does not

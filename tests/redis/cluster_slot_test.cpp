@@ -6,6 +6,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include "pulse/actors/redis/cluster_slot.hpp"
+#include "pulse/actors/redis/cluster_topology.hpp"
+#include "pulse/actors/redis/scan_walk.hpp"
+#include "pulse/runtime/errors.hpp"
 
 using namespace pulse;
 
@@ -64,6 +67,87 @@ BOOST_AUTO_TEST_CASE(keys_of_commands) {
   BOOST_TEST((cluster::command_slot(make_command("GET", "foo"))
               == std::optional<uint16_t>{12182}));
   BOOST_TEST(!cluster::command_slot(make_command("PING")));
+}
+
+BOOST_AUTO_TEST_CASE(serving_masters_skip_those_without_slots) {
+  cluster::slot_table t;
+  t.owner.assign(16384, -1);
+  t.index_of("a:1");
+  t.index_of("b:2"); // lost its slots (e.g. after a failover)
+  t.index_of("c:3");
+  for (size_t s = 0; s < 100; ++s)
+    t.owner[s] = 2;
+  for (size_t s = 100; s < 16384; ++s)
+    t.owner[s] = 0;
+  BOOST_TEST((t.serving() == std::vector<std::string>{"a:1", "c:3"}));
+}
+
+BOOST_AUTO_TEST_CASE(scan_commands_and_replies) {
+  scan_query q;
+  q.pattern = "p:*";
+  BOOST_TEST((detail::scan_command(q, "17").args
+              == std::vector<std::string>{"SCAN", "17", "MATCH", "p:*",
+                                          "COUNT", "1000"}));
+  q.type = "stream";
+  q.count = 5;
+  BOOST_TEST((detail::scan_command(q, "0").args
+              == std::vector<std::string>{"SCAN", "0", "MATCH", "p:*",
+                                          "COUNT", "5", "TYPE", "stream"}));
+  using v = resp::value;
+  v reply;
+  reply.type = resp::kind::array;
+  v keys;
+  keys.type = resp::kind::array;
+  keys.elements = {v::make_bulk("b"), v::make_bulk("a")};
+  reply.elements = {v::make_bulk("42"), keys};
+  std::vector<std::string> out;
+  auto next = detail::parse_scan_reply(reply, out);
+  BOOST_REQUIRE(next);
+  BOOST_TEST(*next == "42");
+  BOOST_TEST((out == std::vector<std::string>{"b", "a"}));
+  auto bad = detail::parse_scan_reply(v::make_bulk("x"), out);
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(code_of(bad.error()) == errc::protocol_error);
+  scan_result r;
+  r.keys = {"b", "a", "b"};
+  detail::normalize(r);
+  BOOST_TEST((r.keys == std::vector<std::string>{"a", "b"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_scan_walk_follows_the_cursor_and_its_limit) {
+  using v = resp::value;
+  // A fake node: cursor 0 -> 1 -> 2 -> 0, one key per round.
+  auto node = [](command cmd,
+                 std::function<void(caf::expected<resp::value>)> k) {
+    auto cur = std::stoi(cmd.args[1]);
+    v reply;
+    reply.type = resp::kind::array;
+    v keys;
+    keys.type = resp::kind::array;
+    keys.elements = {v::make_bulk("k" + std::to_string(cur))};
+    reply.elements = {v::make_bulk(std::to_string((cur + 1) % 3)), keys};
+    k(std::move(reply));
+  };
+  caf::expected<scan_result> got{scan_result{}};
+  detail::walk_scan(node, scan_query{},
+                    [&](caf::expected<scan_result> r) { got = std::move(r); });
+  BOOST_REQUIRE(got);
+  BOOST_TEST(got->complete);
+  BOOST_TEST((got->keys == std::vector<std::string>{"k0", "k1", "k2"}));
+  scan_query two;
+  two.max_rounds = 2;
+  detail::walk_scan(node, two,
+                    [&](caf::expected<scan_result> r) { got = std::move(r); });
+  BOOST_REQUIRE(got);
+  BOOST_TEST(!got->complete);
+  BOOST_TEST((got->keys == std::vector<std::string>{"k0", "k1"}));
+  detail::walk_scan(
+    [](command, std::function<void(caf::expected<resp::value>)> k) {
+      k(make_error(errc::disconnected, "gone"));
+    },
+    scan_query{}, [&](caf::expected<scan_result> r) { got = std::move(r); });
+  BOOST_REQUIRE(!got);
+  BOOST_TEST(code_of(got.error()) == errc::disconnected);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -254,6 +254,47 @@ BOOST_AUTO_TEST_CASE(purge_by_id_and_all) {
              render(bad.error()));
 }
 
+BOOST_AUTO_TEST_CASE(per_entry_mode_moves_like_the_script) {
+  // Cluster mode's redrive (XRANGE, XADD, XDEL) on a single node: the same
+  // counts as the script, entries of other clients left in place.
+  using dead_letters::redrive_mode;
+  auto a = dead_letter_one(redis(), "created", "1", "eu");
+  auto none = redis()("XADD", dead_letters::key(dlq), "*", "n", "e", "p", "x");
+  BOOST_REQUIRE(none);
+  dead_letter_one(redis(), "e", "g", "", "bad*name");
+  BOOST_REQUIRE(redis()("SET", "pulse:stream:hash-not-stream", "x"));
+  dead_letter_one(redis(), "e", "w", "", "hash-not-stream");
+  dead_letter_one(redis(), "e", "ok");
+  auto r = dead_letters::redrive(
+    redis(), dlq, dead_letter_selection::by_ids({a, "9-9", "not-an-id", a}),
+    1000, redrive_mode::per_entry);
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  BOOST_TEST(r->moved == 1u);
+  BOOST_TEST(r->missing == 3u);
+  BOOST_TEST(source_entries(redis()) == (std::vector<std::string>{
+                                          "created/1/eu"}));
+  r = dead_letters::redrive(redis(), dlq, dead_letter_selection::all(), 1000,
+                            redrive_mode::per_entry);
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  BOOST_TEST(r->moved == 1u);
+  BOOST_TEST(r->skipped == 3u);
+  BOOST_TEST(source_entries(redis()) == (std::vector<std::string>{
+                                          "created/1/eu", "e/ok/"}));
+  BOOST_TEST(dlq_len(redis()) == 3);
+  // A dead-letter key of another type: refused like the script does.
+  BOOST_REQUIRE(redis()("SET", "pulse:stream:str:dead-letter", "x"));
+  auto bad = dead_letters::redrive(redis(), "str:dead-letter",
+                                   dead_letter_selection::by_ids({a}), 1000,
+                                   redrive_mode::per_entry);
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(render(bad.error()).find("WRONGTYPE") != std::string::npos,
+             render(bad.error()));
+  bad = dead_letters::redrive(redis(), "str:dead-letter",
+                              dead_letter_selection::all(), 1000,
+                              redrive_mode::per_entry);
+  BOOST_REQUIRE(!bad);
+}
+
 BOOST_AUTO_TEST_CASE(an_actor_redrives_a_sinks_dead_letters_by_message) {
   // More than one script run (500 entries each) for the "all" redrive.
   auto made = billing_sink_with_dead_letters(redis(), *rt, 600);

@@ -43,8 +43,15 @@ void check_exists(session& s, const dl_flags& fl) {
     fail("not a valid stream name \"" + fl.stream + "\"");
   if (auto err = validate_name(fl.dlq_name(), "pulse stream"))
     fail("not a valid dead-letter stream name \"" + fl.dlq_name() + "\"");
-  auto r = s("EXISTS", stream_key(fl.stream), dead_letters::key(fl.dlq_name()));
-  if (r.integer == 0)
+  // Two commands: in Redis Cluster the keys may be in different slots.
+  auto rs = s.batch({make_command("EXISTS", stream_key(fl.stream)),
+                     make_command("EXISTS",
+                                  dead_letters::key(fl.dlq_name()))});
+  if (rs.size() != 2 || rs[0].is_error() || rs[1].is_error())
+    fail("EXISTS failed: "
+         + (rs.size() == 2 ? rs[rs[0].is_error() ? 0 : 1].str
+                           : std::string{"no reply"}));
+  if (rs[0].integer + rs[1].integer == 0)
     fail("unknown stream \"" + fl.stream + "\" (no key "
          + stream_key(fl.stream) + " nor " + dead_letters::key(fl.dlq_name())
          + ")");
@@ -115,7 +122,9 @@ void redrive(session& s, const dl_flags& fl) {
   auto which = selection(fl);
   auto max_len = fl.max_len > 0 ? fl.max_len
                                 : s.opts().streaming.stream_max_len;
-  auto r = dead_letters::redrive(s.redis(), fl.dlq_name(), which, max_len);
+  auto r = dead_letters::redrive(
+    s.redis(), fl.dlq_name(), which, max_len,
+    dead_letters::redrive_mode_for(s.opts().redis));
   if (!r)
     fail("redrive of " + fl.dlq_name() + " failed: " + render(r.error()));
   if (s.json()) {

@@ -73,25 +73,13 @@ resp::value session::eval(const script& scr, std::vector<std::string> keys,
 
 std::vector<std::string> session::scan(const std::string& pattern,
                                        const std::string& type) {
-  std::vector<std::string> keys;
-  std::string cursor = "0";
-  do {
-    command cmd = make_command("SCAN", cursor, "MATCH", pattern, "COUNT",
-                               "1000");
-    if (!type.empty()) {
-      cmd.args.emplace_back("TYPE");
-      cmd.args.push_back(type);
-    }
-    auto r = call(std::move(cmd));
-    if (!r.is_array() || r.elements.size() != 2)
-      fail("SCAN: unexpected reply " + r.render());
-    cursor = r.elements[0].str;
-    for (auto& k : r.elements[1].elements)
-      keys.push_back(k.str);
-  } while (cursor != "0");
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  return keys;
+  scan_query q;
+  q.pattern = pattern;
+  q.type = type;
+  auto r = client_->scan(std::move(q));
+  if (!r)
+    fail("SCAN failed: " + render(r.error()));
+  return std::move(r->keys);
 }
 
 int64_t session::now_ms() {

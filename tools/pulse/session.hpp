@@ -62,8 +62,9 @@ public:
                    std::vector<std::string> args);
 
   /// Returns every key matching `pattern` (and of `type`, unless empty),
-  /// sorted: `SCAN 0 MATCH <pattern> COUNT 1000 [TYPE <type>]` until the
-  /// cursor is back at 0.
+  /// sorted, each once: `SCAN 0 MATCH <pattern> COUNT 1000 [TYPE <type>]`
+  /// until the cursor is back at 0, on every master of a Redis Cluster
+  /// (`client::scan`).
   std::vector<std::string> scan(const std::string& pattern,
                                 const std::string& type = "");
 
