@@ -233,12 +233,18 @@ BOOST_AUTO_TEST_CASE(notify_reaches_the_current_owner) {
 
 BOOST_AUTO_TEST_CASE(jobs_wait_for_the_first_worker) {
   auto n = node();
+  // The thread adds the worker without Boost.Test macros (they are not
+  // thread-safe: a check here raced the main thread's, TSan found it); the
+  // result is checked after the join.
+  caf::expected<std::string> added{std::string{}};
+  auto h = std::make_shared<recorder>(log);
   std::thread t{[&] {
     std::this_thread::sleep_for(100ms);
-    worker(*n);
+    added = n->add_worker(h);
   }};
   BOOST_TEST(!n->dispatch("early", "x")); // queued until a worker exists
   t.join();
+  BOOST_REQUIRE_MESSAGE(added, describe(added));
   BOOST_TEST(log->count('s', "early") == 1u);
 }
 
