@@ -24,6 +24,7 @@
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/runtime.hpp"
 #include "tests/support/cluster_fixture.hpp"
+#include "tests/support/cluster_runtime.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/print.hpp"
 
@@ -38,17 +39,6 @@ namespace {
 // stream `src_a:dead-letter`), `src_a` and `src_b`.
 struct dl_cluster : cluster_fixture {
   dl_cluster() {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    options o;
-    o.redis = redis_opts();
-    o.log_level = "warn";
-    auto started = runtime::start(*sys, o);
-    if (!started)
-      throw std::runtime_error("cannot start runtime: "
-                               + render(started.error()));
-    rt = std::move(*started);
-    redis.emplace(*sys, rt->gateway(), std::chrono::seconds{10});
     // src_a and its default dead-letter stream on different masters, then
     // src_b on the third.
     for (int n = 0; src_a.empty(); ++n) {
@@ -63,12 +53,6 @@ struct dl_cluster : cluster_fixture {
         src_b = b;
     }
   }
-  ~dl_cluster() {
-    redis.reset();
-    rt.reset();
-    sys.reset();
-  }
-
   // The port of the master owning stream `name`'s key (asked from the
   // cluster).
   uint16_t owner_of(const std::string& name) const {
@@ -125,10 +109,11 @@ struct dl_cluster : cluster_fixture {
                                  dead_letters::redrive_mode::per_entry);
   }
 
-  pulse::config cfg;
-  std::optional<caf::actor_system> sys;
-  std::unique_ptr<pulse::runtime> rt;
-  std::optional<client> redis;
+  /// A runtime in cluster mode on this cluster (tests/support).
+  cluster_runtime crt{redis_opts()};
+  std::optional<caf::actor_system>& sys = crt.sys;
+  std::unique_ptr<pulse::runtime>& rt = crt.rt;
+  std::optional<client>& redis = crt.redis;
   std::string src_a;
   std::string src_b;
   std::string dlq;
