@@ -170,10 +170,15 @@ private:
 
 gateway_actor spawn_gateway(caf::actor_system& sys, const redis_options& opts,
                             gateway_role role) {
-  // Detached: the gateway's own thread wakes on a condition variable, which
-  // keeps connects, timeouts and flushes off the work-stealing idle
-  // back-off. Requests themselves mostly skip it (see `gateway_impl`).
-  auto hdl = sys.spawn<gateway_impl, caf::detached>(opts, role);
+  // The shared pipelined gateway is detached: its own thread wakes on a
+  // condition variable, which keeps connects, timeouts and flushes off the
+  // work-stealing idle back-off. Requests themselves mostly skip it (see
+  // `gateway_impl`). A blocking gateway serves one reader, sink or intake
+  // whose next read waits for the last reply anyway: it runs on the
+  // scheduler, so its only thread of its own is its connection's reader.
+  auto hdl = role == gateway_role::blocking
+               ? sys.spawn<gateway_impl>(opts, role)
+               : sys.spawn<gateway_impl, caf::detached>(opts, role);
   return caf::actor_cast<gateway_actor>(hdl);
 }
 
