@@ -3,6 +3,7 @@
 /// Messages of stream readers and sinks (`actors/streaming/`).
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -418,15 +419,41 @@ using jn_stop_atom = caf::atom_constant<caf::atom("jn_stop")>;
 /// `(jn_streams_atom, streams)`: the sink's streams changed.
 using jn_streams_atom = caf::atom_constant<caf::atom("jn_streams")>;
 
+/// `(jn_tick_atom)`: a sink's janitor is due for its next check.
+using jn_tick_atom = caf::atom_constant<caf::atom("jn_tick")>;
+
+/// `(jn_check_atom, job, streams) -> bool`: the janitor host runs one check
+/// of a sink's janitor and answers when it is done.
+using jn_check_atom = caf::atom_constant<caf::atom("jn_check")>;
+
+/// One sink instance's janitor work and the state it keeps between checks
+/// (defined in `actors/streaming/janitor.hpp`; only the janitor host
+/// touches it).
+struct janitor_job;
+
+/// A shared janitor job (local messages only).
+using janitor_job_ptr = std::shared_ptr<janitor_job>;
+
 // -- internal actor interfaces ------------------------------------------------
 
-/// A sink's janitor (`actors/streaming/janitor.hpp`).
+/// A sink's janitor (`actors/streaming/janitor.hpp`): a scheduled actor
+/// that asks the process's janitor host for a check every `idle_check`.
 using janitor_actor
   = caf::typed_actor<caf::reacts_to<jn_stop_atom>,
-                     caf::reacts_to<jn_streams_atom, std::vector<std::string>>>;
+                     caf::reacts_to<jn_streams_atom, std::vector<std::string>>,
+                     caf::reacts_to<jn_tick_atom>>;
+
+/// The process's janitor host (`actors/streaming/janitor.hpp`): one thread
+/// that runs every sink's janitor checks, one at a time (they make blocking
+/// Redis round trips).
+using janitor_host_actor = caf::typed_actor<
+  caf::replies_to<jn_check_atom, janitor_job_ptr,
+                  std::vector<std::string>>::with<bool>,
+  caf::reacts_to<jn_stop_atom>>;
 
 } // namespace pulse
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::stream_options)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::janitor_job_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::reader_options)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(pulse::sink_options)

@@ -16,17 +16,18 @@
 
 namespace pulse::sink_detail {
 
-namespace {
-
-struct janitor {
-  caf::blocking_actor* self;
+/// A sink's janitor work (see `janitor.hpp`); its calls run on the janitor
+/// host's thread.
+struct janitor_work {
+  /// The host thread running the current check (set for its duration).
+  caf::blocking_actor* self = nullptr;
   caf::actor sink;
   gateway_actor gw;
   sink_config cfg;
   std::shared_ptr<sink_shared> shared;
   std::vector<std::string> streams;
   /// Trimmed-unread events already reported, per stream (the current gap).
-  std::map<std::string, uint64_t> trim_known = cfg.trimmed_at_start;
+  std::map<std::string, uint64_t> trim_known;
   /// Checks so far; every tenth one also looks for trimmed events.
   uint64_t checks = 0;
 
@@ -285,31 +286,47 @@ struct janitor {
   }
 };
 
-} // namespace
+} // namespace pulse::sink_detail
 
-void janitor_loop(caf::blocking_actor* self, caf::actor sink, gateway_actor gw,
-                  sink_config cfg, std::shared_ptr<sink_shared> shared,
-                  std::vector<std::string> streams) {
-  janitor j{self, sink, std::move(gw), std::move(cfg), std::move(shared),
-            std::move(streams)};
-  self->monitor(sink);
-  bool running = true;
-  auto next = std::chrono::steady_clock::now() + j.cfg.opts.idle_check;
-  while (running) {
-    auto wait = std::max(next - std::chrono::steady_clock::now(),
-                         std::chrono::steady_clock::duration{0});
-    self->receive(
-      [&](jn_stop_atom) { running = false; },
-      [&](const caf::down_msg&) { running = false; },
-      [&](jn_streams_atom, std::vector<std::string>& xs) {
-        j.streams = std::move(xs);
-      },
-      caf::after(std::chrono::duration_cast<std::chrono::microseconds>(wait))
-        >> [&] {
-             j.check();
-             next = std::chrono::steady_clock::now() + j.cfg.opts.idle_check;
-           });
-  }
+namespace pulse {
+
+/// One sink instance's janitor: its work and the state kept between checks.
+struct janitor_job {
+  sink_detail::janitor_work work;
+};
+
+} // namespace pulse
+
+namespace pulse::sink_detail {
+
+janitor_job_ptr make_janitor_job(caf::actor sink, gateway_actor gw,
+                                 sink_config cfg,
+                                 std::shared_ptr<sink_shared> shared) {
+  auto job = std::make_shared<janitor_job>();
+  auto& j = job->work;
+  j.sink = std::move(sink);
+  j.gw = std::move(gw);
+  j.trim_known = cfg.trimmed_at_start;
+  j.cfg = std::move(cfg);
+  j.shared = std::move(shared);
+  return job;
+}
+
+bool janitor_due(const janitor_job& job) {
+  return job.work.shared->subscribers > 0;
+}
+
+caf::timespan janitor_interval(const janitor_job& job) {
+  return job.work.cfg.opts.idle_check;
+}
+
+void run_janitor_check(caf::blocking_actor* self, janitor_job& job,
+                       std::vector<std::string> streams) {
+  auto& j = job.work;
+  j.self = self;
+  j.streams = std::move(streams);
+  j.check();
+  j.self = nullptr;
 }
 
 } // namespace pulse::sink_detail

@@ -49,11 +49,9 @@ caf::behavior sink_impl(caf::event_based_actor* self, sink_config cfg,
                         caf::timespan command_timeout) {
   auto st = std::make_shared<sink_state>(self, std::move(cfg), streams,
                                          shared_gw, blocking, command_timeout);
-  st->janitor_hdl = caf::actor_cast<janitor_actor>(
-    self->system().spawn<caf::detached>(janitor_loop,
-                                        caf::actor_cast<caf::actor>(self),
-                                        shared_gw, st->cfg, st->shared,
-                                        streams));
+  st->janitor_hdl = spawn_janitor(self->system(),
+                                  caf::actor_cast<caf::actor>(self),
+                                  shared_gw, st->cfg, st->shared, streams);
   self->set_down_handler([st](const caf::down_msg& msg) {
     st->out.on_down(msg.source);
     st->shared->subscribers = st->out.size();

@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
 #include <set>
 
 #include "pulse/actors/streaming/sink.hpp"
@@ -185,6 +186,58 @@ BOOST_AUTO_TEST_CASE(sinks_run_on_the_scheduler_unless_detached) {
     return pending("ds1", "on-scheduler") == 0
            && pending("ds2", "own-thread") == 0;
   }));
+}
+
+namespace {
+
+// Threads of this process (entries of /proc/self/task).
+size_t threads_now() {
+  size_t n = 0;
+  for (auto& e : std::filesystem::directory_iterator{"/proc/self/task"}) {
+    (void) e;
+    ++n;
+  }
+  return n;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(sinks_cost_one_thread_each) {
+  // A sink's own threads: the reader thread of its blocking connection.
+  // The sink, its blocking gateway and its janitor run on the scheduler; the
+  // janitors' checks run on one janitor host per process.
+  auto before = threads_now();
+  constexpr size_t n = 20;
+  auto o = fast();
+  std::vector<sink_actor> sinks;
+  std::vector<std::shared_ptr<event_inbox>> boxes;
+  for (size_t i = 0; i < n; ++i) {
+    sinks.push_back(make("thr" + std::to_string(i), {"thr"}, o));
+    boxes.push_back(attach(sinks.back(), i != 0)); // sink 0 never acks
+  }
+  size_t grown = 0;
+  BOOST_TEST(wait_until([&] {
+    grown = threads_now() - before;
+    return grown <= n + 2; // + the janitor host (+ one connect helper)
+  }));
+  BOOST_TEST_MESSAGE("threads for " << n << " sinks: " << grown);
+  // And they all work, janitors included: the event sink 0 leaves unacked
+  // is reclaimed after ack_grace and delivered again.
+  add("thr", "x");
+  BOOST_TEST(wait_until([&] {
+    for (auto& b : boxes)
+      if (b->size() < 1)
+        return false;
+    return true;
+  }));
+  BOOST_TEST(wait_until([&] {
+    for (size_t i = 1; i < n; ++i)
+      if (pending("thr", "thr" + std::to_string(i)) != 0)
+        return false;
+    return true;
+  }));
+  BOOST_TEST(wait_until([&] { return boxes[0]->size() >= 2; }));
+  BOOST_TEST(pending("thr", "thr0") == 1);
 }
 
 BOOST_AUTO_TEST_CASE(plain_cpp_facade_iterates_and_acks) {
