@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
   auto big = static_cast<size_t>(100000 * tgt.scale);
   std::vector<double> get_p50, get_rate, base_p50, set_p50, actor_set_p50,
     raw_set,
-    prop50, prop99, raw50, raw99, join_ms, hgetall_ms;
+    prop50, prop99, own_prop50, raw50, raw99, join_ms, hgetall_ms;
   auto o = tgt.runtime_options();
   {
     caf::actor_system sys{cfg};
@@ -246,10 +246,28 @@ int main(int argc, char** argv) {
       }
       prop50.push_back(quantile(us, 0.5));
       prop99.push_back(quantile(us, 0.99));
+      far->close();
+      // 3b. the same to a replica on a thread of its own
+      // (`dedicated_thread = true`; the default runs it on the scheduler).
+      auto own_opts = map_options::from((*rt2)->opts().rmap);
+      own_opts.dedicated_thread = true;
+      auto near = *rmap::map::join(**rt2, name, own_opts);
+      us.clear();
+      for (size_t i = 0; i < n; ++i) {
+        auto v = "s" + std::to_string(i);
+        auto t0 = clock_type::now();
+        m->set("prop", v);
+        while (near->get("prop") != caf::optional<std::string>{v})
+          std::this_thread::yield();
+        us.push_back(std::chrono::duration<double, std::micro>(
+                       clock_type::now() - t0)
+                       .count());
+      }
+      own_prop50.push_back(quantile(us, 0.5));
+      near->close();
       auto [r50, r99] = raw_propagation(tgt.port, n);
       raw50.push_back(r50);
       raw99.push_back(r99);
-      far->close();
       m->close();
       // 4. join a large map.
       auto bigname = "big-" + std::to_string(run);
@@ -286,6 +304,9 @@ int main(int argc, char** argv) {
   report("rmap", "actor_map_write_set_rtt_p50_us", median(actor_set_p50),
          "raw_evalsha_rtt_p50_us", median(raw_set), false, runs);
   report("rmap", "propagation_p50_us", median(prop50),
+         "raw_hset_publish_script_to_subscriber_p50_us", median(raw50), false,
+         runs);
+  report("rmap", "propagation_dedicated_thread_replica_p50_us", median(own_prop50),
          "raw_hset_publish_script_to_subscriber_p50_us", median(raw50), false,
          runs);
   report("rmap", "propagation_p99_us", median(prop99),

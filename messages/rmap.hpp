@@ -57,9 +57,10 @@ struct map_options {
   caf::timespan ttl{0};
   /// Whether every mutation refreshes the TTL.
   bool sliding_ttl = false;
-  /// Run the replica on its own thread (lower propagation latency); see
-  /// `spawn_replica`.
-  bool dedicated_thread = true;
+  /// Run the replica on a thread of its own instead of the scheduler's
+  /// threads (for programs whose scheduler threads are kept busy by other
+  /// actors); see `spawn_replica`.
+  bool dedicated_thread = false;
   /// Maximum time `join` waits for the subscription and the snapshot.
   caf::timespan join_timeout = rmap_defaults{}.join_timeout;
   /// A subscriber that has not answered a notification for this long is
