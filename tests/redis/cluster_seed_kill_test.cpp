@@ -139,6 +139,8 @@ BOOST_FIXTURE_TEST_CASE(pubsub_moves_when_the_seed_master_dies,
   };
   std::atomic<bool> stop{false};
   seed_tally writes, jobs;
+  std::mutex timed_out_mtx;
+  std::vector<std::string> timed_out; // jobs whose outcome did not come
   std::vector<std::thread> threads;
   threads.emplace_back([&] {
     // 64 fields written round and round: the hash stays small.
@@ -158,6 +160,10 @@ BOOST_FIXTURE_TEST_CASE(pubsub_moves_when_the_seed_master_dies,
         jobs.record(make_error(errc::protocol_error, "wrong result " + *r));
       else
         jobs.record(r ? caf::error{} : r.error());
+      if (!r && code_of(r.error()) == errc::timeout) {
+        std::lock_guard<std::mutex> guard{timed_out_mtx};
+        timed_out.push_back(key);
+      }
       if (!r) // CLUSTERDOWN fails at once: no busy loop
         std::this_thread::sleep_for(10ms);
     }
@@ -257,6 +263,17 @@ BOOST_FIXTURE_TEST_CASE(pubsub_moves_when_the_seed_master_dies,
                        << " differs:" << diff);
   }
   auto after = pubsub_stats_now();
+  // What became of the jobs whose wait timed out: finished (the outcome
+  // was published while nobody listened) or not.
+  std::string lost;
+  for (auto& key : timed_out) {
+    auto o = (*node)->job_result(key);
+    lost += " " + key + "="
+            + (!o ? std::string{"error"}
+                  : !*o ? std::string{"none"}
+                        : (*o)->ok ? std::string{"done"}
+                                   : std::string{"failed"});
+  }
   BOOST_TEST_MESSAGE(
     "SIGKILL of seed master " << master_port(0) << ": pub/sub connected "
     "again after "
@@ -269,6 +286,7 @@ BOOST_FIXTURE_TEST_CASE(pubsub_moves_when_the_seed_master_dies,
     << " ms, 100 writes and 10 jobs after it within "
     << seed_ms(t_resumed - t_promoted) << " ms; map writes "
     << writes.summary(t_kill) << "; jobs " << jobs.summary(t_kill)
+    << "; timed-out jobs:" << (lost.empty() ? std::string{" none"} : lost)
     << "; watcher converged "
     << (converged ? std::to_string(seed_ms(t_converged - t_resumed))
                       + " ms after the writers stopped"
