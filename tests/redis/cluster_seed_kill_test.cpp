@@ -7,7 +7,8 @@
 // so that after the replica of master 0 is promoted the watcher converges
 // to the hash and pool results arrive; keyless commands move to another
 // master before the failover. Errors and recovery times are counted and
-// printed (`--log_level=message`).
+// printed (`--log_level=message`). A second case starts a runtime whose
+// first seed is down.
 
 #include <boost/test/unit_test.hpp>
 
@@ -294,6 +295,40 @@ BOOST_FIXTURE_TEST_CASE(pubsub_moves_when_the_seed_master_dies,
   writer->reset();
   watcher->reset();
   node->reset();
+}
+
+BOOST_FIXTURE_TEST_CASE(a_runtime_starts_with_its_first_seed_down,
+                        cluster_fixture) {
+  // The first seed refuses connections (nothing listens on port 1); the
+  // second is master 1. Start, the shared gateway, pub/sub and a map work.
+  auto r = redis_opts();
+  r.port = 1;
+  r.cluster_nodes = {"127.0.0.1:" + std::to_string(master_port(1))};
+  cluster_runtime crt{r};
+  auto& rt = *crt.rt;
+  auto pong = (*crt.redis)("PING");
+  BOOST_REQUIRE_MESSAGE(pong, describe(pong));
+  auto name = seed_name_on(*this, 2, "seed-down-", [](const std::string& n) {
+    return "map:" + n + ":content";
+  });
+  auto writer = rmap::map::join(rt, name);
+  BOOST_REQUIRE_MESSAGE(writer, describe(writer));
+  auto watcher = rmap::map::join(rt, name);
+  BOOST_REQUIRE_MESSAGE(watcher, describe(watcher));
+  auto set = (*writer)->set("a", "1");
+  BOOST_REQUIRE_MESSAGE(set, describe(set));
+  BOOST_TEST(wait_until([&] {
+    auto v = (*watcher)->get("a");
+    return v && *v == "1";
+  }));
+  caf::scoped_actor self{*crt.sys};
+  bool connected = false;
+  self->request(rt.pubsub(), 2s, stats_atom::value)
+    .receive([&](pubsub_stats& s) { connected = s.connected; },
+             [&](caf::error&) {});
+  BOOST_TEST(connected);
+  writer->reset();
+  watcher->reset();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
