@@ -39,8 +39,8 @@ runtime::start(caf::actor_system& sys, const options& opts) {
                       "pulse.redis.cluster needs a running cluster, not the "
                       "embedded redis-server");
   if (r.cluster && r.host.empty()) {
-    // Seeds only in cluster-nodes: the first one is the first connect's
-    // target and the pub/sub node.
+    // Seeds only in cluster-nodes: the first one names the runtime's
+    // endpoint in logs (connects try every seed: cluster_connect.cpp).
     auto s = cluster::seeds(r);
     r.host = s->front().host;
     r.port = s->front().port;

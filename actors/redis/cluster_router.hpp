@@ -12,8 +12,9 @@ namespace pulse {
 /// same `role`) per cluster node. Only spawned with `redis_options::cluster`;
 /// the single-node path never sees it.
 ///
-/// - Topology: reads `CLUSTER SLOTS` from a known master or a seed
-///   (`host`/`port`, then `cluster_nodes`) before the first request and
+/// - Topology: reads `CLUSTER SLOTS` from a known master, a known replica
+///   or a seed (`host`/`port`, then `cluster_nodes`) before the first
+///   request and
 ///   again after a `MOVED`, a lost connection (`errc::disconnected`,
 ///   `errc::connect_failed`) or a `CLUSTERDOWN` reply; requests wait for
 ///   the first table (and fail with the last error when no seed answers).
@@ -21,8 +22,9 @@ namespace pulse {
 ///   (`cluster::key_positions`: `EVAL`/`EVALSHA` by their first declared
 ///   key, `XREAD`/`XREADGROUP` by the first stream, `BLMPOP` by its first
 ///   list); keyless commands (`PING`, `PUBLISH`, `SCAN`, ...) go to the
-///   table's first master (use `each_master_atom` or `scan_keys_atom` to
-///   reach all of them). A
+///   table's first master, and once a connect to it failed (nothing was
+///   sent: the command is sent again) to the next master, where they stay
+///   (use `each_master_atom` or `scan_keys_atom` to reach all of them). A
 ///   script runs on the master of its first key; a script whose keys are in
 ///   different slots fails at once with `errc::invalid_argument` naming the
 ///   script (its first Lua line and SHA-1) and each key with its slot,

@@ -91,8 +91,9 @@ gateway_actor node_gw(router_ptr self, const std::string& addr) {
 
 
 
-/// Reads `CLUSTER SLOTS` from the known masters, then the seeds, until one
-/// answers; one refresh at a time (a request for another while one runs
+/// Reads `CLUSTER SLOTS` from the known masters, then the known replicas,
+/// then the seeds, until one answers (so a dead seed or master does not
+/// stop it); one refresh at a time (a request for another while one runs
 /// starts one more afterwards).
 void refresh(router_ptr self) {
   auto& st = self->state;
@@ -101,7 +102,7 @@ void refresh(router_ptr self) {
     return;
   }
   st.refreshing = true;
-  auto cands = std::make_shared<std::vector<std::string>>(st.table.masters);
+  auto cands = std::make_shared<std::vector<std::string>>(st.table.nodes());
   for (auto& s : st.seeds)
     if (std::find(cands->begin(), cands->end(), s) == cands->end())
       cands->push_back(s);
@@ -119,14 +120,39 @@ void when_ready(router_ptr self, std::function<void(caf::error)> f) {
   refresh(self);
 }
 
-/// The master owning `slot`; for none, the table's first master (always
-/// the same one, so a `SCAN` cursor stays on the node that made it).
+/// The master owning `slot`; for none, the keyless node: the table's
+/// first master until a connect to it failed, then the next master
+/// (always the same one while it works, so a `SCAN` cursor stays on the
+/// node that made it).
 std::string addr_for(router_state& st, std::optional<uint16_t> slot) {
   if (slot)
     if (auto o = st.table.owner[*slot]; o >= 0)
       return st.table.masters[static_cast<size_t>(o)];
-  return st.table.masters.front();
+  auto& ms = st.table.masters;
+  if (!st.keyless.empty()
+      && std::find(ms.begin(), ms.end(), st.keyless) != ms.end())
+    return st.keyless;
+  return ms.front();
 }
+
+namespace {
+
+/// After a failed connect to `from`, the keyless node moves to the master
+/// after it; returns false when there is no other master to try.
+bool next_keyless(router_state& st, const std::string& from) {
+  auto& ms = st.table.masters;
+  if (ms.size() < 2)
+    return false;
+  auto i = std::find(ms.begin(), ms.end(), from);
+  if (i == ms.end())
+    return false;
+  auto next = std::next(i) == ms.end() ? ms.begin() : std::next(i);
+  st.keyless = *next;
+  log::info("cluster keyless commands move from={} to={}", from, *next);
+  return true;
+}
+
+} // namespace
 
 /// Handles a failed request from node `from`: follows `MOVED` (table
 /// update, refresh, `retry("")`) and `ASK` (`retry(addr)`), refreshes after
@@ -176,6 +202,17 @@ void run_routed(router_ptr self, std::optional<uint16_t> slot,
     auto addr = ask.empty() ? addr_for(self->state, slot) : ask;
     auto gw = node_gw(self, addr);
     auto fail = [=](caf::error e) {
+      // A keyless command whose node cannot be reached (never sent: safe
+      // to repeat) goes to the next master.
+      if (!slot && ask.empty() && hops < max_redirects
+          && code_of(e) == errc::connect_failed
+          && addr_for(self->state, slot) == addr
+          && next_keyless(self->state, addr)) {
+        refresh(self);
+        run_routed(self, slot, as_cmd, make_request, done, hops + 1,
+                   std::string{});
+        return;
+      }
       on_failure(self, e, addr, hops, done, [=](std::string next) {
         run_routed(self, slot, as_cmd, make_request, done, hops + 1,
                    std::move(next));

@@ -42,6 +42,9 @@ struct router_state {
   cluster::slot_table table;
   /// Whether a `CLUSTER SLOTS` reply was read.
   bool have_table = false;
+  /// Where keyless commands go while it is a master of the table (empty:
+  /// the table's first master); see `addr_for`.
+  std::string keyless;
   /// Whether a refresh is running.
   bool refreshing = false;
   /// Whether another refresh was asked for while one ran.
@@ -99,8 +102,9 @@ void refresh(router_ptr self);
 /// with its error when no node answered).
 void when_ready(router_ptr self, std::function<void(caf::error)> f);
 
-/// The master owning `slot`; for none, the table's first master (always
-/// the same one, so a `SCAN` cursor stays on the node that made it).
+/// The master owning `slot`; for none, the keyless node (`keyless` while
+/// it is a master of the table, else the first master: always the same one
+/// while it works, so a `SCAN` cursor stays on the node that made it).
 std::string addr_for(router_state& st, std::optional<uint16_t> slot);
 
 /// Handles a failed request from node `from`: follows `MOVED` (table

@@ -43,6 +43,12 @@ std::vector<std::string> slot_table::serving() const {
   return out;
 }
 
+std::vector<std::string> slot_table::nodes() const {
+  auto out = masters;
+  out.insert(out.end(), replicas.begin(), replicas.end());
+  return out;
+}
+
 caf::expected<slot_table> parse_slots(const resp::value& reply,
                                       const std::string& default_host) {
   auto bad = [](const std::string& why) {
@@ -69,7 +75,31 @@ caf::expected<slot_table> parse_slots(const resp::value& reply,
     auto idx = result.index_of(addr_of(host, *port));
     for (auto s = *lo; s <= *hi; ++s)
       result.owner[static_cast<size_t>(s)] = idx;
+    for (size_t r = 3; r < range.elements.size(); ++r) {
+      auto& rep = range.elements[r];
+      if (!rep.is_array() || rep.elements.size() < 2)
+        continue;
+      auto rport = rep.elements[1].as_integer();
+      if (!rport || *rport <= 0 || *rport > 65535)
+        continue;
+      auto rhost = rep.elements[0].str.empty() ? default_host
+                                               : rep.elements[0].str;
+      auto addr = addr_of(rhost, *rport);
+      if (std::find(result.replicas.begin(), result.replicas.end(), addr)
+          == result.replicas.end())
+        result.replicas.push_back(std::move(addr));
+    }
   }
+  // A node named as master of one range and replica of another (during a
+  // failover) counts as master.
+  result.replicas.erase(
+    std::remove_if(result.replicas.begin(), result.replicas.end(),
+                   [&](const std::string& r) {
+                     return std::find(result.masters.begin(),
+                                      result.masters.end(), r)
+                            != result.masters.end();
+                   }),
+    result.replicas.end());
   return result;
 }
 

@@ -26,6 +26,10 @@ struct slot_table {
   /// For each of the 16384 slots, an index into `masters`, or -1 when no
   /// master serves it.
   std::vector<int16_t> owner;
+  /// The replicas `CLUSTER SLOTS` named (`host:port` each, each once, none
+  /// of them in `masters`): nodes that answer `CLUSTER SLOTS` and
+  /// `SUBSCRIBE` too.
+  std::vector<std::string> replicas;
 
   /// Returns the index of `addr` in `masters`, adding it when new.
   int16_t index_of(const std::string& addr);
@@ -37,11 +41,14 @@ struct slot_table {
   /// (a master that lost all its slots, e.g. after a failover, is left
   /// out).
   std::vector<std::string> serving() const;
+
+  /// Returns every node the table names: `masters`, then `replicas`.
+  std::vector<std::string> nodes() const;
 };
 
 /// Parses a `CLUSTER SLOTS` reply (RESP2: `[start, end, [ip, port, id,
-/// ...], replicas...]` per range). An empty ip means the host the reply
-/// came from (`default_host`). Errors: `errc::protocol_error` for a reply
+/// ...], replicas...]` per range); the replicas go to `replicas`. An empty
+/// ip means the host the reply came from (`default_host`). Errors: `errc::protocol_error` for a reply
 /// of another shape.
 caf::expected<slot_table> parse_slots(const resp::value& reply,
                                       const std::string& default_host);

@@ -272,7 +272,7 @@ connect_node(const redis_options& opts, bool check_role,
       return make_error(errc::no_master,
                         where + " says ROLE " + name + ", not master");
   }
-  return connected_socket{std::move(*w), *id, where, nullptr};
+  return connected_socket{std::move(*w), *id, where, nullptr, {}};
 }
 
 } // namespace detail
@@ -283,11 +283,19 @@ caf::expected<connected_socket> connect_redis(const redis_options& in) {
 
 caf::expected<connected_socket> connect_redis(const redis_options& in,
                                               const std::string& hint) {
+  return connect_redis(in, hint, std::vector<std::string>{});
+}
+
+caf::expected<connected_socket>
+connect_redis(const redis_options& in, const std::string& hint,
+              const std::vector<std::string>& cluster_known) {
   auto opts = in;
   if (auto err = apply_redis_url(opts))
     return err;
   if (auto err = detail::check_tls_options(opts))
     return err;
+  if (opts.cluster)
+    return detail::connect_via_cluster(opts, cluster_known, hint);
   if (opts.use_sentinel())
     return detail::connect_via_sentinels(opts, hint);
   return detail::connect_node(

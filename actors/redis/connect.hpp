@@ -31,6 +31,10 @@ struct connected_socket {
   /// no failover after it is missed); `detail::sentinel_watch` reads it.
   /// Null without Sentinel.
   detail::wire_ptr watch;
+  /// In cluster mode: every node the connected node's `CLUSTER SLOTS`
+  /// named (masters, then replicas, `host:port` each), for the next
+  /// connect; empty otherwise.
+  std::vector<std::string> cluster_nodes;
 };
 
 /// Connects to Redis within `opts.connect_timeout`: through the Unix domain
@@ -52,6 +56,12 @@ struct connected_socket {
 /// asks the sentinels in turn for the master of `opts.master_name`,
 /// connects there as above and requires `ROLE` to say `master`; else it
 /// asks again (every 100 ms) until `opts.connect_timeout` has passed.
+///
+/// With `opts.cluster` (Redis Cluster) it connects to the first node that
+/// answers among the seeds (`host`/`port`, then `cluster_nodes`), each
+/// with its share of `opts.connect_timeout` (at least 250 ms), and reads
+/// `CLUSTER SLOTS` there (`cluster_nodes` of the result); see
+/// `detail::connect_via_cluster`.
 ///
 /// Blocking: call it from a detached actor or thread, never from a scheduled
 /// actor or a broker.
@@ -78,6 +88,14 @@ caf::expected<connected_socket> connect_redis(const redis_options& opts);
 /// (`host:port` named by a `+switch-master`; see `connect_via_sentinels`).
 caf::expected<connected_socket> connect_redis(const redis_options& opts,
                                               const std::string& master_hint);
+
+/// `connect_redis` that, in cluster mode, tries the nodes `cluster_known`
+/// (from an earlier connect's `cluster_nodes`) before the seeds and
+/// `master_hint` (the node whose connection was lost) last; without
+/// cluster mode, `connect_redis(opts, master_hint)`.
+caf::expected<connected_socket>
+connect_redis(const redis_options& opts, const std::string& master_hint,
+              const std::vector<std::string>& cluster_known);
 
 /// Blocks until Redis completes a `connect_redis` handshake (the socket is
 /// closed again), for the first connect of a runtime. A failed attempt with
@@ -118,6 +136,27 @@ caf::expected<resp::value> sync_call(wire& w, resp::decoder& dec,
 caf::expected<connected_socket>
 connect_node(const redis_options& opts, bool check_role,
              std::chrono::steady_clock::time_point until);
+
+/// The nodes a cluster-mode connect tries, in order: `known` (the topology
+/// learned last), then `seeds`, each once, and `last` (the node lost last)
+/// at the end.
+std::vector<std::string>
+cluster_candidates(const std::vector<std::string>& seeds,
+                   const std::vector<std::string>& known,
+                   const std::string& last);
+
+/// Connects in cluster mode (`actors/redis/cluster_connect.cpp`): tries
+/// `cluster_candidates(seeds of opts, known, last)` in turn within
+/// `opts.connect_timeout`, each node with its share of what is left (at
+/// least 250 ms), as `connect_node` (no `ROLE` check: any master or
+/// replica will do for pub/sub), then reads `CLUSTER SLOTS` there into
+/// `cluster_nodes`. Errors: `errc::invalid_config` for a bad seed; the
+/// first `auth_failed`, `invalid_config` or `tls_failed` of a node at once;
+/// else `errc::connect_failed` naming each node tried and its cause.
+caf::expected<connected_socket>
+connect_via_cluster(const redis_options& opts,
+                    const std::vector<std::string>& known,
+                    const std::string& last);
 
 } // namespace detail
 

@@ -127,32 +127,42 @@ void link::connect() {
     std::lock_guard<std::mutex> guard{hint_->mtx};
     hint.swap(hint_->addr);
   }
+  std::vector<std::string> known;
+  if (opts_.cluster) {
+    // Cluster mode (the pub/sub connection): any node will do; the one
+    // lost last is tried last.
+    known = cluster_nodes_;
+    hint = connects_ > 0 ? endpoint_ : std::string{};
+  }
   // connect_redis blocks: run it on a detached helper, never on the owner.
   // Spawn arguments, not captures: CAF 0.17 dereferences a null tuple
   // pointer for a functor spawned without any (undefined behavior, reported
   // by UBSan and only suppressed as CAF's, at a cost on every reconnect).
   self_->system().spawn<caf::detached>(
     [](caf::blocking_actor* helper, caf::actor owner, redis_options opts,
-       uint64_t epoch, std::string hint) {
-      auto res = connect_redis(opts, hint);
+       uint64_t epoch, std::string hint, std::vector<std::string> known) {
+      auto res = connect_redis(opts, hint, known);
       if (!res) {
         caf::anon_send(owner, link_fail_atom::value, epoch, res.error());
         return;
       }
       helper->request(owner, caf::infinite, link_up_atom::value, epoch,
                       std::move(res->conn), res->client_id,
-                      std::move(res->watch), std::move(res->endpoint))
+                      std::move(res->watch), std::move(res->endpoint),
+                      std::move(res->cluster_nodes))
         // Not accepted (or the owner is gone): dropping the last
         // reference closes the connection.
         .receive([](bool) {}, [](caf::error&) {});
     },
-    std::move(owner), std::move(opts), epoch, std::move(hint));
+    std::move(owner), std::move(opts), epoch, std::move(hint),
+    std::move(known));
 }
 
 caf::message_handler link::handlers() {
   return {
     [this](link_up_atom, uint64_t epoch, wire_ptr& conn, int64_t client_id,
-           wire_ptr& watch, std::string& endpoint) {
+           wire_ptr& watch, std::string& endpoint,
+           std::vector<std::string>& nodes) {
       auto guard = lock_guard_mutex();
       if (epoch != epoch_ || stopped_ || connected_ || !conn) {
         if (watch)
@@ -161,6 +171,8 @@ caf::message_handler link::handlers() {
       }
       if (!endpoint.empty())
         endpoint_ = std::move(endpoint);
+      if (!nodes.empty())
+        cluster_nodes_ = std::move(nodes);
       connecting_ = false;
       conn_ = conn;
       out_.clear();

@@ -44,6 +44,11 @@ class sentinel_watch;
 /// - With Sentinel (`opts.sentinels`), every connect finds the master
 ///   through the sentinels (`connect_redis`), and a `sentinel_watch` drops
 ///   the connection when they announce a failover (`+switch-master`).
+/// - In cluster mode (`opts.cluster`: the pub/sub connection), every
+///   connect tries the nodes the last one learned from `CLUSTER SLOTS`
+///   (masters, then replicas), then the seeds, and the node whose
+///   connection was lost last (`connect_redis`), so the connection moves
+///   to a live node when its node fails.
 class link {
 public:
   using reply_fn = std::function<void(resp::value&&)>;
@@ -118,7 +123,8 @@ public:
   uint64_t connects() const noexcept { return connects_; }
   const redis_options& opts() const noexcept { return opts_; }
   /// Where the current (or last) connection goes: with Sentinel, the
-  /// master found; else `opts().endpoint()`.
+  /// master found; in cluster mode, the node that answered; else
+  /// `opts().endpoint()`.
   const std::string& endpoint() const noexcept { return endpoint_; }
 
   /// Message handlers for the link's own messages; add them to the owner's
@@ -151,6 +157,9 @@ private:
   std::unique_ptr<sentinel_watch> watch_;
   /// See `endpoint()`.
   std::string endpoint_;
+  /// In cluster mode: the nodes the last connect learned (`CLUSTER
+  /// SLOTS`), tried before the seeds by the next connect.
+  std::vector<std::string> cluster_nodes_;
   /// With Sentinel: the new master a `+switch-master` named, written by the
   /// watch thread, tried first by the next connect.
   struct hint_box {

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "pulse/actors/redis/cluster_slot.hpp"
+#include "pulse/actors/redis/connect.hpp"
 #include "pulse/actors/redis/cluster_topology.hpp"
 #include "pulse/actors/redis/scan_walk.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -80,6 +81,50 @@ BOOST_AUTO_TEST_CASE(serving_masters_skip_those_without_slots) {
   for (size_t s = 100; s < 16384; ++s)
     t.owner[s] = 0;
   BOOST_TEST((t.serving() == std::vector<std::string>{"a:1", "c:3"}));
+}
+
+BOOST_AUTO_TEST_CASE(slot_replies_name_replicas_after_masters) {
+  // [start, end, [ip, port, id], [ip, port, id]...] per range; an empty ip
+  // is the answering host; a node master of one range and replica of
+  // another (mid-failover) counts as master.
+  auto node = [](const std::string& ip, int64_t port) {
+    resp::value n;
+    n.type = resp::kind::array;
+    n.elements = {resp::value::make_bulk(ip), resp::value::make_integer(port),
+                  resp::value::make_bulk("id")};
+    return n;
+  };
+  auto range = [&](int64_t lo, int64_t hi, std::vector<resp::value> ns) {
+    resp::value r;
+    r.type = resp::kind::array;
+    r.elements = {resp::value::make_integer(lo), resp::value::make_integer(hi)};
+    for (auto& n : ns)
+      r.elements.push_back(n);
+    return r;
+  };
+  resp::value reply;
+  reply.type = resp::kind::array;
+  reply.elements = {range(0, 8000, {node("h", 1), node("", 4)}),
+                    range(8001, 16383, {node("h", 2), node("h", 1),
+                                        node("h", 5)})};
+  auto t = cluster::parse_slots(reply, "d");
+  BOOST_REQUIRE(t);
+  BOOST_TEST((t->masters == std::vector<std::string>{"h:1", "h:2"}));
+  BOOST_TEST((t->replicas == std::vector<std::string>{"d:4", "h:5"}));
+  BOOST_TEST((t->nodes()
+              == std::vector<std::string>{"h:1", "h:2", "d:4", "h:5"}));
+}
+
+BOOST_AUTO_TEST_CASE(cluster_connects_try_the_lost_node_last) {
+  using v = std::vector<std::string>;
+  // First connect: the seeds in order.
+  BOOST_TEST((detail::cluster_candidates({"s:1", "s:2"}, {}, "")
+              == v{"s:1", "s:2"}));
+  // Later: the learned topology first, then seeds not in it, the lost
+  // node last.
+  BOOST_TEST((detail::cluster_candidates({"s:1", "s:9"},
+                                         {"s:1", "m:2", "r:3"}, "s:1")
+              == v{"m:2", "r:3", "s:9", "s:1"}));
 }
 
 BOOST_AUTO_TEST_CASE(scan_commands_and_replies) {

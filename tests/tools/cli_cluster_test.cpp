@@ -129,6 +129,33 @@ BOOST_AUTO_TEST_CASE(listings_show_the_keys_of_every_master) {
   BOOST_TEST(st["maps"]["maps"] == 3);
   BOOST_TEST(st["pools"]["pools"] == 3);
   BOOST_TEST(st["pools"]["workers"] == 3);
+  // INFO of every master: each one's figures and the sums.
+  auto& rd = st["redis"];
+  BOOST_REQUIRE(rd["masters"].size() == 3u);
+  std::set<std::string> endpoints;
+  int64_t keys = 0;
+  for (auto& m : rd["masters"]) {
+    endpoints.insert(m["endpoint"].get<std::string>());
+    keys += m["keys"].get<int64_t>();
+    BOOST_TEST(m["clients"].get<int64_t>() >= 1);
+  }
+  BOOST_TEST((endpoints
+              == std::set<std::string>{
+                "127.0.0.1:" + std::to_string(master_port(0)),
+                "127.0.0.1:" + std::to_string(master_port(1)),
+                "127.0.0.1:" + std::to_string(master_port(2))}));
+  BOOST_TEST(rd["keys"].get<int64_t>() == keys);
+  BOOST_TEST(keys >= 9);
+  auto plain = run_cli({"--pulse.redis.host=127.0.0.1",
+                        "--pulse.redis.port=" + std::to_string(master_port(0)),
+                        "--pulse.redis.cluster", "stats"});
+  BOOST_REQUIRE_MESSAGE(plain.rc == 0, plain.err);
+  auto& table = plain.out;
+  BOOST_TEST_MESSAGE("pulse stats in cluster mode:\n" << table);
+  BOOST_TEST(table.find("masters") != std::string::npos, table);
+  BOOST_TEST(table.find("127.0.0.1:" + std::to_string(master_port(2)))
+               != std::string::npos,
+             table);
 }
 
 BOOST_AUTO_TEST_CASE(dead_letters_redrive_to_another_master) {

@@ -1,9 +1,14 @@
 /// `pulse stats [--watch]`: one screen of totals (streams, entries, sinks,
 /// pending, lag, dead letters; maps; pools, nodes, workers, jobs) and Redis'
-/// own figures (`INFO`), refreshed with `--watch`. Reads with `SCAN`,
-/// `XINFO STREAM|GROUPS`, `ZRANGEBYSCORE`, `HLEN`, `GET`, `INFO`.
+/// own figures (`INFO` of every master: sums, and each master's in cluster
+/// mode), refreshed with `--watch`. Reads with `SCAN`, `XINFO
+/// STREAM|GROUPS`, `ZRANGEBYSCORE`, `HLEN`, `GET`, `INFO` and, in cluster
+/// mode, `CLUSTER NODES` (each master's own address).
 
+#include <algorithm>
+#include <cstdio>
 #include <iostream>
+#include <iterator>
 #include <set>
 #include <thread>
 #include <unistd.h>
@@ -39,6 +44,113 @@ std::string info_field(const std::string& info, const std::string& field) {
 bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size()
          && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// Bytes in Redis' `used_memory_human` style (`2.13M`).
+std::string human_bytes(int64_t n) {
+  static constexpr const char* units[] = {"K", "M", "G", "T"};
+  if (n < 1024)
+    return std::to_string(n) + "B";
+  double x = static_cast<double>(n) / 1024.0;
+  size_t u = 0;
+  while (x >= 1024.0 && u + 1 < std::size(units)) {
+    x /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f%s", x, units[u]);
+  return buf;
+}
+
+/// The `host:port` of the `myself` line of a `CLUSTER NODES` reply, or "".
+std::string myself_addr(const std::string& nodes) {
+  size_t pos = 0;
+  while (pos < nodes.size()) {
+    auto end = nodes.find('\n', pos);
+    if (end == std::string::npos)
+      end = nodes.size();
+    auto line = nodes.substr(pos, end - pos);
+    pos = end + 1;
+    // <id> <ip:port@cport[,hostname]> <flags> ...
+    auto a = line.find(' ');
+    auto b = a == std::string::npos ? a : line.find(' ', a + 1);
+    if (b == std::string::npos)
+      continue;
+    auto flags_end = line.find(' ', b + 1);
+    auto flags = line.substr(b + 1, flags_end - b - 1);
+    if (flags.find("myself") == std::string::npos)
+      continue;
+    auto addr = line.substr(a + 1, b - a - 1);
+    return addr.substr(0, addr.find('@'));
+  }
+  return "";
+}
+
+/// Redis' own figures: one node's `INFO`, or in cluster mode the sums over
+/// every master (`clients`, `used_memory`, `keys`), the oldest version and
+/// shortest uptime, and `masters` with each one's figures.
+json redis_figures(session& s) {
+  auto infos = s.redis().each_master(make_command("INFO"));
+  if (!infos)
+    throw cli_error("INFO on every master: " + render(infos.error()));
+  std::vector<std::string> addrs;
+  if (s.opts().redis.cluster) {
+    auto nodes = s.redis().each_master(make_command("CLUSTER", "NODES"));
+    if (nodes && nodes->size() == infos->size())
+      for (auto& n : *nodes)
+        addrs.push_back(n.is_error() ? "" : myself_addr(n.str));
+  }
+  auto keys_of = [](const std::string& info) {
+    // db0:keys=3,expires=0,avg_ttl=0
+    auto db = info_field(info, "db0");
+    auto at = db.find("keys=");
+    return at == std::string::npos ? int64_t{0}
+                                   : to_int(db.substr(at + 5,
+                                                      db.find(',', at) - at
+                                                        - 5));
+  };
+  json masters = json::array();
+  int64_t clients = 0, memory = 0, keys = 0, uptime = -1;
+  std::string version;
+  for (size_t i = 0; i < infos->size(); ++i) {
+    auto& r = (*infos)[i];
+    if (r.is_error())
+      throw cli_error("INFO: " + r.str);
+    auto& info = r.str;
+    auto m = json{
+      {"endpoint", i < addrs.size() ? addrs[i] : std::string{}},
+      {"version", info_field(info, "redis_version")},
+      {"uptime_s", to_int(info_field(info, "uptime_in_seconds"))},
+      {"clients", to_int(info_field(info, "connected_clients"))},
+      {"used_memory", info_field(info, "used_memory_human")},
+      {"used_memory_bytes", to_int(info_field(info, "used_memory"))},
+      {"keys", keys_of(info)}};
+    clients += m["clients"].get<int64_t>();
+    memory += m["used_memory_bytes"].get<int64_t>();
+    keys += m["keys"].get<int64_t>();
+    auto up = m["uptime_s"].get<int64_t>();
+    uptime = uptime < 0 ? up : std::min(uptime, up);
+    auto v = m["version"].get<std::string>();
+    if (version.empty() || v < version)
+      version = v;
+    masters.push_back(std::move(m));
+  }
+  if (!s.opts().redis.cluster && masters.size() == 1) {
+    auto& m = masters[0];
+    return {{"version", m["version"]},
+            {"uptime_s", m["uptime_s"]},
+            {"clients", m["clients"]},
+            {"used_memory", m["used_memory"]},
+            {"endpoint", s.opts().redis.endpoint()}};
+  }
+  return {{"version", version},
+          {"uptime_s", std::max<int64_t>(uptime, 0)},
+          {"clients", clients},
+          {"used_memory", human_bytes(memory)},
+          {"used_memory_bytes", memory},
+          {"keys", keys},
+          {"endpoint", s.opts().redis.endpoint()},
+          {"masters", std::move(masters)}};
 }
 
 json collect(session& s) {
@@ -92,7 +204,6 @@ json collect(session& s) {
     jobs += r[2].integer;
     pending += to_int(r[3].str);
   }
-  auto info = s("INFO").str;
   return {{"streams", streams},
           {"maps", {{"maps", maps}}},
           {"pools",
@@ -101,12 +212,7 @@ json collect(session& s) {
             {"workers", workers},
             {"jobs", jobs},
             {"pending", pending}}},
-          {"redis",
-           {{"version", info_field(info, "redis_version")},
-            {"uptime_s", to_int(info_field(info, "uptime_in_seconds"))},
-            {"clients", to_int(info_field(info, "connected_clients"))},
-            {"used_memory", info_field(info, "used_memory_human")},
-            {"endpoint", s.opts().redis.endpoint()}}}};
+          {"redis", redis_figures(s)}};
 }
 
 void print(const json& x) {
@@ -127,7 +233,20 @@ void print(const json& x) {
   t.add({"uptime",
          format_duration(std::chrono::seconds{rd["uptime_s"].get<int64_t>()}),
          "clients", n(rd["clients"])});
-  t.add({"memory", rd["used_memory"].get<std::string>(), "", ""});
+  if (rd.contains("masters")) {
+    // Cluster mode: sums above, then each master.
+    t.add({"memory", rd["used_memory"].get<std::string>(), "keys",
+           n(rd["keys"])});
+    t.add({"masters", n(rd["masters"].size()), "", ""});
+    for (auto& m : rd["masters"]) {
+      t.add({"master", m["endpoint"].get<std::string>(), "clients",
+             n(m["clients"])});
+      t.add({"  memory", m["used_memory"].get<std::string>(), "keys",
+             n(m["keys"])});
+    }
+  } else {
+    t.add({"memory", rd["used_memory"].get<std::string>(), "", ""});
+  }
   std::ostringstream out;
   t.print(out);
   // Skip the empty header line.
