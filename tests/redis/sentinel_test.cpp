@@ -29,6 +29,7 @@
 #include "tests/support/fixtures.hpp"
 #include "tests/support/print.hpp"
 #include "tests/support/sentinel_fixture.hpp"
+#include "tests/support/test_runtime.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -42,33 +43,12 @@ long long ms_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
 }
 
-// An actor system and a runtime on `opts`.
-struct sentinel_runtime {
-  explicit sentinel_runtime(const redis_options& r) {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    options o;
-    o.redis = r;
-    o.log_level = "warn";
-    o.pool.ack_grace_period = 2s;
-    auto started = runtime::start(*sys, o);
-    if (!started)
-      throw std::runtime_error("cannot start runtime: "
-                               + render(started.error()));
-    rt = std::move(*started);
-    redis.emplace(*sys, rt->gateway(), std::chrono::seconds{10});
+// An actor system and a runtime on `opts` (pool ack grace 2 s).
+struct sentinel_runtime : test_runtime {
+  explicit sentinel_runtime(const redis_options& r)
+    : test_runtime(r, [](options& o) { o.pool.ack_grace_period = 2s; }) {
+    // nop
   }
-
-  ~sentinel_runtime() {
-    redis.reset();
-    rt.reset();
-    sys.reset();
-  }
-
-  pulse::config cfg;
-  std::optional<caf::actor_system> sys;
-  std::unique_ptr<pulse::runtime> rt;
-  std::optional<client> redis;
 };
 
 // One writer's record: what was attempted, acknowledged and failed.

@@ -1,48 +1,13 @@
 #pragma once
 
-/// An actor system and a runtime in Redis Cluster mode for tests, with a
-/// blocking client on the runtime's shared gateway.
+/// A runtime in Redis Cluster mode for tests (`test_runtime` on a
+/// `redis_options` with `cluster = true`).
 
-#include <chrono>
-#include <memory>
-#include <optional>
-#include <stdexcept>
-
-#include <caf/actor_system.hpp>
-
-#include "pulse/actors/redis/client.hpp"
-#include "pulse/runtime/config.hpp"
-#include "pulse/runtime/errors.hpp"
-#include "pulse/runtime/runtime.hpp"
+#include "tests/support/test_runtime.hpp"
 
 namespace pulse::test {
 
-/// Starts a runtime on `r` (2 scheduler threads, warn-level logs); throws
-/// `std::runtime_error` when it does not start.
-struct cluster_runtime {
-  explicit cluster_runtime(const redis_options& r) {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    options o;
-    o.redis = r;
-    o.log_level = "warn";
-    auto started = runtime::start(*sys, o);
-    if (!started)
-      throw std::runtime_error("cannot start runtime: "
-                               + render(started.error()));
-    rt = std::move(*started);
-    redis.emplace(*sys, rt->gateway(), std::chrono::seconds{10});
-  }
-  ~cluster_runtime() {
-    redis.reset();
-    rt.reset();
-    sys.reset();
-  }
-  pulse::config cfg;
-  std::optional<caf::actor_system> sys;
-  std::unique_ptr<pulse::runtime> rt;
-  /// A blocking client on the shared gateway (one thread at a time).
-  std::optional<client> redis;
-};
+/// See `test_runtime`.
+using cluster_runtime = test_runtime;
 
 } // namespace pulse::test
