@@ -140,8 +140,11 @@ struct worker_state {
   bool on_reader = false;
   /// A Redis call made on the intake's reader thread, sent by the actor.
   struct parked_call {
+    /// The pool script to run.
     const script* scr;
+    /// Its arguments (the key is the pool's prefix).
     std::vector<std::string> args;
+    /// Takes the reply.
     reply_fn k;
   };
   /// The parked call, if any (at most one: steps run one at a time).
@@ -339,6 +342,7 @@ struct worker_state {
 
   /// A hand-over on close in progress.
   struct handover {
+    /// The clock of the deadlines.
     using clock = std::chrono::steady_clock;
     /// When it gives up (`worker_shutdown_ttl` after it began).
     clock::time_point deadline;
