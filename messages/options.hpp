@@ -260,6 +260,8 @@ struct pool_defaults {
   uint64_t rate_limit = 0;
   /// `pulse.pool.rate-period`.
   caf::timespan rate_period = std::chrono::seconds{1};
+  /// `pulse.pool.detached-workers`.
+  bool detached_workers = false;
 };
 
 /// The metrics endpoint (section `[pulse.metrics]`,

@@ -367,6 +367,13 @@ using pw_retry_atom = caf::atom_constant<caf::atom("pw_retry")>;
 /// worker's queue (in order) for the worker's `pool_intake::want`.
 using pw_batch_atom = caf::atom_constant<caf::atom("pw_batch")>;
 
+/// `(pw_call_atom)`: a worker sends the Redis call it parked while running
+/// on its node's intake thread.
+using pw_call_atom = caf::atom_constant<caf::atom("pw_call")>;
+
+/// `(pw_handover_atom)`: a closing worker tries to hand its jobs over again.
+using pw_handover_atom = caf::atom_constant<caf::atom("pw_handov")>;
+
 /// `(pw_lost_atom, error)`: the intake's `BLMPOP` that included a worker's
 /// queue failed; entries it popped may be lost, so the worker resyncs.
 using pw_lost_atom = caf::atom_constant<caf::atom("pw_lost")>;
@@ -447,14 +454,15 @@ using ticker_impl_actor
                          caf::reacts_to<tk_join_atom>>;
 
 /// A pool worker as implemented (`actors/pool/worker.cpp`):
-/// `pool_worker_actor` plus its retry, job timeout and requeue timers and
-/// the batches its node's intake delivers.
+/// `pool_worker_actor` plus its retry, job timeout, requeue and hand-over
+/// timers, the batches its node's intake delivers and its parked calls.
 using pool_worker_impl_actor = pool_worker_actor::extend<
   caf::reacts_to<pw_retry_atom>,
   caf::reacts_to<pw_batch_atom, std::vector<resp::value>>,
   caf::reacts_to<pw_lost_atom, caf::error>,
   caf::reacts_to<pw_timeout_atom, std::string, uint64_t>,
-  caf::reacts_to<pw_requeue_atom>>;
+  caf::reacts_to<pw_requeue_atom>, caf::reacts_to<pw_call_atom>,
+  caf::reacts_to<pw_handover_atom>>;
 
 /// A node's cleaner as implemented (`actors/pool/cleaner.cpp`):
 /// `pool_cleaner_actor` plus its periodic pass.

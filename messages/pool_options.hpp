@@ -82,6 +82,14 @@ struct pool_options {
   int64_t rate_limit = static_cast<int64_t>(pool_defaults{}.rate_limit);
   /// The window of `rate_limit`.
   caf::timespan rate_period = pool_defaults{}.rate_period;
+  /// Runs each worker of the node on a thread of its own (CAF `detached`)
+  /// instead of the scheduler's threads: for handlers whose `start`,
+  /// `stop` or `handle_notification` block for long (a blocking call on a
+  /// scheduled worker holds one of the few scheduler threads, and with it
+  /// every actor waiting for one). The worker itself never blocks either
+  /// way (its Redis calls are requests). Workers of task handlers and of
+  /// `make_actor_handler` always get a thread (`job_handler::blocks`).
+  bool detached_workers = pool_defaults{}.detached_workers;
 
   /// Options with the `[pulse.pool]` defaults of `caf-application.conf`.
   static pool_options from(const pool_defaults& d) {
@@ -103,6 +111,7 @@ struct pool_options {
     o.job_timeout = d.job_timeout;
     o.rate_limit = static_cast<int64_t>(d.rate_limit);
     o.rate_period = d.rate_period;
+    o.detached_workers = d.detached_workers;
     return o;
   }
 

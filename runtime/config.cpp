@@ -244,6 +244,10 @@ const std::vector<option_spec>& known_options() {
     {"pulse.pool.rate-period", t::timespan,
      "pool: the window of rate-limit", positive,
      at(&o::pool, &pd::rate_period)},
+    {"pulse.pool.detached-workers", t::boolean,
+     "pool: run each worker on a thread of its own instead of the "
+     "scheduler's (for handlers that block)",
+     any, at(&o::pool, &pd::detached_workers)},
     {"pulse.pool.node-name", t::string,
      "pool: human-readable node name (default <host>:<pid>:<k>); workers "
      "are <name>:<i>",

@@ -263,12 +263,32 @@ std::string retry_policy(const pool_options& opts) {
          + '|' + std::to_string(rng() % 1000000);
 }
 
+std::vector<std::string> add_member_args(pool_core& core,
+                                         const std::string& id,
+                                         int64_t created_ns) {
+  return {core.node, id, std::to_string(created_ns),
+          ms_arg(core.opts.worker_ttl), core.worker_name(id)};
+}
+
 caf::expected<resp::value> add_member(client& cli, pool_core& core,
                                       const std::string& id,
                                       int64_t created_ns) {
   return cli.eval(pool_scripts::add_worker(), {core.prefix},
-                  {core.node, id, std::to_string(created_ns),
-                   ms_arg(core.opts.worker_ttl), core.worker_name(id)});
+                  add_member_args(core, id, created_ns));
+}
+
+std::vector<std::string>
+move_args(const pool_core& core, const pool_membership& m,
+          const std::string& from,
+          const std::vector<std::pair<std::string, std::string>>& jobs) {
+  std::vector<std::string> args{from, std::to_string(m.rev),
+                                retry_policy(core.opts)};
+  for (auto& [key, epoch] : jobs) {
+    args.push_back(key);
+    args.push_back(epoch);
+    args.push_back(m.target(key));
+  }
+  return args;
 }
 
 const std::string& script_status(const resp::value& v) {
@@ -292,14 +312,8 @@ move_to_targets(client& cli, pool_core& core, const std::string& from,
     auto m = core.members();
     if (m->active.empty() && !allow_unrouted)
       return size_t{0}; // nobody to give them to yet
-    std::vector<std::string> args{from, std::to_string(m->rev),
-                                  retry_policy(core.opts)};
-    for (auto& [key, epoch] : jobs) {
-      args.push_back(key);
-      args.push_back(epoch);
-      args.push_back(m->target(key));
-    }
-    auto r = cli.eval(pool_scripts::move(), {core.prefix}, std::move(args));
+    auto r = cli.eval(pool_scripts::move(), {core.prefix},
+                      move_args(core, *m, from, jobs));
     if (!r)
       return r.error();
     if (script_status(*r) == "ok" && r->elements.size() > 1)

@@ -197,6 +197,18 @@ caf::expected<resp::value> add_member(client& cli, pool_core& core,
                                       const std::string& id,
                                       int64_t created_ns);
 
+/// The arguments of the `add_worker` script for worker `id` of this node.
+std::vector<std::string> add_member_args(pool_core& core,
+                                         const std::string& id,
+                                         int64_t created_ns);
+
+/// The arguments of the `move` script moving `jobs` — (key, epoch or "*")
+/// pairs owned by `from` — to the worker each key hashes to in `m`.
+std::vector<std::string>
+move_args(const pool_core& core, const pool_membership& m,
+          const std::string& from,
+          const std::vector<std::pair<std::string, std::string>>& jobs);
+
 /// The status string a pool script replied with (its first element), or
 /// "" for any other reply.
 const std::string& script_status(const resp::value& v);

@@ -15,6 +15,10 @@ caf::error job_handler::handle_notification(const std::string& key,
   return caf::none;
 }
 
+bool job_handler::blocks() const {
+  return false;
+}
+
 namespace {
 
 class actor_handler : public job_handler {
@@ -35,6 +39,11 @@ public:
   caf::error handle_notification(const std::string& key,
                                  const std::string& payload) override {
     return call(job_notify_atom::value, key, payload);
+  }
+
+  /// Each call waits for the actor's reply.
+  bool blocks() const override {
+    return true;
   }
 
 private:
@@ -72,6 +81,10 @@ caf::error task_handler::start(const job& j) {
 
 caf::error task_handler::stop(const std::string&) {
   return caf::none;
+}
+
+bool task_handler::blocks() const {
+  return true;
 }
 
 } // namespace pulse

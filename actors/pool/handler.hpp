@@ -20,7 +20,10 @@ namespace pulse {
 /// time); a handler shared by several workers is called concurrently by
 /// them. A handler may dispatch, stop or notify jobs, but
 /// must not wait for its own worker's removal or its node's close (that
-/// waits for the handler: a deadlock).
+/// waits for the handler: a deadlock). Workers run on the scheduler's
+/// threads unless `blocks()` or `pool_options::detached_workers`: there,
+/// each call must return quickly (no waiting on other actors, Redis or
+/// blocking `pool_node` calls), or the scheduler's few threads stall.
 class job_handler {
 public:
   virtual ~job_handler() = default;
@@ -38,6 +41,12 @@ public:
   /// and ignores it.
   virtual caf::error handle_notification(const std::string& key,
                                          const std::string& payload);
+
+  /// Whether the calls above may block for long (wait for another actor,
+  /// run a whole job): the worker then runs on a thread of its own
+  /// (`pool_options::detached_workers`); otherwise it runs on the
+  /// scheduler's threads and the calls must return quickly. Default: false.
+  virtual bool blocks() const;
 };
 
 /// A handler of jobs that finish when their start does (tasks, as in job
@@ -58,6 +67,10 @@ public:
   /// Called only if a job is stopped while `run` is not running (a stop
   /// request that raced with the end); the default does nothing.
   caf::error stop(const std::string& key) override;
+
+  /// True: `run` runs a job to its end, so a task worker has a thread of
+  /// its own.
+  bool blocks() const override;
 };
 
 /// Wraps a user actor (`job_actor`) as a handler: each call is a request

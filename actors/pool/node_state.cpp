@@ -183,8 +183,9 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
     return dispatch_refusal(script_status(*r), "");
   if (!intake) // with the first worker: nodes without any need none
     intake = spawn_pool_intake(rt, core);
+  auto detached = core->opts.detached_workers || handler->blocks();
   auto hdl = spawn_pool_worker(rt, core, intake, id, created,
-                               std::move(handler));
+                               std::move(handler), detached);
   workers.emplace(id, local_worker{hdl, created});
   refresh_soon();
   log::info("pool worker added pool={} node={} worker={} name={}",

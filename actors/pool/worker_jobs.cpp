@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <thread>
 
 #include <caf/send.hpp>
 
@@ -33,53 +32,70 @@ void worker_state::stop_all_local() {
   }
 }
 
-void worker_state::start_batch(std::vector<queue_entry> items) {
-  for (int attempt = 0; !items.empty(); ++attempt) {
-    if (attempt == 4 || !core->lease_valid()) {
-      defer(items);
-      return;
-    }
+void worker_state::start_batch(
+  std::shared_ptr<std::vector<queue_entry>> items, int attempt, cont k) {
+  if (items->empty())
+    return k();
+  if (attempt == 4 || !core->lease_valid()) {
+    defer(*items);
+    return k();
+  }
+  auto m = core->members();
+  if (m->has(id))
+    return start_batch_with(std::move(items), attempt, std::move(m), k);
+  refresh([this, items, attempt, k] {
     auto m = core->members();
     if (!m->has(id)) {
-      m = refresh();
-      if (!m->has(id)) {
-        defer(items);
-        return;
-      }
+      defer(*items);
+      return k();
     }
-    std::vector<std::string> move_args{id, std::to_string(m->rev),
-                                       retry_policy(core->opts)};
-    std::vector<bool> here(items.size());
-    for (size_t i = 0; i < items.size(); ++i) {
-      auto t = m->target(items[i].key);
-      here[i] = t == id;
-      if (!here[i]) {
-        move_args.push_back(items[i].key);
-        move_args.push_back(std::to_string(items[i].epoch));
-        move_args.push_back(t);
-      }
+    start_batch_with(items, attempt, std::move(m), k);
+  });
+}
+
+void worker_state::start_batch_with(
+  std::shared_ptr<std::vector<queue_entry>> items, int attempt,
+  std::shared_ptr<const pool_membership> m, cont k) {
+  std::vector<std::string> move_args{id, std::to_string(m->rev),
+                                     retry_policy(core->opts)};
+  auto here = std::make_shared<std::vector<bool>>(items->size());
+  for (size_t i = 0; i < items->size(); ++i) {
+    auto& x = (*items)[i];
+    auto t = m->target(x.key);
+    (*here)[i] = t == id;
+    if (!(*here)[i]) {
+      move_args.push_back(x.key);
+      move_args.push_back(std::to_string(x.epoch));
+      move_args.push_back(t);
     }
-    if (move_args.size() > 3) {
-      auto r = eval(ps::move(), std::move(move_args));
-      if (!r) {
-        log::warn("pool worker cannot move jobs worker={} error=\"{}\"",
-                  id, render(r.error()));
-        defer(items);
-        arm_retry();
-        return;
-      }
-      if (script_status(*r) != "ok") {
-        refresh(); // stale membership: recompute every target
-        continue;
-      }
-    }
-    std::vector<queue_entry> mine;
-    for (size_t i = 0; i < items.size(); ++i)
-      if (here[i])
-        mine.push_back(std::move(items[i]));
-    run_starts(mine);
-    return;
   }
+  auto run_mine = [this, items, here, k] {
+    std::vector<queue_entry> mine;
+    for (size_t i = 0; i < items->size(); ++i)
+      if ((*here)[i])
+        mine.push_back(std::move((*items)[i]));
+    run_starts(mine, k);
+  };
+  if (move_args.size() <= 3)
+    return run_mine();
+  eval(ps::move(), std::move(move_args),
+       [this, items, attempt, k, run_mine](caf::expected<resp::value> r) {
+         if (!r) {
+           log::warn("pool worker cannot move jobs worker={} error=\"{}\"",
+                     id, render(r.error()));
+           defer(*items);
+           arm_retry();
+           return k();
+         }
+         if (script_status(*r) != "ok") {
+           // Stale membership: recompute every target.
+           refresh([this, items, attempt, k] {
+             start_batch(items, attempt + 1, k);
+           });
+           return;
+         }
+         run_mine();
+       });
 }
 
 std::string worker_state::wire_text(std::string text) {
@@ -89,9 +105,9 @@ std::string worker_state::wire_text(std::string text) {
   return text;
 }
 
-void worker_state::run_starts(std::vector<queue_entry>& items) {
+void worker_state::run_starts(std::vector<queue_entry>& items, cont k) {
   if (items.empty())
-    return;
+    return k();
   std::vector<std::string> args{id, ms_arg(core->opts.result_retention),
                                 retry_policy(core->opts)};
   auto* task = dynamic_cast<task_handler*>(handler.get());
@@ -159,32 +175,37 @@ void worker_state::run_starts(std::vector<queue_entry>& items) {
       add(e, "fail", wire_text(std::move(text)));
     }
   }
-  if (args.size() > 2)
-    confirm(std::move(args));
+  if (args.size() <= 2)
+    return k();
+  confirm(std::move(args), [k](bool) { k(); });
 }
 
-bool worker_state::confirm(std::vector<std::string> args) {
-  auto r = eval(ps::confirm(), args);
-  if (!r) {
-    log::warn("pool worker cannot confirm starts worker={} error=\"{}\"",
-              id, render(r.error()));
-    unconfirmed.push_back(std::move(args));
-    arm_retry();
-    return false;
-  }
-  for (size_t j = 0; j + 1 < r->elements.size(); j += 2) {
-    auto& key = r->elements[j].str;
-    auto epoch = pool_routing::parse_i64(r->elements[j + 1].str);
-    auto i = running.find(key);
-    if (i != running.end() && epoch
-        && i->second == static_cast<uint64_t>(*epoch)) {
-      log::info("pool worker stops a job it no longer owns worker={} "
-                "key={}",
-                id, key);
-      stop_local(key);
-    }
-  }
-  return true;
+void worker_state::confirm(std::vector<std::string> args, ok_fn k) {
+  auto saved = std::make_shared<std::vector<std::string>>(args);
+  eval(ps::confirm(), std::move(args),
+       [this, saved, k](caf::expected<resp::value> r) {
+         if (!r) {
+           log::warn("pool worker cannot confirm starts worker={} "
+                     "error=\"{}\"",
+                     id, render(r.error()));
+           unconfirmed.push_back(std::move(*saved));
+           arm_retry();
+           return k(false);
+         }
+         for (size_t j = 0; j + 1 < r->elements.size(); j += 2) {
+           auto& key = r->elements[j].str;
+           auto epoch = pool_routing::parse_i64(r->elements[j + 1].str);
+           auto i = running.find(key);
+           if (i != running.end() && epoch
+               && i->second == static_cast<uint64_t>(*epoch)) {
+             log::info("pool worker stops a job it no longer owns "
+                       "worker={} key={}",
+                       id, key);
+             stop_local(key);
+           }
+         }
+         k(true);
+       });
 }
 
 caf::timespan worker_state::timeout_of(const queue_entry& e) const {
@@ -193,35 +214,41 @@ caf::timespan worker_state::timeout_of(const queue_entry& e) const {
   return core->opts.job_timeout;
 }
 
-void worker_state::on_timeout(const std::string& key, uint64_t epoch) {
+void worker_state::on_timeout(const std::string& key, uint64_t epoch,
+                              cont k) {
   auto i = running.find(key);
   if (i == running.end() || i->second != epoch)
-    return; // finished, stopped or restarted meanwhile
+    return k(); // finished, stopped or restarted meanwhile
   log::info("pool job timed out worker={} key={} epoch={}", id, key, epoch);
   stop_local(key);
   timed_out.emplace_back(key, epoch,
                          render(make_error(errc::timeout,
                                            "job timed out")));
-  if (!flush_timed_out())
-    arm_retry();
+  flush_timed_out([this, k](bool ok) {
+    if (!ok)
+      arm_retry();
+    k();
+  });
 }
 
-bool worker_state::flush_timed_out() {
-  while (!timed_out.empty()) {
-    auto& [key, epoch, text] = timed_out.back();
-    auto r = eval(ps::complete(),
-                  {id, key, std::to_string(epoch), "0", wire_text(text),
-                   ms_arg(core->opts.result_retention),
-                   retry_policy(core->opts)});
-    if (!r) {
-      log::warn("pool worker cannot fail a timed-out job worker={} key={} "
-                "error=\"{}\"",
-                id, key, render(r.error()));
-      return false;
-    }
-    timed_out.pop_back(); // `stale`: stopped or moved meanwhile
-  }
-  return true;
+void worker_state::flush_timed_out(ok_fn k) {
+  if (timed_out.empty())
+    return k(true);
+  auto [key, epoch, text] = timed_out.back();
+  eval(ps::complete(),
+       {id, key, std::to_string(epoch), "0", wire_text(text),
+        ms_arg(core->opts.result_retention), retry_policy(core->opts)},
+       [this, key = key, k](caf::expected<resp::value> r) {
+         if (!r) {
+           log::warn("pool worker cannot fail a timed-out job worker={} "
+                     "key={} error=\"{}\"",
+                     id, key, render(r.error()));
+           return k(false);
+         }
+         if (!timed_out.empty())
+           timed_out.pop_back(); // `stale`: stopped or moved meanwhile
+         flush_timed_out(k);
+       });
 }
 
 void worker_state::on_stop(const queue_entry& e) {
@@ -262,62 +289,74 @@ void worker_state::arm_requeue() {
   caf::delayed_anon_send(me, core->opts.requeue_delay, pw_requeue_atom::value);
 }
 
-bool worker_state::flush_handoff() {
+void worker_state::flush_handoff(ok_fn k) {
   if (handoff.empty())
-    return true;
-  std::vector<std::pair<std::string, std::string>> jobs;
+    return k(true);
+  auto jobs
+    = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
   for (auto& [key, epoch] : handoff)
-    jobs.emplace_back(key, std::to_string(epoch));
-  auto moved = move_to_targets(cli, *core, id, jobs, true);
-  if (!moved) {
-    log::warn("pool worker cannot hand jobs over worker={} jobs={} "
-              "error=\"{}\"",
-              id, handoff.size(), render(moved.error()));
-    return false;
-  }
-  handoff.clear();
-  return true;
+    jobs->emplace_back(key, std::to_string(epoch));
+  move_to_targets_async(
+    jobs, true, 0, [this, k](caf::expected<size_t> moved) {
+      if (!moved) {
+        log::warn("pool worker cannot hand jobs over worker={} jobs={} "
+                  "error=\"{}\"",
+                  id, handoff.size(), render(moved.error()));
+        return k(false);
+      }
+      handoff.clear();
+      k(true);
+    });
 }
 
-void worker_state::hand_over_owned(caf::timespan budget) {
-  using clock = std::chrono::steady_clock;
-  auto now = clock::now();
-  auto deadline = now + budget;
+void worker_state::hand_over_owned(caf::timespan budget, cont k) {
   // Failures in a row (Redis unreachable) end the attempt after
   // close_timeout; the waits between failed attempts double from
   // requeue_delay / 20 up to requeue_delay.
-  auto failing_since = clock::time_point{};
-  backoff delay{core->opts.requeue_delay / 20, core->opts.requeue_delay};
-  for (;;) {
-    auto moved = move_owned(cli, *core, id, true);
+  auto h = std::make_shared<handover>(handover{
+    handover::clock::now() + budget, handover::clock::time_point{},
+    backoff{core->opts.requeue_delay / 20, core->opts.requeue_delay},
+    std::move(k)});
+  hand_over_attempt(std::move(h));
+}
+
+void worker_state::hand_over_attempt(std::shared_ptr<handover> h) {
+  using clock = handover::clock;
+  move_owned_async(true, [this, h](caf::expected<size_t> moved) {
     if (moved && *moved == 0)
-      return; // nothing (left) to hand over
-    now = clock::now();
+      return h->k(); // nothing (left) to hand over
+    auto now = clock::now();
     if (moved) {
-      failing_since = {};
-      delay.reset();
-    } else if (failing_since == clock::time_point{}) {
-      failing_since = now;
+      h->failing_since = {};
+      h->delay.reset();
+    } else if (h->failing_since == clock::time_point{}) {
+      h->failing_since = now;
     }
-    auto unreachable = failing_since != clock::time_point{}
-                       && now - failing_since >= core->opts.close_timeout;
-    if (now >= deadline || unreachable) {
+    auto unreachable = h->failing_since != clock::time_point{}
+                       && now - h->failing_since >= core->opts.close_timeout;
+    if (now >= h->deadline || unreachable) {
       log::warn("pool worker could not hand its jobs over worker={} "
                 "reason={} error=\"{}\"; a cleaner will recover them",
                 id, unreachable ? "close-timeout" : "worker-shutdown-ttl",
                 moved ? std::string{"jobs left"} : render(moved.error()));
-      return;
+      return h->k();
     }
-    if (!moved)
-      std::this_thread::sleep_for(
-        std::min<clock::duration>(delay.next(), deadline - now));
-  }
+    if (moved)
+      return hand_over_attempt(h);
+    // Wait (a timer, not a sleep), then try again.
+    handover_next = [this, h] { hand_over_attempt(h); };
+    caf::delayed_anon_send(me,
+                           std::chrono::duration_cast<caf::timespan>(
+                             std::min<clock::duration>(h->delay.next(),
+                                                       h->deadline - now)),
+                           pw_handover_atom::value);
+  });
 }
 
-void worker_state::rebalance() {
+void worker_state::rebalance(cont k) {
   auto m = core->members();
   if (!m->has(id))
-    return;
+    return k();
   std::vector<std::string> moving;
   for (auto& [key, epoch] : running)
     if (m->target(key) != id)
@@ -330,23 +369,35 @@ void worker_state::rebalance() {
   if (!moving.empty())
     log::debug("pool worker rebalances worker={} moved={}", id,
                moving.size());
-  resume();
+  resume(k);
 }
 
-void worker_state::resume() {
-  while (!unconfirmed.empty()) {
+void worker_state::resume(cont k) {
+  if (!unconfirmed.empty()) {
     auto args = std::move(unconfirmed.back());
     unconfirmed.pop_back();
-    if (!confirm(std::move(args)))
-      return;
+    confirm(std::move(args), [this, k](bool ok) {
+      if (!ok)
+        return k();
+      resume(k);
+    });
+    return;
   }
-  if (!flush_handoff() || !flush_timed_out())
-    arm_retry();
-  if (!deferred.empty()) {
-    auto items = std::move(deferred);
+  auto rest = [this, k](bool ok) {
+    if (!ok)
+      arm_retry();
+    if (deferred.empty())
+      return k();
+    auto items = std::make_shared<std::vector<queue_entry>>(
+      std::move(deferred));
     deferred.clear();
-    start_batch(std::move(items));
-  }
+    start_batch(std::move(items), 0, k);
+  };
+  flush_handoff([this, rest](bool ok) {
+    if (!ok)
+      return rest(false);
+    flush_timed_out(rest);
+  });
 }
 
 void worker_state::stop_everything() {
@@ -362,23 +413,26 @@ void worker_state::stop_everything() {
   timed_out.clear();
 }
 
-void worker_state::rejoin() {
+void worker_state::rejoin(cont k) {
   stop_everything();
-  auto r = add_member(cli, *core, id, created_ns);
-  if (!r || script_status(*r) != "ok")
-    log::warn("pool worker cannot rejoin worker={} error=\"{}\"", id,
-              r ? script_status(*r) : render(r.error()));
-  else
-    log::info("pool worker rejoined worker={}", id);
-  refresh();
+  eval(ps::add_worker(), add_member_args(*core, id, created_ns),
+       [this, k](caf::expected<resp::value> r) {
+         if (!r || script_status(*r) != "ok")
+           log::warn("pool worker cannot rejoin worker={} error=\"{}\"", id,
+                     r ? script_status(*r) : render(r.error()));
+         else
+           log::info("pool worker rejoined worker={}", id);
+         refresh(k);
+       });
 }
 
-void worker_state::close(bool shutdown) {
+void worker_state::close(bool shutdown, cont k) {
   closed = true;
   intake->drop(queue_key);
   stop_everything();
-  if (!shutdown)
-    hand_over_owned(core->opts.worker_shutdown_ttl);
+  if (shutdown)
+    return k();
+  hand_over_owned(core->opts.worker_shutdown_ttl, std::move(k));
 }
 
 } // namespace pulse::worker_detail

@@ -13,12 +13,116 @@ namespace pulse::worker_detail {
 
 namespace ps = pool_scripts;
 
-std::shared_ptr<const pool_membership> worker_state::refresh() {
-  if (auto err = reload_members(cli, *core))
-    log::warn("pool worker cannot read membership pool={} worker={} "
-              "error=\"{}\"",
-              core->pool, id, render(err));
-  return core->members();
+void worker_state::eval(const script& s, std::vector<std::string> args,
+                        reply_fn k) {
+  if (on_reader) {
+    // Not on the actor: it sends the call (the step waits meanwhile).
+    parked = parked_call{&s, std::move(args), std::move(k)};
+    if (me)
+      caf::anon_send(me, pw_call_atom::value);
+    return;
+  }
+  auto keep = weak.lock();
+  self
+    ->request(gateway, caf::infinite, eval_atom::value, s,
+              std::vector<std::string>{core->prefix}, std::move(args))
+    .await(
+      [keep, k](resp::value& v) {
+        std::lock_guard<std::mutex> guard{keep->mtx};
+        k(std::move(v));
+      },
+      [keep, k](caf::error& err) {
+        std::lock_guard<std::mutex> guard{keep->mtx};
+        k(std::move(err));
+      });
+}
+
+void worker_state::send_parked() {
+  if (!parked)
+    return;
+  auto x = std::move(*parked);
+  parked.reset();
+  eval(*x.scr, std::move(x.args), std::move(x.k));
+}
+
+void worker_state::call(command cmd, reply_fn k) {
+  auto keep = weak.lock();
+  self->request(gateway, caf::infinite, cmd_atom::value, std::move(cmd))
+    .await(
+      [keep, k](resp::value& v) {
+        std::lock_guard<std::mutex> guard{keep->mtx};
+        k(std::move(v));
+      },
+      [keep, k](caf::error& err) {
+        std::lock_guard<std::mutex> guard{keep->mtx};
+        k(std::move(err));
+      });
+}
+
+void worker_state::reload(std::function<void(caf::error)> k) {
+  eval(ps::members(), {}, [this, k](caf::expected<resp::value> v) {
+    if (!v)
+      return k(std::move(v.error()));
+    core->install(pool_membership::parse(*v));
+    k(caf::none);
+  });
+}
+
+void worker_state::refresh(cont k) {
+  reload([this, k](caf::error err) {
+    if (err)
+      log::warn("pool worker cannot read membership pool={} worker={} "
+                "error=\"{}\"",
+                core->pool, id, render(err));
+    k();
+  });
+}
+
+void worker_state::move_to_targets_async(
+  std::shared_ptr<const std::vector<std::pair<std::string, std::string>>>
+    jobs,
+  bool allow_unrouted, int attempt,
+  std::function<void(caf::expected<size_t>)> k) {
+  if (attempt == 4)
+    return k(make_error(errc::redis_error,
+                        "pool membership kept changing while moving jobs"));
+  auto m = core->members();
+  if (m->active.empty() && !allow_unrouted)
+    return k(size_t{0}); // nobody to give them to yet
+  eval(ps::move(), move_args(*core, *m, id, *jobs),
+       [this, jobs, allow_unrouted, attempt,
+        k](caf::expected<resp::value> r) {
+         if (!r)
+           return k(std::move(r.error()));
+         if (script_status(*r) == "ok" && r->elements.size() > 1)
+           return k(static_cast<size_t>(
+             pool_routing::parse_i64(r->elements[1].str).value_or(0)));
+         reload([this, jobs, allow_unrouted, attempt, k](caf::error err) {
+           if (err) // stale membership and no fresh one
+             return k(std::move(err));
+           move_to_targets_async(jobs, allow_unrouted, attempt + 1, k);
+         });
+       });
+}
+
+void worker_state::move_owned_async(
+  bool allow_unrouted, std::function<void(caf::expected<size_t>)> k) {
+  call(make_command("SMEMBERS", core->prefix + "owned:" + id),
+       [this, allow_unrouted, k](caf::expected<resp::value> keys) {
+         if (!keys)
+           return k(std::move(keys.error()));
+         if (!keys->is_array() || keys->elements.empty())
+           return k(size_t{0});
+         auto jobs = std::make_shared<
+           std::vector<std::pair<std::string, std::string>>>();
+         for (auto& x : keys->elements)
+           jobs->emplace_back(std::move(x.str), "*");
+         reload([this, jobs, allow_unrouted, k](caf::error err) {
+           if (err)
+             return k(std::move(err));
+           move_to_targets_async(jobs, allow_unrouted, 0, k);
+         });
+       });
 }
 
 void worker_state::poll() {
@@ -39,26 +143,31 @@ void worker_state::on_lost(const caf::error& err) {
   arm_retry();
 }
 
-void worker_state::on_batch(std::vector<resp::value>& entries) {
+void worker_state::on_batch(std::vector<resp::value>& entries, cont k) {
   polling = false;
   if (closed)
-    return;
+    return k();
   retry.reset();
   // Under load, ask for the next batch first so Redis fills it while
   // this one starts and is confirmed (entries are still handled in
-  // order: the intake answers one want at a time); a lone entry starts
-  // first (latency).
+  // order: the intake answers one want at a time, and the steps run one
+  // at a time); a lone entry starts first (latency).
   auto t0 = std::chrono::steady_clock::now();
-  if (entries.size() > 1 && poll_ahead) {
+  auto ahead = entries.size() > 1 && poll_ahead;
+  if (ahead)
     poll();
-    process(entries);
-  } else {
-    process(entries);
-    poll_ahead = std::chrono::steady_clock::now() - t0
-                 < std::chrono::milliseconds{20};
-    poll();
-  }
-  inline_ok = std::chrono::steady_clock::now() - t0 < inline_budget;
+  auto xs = process(entries);
+  xs.push_back([this, t0, ahead](cont next) {
+    auto took = std::chrono::steady_clock::now() - t0;
+    if (!ahead) {
+      poll_ahead = took < std::chrono::milliseconds{20};
+      poll();
+    }
+    inline_ok = took < inline_budget;
+    next();
+  });
+  run_first(std::move(xs));
+  k();
 }
 
 bool worker_state::take_inline(const std::weak_ptr<worker_state>& w,
@@ -69,42 +178,48 @@ bool worker_state::take_inline(const std::weak_ptr<worker_state>& w,
   if (entries.size() != 1)
     return false;
   std::unique_lock<std::mutex> guard{st->mtx, std::try_to_lock};
-  if (!guard.owns_lock() || !st->inline_ok)
+  if (!guard.owns_lock() || !st->inline_ok || !st->idle() || !st->me)
     return false;
-  st->on_batch(entries);
+  // Runs the batch's steps here up to the first Redis call (usually the
+  // `confirm` after the start), which the actor sends (`pw_call_atom`).
+  st->on_reader = true;
+  st->submit([&st, &entries](cont k) { st->on_batch(entries, k); });
+  st->on_reader = false;
   return true;
 }
 
-bool worker_state::resync() {
+void worker_state::resync(ok_fn k) {
   std::vector<std::string> args{id};
   for (auto& [key, epoch] : running) {
     args.push_back(key);
     args.push_back(std::to_string(epoch));
   }
-  auto r = eval(ps::resync(), std::move(args));
-  if (!r) {
-    log::warn("pool worker cannot rebuild its queue worker={} error=\"{}\"",
-              id, render(r.error()));
-    return false;
-  }
-  needs_resync = false;
-  deferred.clear(); // queued again
-  if (script_status(*r) == "ok" && r->elements.size() > 1
-      && r->elements[1].str != "0")
-    log::info("pool worker re-queued pending starts worker={} jobs={}", id,
-              r->elements[1].str);
-  for (size_t j = 2; j + 1 < r->elements.size(); j += 2) {
-    auto& key = r->elements[j].str;
-    auto i = running.find(key);
-    if (i != running.end()
-        && std::to_string(i->second) == r->elements[j + 1].str) {
-      log::info("pool worker stops a job it no longer owns worker={} "
-                "key={}",
-                id, key);
-      stop_local(key);
+  eval(ps::resync(), std::move(args), [this, k](caf::expected<resp::value> r) {
+    if (!r) {
+      log::warn("pool worker cannot rebuild its queue worker={} "
+                "error=\"{}\"",
+                id, render(r.error()));
+      return k(false);
     }
-  }
-  return true;
+    needs_resync = false;
+    deferred.clear(); // queued again
+    if (script_status(*r) == "ok" && r->elements.size() > 1
+        && r->elements[1].str != "0")
+      log::info("pool worker re-queued pending starts worker={} jobs={}", id,
+                r->elements[1].str);
+    for (size_t j = 2; j + 1 < r->elements.size(); j += 2) {
+      auto& key = r->elements[j].str;
+      auto i = running.find(key);
+      if (i != running.end()
+          && std::to_string(i->second) == r->elements[j + 1].str) {
+        log::info("pool worker stops a job it no longer owns worker={} "
+                  "key={}",
+                  id, key);
+        stop_local(key);
+      }
+    }
+    k(true);
+  });
 }
 
 void worker_state::arm_retry() {
@@ -114,40 +229,54 @@ void worker_state::arm_retry() {
   caf::delayed_anon_send(me, retry.next(), pw_retry_atom::value);
 }
 
-void worker_state::process(std::vector<resp::value>& entries) {
-  std::vector<queue_entry> starts;
+std::vector<step> worker_state::process(std::vector<resp::value>& entries) {
+  std::vector<step> xs;
+  auto starts = std::make_shared<std::vector<queue_entry>>();
+  auto flush = [&] {
+    if (starts->empty())
+      return;
+    xs.push_back([this, starts](cont k) { start_batch(starts, 0, k); });
+    starts = std::make_shared<std::vector<queue_entry>>();
+  };
   for (auto& raw : entries) {
     auto e = parse_queue_entry(raw.str);
     switch (e.kind) {
       case 'S':
-        starts.push_back(std::move(e));
+        starts->push_back(std::move(e));
         break;
       case 'T':
-        start_batch(std::move(starts));
-        starts.clear();
-        on_stop(e);
+        flush();
+        xs.push_back([this, e = std::move(e)](cont k) {
+          on_stop(e);
+          k();
+        });
         break;
       case 'N':
-        start_batch(std::move(starts));
-        starts.clear();
-        on_notify(e);
+        flush();
+        xs.push_back([this, e = std::move(e)](cont k) {
+          on_notify(e);
+          k();
+        });
         break;
-      case 'C': {
+      case 'C':
         // Completed (`complete` script): forget it, no stop call.
-        auto i = running.find(e.key);
-        if (i != running.end() && i->second == e.epoch) {
-          running.erase(i);
-          core->running.fetch_sub(1, std::memory_order_relaxed);
-        }
+        xs.push_back([this, e = std::move(e)](cont k) {
+          auto i = running.find(e.key);
+          if (i != running.end() && i->second == e.epoch) {
+            running.erase(i);
+            core->running.fetch_sub(1, std::memory_order_relaxed);
+          }
+          k();
+        });
         break;
-      }
       default:
         log::warn("pool worker skips malformed queue entry worker={} "
                   "size={}",
                   id, raw.str.size());
     }
   }
-  start_batch(std::move(starts));
+  flush();
+  return xs;
 }
 
 void worker_state::defer(std::vector<queue_entry>& items) {

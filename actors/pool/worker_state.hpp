@@ -7,7 +7,10 @@
 /// confirm, stop, notify, requeue, hand-over, rebalance, fence, close).
 
 #include <cstdio>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -21,7 +24,6 @@
 #include "pulse/actors/pool/handler.hpp"
 #include "pulse/actors/pool/intake.hpp"
 #include "pulse/actors/redis/backoff.hpp"
-#include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/services.hpp"
 #include "pulse/messages/pool.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -36,6 +38,16 @@ constexpr auto inline_budget = std::chrono::milliseconds{5};
 /// A job's key and epoch.
 using key_epoch = std::pair<std::string, uint64_t>;
 
+/// What runs after an asynchronous step of the worker.
+using cont = std::function<void()>;
+/// A step of the worker's sequence: does its work (possibly waiting for
+/// Redis replies), then calls its continuation exactly once.
+using step = std::function<void(cont)>;
+/// Takes the reply (or the error) of a Redis call.
+using reply_fn = std::function<void(caf::expected<resp::value>)>;
+/// Takes whether an asynchronous operation succeeded.
+using ok_fn = std::function<void(bool)>;
+
 /// State of a pool worker actor.
 struct worker_state {
   /// Creates the state; `intake` is the node's intake.
@@ -48,7 +60,7 @@ struct worker_state {
       created_ns(created_ns),
       handler(std::move(handler)),
       intake(std::move(intake)),
-      cli(rt.system(), rt.gateway()),
+      gateway(rt.gateway()),
       queue_key(this->core->prefix + "q:" + this->id),
       retry(std::chrono::milliseconds{50}, std::chrono::seconds{2}) {
     // nop
@@ -73,8 +85,9 @@ struct worker_state {
   pool_intake_ptr intake;
   /// This state (the intake's sink holds it weakly).
   std::weak_ptr<worker_state> weak;
-  /// Blocking client on the runtime's shared gateway (scripts).
-  client cli;
+  /// The runtime's shared gateway: every Redis call of the worker is a
+  /// request to it (never a blocking call).
+  gateway_actor gateway;
   /// The worker's queue, `<prefix>q:<id>`.
   std::string queue_key;
   /// Back-off of the retries after failed polls and Redis calls.
@@ -112,18 +125,105 @@ struct worker_state {
   /// Set on close or exit: no new poll, and late poll replies are ignored.
   bool closed = false;
 
+  // -- sequence of steps ------------------------------------------------------
+
+  /// Steps waiting for the active one (messages that arrived while a Redis
+  /// call of an earlier step was in flight, and the parts of a batch).
+  std::deque<step> steps;
+  /// Whether a step runs (it may wait for a Redis reply).
+  bool step_active = false;
+  /// Whether `run_steps` is on the stack (continuations called
+  /// synchronously return to its loop).
+  bool stepping = false;
+  /// Set while `take_inline` runs on the intake's reader thread: Redis
+  /// calls are parked and sent by the actor (`pw_call_atom`).
+  bool on_reader = false;
+  /// A Redis call made on the intake's reader thread, sent by the actor.
+  struct parked_call {
+    /// The pool script to run.
+    const script* scr;
+    /// Its arguments (the key is the pool's prefix).
+    std::vector<std::string> args;
+    /// Takes the reply.
+    reply_fn k;
+  };
+  /// The parked call, if any (at most one: steps run one at a time).
+  std::optional<parked_call> parked;
+  /// The next attempt of the hand-over on close (`pw_handover_atom`).
+  cont handover_next;
+
+  /// Appends `s` to the steps and runs them. Called with `mtx` held.
+  void submit(step s) {
+    steps.push_back(std::move(s));
+    run_steps();
+  }
+
+  /// Puts `xs` in front of the waiting steps (in order): the active step's
+  /// parts, run right after it.
+  void run_first(std::vector<step> xs) {
+    steps.insert(steps.begin(), std::make_move_iterator(xs.begin()),
+                 std::make_move_iterator(xs.end()));
+  }
+
+  /// Runs waiting steps until one waits for Redis or none is left.
+  void run_steps() {
+    if (stepping)
+      return;
+    stepping = true;
+    while (!step_active && !steps.empty()) {
+      auto s = std::move(steps.front());
+      steps.pop_front();
+      step_active = true;
+      s([this] {
+        step_active = false;
+        if (!stepping)
+          run_steps();
+      });
+    }
+    stepping = false;
+  }
+
+  /// Whether no step runs or waits (`take_inline` may take a batch).
+  bool idle() const {
+    return !step_active && steps.empty();
+  }
+
   // -- Redis helpers ----------------------------------------------------------
 
   /// Runs pool script `s` (`EVALSHA`) with the pool's key prefix as its
-  /// key. Errors: any gateway error (`errc::redis_error`, ...).
-  caf::expected<resp::value> eval(const script& s,
-                                  std::vector<std::string> args) {
-    return cli.eval(s, {core->prefix}, std::move(args));
-  }
+  /// key, without blocking: a request to the gateway whose reply (or error:
+  /// any gateway error, `errc::redis_error`, ...) goes to `k` with `mtx`
+  /// held. The actor handles no other message meanwhile (`await`), so the
+  /// worker's steps keep their order. On the intake's reader thread the
+  /// call is parked and the actor sends it (`pw_call_atom`).
+  void eval(const script& s, std::vector<std::string> args, reply_fn k);
 
-  /// Reloads the membership (`members` script; a failure is logged) and
-  /// returns the latest one.
-  std::shared_ptr<const pool_membership> refresh();
+  /// Sends the parked call (on the actor).
+  void send_parked();
+
+  /// Runs one command like `eval` (on the actor only).
+  void call(command cmd, reply_fn k);
+
+  /// Reloads the membership (`members` script) into the node's state, then
+  /// runs `k` with the error, if any.
+  void reload(std::function<void(caf::error)> k);
+
+  /// Like `reload`, logging a failure; then runs `k`.
+  void refresh(cont k);
+
+  /// Moves jobs owned by this worker (key, epoch or "*") to the worker each
+  /// key hashes to now (`move` script; a stale membership is reloaded and
+  /// the move recomputed, up to 4 times); see `move_to_targets`.
+  void move_to_targets_async(
+    std::shared_ptr<const std::vector<std::pair<std::string, std::string>>>
+      jobs,
+    bool allow_unrouted, int attempt,
+    std::function<void(caf::expected<size_t>)> k);
+
+  /// Moves every job this worker owns (`SMEMBERS owned:<id>`, `members`,
+  /// then `move_to_targets_async`); see `move_owned`.
+  void move_owned_async(bool allow_unrouted,
+                        std::function<void(caf::expected<size_t>)> k);
 
   // -- handler calls ----------------------------------------------------------
 
@@ -156,8 +256,9 @@ struct worker_state {
   void poll();
 
   /// A batch from the intake (`pw_batch_atom`, or `take_inline`): entries
-  /// of this queue, in order. Called with `mtx` held.
-  void on_batch(std::vector<resp::value>& entries);
+  /// of this queue, in order (as steps run before the waiting ones). Called
+  /// with `mtx` held.
+  void on_batch(std::vector<resp::value>& entries, cont k);
 
   /// The intake's sink (`pool_intake::sink`), on the intake's reader
   /// thread: handles a single-entry batch right there if the worker is idle
@@ -171,15 +272,17 @@ struct worker_state {
   /// resync, then poll again. Called with `mtx` held.
   void on_lost(const caf::error& err);
 
-  /// Rebuilds the queue after a failed poll (see `pool_scripts::resync`).
-  bool resync();
+  /// Rebuilds the queue after a failed poll (see `pool_scripts::resync`);
+  /// `k` takes whether it did.
+  void resync(ok_fn k);
 
   /// Arms the retry timer (delay from `retry`) unless armed or exited.
   void arm_retry();
 
   /// Handles popped queue entries in order: starts in batches, stops and
-  /// notifications one by one; malformed entries are skipped.
-  void process(std::vector<resp::value>& entries);
+  /// notifications one by one; malformed entries are skipped. Returns the
+  /// steps that do it.
+  std::vector<step> process(std::vector<resp::value>& entries);
 
   /// Moves `items` to `deferred`.
   void defer(std::vector<queue_entry>& items);
@@ -187,7 +290,14 @@ struct worker_state {
   /// Starts a batch of start entries: keys that no longer hash here are
   /// moved (fenced by epoch and membership revision); the others start at
   /// once if this worker's lease is valid, and are confirmed afterwards.
-  void start_batch(std::vector<queue_entry> items);
+  /// `attempt` counts the moves refused for a stale membership (4: defer).
+  void start_batch(std::shared_ptr<std::vector<queue_entry>> items,
+                   int attempt, cont k);
+
+  /// `start_batch` once the membership `m` has this worker.
+  void start_batch_with(std::shared_ptr<std::vector<queue_entry>> items,
+                        int attempt,
+                        std::shared_ptr<const pool_membership> m, cont k);
 
   /// Returns `text` with the separators `\x1e` and `\x1f` replaced by `?`.
   static std::string wire_text(std::string text);
@@ -195,19 +305,20 @@ struct worker_state {
   /// Starts `items` in the handler and confirms them: a job running here
   /// already adopts the newer epoch, `errc::requeue` goes to `requeue`, and
   /// other errors are reported to the dispatching node.
-  void run_starts(std::vector<queue_entry>& items);
+  void run_starts(std::vector<queue_entry>& items, cont k);
 
   /// Confirms starts (and publishes their results); stops the jobs Redis
-  /// says this worker no longer owns.
-  bool confirm(std::vector<std::string> args);
+  /// says this worker no longer owns. `k` takes whether Redis answered
+  /// (otherwise the call waits in `unconfirmed`).
+  void confirm(std::vector<std::string> args, ok_fn k);
 
   /// The execution timeout of a start entry: its own, else the pool's.
   caf::timespan timeout_of(const queue_entry& e) const;
   /// A job's execution timeout passed: if it still runs here at `epoch`,
   /// stops it and fails the attempt (`complete` script).
-  void on_timeout(const std::string& key, uint64_t epoch);
+  void on_timeout(const std::string& key, uint64_t epoch, cont k);
   /// Records the timed-out failures in `timed_out`; false if Redis failed.
-  bool flush_timed_out();
+  void flush_timed_out(ok_fn k);
   /// A stop entry: stops the job if it runs here at `e.epoch`, else drops
   /// its deferred and requeued starts.
   void on_stop(const queue_entry& e);
@@ -222,19 +333,37 @@ struct worker_state {
   void arm_requeue();
 
   /// Moves every job in `handoff` to the worker its key hashes to now.
-  bool flush_handoff();
+  void flush_handoff(ok_fn k);
 
   /// Moves every job this worker still owns in Redis (after it left the
-  /// membership), trying for up to `budget`.
-  void hand_over_owned(caf::timespan budget);
+  /// membership), trying for up to `budget` (waits between failed
+  /// attempts are timers, `pw_handover_atom`), then runs `k`.
+  void hand_over_owned(caf::timespan budget, cont k);
+
+  /// A hand-over on close in progress.
+  struct handover {
+    /// The clock of the deadlines.
+    using clock = std::chrono::steady_clock;
+    /// When it gives up (`worker_shutdown_ttl` after it began).
+    clock::time_point deadline;
+    /// Since when attempts fail in a row (Redis unreachable), or zero.
+    clock::time_point failing_since;
+    /// The waits between failed attempts.
+    backoff delay;
+    /// Runs when it ends.
+    cont k;
+  };
+
+  /// One attempt of `hand_over_owned`.
+  void hand_over_attempt(std::shared_ptr<handover> h);
 
   /// Stops the jobs whose keys no longer hash to this worker, queues them in
   /// `handoff`, then resumes.
-  void rebalance();
+  void rebalance(cont k);
 
   /// Retries unconfirmed starts, hands over `handoff` and starts the
   /// deferred entries.
-  void resume();
+  void resume(cont k);
 
   /// Stops every local job and forgets every pending list (their jobs stay
   /// owned in Redis: rejoin re-queues them, close hands them over).
@@ -242,11 +371,11 @@ struct worker_state {
 
   /// Stops everything, makes this worker a member again (`add_worker`
   /// script) and reloads the membership.
-  void rejoin();
+  void rejoin(cont k);
 
   /// Cancels the poll and stops every job; unless `shutdown`, hands the jobs
-  /// over (for up to `worker_shutdown_ttl`).
-  void close(bool shutdown);
+  /// over (for up to `worker_shutdown_ttl`); then runs `k`.
+  void close(bool shutdown, cont k);
 };
 
 } // namespace pulse::worker_detail
