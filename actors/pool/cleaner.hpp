@@ -9,7 +9,8 @@ namespace pulse {
 class services;
 
 
-/// Spawns the node cleaner of a full node (detached). Every
+/// Spawns the node cleaner of a full node, an event-based actor on the
+/// scheduler whose Redis calls are awaited requests to the gateway. Every
 /// `cleanup_period()`, and when poked with `cleanup_atom`, it runs `reap`:
 /// under a pool-wide lease (`SET NX PX`, so one node at a time does the
 /// work), workers and nodes whose lease ended on Redis time are removed

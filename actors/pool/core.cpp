@@ -304,44 +304,6 @@ caf::error reload_members(client& cli, pool_core& core) {
   return caf::none;
 }
 
-caf::expected<size_t>
-move_to_targets(client& cli, pool_core& core, const std::string& from,
-                const std::vector<std::pair<std::string, std::string>>& jobs,
-                bool allow_unrouted) {
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    auto m = core.members();
-    if (m->active.empty() && !allow_unrouted)
-      return size_t{0}; // nobody to give them to yet
-    auto r = cli.eval(pool_scripts::move(), {core.prefix},
-                      move_args(core, *m, from, jobs));
-    if (!r)
-      return r.error();
-    if (script_status(*r) == "ok" && r->elements.size() > 1)
-      return static_cast<size_t>(
-        pool_routing::parse_i64(r->elements[1].str).value_or(0));
-    if (auto err = reload_members(cli, core)) // stale membership
-      return err;
-  }
-  return make_error(errc::redis_error,
-                    "pool membership kept changing while moving jobs");
-}
-
-caf::expected<size_t> move_owned(client& cli, pool_core& core,
-                                 const std::string& from,
-                                 bool allow_unrouted) {
-  auto keys = cli("SMEMBERS", core.prefix + "owned:" + from);
-  if (!keys)
-    return keys.error();
-  if (!keys->is_array() || keys->elements.empty())
-    return size_t{0};
-  if (auto err = reload_members(cli, core))
-    return err;
-  std::vector<std::pair<std::string, std::string>> jobs;
-  for (auto& k : keys->elements)
-    jobs.emplace_back(std::move(k.str), "*");
-  return move_to_targets(cli, core, from, jobs, allow_unrouted);
-}
-
 caf::error dispatch_refusal(const std::string& status,
                             const std::string& key) {
   if (status == "exists")

@@ -217,26 +217,6 @@ const std::string& script_status(const resp::value& v);
 /// errors.
 caf::error reload_members(client& cli, pool_core& core);
 
-/// Moves jobs owned by `from` — (key, epoch or "*") pairs — to the worker
-/// each key hashes to now (`move` script; on a stale membership it reloads
-/// it and tries again, up to 4 times). With no worker at all the jobs go to
-/// the unrouted set if `allow_unrouted`, else nothing moves. Returns the
-/// number moved. Errors: Redis errors, `errc::redis_error` if the
-/// membership kept changing.
-caf::expected<size_t>
-move_to_targets(client& cli, pool_core& core, const std::string& from,
-                const std::vector<std::pair<std::string, std::string>>& jobs,
-                bool allow_unrouted);
-
-/// Moves every job `from` owns (`owned:<from>`) to the worker its key hashes
-/// to now, reloading the membership first; with no worker at all the jobs
-/// go to the unrouted set if `allow_unrouted`, else nothing moves. Returns
-/// the number of jobs moved (0 if `from` owns none). Redis: `SMEMBERS`,
-/// `members`, then `move_to_targets`.
-caf::expected<size_t> move_owned(client& cli, pool_core& core,
-                                 const std::string& from,
-                                 bool allow_unrouted);
-
 /// The error for a dispatch the `dispatch`/`dispatch_many` script refused
 /// with `status` (`exists`, `overloaded`, `shutdown`, or anything else).
 caf::error dispatch_refusal(const std::string& status, const std::string& key);

@@ -297,7 +297,8 @@ void worker_state::flush_handoff(ok_fn k) {
   for (auto& [key, epoch] : handoff)
     jobs->emplace_back(key, std::to_string(epoch));
   move_to_targets_async(
-    jobs, true, 0, [this, k](caf::expected<size_t> moved) {
+    *this, core, id, std::move(jobs), true,
+    [this, k](caf::expected<size_t> moved) {
       if (!moved) {
         log::warn("pool worker cannot hand jobs over worker={} jobs={} "
                   "error=\"{}\"",
@@ -322,7 +323,8 @@ void worker_state::hand_over_owned(caf::timespan budget, cont k) {
 
 void worker_state::hand_over_attempt(std::shared_ptr<handover> h) {
   using clock = handover::clock;
-  move_owned_async(true, [this, h](caf::expected<size_t> moved) {
+  move_owned_async(*this, core, id, true,
+                   [this, h](caf::expected<size_t> moved) {
     if (moved && *moved == 0)
       return h->k(); // nothing (left) to hand over
     auto now = clock::now();

@@ -13,6 +13,26 @@ namespace pulse::worker_detail {
 
 namespace ps = pool_scripts;
 
+namespace {
+
+/// Awaits the reply to request `h` and passes it (or the error) to `k`
+/// with the worker's mutex held (`keep` keeps the state alive meanwhile).
+template <class Handle>
+void await_locked(Handle&& h, std::shared_ptr<worker_state> keep,
+                  reply_fn k) {
+  h.await(
+    [keep, k](resp::value& v) {
+      std::lock_guard<std::mutex> guard{keep->mtx};
+      k(std::move(v));
+    },
+    [keep, k](caf::error& err) {
+      std::lock_guard<std::mutex> guard{keep->mtx};
+      k(std::move(err));
+    });
+}
+
+} // namespace
+
 void worker_state::eval(const script& s, std::vector<std::string> args,
                         reply_fn k) {
   if (on_reader) {
@@ -22,19 +42,10 @@ void worker_state::eval(const script& s, std::vector<std::string> args,
       caf::anon_send(me, pw_call_atom::value);
     return;
   }
-  auto keep = weak.lock();
-  self
-    ->request(gateway, caf::infinite, eval_atom::value, s,
-              std::vector<std::string>{core->prefix}, std::move(args))
-    .await(
-      [keep, k](resp::value& v) {
-        std::lock_guard<std::mutex> guard{keep->mtx};
-        k(std::move(v));
-      },
-      [keep, k](caf::error& err) {
-        std::lock_guard<std::mutex> guard{keep->mtx};
-        k(std::move(err));
-      });
+  await_locked(self->request(gateway, caf::infinite, eval_atom::value, s,
+                             std::vector<std::string>{core->prefix},
+                             std::move(args)),
+               weak.lock(), std::move(k));
 }
 
 void worker_state::send_parked() {
@@ -46,26 +57,9 @@ void worker_state::send_parked() {
 }
 
 void worker_state::call(command cmd, reply_fn k) {
-  auto keep = weak.lock();
-  self->request(gateway, caf::infinite, cmd_atom::value, std::move(cmd))
-    .await(
-      [keep, k](resp::value& v) {
-        std::lock_guard<std::mutex> guard{keep->mtx};
-        k(std::move(v));
-      },
-      [keep, k](caf::error& err) {
-        std::lock_guard<std::mutex> guard{keep->mtx};
-        k(std::move(err));
-      });
-}
-
-void worker_state::reload(std::function<void(caf::error)> k) {
-  eval(ps::members(), {}, [this, k](caf::expected<resp::value> v) {
-    if (!v)
-      return k(std::move(v.error()));
-    core->install(pool_membership::parse(*v));
-    k(caf::none);
-  });
+  await_locked(self->request(gateway, caf::infinite, cmd_atom::value,
+                             std::move(cmd)),
+               weak.lock(), std::move(k));
 }
 
 void worker_state::refresh(cont k) {
@@ -76,53 +70,6 @@ void worker_state::refresh(cont k) {
                 core->pool, id, render(err));
     k();
   });
-}
-
-void worker_state::move_to_targets_async(
-  std::shared_ptr<const std::vector<std::pair<std::string, std::string>>>
-    jobs,
-  bool allow_unrouted, int attempt,
-  std::function<void(caf::expected<size_t>)> k) {
-  if (attempt == 4)
-    return k(make_error(errc::redis_error,
-                        "pool membership kept changing while moving jobs"));
-  auto m = core->members();
-  if (m->active.empty() && !allow_unrouted)
-    return k(size_t{0}); // nobody to give them to yet
-  eval(ps::move(), move_args(*core, *m, id, *jobs),
-       [this, jobs, allow_unrouted, attempt,
-        k](caf::expected<resp::value> r) {
-         if (!r)
-           return k(std::move(r.error()));
-         if (script_status(*r) == "ok" && r->elements.size() > 1)
-           return k(static_cast<size_t>(
-             pool_routing::parse_i64(r->elements[1].str).value_or(0)));
-         reload([this, jobs, allow_unrouted, attempt, k](caf::error err) {
-           if (err) // stale membership and no fresh one
-             return k(std::move(err));
-           move_to_targets_async(jobs, allow_unrouted, attempt + 1, k);
-         });
-       });
-}
-
-void worker_state::move_owned_async(
-  bool allow_unrouted, std::function<void(caf::expected<size_t>)> k) {
-  call(make_command("SMEMBERS", core->prefix + "owned:" + id),
-       [this, allow_unrouted, k](caf::expected<resp::value> keys) {
-         if (!keys)
-           return k(std::move(keys.error()));
-         if (!keys->is_array() || keys->elements.empty())
-           return k(size_t{0});
-         auto jobs = std::make_shared<
-           std::vector<std::pair<std::string, std::string>>>();
-         for (auto& x : keys->elements)
-           jobs->emplace_back(std::move(x.str), "*");
-         reload([this, jobs, allow_unrouted, k](caf::error err) {
-           if (err)
-             return k(std::move(err));
-           move_to_targets_async(jobs, allow_unrouted, 0, k);
-         });
-       });
 }
 
 void worker_state::poll() {

@@ -23,6 +23,7 @@
 #include "pulse/actors/pool/core.hpp"
 #include "pulse/actors/pool/handler.hpp"
 #include "pulse/actors/pool/intake.hpp"
+#include "pulse/actors/pool/job_moves.hpp"
 #include "pulse/actors/redis/backoff.hpp"
 #include "pulse/actors/redis/services.hpp"
 #include "pulse/messages/pool.hpp"
@@ -49,7 +50,7 @@ using reply_fn = std::function<void(caf::expected<resp::value>)>;
 using ok_fn = std::function<void(bool)>;
 
 /// State of a pool worker actor.
-struct worker_state {
+struct worker_state : pool_io {
   /// Creates the state; `intake` is the node's intake.
   worker_state(pool_worker_impl_actor::pointer self, services& rt,
                pool_core_ptr core, pool_intake_ptr intake, std::string id,
@@ -196,34 +197,23 @@ struct worker_state {
   /// held. The actor handles no other message meanwhile (`await`), so the
   /// worker's steps keep their order. On the intake's reader thread the
   /// call is parked and the actor sends it (`pw_call_atom`).
-  void eval(const script& s, std::vector<std::string> args, reply_fn k);
+  void eval(const script& s, std::vector<std::string> args,
+            reply_fn k) override;
 
   /// Sends the parked call (on the actor).
   void send_parked();
 
   /// Runs one command like `eval` (on the actor only).
-  void call(command cmd, reply_fn k);
+  void call(command cmd, reply_fn k) override;
 
   /// Reloads the membership (`members` script) into the node's state, then
-  /// runs `k` with the error, if any.
-  void reload(std::function<void(caf::error)> k);
+  /// runs `k` with the error, if any (`reload_members_async`).
+  void reload(std::function<void(caf::error)> k) {
+    reload_members_async(*this, core, std::move(k));
+  }
 
   /// Like `reload`, logging a failure; then runs `k`.
   void refresh(cont k);
-
-  /// Moves jobs owned by this worker (key, epoch or "*") to the worker each
-  /// key hashes to now (`move` script; a stale membership is reloaded and
-  /// the move recomputed, up to 4 times); see `move_to_targets`.
-  void move_to_targets_async(
-    std::shared_ptr<const std::vector<std::pair<std::string, std::string>>>
-      jobs,
-    bool allow_unrouted, int attempt,
-    std::function<void(caf::expected<size_t>)> k);
-
-  /// Moves every job this worker owns (`SMEMBERS owned:<id>`, `members`,
-  /// then `move_to_targets_async`); see `move_owned`.
-  void move_owned_async(bool allow_unrouted,
-                        std::function<void(caf::expected<size_t>)> k);
 
   // -- handler calls ----------------------------------------------------------
 
