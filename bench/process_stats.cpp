@@ -9,22 +9,15 @@
 #include <thread>
 #include <vector>
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include "bench/common.hpp"
+#include "tests/support/threads.hpp"
 
 namespace pulse::bench {
 
 size_t thread_count() {
-  size_t n = 0;
-  if (auto* d = opendir("/proc/self/task")) {
-    while (auto* e = readdir(d))
-      if (e->d_name[0] != '.')
-        ++n;
-    closedir(d);
-  }
-  return n;
+  return test::thread_count();
 }
 
 double rss_kb() {

@@ -7,7 +7,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
-#include <dirent.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,39 +15,13 @@
 #include "pulse/runtime/config.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "tests/pool/pool_fixture.hpp"
+#include "tests/support/threads.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Threads of this process right now (/proc/self/task).
-size_t wt_thread_count() {
-  size_t n = 0;
-  if (auto* d = opendir("/proc/self/task")) {
-    while (auto* e = readdir(d))
-      if (e->d_name[0] != '.')
-        ++n;
-    closedir(d);
-  }
-  return n;
-}
-
-/// Threads of this process once the count held still for 150 ms (threads
-/// of earlier work, e.g. one-shot helpers, end asynchronously); at most
-/// 3 s.
-size_t wt_settled_threads() {
-  auto until = std::chrono::steady_clock::now() + 3s;
-  auto last = wt_thread_count();
-  for (int same = 0; same < 3 && std::chrono::steady_clock::now() < until;) {
-    std::this_thread::sleep_for(50ms);
-    auto now = wt_thread_count();
-    same = now == last ? same + 1 : 0;
-    last = now;
-  }
-  return last;
-}
 
 /// A task handler that returns its payload.
 struct wt_echo : task_handler {
@@ -91,10 +64,10 @@ BOOST_AUTO_TEST_CASE(workers_run_on_the_scheduler_unless_detached) {
   auto a = node();
   worker(*a); // the node's first worker brings its intake
   BOOST_TEST(!a->dispatch("warm", "x"));
-  auto t0 = wt_settled_threads();
+  auto t0 = settled_thread_count();
   for (int i = 0; i < 20; ++i)
     worker(*a);
-  auto t1 = wt_thread_count();
+  auto t1 = thread_count();
   BOOST_TEST(t1 < t0 + 5, "threads " << t0 << " -> " << t1);
   BOOST_TEST(wt_dispatch_all(*a, "s", 100) == 100u);
   for (int i = 0; i < 100; ++i)
@@ -105,20 +78,20 @@ BOOST_AUTO_TEST_CASE(workers_run_on_the_scheduler_unless_detached) {
   o.detached_workers = true;
   auto b = node(o);
   worker(*b);
-  auto t2 = wt_settled_threads();
+  auto t2 = settled_thread_count();
   for (int i = 0; i < 20; ++i)
     worker(*b);
-  auto t3 = wt_thread_count();
+  auto t3 = thread_count();
   BOOST_TEST(t3 >= t2 + 20, "threads " << t2 << " -> " << t3);
   // Handlers that block (tasks, user actors) always get a thread.
   auto c = node(fast_options(), "tasks");
   c->add_worker(std::make_shared<wt_echo>());
-  auto t4 = wt_settled_threads();
+  auto t4 = settled_thread_count();
   for (int i = 0; i < 5; ++i) {
     auto id = c->add_worker(std::make_shared<wt_echo>());
     BOOST_REQUIRE_MESSAGE(id, describe(id));
   }
-  auto t5 = wt_thread_count();
+  auto t5 = thread_count();
   BOOST_TEST(t5 >= t4 + 5, "threads " << t4 << " -> " << t5);
   auto r = c->dispatch_and_wait("t1", "echo", 5s);
   BOOST_REQUIRE_MESSAGE(r, describe(r));
@@ -133,18 +106,18 @@ BOOST_AUTO_TEST_CASE(two_hundred_scheduled_workers_use_few_threads) {
   o.ack_grace_period = 5s; // 1,000 jobs at once on a loaded machine
   o.max_queued_jobs = 0;
   auto n = node(o);
-  auto t0 = wt_settled_threads();
+  auto t0 = settled_thread_count();
   std::vector<std::string> ids;
   for (int i = 0; i < 200; ++i)
     ids.push_back(worker(*n));
-  auto t1 = wt_thread_count();
+  auto t1 = thread_count();
   // The node's actors (node, cleaner, scheduler), its intake and its
   // connections: a handful, whatever the worker count.
   BOOST_TEST(t1 < t0 + 12, "threads " << t0 << " -> " << t1);
   BOOST_TEST(wt_dispatch_all(*n, "k", 1000) == 1000u);
   BOOST_TEST(log->count('s') == 1000u);
   BOOST_TEST(log->overlaps.empty());
-  BOOST_TEST(wt_thread_count() < t0 + 12);
+  BOOST_TEST(thread_count() < t0 + 12);
   // Removing a worker hands its jobs over (the close's hand-over runs as
   // asynchronous attempts) to the others.
   auto gone = ids.front();

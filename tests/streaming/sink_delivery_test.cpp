@@ -4,7 +4,6 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include <filesystem>
 #include <set>
 
 #include "pulse/actors/streaming/sink.hpp"
@@ -13,6 +12,7 @@
 #include "pulse/actors/streaming/subscription.hpp"
 #include "pulse/runtime/config.hpp"
 #include "tests/streaming/sink_fixture.hpp"
+#include "tests/support/threads.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -188,25 +188,11 @@ BOOST_AUTO_TEST_CASE(sinks_run_on_the_scheduler_unless_detached) {
   }));
 }
 
-namespace {
-
-// Threads of this process (entries of /proc/self/task).
-size_t threads_now() {
-  size_t n = 0;
-  for (auto& e : std::filesystem::directory_iterator{"/proc/self/task"}) {
-    (void) e;
-    ++n;
-  }
-  return n;
-}
-
-} // namespace
-
 BOOST_AUTO_TEST_CASE(sinks_cost_one_thread_each) {
   // A sink's own threads: the reader thread of its blocking connection.
   // The sink, its blocking gateway and its janitor run on the scheduler; the
   // janitors' checks run on one janitor host per process.
-  auto before = threads_now();
+  auto before = thread_count();
   constexpr size_t n = 20;
   auto o = fast();
   std::vector<sink_actor> sinks;
@@ -217,7 +203,7 @@ BOOST_AUTO_TEST_CASE(sinks_cost_one_thread_each) {
   }
   size_t grown = 0;
   BOOST_TEST(wait_until([&] {
-    grown = threads_now() - before;
+    grown = thread_count() - before;
     return grown <= n + 2; // + the janitor host (+ one connect helper)
   }));
   BOOST_TEST_MESSAGE("threads for " << n << " sinks: " << grown);

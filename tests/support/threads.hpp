@@ -1,0 +1,43 @@
+#pragma once
+
+/// Thread counts of this process, for tests and benchmarks that check what
+/// actors cost in OS threads.
+
+#include <chrono>
+#include <cstddef>
+#include <thread>
+
+#include <dirent.h>
+
+namespace pulse::test {
+
+/// Threads of this process right now (entries of `/proc/self/task`).
+inline size_t thread_count() {
+  size_t n = 0;
+  if (auto* d = opendir("/proc/self/task")) {
+    while (auto* e = readdir(d))
+      if (e->d_name[0] != '.')
+        ++n;
+    closedir(d);
+  }
+  return n;
+}
+
+/// Threads of this process once the count held still for 150 ms (threads
+/// of earlier work, e.g. one-shot helpers, end asynchronously); waits at
+/// most `limit`.
+inline size_t settled_thread_count(
+  std::chrono::milliseconds limit = std::chrono::seconds{3}) {
+  using namespace std::chrono_literals;
+  auto until = std::chrono::steady_clock::now() + limit;
+  auto last = thread_count();
+  for (int same = 0; same < 3 && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(50ms);
+    auto now = thread_count();
+    same = now == last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+} // namespace pulse::test
