@@ -134,6 +134,24 @@ std::pair<double, double> raw_propagation(uint16_t port, size_t n) {
   return {quantile(us, 0.5), quantile(us, 0.99)};
 }
 
+/// Propagation of `n` sets, one at a time, from `writer` to `replica`
+/// (values `<tag><i>`): the µs from each `set` until `replica` reads it.
+std::vector<double> propagation_us(rmap::map& writer, rmap::map& replica,
+                                   const std::string& tag, size_t n) {
+  std::vector<double> us;
+  for (size_t i = 0; i < n; ++i) {
+    auto v = tag + std::to_string(i);
+    auto t0 = clock_type::now();
+    writer.set("prop", v);
+    while (replica.get("prop") != caf::optional<std::string>{v})
+      std::this_thread::yield();
+    us.push_back(
+      std::chrono::duration<double, std::micro>(clock_type::now() - t0)
+        .count());
+  }
+  return us;
+}
+
 } // namespace
 
 // Sequential `map_write` sets from an event-based actor; returns the p50 of
@@ -233,17 +251,7 @@ int main(int argc, char** argv) {
       actor_set_p50.push_back(actor_set_rtt_p50(sys, m->replica(), n));
       // 3. propagation to a replica on the other runtime.
       auto far = *rmap::map::join(**rt2, name);
-      us.clear();
-      for (size_t i = 0; i < n; ++i) {
-        auto v = "p" + std::to_string(i);
-        auto t0 = clock_type::now();
-        m->set("prop", v);
-        while (far->get("prop") != caf::optional<std::string>{v})
-          std::this_thread::yield();
-        us.push_back(std::chrono::duration<double, std::micro>(
-                       clock_type::now() - t0)
-                       .count());
-      }
+      us = propagation_us(*m, *far, "p", n);
       prop50.push_back(quantile(us, 0.5));
       prop99.push_back(quantile(us, 0.99));
       far->close();
@@ -252,17 +260,7 @@ int main(int argc, char** argv) {
       auto own_opts = map_options::from((*rt2)->opts().rmap);
       own_opts.dedicated_thread = true;
       auto near = *rmap::map::join(**rt2, name, own_opts);
-      us.clear();
-      for (size_t i = 0; i < n; ++i) {
-        auto v = "s" + std::to_string(i);
-        auto t0 = clock_type::now();
-        m->set("prop", v);
-        while (near->get("prop") != caf::optional<std::string>{v})
-          std::this_thread::yield();
-        us.push_back(std::chrono::duration<double, std::micro>(
-                       clock_type::now() - t0)
-                       .count());
-      }
+      us = propagation_us(*m, *near, "s", n);
       own_prop50.push_back(quantile(us, 0.5));
       near->close();
       auto [r50, r99] = raw_propagation(tgt.port, n);
