@@ -1,4 +1,5 @@
 #include "tests/support/fixtures.hpp"
+#include "tests/support/test_runtime.hpp"
 
 #include <stdexcept>
 #include <thread>
@@ -51,15 +52,7 @@ aof_redis_fixture::aof_redis_fixture() : redis_fixture([] {
 
 actor_fixture::actor_fixture(server_options opts)
   : redis_fixture(std::move(opts)) {
-  cfg.set("scheduler.max-threads", 2);
-  sys.emplace(cfg);
-  options o;
-  o.redis = redis_opts();
-  o.log_level = "warn";
-  auto r = runtime::start(*sys, o);
-  if (!r)
-    throw std::runtime_error("cannot start runtime: " + render(r.error()));
-  rt = std::move(*r);
+  rt = start_test_runtime(cfg, sys, redis_opts());
   self.emplace(*sys);
 }
 

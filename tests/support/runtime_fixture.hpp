@@ -16,6 +16,7 @@
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/runtime.hpp"
 #include "tests/support/fixtures.hpp"
+#include "tests/support/test_runtime.hpp"
 
 namespace pulse::test {
 
@@ -25,16 +26,7 @@ namespace pulse::test {
 /// not start.
 struct configured_runtime : redis_fixture {
   explicit configured_runtime(const std::function<void(options&)>& change) {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    options o;
-    o.redis = redis_opts();
-    o.log_level = "warn";
-    change(o);
-    auto r = runtime::start(*sys, o);
-    if (!r)
-      throw std::runtime_error("cannot start runtime: " + render(r.error()));
-    rt = std::move(*r);
+    rt = start_test_runtime(cfg, sys, redis_opts(), change);
     self.emplace(*sys);
     redis.emplace(*sys, rt->gateway(), std::chrono::seconds{10});
   }

@@ -19,24 +19,33 @@
 
 namespace pulse::test {
 
-/// Starts a runtime on `r` (2 scheduler threads, warn-level logs; `tweak`
-/// may change the other options); throws `std::runtime_error` when it does
-/// not start.
+/// Starts an actor system in `sys` (2 scheduler threads, `cfg`) and a
+/// runtime on it connected to `r`, with warn-level logs; `tweak` may change
+/// the other options. Throws `std::runtime_error` when it does not start.
+inline std::unique_ptr<runtime>
+start_test_runtime(pulse::config& cfg, std::optional<caf::actor_system>& sys,
+                   const redis_options& r,
+                   const std::function<void(options&)>& tweak = {}) {
+  cfg.set("scheduler.max-threads", 2);
+  sys.emplace(cfg);
+  options o;
+  o.redis = r;
+  o.log_level = "warn";
+  if (tweak)
+    tweak(o);
+  auto started = runtime::start(*sys, o);
+  if (!started)
+    throw std::runtime_error("cannot start runtime: "
+                             + render(started.error()));
+  return std::move(*started);
+}
+
+/// Starts a runtime on `r` (see `start_test_runtime`), with a blocking
+/// client on its shared gateway.
 struct test_runtime {
   explicit test_runtime(const redis_options& r,
                         const std::function<void(options&)>& tweak = {}) {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    options o;
-    o.redis = r;
-    o.log_level = "warn";
-    if (tweak)
-      tweak(o);
-    auto started = runtime::start(*sys, o);
-    if (!started)
-      throw std::runtime_error("cannot start runtime: "
-                               + render(started.error()));
-    rt = std::move(*started);
+    rt = start_test_runtime(cfg, sys, r, tweak);
     redis.emplace(*sys, rt->gateway(), std::chrono::seconds{10});
   }
   ~test_runtime() {
