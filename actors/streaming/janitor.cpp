@@ -70,15 +70,20 @@ struct janitor_work {
     return result;
   }
 
-  // Hands reclaimed events to the sink and waits until they were delivered.
+  // Hands reclaimed events to the sink and waits until they were delivered
+  // (back-pressure: the next check claims no more meanwhile).
   void deliver(const std::string& stream, std::vector<event> evs) {
     if (evs.empty())
       return;
     shared->count_reclaimed(stream, evs.size());
-    // Bounded: if the sink died without answering (killed), the janitor
-    // still stops within this time; the claimed events are redelivered.
-    self->request(sink, std::chrono::seconds{10}, sk_reclaim_atom::value,
-                  std::move(evs))
+    // Bounded by one check interval (at most 10 s): the host runs every
+    // sink's checks in turn, so a sink whose subscribers are slow holds
+    // up the others' for no longer than that. Events it has not delivered
+    // by then stay in its mailbox and are delivered later; if it died,
+    // they are claimed again after the grace period.
+    auto bound = std::min<caf::timespan>(std::chrono::seconds{10},
+                                         cfg.opts.idle_check);
+    self->request(sink, bound, sk_reclaim_atom::value, std::move(evs))
       .receive([](bool) {}, [](caf::error&) {});
   }
 
