@@ -7,6 +7,7 @@
 // - latency: RPUSH on one connection -> BLPOP wakes on another.
 //
 // Usage: pool_bench [--port=N] [--runs=3] [--scale=1.0]
+//        [--only=blocking,raw,async,actor,latency]
 
 #include <atomic>
 #include <functional>
@@ -20,6 +21,7 @@
 
 #include "bench/common.hpp"
 #include "bench/dispatch_rate.hpp"
+#include "bench/pool_nodes.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/actors/pool/pool.hpp"
 #include "pulse/runtime/runtime.hpp"
@@ -155,25 +157,20 @@ int main(int argc, char** argv) {
     }
     for (int run = 0; run < tgt.runs; ++run) {
       auto pool = "bench-" + std::to_string(run);
-      auto wn = pool_node::add_node(**rt_workers, pool, bench_options());
-      auto co = bench_options();
-      co.client_only = true;
-      auto cn = pool_node::add_node(**rt_client, pool, co);
-      if (!wn || !cn) {
-        std::fprintf(stderr, "add_node failed\n");
+      auto nodes
+        = add_pool_nodes(**rt_workers, **rt_client, pool, bench_options());
+      if (!nodes)
         return 1;
-      }
+      auto& wn = nodes->workers;
+      auto& cn = nodes->client;
       auto h = std::make_shared<noop_handler>();
       for (size_t i = 0; i < workers; ++i)
-        if (!(*wn)->add_worker(h)) {
+        if (!wn->add_worker(h)) {
           std::fprintf(stderr, "add_worker failed\n");
           return 1;
         }
-      // POOL_ONLY=async runs only the async phase (for profiling).
-      auto only = std::getenv("POOL_ONLY");
-      auto want = [&](const char* phase) {
-        return only == nullptr || std::string{only} == phase;
-      };
+      // `--only=blocking,raw,async,actor,latency` runs only those phases.
+      auto want = [&](const char* phase) { return tgt.wants(phase); };
       // 1. Throughput: 50 threads dispatching distinct keys.
       std::atomic<size_t> next{0}, failed{0};
       auto t0 = clock_type::now();
@@ -181,7 +178,7 @@ int main(int argc, char** argv) {
       for (size_t t = 0; t < (want("blocking") ? dispatchers : 0); ++t)
         ts.emplace_back([&] {
           for (auto i = next++; i < n; i = next++)
-            if ((*cn)->dispatch("job-" + std::to_string(i), "payload"))
+            if (cn->dispatch("job-" + std::to_string(i), "payload"))
               ++failed;
         });
       for (auto& t : ts)
@@ -193,13 +190,13 @@ int main(int argc, char** argv) {
         raw_tput.push_back(raw_relay(tgt.port, n));
       // 1b. Throughput with dispatch_async: one thread, 2000 in flight.
       if (want("async"))
-        async_tput.push_back(dispatch_rate(**cn, n, "async-"));
+        async_tput.push_back(dispatch_rate(*cn, n, "async-"));
       // 1c. Throughput from an event-based actor: `dispatch_atom` requests
       // to the node actor, 2000 in flight, no blocking call.
       if (want("actor")) {
         std::promise<double> result;
         auto t3 = clock_type::now();
-        sys.spawn([&, node = (*cn)->actor()](caf::event_based_actor* self) {
+        sys.spawn([&, node = cn->actor()](caf::event_based_actor* self) {
           auto sent = std::make_shared<size_t>(0);
           auto done = std::make_shared<size_t>(0);
           auto send_one = std::make_shared<std::function<void()>>();
@@ -232,7 +229,7 @@ int main(int argc, char** argv) {
       std::vector<double> to_start, to_return;
       for (size_t i = 0; i < (want("latency") ? lat_n + 100 : 0); ++i) {
         auto t1 = clock_type::now();
-        if (auto err = (*cn)->dispatch("lat-" + std::to_string(i), "p")) {
+        if (auto err = cn->dispatch("lat-" + std::to_string(i), "p")) {
           std::fprintf(stderr, "dispatch: %s\n", render(err).c_str());
           return 1;
         }
@@ -256,9 +253,9 @@ int main(int argc, char** argv) {
       double r99 = 0;
       raw50.push_back(want("raw") ? raw_handoff_p50(tgt.port, lat_n, &r99) : 0);
       raw99.push_back(r99);
-      (*cn)->shutdown(); // stops every job and deletes the pool's keys
-      wn->reset();
-      cn->reset();
+      cn->shutdown(); // stops every job and deletes the pool's keys
+      wn.reset();
+      cn.reset();
     }
   }
   auto extra = fmt::format("\"runs\":{},\"dispatchers\":{},\"workers\":{}",

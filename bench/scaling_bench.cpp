@@ -30,6 +30,7 @@
 #include <fmt/format.h>
 
 #include "bench/common.hpp"
+#include "bench/pool_nodes.hpp"
 #include "bench/process_stats.hpp"
 #include "pulse/actors/pool/pool.hpp"
 #include "pulse/actors/redis/client.hpp"
@@ -167,24 +168,22 @@ int run_dispatchers(const target& tgt, pulse::config& cfg,
     auto pool = fmt::format("bench-scaling-{}", run);
     pool_options po;
     po.max_queued_jobs = 0; // no admission limit while measuring
-    auto wn = pool_node::add_node(**rt_workers, pool, po);
-    po.client_only = true;
-    auto cn = pool_node::add_node(**rt_client, pool, po);
-    if (!wn || !cn) {
-      std::fprintf(stderr, "add_node failed\n");
+    auto nodes = add_pool_nodes(**rt_workers, **rt_client, pool, po);
+    if (!nodes)
       return 1;
-    }
+    auto& wn = nodes->workers;
+    auto& cn = nodes->client;
     auto h = std::make_shared<scaling_noop_handler>();
     for (int i = 0; i < 4; ++i)
-      if (!(*wn)->add_worker(h)) {
+      if (!wn->add_worker(h)) {
         std::fprintf(stderr, "add_worker failed\n");
         return 1;
       }
     // Warm-up: connections, scripts loaded.
-    dispatch_with(sys, (*cn)->actor(), 10, 1000, "warm");
+    dispatch_with(sys, cn->actor(), 10, 1000, "warm");
     for (auto d : counts) {
       auto load = load_average();
-      auto f = dispatch_with(sys, (*cn)->actor(), d, n,
+      auto f = dispatch_with(sys, cn->actor(), d, n,
                              fmt::format("d{}", d));
       auto raw = raw_window(tgt.port, n, d, [](size_t i) {
         return std::vector<std::string>{"RPUSH", "bench:scaling:raw",
@@ -202,9 +201,9 @@ int run_dispatchers(const target& tgt, pulse::config& cfg,
              fmt::format("raw_rpush_ops_per_s_{}_in_flight", d), raw, true,
              extra);
     }
-    (*cn)->shutdown(); // stops every job and deletes the pool's keys
-    wn->reset();
-    cn->reset();
+    cn->shutdown(); // stops every job and deletes the pool's keys
+    wn.reset();
+    cn.reset();
   }
   return 0;
 }

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "bench/common.hpp"
+#include "bench/pool_nodes.hpp"
 #include "pulse/actors/pool/pool.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/runtime/runtime.hpp"
@@ -145,16 +146,14 @@ int main(int argc, char** argv) {
     }
     for (int run = 0; run < tgt.runs; ++run) {
       auto pool = "tasks-" + std::to_string(run);
-      auto wn = pool_node::add_node(**rt_workers, pool, bench_options());
-      auto co = bench_options();
-      co.client_only = true;
-      auto cn = pool_node::add_node(**rt_client, pool, co);
-      if (!wn || !cn) {
-        std::fprintf(stderr, "add_node failed\n");
+      auto nodes
+        = add_pool_nodes(**rt_workers, **rt_client, pool, bench_options());
+      if (!nodes)
         return 1;
-      }
+      auto& wn = nodes->workers;
+      auto& cn = nodes->client;
       for (size_t i = 0; i < workers; ++i)
-        (*wn)->add_worker(std::make_shared<doubler>());
+        wn->add_worker(std::make_shared<doubler>());
       // 1. Completed jobs/s with a result, 50 waiting dispatchers.
       std::atomic<size_t> next{0}, bad{0};
       auto t0 = clock_type::now();
@@ -162,7 +161,7 @@ int main(int argc, char** argv) {
       for (size_t t = 0; t < concurrency; ++t)
         ts.emplace_back([&] {
           for (auto i = next++; i < n; i = next++)
-            if (!(*cn)->dispatch_and_wait("c" + std::to_string(i),
+            if (!cn->dispatch_and_wait("c" + std::to_string(i),
                                           std::to_string(i), 10s))
               ++bad;
         });
@@ -175,7 +174,7 @@ int main(int argc, char** argv) {
       std::vector<double> lat;
       for (size_t i = 0; i < lat_n; ++i) {
         auto t1 = clock_type::now();
-        if (!(*cn)->dispatch_and_wait("l" + std::to_string(i), "1", 10s))
+        if (!cn->dispatch_and_wait("l" + std::to_string(i), "1", 10s))
           ++failed;
         lat.push_back(us_since(t1));
       }
@@ -184,22 +183,20 @@ int main(int argc, char** argv) {
       auto raw = raw_round_trips(tgt.port, lat_n);
       raw50.push_back(quantile(raw, 0.5));
       raw99.push_back(quantile(raw, 0.99));
-      (*wn)->shutdown();
+      wn->shutdown();
       // 3. The same under a rate limit far above the throughput: what
       // logging every start slot costs.
       auto ro = bench_options();
       ro.rate_limit = 1000000000;
       ro.rate_period = 1s;
       auto rpool = "rated-" + std::to_string(run);
-      auto rwn = pool_node::add_node(**rt_workers, rpool, ro);
-      ro.client_only = true;
-      auto rcn = pool_node::add_node(**rt_client, rpool, ro);
-      if (!rwn || !rcn) {
-        std::fprintf(stderr, "add_node failed\n");
+      auto rated = add_pool_nodes(**rt_workers, **rt_client, rpool, ro);
+      if (!rated)
         return 1;
-      }
+      auto& rwn = rated->workers;
+      auto& rcn = rated->client;
       for (size_t i = 0; i < workers; ++i)
-        (*rwn)->add_worker(std::make_shared<doubler>());
+        rwn->add_worker(std::make_shared<doubler>());
       next = 0;
       bad = 0;
       auto t2 = clock_type::now();
@@ -207,7 +204,7 @@ int main(int argc, char** argv) {
       for (size_t t = 0; t < concurrency; ++t)
         ts.emplace_back([&] {
           for (auto i = next++; i < n; i = next++)
-            if (!(*rcn)->dispatch_and_wait("r" + std::to_string(i),
+            if (!rcn->dispatch_and_wait("r" + std::to_string(i),
                                            std::to_string(i), 10s))
               ++bad;
         });
@@ -215,7 +212,7 @@ int main(int argc, char** argv) {
         t.join();
       rated_tput.push_back(static_cast<double>(n) / (us_since(t2) / 1e6));
       failed += bad;
-      (*rwn)->shutdown();
+      rwn->shutdown();
     }
   }
   if (failed > 0)

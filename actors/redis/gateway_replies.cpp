@@ -80,6 +80,16 @@ caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
         in_flight.pop_front();
       };
       switch (req.kind) {
+        case request::type::eval:
+          if (reply.is_error()
+              && reply.str.compare(0, 8, "NOSCRIPT") == 0) {
+            // The script cache was flushed: the gateway re-sends it.
+            ++script_reloads;
+            retries.push_back(std::make_shared<request>(std::move(req)));
+            in_flight.pop_front();
+            break;
+          }
+          [[fallthrough]]; // otherwise a reply like any other
         case request::type::single:
           if (reply.is_error())
             finish(redis_err(std::move(reply.str)));
@@ -130,22 +140,6 @@ caf::error gateway_state::on_replies(std::vector<resp::value>& xs) {
           in_flight.pop_front();
           break;
         }
-        case request::type::eval:
-          if (reply.is_error()
-              && reply.str.compare(0, 8, "NOSCRIPT") == 0) {
-            // The script cache was flushed: the gateway re-sends it.
-            ++script_reloads;
-            retries.push_back(std::make_shared<request>(std::move(req)));
-            in_flight.pop_front();
-            break;
-          }
-          if (reply.is_error())
-            finish(redis_err(std::move(reply.str)));
-          else if (req.waits)
-            hold(&reply);
-          else
-            finish_value(std::move(reply));
-          break;
       }
     }
     // Send what was held back while these requests were in flight (see
