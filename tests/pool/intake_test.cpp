@@ -31,6 +31,16 @@ size_t intake_clients(client& c) {
   return n;
 }
 
+/// `BLMPOP` calls Redis has run (`INFO commandstats`).
+size_t intake_blmpop_calls(client& c) {
+  auto r = c("INFO", "commandstats");
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  auto at = r->str.find("cmdstat_blmpop:calls=");
+  if (at == std::string::npos)
+    return 0;
+  return std::stoul(r->str.substr(at + 21));
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(pool_intake, pool_fixture)
@@ -121,6 +131,45 @@ BOOST_AUTO_TEST_CASE(workers_added_and_removed_while_the_intake_blocks) {
   while (!settled() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(10ms);
   BOOST_TEST(settled(), log->snapshot().size() << " jobs running");
+  BOOST_TEST(log->overlaps.empty(), joined(log->overlaps));
+}
+
+BOOST_AUTO_TEST_CASE(a_burst_of_workers_added_while_the_intake_blocks) {
+  // 1,000 workers added one after the other while the intake blocks (10 s):
+  // their wants share re-arms (at most one `BLMPOP` per add, paced by the
+  // key count), the node's membership refreshes are throttled by their
+  // cost, and jobs for the new workers start at once, not after the block
+  // duration.
+  auto o = fast_options();
+  o.worker_ttl = 10s; // keep-alives of 1,000 workers stay rare
+  o.job_sink_block_duration = 10s;
+  o.ack_grace_period = 5s;
+  auto n = node(o);
+  worker(*n);
+  BOOST_REQUIRE(!n->dispatch("warm", "p"));
+  auto calls0 = intake_blmpop_calls(redis());
+  constexpr size_t burst = 1000;
+  for (size_t i = 0; i < burst; ++i)
+    worker(*n);
+  auto calls = intake_blmpop_calls(redis()) - calls0;
+  BOOST_TEST(calls <= burst, calls << " BLMPOP calls for " << burst
+                                   << " added workers");
+  std::set<std::string> owners;
+  for (int i = 0; i < 50; ++i) {
+    auto key = "burst-" + std::to_string(i);
+    auto t0 = std::chrono::steady_clock::now();
+    auto err = n->dispatch(key, "p");
+    auto took = std::chrono::steady_clock::now() - t0;
+    BOOST_REQUIRE_MESSAGE(!err, render(err));
+    BOOST_TEST((took < 2s), key << " took "
+                                << std::chrono::duration_cast<
+                                     std::chrono::milliseconds>(took)
+                                     .count()
+                                << " ms");
+    owners.insert(log->owner(key));
+  }
+  // 50 keys over 1,001 workers: almost all on distinct (mostly new) ones.
+  BOOST_TEST(owners.size() > 40u, owners.size() << " owners");
   BOOST_TEST(log->overlaps.empty(), joined(log->overlaps));
 }
 
