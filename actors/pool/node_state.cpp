@@ -192,10 +192,12 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
     return r.error();
   if (script_status(*r) != "ok")
     return dispatch_refusal(script_status(*r), "");
-  if (!intake) // with the first worker: nodes without any need none
+  if (!intake) { // with the first worker: nodes without any need none
     intake = spawn_pool_intake(rt, core);
+    confirmer = spawn_pool_confirmer(rt, core);
+  }
   auto detached = core->opts.detached_workers || handler->blocks();
-  auto hdl = spawn_pool_worker(rt, core, intake, id, created,
+  auto hdl = spawn_pool_worker(rt, core, intake, confirmer, id, created,
                                std::move(handler), detached);
   workers.emplace(id, local_worker{hdl, created});
   refresh_soon();

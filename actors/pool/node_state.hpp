@@ -17,6 +17,7 @@
 #include "pulse/actors/pool/core.hpp"
 #include "pulse/actors/pool/dispatcher.hpp"
 #include "pulse/actors/pool/handler.hpp"
+#include "pulse/actors/pool/confirmer.hpp"
 #include "pulse/actors/pool/intake.hpp"
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/services.hpp"
@@ -69,6 +70,9 @@ struct node_state {
   /// The node's intake: one `BLMPOP` connection for every local worker's
   /// queue (spawned with the first worker; exited with the node).
   pool_intake_ptr intake;
+  /// The node's confirmer (group commit of its workers' `confirm` calls;
+  /// spawned with the first worker, exited with the node).
+  pool_confirmer_actor confirmer;
   /// The node's dispatcher.
   dispatcher_ptr disp;
   /// Dispatch requests of actors waiting for their completion.

@@ -23,6 +23,20 @@ void worker_state::eval(const script& s, std::vector<std::string> args,
     return;
   }
   auto keep = weak.lock();
+  if (confirmer && &s == &ps::confirm()) {
+    self->request(confirmer, caf::infinite, pcf_confirm_atom::value,
+                  std::move(args))
+      .await(
+        [keep, k](resp::value& v) {
+          std::lock_guard<std::mutex> guard{keep->mtx};
+          k(std::move(v));
+        },
+        [keep, k](caf::error& err) {
+          std::lock_guard<std::mutex> guard{keep->mtx};
+          k(std::move(err));
+        });
+    return;
+  }
   self
     ->request(gateway, caf::infinite, eval_atom::value, s,
               std::vector<std::string>{core->prefix}, std::move(args))
