@@ -40,8 +40,12 @@ std::string intake_seconds(caf::timespan d) {
 /// call (it registers and unregisters the client on every key; about
 /// 1-2 µs per key, 10-20 ms for 10,000 keys), so with many queues waking
 /// at once per want would keep Redis re-arming calls; paced, at most about
-/// half of Redis's time goes to them. 8 µs for 4 queues, 2 ms for 1,000.
+/// half of Redis's time goes to them: 2 ms for 1,000 queues, 20 ms for
+/// 10,000; under `wake_pace_min` (100 queues) at once.
 constexpr auto wake_pace_per_key = std::chrono::microseconds{2};
+
+/// A paced wake-up due sooner than this goes out at once.
+constexpr auto wake_pace_min = std::chrono::microseconds{200};
 
 /// A node's intake (see `pool_intake`). Every member below `mtx` is
 /// guarded by it; sinks and actors are called with it released.
@@ -310,7 +314,9 @@ private:
                               make_command("PEXPIRE", wake_key_, "60000")};
     auto age = std::chrono::steady_clock::now() - call_started_;
     auto pace = wake_pace_per_key * static_cast<int64_t>(call_keys_);
-    if (age >= pace)
+    // A delayed send takes the clock's thread (tens of µs): short waits
+    // are not worth it (a few queues wake at once, as before).
+    if (age + wake_pace_min >= pace)
       caf::anon_send(rt_.gateway(), batch_atom::value, std::move(cmds));
     else
       caf::delayed_anon_send(rt_.gateway(),

@@ -13,6 +13,15 @@ namespace pulse::worker_detail {
 
 namespace ps = pool_scripts;
 
+namespace {
+
+/// Confirms go straight to the gateway while fewer than this many of the
+/// node's are unanswered (a few workers: no extra hop, as before the
+/// confirmer), through the node's confirmer beyond (many workers).
+constexpr int confirm_direct_max = 4;
+
+} // namespace
+
 void worker_state::eval(const script& s, std::vector<std::string> args,
                         reply_fn k) {
   if (on_reader) {
@@ -23,7 +32,8 @@ void worker_state::eval(const script& s, std::vector<std::string> args,
     return;
   }
   auto keep = weak.lock();
-  if (confirmer && &s == &ps::confirm()) {
+  auto is_confirm = &s == &ps::confirm();
+  if (is_confirm && confirmer && core->direct_confirms.load() >= confirm_direct_max) {
     self->request(confirmer, caf::infinite, pcf_confirm_atom::value,
                   std::move(args))
       .await(
@@ -37,15 +47,24 @@ void worker_state::eval(const script& s, std::vector<std::string> args,
         });
     return;
   }
+  // A confirm alone goes straight to the gateway (counted until its
+  // handlers are gone, answered or not).
+  std::shared_ptr<void> direct;
+  if (is_confirm) {
+    core->direct_confirms.fetch_add(1);
+    direct = std::shared_ptr<void>(nullptr, [c = core](void*) {
+      c->direct_confirms.fetch_sub(1);
+    });
+  }
   self
     ->request(gateway, caf::infinite, eval_atom::value, s,
               std::vector<std::string>{core->prefix}, std::move(args))
     .await(
-      [keep, k](resp::value& v) {
+      [keep, k, direct](resp::value& v) {
         std::lock_guard<std::mutex> guard{keep->mtx};
         k(std::move(v));
       },
-      [keep, k](caf::error& err) {
+      [keep, k, direct](caf::error& err) {
         std::lock_guard<std::mutex> guard{keep->mtx};
         k(std::move(err));
       });
