@@ -128,8 +128,9 @@ public:
   std::atomic<bool> closing{false};
 
   /// Workers' `confirm` calls sent straight to the gateway and not yet
-  /// answered: while one is, the others go through the node's confirmer
-  /// (`pool_confirmer`), so a lone confirm takes no extra hop.
+  /// answered: while 4 are, the others go through the node's confirmer
+  /// (`pool_confirmer`; see `confirm_direct_max`), so a node with few
+  /// workers takes no extra hop.
   std::atomic<int> direct_confirms{0};
 
   /// Dispatches waiting for their job's outcome; `deliver` passes them the
