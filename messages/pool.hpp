@@ -382,6 +382,10 @@ using pw_lost_atom = caf::atom_constant<caf::atom("pw_lost")>;
 /// (retry after a failure, or its gateway is not connected).
 using pi_arm_atom = caf::atom_constant<caf::atom("pi_arm")>;
 
+/// `(pcf_confirm_atom, arguments of `confirm`)`: a worker's `confirm`,
+/// sent with the other workers' of its node in one call (`pool_confirmer`).
+using pcf_confirm_atom = caf::atom_constant<caf::atom("pcf_conf")>;
+
 /// `(cleanup_atom)`: a node cleaner runs a cleanup pass now (also runs
 /// periodically).
 using cleanup_atom = caf::atom_constant<caf::atom("pl_clean")>;
@@ -443,6 +447,12 @@ using pool_intake_client_actor = caf::typed_actor<
 /// A node's intake actor (`actors/pool/intake.hpp`): its retry timer; the
 /// workers call the intake itself (`pool_intake`).
 using pool_intake_actor = caf::typed_actor<caf::reacts_to<pi_arm_atom>>;
+
+/// A node's confirmer (`actors/pool/confirmer.hpp`): answers with the
+/// reply of `confirm` for the given arguments.
+using pool_confirmer_actor = caf::typed_actor<
+  caf::replies_to<pcf_confirm_atom, std::vector<std::string>>::with<
+    resp::value>>;
 
 /// A node's cleaner (`actors/pool/cleaner.hpp`).
 using pool_cleaner_actor = caf::typed_actor<caf::reacts_to<cleanup_atom>>;

@@ -127,6 +127,12 @@ public:
   /// Whether the node is closing or closed (dispatch fails).
   std::atomic<bool> closing{false};
 
+  /// Workers' `confirm` calls sent straight to the gateway and not yet
+  /// answered: while 4 are, the others go through the node's confirmer
+  /// (`pool_confirmer`; see `confirm_direct_max`), so a node with few
+  /// workers takes no extra hop.
+  std::atomic<int> direct_confirms{0};
+
   /// Dispatches waiting for their job's outcome; `deliver` passes them the
   /// completion records.
   result_registry results;

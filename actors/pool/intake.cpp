@@ -1,6 +1,7 @@
 #include "pulse/actors/pool/intake.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -33,6 +34,18 @@ std::string intake_seconds(caf::timespan d) {
                 std::chrono::duration<double>(d).count());
   return buf;
 }
+
+/// How long a `BLMPOP` must have blocked, per key it covers, before a want
+/// may wake it (`intake_core::wake_locked`): Redis spends O(keys) on each
+/// call (it registers and unregisters the client on every key; about
+/// 1-2 µs per key, 10-20 ms for 10,000 keys), so with many queues waking
+/// at once per want would keep Redis re-arming calls; paced, at most about
+/// half of Redis's time goes to them: 2 ms for 1,000 queues, 20 ms for
+/// 10,000; under `wake_pace_min` (100 queues) at once.
+constexpr auto wake_pace_per_key = std::chrono::microseconds{2};
+
+/// A paced wake-up due sooner than this goes out at once.
+constexpr auto wake_pace_min = std::chrono::microseconds{200};
 
 /// A node's intake (see `pool_intake`). Every member below `mtx` is
 /// guarded by it; sinks and actors are called with it released.
@@ -191,6 +204,7 @@ private:
       cmd.args.push_back("COUNT");
       cmd.args.push_back(std::to_string(core_->opts.max_batch));
       cmd.timeout = block + command_timeout_;
+      call_keys_ = keys.size() + 1;
       if (direct_ && direct_->call_async(cmd, on_direct))
         return started(call::block);
       if (self) {
@@ -208,6 +222,7 @@ private:
   void started(call c) {
     in_flight_ = c;
     woken_ = false;
+    call_started_ = std::chrono::steady_clock::now();
     for (auto& k : wanting_)
       asked_.insert(k);
     wanting_.clear();
@@ -287,14 +302,27 @@ private:
 
   /// Ends a blocked `BLMPOP` (once per call) so the next call covers the
   /// changed set of queues. Redis: `LPUSH wake 1`, `PEXPIRE wake 60000`.
+  /// Paced: not before the call is `wake_pace_per_key` times its key count
+  /// old (a delayed send to the gateway), so the wants of that time share
+  /// one re-arm. A token left after the call ended anyway only makes the
+  /// next call return at once (one extra call).
   void wake_locked() {
     if (in_flight_ != call::block || woken_)
       return;
     woken_ = true;
-    caf::anon_send(rt_.gateway(), batch_atom::value,
-                   std::vector<command>{make_command("LPUSH", wake_key_, "1"),
-                                        make_command("PEXPIRE", wake_key_,
-                                                     "60000")});
+    std::vector<command> cmds{make_command("LPUSH", wake_key_, "1"),
+                              make_command("PEXPIRE", wake_key_, "60000")};
+    auto age = std::chrono::steady_clock::now() - call_started_;
+    auto pace = wake_pace_per_key * static_cast<int64_t>(call_keys_);
+    // A delayed send takes the clock's thread (tens of µs): short waits
+    // are not worth it (a few queues wake at once, as before).
+    if (age + wake_pace_min >= pace)
+      caf::anon_send(rt_.gateway(), batch_atom::value, std::move(cmds));
+    else
+      caf::delayed_anon_send(rt_.gateway(),
+                             std::chrono::duration_cast<caf::timespan>(pace
+                                                                       - age),
+                             batch_atom::value, std::move(cmds));
   }
 
   /// The runtime's services (the shared gateway for wake-ups).
@@ -323,6 +351,10 @@ private:
   call in_flight_ = call::none;
   /// Whether the call in flight was woken already.
   bool woken_ = false;
+  /// When the call in flight was sent.
+  std::chrono::steady_clock::time_point call_started_;
+  /// How many keys the last `BLMPOP` covered (its wake key included).
+  size_t call_keys_ = 0;
   /// Whether the next call drains (the last one returned entries).
   bool drain_next_ = false;
   /// Whether the retry timer (or a `pi_arm_atom`) is pending.

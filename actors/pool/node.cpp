@@ -41,6 +41,8 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
       caf::anon_send_exit(st->cleaner, caf::exit_reason::user_shutdown);
     if (st->intake)
       caf::anon_send_exit(st->intake->actor(), caf::exit_reason::user_shutdown);
+    if (st->confirmer)
+      caf::anon_send_exit(st->confirmer, caf::exit_reason::user_shutdown);
     for (auto& kv : st->workers)
       caf::anon_send_exit(kv.second.hdl, caf::exit_reason::user_shutdown);
   });

@@ -1,5 +1,7 @@
 #include "pulse/actors/pool/node_state.hpp"
 
+#include <algorithm>
+
 #include <caf/send.hpp>
 
 #include "pulse/actors/pool/intake.hpp"
@@ -16,6 +18,12 @@ namespace ps = pool_scripts;
 void node_state::refresh() {
   last_refresh = steady_clock::now();
   refresh_pending = false;
+  struct cost_guard {
+    node_state& st;
+    ~cost_guard() {
+      st.refresh_cost = steady_clock::now() - st.last_refresh;
+    }
+  } cost{*this};
   if (auto err = reload_members(cli, *core)) {
     log::warn("pool node cannot read membership pool={} error=\"{}\"",
               core->pool, render(err));
@@ -35,7 +43,10 @@ void node_state::refresh_soon() {
   if (refresh_pending)
     return;
   auto now = steady_clock::now();
-  auto next = last_refresh + refresh_throttle;
+  auto next = last_refresh
+              + std::max<steady_clock::duration>(refresh_throttle,
+                                                 refresh_cost_factor
+                                                   * refresh_cost);
   if (now >= next) {
     refresh();
     return;
@@ -181,10 +192,12 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
     return r.error();
   if (script_status(*r) != "ok")
     return dispatch_refusal(script_status(*r), "");
-  if (!intake) // with the first worker: nodes without any need none
+  if (!intake) { // with the first worker: nodes without any need none
     intake = spawn_pool_intake(rt, core);
+    confirmer = spawn_pool_confirmer(rt, core);
+  }
   auto detached = core->opts.detached_workers || handler->blocks();
-  auto hdl = spawn_pool_worker(rt, core, intake, id, created,
+  auto hdl = spawn_pool_worker(rt, core, intake, confirmer, id, created,
                                std::move(handler), detached);
   workers.emplace(id, local_worker{hdl, created});
   refresh_soon();

@@ -17,6 +17,7 @@
 #include "pulse/actors/pool/core.hpp"
 #include "pulse/actors/pool/dispatcher.hpp"
 #include "pulse/actors/pool/handler.hpp"
+#include "pulse/actors/pool/confirmer.hpp"
 #include "pulse/actors/pool/intake.hpp"
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/services.hpp"
@@ -27,8 +28,15 @@ namespace pulse::node_detail {
 using std::chrono::steady_clock;
 
 /// At most one membership refresh per this period while workers are added
-/// in a burst (`node_state::refresh_soon`).
+/// in a burst (`node_state::refresh_soon`), or per `refresh_cost_factor`
+/// times what the last refresh cost if that is longer.
 constexpr auto refresh_throttle = std::chrono::milliseconds{20};
+
+/// A refresh reloads every member and tells every local worker to
+/// rebalance (O(workers)): with 10,000 workers one costs tens of ms, so a
+/// burst of adds waits this many times the last refresh's cost between
+/// refreshes (Redis and the scheduler stay mostly free for the adds).
+constexpr int refresh_cost_factor = 4;
 
 /// One of this node's workers.
 struct local_worker {
@@ -62,6 +70,9 @@ struct node_state {
   /// The node's intake: one `BLMPOP` connection for every local worker's
   /// queue (spawned with the first worker; exited with the node).
   pool_intake_ptr intake;
+  /// The node's confirmer (group commit of its workers' `confirm` calls;
+  /// spawned with the first worker, exited with the node).
+  pool_confirmer_actor confirmer;
   /// The node's dispatcher.
   dispatcher_ptr disp;
   /// Dispatch requests of actors waiting for their completion.
@@ -88,6 +99,8 @@ struct node_state {
   steady_clock::time_point shutdown_deadline;
   /// When `refresh` last ran.
   steady_clock::time_point last_refresh;
+  /// What the last `refresh` took (reload and the rebalance messages).
+  steady_clock::duration refresh_cost{};
   /// Whether `refresh_soon` scheduled a refresh (`pn_refresh_atom`).
   bool refresh_pending = false;
   /// Generation of the armed delayed-job timer (older timers are ignored).
@@ -108,7 +121,8 @@ struct node_state {
 
   /// `refresh` for `add_worker` and membership notices (`m<rev>` on the
   /// pool's control channel): at once unless one ran within
-  /// `refresh_throttle`, else once when that has passed
+  /// `refresh_throttle` (or `refresh_cost_factor` times the last one's
+  /// cost, if longer), else once when that has passed
   /// (`pn_refresh_atom`), so a burst of adds costs one membership reload
   /// and one rebalance round per period instead of one per add (which made
   /// adding N workers O(N²)).

@@ -72,6 +72,10 @@ const script& dispatch_many();
 /// gets a success (the job was accepted) and no completion yet. Started jobs the worker no longer
 /// owns (stopped or moved meanwhile) are returned: it stops them.
 const script& confirm();
+/// (n1, <n1 arguments of `confirm`>, n2, ...) -> [reply of `confirm` per
+/// group]: `confirm` for the starts of several workers in one call (a
+/// node's `pool_confirmer`); each group is fenced as `confirm` alone.
+const script& confirm_many();
 /// (worker, running key1, epoch1, ...) -> [ok, requeued, stale key, epoch,
 /// ...] | [lost]. Rebuilds a worker's queue after its poll connection
 /// failed (a `BLMPOP` reply may have been lost with it): deletes the queue

@@ -1,6 +1,8 @@
 #include "pulse/actors/pool/scripts.hpp"
 #include "pulse/actors/pool/scripts_prologue.hpp"
 
+#include <string>
+
 namespace pulse::pool_scripts {
 
 using detail::make;
@@ -117,8 +119,10 @@ return out
   return s;
 }
 
-const script& confirm() {
-  static const script s = make(R"lua(
+namespace {
+
+/// The body of `confirm` (one worker's starts, from `ARGV`).
+constexpr const char* confirm_body = R"lua(
 local w, keep, pol = ARGV[1], tonumber(ARGV[2]), policy(ARGV[3])
 local n = (#ARGV - 3) / 6
 local keys = {}
@@ -182,7 +186,29 @@ if #finished > 0 then redis.call('HDEL', TRIES, unpack(finished)) end
 if started + failed_pending > 0 then redis.call('DECRBY', QUEUED, started + failed_pending) end
 for node, msg in pairs(results) do redis.call('PUBLISH', pfx..'node:'..node, msg) end
 return fenced
-)lua");
+)lua";
+
+} // namespace
+
+const script& confirm() {
+  static const script s = make(confirm_body);
+  return s;
+}
+
+const script& confirm_many() {
+  // `confirm` run once per group, each with the group as its ARGV.
+  static const script s = make((std::string{R"lua(
+local function confirm_one(ARGV)
+)lua"} + confirm_body + R"lua(
+end
+local out, i = {}, 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  out[#out + 1] = confirm_one({unpack(ARGV, i + 1, i + n)})
+  i = i + n + 1
+end
+return out
+)lua").c_str());
   return s;
 }
 

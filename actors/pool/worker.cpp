@@ -19,11 +19,13 @@ using namespace worker_detail;
 
 pool_worker_impl_actor::behavior_type
 worker_impl(pool_worker_impl_actor::pointer self, services* rt,
-            pool_core_ptr core, pool_intake_ptr intake, std::string id,
+            pool_core_ptr core, pool_intake_ptr intake,
+            pool_confirmer_actor confirmer, std::string id,
             int64_t created_ns, job_handler_ptr handler) {
   auto st = std::make_shared<worker_state>(self, *rt, std::move(core),
                                            std::move(intake), std::move(id),
                                            created_ns, std::move(handler));
+  st->confirmer = std::move(confirmer);
   st->weak = st;
   st->me = pool_worker_impl_actor{self};
   st->intake->enroll(st->queue_key, pool_intake_client_actor{st->me},
@@ -178,16 +180,17 @@ worker_impl(pool_worker_impl_actor::pointer self, services* rt,
 } // namespace
 
 pool_worker_actor spawn_pool_worker(services& rt, pool_core_ptr core,
-                                    pool_intake_ptr intake, std::string id,
-                                    int64_t created_ns,
+                                    pool_intake_ptr intake,
+                                    pool_confirmer_actor confirmer,
+                                    std::string id, int64_t created_ns,
                                     job_handler_ptr handler, bool detached) {
   if (detached)
     return pool_worker_actor{rt.system().spawn<caf::detached>(
-      worker_impl, &rt, std::move(core), std::move(intake), std::move(id),
-      created_ns, std::move(handler))};
+      worker_impl, &rt, std::move(core), std::move(intake),
+      std::move(confirmer), std::move(id), created_ns, std::move(handler))};
   return pool_worker_actor{rt.system().spawn(
-    worker_impl, &rt, std::move(core), std::move(intake), std::move(id),
-    created_ns, std::move(handler))};
+    worker_impl, &rt, std::move(core), std::move(intake),
+    std::move(confirmer), std::move(id), created_ns, std::move(handler))};
 }
 
 } // namespace pulse

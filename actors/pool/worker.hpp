@@ -48,9 +48,12 @@ class services;
 ///
 /// Redis errors are logged and retried with back-off; nothing is dropped:
 /// a job it cannot start stays owned by it and is recovered by a cleaner
-/// once its lease ends.
+/// once its lease ends. Its `confirm` calls go through the node's
+/// `confirmer` (one call for the confirms of many workers).
 pool_worker_actor spawn_pool_worker(services& rt, pool_core_ptr core,
-                                    pool_intake_ptr intake, std::string id,
+                                    pool_intake_ptr intake,
+                                    pool_confirmer_actor confirmer,
+                                    std::string id,
                                     int64_t created_ns,
                                     job_handler_ptr handler, bool detached);
 

@@ -16,20 +16,26 @@ namespace ps = pool_scripts;
 namespace {
 
 /// Awaits the reply to request `h` and passes it (or the error) to `k`
-/// with the worker's mutex held (`keep` keeps the state alive meanwhile).
+/// with the worker's mutex held (`keep` keeps the state alive meanwhile,
+/// `hold` is released once the handlers are gone, answered or not).
 template <class Handle>
 void await_locked(Handle&& h, std::shared_ptr<worker_state> keep,
-                  reply_fn k) {
+                  reply_fn k, std::shared_ptr<void> hold = nullptr) {
   h.await(
-    [keep, k](resp::value& v) {
+    [keep, k, hold](resp::value& v) {
       std::lock_guard<std::mutex> guard{keep->mtx};
       k(std::move(v));
     },
-    [keep, k](caf::error& err) {
+    [keep, k, hold](caf::error& err) {
       std::lock_guard<std::mutex> guard{keep->mtx};
       k(std::move(err));
     });
 }
+
+/// Confirms go straight to the gateway while fewer than this many of the
+/// node's are unanswered (a few workers: no extra hop, as before the
+/// confirmer), through the node's confirmer beyond (many workers).
+constexpr int confirm_direct_max = 4;
 
 } // namespace
 
@@ -42,10 +48,27 @@ void worker_state::eval(const script& s, std::vector<std::string> args,
       caf::anon_send(me, pw_call_atom::value);
     return;
   }
+  auto is_confirm = &s == &ps::confirm();
+  if (is_confirm && confirmer
+      && core->direct_confirms.load() >= confirm_direct_max) {
+    await_locked(self->request(confirmer, caf::infinite,
+                               pcf_confirm_atom::value, std::move(args)),
+                 weak.lock(), std::move(k));
+    return;
+  }
+  // A confirm alone goes straight to the gateway (counted until its
+  // handlers are gone, answered or not).
+  std::shared_ptr<void> direct;
+  if (is_confirm) {
+    core->direct_confirms.fetch_add(1);
+    direct = std::shared_ptr<void>(nullptr, [c = core](void*) {
+      c->direct_confirms.fetch_sub(1);
+    });
+  }
   await_locked(self->request(gateway, caf::infinite, eval_atom::value, s,
                              std::vector<std::string>{core->prefix},
                              std::move(args)),
-               weak.lock(), std::move(k));
+               weak.lock(), std::move(k), std::move(direct));
 }
 
 void worker_state::send_parked() {

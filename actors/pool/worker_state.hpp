@@ -84,6 +84,8 @@ struct worker_state : pool_io {
   job_handler_ptr handler;
   /// The node's intake: `BLMPOP` for all the node's queues.
   pool_intake_ptr intake;
+  /// The node's confirmer: `confirm` calls of many workers in one.
+  pool_confirmer_actor confirmer;
   /// This state (the intake's sink holds it weakly).
   std::weak_ptr<worker_state> weak;
   /// The runtime's shared gateway: every Redis call of the worker is a
