@@ -126,7 +126,7 @@ void try_refresh(router_ptr self,
         if ((code == errc::connect_failed || code == errc::disconnected
              || code == errc::timeout)
             && std::find(ms.begin(), ms.end(), addr) == ms.end())
-          drop_node(self, addr, "did not answer a topology refresh");
+          drop_node(self, addr, "did not answer a topology refresh", true);
         try_refresh(self, cands, i + 1, err);
       });
 }
@@ -207,7 +207,8 @@ void refresh_tick(router_ptr self) {
   refresh(self);
 }
 
-void drop_node(router_ptr self, const std::string& addr, const char* why) {
+void drop_node(router_ptr self, const std::string& addr, const char* why,
+               bool per_attempt) {
   auto& st = self->state;
   auto i = st.nodes.find(addr);
   if (i == st.nodes.end())
@@ -217,8 +218,12 @@ void drop_node(router_ptr self, const std::string& addr, const char* why) {
   ++st.dropped;
   if (st.keyless == addr)
     st.keyless.clear();
-  log::info("cluster node connection closed endpoint={} reason=\"{}\"",
-            addr, why);
+  if (per_attempt) // the refresh's own warning covers the outage
+    log::debug("cluster node connection closed endpoint={} reason=\"{}\"",
+               addr, why);
+  else
+    log::info("cluster node connection closed endpoint={} reason=\"{}\"",
+              addr, why);
 }
 
 /// Runs `f` once a slot table exists (at once, or after the first refresh;

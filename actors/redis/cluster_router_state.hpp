@@ -122,8 +122,10 @@ void refresh(router_ptr self);
 void refresh_tick(router_ptr self);
 
 /// Closes the gateway of node `addr` (`errc::closed` for what it still
-/// holds) and forgets it.
-void drop_node(router_ptr self, const std::string& addr, const char* why);
+/// holds) and forgets it; logged at info level, or at debug level when
+/// `per_attempt` (a seed closed after every failed refresh).
+void drop_node(router_ptr self, const std::string& addr, const char* why,
+               bool per_attempt = false);
 
 /// Runs `f` once a slot table exists (at once, or after the first refresh;
 /// with its error when no node answered).
