@@ -157,6 +157,17 @@ struct gateway_stats {
   /// Cluster mode only: `-ASK` redirects followed (`ASKING` plus the
   /// request sent once to the node importing a slot during a migration).
   uint64_t ask_redirects = 0;
+  /// Cluster mode only: node connections (one gateway each) the router
+  /// holds right now: the nodes of the latest slot table it used, plus a
+  /// seed while a refresh asks it.
+  uint64_t cluster_nodes = 0;
+  /// Cluster mode only: node connections the router closed because their
+  /// node left the topology (or a seed or replica did not answer a
+  /// refresh); a closed connection stops reconnecting.
+  uint64_t cluster_nodes_dropped = 0;
+  /// Cluster mode only: slot table refreshes that found no node answering
+  /// (the next one waits a back-off, up to `reconnect_max`).
+  uint64_t cluster_refresh_failures = 0;
   /// Requests waiting for a connection right now.
   uint64_t queued = 0;
   /// Replies Redis still owes right now.
@@ -185,6 +196,9 @@ inline void merge(gateway_stats& into, const gateway_stats& from) {
   into.lost_retries += from.lost_retries;
   into.moved_redirects += from.moved_redirects;
   into.ask_redirects += from.ask_redirects;
+  into.cluster_nodes += from.cluster_nodes;
+  into.cluster_nodes_dropped += from.cluster_nodes_dropped;
+  into.cluster_refresh_failures += from.cluster_refresh_failures;
   into.queued += from.queued;
   into.in_flight += from.in_flight;
   into.latency.merge(from.latency);
@@ -195,7 +209,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gateway_stats& x) {
   return f(caf::meta::type_name("gateway_stats"), x.sent, x.replies, x.errors,
            x.timeouts, x.reconnects, x.script_reloads, x.refused_retries,
-           x.lost_retries, x.moved_redirects, x.ask_redirects, x.queued, x.in_flight, x.connected, x.latency);
+           x.lost_retries, x.moved_redirects, x.ask_redirects, x.cluster_nodes,
+           x.cluster_nodes_dropped, x.cluster_refresh_failures, x.queued, x.in_flight, x.connected, x.latency);
 }
 
 // -- actor interface ----------------------------------------------------------

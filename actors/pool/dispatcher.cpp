@@ -58,13 +58,18 @@ void dispatcher::dispatch_for_result(std::string key, std::string payload,
   core_->results.add(did, std::move(fn),
                      std::chrono::steady_clock::now() + timeout);
   auto core = core_;
+  // Kept a second past the wait's deadline, should the completion record
+  // miss the node's pub/sub connection (`node_state::recover_outcomes`).
+  auto keep = std::chrono::duration_cast<std::chrono::milliseconds>(timeout)
+                .count()
+              + 1000;
   enqueue(std::move(key), std::move(payload), did,
           [core, did](caf::error err) {
             // Started: the outcome comes later. Not started: that is it.
             if (err)
               core->results.complete(did, std::move(err));
           },
-          m, dispatch_opts_arg(opts));
+          m, dispatch_opts_arg(opts), keep);
 }
 
 void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
@@ -80,7 +85,8 @@ void dispatcher::dispatch(std::string key, std::string payload, done_fn done,
 }
 
 void dispatcher::enqueue(std::string key, std::string payload, uint64_t did,
-                         done_fn done, mode m, std::string opts) {
+                         done_fn done, mode m, std::string opts,
+                         int64_t keep_ms) {
   // The completion also counts the dispatch's latency (`pool_stats`).
   done = [core = core_, t0 = std::chrono::steady_clock::now(),
           f = std::move(done)](caf::error err) {
@@ -93,7 +99,7 @@ void dispatcher::enqueue(std::string key, std::string payload, uint64_t did,
                       + core_->opts.dispatch_timeout());
   std::unique_lock<std::mutex> guard{mtx_};
   queue_.push_back(
-    item{std::move(key), std::move(payload), did, std::move(opts)});
+    item{std::move(key), std::move(payload), did, std::move(opts), keep_ms});
   if (m == mode::queue || flushing_ > 0 || leading_ || stopping_) {
     // A flusher takes it (up to two batches in flight).
     if (flushing_ < max_flushing)
@@ -163,7 +169,10 @@ dispatcher::batch_args(const std::vector<item>& batch,
   for (auto& x : batch) {
     args.push_back(x.key);
     args.push_back(x.payload);
-    args.push_back(std::to_string(x.did));
+    if (x.keep_ms > 0)
+      args.push_back(std::to_string(x.did) + '.' + std::to_string(x.keep_ms));
+    else
+      args.push_back(std::to_string(x.did));
     args.push_back(m.target(x.key));
     args.push_back(x.opts);
   }

@@ -84,11 +84,15 @@ private:
     uint64_t did = 0;
     /// `dispatch_opts_arg` of the dispatch's options.
     std::string opts;
+    /// A dispatch waiting for its job's outcome: how long (ms) Redis keeps
+    /// the outcome when its completion record reaches no subscriber (sent
+    /// as the dispatch ID `<did>.<keep_ms>`); 0: it waits for the start.
+    int64_t keep_ms = 0;
   };
 
   /// Registers `done` under `did` and queues or sends the item.
   void enqueue(std::string key, std::string payload, uint64_t did,
-               done_fn done, mode m, std::string opts);
+               done_fn done, mode m, std::string opts, int64_t keep_ms = 0);
   std::vector<item> take();
   void fail_expired(client& c, std::vector<pool_core::expired_dispatch>& xs);
   bool send_async(std::shared_ptr<std::vector<item>> batch);

@@ -274,6 +274,7 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
     },
     [st](resub_atom, const std::string&) {
       st->refresh();
+      st->recover_outcomes();
       st->recheck_dispatches();
       st->promote_due();
     },

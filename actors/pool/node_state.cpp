@@ -90,6 +90,7 @@ void node_state::recheck_dispatches() {
     if (fields.size() != 4)
       continue;
     auto did = rec.str.substr(pos);
+    did = did.substr(0, did.find('.')); // `<id>.<keep_ms>`: waits for more
     if (fields[2] == "r" && fields[3] == core->node
         && did == std::to_string(waiting[i].first)
         && core->complete(waiting[i].first, caf::none))
@@ -99,6 +100,48 @@ void node_state::recheck_dispatches() {
     log::info("pool node completed dispatches whose start result was "
               "published while re-subscribing pool={} node={} count={}",
               core->pool, core->node, started);
+}
+
+void node_state::recover_outcomes() {
+  auto ids = core->results.ids();
+  if (ids.empty())
+    return;
+  auto key = [this](uint64_t id) {
+    return core->prefix + "out:" + core->node + ":" + std::to_string(id);
+  };
+  command mget;
+  mget.args.reserve(1 + ids.size());
+  mget.args.emplace_back("MGET");
+  for (auto id : ids)
+    mget.args.emplace_back(key(id));
+  auto r = cli.call(std::move(mget));
+  if (!r || !r->is_array() || r->elements.size() != ids.size()) {
+    log::warn("pool node cannot look up kept job outcomes pool={} node={} "
+              "error=\"{}\"",
+              core->pool, core->node, r ? r->render() : render(r.error()));
+    return;
+  }
+  command del;
+  del.args.emplace_back("DEL");
+  size_t recovered = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto& rec = r->elements[i];
+    if (!rec.is_string())
+      continue;
+    del.args.push_back(key(ids[i]));
+    core->complete(ids[i], caf::none); // its start, if still waiting
+    if (core->results.complete_kept(ids[i], rec.str))
+      ++recovered;
+  }
+  if (del.args.size() == 1)
+    return;
+  if (auto d = cli.call(std::move(del)); !d)
+    log::warn("pool node cannot delete kept job outcomes pool={} node={} "
+              "error=\"{}\" (they expire)",
+              core->pool, core->node, render(d.error()));
+  log::info("pool node completed dispatches from outcomes kept while "
+            "re-subscribing pool={} node={} count={}",
+            core->pool, core->node, recovered);
 }
 
 void node_state::keepalive() {

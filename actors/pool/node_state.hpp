@@ -135,6 +135,14 @@ struct node_state {
   /// The others keep waiting (a result published from now on arrives).
   void recheck_dispatches();
 
+  /// After re-subscribing: completes the dispatches still waiting for their
+  /// job's outcome whose completion record was published while nobody
+  /// listened, from the outcomes the completion scripts kept for them
+  /// (`out:<node>:<id>`, see `pool_scripts::complete`). One `MGET`, then
+  /// one `DEL` of those found. A start waiter of a recovered dispatch
+  /// completes too. The others keep waiting.
+  void recover_outcomes();
+
   // -- keep-alive and fencing -------------------------------------------------
 
   /// Renews this node's and its workers' leases (`keepalive` script);

@@ -59,6 +59,23 @@ size_t result_registry::size() const {
   return waiters_.size();
 }
 
+std::vector<uint64_t> result_registry::ids() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<uint64_t> out;
+  out.reserve(waiters_.size());
+  for (auto& kv : waiters_)
+    out.push_back(kv.first);
+  return out;
+}
+
+bool result_registry::complete_kept(uint64_t id, const std::string& rec) {
+  if (rec.empty() || (rec[0] != '0' && rec[0] != '1'))
+    return false;
+  if (rec[0] == '1')
+    return complete(id, rec.substr(1));
+  return complete(id, make_error(errc::handler_failed, rec.substr(1)));
+}
+
 size_t result_registry::deliver_record(const std::string& msg, size_t pos) {
   auto npos = std::string::npos;
   auto sep = msg.find('\x1f', pos);

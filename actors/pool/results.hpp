@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/expected.hpp>
 
@@ -37,6 +38,14 @@ public:
 
   /// Number of waiters.
   size_t size() const;
+
+  /// The dispatch IDs of the waiters right now.
+  std::vector<uint64_t> ids() const;
+
+  /// Completes the waiter of `id` with a kept outcome `<1|0><text>` (as the
+  /// completion scripts store it when their record reached no subscriber);
+  /// false if none or `rec` is empty.
+  bool complete_kept(uint64_t id, const std::string& rec);
 
   /// Parses the completion record at `msg[pos]`
   /// (`c<id>\x1f<1|0><len>\x1f<text>` then `\x1e`) and completes its

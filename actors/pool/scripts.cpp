@@ -122,6 +122,26 @@ local function settle_failure(k, r, err, pol, salt)
   redis.call('HDEL', TRIES, k)
   return 'dead'
 end
+-- A dispatch ID as a job record holds it: `<id>` (the dispatcher waits
+-- for the start) or `<id>.<keep_ms>` (it also waits for the outcome).
+-- `plain(d)` is the `<id>` that the node's records carry.
+local function plain(d) return (string.match(d, '^[^.]*')) end
+-- The completion record of dispatch d: `c<id>\31<ok><len>\31<res>\30`.
+local function done_rec(d, ok, res)
+  return 'c'..plain(d)..'\31'..ok..#res..'\31'..res..'\30'
+end
+-- Publishes msg on node n's channel. When no client of this server got it
+-- (the node's pub/sub connection is down, or in a cluster on another
+-- server), the outcomes in outs ({d, ok..res} pairs) of dispatches that wait
+-- for them (`<id>.<keep_ms>`) are kept as `out:<n>:<id>` for keep_ms: the
+-- node reads them back after it subscribed again.
+local function publish_node(n, msg, outs)
+  if redis.call('PUBLISH', pfx..'node:'..n, msg) > 0 or not outs then return end
+  for _, o in ipairs(outs) do
+    local id, keep = string.match(o[1], '^(%d+)%.(%d+)$')
+    if keep then redis.call('SET', pfx..'out:'..n..':'..id, o[2], 'PX', keep) end
+  end
+end
 -- Admission a node passes: `max_queued|rate_limit|rate_period_ms` (a plain
 -- number: max_queued only, no rate limit).
 local function limits(s)

@@ -54,6 +54,12 @@ const script& members();
 /// `S<epoch>[/<attempt>/<timeout_ms>] <klen> <nlen> <dlen> <key><node><dispatch_id><payload>`.
 /// `opts` (per-dispatch options, `max_attempts|timeout_ms`, either may be
 /// empty for the pool's) is kept in `tries:<key>`'s field, or `""`.
+/// `dispatch_id` is `<id>` for a dispatch that waits for the start, or
+/// `<id>.<keep_ms>` for one that also waits for the outcome: the records
+/// on the node's channel carry `<id>`, and when the completion record's
+/// `PUBLISH` reaches no client the outcome is also kept as
+/// `out:<node>:<id>` (`<1|0><text>`) for `keep_ms` (`confirm`,
+/// `complete`; read back by the node after it re-subscribed).
 const script& dispatch_many();
 /// (worker, retention_ms, policy, key1, epoch1, outcome1, dispatch_id1,
 /// node1, error1, ...) -> [fenced key, epoch, ...]. Run by a worker after
@@ -126,7 +132,8 @@ const script& schedule_job();
 /// `worker` at `epoch` finished: its record and payload are deleted; a
 /// failure is retried or buried as in `confirm`; a final outcome is kept in
 /// `result:<key>` for `retention_ms` and its completion record goes to its
-/// dispatcher's node channel; `C<epoch> <key>` goes to the worker's queue
+/// dispatcher's node channel (kept as `out:<node>:<id>` when it reaches no
+/// client, see `dispatch_many`); `C<epoch> <key>` goes to the worker's queue
 /// (it forgets the job without calling stop). `stale`: the job was
 /// stopped, moved or finished meanwhile.
 const script& complete();

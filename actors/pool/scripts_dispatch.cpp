@@ -129,6 +129,7 @@ local keys = {}
 for j = 1, n do keys[j] = ARGV[6 * j - 2] end
 local recs = redis.call('HMGET', JOBS, unpack(keys))
 local fenced, results, running, dropped, finished = {}, {}, {}, {}, {}
+local outs = {} -- node -> outcomes of waited dispatches (see publish_node)
 local started, failed_pending = 0, 0
 for j = 1, n do
   local b = 6 * j - 2
@@ -137,7 +138,8 @@ for j = 1, n do
   local o, re, st, rn, rd
   if raw then o, re, st, rn, rd = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$') end
   local mine = o == w and re == e
-  local msg = nil
+  local msg, out = nil, nil
+  local pd = plain(did)
   if outcome == 'ok' then
     if mine then
       if st == 'p' then
@@ -149,32 +151,42 @@ for j = 1, n do
       fenced[#fenced + 1] = k -- stopped or moved meanwhile
       fenced[#fenced + 1] = e
     end
-    msg = did..'\31\30'
+    msg = pd..'\31\30'
   elseif outcome == 'fail' then
-    msg = did..'\31'..err..'\30'
+    msg = pd..'\31'..err..'\30'
     if mine then
       if st == 'p' then failed_pending = failed_pending + 1 end
       dropped[#dropped + 1] = k
       if settle_failure(k, {n = rn, d = rd}, err, pol, j) == 'retry' then
-        msg = did..'\31\30' -- accepted: it runs again after the backoff
+        msg = pd..'\31\30' -- accepted: it runs again after the backoff
       else
         finished[#finished + 1] = k
         if keep > 0 then redis.call('SET', RES..k, '0'..err, 'PX', keep) end
-        if did ~= '' then msg = msg..'c'..did..'\31'..'0'..#err..'\31'..err..'\30' end
+        if did ~= '' then
+          msg = msg..done_rec(did, '0', err)
+          out = {did, '0'..err}
+        end
       end
     end
   elseif outcome == 'done' then
     -- Started and finished at once (a task handler): `err` is the result.
-    msg = did..'\31\30'
+    msg = pd..'\31\30'
     if mine then
       if st == 'p' then failed_pending = failed_pending + 1 end
       dropped[#dropped + 1] = k
       finished[#finished + 1] = k
       if keep > 0 then redis.call('SET', RES..k, '1'..err, 'PX', keep) end
-      if did ~= '' then msg = msg..'c'..did..'\31'..'1'..#err..'\31'..err..'\30' end
+      if did ~= '' then
+        msg = msg..done_rec(did, '1', err)
+        out = {did, '1'..err}
+      end
     end
   end
   if msg and did ~= '' then results[node] = (results[node] or '')..msg end
+  if out then
+    if not outs[node] then outs[node] = {} end
+    table.insert(outs[node], out)
+  end
 end
 if #running > 0 then redis.call('HSET', JOBS, unpack(running)) end
 if #dropped > 0 then
@@ -184,7 +196,7 @@ if #dropped > 0 then
 end
 if #finished > 0 then redis.call('HDEL', TRIES, unpack(finished)) end
 if started + failed_pending > 0 then redis.call('DECRBY', QUEUED, started + failed_pending) end
-for node, msg in pairs(results) do redis.call('PUBLISH', pfx..'node:'..node, msg) end
+for node, msg in pairs(results) do publish_node(node, msg, outs[node]) end
 return fenced
 )lua";
 

@@ -20,7 +20,7 @@ if how ~= 'retry' then
   redis.call('HDEL', TRIES, k)
   if keep > 0 then redis.call('SET', RES..k, ok..res, 'PX', keep) end
   if r.d ~= '' then
-    redis.call('PUBLISH', pfx..'node:'..r.n, 'c'..r.d..'\31'..ok..#res..'\31'..res..'\30')
+    publish_node(r.n, done_rec(r.d, ok, res), {{r.d, ok..res}})
   end
 end
 if member(w) then redis.call('RPUSH', q(w), 'C'..e..' '..k) end

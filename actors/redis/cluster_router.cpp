@@ -236,6 +236,7 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
     [self](scan_keys_atom, scan_query& q) {
       route_scan(self, std::move(q), open_request<scan_result>(self));
     },
+    [self](cluster_rtick_atom) { refresh_tick(self); },
     [self](cancel_atom) {
       for (auto& kv : self->state.nodes)
         caf::anon_send(kv.second, cancel_atom::value);
@@ -247,6 +248,9 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
       gateway_stats own;
       own.moved_redirects = st.moved;
       own.ask_redirects = st.asks;
+      own.cluster_nodes = st.nodes.size();
+      own.cluster_nodes_dropped = st.dropped;
+      own.cluster_refresh_failures = st.refresh_failures_total;
       if (st.nodes.empty()) {
         rp.deliver(own);
         return;

@@ -16,6 +16,34 @@ namespace pulse::cluster_detail {
 namespace {
 
 
+void prune_nodes(router_ptr self);
+
+/// The wait before the refresh after `failures` failed ones in a row:
+/// `reconnect_min` doubling, at most `reconnect_max`.
+std::chrono::steady_clock::duration backoff_after(const redis_options& o,
+                                                  uint64_t failures) {
+  auto d = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+    o.reconnect_min);
+  auto cap = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+    o.reconnect_max);
+  for (uint64_t i = 1; i < failures && d < cap; ++i)
+    d *= 2;
+  return std::min(d, cap);
+}
+
+/// Drops `addr` if it still is gateway `gw` and still not in the table.
+void drop_stale(router_ptr self, const std::string& addr,
+                const gateway_actor& gw) {
+  auto& st = self->state;
+  auto i = st.nodes.find(addr);
+  if (i == st.nodes.end() || i->second != gw)
+    return;
+  auto keep = st.table.nodes();
+  if (std::find(keep.begin(), keep.end(), addr) != keep.end())
+    return;
+  drop_node(self, addr, "not in the cluster topology any more");
+}
+
 void flush_waiting(router_ptr self, const caf::error& err) {
   auto xs = std::move(self->state.waiting);
   self->state.waiting.clear();
@@ -32,9 +60,28 @@ void try_refresh(router_ptr self,
     if (!last)
       last = make_error(errc::connect_failed,
                         "cluster: no node answered CLUSTER SLOTS");
-    log::warn("cluster topology refresh failed error=\"{}\"", render(last));
+    ++st.refresh_failures;
+    ++st.refresh_failures_total;
+    auto wait = backoff_after(st.opts, st.refresh_failures);
+    st.refresh_not_before = std::chrono::steady_clock::now() + wait;
+    // Once per outage, not per attempt (they repeat every back-off).
+    if (st.refresh_failures == 1)
+      log::warn("cluster topology refresh failed, retrying with back-off "
+                "error=\"{}\"",
+                render(last));
+    else
+      log::debug("cluster topology refresh failed attempt={} next_in_ms={} "
+                 "error=\"{}\"",
+                 st.refresh_failures,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(wait)
+                   .count(),
+                 render(last));
     if (!st.have_table)
       flush_waiting(self, last);
+    if (st.refresh_again) {
+      st.refresh_again = false;
+      refresh(self); // waits for the back-off
+    }
     return;
   }
   auto addr = (*cands)[i];
@@ -57,6 +104,12 @@ void try_refresh(router_ptr self,
         st.have_table = true;
         st.refreshing = false;
         ++st.refreshes;
+        if (st.refresh_failures > 0)
+          log::info("cluster topology refresh works again from={} "
+                    "failed_attempts={}",
+                    addr, st.refresh_failures);
+        st.refresh_failures = 0;
+        prune_nodes(self);
         log::debug("cluster topology from={} masters={} slots={}", addr,
                    st.table.masters.size(), st.table.covered());
         flush_waiting(self, caf::none);
@@ -65,7 +118,38 @@ void try_refresh(router_ptr self,
           refresh(self);
         }
       },
-      [=](caf::error& err) { try_refresh(self, cands, i + 1, err); });
+      [=](caf::error& err) {
+        // A seed or replica that does not answer is not kept reconnecting
+        // (a master's gateway stays: requests are routed to it).
+        auto code = code_of(err);
+        auto& ms = self->state.table.masters;
+        if ((code == errc::connect_failed || code == errc::disconnected
+             || code == errc::timeout)
+            && std::find(ms.begin(), ms.end(), addr) == ms.end())
+          drop_node(self, addr, "did not answer a topology refresh", true);
+        try_refresh(self, cands, i + 1, err);
+      });
+}
+
+/// Closes the gateways of nodes not in the table (a killed node, a seed by
+/// another name) once they hold no request (or are down): asked by
+/// `stats_atom`, so a busy one waits for the next refresh.
+void prune_nodes(router_ptr self) {
+  auto& st = self->state;
+  auto keep = st.table.nodes();
+  for (auto& kv : st.nodes) {
+    if (std::find(keep.begin(), keep.end(), kv.first) != keep.end())
+      continue;
+    auto addr = kv.first;
+    auto gw = kv.second;
+    self->request(gw, std::chrono::seconds{2}, stats_atom::value)
+      .then(
+        [self, addr, gw](gateway_stats& x) {
+          if (!x.connected || x.in_flight + x.queued == 0)
+            drop_stale(self, addr, gw);
+        },
+        [self, addr, gw](caf::error&) { drop_stale(self, addr, gw); });
+  }
 }
 
 } // namespace
@@ -101,12 +185,45 @@ void refresh(router_ptr self) {
     st.refresh_again = true;
     return;
   }
+  if (st.refresh_scheduled)
+    return;
+  auto now = std::chrono::steady_clock::now();
+  if (st.refresh_failures > 0 && now < st.refresh_not_before) {
+    st.refresh_scheduled = true;
+    self->delayed_send(self, st.refresh_not_before - now,
+                       cluster_rtick_atom::value);
+    return;
+  }
   st.refreshing = true;
   auto cands = std::make_shared<std::vector<std::string>>(st.table.nodes());
   for (auto& s : st.seeds)
     if (std::find(cands->begin(), cands->end(), s) == cands->end())
       cands->push_back(s);
   try_refresh(self, cands, 0, caf::error{});
+}
+
+void refresh_tick(router_ptr self) {
+  self->state.refresh_scheduled = false;
+  refresh(self);
+}
+
+void drop_node(router_ptr self, const std::string& addr, const char* why,
+               bool per_attempt) {
+  auto& st = self->state;
+  auto i = st.nodes.find(addr);
+  if (i == st.nodes.end())
+    return;
+  caf::anon_send_exit(i->second, caf::exit_reason::user_shutdown);
+  st.nodes.erase(i);
+  ++st.dropped;
+  if (st.keyless == addr)
+    st.keyless.clear();
+  if (per_attempt) // the refresh's own warning covers the outage
+    log::debug("cluster node connection closed endpoint={} reason=\"{}\"",
+               addr, why);
+  else
+    log::info("cluster node connection closed endpoint={} reason=\"{}\"",
+              addr, why);
 }
 
 /// Runs `f` once a slot table exists (at once, or after the first refresh;

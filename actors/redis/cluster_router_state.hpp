@@ -4,6 +4,7 @@
 /// redirects, routing of one request), shared by `cluster_router.cpp`
 /// (requests and the actor) and `cluster_router_nodes.cpp`. Internal.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -61,6 +62,17 @@ struct router_state {
   uint64_t asks = 0;
   /// Slot table refreshes made.
   uint64_t refreshes = 0;
+  /// Refreshes in a row that found no node answering (0 after a success).
+  uint64_t refresh_failures = 0;
+  /// Refreshes that found no node answering, in all.
+  uint64_t refresh_failures_total = 0;
+  /// A refresh waits for its back-off after failed ones (`refresh_tick`).
+  bool refresh_scheduled = false;
+  /// After a failed refresh, none starts before this.
+  std::chrono::steady_clock::time_point refresh_not_before;
+  /// Node gateways closed (node gone from the topology, or a seed or
+  /// replica that did not answer a refresh).
+  uint64_t dropped = 0;
 
   /// Fails every waiting and open request with `errc::closed` and stops
   /// the node gateways.
@@ -93,10 +105,27 @@ std::string router_host_of(const std::string& addr);
 /// The gateway of node `addr` (`host:port`), spawned on first use.
 gateway_actor node_gw(router_ptr self, const std::string& addr);
 
+/// The router's private timer message: a refresh whose back-off passed.
+using cluster_rtick_atom = caf::atom_constant<caf::atom("cl_rtick")>;
+
 /// Reads `CLUSTER SLOTS` from the known masters, then the seeds, until one
 /// answers; one refresh at a time (a request for another while one runs
-/// starts one more afterwards).
+/// starts one more afterwards). After a refresh that found no node
+/// answering, the next one waits a back-off (`reconnect_min` doubling up
+/// to `reconnect_max`; `cluster_rtick_atom`). A successful refresh closes
+/// the gateways of nodes no longer in the table; one that fails closes
+/// those of seeds and replicas that did not answer (tried again by the
+/// next refresh), so no connection to a dead node retries forever.
 void refresh(router_ptr self);
+
+/// Starts the refresh scheduled after a back-off (`cluster_rtick_atom`).
+void refresh_tick(router_ptr self);
+
+/// Closes the gateway of node `addr` (`errc::closed` for what it still
+/// holds) and forgets it; logged at info level, or at debug level when
+/// `per_attempt` (a seed closed after every failed refresh).
+void drop_node(router_ptr self, const std::string& addr, const char* why,
+               bool per_attempt = false);
 
 /// Runs `f` once a slot table exists (at once, or after the first refresh;
 /// with its error when no node answered).

@@ -165,6 +165,37 @@ BOOST_FIXTURE_TEST_CASE(a_killed_master_is_replaced_and_writes_go_on,
   stop_writers();
   BOOST_TEST(promoted);
   BOOST_TEST(resumed);
+  // The router closes its connection to the killed node once the topology
+  // no longer lists it: the node connections it holds stop at the nodes
+  // left (3 masters, 2 replicas) and it stops reconnecting to the dead one.
+  auto router_stats = [&] {
+    gateway_stats st;
+    caf::scoped_actor self{*sys};
+    self->request((*rt)->gateway(), 5s, stats_atom::value)
+      .receive([&](gateway_stats& x) { st = x; }, [](caf::error&) {});
+    return st;
+  };
+  // A refresh (after MOVED or a lost connection) prunes; writes that reach
+  // the new master make sure one ran after the promotion.
+  auto dropped = wait_until(
+    [&] {
+      auto st = router_stats();
+      return st.cluster_nodes_dropped >= 1 && st.cluster_nodes <= 5;
+    },
+    15s);
+  auto st1 = router_stats();
+  BOOST_TEST(dropped, "router still holds " << st1.cluster_nodes
+                      << " node connections, dropped "
+                      << st1.cluster_nodes_dropped);
+  std::this_thread::sleep_for(1s); // longer than reconnect-max in tests
+  auto st2 = router_stats();
+  BOOST_TEST(st2.cluster_nodes == st1.cluster_nodes);
+  BOOST_TEST(st2.cluster_nodes_dropped == st1.cluster_nodes_dropped);
+  BOOST_TEST(st2.cluster_refresh_failures == st1.cluster_refresh_failures);
+  BOOST_TEST_MESSAGE("router after the failover: node connections "
+                     << st2.cluster_nodes << ", dropped "
+                     << st2.cluster_nodes_dropped << ", failed refreshes "
+                     << st2.cluster_refresh_failures);
   // Acked writes missing on the new master (asynchronous replication).
   std::optional<client> reader{std::in_place, *sys, (*rt)->gateway(),
                                std::chrono::seconds{10}};
