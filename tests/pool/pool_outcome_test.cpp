@@ -20,28 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A plain handler that keeps every job it started, to end it later.
-struct outcome_holder : recorder {
-  using recorder::recorder;
-  std::mutex mtx;
-  std::map<std::string, job> jobs;
-
-  caf::error start(const job& j) override {
-    auto err = recorder::start(j);
-    std::lock_guard<std::mutex> guard{mtx};
-    jobs[j.key] = j;
-    return err;
-  }
-
-  caf::optional<job> get(const std::string& key) {
-    std::lock_guard<std::mutex> guard{mtx};
-    auto i = jobs.find(key);
-    if (i == jobs.end())
-      return caf::none;
-    return i->second;
-  }
-};
-
 /// Refuses new connections (`maxclients 1`, below the connections already
 /// open, which stay) until destroyed, then restores the limit.
 struct refuse_new_connections {
@@ -86,7 +64,7 @@ BOOST_AUTO_TEST_CASE(an_outcome_published_while_unsubscribed_is_recovered) {
   auto o = fast_options();
   o.worker_ttl = 5s;
   auto n = node(o);
-  auto h = std::make_shared<outcome_holder>(log);
+  auto h = std::make_shared<job_holder>(log);
   worker(*n, h);
   auto pfx = pool_scripts::pool_prefix("p");
   for (auto failed : {false, true}) {
@@ -135,7 +113,7 @@ BOOST_AUTO_TEST_CASE(an_outcome_published_while_unsubscribed_is_recovered) {
 
 BOOST_AUTO_TEST_CASE(a_received_outcome_is_not_kept) {
   auto n = node();
-  auto h = std::make_shared<outcome_holder>(log);
+  auto h = std::make_shared<job_holder>(log);
   worker(*n, h);
   auto pfx = pool_scripts::pool_prefix("p");
   std::promise<caf::expected<std::string>> outcome;

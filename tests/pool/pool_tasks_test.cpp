@@ -27,27 +27,6 @@ struct doubler : task_handler {
   }
 };
 
-/// A plain handler that keeps every job it started, to complete it later.
-struct holder : recorder {
-  using recorder::recorder;
-  std::mutex mtx;
-  std::map<std::string, job> jobs;
-
-  caf::error start(const job& j) override {
-    auto err = recorder::start(j);
-    std::lock_guard<std::mutex> guard{mtx};
-    jobs[j.key] = j;
-    return err;
-  }
-
-  caf::optional<job> get(const std::string& key) {
-    std::lock_guard<std::mutex> guard{mtx};
-    auto i = jobs.find(key);
-    if (i == jobs.end())
-      return caf::none;
-    return i->second;
-  }
-};
 
 } // namespace
 
@@ -93,7 +72,7 @@ BOOST_AUTO_TEST_CASE(a_failed_task_reports_its_error_and_keeps_it) {
 
 BOOST_AUTO_TEST_CASE(complete_job_finishes_a_running_job_without_a_stop) {
   auto n = node();
-  auto h = std::make_shared<holder>(log);
+  auto h = std::make_shared<job_holder>(log);
   worker(*n, h);
   std::promise<caf::expected<std::string>> outcome;
   auto f = outcome.get_future();
@@ -121,7 +100,7 @@ BOOST_AUTO_TEST_CASE(complete_job_finishes_a_running_job_without_a_stop) {
 
 BOOST_AUTO_TEST_CASE(fail_job_ends_a_job_as_failed) {
   auto n = node();
-  auto h = std::make_shared<holder>(log);
+  auto h = std::make_shared<job_holder>(log);
   worker(*n, h);
   std::promise<caf::expected<std::string>> outcome;
   auto f = outcome.get_future();

@@ -122,4 +122,29 @@ private:
   std::map<std::string, std::string> mine_;
 };
 
+/// A recorder that also keeps every job it started, so a test can end
+/// it later (`complete_job`, `fail_job`).
+struct job_holder : recorder {
+  using recorder::recorder;
+
+  caf::error start(const job& j) override {
+    auto err = recorder::start(j);
+    std::lock_guard<std::mutex> guard{jobs_mtx};
+    jobs[j.key] = j;
+    return err;
+  }
+
+  /// The job started with `key`, if any.
+  caf::optional<job> get(const std::string& key) {
+    std::lock_guard<std::mutex> guard{jobs_mtx};
+    auto i = jobs.find(key);
+    if (i == jobs.end())
+      return caf::none;
+    return i->second;
+  }
+
+  std::mutex jobs_mtx;
+  std::map<std::string, job> jobs;
+};
+
 } // namespace pulse::test
