@@ -83,7 +83,8 @@ public:
     // nop
   }
 
-  // Runs `args`; an error reply becomes `code` (NOAUTH: auth_failed).
+  // Runs `args`; an error reply becomes `code` (NOAUTH: auth_failed; a
+  // server refusing the connection at `maxclients`: connect_failed).
   caf::expected<int64_t> run(const std::vector<std::string>& args, errc code,
                              const std::string& what) {
     auto r = call(args);
@@ -93,6 +94,9 @@ public:
     if (r->is_error()) {
       if (r->str.compare(0, 6, "NOAUTH") == 0)
         code = errc::auth_failed;
+      else if (r->str.find("max number of clients reached")
+               != std::string::npos)
+        code = errc::connect_failed;
       return make_error(code, what + " rejected by " + where_ + ": " + r->str);
     }
     return r->type == resp::kind::integer ? r->integer : 0;

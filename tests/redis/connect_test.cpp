@@ -18,6 +18,7 @@
 #include "pulse/runtime/errors.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/pubsub_inbox.hpp"
+#include "tests/support/sentinel_fixture.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/text.hpp"
@@ -335,6 +336,27 @@ BOOST_AUTO_TEST_CASE(out_of_range_db_is_a_config_error) {
                                             + std::to_string(fx.port())),
              render(rt.error()));
   BOOST_TEST((clock_type::now() - t0 < 500ms));
+}
+
+BOOST_AUTO_TEST_CASE(a_server_at_maxclients_is_a_connect_failure) {
+  redis_fixture fx;
+  auto o = fx.redis_opts();
+  // One connection stays open; the limit drops to it.
+  auto held = connect_redis(o);
+  BOOST_REQUIRE_MESSAGE(held, describe(held));
+  auto set = command_on(fx.port(), {"CONFIG", "SET", "maxclients", "1"});
+  BOOST_REQUIRE(set && !set->is_error());
+  auto s = connect_redis(o);
+  BOOST_REQUIRE(!s);
+  // Not a credential problem: a transient refusal, retried like one.
+  BOOST_TEST(code_of(s.error()) == errc::connect_failed, render(s.error()));
+  BOOST_TEST(contains(render(s.error()), "max number of clients reached"),
+             render(s.error()));
+  held->conn.reset();
+  BOOST_TEST(wait_until([&] {
+    auto r = command_on(fx.port(), {"CONFIG", "SET", "maxclients", "10000"});
+    return r && !r->is_error();
+  }));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
