@@ -49,6 +49,20 @@ size_t intake_blmpop_calls(client& c) {
   return intake_calls(c, "blmpop");
 }
 
+/// Dispatches `key` from `n` and checks that the dispatch returned (the
+/// job started) within 2 s, well before the intake's block duration.
+void dispatch_within_2s(pool_node& n, const std::string& key) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto err = n.dispatch(key, "p");
+  auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST((took < 2s), key << " took "
+                              << std::chrono::duration_cast<
+                                   std::chrono::milliseconds>(took)
+                                   .count()
+                              << " ms");
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(pool_intake, pool_fixture)
@@ -96,16 +110,8 @@ BOOST_AUTO_TEST_CASE(workers_added_and_removed_while_the_intake_blocks) {
     // Keys now spread over the new worker too: each starts well before
     // the intake's block duration would have run out.
     for (int i = 0; i < 20; ++i) {
-      auto key = "a" + std::to_string(round) + "-" + std::to_string(i);
-      auto t0 = std::chrono::steady_clock::now();
-      auto err = n->dispatch(key, "p");
-      auto took = std::chrono::steady_clock::now() - t0;
-      BOOST_REQUIRE_MESSAGE(!err, render(err));
-      BOOST_TEST((took < 2s), key << " took "
-                                  << std::chrono::duration_cast<
-                                       std::chrono::milliseconds>(took)
-                                       .count()
-                                  << " ms");
+      dispatch_within_2s(*n, "a" + std::to_string(round) + "-"
+                                 + std::to_string(i));
     }
   }
   std::set<std::string> owners;
@@ -165,15 +171,7 @@ BOOST_AUTO_TEST_CASE(a_burst_of_workers_added_while_the_intake_blocks) {
   std::set<std::string> owners;
   for (int i = 0; i < 50; ++i) {
     auto key = "burst-" + std::to_string(i);
-    auto t0 = std::chrono::steady_clock::now();
-    auto err = n->dispatch(key, "p");
-    auto took = std::chrono::steady_clock::now() - t0;
-    BOOST_REQUIRE_MESSAGE(!err, render(err));
-    BOOST_TEST((took < 2s), key << " took "
-                                << std::chrono::duration_cast<
-                                     std::chrono::milliseconds>(took)
-                                     .count()
-                                << " ms");
+    dispatch_within_2s(*n, key);
     owners.insert(log->owner(key));
   }
   // 50 keys over 1,001 workers: almost all on distinct (mostly new) ones.
