@@ -91,9 +91,8 @@ caf::expected<scale_figures> measure(services& rt, redisContext* admin,
   auto rss0 = rss_kb();
   auto h = std::make_shared<scale_noop_handler>();
   auto t0 = clock_type::now();
-  for (size_t i = 0; i < workers; ++i)
-    if (auto id = (*node)->add_worker(h); !id)
-      return id.error();
+  if (auto ids = (*node)->add_workers(h, workers); !ids)
+    return ids.error();
   f.add_ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0)
                .count();
   std::this_thread::sleep_for(1s); // idle

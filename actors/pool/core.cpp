@@ -270,13 +270,6 @@ std::vector<std::string> add_member_args(pool_core& core,
           ms_arg(core.opts.worker_ttl), core.worker_name(id)};
 }
 
-caf::expected<resp::value> add_member(client& cli, pool_core& core,
-                                      const std::string& id,
-                                      int64_t created_ns) {
-  return cli.eval(pool_scripts::add_worker(), {core.prefix},
-                  add_member_args(core, id, created_ns));
-}
-
 std::vector<std::string>
 move_args(const pool_core& core, const pool_membership& m,
           const std::string& from,

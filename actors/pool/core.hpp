@@ -195,15 +195,9 @@ std::string admission_arg(const pool_options& opts);
 /// from `opts`, with a fresh random number in 0..999999.
 std::string retry_policy(const pool_options& opts);
 
-/// Makes worker `id` of this node a member (`add_worker` script: lease,
-/// membership revision, re-queue of what it still owns, its name in the
-/// pool's `info` hash). Reply as in
-/// `pool_scripts::add_worker`; errors: Redis errors.
-caf::expected<resp::value> add_member(client& cli, pool_core& core,
-                                      const std::string& id,
-                                      int64_t created_ns);
-
-/// The arguments of the `add_worker` script for worker `id` of this node.
+/// The arguments of the `add_worker` script (`pool_scripts::add_worker`:
+/// lease, membership revision, re-queue of what the worker still owns, its
+/// name in the pool's `info` hash) for worker `id` of this node.
 std::vector<std::string> add_member_args(pool_core& core,
                                          const std::string& id,
                                          int64_t created_ns);

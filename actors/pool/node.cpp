@@ -93,33 +93,54 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
     [st](job_result_atom, const std::string& key) {
       return st->job_result(key);
     },
-    [st](cancel_delayed_atom, const std::string& key) -> caf::result<bool> {
-      auto r = st->eval(ps::cancel_delayed(), {key});
-      if (!r)
-        return r.error();
-      if (script_status(*r) == "missing")
-        return make_error(errc::not_found, "no delayed job " + key);
-      return true;
+    // Requests that only run a script or a command answer when its reply
+    // arrives: the node handles other messages meanwhile.
+    [st](cancel_delayed_atom, const std::string& key) {
+      auto rp = st->self->make_response_promise<bool>();
+      st->eval_then(ps::cancel_delayed(), {key},
+                    [rp, key](caf::expected<resp::value> r) mutable {
+                      if (!r)
+                        rp.deliver(std::move(r.error()));
+                      else if (script_status(*r) == "missing")
+                        rp.deliver(make_error(errc::not_found,
+                                              "no delayed job " + key));
+                      else
+                        rp.deliver(true);
+                    });
+      return rp;
     },
-    [st](job_stop_atom, const std::string& key) -> caf::result<bool> {
-      auto r = st->eval(ps::stop(), {key});
-      if (!r)
-        return r.error();
-      if (script_status(*r) == "missing")
-        return make_error(errc::not_found, "no job " + key);
-      return true;
+    [st](job_stop_atom, const std::string& key) {
+      auto rp = st->self->make_response_promise<bool>();
+      st->eval_then(ps::stop(), {key},
+                    [rp, key](caf::expected<resp::value> r) mutable {
+                      if (!r)
+                        rp.deliver(std::move(r.error()));
+                      else if (script_status(*r) == "missing")
+                        rp.deliver(make_error(errc::not_found,
+                                              "no job " + key));
+                      else
+                        rp.deliver(true);
+                    });
+      return rp;
     },
     [st](job_notify_atom, const std::string& key,
-         const std::string& payload) -> caf::result<bool> {
-      auto r = st->eval(ps::notify(), {key, payload});
-      if (!r)
-        return r.error();
-      if (script_status(*r) == "missing")
-        return make_error(errc::not_found, "no job " + key);
-      if (script_status(*r) == "unowned")
-        return make_error(errc::not_found,
-                          "job " + key + " has no worker yet");
-      return true;
+         const std::string& payload) {
+      auto rp = st->self->make_response_promise<bool>();
+      st->eval_then(ps::notify(), {key, payload},
+                    [rp, key](caf::expected<resp::value> r) mutable {
+                      if (!r)
+                        rp.deliver(std::move(r.error()));
+                      else if (script_status(*r) == "missing")
+                        rp.deliver(make_error(errc::not_found,
+                                              "no job " + key));
+                      else if (script_status(*r) == "unowned")
+                        rp.deliver(make_error(errc::not_found,
+                                              "job " + key
+                                                + " has no worker yet"));
+                      else
+                        rp.deliver(true);
+                    });
+      return rp;
     },
     [st](pn_refresh_atom) {
       if (st->refresh_pending && !st->closed)
@@ -150,23 +171,35 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
         out.push_back(worker_info{w.id, w.created_at, m->nodes.at(w.id)});
       return out;
     },
-    [st](job_keys_atom) -> caf::result<std::vector<std::string>> {
-      auto r = st->cli("HKEYS", st->core->prefix + "jobs");
-      if (!r)
-        return r.error();
-      std::vector<std::string> out;
-      for (auto& x : r->elements)
-        out.push_back(std::move(x.str));
-      return out;
+    [st](job_keys_atom) {
+      auto rp = st->self->make_response_promise<std::vector<std::string>>();
+      st->call_then(make_command("HKEYS", st->core->prefix + "jobs"),
+                    [rp](caf::expected<resp::value> r) mutable {
+                      if (!r) {
+                        rp.deliver(std::move(r.error()));
+                        return;
+                      }
+                      std::vector<std::string> out;
+                      for (auto& x : r->elements)
+                        out.push_back(std::move(x.str));
+                      rp.deliver(std::move(out));
+                    });
+      return rp;
     },
-    [st](job_payload_atom, const std::string& key)
-      -> caf::result<caf::optional<std::string>> {
-      auto r = st->cli("HGET", st->core->prefix + "payloads", key);
-      if (!r)
-        return r.error();
-      if (r->is_nil())
-        return caf::optional<std::string>{};
-      return caf::optional<std::string>{std::move(r->str)};
+    [st](job_payload_atom, const std::string& key) {
+      auto rp
+        = st->self->make_response_promise<caf::optional<std::string>>();
+      st->call_then(make_command("HGET", st->core->prefix + "payloads", key),
+                    [rp](caf::expected<resp::value> r) mutable {
+                      if (!r)
+                        rp.deliver(std::move(r.error()));
+                      else if (r->is_nil())
+                        rp.deliver(caf::optional<std::string>{});
+                      else
+                        rp.deliver(
+                          caf::optional<std::string>{std::move(r->str)});
+                    });
+      return rp;
     },
     [st](close_atom) {
       auto rp = st->self->make_response_promise<bool>();
@@ -212,16 +245,28 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
       r.workers = st->workers.size();
       r.pending_dispatches = c.waiters();
       r.dispatch_latency = c.dispatch_latency();
-      // Queue depth: one LLEN per local worker queue, in one batch.
+      // Queue depth: one LLEN per local worker queue, in one batch,
+      // answered when it returns (without it if it fails).
       std::vector<command> cmds;
       for (auto& kv : st->workers)
         cmds.push_back(make_command("LLEN", c.prefix + "q:" + kv.first));
-      if (!cmds.empty())
-        if (auto lens = st->cli.batch(std::move(cmds)))
-          for (auto& x : *lens)
-            if (auto n = x.as_integer(); n && *n > 0)
-              r.queued += static_cast<uint64_t>(*n);
-      return r;
+      auto rp = st->self->make_response_promise<pool_stats>();
+      if (cmds.empty()) {
+        rp.deliver(std::move(r));
+        return rp;
+      }
+      st->self
+        ->request(st->rt.gateway(), caf::infinite, batch_atom::value,
+                  std::move(cmds))
+        .then(
+          [rp, r](const std::vector<resp::value>& lens) mutable {
+            for (auto& x : lens)
+              if (auto n = x.as_integer(); n && *n > 0)
+                r.queued += static_cast<uint64_t>(*n);
+            rp.deliver(std::move(r));
+          },
+          [rp, r](caf::error&) mutable { rp.deliver(std::move(r)); });
+      return rp;
     },
     [st](shutdown_atom) -> caf::result<bool> {
       if (st->closed)

@@ -230,11 +230,40 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
     return make_error(errc::invalid_argument, "null job handler");
   auto id = make_ulid();
   auto created = unix_ns();
-  auto r = add_member(cli, *core, id, created);
-  if (!r)
-    return r.error();
-  if (script_status(*r) != "ok")
-    return dispatch_refusal(script_status(*r), "");
+  // Answered when the `add_worker` script returns: the node goes on
+  // meanwhile, and adds from many requesters overlap.
+  auto rp = self->make_response_promise<std::string>();
+  eval_then(ps::add_worker(), add_member_args(*core, id, created),
+            [this, rp, id, created,
+             handler](caf::expected<resp::value> r) mutable {
+              if (!r) {
+                rp.deliver(std::move(r.error()));
+                return;
+              }
+              if (script_status(*r) != "ok") {
+                rp.deliver(dispatch_refusal(script_status(*r), ""));
+                return;
+              }
+              if (core->closing) {
+                // Closed while the script ran: leave the membership again.
+                eval_then(ps::remove_workers(), {id},
+                          [id](caf::expected<resp::value> x) {
+                            if (!x)
+                              log::warn("pool node cannot remove worker={} "
+                                        "error=\"{}\"",
+                                        id, render(x.error()));
+                          });
+                rp.deliver(make_error(errc::closed, "pool node is closed"));
+                return;
+              }
+              start_worker(id, created, std::move(handler));
+              rp.deliver(id);
+            });
+  return rp;
+}
+
+void node_state::start_worker(const std::string& id, int64_t created,
+                              job_handler_ptr handler) {
   if (!intake) { // with the first worker: nodes without any need none
     intake = spawn_pool_intake(rt, core);
     confirmer = spawn_pool_confirmer(rt, core);
@@ -246,7 +275,6 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
   refresh_soon();
   log::info("pool worker added pool={} node={} worker={} name={}",
             core->pool, core->node, id, core->worker_name(id));
-  return id;
 }
 
 caf::result<bool> node_state::remove_worker(const std::string& id) {

@@ -115,6 +115,38 @@ struct node_state {
     return cli.eval(s, {core->prefix}, std::move(args));
   }
 
+  /// Runs pool script `s` like `eval`, without blocking the node: sends
+  /// `EVALSHA` to the gateway and calls `k(expected<resp::value>)` with
+  /// the reply or the error (any gateway error) when it arrives; other
+  /// messages are handled meanwhile.
+  template <class F>
+  void eval_then(const script& s, std::vector<std::string> args, F k) {
+    self
+      ->request(rt.gateway(), caf::infinite, eval_atom::value, s,
+                std::vector<std::string>{core->prefix}, std::move(args))
+      .then(
+        [k](resp::value& v) mutable {
+          k(caf::expected<resp::value>{std::move(v)});
+        },
+        [k](caf::error& e) mutable {
+          k(caf::expected<resp::value>{std::move(e)});
+        });
+  }
+
+  /// Runs command `cmd` on the gateway without blocking the node; calls
+  /// `k(expected<resp::value>)` like `eval_then`.
+  template <class F>
+  void call_then(command cmd, F k) {
+    self->request(rt.gateway(), caf::infinite, cmd_atom::value, std::move(cmd))
+      .then(
+        [k](resp::value& v) mutable {
+          k(caf::expected<resp::value>{std::move(v)});
+        },
+        [k](caf::error& e) mutable {
+          k(caf::expected<resp::value>{std::move(e)});
+        });
+  }
+
   /// Reloads the membership (`members` script) and tells the workers to
   /// rebalance if it changed.
   void refresh();
@@ -235,6 +267,11 @@ struct node_state {
 
   /// Adds a worker (`add_worker` script) and spawns its actor.
   caf::result<std::string> add_worker(job_handler_ptr handler);
+
+  /// Spawns the actor of worker `id`, now a member, and refreshes soon
+  /// (spawns the intake and the confirmer with the first worker).
+  void start_worker(const std::string& id, int64_t created,
+                    job_handler_ptr handler);
 
   /// Removes a worker after it handed its jobs over.
   caf::result<bool> remove_worker(const std::string& id);

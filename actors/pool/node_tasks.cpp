@@ -40,28 +40,41 @@ void node_state::finished(uint64_t id, std::string result) {
 
 caf::result<bool> node_state::complete_job(const job& j, bool ok,
                                            std::string value) {
-  auto r = eval(ps::complete(),
-                {j.worker, j.key, std::to_string(j.epoch), ok ? "1" : "0",
-                 std::move(value), ms_arg(core->opts.result_retention),
-                 retry_policy(core->opts)});
-  if (!r)
-    return r.error();
-  if (script_status(*r) == "stale")
-    return make_error(errc::not_found,
-                      "job " + j.key + " (epoch " + std::to_string(j.epoch)
-                        + ") is no longer running on worker " + j.worker);
-  return true;
+  // Answered when the script returns: completions of many workers overlap.
+  auto rp = self->make_response_promise<bool>();
+  eval_then(ps::complete(),
+            {j.worker, j.key, std::to_string(j.epoch), ok ? "1" : "0",
+             std::move(value), ms_arg(core->opts.result_retention),
+             retry_policy(core->opts)},
+            [rp, j](caf::expected<resp::value> r) mutable {
+              if (!r)
+                rp.deliver(std::move(r.error()));
+              else if (script_status(*r) == "stale")
+                rp.deliver(make_error(
+                  errc::not_found, "job " + j.key + " (epoch "
+                                     + std::to_string(j.epoch)
+                                     + ") is no longer running on worker "
+                                     + j.worker));
+              else
+                rp.deliver(true);
+            });
+  return rp;
 }
 
 caf::result<caf::optional<job_outcome>>
 node_state::job_result(const std::string& key) {
-  auto r = cli("GET", core->prefix + "result:" + key);
-  if (!r)
-    return r.error();
-  if (r->is_nil() || r->str.empty())
-    return caf::optional<job_outcome>{};
-  return caf::optional<job_outcome>{
-    job_outcome{r->str[0] == '1', r->str.substr(1)}};
+  auto rp = self->make_response_promise<caf::optional<job_outcome>>();
+  call_then(make_command("GET", core->prefix + "result:" + key),
+            [rp](caf::expected<resp::value> r) mutable {
+              if (!r)
+                rp.deliver(std::move(r.error()));
+              else if (r->is_nil() || r->str.empty())
+                rp.deliver(caf::optional<job_outcome>{});
+              else
+                rp.deliver(caf::optional<job_outcome>{
+                  job_outcome{r->str[0] == '1', r->str.substr(1)}});
+            });
+  return rp;
 }
 
 } // namespace pulse::node_detail

@@ -63,6 +63,35 @@ caf::expected<std::string> pool_node::add_worker(job_actor hdl) {
   return call<std::string>(add_worker_atom::value, std::move(hdl));
 }
 
+caf::expected<std::vector<std::string>>
+pool_node::add_workers(job_handler_ptr handler, size_t n) {
+  caf::scoped_actor self{rt_.system()};
+  using handle = decltype(self->request(actor_, caf::infinite,
+                                        add_worker_atom::value, handler));
+  std::vector<handle> pending;
+  pending.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    pending.push_back(
+      self->request(actor_, caf::infinite, add_worker_atom::value, handler));
+  std::vector<std::string> ids;
+  ids.reserve(n);
+  caf::error err;
+  for (auto& h : pending)
+    h.receive([&](std::string& id) { ids.push_back(std::move(id)); },
+              [&](caf::error& e) {
+                if (!err)
+                  err = e == caf::exit_reason::user_shutdown
+                            || e == caf::sec::request_receiver_down
+                          ? make_error(errc::closed, "pool node is closed")
+                          : std::move(e);
+              });
+  if (!err)
+    return ids;
+  for (auto& id : ids)
+    remove_worker(id);
+  return err;
+}
+
 caf::error pool_node::remove_worker(const std::string& id) {
   auto r = call<bool>(remove_worker_atom::value, id);
   return r ? caf::error{} : r.error();

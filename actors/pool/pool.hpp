@@ -58,6 +58,14 @@ public:
   caf::expected<std::string> add_worker(job_handler_ptr handler);
   /// Adds a worker whose jobs run in the user's actor `hdl`.
   caf::expected<std::string> add_worker(job_actor hdl);
+  /// Adds `n` workers running `handler` (shared by them) at once: the `n`
+  /// `add_worker` scripts are in flight together, so this takes about one
+  /// round trip instead of `n`. Returns their IDs. All or nothing: on the
+  /// first error the workers added by this call are removed again and the
+  /// error is returned (`errc::invalid_argument` on a client-only node or a
+  /// null handler, `errc::closed`, Redis errors).
+  caf::expected<std::vector<std::string>> add_workers(job_handler_ptr handler,
+                                                      size_t n);
   /// Stops a local worker and hands its jobs to the others. Errors:
   /// `errc::not_found`.
   caf::error remove_worker(const std::string& id);

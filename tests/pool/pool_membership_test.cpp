@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <caf/all.hpp>
@@ -144,6 +145,47 @@ BOOST_AUTO_TEST_CASE(client_only_node_dispatches_and_closes) {
   BOOST_TEST(!c->add_worker(std::make_shared<recorder>(log)));
   BOOST_TEST(!c->close());
   BOOST_TEST(!c->close()); // idempotent
+}
+
+BOOST_AUTO_TEST_CASE(add_workers_adds_many_at_once_or_none) {
+  auto n = node();
+  auto ids = n->add_workers(std::make_shared<recorder>(log), 40);
+  BOOST_REQUIRE_MESSAGE(ids, describe(ids));
+  std::set<std::string> distinct(ids->begin(), ids->end());
+  BOOST_TEST(distinct.size() == 40u);
+  // Every one is a local worker and a member of the pool.
+  auto local = n->workers();
+  BOOST_REQUIRE(local);
+  BOOST_TEST(local->size() == 40u);
+  auto members = n->pool_workers();
+  BOOST_REQUIRE(members);
+  std::set<std::string> listed;
+  for (auto& w : *members)
+    listed.insert(w.id);
+  BOOST_TEST((listed == distinct));
+  // Jobs run on them.
+  for (int i = 0; i < 100; ++i)
+    BOOST_REQUIRE(!n->dispatch("many-" + std::to_string(i), "x"));
+  BOOST_TEST(wait_until([&] { return log->count('s') == 100u; }));
+  std::set<std::string> owners;
+  for (int i = 0; i < 100; ++i)
+    owners.insert(log->owner("many-" + std::to_string(i)));
+  for (auto& o : owners)
+    BOOST_TEST(distinct.count(o) == 1u, o);
+  BOOST_TEST(owners.size() > 1u);
+  // A client-only node adds none.
+  auto o = fast_options();
+  o.client_only = true;
+  auto c = node(o);
+  auto none = c->add_workers(std::make_shared<recorder>(log), 3);
+  BOOST_REQUIRE(!none);
+  BOOST_TEST(code_of(none.error()) == errc::invalid_argument);
+  BOOST_TEST(c->workers()->empty());
+  // A closed node adds none either.
+  BOOST_TEST(!n->close());
+  auto closed = n->add_workers(std::make_shared<recorder>(log), 3);
+  BOOST_REQUIRE(!closed);
+  BOOST_TEST(code_of(closed.error()) == errc::closed);
 }
 
 BOOST_AUTO_TEST_CASE(shutdown_stops_every_job_and_leaves_no_keys) {
