@@ -155,7 +155,8 @@ pool_core::expire(std::chrono::steady_clock::time_point now) {
   for (auto i = waiters_.begin(); i != waiters_.end();) {
     if (i->second.deadline <= now) {
       expired.push_back(expired_dispatch{i->first, std::move(i->second.key),
-                                         std::move(i->second.fn)});
+                                         std::move(i->second.fn),
+                                         i->second.deadline});
       i = waiters_.erase(i);
     } else {
       ++i;

@@ -108,6 +108,8 @@ public:
     std::string key;
     /// Its completion, still to run (with `errc::timeout`).
     dispatch_done fn;
+    /// The deadline it missed (registration + `dispatch_timeout()`).
+    std::chrono::steady_clock::time_point deadline;
   };
   /// Removes the waiters whose deadline is before `now` and returns them;
   /// the caller completes them (see `dispatcher::run`).
@@ -132,6 +134,12 @@ public:
   /// (`pool_confirmer`; see `confirm_direct_max`), so a node with few
   /// workers takes no extra hop.
   std::atomic<int> direct_confirms{0};
+
+  /// When the node's pub/sub connection last subscribed again after a lost
+  /// connection (`steady_clock` nanoseconds since its epoch; 0: never): a
+  /// Sentinel failover or a Redis restart may have discarded jobs stored
+  /// before, so a dispatch timing out near it has an unknown outcome.
+  std::atomic<int64_t> last_resub_ns{0};
 
   /// Dispatches waiting for their job's outcome; `deliver` passes them the
   /// completion records.
