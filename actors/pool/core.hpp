@@ -121,10 +121,19 @@ public:
   /// `results`); late or unknown results are dropped. Returns how many
   /// start waiters took one.
   size_t deliver(const std::string& msg);
+  /// Notes that the dispatch script stored the job of waiter `id` (its
+  /// reply was "ok"); `waiting_stored` lists those.
+  void mark_stored(uint64_t id);
+  /// Moves the deadline of waiter `id` to `deadline` if that is earlier.
+  void expire_early(uint64_t id,
+                    std::chrono::steady_clock::time_point deadline);
   /// Number of registered waiters.
   size_t waiters() const;
   /// The registered waiters right now: (dispatch ID, job key) pairs.
   std::vector<std::pair<uint64_t, std::string>> waiting() const;
+  /// Whether the dispatch script stored the job of waiter `id` (see
+  /// `mark_stored`); false for an unknown `id`.
+  bool stored(uint64_t id) const;
 
   /// Whether the node is closing or closed (dispatch fails).
   std::atomic<bool> closing{false};
@@ -173,6 +182,7 @@ private:
     std::string key;
     dispatch_done fn;
     std::chrono::steady_clock::time_point deadline;
+    bool stored = false;
   };
   std::unordered_map<uint64_t, waiter> waiters_;
   mutable std::mutex hist_mtx_;

@@ -195,7 +195,9 @@ void dispatcher::settle(const std::vector<item>& batch,
   for (size_t i = 0; i < batch.size(); ++i) {
     std::string st = i + 1 < r->elements.size() ? r->elements[i + 1].str
                                                  : "missing";
-    if (st == "deferred") // over the rate limit: accepted, starts later
+    if (st == "ok")
+      core_->mark_stored(batch[i].did); // waits for the worker's start
+    else if (st == "deferred") // over the rate limit: accepted, starts later
       core_->complete(batch[i].did, caf::error{});
     else if (st != "ok")
       core_->complete(batch[i].did, dispatch_refusal(st, batch[i].key));
