@@ -91,6 +91,9 @@ std::string render_json(const metrics_snapshot& x) {
       .num("reconnects", g.stats.reconnects)
       .num("moved_redirects", g.stats.moved_redirects)
       .num("ask_redirects", g.stats.ask_redirects)
+      .num("cluster_nodes", g.stats.cluster_nodes)
+      .num("cluster_nodes_dropped", g.stats.cluster_nodes_dropped)
+      .num("cluster_refresh_failures", g.stats.cluster_refresh_failures)
       .num("in_flight", g.stats.in_flight)
       .num("mean_latency_seconds", mean_seconds(g.stats.latency))
       .done();

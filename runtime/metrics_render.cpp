@@ -56,6 +56,20 @@ void render_gateways(prometheus::writer& w, const metrics_snapshot& x) {
       "Redis Cluster ASK redirects followed (ASKING and the request sent to "
       "the node importing a slot; 0 outside cluster mode).",
       g.stats.ask_redirects);
+    g_("pulse_gateway_cluster_nodes",
+       "Redis Cluster node connections the routers hold right now (opened "
+       "on first use for nodes of the slot table, plus a seed during a "
+       "refresh; 0 outside cluster mode).",
+       g.stats.cluster_nodes);
+    c("pulse_gateway_cluster_nodes_dropped_total",
+      "Redis Cluster node connections the router closed because the node "
+      "left the topology or a seed or replica did not answer a refresh (0 "
+      "outside cluster mode).",
+      g.stats.cluster_nodes_dropped);
+    c("pulse_gateway_cluster_refresh_failures_total",
+      "Redis Cluster slot table refreshes that found no node answering (0 "
+      "outside cluster mode).",
+      g.stats.cluster_refresh_failures);
     g_("pulse_gateway_in_flight_commands",
        "Replies Redis still owes the gateways right now.", g.stats.in_flight);
     g_("pulse_gateway_queued_requests",

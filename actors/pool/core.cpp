@@ -155,7 +155,8 @@ pool_core::expire(std::chrono::steady_clock::time_point now) {
   for (auto i = waiters_.begin(); i != waiters_.end();) {
     if (i->second.deadline <= now) {
       expired.push_back(expired_dispatch{i->first, std::move(i->second.key),
-                                         std::move(i->second.fn)});
+                                         std::move(i->second.fn),
+                                         i->second.deadline});
       i = waiters_.erase(i);
     } else {
       ++i;
@@ -211,6 +212,25 @@ latency_histogram pool_core::dispatch_latency() const {
 size_t pool_core::waiters() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return waiters_.size();
+}
+
+void pool_core::mark_stored(uint64_t id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto i = waiters_.find(id); i != waiters_.end())
+    i->second.stored = true;
+}
+
+void pool_core::expire_early(uint64_t id,
+                             std::chrono::steady_clock::time_point deadline) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto i = waiters_.find(id); i != waiters_.end())
+    i->second.deadline = std::min(i->second.deadline, deadline);
+}
+
+bool pool_core::stored(uint64_t id) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = waiters_.find(id);
+  return i != waiters_.end() && i->second.stored;
 }
 
 std::vector<std::pair<uint64_t, std::string>> pool_core::waiting() const {
@@ -306,6 +326,13 @@ caf::error dispatch_refusal(const std::string& status,
                       "pool has too many queued jobs (max-queued-jobs)");
   if (status == "shutdown")
     return make_error(errc::shutting_down, "pool is shutting down");
+  if (status == "stale")
+    return make_error(errc::redis_error,
+                      "dispatch refused as stale: the pool's membership in "
+                      "Redis still differs from this node's after reloading "
+                      "it (e.g. a failover discarded the latest membership "
+                      "change; it heals once the workers rejoin); the job "
+                      "was not stored");
   return make_error(errc::redis_error, "unexpected dispatch reply " + status);
 }
 

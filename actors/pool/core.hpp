@@ -108,6 +108,8 @@ public:
     std::string key;
     /// Its completion, still to run (with `errc::timeout`).
     dispatch_done fn;
+    /// The deadline it missed (registration + `dispatch_timeout()`).
+    std::chrono::steady_clock::time_point deadline;
   };
   /// Removes the waiters whose deadline is before `now` and returns them;
   /// the caller completes them (see `dispatcher::run`).
@@ -119,10 +121,19 @@ public:
   /// `results`); late or unknown results are dropped. Returns how many
   /// start waiters took one.
   size_t deliver(const std::string& msg);
+  /// Notes that the dispatch script stored the job of waiter `id` (its
+  /// reply was "ok"); `waiting_stored` lists those.
+  void mark_stored(uint64_t id);
+  /// Moves the deadline of waiter `id` to `deadline` if that is earlier.
+  void expire_early(uint64_t id,
+                    std::chrono::steady_clock::time_point deadline);
   /// Number of registered waiters.
   size_t waiters() const;
   /// The registered waiters right now: (dispatch ID, job key) pairs.
   std::vector<std::pair<uint64_t, std::string>> waiting() const;
+  /// Whether the dispatch script stored the job of waiter `id` (see
+  /// `mark_stored`); false for an unknown `id`.
+  bool stored(uint64_t id) const;
 
   /// Whether the node is closing or closed (dispatch fails).
   std::atomic<bool> closing{false};
@@ -132,6 +143,12 @@ public:
   /// (`pool_confirmer`; see `confirm_direct_max`), so a node with few
   /// workers takes no extra hop.
   std::atomic<int> direct_confirms{0};
+
+  /// When the node's pub/sub connection last subscribed again after a lost
+  /// connection (`steady_clock` nanoseconds since its epoch; 0: never): a
+  /// Sentinel failover or a Redis restart may have discarded jobs stored
+  /// before, so a dispatch timing out near it has an unknown outcome.
+  std::atomic<int64_t> last_resub_ns{0};
 
   /// Dispatches waiting for their job's outcome; `deliver` passes them the
   /// completion records.
@@ -165,6 +182,7 @@ private:
     std::string key;
     dispatch_done fn;
     std::chrono::steady_clock::time_point deadline;
+    bool stored = false;
   };
   std::unordered_map<uint64_t, waiter> waiters_;
   mutable std::mutex hist_mtx_;

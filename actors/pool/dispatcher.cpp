@@ -195,7 +195,9 @@ void dispatcher::settle(const std::vector<item>& batch,
   for (size_t i = 0; i < batch.size(); ++i) {
     std::string st = i + 1 < r->elements.size() ? r->elements[i + 1].str
                                                  : "missing";
-    if (st == "deferred") // over the rate limit: accepted, starts later
+    if (st == "ok")
+      core_->mark_stored(batch[i].did); // waits for the worker's start
+    else if (st == "deferred") // over the rate limit: accepted, starts later
       core_->complete(batch[i].did, caf::error{});
     else if (st != "ok")
       core_->complete(batch[i].did, dispatch_refusal(st, batch[i].key));
@@ -218,9 +220,18 @@ void dispatcher::send(client& c, std::vector<item>& batch) {
 
 void dispatcher::fail_expired(client& c,
                               std::vector<pool_core::expired_dispatch>& xs) {
+  using std::chrono::steady_clock;
+  steady_clock::time_point resub{
+    std::chrono::nanoseconds{core_->last_resub_ns.load()}};
   for (auto& x : xs) {
     // Sent on the same gateway after the dispatch script, so the answer
-    // reflects whether that script stored the job.
+    // reflects whether that script stored the job: unless the connection
+    // moved to another master in between (a Sentinel failover). The node's
+    // pub/sub connection is lost at the same switch; a re-subscription
+    // since shortly before the dispatch means "maybe moved".
+    auto sent = x.deadline - core_->opts.dispatch_timeout();
+    bool moved = resub.time_since_epoch().count() != 0
+                 && resub >= sent - std::chrono::seconds{1};
     auto r = c("HEXISTS", core_->prefix + "jobs", x.key);
     std::string what = "dispatch of " + x.key
                        + " timed out waiting for the worker's start; ";
@@ -230,6 +241,11 @@ void dispatcher::fail_expired(client& c,
     else if (r->integer == 1)
       what += "the job exists and starts when a worker takes it "
               "(stop_job cancels it)";
+    else if (moved)
+      what += "the outcome is unknown: the job is not stored now, but the "
+              "node's Redis connection was re-established since the "
+              "dispatch (failover or restart), which may have discarded a "
+              "stored job, started or not";
     else
       what += "the job was not stored (dispatching again is safe)";
     x.fn(make_error(errc::timeout, std::move(what)));

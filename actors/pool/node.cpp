@@ -318,6 +318,11 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
       }
     },
     [st](resub_atom, const std::string&) {
+      st->core->last_resub_ns = std::chrono::duration_cast<
+                                  std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now()
+                                    .time_since_epoch())
+                                  .count();
       st->refresh();
       st->recover_outcomes();
       st->recheck_dispatches();

@@ -73,10 +73,21 @@ void node_state::recheck_dispatches() {
     return;
   }
   size_t started = 0;
+  size_t gone = 0;
+  auto soon = std::chrono::steady_clock::now() + std::chrono::seconds{1};
   for (size_t i = 0; i < waiting.size(); ++i) {
     auto& rec = r->elements[i];
-    if (!rec.is_string())
+    if (!rec.is_string()) {
+      // Stored, yet gone now: discarded by a failover (or started and
+      // finished while nobody listened). Its start, if one is still on
+      // the way, has a second to arrive; then it fails as "the outcome is
+      // unknown" instead of waiting for the whole dispatch timeout.
+      if (core->stored(waiting[i].first)) {
+        core->expire_early(waiting[i].first, soon);
+        ++gone;
+      }
       continue;
+    }
     // owner|epoch|state|node|dispatch_id
     std::vector<std::string> fields;
     size_t pos = 0;
@@ -100,6 +111,11 @@ void node_state::recheck_dispatches() {
     log::info("pool node completed dispatches whose start result was "
               "published while re-subscribing pool={} node={} count={}",
               core->pool, core->node, started);
+  if (gone > 0)
+    log::warn("pool node lost track of stored dispatches while "
+              "re-subscribing (failover or restart?); they fail in 1 s "
+              "unless their start arrives pool={} node={} count={}",
+              core->pool, core->node, gone);
 }
 
 void node_state::recover_outcomes() {

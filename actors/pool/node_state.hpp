@@ -164,7 +164,10 @@ struct node_state {
   /// dispatches whose job a worker started meanwhile (their result was
   /// published while nobody listened). One `HMGET jobs <keys>`; a record
   /// in state `r` naming this node and the dispatch's ID counts as started.
-  /// The others keep waiting (a result published from now on arrives).
+  /// The others keep waiting (a result published from now on arrives),
+  /// except those the dispatch script stored whose record is gone (a
+  /// failover discarded it, or the job finished): they wait 1 s more at
+  /// most, then fail with `errc::timeout` ("the outcome is unknown").
   void recheck_dispatches();
 
   /// After re-subscribing: completes the dispatches still waiting for their

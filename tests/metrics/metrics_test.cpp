@@ -81,6 +81,13 @@ BOOST_FIXTURE_TEST_CASE(scrape_reports_the_actors_counters, live_system) {
                          "\"pipelined\"}"))
              > 10);
   BOOST_TEST(std::stod(v("pulse_pubsub_messages_total")) >= 3);
+  // Not in cluster mode: the cluster router families are there, all 0.
+  for (auto name : {"pulse_gateway_moved_redirects_total",
+                    "pulse_gateway_ask_redirects_total",
+                    "pulse_gateway_cluster_nodes",
+                    "pulse_gateway_cluster_nodes_dropped_total",
+                    "pulse_gateway_cluster_refresh_failures_total"})
+    BOOST_TEST(v(std::string{name} + "{role=\"pipelined\"}") == "0", name);
   BOOST_TEST(v("pulse_scrape_missing_sources") == "0");
 }
 

@@ -233,6 +233,9 @@ BOOST_AUTO_TEST_CASE(snapshot_renders_every_family_once) {
   g.stats.latency.observe(0.0002);
   g.stats.moved_redirects = 4;
   g.stats.ask_redirects = 2;
+  g.stats.cluster_nodes = 6;
+  g.stats.cluster_nodes_dropped = 3;
+  g.stats.cluster_refresh_failures = 5;
   x.gateways.push_back(g);
   g.role = "blocking";
   g.gateways = 3;
@@ -268,7 +271,9 @@ BOOST_AUTO_TEST_CASE(snapshot_renders_every_family_once) {
        {"pulse_gateway_commands_total", "pulse_gateway_errors_total",
         "pulse_gateway_reconnects_total",
         "pulse_gateway_moved_redirects_total",
-        "pulse_gateway_ask_redirects_total",
+        "pulse_gateway_ask_redirects_total", "pulse_gateway_cluster_nodes",
+        "pulse_gateway_cluster_nodes_dropped_total",
+        "pulse_gateway_cluster_refresh_failures_total",
         "pulse_gateway_request_duration_seconds", "pulse_pubsub_messages_total",
         "pulse_sink_events_delivered_total", "pulse_sink_events_acked_total",
         "pulse_sink_events_nacked_total",
@@ -297,7 +302,21 @@ BOOST_AUTO_TEST_CASE(snapshot_renders_every_family_once) {
   BOOST_TEST(text.find("pulse_gateway_ask_redirects_total{role="
                        "\"pipelined\"} 2\n")
              != std::string::npos);
+  BOOST_TEST(text.find("# TYPE pulse_gateway_cluster_nodes gauge\n")
+             != std::string::npos);
+  BOOST_TEST(text.find("pulse_gateway_cluster_nodes{role=\"pipelined\"} 6\n")
+             != std::string::npos);
+  BOOST_TEST(text.find("pulse_gateway_cluster_nodes_dropped_total{role="
+                       "\"pipelined\"} 3\n")
+             != std::string::npos);
+  BOOST_TEST(text.find("pulse_gateway_cluster_refresh_failures_total{role="
+                       "\"pipelined\"} 5\n")
+             != std::string::npos);
   auto json = render_json(x);
+  BOOST_TEST(json.find("\"cluster_nodes\":6,\"cluster_nodes_dropped\":3,"
+                       "\"cluster_refresh_failures\":5")
+             != std::string::npos,
+             json);
   BOOST_TEST(json.find("\"name\":\"billing \\\"eu\\\"\"") != std::string::npos);
   BOOST_TEST(json.find("\"revision\":12") != std::string::npos);
 }

@@ -81,6 +81,48 @@ BOOST_AUTO_TEST_CASE(dispatch_timeout_says_whether_the_job_exists) {
   (*node)->close();
 }
 
+BOOST_AUTO_TEST_CASE(dispatch_timeout_after_a_resubscription_is_unknown) {
+  // A Sentinel failover may discard a job the old master stored (and a
+  // worker started there): the new master has no trace of it. Played by
+  // hand: the stored job is deleted. Without a reconnect in between, "not
+  // stored" is the truth; after one (the node's pub/sub connection
+  // re-subscribed), the outcome is unknown.
+  auto o = close_options();
+  o.client_only = true;
+  o.ack_grace_period = 1s; // dispatch timeout 2 s: the re-subscription
+                           // (after the reconnect back-off) comes first
+  auto node = pool_node::add_node(*rt, "lost", o);
+  BOOST_REQUIRE(node);
+  const std::string jobs = "pulse:pool:{lost}:jobs";
+  auto dispatch_and_drop = [&](const std::string& key, bool reconnect) {
+    auto done = std::make_shared<std::promise<caf::error>>();
+    auto result = done->get_future();
+    (*node)->dispatch_async(key, "p",
+                            [done](caf::error err) { done->set_value(err); });
+    BOOST_REQUIRE(wait_until(
+      [&] { return redis()("HEXISTS", jobs, key)->integer == 1; }, 2s));
+    BOOST_REQUIRE(redis()("HDEL", jobs, key));
+    if (reconnect) {
+      auto killed = redis()("CLIENT", "KILL", "TYPE", "pubsub");
+      BOOST_REQUIRE_MESSAGE(killed, describe(killed));
+    }
+    BOOST_REQUIRE((result.wait_for(5s) == std::future_status::ready));
+    return result.get();
+  };
+  auto err = dispatch_and_drop("k0", false);
+  BOOST_TEST(code_of(err) == errc::timeout, render(err));
+  BOOST_TEST(render(err).find("the job was not stored (dispatching again is "
+                              "safe)")
+               != std::string::npos,
+             render(err));
+  err = dispatch_and_drop("k1", true);
+  BOOST_TEST(code_of(err) == errc::timeout, render(err));
+  BOOST_TEST(render(err).find("the outcome is unknown") != std::string::npos,
+             render(err));
+  BOOST_TEST(render(err).find("safe") == std::string::npos, render(err));
+  (*node)->close();
+}
+
 BOOST_AUTO_TEST_CASE(dispatch_started_while_the_channel_resubscribes_completes) {
   // A start result published while the node's pub/sub connection is down
   // is lost; after the re-subscription the node finds the started job in

@@ -25,6 +25,7 @@
 #include "pulse/actors/streaming/stream.hpp"
 #include "pulse/runtime/config.hpp"
 #include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/metrics.hpp"
 #include "pulse/runtime/runtime.hpp"
 #include "tests/support/cluster_fixture.hpp"
 #include "tests/support/fixtures.hpp"
@@ -196,6 +197,26 @@ BOOST_FIXTURE_TEST_CASE(a_killed_master_is_replaced_and_writes_go_on,
                      << st2.cluster_nodes << ", dropped "
                      << st2.cluster_nodes_dropped << ", failed refreshes "
                      << st2.cluster_refresh_failures);
+  // The same counters in a metrics scrape (the router is the pipelined
+  // gateway; nothing else counts them, so the numbers are equal).
+  auto snap = collect_metrics(**rt, 5s);
+  BOOST_REQUIRE_MESSAGE(snap, describe(snap));
+  auto text = render_prometheus(*snap);
+  auto sample = [&](const std::string& name) {
+    auto series = "\n" + name + "{role=\"pipelined\"} ";
+    auto at = text.find(series);
+    if (at == std::string::npos)
+      return std::string{"<absent>"};
+    at += series.size();
+    return text.substr(at, text.find('\n', at) - at);
+  };
+  BOOST_TEST(sample("pulse_gateway_cluster_nodes")
+             == std::to_string(st2.cluster_nodes));
+  BOOST_TEST(sample("pulse_gateway_cluster_nodes_dropped_total")
+             == std::to_string(st2.cluster_nodes_dropped));
+  BOOST_TEST(sample("pulse_gateway_cluster_refresh_failures_total")
+             == std::to_string(st2.cluster_refresh_failures));
+  BOOST_TEST(st2.cluster_nodes_dropped >= 1u);
   // Acked writes missing on the new master (asynchronous replication).
   std::optional<client> reader{std::in_place, *sys, (*rt)->gateway(),
                                std::chrono::seconds{10}};

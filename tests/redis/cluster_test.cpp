@@ -356,6 +356,23 @@ BOOST_FIXTURE_TEST_CASE(redirects_are_exported_as_metrics, cluster_fixture) {
   BOOST_TEST(cluster_sample(after, "pulse_gateway_ask_redirects_total{"
                                    "role=\"pipelined\"}")
              == "1");
+  // Node connections are opened on first use: masters 0 and 1 (the seed
+  // and the SETs) before, plus master 2 for the moved slot after; none was
+  // dropped and no refresh (the MOVED starts one) failed.
+  BOOST_TEST(cluster_sample(before, "pulse_gateway_cluster_nodes{"
+                                    "role=\"pipelined\"}")
+             == "2");
+  BOOST_TEST(cluster_sample(after, "pulse_gateway_cluster_nodes{"
+                                   "role=\"pipelined\"}")
+             == "3");
+  for (auto& text : {before, after}) {
+    BOOST_TEST(cluster_sample(text, "pulse_gateway_cluster_nodes_dropped_"
+                                    "total{role=\"pipelined\"}")
+               == "0");
+    BOOST_TEST(cluster_sample(text, "pulse_gateway_cluster_refresh_failures_"
+                                    "total{role=\"pipelined\"}")
+               == "0");
+  }
 }
 
 BOOST_FIXTURE_TEST_CASE(slot_migration_during_writes_loses_nothing,
