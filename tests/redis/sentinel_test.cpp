@@ -239,6 +239,24 @@ failover_numbers failover_under_load(int64_t wait_replicas,
   }};
   auto& c = *srt.redis;
   std::vector<std::thread> ts;
+  // A failed REQUIRE below unwinds through here: stop and join the threads
+  // first (destroying a joinable std::thread ends the process, and the
+  // threads use what is destroyed after this guard).
+  struct stop_threads {
+    std::atomic<bool>& stop;
+    std::atomic<bool>& consumer_stop;
+    std::vector<std::thread>& ts;
+    std::thread& consumer;
+    ~stop_threads() {
+      stop = true;
+      consumer_stop = true;
+      for (auto& t : ts)
+        if (t.joinable())
+          t.join();
+      if (consumer.joinable())
+        consumer.join();
+    }
+  } stopper{stop, consumer_stop, ts, consumer};
   ts.push_back(writer(adds, stop, [&](int i) {
     auto id = s->add(c, "order", std::to_string(i));
     return id ? caf::error{} : id.error();
