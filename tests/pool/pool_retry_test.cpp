@@ -56,10 +56,11 @@ struct attempt_holder : recorder {
   std::vector<job> started;
 
   caf::error start(const job& j) override {
-    auto err = recorder::start(j);
-    std::lock_guard<std::mutex> guard{mtx};
-    started.push_back(j);
-    return err;
+    { // kept before the journal sees the start (tests wait on either)
+      std::lock_guard<std::mutex> guard{mtx};
+      started.push_back(j);
+    }
+    return recorder::start(j);
   }
 
   size_t starts() {

@@ -128,10 +128,11 @@ struct job_holder : recorder {
   using recorder::recorder;
 
   caf::error start(const job& j) override {
-    auto err = recorder::start(j);
-    std::lock_guard<std::mutex> guard{jobs_mtx};
-    jobs[j.key] = j;
-    return err;
+    { // kept before the journal sees the start (tests wait on either)
+      std::lock_guard<std::mutex> guard{jobs_mtx};
+      jobs[j.key] = j;
+    }
+    return recorder::start(j);
   }
 
   /// The job started with `key`, if any.
