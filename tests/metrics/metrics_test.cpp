@@ -220,9 +220,15 @@ BOOST_FIXTURE_TEST_CASE(prometheus_scrapes_and_reads_back, live_system) {
     15s));
   auto targets = http_get(prom_port, "/api/v1/targets?state=active").body;
   BOOST_TEST(targets.find("\"health\":\"up\"") != std::string::npos, targets);
+  // Prometheus may close the connection while it shuts down, before its
+  // reply to /-/quit is written (status 0 then); what counts is that it
+  // exits.
   auto quit = http_post(prom_port, "/-/quit");
-  BOOST_TEST(quit.status == 200);
-  BOOST_TEST(p.wait_exit(15s));
+  BOOST_TEST((quit.status == 200 || quit.status == 0), "quit status "
+                                                           << quit.status);
+  BOOST_TEST(p.wait_exit(15s),
+             "prometheus did not exit after /-/quit (status " << quit.status
+                                                              << ")");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
