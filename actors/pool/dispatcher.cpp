@@ -199,7 +199,7 @@ void dispatcher::settle(const std::vector<item>& batch,
       core_->mark_stored(batch[i].did); // waits for the worker's start
     else if (st == "deferred") // over the rate limit: accepted, starts later
       core_->complete(batch[i].did, caf::error{});
-    else if (st != "ok")
+    else
       core_->complete(batch[i].did, dispatch_refusal(st, batch[i].key));
   }
 }

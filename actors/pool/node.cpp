@@ -97,49 +97,36 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
     // arrives: the node handles other messages meanwhile.
     [st](cancel_delayed_atom, const std::string& key) {
       auto rp = st->self->make_response_promise<bool>();
-      st->eval_then(ps::cancel_delayed(), {key},
-                    [rp, key](caf::expected<resp::value> r) mutable {
-                      if (!r)
-                        rp.deliver(std::move(r.error()));
-                      else if (script_status(*r) == "missing")
-                        rp.deliver(make_error(errc::not_found,
-                                              "no delayed job " + key));
-                      else
-                        rp.deliver(true);
-                    });
+      st->eval_answer(ps::cancel_delayed(), {key}, rp,
+                      [key](const std::string& status) {
+                        return status == "missing"
+                                 ? make_error(errc::not_found,
+                                              "no delayed job " + key)
+                                 : caf::error{};
+                      });
       return rp;
     },
     [st](job_stop_atom, const std::string& key) {
       auto rp = st->self->make_response_promise<bool>();
-      st->eval_then(ps::stop(), {key},
-                    [rp, key](caf::expected<resp::value> r) mutable {
-                      if (!r)
-                        rp.deliver(std::move(r.error()));
-                      else if (script_status(*r) == "missing")
-                        rp.deliver(make_error(errc::not_found,
-                                              "no job " + key));
-                      else
-                        rp.deliver(true);
-                    });
+      st->eval_answer(ps::stop(), {key}, rp, [key](const std::string& status) {
+        return status == "missing" ? make_error(errc::not_found, "no job " + key)
+                                   : caf::error{};
+      });
       return rp;
     },
     [st](job_notify_atom, const std::string& key,
          const std::string& payload) {
       auto rp = st->self->make_response_promise<bool>();
-      st->eval_then(ps::notify(), {key, payload},
-                    [rp, key](caf::expected<resp::value> r) mutable {
-                      if (!r)
-                        rp.deliver(std::move(r.error()));
-                      else if (script_status(*r) == "missing")
-                        rp.deliver(make_error(errc::not_found,
-                                              "no job " + key));
-                      else if (script_status(*r) == "unowned")
-                        rp.deliver(make_error(errc::not_found,
-                                              "job " + key
-                                                + " has no worker yet"));
-                      else
-                        rp.deliver(true);
-                    });
+      st->eval_answer(ps::notify(), {key, payload}, rp,
+                      [key](const std::string& status) {
+                        if (status == "missing")
+                          return make_error(errc::not_found, "no job " + key);
+                        if (status == "unowned")
+                          return make_error(errc::not_found,
+                                            "job " + key
+                                              + " has no worker yet");
+                        return caf::error{};
+                      });
       return rp;
     },
     [st](pn_refresh_atom) {
@@ -173,7 +160,7 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
     },
     [st](job_keys_atom) {
       auto rp = st->self->make_response_promise<std::vector<std::string>>();
-      st->call_then(make_command("HKEYS", st->core->prefix + "jobs"),
+      st->call(make_command("HKEYS", st->core->prefix + "jobs"),
                     [rp](caf::expected<resp::value> r) mutable {
                       if (!r) {
                         rp.deliver(std::move(r.error()));
@@ -189,7 +176,7 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
     [st](job_payload_atom, const std::string& key) {
       auto rp
         = st->self->make_response_promise<caf::optional<std::string>>();
-      st->call_then(make_command("HGET", st->core->prefix + "payloads", key),
+      st->call(make_command("HGET", st->core->prefix + "payloads", key),
                     [rp](caf::expected<resp::value> r) mutable {
                       if (!r)
                         rp.deliver(std::move(r.error()));
@@ -271,7 +258,7 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
     [st](shutdown_atom) -> caf::result<bool> {
       if (st->closed)
         return true;
-      auto r = st->eval(ps::begin_shutdown(), {st->core->node});
+      auto r = st->eval_blocking(ps::begin_shutdown(), {st->core->node});
       if (!r)
         log::warn("pool shutdown flag not written pool={} error=\"{}\"",
                   st->core->pool, render(r.error()));

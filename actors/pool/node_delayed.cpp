@@ -43,7 +43,7 @@ caf::result<int64_t> node_state::dispatch_later(const std::string& key,
     return make_error(errc::invalid_argument,
                       "dispatch_in: negative delay for job " + key);
   auto in_ms = std::chrono::duration_cast<std::chrono::milliseconds>(in);
-  auto r = eval(ps::schedule_job(), {key, payload, std::to_string(at_ms),
+  auto r = eval_blocking(ps::schedule_job(), {key, payload, std::to_string(at_ms),
                                      std::to_string(in_ms.count())});
   if (!r)
     return r.error();
@@ -79,7 +79,7 @@ void node_state::promote_due() {
   delay_due = steady_clock::time_point::max(); // this pass re-arms
   auto retry = core->opts.requeue_delay;
   for (int round = 0; round < 16; ++round) {
-    auto r = eval(ps::due_jobs(), {std::to_string(promote_batch)});
+    auto r = eval_blocking(ps::due_jobs(), {std::to_string(promote_batch)});
     if (!r || !r->is_array() || r->elements.size() < 2) {
       log::warn("pool delayed jobs not read pool={} node={} error=\"{}\"",
                 core->pool, core->node,
@@ -110,7 +110,7 @@ void node_state::promote_due() {
       args.push_back(key);
       args.push_back(m->target(key));
     }
-    auto p = eval(ps::promote(), std::move(args));
+    auto p = eval_blocking(ps::promote(), std::move(args));
     auto st = p ? script_status(*p) : std::string{};
     if (st == "stale") {
       refresh();

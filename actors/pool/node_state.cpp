@@ -170,7 +170,7 @@ void node_state::keepalive() {
     args.push_back(kv.first);
   for (auto& id : leaving)
     args.push_back(id);
-  auto r = eval(ps::keepalive(), std::move(args));
+  auto r = eval_blocking(ps::keepalive(), std::move(args));
   if (!r) {
     log::warn("pool node keep-alive failed pool={} node={} error=\"{}\"",
               core->pool, core->node, render(r.error()));
@@ -249,7 +249,7 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
   // Answered when the `add_worker` script returns: the node goes on
   // meanwhile, and adds from many requesters overlap.
   auto rp = self->make_response_promise<std::string>();
-  eval_then(ps::add_worker(), add_member_args(*core, id, created),
+  eval(ps::add_worker(), add_member_args(*core, id, created),
             [this, rp, id, created,
              handler](caf::expected<resp::value> r) mutable {
               if (!r) {
@@ -262,7 +262,7 @@ caf::result<std::string> node_state::add_worker(job_handler_ptr handler) {
               }
               if (core->closing) {
                 // Closed while the script ran: leave the membership again.
-                eval_then(ps::remove_workers(), {id},
+                eval(ps::remove_workers(), {id},
                           [id](caf::expected<resp::value> x) {
                             if (!x)
                               log::warn("pool node cannot remove worker={} "
@@ -300,7 +300,7 @@ caf::result<bool> node_state::remove_worker(const std::string& id) {
   auto hdl = i->second.hdl;
   workers.erase(i);
   leaving.insert(id);
-  auto r = eval(ps::remove_workers(), {id});
+  auto r = eval_blocking(ps::remove_workers(), {id});
   if (!r)
     log::warn("pool node cannot remove worker={} error=\"{}\"", id,
               render(r.error()));
@@ -327,7 +327,7 @@ void node_state::close_all(bool shutdown, std::function<void()> then) {
   for (auto& kv : workers)
     ids.push_back(kv.first);
   if (!ids.empty() && !shutdown) {
-    auto r = eval(ps::remove_workers(), ids);
+    auto r = eval_blocking(ps::remove_workers(), ids);
     if (!r)
       log::warn("pool node cannot leave the membership node={} "
                 "error=\"{}\"",
@@ -395,7 +395,7 @@ void node_state::local_shutdown() {
 }
 
 void node_state::wait_nodes() {
-  auto r = eval(ps::live_nodes(), {core->node});
+  auto r = eval_blocking(ps::live_nodes(), {core->node});
   auto n = r ? pool_routing::parse_i64(script_status(*r)).value_or(1) : 1;
   if (n > 0 && steady_clock::now() < shutdown_deadline) {
     self->delayed_send(self, std::chrono::milliseconds{20},
@@ -406,7 +406,7 @@ void node_state::wait_nodes() {
     log::warn("pool shutdown: {} node(s) did not leave in time, deleting "
               "the pool anyway pool={}",
               n, core->pool);
-  auto p = eval(ps::purge(), {});
+  auto p = eval_blocking(ps::purge(), {});
   if (!p)
     log::warn("pool shutdown cannot delete the pool's keys pool={} "
               "error=\"{}\"",

@@ -19,6 +19,7 @@
 #include "pulse/actors/pool/handler.hpp"
 #include "pulse/actors/pool/confirmer.hpp"
 #include "pulse/actors/pool/intake.hpp"
+#include "pulse/actors/pool/job_moves.hpp"
 #include "pulse/actors/redis/client.hpp"
 #include "pulse/actors/redis/services.hpp"
 #include "pulse/messages/pool.hpp"
@@ -47,7 +48,7 @@ struct local_worker {
 };
 
 /// State of a pool node actor.
-struct node_state {
+struct node_state : pool_io {
   /// Creates the state; `cli` talks to the runtime's gateway.
   node_state(pool_node_impl_actor::pointer self, services& rt,
              pool_core_ptr core)
@@ -109,42 +110,54 @@ struct node_state {
   steady_clock::time_point delay_due = steady_clock::time_point::max();
 
   /// Runs pool script `s` (`EVALSHA`) with the pool's key prefix as its
-  /// key. Errors: any gateway error (`errc::redis_error`, ...).
-  caf::expected<resp::value> eval(const script& s,
-                                  std::vector<std::string> args) {
+  /// key, blocking the node until the reply arrives. Errors: any gateway
+  /// error (`errc::redis_error`, ...). Only for the steps that are not yet
+  /// chains of `eval` calls.
+  caf::expected<resp::value> eval_blocking(const script& s,
+                                           std::vector<std::string> args) {
     return cli.eval(s, {core->prefix}, std::move(args));
   }
 
-  /// Runs pool script `s` like `eval`, without blocking the node: sends
-  /// `EVALSHA` to the gateway and calls `k(expected<resp::value>)` with
-  /// the reply or the error (any gateway error) when it arrives; other
-  /// messages are handled meanwhile.
-  template <class F>
-  void eval_then(const script& s, std::vector<std::string> args, F k) {
+  /// Runs pool script `s` like `eval_blocking`, without blocking the node:
+  /// sends `EVALSHA` to the gateway and calls `k` with the reply or the
+  /// error (any gateway error) when it arrives; other messages are handled
+  /// meanwhile.
+  void eval(const script& s, std::vector<std::string> args,
+            reply_fn k) override {
     self
       ->request(rt.gateway(), caf::infinite, eval_atom::value, s,
                 std::vector<std::string>{core->prefix}, std::move(args))
-      .then(
-        [k](resp::value& v) mutable {
-          k(caf::expected<resp::value>{std::move(v)});
-        },
-        [k](caf::error& e) mutable {
-          k(caf::expected<resp::value>{std::move(e)});
-        });
+      .then([k](resp::value& v) { k(std::move(v)); },
+            [k](caf::error& e) { k(std::move(e)); });
   }
 
-  /// Runs command `cmd` on the gateway without blocking the node; calls
-  /// `k(expected<resp::value>)` like `eval_then`.
-  template <class F>
-  void call_then(command cmd, F k) {
+  /// Runs command `cmd` on the gateway without blocking the node; calls `k`
+  /// like `eval`.
+  void call(command cmd, reply_fn k) override {
     self->request(rt.gateway(), caf::infinite, cmd_atom::value, std::move(cmd))
-      .then(
-        [k](resp::value& v) mutable {
-          k(caf::expected<resp::value>{std::move(v)});
-        },
-        [k](caf::error& e) mutable {
-          k(caf::expected<resp::value>{std::move(e)});
-        });
+      .then([k](resp::value& v) { k(std::move(v)); },
+            [k](caf::error& e) { k(std::move(e)); });
+  }
+
+  /// Maps a script's status to the error to answer with (none: success).
+  using refusal_fn = std::function<caf::error(const std::string& status)>;
+
+  /// Runs pool script `s` like `eval` and answers `rp` with `true`, or with
+  /// the call's error (any gateway error), or with what `refuse` makes of
+  /// the script's status (e.g. `errc::not_found` for "missing").
+  void eval_answer(const script& s, std::vector<std::string> args,
+                   caf::typed_response_promise<bool> rp, refusal_fn refuse) {
+    eval(s, std::move(args),
+         [rp, refuse](caf::expected<resp::value> r) mutable {
+           if (!r) {
+             rp.deliver(std::move(r.error()));
+             return;
+           }
+           if (auto err = refuse(script_status(*r)))
+             rp.deliver(std::move(err));
+           else
+             rp.deliver(true);
+         });
   }
 
   /// Reloads the membership (`members` script) and tells the workers to

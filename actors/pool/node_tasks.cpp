@@ -42,29 +42,26 @@ caf::result<bool> node_state::complete_job(const job& j, bool ok,
                                            std::string value) {
   // Answered when the script returns: completions of many workers overlap.
   auto rp = self->make_response_promise<bool>();
-  eval_then(ps::complete(),
-            {j.worker, j.key, std::to_string(j.epoch), ok ? "1" : "0",
-             std::move(value), ms_arg(core->opts.result_retention),
-             retry_policy(core->opts)},
-            [rp, j](caf::expected<resp::value> r) mutable {
-              if (!r)
-                rp.deliver(std::move(r.error()));
-              else if (script_status(*r) == "stale")
-                rp.deliver(make_error(
-                  errc::not_found, "job " + j.key + " (epoch "
-                                     + std::to_string(j.epoch)
-                                     + ") is no longer running on worker "
-                                     + j.worker));
-              else
-                rp.deliver(true);
-            });
+  eval_answer(ps::complete(),
+              {j.worker, j.key, std::to_string(j.epoch), ok ? "1" : "0",
+               std::move(value), ms_arg(core->opts.result_retention),
+               retry_policy(core->opts)},
+              rp, [j](const std::string& status) {
+                return status == "stale"
+                         ? make_error(errc::not_found,
+                                      "job " + j.key + " (epoch "
+                                        + std::to_string(j.epoch)
+                                        + ") is no longer running on worker "
+                                        + j.worker)
+                         : caf::error{};
+              });
   return rp;
 }
 
 caf::result<caf::optional<job_outcome>>
 node_state::job_result(const std::string& key) {
   auto rp = self->make_response_promise<caf::optional<job_outcome>>();
-  call_then(make_command("GET", core->prefix + "result:" + key),
+  call(make_command("GET", core->prefix + "result:" + key),
             [rp](caf::expected<resp::value> r) mutable {
               if (!r)
                 rp.deliver(std::move(r.error()));
