@@ -99,6 +99,13 @@ bool pool_core::install(std::shared_ptr<const pool_membership> m) {
   return true;
 }
 
+void pool_core::replace(std::shared_ptr<const pool_membership> m) {
+  if (!m)
+    return;
+  std::lock_guard<std::mutex> guard{mtx_};
+  members_ = std::move(m);
+}
+
 void pool_core::set_lease_deadline(std::chrono::steady_clock::time_point t) {
   lease_deadline_ = t.time_since_epoch().count();
 }

@@ -75,6 +75,10 @@ public:
   std::shared_ptr<const pool_membership> members() const;
   /// Installs `m` if its revision is not older; returns whether it did.
   bool install(std::shared_ptr<const pool_membership> m);
+  /// Installs `m` even if its revision is older: after a failover the new
+  /// master may have lost the newest membership changes, and its older
+  /// revision is the one the scripts check against from now on.
+  void replace(std::shared_ptr<const pool_membership> m);
 
   /// Sets when this node's lease (as renewed by its last keep-alive) ends.
   void set_lease_deadline(std::chrono::steady_clock::time_point t);

@@ -151,12 +151,16 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
       return out;
     },
     [st](pool_workers_atom) {
-      st->refresh();
-      auto m = st->core->members();
-      std::vector<worker_info> out;
-      for (auto& w : m->active)
-        out.push_back(worker_info{w.id, w.created_at, m->nodes.at(w.id)});
-      return out;
+      // Answered once the membership is reloaded.
+      auto rp = st->self->make_response_promise<std::vector<worker_info>>();
+      st->refresh([st, rp]() mutable {
+        auto m = st->core->members();
+        std::vector<worker_info> out;
+        for (auto& w : m->active)
+          out.push_back(worker_info{w.id, w.created_at, m->nodes.at(w.id)});
+        rp.deliver(std::move(out));
+      });
+      return rp;
     },
     [st](job_keys_atom) {
       auto rp = st->self->make_response_promise<std::vector<std::string>>();
@@ -310,7 +314,11 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
                                   std::chrono::steady_clock::now()
                                     .time_since_epoch())
                                   .count();
-      st->refresh();
+      // A failover may have lost the newest membership changes: renew at
+      // once (workers that are no members rejoin) and take the membership
+      // as it is now, even at an older revision.
+      st->keepalive();
+      st->refresh({}, true);
       st->recover_outcomes();
       st->recheck_dispatches();
       st->promote_due();

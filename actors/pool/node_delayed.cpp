@@ -76,73 +76,112 @@ void node_state::arm_delay(caf::timespan wait) {
 void node_state::promote_due() {
   if (closed || left || core->opts.client_only)
     return;
-  delay_due = steady_clock::time_point::max(); // this pass re-arms
-  auto retry = core->opts.requeue_delay;
-  for (int round = 0; round < 16; ++round) {
-    auto r = eval_blocking(ps::due_jobs(), {std::to_string(promote_batch)});
-    if (!r || !r->is_array() || r->elements.size() < 2) {
-      log::warn("pool delayed jobs not read pool={} node={} error=\"{}\"",
-                core->pool, core->node,
-                r ? "bad due_jobs reply" : render(r.error()));
-      arm_delay(retry);
-      return;
-    }
-    auto now_us = parse_number(r->elements[0].str); // an integer: µs
-    auto next = parse_number(r->elements[1].str);
-    if (!now_us || !next) {
-      arm_delay(retry);
-      return;
-    }
-    if (r->elements.size() == 2) {
-      // Not due yet (or none: the keep-alive period bounds the wait, so a
-      // notice lost with a connection costs no more than that).
-      arm_delay(*next < 0 ? core->opts.keepalive_period()
-                          : std::chrono::microseconds{std::max<int64_t>(
-                            *next * 1000 - *now_us, 1)});
-      return;
-    }
-    auto m = core->members();
-    std::vector<std::string> args{core->node, std::to_string(m->rev),
-                                  admission_arg(core->opts),
-                                  ms_arg(retry)};
-    for (size_t i = 2; i < r->elements.size(); ++i) {
-      auto& key = r->elements[i].str;
-      args.push_back(key);
-      args.push_back(m->target(key));
-    }
-    auto p = eval_blocking(ps::promote(), std::move(args));
-    auto st = p ? script_status(*p) : std::string{};
-    if (st == "stale") {
-      refresh();
-      continue;
-    }
-    if (st == "shutdown")
-      return;
-    if (st != "ok") {
-      log::warn("pool delayed jobs not promoted pool={} node={} error=\"{}\"",
-                core->pool, core->node, p ? st : render(p.error()));
-      arm_delay(retry);
-      return;
-    }
-    size_t promoted = 0;
-    size_t deferred = 0; // waiting for a start slot now (rate limit)
-    for (size_t i = 1; i < p->elements.size(); ++i) {
-      if (p->elements[i].str == "ok")
-        ++promoted;
-      else if (p->elements[i].str == "deferred")
-        ++deferred;
-    }
-    if (promoted > 0)
-      log::debug("pool delayed jobs promoted pool={} node={} count={}",
-                 core->pool, core->node, promoted);
-    // Keys left due (overloaded, or their key still running and retried
-    // later): look again after the requeue delay, not in a busy loop.
-    if (promoted + deferred == 0) {
-      arm_delay(retry);
-      return;
-    }
+  if (promoting) {
+    promote_again = true; // the running pass goes on with another
+    return;
   }
-  arm_delay(std::chrono::milliseconds{1}); // more than 16 full batches due
+  promoting = true;
+  promote_again = false;
+  delay_due = steady_clock::time_point::max(); // this pass re-arms
+  promote_round(0);
+}
+
+void node_state::promote_end(caf::optional<caf::timespan> wait) {
+  promoting = false;
+  if (promote_again && !closed && !left) {
+    promote_due();
+    return;
+  }
+  if (wait)
+    arm_delay(*wait);
+}
+
+void node_state::promote_round(int round) {
+  if (round >= 16) { // more than 16 full batches due
+    promote_end(caf::timespan{std::chrono::milliseconds{1}});
+    return;
+  }
+  eval(ps::due_jobs(), {std::to_string(promote_batch)},
+       [this, round](caf::expected<resp::value> r) {
+         auto retry = core->opts.requeue_delay;
+         if (closed || left) {
+           promote_end(caf::none);
+           return;
+         }
+         if (!r || !r->is_array() || r->elements.size() < 2) {
+           log::warn("pool delayed jobs not read pool={} node={} error=\"{}\"",
+                     core->pool, core->node,
+                     r ? "bad due_jobs reply" : render(r.error()));
+           promote_end(caf::timespan{retry});
+           return;
+         }
+         auto now_us = parse_number(r->elements[0].str); // an integer: µs
+         auto next = parse_number(r->elements[1].str);
+         if (!now_us || !next) {
+           promote_end(caf::timespan{retry});
+           return;
+         }
+         if (r->elements.size() == 2) {
+           // Not due yet (or none: the keep-alive period bounds the wait,
+           // so a notice lost with a connection costs no more than that).
+           promote_end(
+             *next < 0 ? caf::timespan{core->opts.keepalive_period()}
+                       : caf::timespan{std::chrono::microseconds{
+                         std::max<int64_t>(*next * 1000 - *now_us, 1)}});
+           return;
+         }
+         auto m = core->members();
+         std::vector<std::string> args{core->node, std::to_string(m->rev),
+                                       admission_arg(core->opts),
+                                       ms_arg(retry)};
+         for (size_t i = 2; i < r->elements.size(); ++i) {
+           auto& key = r->elements[i].str;
+           args.push_back(key);
+           args.push_back(m->target(key));
+         }
+         eval(ps::promote(), std::move(args),
+              [this, round](caf::expected<resp::value> p) {
+                promoted(round, p);
+              });
+       });
+}
+
+void node_state::promoted(int round, const caf::expected<resp::value>& p) {
+  auto retry = core->opts.requeue_delay;
+  auto st = p ? script_status(*p) : std::string{};
+  if (st == "stale") {
+    // The membership changed: reload it, then try again.
+    refresh([this, round] { promote_round(round + 1); });
+    return;
+  }
+  if (st == "shutdown") {
+    promote_end(caf::none);
+    return;
+  }
+  if (st != "ok") {
+    log::warn("pool delayed jobs not promoted pool={} node={} error=\"{}\"",
+              core->pool, core->node, p ? st : render(p.error()));
+    promote_end(caf::timespan{retry});
+    return;
+  }
+  size_t promoted = 0;
+  size_t deferred = 0; // waiting for a start slot now (rate limit)
+  for (size_t i = 1; i < p->elements.size(); ++i) {
+    if (p->elements[i].str == "ok")
+      ++promoted;
+    else if (p->elements[i].str == "deferred")
+      ++deferred;
+  }
+  if (promoted > 0)
+    log::debug("pool delayed jobs promoted pool={} node={} count={}",
+               core->pool, core->node, promoted);
+  // Keys left due (overloaded, or their key still running and retried
+  // later): look again after the requeue delay, not in a busy loop.
+  if (promoted + deferred == 0) {
+    promote_end(caf::timespan{retry});
+    return;
+  }
+  promote_round(round + 1);
 }
 
 } // namespace pulse::node_detail

@@ -15,28 +15,34 @@ namespace pulse::node_detail {
 
 namespace ps = pool_scripts;
 
-void node_state::refresh() {
+void node_state::refresh(std::function<void()> then, bool after_resub) {
   last_refresh = steady_clock::now();
   refresh_pending = false;
-  struct cost_guard {
-    node_state& st;
-    ~cost_guard() {
-      st.refresh_cost = steady_clock::now() - st.last_refresh;
-    }
-  } cost{*this};
-  if (auto err = reload_members(cli, *core)) {
-    log::warn("pool node cannot read membership pool={} error=\"{}\"",
-              core->pool, render(err));
-    return;
-  }
-  auto cur = core->members()->rev;
-  if (cur != seen_rev) {
-    seen_rev = cur;
-    for (auto& kv : workers)
-      self->send(kv.second.hdl, rebalance_atom::value);
-    if (cleaner)
-      self->send(cleaner, cleanup_atom::value);
-  }
+  auto started = last_refresh;
+  eval(ps::members(), {},
+       [this, started, then, after_resub](caf::expected<resp::value> v) {
+         if (!v) {
+           log::warn("pool node cannot read membership pool={} error=\"{}\"",
+                     core->pool, render(v.error()));
+         } else {
+           auto m = pool_membership::parse(*v);
+           if (after_resub)
+             core->replace(std::move(m));
+           else
+             core->install(std::move(m));
+           auto cur = core->members()->rev;
+           if (cur != seen_rev) {
+             seen_rev = cur;
+             for (auto& kv : workers)
+               self->send(kv.second.hdl, rebalance_atom::value);
+             if (cleaner)
+               self->send(cleaner, cleanup_atom::value);
+           }
+         }
+         refresh_cost = steady_clock::now() - started;
+         if (then)
+           then();
+       });
 }
 
 void node_state::refresh_soon() {
@@ -161,8 +167,9 @@ void node_state::recover_outcomes() {
 }
 
 void node_state::keepalive() {
-  if (left)
+  if (left || keepalive_busy)
     return;
+  keepalive_busy = true;
   auto sent = steady_clock::now();
   std::vector<std::string> args{core->node,
                                 ms_arg(core->opts.worker_ttl)};
@@ -170,13 +177,24 @@ void node_state::keepalive() {
     args.push_back(kv.first);
   for (auto& id : leaving)
     args.push_back(id);
-  auto r = eval_blocking(ps::keepalive(), std::move(args));
-  if (!r) {
-    log::warn("pool node keep-alive failed pool={} node={} error=\"{}\"",
-              core->pool, core->node, render(r.error()));
-    return;
-  }
-  auto& st = script_status(*r);
+  eval(ps::keepalive(), std::move(args),
+       [this, sent](caf::expected<resp::value> r) {
+         keepalive_busy = false;
+         if (left)
+           return;
+         if (!r) {
+           log::warn("pool node keep-alive failed pool={} node={} "
+                     "error=\"{}\"",
+                     core->pool, core->node, render(r.error()));
+           return;
+         }
+         renewed(sent, *r);
+       });
+}
+
+void node_state::renewed(steady_clock::time_point sent,
+                         const resp::value& r) {
+  auto& st = script_status(r);
   if (st == "shutdown") {
     local_shutdown();
     return;
@@ -193,15 +211,16 @@ void node_state::keepalive() {
     for (auto& kv : workers)
       self->send(kv.second.hdl, resume_atom::value);
   }
-  if (r->elements.size() > 1) {
-    auto rev = pool_routing::parse_i64(r->elements[1].str).value_or(0);
+  if (r.elements.size() > 1) {
+    auto rev = pool_routing::parse_i64(r.elements[1].str).value_or(0);
     if (rev != seen_rev)
       refresh();
   }
-  for (size_t i = 2; i < r->elements.size(); ++i) {
-    auto i_w = workers.find(r->elements[i].str);
+  for (size_t i = 2; i < r.elements.size(); ++i) {
+    auto i_w = workers.find(r.elements[i].str);
     if (i_w != workers.end()) {
-      log::warn("pool worker was declared dead, rejoining worker={}",
+      log::warn("pool worker is no member (declared dead, or lost by a "
+                "failover), rejoining worker={}",
                 i_w->first);
       self->send(i_w->second.hdl, rejoin_atom::value);
     }
@@ -300,19 +319,25 @@ caf::result<bool> node_state::remove_worker(const std::string& id) {
   auto hdl = i->second.hdl;
   workers.erase(i);
   leaving.insert(id);
-  auto r = eval_blocking(ps::remove_workers(), {id});
-  if (!r)
-    log::warn("pool node cannot remove worker={} error=\"{}\"", id,
-              render(r.error()));
-  refresh();
+  // Leaves the membership, reloads it (the others rebalance), then closes
+  // the worker, which hands its jobs over; the node goes on meanwhile.
   auto rp = self->make_response_promise<bool>();
   auto done = [this, rp, id]() mutable {
     leaving.erase(id);
     rp.deliver(true);
   };
-  self->request(hdl, caf::infinite, close_atom::value, false)
-    .then([done](bool) mutable { done(); },
-          [done](caf::error&) mutable { done(); });
+  auto close_worker = [this, hdl, done] {
+    self->request(hdl, caf::infinite, close_atom::value, false)
+      .then([done](bool) mutable { done(); },
+            [done](caf::error&) mutable { done(); });
+  };
+  eval(ps::remove_workers(), {id},
+       [this, id, close_worker](caf::expected<resp::value> r) {
+         if (!r)
+           log::warn("pool node cannot remove worker={} error=\"{}\"", id,
+                     render(r.error()));
+         refresh(close_worker);
+       });
   return rp;
 }
 
@@ -327,13 +352,25 @@ void node_state::close_all(bool shutdown, std::function<void()> then) {
   for (auto& kv : workers)
     ids.push_back(kv.first);
   if (!ids.empty() && !shutdown) {
-    auto r = eval_blocking(ps::remove_workers(), ids);
-    if (!r)
-      log::warn("pool node cannot leave the membership node={} "
-                "error=\"{}\"",
-                core->node, render(r.error()));
-    refresh();
+    // Leaves the membership and reloads it (the other nodes' workers
+    // rebalance) before the workers are closed.
+    eval(ps::remove_workers(), ids,
+         [this, then](caf::expected<resp::value> r) {
+           if (!r)
+             log::warn("pool node cannot leave the membership node={} "
+                       "error=\"{}\"",
+                       core->node, render(r.error()));
+           refresh([this, then] { close_workers(false, then); });
+         });
+    return;
   }
+  close_workers(shutdown, std::move(then));
+}
+
+void node_state::close_workers(bool shutdown, std::function<void()> then) {
+  std::vector<std::string> ids;
+  for (auto& kv : workers)
+    ids.push_back(kv.first);
   if (cleaner) {
     self->send_exit(cleaner, caf::exit_reason::user_shutdown);
     cleaner = nullptr;

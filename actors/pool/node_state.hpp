@@ -160,9 +160,12 @@ struct node_state : pool_io {
          });
   }
 
-  /// Reloads the membership (`members` script) and tells the workers to
-  /// rebalance if it changed.
-  void refresh();
+  /// Reloads the membership (`members` script) without blocking and tells
+  /// the workers to rebalance if it changed; then runs `then` (also after
+  /// a failed reload, which is logged). With `after_resub` the reply is
+  /// installed even if its revision is older than the one held (a failover
+  /// lost the newest changes).
+  void refresh(std::function<void()> then = {}, bool after_resub = false);
 
   /// `refresh` for `add_worker` and membership notices (`m<rev>` on the
   /// pool's control channel): at once unless one ran within
@@ -193,9 +196,18 @@ struct node_state : pool_io {
 
   // -- keep-alive and fencing -------------------------------------------------
 
-  /// Renews this node's and its workers' leases (`keepalive` script);
-  /// workers declared dead elsewhere rejoin.
+  /// Renews this node's and its workers' leases (`keepalive` script)
+  /// without blocking, one renewal at a time; workers that are no members
+  /// (declared dead elsewhere, or lost by a failover) rejoin.
   void keepalive();
+
+  /// Whether a keep-alive's reply is awaited.
+  bool keepalive_busy = false;
+
+  /// Handles the `keepalive` reply `r` to a renewal sent at `sent`: moves
+  /// the lease deadline, resumes fenced workers, refreshes on a new
+  /// membership revision, tells workers that are no members to rejoin.
+  void renewed(steady_clock::time_point sent, const resp::value& r);
 
   /// Fences the workers (they stop their jobs) once the lease may have
   /// ended without a renewal.
@@ -273,6 +285,23 @@ struct node_state : pool_io {
   /// only; every node races and the script promotes each job once.
   void promote_due();
 
+  /// Round `round` of a `promote_due` pass: `due_jobs`, then `promote`,
+  /// each answered without blocking the node.
+  void promote_round(int round);
+
+  /// Handles the `promote` reply `p` of round `round`: on "stale" reloads
+  /// the membership and goes on; otherwise counts, then goes on or ends.
+  void promoted(int round, const caf::expected<resp::value>& p);
+
+  /// Ends a `promote_due` pass: starts another if a notice came meanwhile,
+  /// else arms the timer `wait` from now (none: leaves it disarmed).
+  void promote_end(caf::optional<caf::timespan> wait);
+
+  /// Whether a `promote_due` pass is running.
+  bool promoting = false;
+  /// Whether `promote_due` was asked for while a pass ran.
+  bool promote_again = false;
+
   /// Arms the delayed-job timer `wait` from now unless it fires sooner.
   void arm_delay(caf::timespan wait);
 
@@ -297,6 +326,10 @@ struct node_state : pool_io {
   /// Stops every local worker (handing jobs over unless `shutdown`), then
   /// leaves the pool and quits; `then` runs once all workers are done.
   void close_all(bool shutdown, std::function<void()> then);
+
+  /// The second half of `close_all`, once the workers left the membership:
+  /// exits the cleaner, closes every worker, then leaves and runs `then`.
+  void close_workers(bool shutdown, std::function<void()> then);
 
   /// Leaves the pool: drops the lease (`ZREM alive`, `HDEL info`), deletes
   /// the intake's wake key (`DEL`), fails pending dispatches with
