@@ -1,5 +1,6 @@
 // Closing a pool node while Redis is down: bounded by close-timeout, with
-// reconnects that keep their back-off and warnings that do not flood.
+// reconnects that keep their back-off and warnings that do not flood; and
+// what a node does after its pub/sub connection re-subscribed.
 
 #include <boost/test/unit_test.hpp>
 
@@ -163,6 +164,57 @@ BOOST_AUTO_TEST_CASE(dispatch_started_while_the_channel_resubscribes_completes) 
   BOOST_TEST(!err, render(err));
   BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s));
   BOOST_TEST((*node)->waiting_dispatches() == 0u);
+  (*node)->close();
+}
+
+BOOST_AUTO_TEST_CASE(membership_lost_by_a_failover_heals_at_resubscription) {
+  // A failover can lose the newest membership change: here the one that
+  // added the node's worker (played by hand: the worker's entries are
+  // deleted and the revision goes back by one). The node still holds the
+  // newer revision; every dispatch would be refused as stale until the
+  // next keep-alive made the worker rejoin. After the re-subscription that
+  // follows a failover it renews at once and takes the older revision.
+  auto o = close_options();
+  o.worker_ttl = 30s; // keep-alive every 10 s: healing must not wait for it
+  o.worker_shutdown_ttl = 2s;
+  auto log = std::make_shared<journal>();
+  auto node = pool_node::add_node(*rt, "lostrev", o);
+  BOOST_REQUIRE(node);
+  auto id = (*node)->add_worker(std::make_shared<recorder>(log));
+  BOOST_REQUIRE_MESSAGE(id, describe(id));
+  BOOST_REQUIRE(!(*node)->dispatch("k1", "p1"));
+  const std::string pfx = "pulse:pool:{lostrev}:";
+  auto rev = redis()("GET", pfx + "mrev");
+  BOOST_REQUIRE_MESSAGE(rev && rev->is_string(), describe(rev));
+  auto older = std::to_string(std::stoll(rev->str) - 1);
+  BOOST_REQUIRE(redis()("HDEL", pfx + "workers", *id));
+  BOOST_REQUIRE(redis()("ZREM", pfx + "alive", "w:" + *id));
+  BOOST_REQUIRE(redis()("SET", pfx + "mrev", older));
+  auto killed = redis()("CLIENT", "KILL", "TYPE", "pubsub");
+  BOOST_REQUIRE_MESSAGE(killed, describe(killed));
+  auto t0 = std::chrono::steady_clock::now();
+  // The worker is a member again, and dispatches run, well before the
+  // keep-alive (10 s).
+  BOOST_TEST(wait_until(
+    [&] { return redis()("HEXISTS", pfx + "workers", *id)->integer == 1; },
+    5s));
+  caf::error err;
+  BOOST_TEST(wait_until(
+    [&] {
+      // (a dispatch that timed out after storing the job makes the next
+      // one `job_exists`: stored is what counts)
+      err = (*node)->dispatch("k2", "p2");
+      return !err || code_of(err) == errc::job_exists;
+    },
+    5s),
+    render(err));
+  BOOST_TEST(wait_until([&] { return log->count('s', "k2") == 1u; }, 5s));
+  auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST((took < 5s), "healed after "
+                            << std::chrono::duration_cast<
+                                 std::chrono::milliseconds>(took)
+                                 .count()
+                            << " ms");
   (*node)->close();
 }
 
