@@ -18,12 +18,28 @@ list(client& cli, const std::string& prefix, uint64_t limit) {
                     {std::to_string(limit)});
   if (!r)
     return r.error();
+  return parse_list(*r);
+}
+
+std::vector<dead_job> parse_list(resp::value& r) {
   std::vector<dead_job> out;
-  auto& xs = r->elements;
+  auto& xs = r.elements;
   for (size_t i = 0; i + 3 < xs.size(); i += 4)
     out.push_back(parse_dead_job(std::move(xs[i].str), xs[i + 1].str,
                                  std::move(xs[i + 2].str), xs[i + 3].str));
   return out;
+}
+
+caf::expected<bool> add_step(const resp::value& r, bool keys_named,
+                             outcome& total) {
+  if (script_status(r) != "ok" || r.elements.size() < 3)
+    return make_error(errc::redis_error,
+                      "unexpected reply of a dead-set script");
+  auto n = pool_routing::parse_i64(r.elements[1].str).value_or(0);
+  auto left = pool_routing::parse_i64(r.elements[2].str).value_or(0);
+  total.done += static_cast<uint64_t>(std::max<int64_t>(n, 0));
+  total.left = static_cast<uint64_t>(std::max<int64_t>(left, 0));
+  return !keys_named && n > 0 && left > 0;
 }
 
 namespace {
@@ -38,14 +54,10 @@ caf::expected<outcome> repeat_dead_script(client& cli, const script& s,
     auto r = cli.eval(s, {prefix}, keys);
     if (!r)
       return r.error();
-    if (script_status(*r) != "ok" || r->elements.size() < 3)
-      return make_error(errc::redis_error,
-                        "unexpected reply of a dead-set script");
-    auto n = pool_routing::parse_i64(r->elements[1].str).value_or(0);
-    auto left = pool_routing::parse_i64(r->elements[2].str).value_or(0);
-    total.done += static_cast<uint64_t>(std::max<int64_t>(n, 0));
-    total.left = static_cast<uint64_t>(std::max<int64_t>(left, 0));
-    if (!keys.empty() || n <= 0 || left <= 0)
+    auto again = add_step(*r, !keys.empty(), total);
+    if (!again)
+      return again.error();
+    if (!*again)
       return total;
   }
 }

@@ -1,6 +1,7 @@
 #pragma once
 
-/// A pool's dead set read and steered through a blocking client: the
+/// A pool's dead set read and steered through a blocking client (or, with
+/// `parse_list` and `add_step`, by an actor's own requests): the
 /// `dead_jobs`, `redrive` and `purge_dead` scripts (scripts_retry.cpp) with
 /// their replies parsed. Shared by the pool node (node_dead.cpp), the
 /// `pulse dead-jobs` command and the dashboard, so none of them parses the
@@ -13,6 +14,7 @@
 #include <caf/expected.hpp>
 
 #include "pulse/messages/pool.hpp"
+#include "pulse/messages/resp.hpp"
 
 namespace pulse {
 
@@ -51,6 +53,16 @@ caf::expected<outcome> redrive(client& cli, const std::string& prefix,
 /// empty (repeated like `redrive`). Errors: as `redrive`.
 caf::expected<outcome> purge(client& cli, const std::string& prefix,
                              const std::vector<std::string>& keys);
+
+/// Parses a `dead_jobs` script reply `r` (the jobs, oldest first).
+std::vector<dead_job> parse_list(resp::value& r);
+
+/// Adds one `redrive` or `purge_dead` script reply `r` to `total`; returns
+/// whether to call the script again (no `keys` were named, it made
+/// progress and dead jobs are left). Errors: `errc::redis_error` for a
+/// reply of the wrong shape.
+caf::expected<bool> add_step(const resp::value& r, bool keys_named,
+                             outcome& total);
 
 /// Returns how many jobs the dead set holds (`ZCARD dead`). Errors: the
 /// gateway's.

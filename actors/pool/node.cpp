@@ -260,17 +260,23 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
       return rp;
     },
     [st](shutdown_atom) -> caf::result<bool> {
-      if (st->closed)
-        return true;
-      auto r = st->eval_blocking(ps::begin_shutdown(), {st->core->node});
-      if (!r)
-        log::warn("pool shutdown flag not written pool={} error=\"{}\"",
-                  st->core->pool, render(r.error()));
+      if (st->closed || st->shutdown_promise.pending())
+        return true; // already closed, or shutting down
       st->shutdown_promise = st->self->make_response_promise<bool>();
-      st->shutdown_deadline = steady_clock::now() + st->core->opts.worker_ttl
-                              + std::chrono::seconds{1};
       auto rp = st->shutdown_promise;
-      st->close_all(true, [st] { st->wait_nodes(); });
+      // Writes the shutdown flag (the other nodes stop their jobs), then
+      // stops this node's and waits for the others to leave.
+      st->eval(ps::begin_shutdown(), {st->core->node},
+               [st](caf::expected<resp::value> r) {
+                 if (!r)
+                   log::warn("pool shutdown flag not written pool={} "
+                             "error=\"{}\"",
+                             st->core->pool, render(r.error()));
+                 st->shutdown_deadline = steady_clock::now()
+                                         + st->core->opts.worker_ttl
+                                         + std::chrono::seconds{1};
+                 st->close_all(true, [st] { st->wait_nodes(); });
+               });
       return rp;
     },
     // -- internal --

@@ -50,28 +50,66 @@ dead_job parse_dead_job(std::string key, const std::string& died,
 namespace node_detail {
 
 caf::result<std::vector<dead_job>> node_state::dead_jobs(uint64_t limit) {
-  auto r = pool_dead_set::list(cli, core->prefix, limit);
-  if (!r)
-    return r.error();
-  return std::move(*r);
+  if (limit == 0)
+    return std::vector<dead_job>{};
+  auto rp = self->make_response_promise<std::vector<dead_job>>();
+  eval(ps::dead_jobs(), {std::to_string(limit)},
+       [rp](caf::expected<resp::value> r) mutable {
+         if (!r)
+           rp.deliver(std::move(r.error()));
+         else
+           rp.deliver(pool_dead_set::parse_list(*r));
+       });
+  return rp;
+}
+
+void node_state::repeat_dead_script(
+  const script& s, std::vector<std::string> keys,
+  std::shared_ptr<pool_dead_set::outcome> total,
+  std::function<void(caf::expected<uint64_t>)> k) {
+  auto named = !keys.empty();
+  eval(s, keys, [this, &s, keys, total, k, named](caf::expected<resp::value> r) {
+    if (!r)
+      return k(std::move(r.error()));
+    auto again = pool_dead_set::add_step(*r, named, *total);
+    if (!again)
+      return k(std::move(again.error()));
+    if (*again)
+      return repeat_dead_script(s, keys, total, k);
+    k(total->done);
+  });
 }
 
 caf::result<uint64_t>
 node_state::redrive(const std::vector<std::string>& keys) {
-  auto n = pool_dead_set::redrive(cli, core->prefix, keys);
-  if (!n)
-    return n.error();
-  if (n->done > 0)
-    log::info("pool redrove dead jobs pool={} jobs={}", core->pool, n->done);
-  return n->done;
+  auto rp = self->make_response_promise<uint64_t>();
+  repeat_dead_script(ps::redrive(), keys,
+                     std::make_shared<pool_dead_set::outcome>(),
+                     [this, rp](caf::expected<uint64_t> n) mutable {
+                       if (!n) {
+                         rp.deliver(std::move(n.error()));
+                         return;
+                       }
+                       if (*n > 0)
+                         log::info("pool redrove dead jobs pool={} jobs={}",
+                                   core->pool, *n);
+                       rp.deliver(*n);
+                     });
+  return rp;
 }
 
 caf::result<uint64_t>
 node_state::purge_dead(const std::vector<std::string>& keys) {
-  auto n = pool_dead_set::purge(cli, core->prefix, keys);
-  if (!n)
-    return n.error();
-  return n->done;
+  auto rp = self->make_response_promise<uint64_t>();
+  repeat_dead_script(ps::purge_dead(), keys,
+                     std::make_shared<pool_dead_set::outcome>(),
+                     [rp](caf::expected<uint64_t> n) mutable {
+                       if (!n)
+                         rp.deliver(std::move(n.error()));
+                       else
+                         rp.deliver(*n);
+                     });
+  return rp;
 }
 
 } // namespace node_detail

@@ -43,8 +43,22 @@ caf::result<int64_t> node_state::dispatch_later(const std::string& key,
     return make_error(errc::invalid_argument,
                       "dispatch_in: negative delay for job " + key);
   auto in_ms = std::chrono::duration_cast<std::chrono::milliseconds>(in);
-  auto r = eval_blocking(ps::schedule_job(), {key, payload, std::to_string(at_ms),
-                                     std::to_string(in_ms.count())});
+  auto rp = self->make_response_promise<int64_t>();
+  eval(ps::schedule_job(),
+       {key, payload, std::to_string(at_ms), std::to_string(in_ms.count())},
+       [this, rp, key](caf::expected<resp::value> r) mutable {
+         auto due = scheduled(key, r);
+         if (due)
+           rp.deliver(*due);
+         else
+           rp.deliver(std::move(due.error()));
+       });
+  return rp;
+}
+
+caf::expected<int64_t>
+node_state::scheduled(const std::string& key,
+                      const caf::expected<resp::value>& r) {
   if (!r)
     return r.error();
   auto st = script_status(*r);

@@ -71,7 +71,14 @@ void node_state::recheck_dispatches() {
   hmget.args.emplace_back(core->prefix + "jobs");
   for (auto& w : waiting)
     hmget.args.emplace_back(w.second);
-  auto r = cli.call(std::move(hmget));
+  call(std::move(hmget), [this, waiting](caf::expected<resp::value> r) {
+    rechecked(waiting, r);
+  });
+}
+
+void node_state::rechecked(
+  const std::vector<std::pair<uint64_t, std::string>>& waiting,
+  const caf::expected<resp::value>& r) {
   if (!r || !r->is_array() || r->elements.size() != waiting.size()) {
     log::warn("pool node cannot look up its waiting dispatches pool={} "
               "node={} error=\"{}\"",
@@ -124,19 +131,26 @@ void node_state::recheck_dispatches() {
               core->pool, core->node, gone);
 }
 
+std::string node_state::outcome_key(uint64_t id) const {
+  return core->prefix + "out:" + core->node + ":" + std::to_string(id);
+}
+
 void node_state::recover_outcomes() {
   auto ids = core->results.ids();
   if (ids.empty())
     return;
-  auto key = [this](uint64_t id) {
-    return core->prefix + "out:" + core->node + ":" + std::to_string(id);
-  };
   command mget;
   mget.args.reserve(1 + ids.size());
   mget.args.emplace_back("MGET");
   for (auto id : ids)
-    mget.args.emplace_back(key(id));
-  auto r = cli.call(std::move(mget));
+    mget.args.emplace_back(outcome_key(id));
+  call(std::move(mget), [this, ids](caf::expected<resp::value> r) {
+    recovered(ids, r);
+  });
+}
+
+void node_state::recovered(const std::vector<uint64_t>& ids,
+                           const caf::expected<resp::value>& r) {
   if (!r || !r->is_array() || r->elements.size() != ids.size()) {
     log::warn("pool node cannot look up kept job outcomes pool={} node={} "
               "error=\"{}\"",
@@ -145,25 +159,27 @@ void node_state::recover_outcomes() {
   }
   command del;
   del.args.emplace_back("DEL");
-  size_t recovered = 0;
+  size_t count = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
     auto& rec = r->elements[i];
     if (!rec.is_string())
       continue;
-    del.args.push_back(key(ids[i]));
+    del.args.push_back(outcome_key(ids[i]));
     core->complete(ids[i], caf::none); // its start, if still waiting
     if (core->results.complete_kept(ids[i], rec.str))
-      ++recovered;
+      ++count;
   }
   if (del.args.size() == 1)
     return;
-  if (auto d = cli.call(std::move(del)); !d)
-    log::warn("pool node cannot delete kept job outcomes pool={} node={} "
-              "error=\"{}\" (they expire)",
-              core->pool, core->node, render(d.error()));
+  call(std::move(del), [this](caf::expected<resp::value> d) {
+    if (!d)
+      log::warn("pool node cannot delete kept job outcomes pool={} node={} "
+                "error=\"{}\" (they expire)",
+                core->pool, core->node, render(d.error()));
+  });
   log::info("pool node completed dispatches from outcomes kept while "
             "re-subscribing pool={} node={} count={}",
-            core->pool, core->node, recovered);
+            core->pool, core->node, count);
 }
 
 void node_state::keepalive() {
@@ -432,25 +448,27 @@ void node_state::local_shutdown() {
 }
 
 void node_state::wait_nodes() {
-  auto r = eval_blocking(ps::live_nodes(), {core->node});
-  auto n = r ? pool_routing::parse_i64(script_status(*r)).value_or(1) : 1;
-  if (n > 0 && steady_clock::now() < shutdown_deadline) {
-    self->delayed_send(self, std::chrono::milliseconds{20},
-                       pn_waitn_atom::value);
-    return;
-  }
-  if (n > 0)
-    log::warn("pool shutdown: {} node(s) did not leave in time, deleting "
-              "the pool anyway pool={}",
-              n, core->pool);
-  auto p = eval_blocking(ps::purge(), {});
-  if (!p)
-    log::warn("pool shutdown cannot delete the pool's keys pool={} "
-              "error=\"{}\"",
-              core->pool, render(p.error()));
-  shutdown_promise.deliver(true);
-  fail_requests();
-  self->quit();
+  eval(ps::live_nodes(), {core->node}, [this](caf::expected<resp::value> r) {
+    auto n = r ? pool_routing::parse_i64(script_status(*r)).value_or(1) : 1;
+    if (n > 0 && steady_clock::now() < shutdown_deadline) {
+      self->delayed_send(self, std::chrono::milliseconds{20},
+                         pn_waitn_atom::value);
+      return;
+    }
+    if (n > 0)
+      log::warn("pool shutdown: {} node(s) did not leave in time, deleting "
+                "the pool anyway pool={}",
+                n, core->pool);
+    eval(ps::purge(), {}, [this](caf::expected<resp::value> p) {
+      if (!p)
+        log::warn("pool shutdown cannot delete the pool's keys pool={} "
+                  "error=\"{}\"",
+                  core->pool, render(p.error()));
+      shutdown_promise.deliver(true);
+      fail_requests();
+      self->quit();
+    });
+  });
 }
 
 } // namespace pulse::node_detail

@@ -18,6 +18,7 @@
 #include "pulse/actors/pool/dispatcher.hpp"
 #include "pulse/actors/pool/handler.hpp"
 #include "pulse/actors/pool/confirmer.hpp"
+#include "pulse/actors/pool/dead_set.hpp"
 #include "pulse/actors/pool/intake.hpp"
 #include "pulse/actors/pool/job_moves.hpp"
 #include "pulse/actors/redis/client.hpp"
@@ -49,10 +50,10 @@ struct local_worker {
 
 /// State of a pool node actor.
 struct node_state : pool_io {
-  /// Creates the state; `cli` talks to the runtime's gateway.
+  /// Creates the state of node actor `self`.
   node_state(pool_node_impl_actor::pointer self, services& rt,
              pool_core_ptr core)
-    : self(self), rt(rt), core(std::move(core)), cli(rt.system(), rt.gateway()) {
+    : self(self), rt(rt), core(std::move(core)) {
     // nop
   }
 
@@ -62,8 +63,6 @@ struct node_state : pool_io {
   services& rt;
   /// The node's shared state.
   pool_core_ptr core;
-  /// Blocking client for the node's scripts and commands.
-  client cli;
   /// This node's workers by ID.
   std::map<std::string, local_worker> workers;
   /// The node cleaner (none for `client_only` nodes, and after close).
@@ -110,16 +109,7 @@ struct node_state : pool_io {
   steady_clock::time_point delay_due = steady_clock::time_point::max();
 
   /// Runs pool script `s` (`EVALSHA`) with the pool's key prefix as its
-  /// key, blocking the node until the reply arrives. Errors: any gateway
-  /// error (`errc::redis_error`, ...). Only for the steps that are not yet
-  /// chains of `eval` calls.
-  caf::expected<resp::value> eval_blocking(const script& s,
-                                           std::vector<std::string> args) {
-    return cli.eval(s, {core->prefix}, std::move(args));
-  }
-
-  /// Runs pool script `s` like `eval_blocking`, without blocking the node:
-  /// sends `EVALSHA` to the gateway and calls `k` with the reply or the
+  /// key, without blocking the node: sends it to the gateway and calls `k` with the reply or the
   /// error (any gateway error) when it arrives; other messages are handled
   /// meanwhile.
   void eval(const script& s, std::vector<std::string> args,
@@ -186,6 +176,10 @@ struct node_state : pool_io {
   /// most, then fail with `errc::timeout` ("the outcome is unknown").
   void recheck_dispatches();
 
+  /// Handles the `HMGET` reply `r` of `recheck_dispatches` for `waiting`.
+  void rechecked(const std::vector<std::pair<uint64_t, std::string>>& waiting,
+                 const caf::expected<resp::value>& r);
+
   /// After re-subscribing: completes the dispatches still waiting for their
   /// job's outcome whose completion record was published while nobody
   /// listened, from the outcomes the completion scripts kept for them
@@ -193,6 +187,14 @@ struct node_state : pool_io {
   /// one `DEL` of those found. A start waiter of a recovered dispatch
   /// completes too. The others keep waiting.
   void recover_outcomes();
+
+  /// The key where a completion script keeps dispatch `id`'s outcome for
+  /// this node (`out:<node>:<id>`).
+  std::string outcome_key(uint64_t id) const;
+
+  /// Handles the `MGET` reply `r` of `recover_outcomes` for `ids`.
+  void recovered(const std::vector<uint64_t>& ids,
+                 const caf::expected<resp::value>& r);
 
   // -- keep-alive and fencing -------------------------------------------------
 
@@ -267,6 +269,12 @@ struct node_state : pool_io {
   caf::result<uint64_t> redrive(const std::vector<std::string>& keys);
   /// Deletes dead jobs (`purge_dead` script, repeated like `redrive`).
   caf::result<uint64_t> purge_dead(const std::vector<std::string>& keys);
+  /// Runs `s` (`redrive` or `purge_dead`) on `keys`, again while
+  /// `pool_dead_set::add_step` says so, adding to `total`; then `k` gets
+  /// the count, or the first error.
+  void repeat_dead_script(const script& s, std::vector<std::string> keys,
+                          std::shared_ptr<pool_dead_set::outcome> total,
+                          std::function<void(caf::expected<uint64_t>)> k);
 
   // -- delayed jobs (node_delayed.cpp) ----------------------------------------
 
@@ -278,6 +286,11 @@ struct node_state : pool_io {
   caf::result<int64_t> dispatch_later(const std::string& key,
                                       const std::string& payload,
                                       int64_t at_ms, caf::timespan in);
+
+  /// The due time (Unix ms) in a `schedule_job` reply `r` for `key`, or
+  /// the error `dispatch_later` answers with.
+  caf::expected<int64_t> scheduled(const std::string& key,
+                                   const caf::expected<resp::value>& r);
 
   /// Promotes the due delayed jobs (`due_jobs`, then `promote` with each
   /// key's target), then arms the timer for the next one (at most a
