@@ -34,6 +34,7 @@
 #include "tests/support/cluster_runtime.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/print.hpp"
+#include "tests/support/traffic.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -43,56 +44,6 @@ namespace {
 
 /// The slots that move: 0..reshard_slots-1, all master 0's at first.
 constexpr uint16_t reshard_slots = 600;
-
-/// A name `<prefix><n>` whose key (`key_of(name)`) is in a moving slot
-/// (`moving`), or in a slot of master 0 that stays.
-std::string reshard_name(const std::string& prefix,
-                         const std::function<std::string(
-                           const std::string&)>& key_of,
-                         bool moving = true) {
-  for (int n = 0;; ++n) {
-    auto name = prefix + std::to_string(n);
-    auto slot = cluster::key_slot(key_of(name));
-    if (moving ? slot < reshard_slots
-               : slot >= reshard_slots && slot <= 5460)
-      return name;
-  }
-}
-
-/// Counts the jobs it runs.
-struct reshard_task : task_handler {
-  std::atomic<uint64_t> runs{0};
-  caf::expected<std::string> run(const job&) override {
-    ++runs;
-    return std::string{"done"};
-  }
-};
-
-/// What one writer got acknowledged, and its errors.
-struct reshard_tally {
-  std::mutex mtx;
-  std::set<int> acked;
-  size_t errors = 0;
-  std::string first_error;
-
-  void ok(int i) {
-    std::lock_guard<std::mutex> guard{mtx};
-    acked.insert(i);
-  }
-  void failed(const caf::error& err) {
-    std::lock_guard<std::mutex> guard{mtx};
-    if (errors++ == 0)
-      first_error = render(err);
-  }
-  size_t count() {
-    std::lock_guard<std::mutex> guard{mtx};
-    return acked.size();
-  }
-  std::set<int> snapshot() {
-    std::lock_guard<std::mutex> guard{mtx};
-    return acked;
-  }
-};
 
 } // namespace
 
@@ -128,83 +79,36 @@ BOOST_FIXTURE_TEST_CASE(moving_600_slots_under_traffic_loses_nothing,
   // migrates Redis sends them (ASK) to the importing node, where they make
   // a second copy of the pool's keys, and MIGRATE then stops with BUSYKEY
   // (seen in 3 of 6 runs; docs/operations.md, "Redis Cluster").
-  auto stream_name = reshard_name("rs-orders-", stream_key);
-  auto map_name = reshard_name("rs-prices-", [](const std::string& n) {
+  auto moving = [](uint16_t slot) { return slot < reshard_slots; };
+  auto stream_name = name_in_slot("rs-orders-", stream_key, moving);
+  auto map_name = name_in_slot("rs-prices-", [](const std::string& n) {
     return "map:" + n + ":content";
-  });
-  auto pool_name = reshard_name(
-    "rs-pool-", [](const std::string& n) { return n; }, false);
-  sink_options so;
-  so.block = 50ms;
-  so.idle_check = 100ms;
-  auto sink = spawn_sink(rt, "rs-billing", {stream_name}, so);
+  }, moving);
+  auto pool_name = name_in_slot(
+    "rs-pool-", [](const std::string& n) { return n; },
+    [](uint16_t slot) { return slot >= reshard_slots && slot <= 5460; });
+  auto sink = attach_fast_sink(rt, *crt.sys, "rs-billing", {stream_name});
   BOOST_REQUIRE_MESSAGE(sink, describe(sink));
-  auto sub = subscription::attach(*crt.sys, *sink);
-  BOOST_REQUIRE_MESSAGE(sub, describe(sub));
   auto writer_map = rmap::map::join(rt, map_name);
   BOOST_REQUIRE_MESSAGE(writer_map, describe(writer_map));
   auto node = pool_node::add_node(rt, pool_name);
   BOOST_REQUIRE_MESSAGE(node, describe(node));
-  auto task = std::make_shared<reshard_task>();
-  BOOST_REQUIRE((*node)->add_worker(task));
-  // Three writers and a consumer, without pause until told to stop.
-  std::atomic<bool> stop{false};
-  std::atomic<bool> stop_consuming{false};
-  reshard_tally adds, writes, jobs;
-  std::mutex seen_mtx;
-  std::set<int> seen;
-  std::vector<std::thread> threads;
-  threads.emplace_back([&] {
-    client wc{*crt.sys, rt.gateway(), std::chrono::seconds{10}};
-    auto s = stream::make(stream_name);
-    for (int i = 0; s && !stop; ++i) {
-      auto id = s->add(wc, "order", std::to_string(i));
-      id ? adds.ok(i) : adds.failed(id.error());
-    }
-  });
-  threads.emplace_back([&] {
-    for (int i = 0; !stop; ++i) {
-      auto prev = (*writer_map)->set("k" + std::to_string(i),
-                                     std::to_string(i));
-      prev ? writes.ok(i) : writes.failed(prev.error());
-    }
-  });
-  threads.emplace_back([&] {
-    for (int i = 0; !stop; ++i) {
-      auto err = (*node)->dispatch("job-" + std::to_string(i), "x");
-      err ? jobs.failed(err) : jobs.ok(i);
-    }
-  });
-  threads.emplace_back([&] {
-    while (!stop_consuming) {
-      auto ev = (*sub)->next(100ms);
-      if (!ev)
-        continue;
-      {
-        std::lock_guard<std::mutex> guard{seen_mtx};
-        seen.insert(std::stoi(ev->payload));
-      }
-      (*sub)->ack(*ev);
-    }
-  });
-  // Stops and joins every thread, also when a check below ends the case.
-  auto join_all = [&] {
-    stop = true;
-    stop_consuming = true;
-    for (auto& t : threads)
-      if (t.joinable())
-        t.join();
-  };
-  struct guard_t {
-    std::function<void()> f;
-    ~guard_t() { f(); }
-  } guard{join_all};
-  auto progress = [&](reshard_tally& t, size_t more) {
-    auto at = t.count();
-    return wait_until([&] { return t.count() >= at + more; }, 20s);
-  };
-  BOOST_REQUIRE(progress(adds, 100) && progress(writes, 100)
-                && progress(jobs, 30));
+  auto task = add_counting_worker(**node);
+  BOOST_REQUIRE_MESSAGE(task, describe(task));
+  auto s = stream::make(stream_name);
+  BOOST_REQUIRE_MESSAGE(s, describe(s));
+  // A consumer, and three writers without pause until told to stop (the
+  // stream's on a client of its own); a check that ends the case stops
+  // and joins them.
+  payload_set seen;
+  traffic_threads consuming;
+  consuming.consumer(*sink->sub, seen, 100ms);
+  client wc{*crt.sys, rt.gateway(), std::chrono::seconds{10}};
+  store_traffic load{*s, wc, **writer_map, **node};
+  auto& adds = load.adds;
+  auto& writes = load.writes;
+  auto& jobs = load.jobs;
+  BOOST_REQUIRE(load.wait_more(100, 30, 20s));
   // The resharding: slot by slot, master 0 -> master 1.
   auto t0 = std::chrono::steady_clock::now();
   auto before = std::make_tuple(adds.count(), writes.count(), jobs.count());
@@ -218,12 +122,10 @@ BOOST_FIXTURE_TEST_CASE(moving_600_slots_under_traffic_loses_nothing,
                                 writes.count() - std::get<1>(before),
                                 jobs.count() - std::get<2>(before));
   // Every writer goes on after the resharding.
-  BOOST_TEST(progress(adds, 100));
-  BOOST_TEST(progress(writes, 100));
-  BOOST_TEST(progress(jobs, 30));
-  stop = true;
-  for (size_t i = 0; i < 3; ++i)
-    threads[i].join();
+  BOOST_TEST(adds.wait_more(100, 20s));
+  BOOST_TEST(writes.wait_more(100, 20s));
+  BOOST_TEST(jobs.wait_more(30, 20s));
+  load.stop();
   // Every key moved, none lost; master 0 has none of them left.
   size_t missing = 0;
   for (size_t i = 0; i < fill.size(); i += 200) {
@@ -248,16 +150,10 @@ BOOST_FIXTURE_TEST_CASE(moving_600_slots_under_traffic_loses_nothing,
   BOOST_TEST(left_in_moved == 0u);
   // Nothing acknowledged is lost: every acked add reaches the sink, every
   // acked write is in the hash, every acknowledged dispatch ran.
-  auto added = adds.snapshot();
-  auto consumed_all = wait_until([&] {
-    std::lock_guard<std::mutex> g{seen_mtx};
-    for (auto i : added)
-      if (seen.count(i) == 0)
-        return false;
-    return true;
-  }, 20s);
+  auto added = adds.acked_seqs();
+  auto consumed_all = wait_until([&] { return seen.has_all(added); }, 20s);
   BOOST_TEST(consumed_all, "acked stream adds never delivered to the sink");
-  auto written = writes.snapshot();
+  auto written = writes.acked_seqs();
   size_t missing_in_hash = 0;
   auto hash = c("HGETALL", "map:" + map_name + ":content");
   BOOST_REQUIRE_MESSAGE(hash, describe(hash));
@@ -271,7 +167,7 @@ BOOST_FIXTURE_TEST_CASE(moving_600_slots_under_traffic_loses_nothing,
   }
   BOOST_TEST(missing_in_hash == 0u);
   auto dispatched = jobs.count();
-  BOOST_TEST(wait_until([&] { return task->runs >= dispatched; }, 20s));
+  BOOST_TEST(wait_until([&] { return (*task)->runs >= dispatched; }, 20s));
   auto st = c.stats();
   BOOST_REQUIRE_MESSAGE(st, describe(st));
   BOOST_TEST(st->moved_redirects > 0u);
@@ -286,13 +182,13 @@ BOOST_FIXTURE_TEST_CASE(moving_600_slots_under_traffic_loses_nothing,
     << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
     << " ms; acked during it: adds " << std::get<0>(during) << ", map writes "
     << std::get<1>(during) << ", jobs " << std::get<2>(during)
-    << "; errors: adds " << adds.errors << " (" << adds.first_error
-    << "), map writes " << writes.errors << " (" << writes.first_error
-    << "), jobs " << jobs.errors << " (" << jobs.first_error << "); MOVED "
+    << "; errors: adds " << adds.errors() << " (" << adds.first_error()
+    << "), map writes " << writes.errors() << " (" << writes.first_error()
+    << "), jobs " << jobs.errors() << " (" << jobs.first_error() << "); MOVED "
     << st->moved_redirects << ", ASK " << st->ask_redirects << ", runs "
-    << task->runs << " of " << dispatched << " acked");
-  join_all();
-  sub->reset();
+    << (*task)->runs << " of " << dispatched << " acked");
+  consuming.stop();
+  sink->sub.reset();
   writer_map->reset();
   node->reset();
 }

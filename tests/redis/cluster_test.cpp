@@ -34,6 +34,7 @@
 #include "tests/support/fixtures.hpp"
 #include "tests/support/print.hpp"
 #include "tests/support/sentinel_fixture.hpp"
+#include "tests/support/traffic.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -97,14 +98,6 @@ void half_migrate(const cluster_fixture& f, const std::string& key,
 }
 
 } // namespace
-
-struct cluster_counting_task : task_handler {
-  std::atomic<uint64_t> runs{0};
-  caf::expected<std::string> run(const job&) override {
-    ++runs;
-    return std::string{"done"};
-  }
-};
 
 BOOST_AUTO_TEST_SUITE(redis_cluster)
 
@@ -543,13 +536,9 @@ BOOST_FIXTURE_TEST_CASE(streams_maps_and_pools_run_on_the_cluster,
   // Streams: adds and a sink (XREADGROUP BLOCK on its own connection).
   auto s = stream::make("cl-orders");
   BOOST_REQUIRE_MESSAGE(s, describe(s));
-  sink_options so;
-  so.block = 50ms;
-  so.idle_check = 100ms;
-  auto sink = spawn_sink(rt, "cl-billing", {"cl-orders"}, so);
+  auto sink = attach_fast_sink(rt, *crt.sys, "cl-billing", {"cl-orders"});
   BOOST_REQUIRE_MESSAGE(sink, describe(sink));
-  auto sub = subscription::attach(*crt.sys, *sink);
-  BOOST_REQUIRE_MESSAGE(sub, describe(sub));
+  auto& sub = sink->sub;
   for (int i = 0; i < 50; ++i) {
     auto id = s->add(c, "order", std::to_string(i));
     BOOST_REQUIRE_MESSAGE(id, describe(id));
@@ -557,11 +546,11 @@ BOOST_FIXTURE_TEST_CASE(streams_maps_and_pools_run_on_the_cluster,
   std::set<std::string> seen;
   auto until = std::chrono::steady_clock::now() + 20s;
   while (seen.size() < 50 && std::chrono::steady_clock::now() < until) {
-    auto ev = (*sub)->next(100ms);
+    auto ev = sub->next(100ms);
     if (!ev)
       continue;
     seen.insert(ev->payload);
-    (*sub)->ack(*ev);
+    sub->ack(*ev);
   }
   BOOST_TEST(seen.size() == 50u);
   // Maps: writes, a second replica sees them.
@@ -581,14 +570,14 @@ BOOST_FIXTURE_TEST_CASE(streams_maps_and_pools_run_on_the_cluster,
   // Pools: jobs dispatched to a worker run.
   auto node = pool_node::add_node(rt, "cl-pool");
   BOOST_REQUIRE_MESSAGE(node, describe(node));
-  auto task = std::make_shared<cluster_counting_task>();
-  BOOST_REQUIRE((*node)->add_worker(task));
+  auto task = add_counting_worker(**node);
+  BOOST_REQUIRE_MESSAGE(task, describe(task));
   for (int i = 0; i < 30; ++i) {
     auto err = (*node)->dispatch("job-" + std::to_string(i), "x");
     BOOST_REQUIRE_MESSAGE(!err, render(err));
   }
-  BOOST_TEST(wait_until([&] { return task->runs >= 30; }, 20s));
-  sub->reset();
+  BOOST_TEST(wait_until([&] { return (*task)->runs >= 30; }, 20s));
+  sub.reset();
   m->reset();
   m2->reset();
   node->reset();

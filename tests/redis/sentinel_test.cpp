@@ -30,6 +30,7 @@
 #include "tests/support/print.hpp"
 #include "tests/support/sentinel_fixture.hpp"
 #include "tests/support/test_runtime.hpp"
+#include "tests/support/traffic.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -37,127 +38,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-long long ms_between(clock_type::time_point a, clock_type::time_point b) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
-}
+using clock_type = traffic_clock;
 
 // An actor system and a runtime on `opts` (pool ack grace 2 s).
 struct sentinel_runtime : test_runtime {
   explicit sentinel_runtime(const redis_options& r)
     : test_runtime(r, [](options& o) { o.pool.ack_grace_period = 2s; }) {
     // nop
-  }
-};
-
-// One writer's record: what was attempted, acknowledged and failed.
-struct op_log {
-  explicit op_log(std::string name) : what(std::move(name)) {
-    // nop
-  }
-  std::string what;
-  std::mutex mtx;
-  /// (sequence number, issue time, ack time) of every acknowledged op.
-  std::vector<std::tuple<int, clock_type::time_point, clock_type::time_point>>
-    acked;
-  uint64_t errors = 0;
-  std::string first_error;
-  /// Errors by code.
-  std::map<std::string, uint64_t> codes;
-
-  void ok(int i, clock_type::time_point issued) {
-    std::lock_guard<std::mutex> guard{mtx};
-    acked.emplace_back(i, issued, clock_type::now());
-  }
-  void failed(const caf::error& err) {
-    std::lock_guard<std::mutex> guard{mtx};
-    ++codes[to_string(code_of(err))];
-    if (errors++ == 0)
-      first_error = render(err);
-  }
-  // Acks of ops issued after `t`.
-  size_t acked_after(clock_type::time_point t) {
-    std::lock_guard<std::mutex> guard{mtx};
-    size_t n = 0;
-    for (auto& x : acked)
-      if (std::get<1>(x) >= t)
-        ++n;
-    return n;
-  }
-  // Errors by code, as `code=n ...`.
-  std::string codes_text() {
-    std::lock_guard<std::mutex> guard{mtx};
-    std::string result;
-    for (auto& [code, n] : codes)
-      result += (result.empty() ? "" : " ") + code + "=" + std::to_string(n);
-    return result;
-  }
-  // Acks per second between `from` and `to`.
-  long long rate(clock_type::time_point from, clock_type::time_point to) {
-    std::lock_guard<std::mutex> guard{mtx};
-    uint64_t n = 0;
-    for (auto& x : acked)
-      if (std::get<2>(x) >= from && std::get<2>(x) < to)
-        ++n;
-    auto ms = std::max<long long>(1, ms_between(from, to));
-    return static_cast<long long>(n * 1000 / ms);
-  }
-  // The longest time without an ack between `from` and the last ack.
-  long long max_gap_ms(clock_type::time_point from) {
-    std::lock_guard<std::mutex> guard{mtx};
-    auto prev = from;
-    long long gap = 0;
-    for (auto& x : acked)
-      if (std::get<2>(x) >= from) {
-        gap = std::max(gap, ms_between(prev, std::get<2>(x)));
-        prev = std::get<2>(x);
-      }
-    return gap;
-  }
-  // Time from `trigger` to the first ack of an op issued after `moved`.
-  long long recovery_ms(clock_type::time_point trigger,
-                        clock_type::time_point switched) {
-    std::lock_guard<std::mutex> guard{mtx};
-    auto best = clock_type::time_point::max();
-    for (auto& x : acked)
-      if (std::get<1>(x) >= switched)
-        best = std::min(best, std::get<2>(x));
-    return best == clock_type::time_point::max() ? -1
-                                                 : ms_between(trigger, best);
-  }
-};
-
-// Runs `op(i)` in a loop on its own thread until `stop`, 1 ms apart.
-std::thread writer(op_log& log, std::atomic<bool>& stop,
-                   std::function<caf::error(int)> op) {
-  return std::thread{[&log, &stop, op] {
-    for (int i = 0; !stop; ++i) {
-      auto issued = clock_type::now();
-      if (auto err = op(i))
-        log.failed(err);
-      else
-        log.ok(i, issued);
-      std::this_thread::sleep_for(1ms);
-    }
-  }};
-}
-
-// Jobs that finish at once (counts the runs, per key).
-struct counting_task : task_handler {
-  std::atomic<uint64_t> runs{0};
-  std::mutex mtx;
-  std::map<std::string, int> by_key;
-  caf::expected<std::string> run(const job& j) override {
-    ++runs;
-    std::lock_guard<std::mutex> guard{mtx};
-    ++by_key[j.key];
-    return std::string{"done"};
-  }
-  int runs_of(const std::string& key) {
-    std::lock_guard<std::mutex> guard{mtx};
-    auto i = by_key.find(key);
-    return i == by_key.end() ? 0 : i->second;
   }
 };
 
@@ -204,78 +91,34 @@ failover_numbers failover_under_load(int64_t wait_replicas,
   unbounded.max_len = 0;
   auto s = stream::make("sentinel-orders", unbounded);
   BOOST_REQUIRE_MESSAGE(s, describe(s));
-  sink_options so;
-  so.block = 50ms;
-  so.idle_check = 100ms;
-  auto sink = spawn_sink(rt, "sentinel-billing", {"sentinel-orders"}, so);
+  auto sink = attach_fast_sink(rt, *srt.sys, "sentinel-billing",
+                               {"sentinel-orders"});
   BOOST_REQUIRE_MESSAGE(sink, describe(sink));
-  auto sub = subscription::attach(*srt.sys, *sink);
-  BOOST_REQUIRE_MESSAGE(sub, describe(sub));
   auto m = rmap::map::join(rt, "sentinel-prices");
   BOOST_REQUIRE_MESSAGE(m, describe(m));
   auto node = pool_node::add_node(rt, "sentinel-pool");
   BOOST_REQUIRE_MESSAGE(node, describe(node));
-  auto task = std::make_shared<counting_task>();
-  BOOST_REQUIRE((*node)->add_worker(task));
-  // Writers and the sink's consumer.
-  op_log adds{"stream adds"};
-  op_log writes{"map writes"};
-  op_log jobs{"pool dispatches"};
-  std::atomic<bool> stop{false};
-  std::atomic<bool> consumer_stop{false};
-  std::mutex seen_mtx;
-  std::set<std::string> consumed;
-  std::thread consumer{[&] {
-    while (!consumer_stop) {
-      auto ev = (*sub)->next(50ms);
-      if (!ev)
-        continue;
-      {
-        std::lock_guard<std::mutex> guard{seen_mtx};
-        consumed.insert(ev->payload);
-      }
-      (*sub)->ack(*ev);
-    }
-  }};
-  auto& c = *srt.redis;
-  std::vector<std::thread> ts;
-  // A failed REQUIRE below unwinds through here: stop and join the threads
-  // first (destroying a joinable std::thread ends the process, and the
-  // threads use what is destroyed after this guard).
-  struct stop_threads {
-    std::atomic<bool>& stop;
-    std::atomic<bool>& consumer_stop;
-    std::vector<std::thread>& ts;
-    std::thread& consumer;
-    ~stop_threads() {
-      stop = true;
-      consumer_stop = true;
-      for (auto& t : ts)
-        if (t.joinable())
-          t.join();
-      if (consumer.joinable())
-        consumer.join();
-    }
-  } stopper{stop, consumer_stop, ts, consumer};
-  ts.push_back(writer(adds, stop, [&](int i) {
-    auto id = s->add(c, "order", std::to_string(i));
-    return id ? caf::error{} : id.error();
-  }));
-  ts.push_back(writer(writes, stop, [&](int i) {
-    auto prev = (*m)->set("k" + std::to_string(i), std::to_string(i));
-    return prev ? caf::error{} : prev.error();
-  }));
+  auto task = add_counting_worker(**node);
+  BOOST_REQUIRE_MESSAGE(task, describe(task));
+  // The sink's consumer and the writers, 1 ms apart. A failed REQUIRE
+  // below unwinds through them: they stop and join their threads first
+  // (the threads use what is destroyed after them).
+  payload_set consumed;
+  traffic_threads consuming;
+  consuming.consumer(*sink->sub, consumed, 50ms);
   std::mutex failed_mtx;
   std::vector<std::pair<std::string, caf::error>> failed_jobs;
-  ts.push_back(writer(jobs, stop, [&](int i) {
-    auto key = "job-" + std::to_string(i);
-    auto err = (*node)->dispatch(key, "x");
-    if (err) {
-      std::lock_guard<std::mutex> guard{failed_mtx};
-      failed_jobs.emplace_back(key, err);
-    }
-    return err;
-  }));
+  store_traffic::options wo;
+  wo.pause = 1ms;
+  wo.on_dispatch_error = [&](const std::string& key, const caf::error& err) {
+    std::lock_guard<std::mutex> guard{failed_mtx};
+    failed_jobs.emplace_back(key, err);
+  };
+  auto& c = *srt.redis;
+  store_traffic load{*s, c, **m, **node, wo};
+  auto& adds = load.adds;
+  auto& writes = load.writes;
+  auto& jobs = load.jobs;
   // Some traffic, then the failover.
   auto traffic = clock_type::now();
   BOOST_REQUIRE(wait_until([&] {
@@ -310,9 +153,7 @@ failover_numbers failover_under_load(int64_t wait_replicas,
            && writes.acked_after(moved) >= 50
            && jobs.acked_after(moved) >= 20;
   }, 25s);
-  stop = true;
-  for (auto& t : ts)
-    t.join();
+  load.stop();
   BOOST_TEST(recovered);
   // The runtime's connection is still on the new master.
   auto port = c("CONFIG", "GET", "port");
@@ -328,35 +169,24 @@ failover_numbers failover_under_load(int64_t wait_replicas,
       for (size_t i = 0; i + 1 < e.elements[1].elements.size(); i += 2)
         if (e.elements[1].elements[i].str == "p") // the payload field
           stored.insert(e.elements[1].elements[i + 1].str);
-  {
-    std::lock_guard<std::mutex> guard{adds.mtx};
-    result.stream_acked = adds.acked.size();
-    for (auto& x : adds.acked)
-      if (stored.count(std::to_string(std::get<0>(x))) == 0)
-        ++result.stream_lost;
-  }
+  auto added = adds.acked_seqs();
+  result.stream_acked = added.size();
+  for (auto i : added)
+    if (stored.count(std::to_string(i)) == 0)
+      ++result.stream_lost;
   auto keys = command_on(new_master, {"HKEYS", "map:sentinel-prices:content"});
   BOOST_REQUIRE_MESSAGE(keys, describe(keys));
   std::set<std::string> map_keys;
   for (auto& k : keys->elements)
     map_keys.insert(k.str);
-  {
-    std::lock_guard<std::mutex> guard{writes.mtx};
-    result.map_acked = writes.acked.size();
-    for (auto& x : writes.acked)
-      if (map_keys.count("k" + std::to_string(std::get<0>(x))) == 0)
-        ++result.map_lost;
-  }
+  auto written = writes.acked_seqs();
+  result.map_acked = written.size();
+  for (auto i : written)
+    if (map_keys.count("k" + std::to_string(i)) == 0)
+      ++result.map_lost;
   // The sink delivers every stored event (bounded wait).
-  bool drained = wait_until([&] {
-    std::lock_guard<std::mutex> guard{seen_mtx};
-    for (auto& p : stored)
-      if (consumed.count(p) == 0)
-        return false;
-    return true;
-  }, 20s);
-  consumer_stop = true;
-  consumer.join();
+  bool drained = wait_until([&] { return consumed.has_all(stored); }, 20s);
+  consuming.stop();
   BOOST_TEST(drained, "the sink did not deliver every stored event");
   std::printf("sentinel failover (replicas=%d, wait-replicas=%lld): trigger "
               "-> sentinels name the new master %lld ms, -> gateway on it "
@@ -366,10 +196,10 @@ failover_numbers failover_under_load(int64_t wait_replicas,
   for (auto* l : {&adds, &writes, &jobs})
     std::printf("  %-16s acked=%zu (%lld/s before) errors=%llu (%s) "
                 "recovery_ms=%lld max_gap_ms=%lld first_error=\"%s\"\n",
-                l->what.c_str(), l->acked.size(), l->rate(traffic, trigger),
-                static_cast<unsigned long long>(l->errors),
+                l->what().c_str(), l->count(), l->rate(traffic, trigger),
+                static_cast<unsigned long long>(l->errors()),
                 l->codes_text().c_str(), l->recovery_ms(trigger, moved),
-                l->max_gap_ms(trigger), l->first_error.c_str());
+                l->max_gap_ms(trigger), l->first_error().c_str());
   std::printf("  lost (acked, not on the new master): stream %llu of %llu, "
               "map %llu of %llu; sink consumed %zu of %zu stored\n",
               static_cast<unsigned long long>(result.stream_lost),
@@ -382,7 +212,7 @@ failover_numbers failover_under_load(int64_t wait_replicas,
   {
     std::lock_guard<std::mutex> guard{failed_mtx};
     for (auto& [key, err] : failed_jobs) {
-      auto ran = task->runs_of(key);
+      auto ran = (*task)->runs_of(key);
       if (ran == 0 && render(err).find("refused as stale") != std::string::npos)
         continue; // counted below
       std::printf("  failed dispatch %s: ran %d times; %s\n", key.c_str(),
@@ -398,12 +228,7 @@ failover_numbers failover_under_load(int64_t wait_replicas,
     }
     result.failed_dispatches = failed_jobs.size();
   }
-  {
-    std::lock_guard<std::mutex> guard{task->mtx};
-    for (auto& [key, n] : task->by_key)
-      if (n > 1)
-        ++result.jobs_run_twice;
-  }
+  result.jobs_run_twice = (*task)->keys_run_twice();
   {
     std::lock_guard<std::mutex> guard{failed_mtx};
     for (auto& x : failed_jobs)
@@ -411,15 +236,13 @@ failover_numbers failover_under_load(int64_t wait_replicas,
           && render(x.second).find("refused as stale") != std::string::npos)
         ++result.stale_dispatches;
   }
-  result.add_errors = adds.errors;
-  result.map_errors = writes.errors;
-  result.dispatch_errors = jobs.errors - result.stale_dispatches;
-  for (auto* l : {&adds, &writes, &jobs}) {
-    std::lock_guard<std::mutex> guard{l->mtx};
-    for (auto& [code, n] : l->codes)
+  result.add_errors = adds.errors();
+  result.map_errors = writes.errors();
+  result.dispatch_errors = jobs.errors() - result.stale_dispatches;
+  for (auto* l : {&adds, &writes, &jobs})
+    for (auto& [code, n] : l->codes())
       if (code != "disconnected" && code != "timeout")
         result.other_errors += n;
-  }
   result.other_errors -= result.stale_dispatches;
   std::printf("  failed dispatches %llu (of them ran: %llu, refused as "
               "stale: %llu), jobs run twice %llu\n",
@@ -429,7 +252,7 @@ failover_numbers failover_under_load(int64_t wait_replicas,
               static_cast<unsigned long long>(result.stale_dispatches),
               static_cast<unsigned long long>(result.jobs_run_twice));
   std::fflush(stdout);
-  sub->reset();
+  sink->sub.reset();
   m->reset();
   node->reset();
   return result;
