@@ -44,15 +44,24 @@ std::string cluster_info_field(const std::string& info,
 cluster_fixture::cluster_fixture() {
   std::vector<uint16_t> bus_ports;
   for (int i = 0; i < 6; ++i) {
-    server_options so;
-    auto bus = free_loopback_port();
-    bus_ports.push_back(bus);
-    so.extra_args = {"--cluster-enabled", "yes", "--cluster-port",
-                     std::to_string(bus), "--cluster-config-file",
-                     "nodes.conf", "--cluster-node-timeout", "2000"};
-    auto srv = redis_server::start(so);
+    // The bus port is free when picked, but the server's own port (or
+    // another test's server) may take it before this server binds it:
+    // start again with new ports, a few times.
+    caf::expected<std::unique_ptr<redis_server>> srv{caf::error{}};
+    uint16_t bus = 0;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      server_options so;
+      bus = free_loopback_port();
+      so.extra_args = {"--cluster-enabled", "yes", "--cluster-port",
+                       std::to_string(bus), "--cluster-config-file",
+                       "nodes.conf", "--cluster-node-timeout", "2000"};
+      srv = redis_server::start(so);
+      if (srv)
+        break;
+    }
     if (!srv)
       throw std::runtime_error("cluster fixture: " + render(srv.error()));
+    bus_ports.push_back(bus);
     nodes.push_back(std::move(*srv));
   }
   for (int i = 0; i < 3; ++i) {
