@@ -152,7 +152,20 @@ BOOST_FIXTURE_TEST_CASE(moving_600_slots_under_traffic_loses_nothing,
   // acked write is in the hash, every acknowledged dispatch ran.
   auto added = adds.acked_seqs();
   auto consumed_all = wait_until([&] { return seen.has_all(added); }, 20s);
-  BOOST_TEST(consumed_all, "acked stream adds never delivered to the sink");
+  std::string where;
+  if (!consumed_all) {
+    // Where the missing events are: in the stream? pending in the group?
+    auto lost = seen.missing(added);
+    auto len = c("XLEN", stream_key(stream_name));
+    auto pending = c("XPENDING", stream_key(stream_name), "rs-billing");
+    where = "missing " + std::to_string(lost.size()) + " of "
+            + std::to_string(added.size()) + ", first "
+            + std::to_string(lost.empty() ? -1 : lost.front()) + "; XLEN "
+            + (len ? len->render() : describe(len)) + "; XPENDING "
+            + (pending ? pending->render() : describe(pending));
+  }
+  BOOST_TEST(consumed_all,
+             "acked stream adds never delivered to the sink: " << where);
   auto written = writes.acked_seqs();
   size_t missing_in_hash = 0;
   auto hash = c("HGETALL", "map:" + map_name + ":content");

@@ -156,6 +156,15 @@ bool payload_set::has_all(const std::set<int>& seqs) {
   });
 }
 
+std::vector<int> payload_set::missing(const std::set<int>& seqs) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<int> out;
+  for (auto i : seqs)
+    if (payloads_.count(std::to_string(i)) == 0)
+      out.push_back(i);
+  return out;
+}
+
 // -- traffic_threads ----------------------------------------------------------
 
 traffic_threads::~traffic_threads() {

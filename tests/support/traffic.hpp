@@ -144,6 +144,9 @@ public:
   /// Whether every one of `seqs` was received (as its decimal text).
   bool has_all(const std::set<int>& seqs);
 
+  /// The ones of `seqs` not received (as their decimal text).
+  std::vector<int> missing(const std::set<int>& seqs);
+
 private:
   std::mutex mtx_;
   std::set<std::string> payloads_;
