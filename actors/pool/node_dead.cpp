@@ -49,6 +49,8 @@ dead_job parse_dead_job(std::string key, const std::string& died,
 
 namespace node_detail {
 
+namespace ps = pool_scripts;
+
 caf::result<std::vector<dead_job>> node_state::dead_jobs(uint64_t limit) {
   if (limit == 0)
     return std::vector<dead_job>{};

@@ -52,11 +52,7 @@ BOOST_AUTO_TEST_CASE(close_with_redis_down_returns_within_close_timeout) {
   auto took = std::chrono::steady_clock::now() - t0;
   // command-timeout (2 s in tests) for the membership update, then
   // close-timeout (1 s) for the hand-over; 30 s without close-timeout.
-  BOOST_TEST((took < 5s), "close took "
-                          << std::chrono::duration_cast<
-                               std::chrono::milliseconds>(took)
-                               .count()
-                          << " ms");
+  BOOST_TEST((took < 5s), "close took " << ms_of(took) << " ms");
   BOOST_TEST(logs.contains("reason=close-timeout"));
   // The handlers were stopped locally all the same.
   BOOST_TEST(log->count('x', "k1") == 1u);
@@ -210,11 +206,7 @@ BOOST_AUTO_TEST_CASE(membership_lost_by_a_failover_heals_at_resubscription) {
     render(err));
   BOOST_TEST(wait_until([&] { return log->count('s', "k2") == 1u; }, 5s));
   auto took = std::chrono::steady_clock::now() - t0;
-  BOOST_TEST((took < 5s), "healed after "
-                            << std::chrono::duration_cast<
-                                 std::chrono::milliseconds>(took)
-                                 .count()
-                            << " ms");
+  BOOST_TEST((took < 5s), "healed after " << ms_of(took) << " ms");
   (*node)->close();
 }
 

@@ -2,6 +2,7 @@
 
 /// Stream operators so Boost.Test can print project types in failures.
 
+#include <chrono>
 #include <ostream>
 #include <string>
 
@@ -21,6 +22,12 @@ inline std::ostream& operator<<(std::ostream& os, errc x) {
 template <class T>
 std::string describe(const caf::expected<T>& x) {
   return x ? std::string{"ok"} : render(x.error());
+}
+
+/// A duration in whole milliseconds, for test messages.
+template <class Rep, class Period>
+long long ms_of(std::chrono::duration<Rep, Period> d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
 namespace resp {
