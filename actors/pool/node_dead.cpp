@@ -70,14 +70,16 @@ void node_state::repeat_dead_script(
   std::shared_ptr<pool_dead_set::outcome> total,
   std::function<void(caf::expected<uint64_t>)> k) {
   auto named = !keys.empty();
-  eval(s, keys, [this, &s, keys, total, k, named](caf::expected<resp::value> r) {
+  // `s` is one of the pool's static scripts: held by address.
+  auto sp = &s;
+  eval(s, keys, [this, sp, keys, total, k, named](caf::expected<resp::value> r) {
     if (!r)
       return k(std::move(r.error()));
     auto again = pool_dead_set::add_step(*r, named, *total);
     if (!again)
       return k(std::move(again.error()));
     if (*again)
-      return repeat_dead_script(s, keys, total, k);
+      return repeat_dead_script(*sp, keys, total, k);
     k(total->done);
   });
 }
@@ -88,14 +90,10 @@ node_state::redrive(const std::vector<std::string>& keys) {
   repeat_dead_script(ps::redrive(), keys,
                      std::make_shared<pool_dead_set::outcome>(),
                      [this, rp](caf::expected<uint64_t> n) mutable {
-                       if (!n) {
-                         rp.deliver(std::move(n.error()));
-                         return;
-                       }
-                       if (*n > 0)
+                       if (n && *n > 0)
                          log::info("pool redrove dead jobs pool={} jobs={}",
                                    core->pool, *n);
-                       rp.deliver(*n);
+                       deliver(rp, std::move(n));
                      });
   return rp;
 }
@@ -106,10 +104,7 @@ node_state::purge_dead(const std::vector<std::string>& keys) {
   repeat_dead_script(ps::purge_dead(), keys,
                      std::make_shared<pool_dead_set::outcome>(),
                      [rp](caf::expected<uint64_t> n) mutable {
-                       if (!n)
-                         rp.deliver(std::move(n.error()));
-                       else
-                         rp.deliver(*n);
+                       deliver(rp, std::move(n));
                      });
   return rp;
 }

@@ -47,11 +47,7 @@ caf::result<int64_t> node_state::dispatch_later(const std::string& key,
   eval(ps::schedule_job(),
        {key, payload, std::to_string(at_ms), std::to_string(in_ms.count())},
        [this, rp, key](caf::expected<resp::value> r) mutable {
-         auto due = scheduled(key, r);
-         if (due)
-           rp.deliver(*due);
-         else
-           rp.deliver(std::move(due.error()));
+         deliver(rp, scheduled(key, r));
        });
   return rp;
 }

@@ -7,6 +7,16 @@
 
 namespace pulse::node_detail {
 
+bool array_reply(const caf::expected<resp::value>& r, size_t n,
+                 const char* what, const std::string& pool,
+                 const std::string& node) {
+  if (r && r->is_array() && r->elements.size() == n)
+    return true;
+  log::warn("pool node {} pool={} node={} error=\"{}\"", what, pool, node,
+            r ? r->render() : render(r.error()));
+  return false;
+}
+
 void node_state::recheck_dispatches() {
   auto waiting = core->waiting();
   if (waiting.empty())
@@ -25,12 +35,9 @@ void node_state::recheck_dispatches() {
 void node_state::rechecked(
   const std::vector<std::pair<uint64_t, std::string>>& waiting,
   const caf::expected<resp::value>& r) {
-  if (!r || !r->is_array() || r->elements.size() != waiting.size()) {
-    log::warn("pool node cannot look up its waiting dispatches pool={} "
-              "node={} error=\"{}\"",
-              core->pool, core->node, r ? r->render() : render(r.error()));
+  if (!array_reply(r, waiting.size(), "cannot look up its waiting dispatches",
+                   core->pool, core->node))
     return;
-  }
   size_t started = 0;
   size_t gone = 0;
   auto soon = std::chrono::steady_clock::now() + std::chrono::seconds{1};
@@ -97,12 +104,9 @@ void node_state::recover_outcomes() {
 
 void node_state::recovered(const std::vector<uint64_t>& ids,
                            const caf::expected<resp::value>& r) {
-  if (!r || !r->is_array() || r->elements.size() != ids.size()) {
-    log::warn("pool node cannot look up kept job outcomes pool={} node={} "
-              "error=\"{}\"",
-              core->pool, core->node, r ? r->render() : render(r.error()));
+  if (!array_reply(r, ids.size(), "cannot look up kept job outcomes",
+                   core->pool, core->node))
     return;
-  }
   command del;
   del.args.emplace_back("DEL");
   size_t count = 0;

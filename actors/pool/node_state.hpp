@@ -29,6 +29,22 @@ namespace pulse::node_detail {
 
 using std::chrono::steady_clock;
 
+/// Answers `rp` with the value in `x`, or with its error.
+template <class T>
+void deliver(caf::typed_response_promise<T>& rp, caf::expected<T> x) {
+  if (x)
+    rp.deliver(std::move(*x));
+  else
+    rp.deliver(std::move(x.error()));
+}
+
+/// Checks that `r` is an array of `n` elements (the reply to a command of
+/// `n` keys); otherwise logs a warning that the node `what` (names
+/// `pool` and `node`) and returns false.
+bool array_reply(const caf::expected<resp::value>& r, size_t n,
+                 const char* what, const std::string& pool,
+                 const std::string& node);
+
 /// At most one membership refresh per this period while workers are added
 /// in a burst (`node_state::refresh_soon`), or per `refresh_cost_factor`
 /// times what the last refresh cost if that is longer.
@@ -271,7 +287,8 @@ struct node_state : pool_io {
   caf::result<uint64_t> purge_dead(const std::vector<std::string>& keys);
   /// Runs `s` (`redrive` or `purge_dead`) on `keys`, again while
   /// `pool_dead_set::add_step` says so, adding to `total`; then `k` gets
-  /// the count, or the first error.
+  /// the count, or the first error. `s` must outlive the chain (the pool's
+  /// scripts are static).
   void repeat_dead_script(const script& s, std::vector<std::string> keys,
                           std::shared_ptr<pool_dead_set::outcome> total,
                           std::function<void(caf::expected<uint64_t>)> k);
