@@ -144,7 +144,9 @@ struct gateway_stats {
   /// `NOSCRIPT` replies answered by re-sending the script with `EVAL`.
   uint64_t script_reloads = 0;
   /// Requests Redis refused without running them (`LOADING`, `BUSY`,
-  /// `TRYAGAIN`, `MASTERDOWN`) and the gateway sent again.
+  /// `TRYAGAIN`, `MASTERDOWN`) and the gateway sent again (in cluster mode
+  /// also those the router sent again after `TRYAGAIN` from the node
+  /// importing a slot).
   uint64_t refused_retries = 0;
   /// Idempotent requests (reads, see `docs/operations.md`) in flight when
   /// the connection was lost, sent again after the reconnect instead of

@@ -161,7 +161,8 @@ caf::error stop_pool_job(runtime& rt, const std::string& pool,
   if (key.empty())
     return make_error(errc::invalid_argument, "stop: no job key");
   client c{rt.system(), rt.gateway(), timeout};
-  auto r = c.eval(pool_scripts::stop(), {pool_scripts::pool_prefix(pool)},
+  auto r = c.eval(pool_scripts::stop(),
+                  pool_scripts::script_keys(pool_scripts::pool_prefix(pool)),
                   {key});
   if (!r)
     return r.error();

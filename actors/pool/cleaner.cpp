@@ -33,7 +33,7 @@ struct cleaner_state : pool_io {
             reply_fn k) override {
     self
       ->request(gateway, caf::infinite, eval_atom::value, s,
-                std::vector<std::string>{core->prefix}, std::move(args))
+                core->script_keys, std::move(args))
       .await([k](resp::value& v) { k(std::move(v)); },
              [k](caf::error& err) { k(std::move(err)); });
   }

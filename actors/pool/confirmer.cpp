@@ -68,7 +68,7 @@ void flush(confirmer_ptr self) {
     self
       ->request(st.gateway, caf::infinite, eval_atom::value,
                 pool_scripts::confirm(),
-                std::vector<std::string>{st.core->prefix},
+                st.core->script_keys,
                 std::move(batch->front().args))
       .then(
         [self, batch](resp::value& v) {
@@ -88,7 +88,7 @@ void flush(confirmer_ptr self) {
   self
     ->request(st.gateway, caf::infinite, eval_atom::value,
               pool_scripts::confirm_many(),
-              std::vector<std::string>{st.core->prefix}, std::move(args))
+              st.core->script_keys, std::move(args))
     .then(
       [self, batch, fail_all](resp::value& v) mutable {
         if (!v.is_array() || v.elements.size() != batch->size()) {

@@ -63,6 +63,7 @@ pool_core::pool_core(std::string pool, std::string node, pool_options opts)
   : pool(std::move(pool)),
     node(std::move(node)),
     prefix(pool_scripts::pool_prefix(this->pool)),
+    script_keys(pool_scripts::script_keys(prefix)),
     opts(opts),
     name(opts.name.empty() ? default_node_name() : opts.name),
     members_(std::make_shared<pool_membership>()) {
@@ -317,7 +318,7 @@ const std::string& script_status(const resp::value& v) {
 }
 
 caf::error reload_members(client& cli, pool_core& core) {
-  auto v = cli.eval(pool_scripts::members(), {core.prefix}, {});
+  auto v = cli.eval(pool_scripts::members(), core.script_keys, {});
   if (!v)
     return v.error();
   core.install(pool_membership::parse(*v));

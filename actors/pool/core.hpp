@@ -57,6 +57,8 @@ public:
   const std::string node;
   /// `pulse:pool:{P}:`
   const std::string prefix;
+  /// The keys of every pool script (`pool_scripts::script_keys`).
+  const std::vector<std::string> script_keys;
   /// The node's options.
   const pool_options opts;
   /// The node's human-readable name: `opts.name`, or `<host>:<pid>:<k>`.

@@ -14,7 +14,7 @@ caf::expected<std::vector<dead_job>>
 list(client& cli, const std::string& prefix, uint64_t limit) {
   if (limit == 0)
     return std::vector<dead_job>{};
-  auto r = cli.eval(pool_scripts::dead_jobs(), {prefix},
+  auto r = cli.eval(pool_scripts::dead_jobs(), pool_scripts::script_keys(prefix),
                     {std::to_string(limit)});
   if (!r)
     return r.error();
@@ -51,7 +51,7 @@ caf::expected<outcome> repeat_dead_script(client& cli, const script& s,
                                           const std::vector<std::string>& keys) {
   outcome total;
   for (;;) {
-    auto r = cli.eval(s, {prefix}, keys);
+    auto r = cli.eval(s, pool_scripts::script_keys(prefix), keys);
     if (!r)
       return r.error();
     auto again = add_step(*r, !keys.empty(), total);

@@ -130,7 +130,7 @@ bool dispatcher::send_async(std::shared_ptr<std::vector<item>> batch) {
   if (!direct_)
     return false;
   auto m = core_->members();
-  std::vector<std::string> keys{core_->prefix};
+  auto keys = core_->script_keys;
   auto args = batch_args(*batch, *m);
   return direct_->eval_async(
     pool_scripts::dispatch_many(), keys, args,
@@ -207,7 +207,7 @@ void dispatcher::settle(const std::vector<item>& batch,
 void dispatcher::send(client& c, std::vector<item>& batch) {
   for (int attempt = 0;; ++attempt) {
     auto m = core_->members();
-    auto r = c.eval(pool_scripts::dispatch_many(), {core_->prefix},
+    auto r = c.eval(pool_scripts::dispatch_many(), core_->script_keys,
                     batch_args(batch, *m));
     if (r && script_status(*r) == "stale" && attempt < 8) {
       reload_members(c, *core_); // an error fails the next attempt

@@ -350,7 +350,7 @@ caf::expected<pool_node_handle> spawn_pool_node(services& rt,
                       "negative, the name without '|'");
   auto core = std::make_shared<pool_core>(pool, make_ulid(), opts);
   client cli{rt.system(), rt.gateway()};
-  auto r = cli.eval(ps::join_node(), {core->prefix},
+  auto r = cli.eval(ps::join_node(), core->script_keys,
                     {core->node, ms_arg(opts.worker_ttl), core->info()});
   if (!r)
     return r.error();

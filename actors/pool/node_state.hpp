@@ -132,7 +132,7 @@ struct node_state : pool_io {
             reply_fn k) override {
     self
       ->request(rt.gateway(), caf::infinite, eval_atom::value, s,
-                std::vector<std::string>{core->prefix}, std::move(args))
+                core->script_keys, std::move(args))
       .then([k](resp::value& v) { k(std::move(v)); },
             [k](caf::error& e) { k(std::move(e)); });
   }

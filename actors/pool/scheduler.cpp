@@ -100,7 +100,7 @@ struct scheduler_state {
       stops = plan->stop;
     }
     for (auto& k : stops) {
-      cli.eval(ps::stop(), {node.core->prefix}, {k});
+      cli.eval(ps::stop(), node.core->script_keys, {k});
       cli("HDEL", record, k);
     }
     return true;

@@ -7,6 +7,10 @@ std::string pool_prefix(const std::string& pool) {
   return "pulse:pool:{" + pool + "}:";
 }
 
+std::vector<std::string> script_keys(const std::string& prefix) {
+  return {prefix, prefix + "pin"};
+}
+
 std::string control_channel(const std::string& pool) {
   return pool_prefix(pool) + "ctl";
 }

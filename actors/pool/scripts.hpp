@@ -5,13 +5,14 @@
 /// (dispatch_many, confirm, move, stop) are fenced by the job's epoch and by the
 /// pool's membership revision `mrev`.
 ///
-/// Calling convention: `KEYS = [pool_prefix(P)]` (every key of a pool
+/// Calling convention: `KEYS = script_keys(P)` (every key of a pool
 /// shares the hash tag `{P}`), `ARGV` as listed. Replies are arrays whose
 /// first element is a status string: `ok`, `stale` (the caller's
 /// membership revision is old: refresh and retry), `exists`, `overloaded`,
 /// `shutdown`, `missing`, `unowned`, `lost`, `busy`.
 
 #include <string>
+#include <vector>
 
 #include "pulse/messages/script.hpp"
 
@@ -19,6 +20,16 @@ namespace pulse::pool_scripts {
 
 /// `pulse:pool:{P}:`, the prefix of every key of pool `P`.
 std::string pool_prefix(const std::string& pool);
+
+/// The keys every pool script declares, given the pool's `prefix`
+/// (`pool_prefix(P)`): the prefix, from which the script builds the names
+/// of the keys it touches, and `pulse:pool:{P}:pin`. Neither key ever exists. In Redis Cluster this
+/// keeps a script off the pool's slot while it migrates: the source node
+/// answers `ASK` for a script whose keys it lacks, and the importing node
+/// `TRYAGAIN` for one of several keys that it lacks, so the script runs
+/// nowhere until the slot has moved (the router retries `TRYAGAIN`), never
+/// on the importing node against half of the pool's keys.
+std::vector<std::string> script_keys(const std::string& prefix);
 
 /// The pub/sub channel of membership and shutdown notices (`m`, `s`).
 std::string control_channel(const std::string& pool);

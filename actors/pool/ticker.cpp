@@ -38,7 +38,7 @@ struct ticker_state {
             std::function<void(resp::value&)> f) {
     self
       ->request(rt->gateway(), caf::infinite, eval_atom::value, s,
-                std::vector<std::string>{core->prefix}, std::move(args))
+                core->script_keys, std::move(args))
       .then([f](resp::value& v) { f(v); },
             [this](caf::error& err) {
               log::warn("pool ticker Redis error name={} error=\"{}\"", name,

@@ -66,7 +66,7 @@ void worker_state::eval(const script& s, std::vector<std::string> args,
     });
   }
   await_locked(self->request(gateway, caf::infinite, eval_atom::value, s,
-                             std::vector<std::string>{core->prefix},
+                             core->script_keys,
                              std::move(args)),
                weak.lock(), std::move(k), std::move(direct));
 }

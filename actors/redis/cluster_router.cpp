@@ -45,7 +45,12 @@ std::function<void(caf::expected<T>)> open_request(router_ptr self) {
   };
 }
 
-/// Runs one command through the cluster.
+/// Until when a request that starts now retries `TRYAGAIN`: its
+/// `command_timeout`.
+std::chrono::steady_clock::time_point tryagain_until(router_ptr self) {
+  return std::chrono::steady_clock::now() + self->state.opts.command_timeout;
+}
+
 /// Sends `*p` as a command.
 send_fn send_command(router_ptr self, std::shared_ptr<command> p) {
   return [self, p](const gateway_actor& gw,
@@ -60,7 +65,7 @@ void route_command(router_ptr self, command cmd, routed_fn done) {
   auto slot = cluster::command_slot(cmd);
   auto p = std::make_shared<command>(std::move(cmd));
   run_routed(self, slot, p, send_command(self, p), std::move(done), 0,
-             std::string{});
+             std::string{}, tryagain_until(self));
 }
 
 /// Names a script in errors: its first non-empty line and SHA-1.
@@ -110,7 +115,7 @@ void route_eval(router_ptr self, script scr, std::vector<std::string> keys,
       .then(std::move(ok), std::move(err));
   };
   run_routed(self, slot, as_cmd, std::move(send), std::move(done), 0,
-             std::string{});
+             std::string{}, tryagain_until(self));
 }
 
 /// The replies of a batch split over nodes.
@@ -187,10 +192,11 @@ void route_batch(router_ptr self, std::vector<command> cmds,
               };
               auto p = std::make_shared<command>(job->cmds[i]);
               auto slot = cluster::command_slot(*p);
+              auto until = tryagain_until(self);
               on_failure(self, make_error(errc::redis_error, vs[j].str), from,
-                         0, store, [=](std::string ask) {
+                         0, until, store, [=](std::string ask, int hops) {
                            run_routed(self, slot, p, send_command(self, p),
-                                      store, 1, std::move(ask));
+                                      store, hops, std::move(ask), until);
                          });
             }
             job->finish_one();
@@ -237,6 +243,7 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
       route_scan(self, std::move(q), open_request<scan_result>(self));
     },
     [self](cluster_rtick_atom) { refresh_tick(self); },
+    [self](cluster_later_atom, uint64_t id) { run_later(self, id); },
     [self](cancel_atom) {
       for (auto& kv : self->state.nodes)
         caf::anon_send(kv.second, cancel_atom::value);
@@ -248,6 +255,7 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
       gateway_stats own;
       own.moved_redirects = st.moved;
       own.ask_redirects = st.asks;
+      own.refused_retries = st.tryagains;
       own.cluster_nodes = st.nodes.size();
       own.cluster_nodes_dropped = st.dropped;
       own.cluster_refresh_failures = st.refresh_failures_total;

@@ -271,12 +271,28 @@ bool next_keyless(router_state& st, const std::string& from) {
 
 } // namespace
 
-/// Handles a failed request from node `from`: follows `MOVED` (table
-/// update, refresh, `retry("")`) and `ASK` (`retry(addr)`), refreshes after
-/// lost connections and `CLUSTERDOWN`, else `done(err)`.
+void retry_later(router_ptr self, caf::timespan delay,
+                 std::function<void()> f) {
+  auto& st = self->state;
+  auto id = ++st.next_later;
+  st.later.emplace(id, std::move(f));
+  self->delayed_send(self, delay, cluster_later_atom::value, id);
+}
+
+void run_later(router_ptr self, uint64_t id) {
+  auto& st = self->state;
+  auto i = st.later.find(id);
+  if (i == st.later.end())
+    return;
+  auto f = std::move(i->second);
+  st.later.erase(i);
+  f();
+}
+
 void on_failure(router_ptr self, const caf::error& err,
-                const std::string& from, int hops, const routed_fn& done,
-                const std::function<void(std::string)>& retry) {
+                const std::string& from, int hops,
+                std::chrono::steady_clock::time_point until,
+                const routed_fn& done, const retry_fn& retry) {
   auto& st = self->state;
   auto code = code_of(err);
   if (code == errc::redis_error) {
@@ -288,13 +304,23 @@ void on_failure(router_ptr self, const caf::error& err,
       }
       if (r->ask) {
         ++st.asks;
-        retry(r->addr);
+        retry(r->addr, hops + 1);
         return;
       }
       ++st.moved;
       st.table.owner[r->slot] = st.table.index_of(r->addr);
       refresh(self);
-      retry(std::string{});
+      retry(std::string{}, hops + 1);
+      return;
+    }
+    auto delay = st.opts.reconnect_min;
+    if (text.compare(0, 8, "TRYAGAIN") == 0
+        && std::chrono::steady_clock::now() + delay < until) {
+      // Redis ran nothing: safe to send again, once the migration of the
+      // slot has moved on. It starts over at the owner, with no redirect
+      // counted (each try meets ASK first), bounded by `until`.
+      ++st.tryagains;
+      retry_later(self, delay, [retry] { retry(std::string{}, 0); });
       return;
     }
     if (text.compare(0, 11, "CLUSTERDOWN") == 0)
@@ -305,12 +331,12 @@ void on_failure(router_ptr self, const caf::error& err,
   done(err);
 }
 
-
 /// Sends a request (by `send`: a command or a script) to the node owning
 /// `slot`, or `as_cmd` after `ASKING` to `ask`, and follows redirects.
 void run_routed(router_ptr self, std::optional<uint16_t> slot,
                 std::shared_ptr<command> as_cmd, send_fn make_request,
-                routed_fn done, int hops, std::string ask) {
+                routed_fn done, int hops, std::string ask,
+                std::chrono::steady_clock::time_point until) {
   when_ready(self, [=](caf::error err) {
     if (err) {
       done(std::move(err));
@@ -327,13 +353,14 @@ void run_routed(router_ptr self, std::optional<uint16_t> slot,
           && next_keyless(self->state, addr)) {
         refresh(self);
         run_routed(self, slot, as_cmd, make_request, done, hops + 1,
-                   std::string{});
+                   std::string{}, until);
         return;
       }
-      on_failure(self, e, addr, hops, done, [=](std::string next) {
-        run_routed(self, slot, as_cmd, make_request, done, hops + 1,
-                   std::move(next));
-      });
+      on_failure(self, e, addr, hops, until, done,
+                 [=](std::string next, int next_hops) {
+                   run_routed(self, slot, as_cmd, make_request, done,
+                              next_hops, std::move(next), until);
+                 });
     };
     if (!ask.empty()) {
       std::vector<command> b{make_command("ASKING"), *as_cmd};

@@ -73,6 +73,12 @@ struct router_state {
   /// Node gateways closed (node gone from the topology, or a seed or
   /// replica that did not answer a refresh).
   uint64_t dropped = 0;
+  /// Requests sent again after `TRYAGAIN` (a slot in migration).
+  uint64_t tryagains = 0;
+  /// Retries waiting for their delay (`retry_later`), by ID.
+  std::map<uint64_t, std::function<void()>> later;
+  /// The ID of the last delayed retry.
+  uint64_t next_later = 0;
 
   /// Fails every waiting and open request with `errc::closed` and stops
   /// the node gateways.
@@ -108,6 +114,17 @@ gateway_actor node_gw(router_ptr self, const std::string& addr);
 /// The router's private timer message: a refresh whose back-off passed.
 using cluster_rtick_atom = caf::atom_constant<caf::atom("cl_rtick")>;
 
+/// The router's private timer message: `(cluster_later_atom, id)` runs the
+/// retry `id` of `router_state::later`.
+using cluster_later_atom = caf::atom_constant<caf::atom("cl_later")>;
+
+/// Runs `f` on the router after `delay` (a message to itself).
+void retry_later(router_ptr self, caf::timespan delay,
+                 std::function<void()> f);
+
+/// Runs and forgets the delayed retry `id` (`cluster_later_atom`).
+void run_later(router_ptr self, uint64_t id);
+
 /// Reads `CLUSTER SLOTS` from the known masters, then the seeds, until one
 /// answers; one refresh at a time (a request for another while one runs
 /// starts one more afterwards). After a refresh that found no node
@@ -136,18 +153,29 @@ void when_ready(router_ptr self, std::function<void(caf::error)> f);
 /// while it works, so a `SCAN` cursor stays on the node that made it).
 std::string addr_for(router_state& st, std::optional<uint16_t> slot);
 
+/// Sends a routed request again: to `ask` after `ASKING` (empty: to the
+/// slot's owner), as redirect number `hops`.
+using retry_fn = std::function<void(std::string ask, int hops)>;
+
 /// Handles a failed request from node `from`: follows `MOVED` (table
-/// update, refresh, `retry("")`) and `ASK` (`retry(addr)`), refreshes after
-/// lost connections and `CLUSTERDOWN`, else `done(err)`.
+/// update, refresh, `retry("", hops + 1)`) and `ASK` (`retry(addr, hops +
+/// 1)`) up to `max_redirects`; after `TRYAGAIN` (a multi-key request while
+/// its slot migrates: the importing node lacks some of its keys) sends it
+/// again to the slot's owner after `reconnect_min` (`retry("", 0)`: each
+/// try meets `ASK` first), up to `until`; refreshes after lost connections and `CLUSTERDOWN`; else
+/// `done(err)`.
 void on_failure(router_ptr self, const caf::error& err,
-                const std::string& from, int hops, const routed_fn& done,
-                const std::function<void(std::string)>& retry);
+                const std::string& from, int hops,
+                std::chrono::steady_clock::time_point until,
+                const routed_fn& done, const retry_fn& retry);
 
 /// Sends a request (by `send`: a command or a script) to the node owning
-/// `slot`, or `as_cmd` after `ASKING` to `ask`, and follows redirects.
+/// `slot`, or `as_cmd` after `ASKING` to `ask`, and follows redirects;
+/// `TRYAGAIN` is retried until `until` (see `on_failure`).
 void run_routed(router_ptr self, std::optional<uint16_t> slot,
                 std::shared_ptr<command> as_cmd, send_fn make_request,
-                routed_fn done, int hops, std::string ask);
+                routed_fn done, int hops, std::string ask,
+                std::chrono::steady_clock::time_point until);
 
 /// Answers `(each_master_atom, cmd)`: sends `cmd` (as a batch of one, so
 /// a Redis error reply stays a reply) to every master serving slots, in

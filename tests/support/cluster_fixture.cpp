@@ -1,6 +1,7 @@
 #include "tests/support/cluster_fixture.hpp"
 
 #include <stdexcept>
+#include <thread>
 
 #include "pulse/actors/redis/cluster_slot.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -149,7 +150,9 @@ uint16_t cluster_fixture::owner_port(uint16_t slot, uint16_t ask_port) const {
   return 0;
 }
 
-std::string cluster_fixture::move_slot(uint16_t slot, uint16_t to) {
+std::string cluster_fixture::move_slot(uint16_t slot, uint16_t to,
+                                       size_t keys_per_migrate,
+                                       std::chrono::milliseconds pause) {
   try {
     auto from = owner_port(slot, to);
     if (from == 0)
@@ -162,7 +165,8 @@ std::string cluster_fixture::move_slot(uint16_t slot, uint16_t to) {
     cluster_must(to, {"CLUSTER", "SETSLOT", s, "IMPORTING", src_id});
     cluster_must(from, {"CLUSTER", "SETSLOT", s, "MIGRATING", dst_id});
     for (;;) {
-      auto keys = cluster_must(from, {"CLUSTER", "GETKEYSINSLOT", s, "100"});
+      auto keys = cluster_must(from, {"CLUSTER", "GETKEYSINSLOT", s,
+                                      std::to_string(keys_per_migrate)});
       if (keys.elements.empty())
         break;
       std::vector<std::string> args{"MIGRATE", "127.0.0.1",
@@ -171,6 +175,8 @@ std::string cluster_fixture::move_slot(uint16_t slot, uint16_t to) {
       for (auto& k : keys.elements)
         args.push_back(k.str);
       cluster_must(from, args);
+      if (pause.count() > 0)
+        std::this_thread::sleep_for(pause);
     }
     cluster_must(to, {"CLUSTER", "SETSLOT", s, "NODE", dst_id});
     cluster_must(from, {"CLUSTER", "SETSLOT", s, "NODE", dst_id});

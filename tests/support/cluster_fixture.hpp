@@ -44,9 +44,13 @@ struct cluster_fixture {
   /// Moves `slot` to the master on `to` the way `redis-cli --cluster
   /// reshard` does: `SETSLOT IMPORTING` on the target, `MIGRATING` on the
   /// source, `MIGRATE` of every key (`GETKEYSINSLOT`), then `SETSLOT NODE`
-  /// on the target, the source and the other masters. Returns "" or what
-  /// went wrong.
-  std::string move_slot(uint16_t slot, uint16_t to);
+  /// on the target, the source and the other masters. `MIGRATE` moves
+  /// `keys_per_migrate` keys at a time, `pause` apart (a slow migration).
+  /// Returns "" or what went wrong.
+  std::string move_slot(uint16_t slot, uint16_t to,
+                        size_t keys_per_migrate = 100,
+                        std::chrono::milliseconds pause
+                        = std::chrono::milliseconds{0});
 
   /// Waits (up to `timeout`) until every master reports `to` as owner of
   /// `slot`.

@@ -345,7 +345,7 @@ void show_job(session& s, const pool_flags& fl) {
 
 void stop_job(session& s, const pool_flags& fl) {
   auto p = checked_prefix(s, fl.pool);
-  auto r = s.eval(pool_scripts::stop(), {p}, {fl.key});
+  auto r = s.eval(pool_scripts::stop(), pool_scripts::script_keys(p), {fl.key});
   if (!r.is_array() || r.elements.empty())
     fail("stop script: unexpected reply " + r.render());
   if (r.elements[0].str == "missing")
