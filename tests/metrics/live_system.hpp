@@ -84,7 +84,9 @@ struct live_system : metrics_fixture {
     for (auto k : {"a", "b", "c"})
       BOOST_REQUIRE(map->set(k, "v"));
     pool_options po;
-    po.worker_ttl = 2s;
+    // Long enough that a stall of a loaded test machine never lets a lease
+    // expire (with 2 s one did, and the node fenced its worker mid-case).
+    po.worker_ttl = 10s;
     po.ack_grace_period = 1s;
     po.job_sink_block_duration = 200ms;
     auto n = pool_node::add_node(*rt, "jobs", po);
