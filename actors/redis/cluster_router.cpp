@@ -23,18 +23,20 @@ namespace {
 
 using namespace cluster_detail;
 
-/// Registers an open request; returns its outcome function (answers at
-/// most once, also when the router exits first).
+/// Registers an open request: `done` becomes its outcome function
+/// (answers at most once, also when the router exits first); returns the
+/// promise for the handler to return.
 template <class T>
-std::function<void(caf::expected<T>)> open_request(router_ptr self) {
-  auto rp = std::make_shared<caf::response_promise>(
-    self->make_response_promise());
+caf::typed_response_promise<T>
+open_request(router_ptr self, std::function<void(caf::expected<T>)>& done) {
+  auto rp = std::make_shared<caf::typed_response_promise<T>>(
+    self->template make_response_promise<T>());
   auto id = self->state.next_id++;
   self->state.open.emplace(id, [rp](caf::error err) {
     if (rp->pending())
       rp->deliver(std::move(err));
   });
-  return [self, rp, id](caf::expected<T> r) {
+  done = [self, rp, id](caf::expected<T> r) {
     self->state.open.erase(id);
     if (!rp->pending())
       return;
@@ -43,6 +45,7 @@ std::function<void(caf::expected<T>)> open_request(router_ptr self) {
     else
       rp->deliver(std::move(r.error()));
   };
+  return *rp;
 }
 
 /// Until when a request that starts now retries `TRYAGAIN`: its
@@ -213,8 +216,8 @@ void route_batch(router_ptr self, std::vector<command> cmds,
   });
 }
 
-caf::behavior cluster_router(router_ptr self, redis_options opts,
-                             gateway_role role) {
+cluster_router_actor::behavior_type
+cluster_router(router_ptr self, redis_options opts, gateway_role role) {
   auto& st = self->state;
   st.role = role;
   if (auto s = cluster::seeds(opts))
@@ -223,24 +226,39 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
   st.opts = std::move(opts);
   refresh(self);
   return {
-    [self](cmd_atom, command& cmd) {
-      route_command(self, std::move(cmd), open_request<resp::value>(self));
+    [self](cmd_atom, command& cmd) -> caf::result<resp::value> {
+      routed_fn done;
+      auto rp = open_request(self, done);
+      route_command(self, std::move(cmd), std::move(done));
+      return rp;
     },
-    [self](batch_atom, std::vector<command>& cmds) {
-      route_batch(self, std::move(cmds),
-                  open_request<std::vector<resp::value>>(self));
+    [self](batch_atom,
+           std::vector<command>& cmds) -> caf::result<std::vector<resp::value>> {
+      std::function<void(caf::expected<std::vector<resp::value>>)> done;
+      auto rp = open_request(self, done);
+      route_batch(self, std::move(cmds), std::move(done));
+      return rp;
     },
     [self](eval_atom, script& scr, std::vector<std::string>& keys,
-           std::vector<std::string>& args) {
+           std::vector<std::string>& args) -> caf::result<resp::value> {
+      routed_fn done;
+      auto rp = open_request(self, done);
       route_eval(self, std::move(scr), std::move(keys), std::move(args),
-                 open_request<resp::value>(self));
+                 std::move(done));
+      return rp;
     },
-    [self](each_master_atom, command& cmd) {
-      route_each_master(self, std::move(cmd),
-                        open_request<std::vector<resp::value>>(self));
+    [self](each_master_atom,
+           command& cmd) -> caf::result<std::vector<resp::value>> {
+      std::function<void(caf::expected<std::vector<resp::value>>)> done;
+      auto rp = open_request(self, done);
+      route_each_master(self, std::move(cmd), std::move(done));
+      return rp;
     },
-    [self](scan_keys_atom, scan_query& q) {
-      route_scan(self, std::move(q), open_request<scan_result>(self));
+    [self](scan_keys_atom, scan_query& q) -> caf::result<scan_result> {
+      std::function<void(caf::expected<scan_result>)> done;
+      auto rp = open_request(self, done);
+      route_scan(self, std::move(q), std::move(done));
+      return rp;
     },
     [self](cluster_rtick_atom) { refresh_tick(self); },
     [self](cluster_later_atom, uint64_t id) { run_later(self, id); },
@@ -248,8 +266,8 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
       for (auto& kv : self->state.nodes)
         caf::anon_send(kv.second, cancel_atom::value);
     },
-    [self](stats_atom) {
-      auto rp = self->make_response_promise();
+    [self](stats_atom) -> caf::result<gateway_stats> {
+      auto rp = self->make_response_promise<gateway_stats>();
       auto& st = self->state;
       // The node gateways' counters added up, plus the router's own.
       gateway_stats own;
@@ -261,7 +279,7 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
       own.cluster_refresh_failures = st.refresh_failures_total;
       if (st.nodes.empty()) {
         rp.deliver(own);
-        return;
+        return rp;
       }
       struct acc_t {
         gateway_stats sum;
@@ -295,6 +313,7 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
               finish();
             });
       }
+      return rp;
     },
     [](direct_atom) { return gateway_direct_ptr{}; },
   };
@@ -305,8 +324,8 @@ caf::behavior cluster_router(router_ptr self, redis_options opts,
 gateway_actor spawn_cluster_gateway(caf::actor_system& sys,
                                     const redis_options& opts,
                                     gateway_role role) {
-  auto hdl = sys.spawn<caf::detached>(cluster_router, opts, role);
-  return caf::actor_cast<gateway_actor>(hdl);
+  // The router's interface holds the gateway's: the handle converts.
+  return sys.spawn<caf::detached>(cluster_router, opts, role);
 }
 
 } // namespace pulse

@@ -35,7 +35,11 @@ namespace pulse {
 /// - Redirects: `MOVED` updates the slot's owner, schedules a refresh and
 ///   sends the request again there; `ASK` sends `ASKING` and the request
 ///   once to the named node without changing the table. At most 5
-///   redirects per request, then the last error.
+///   redirects per request, then the last error. `TRYAGAIN` (a request of
+///   several keys while their slot migrates; Redis ran nothing) is sent
+///   again to the slot's owner every `reconnect_min`, its redirects counted
+///   anew, until `command_timeout` after the request arrived, then the
+///   error.
 /// - `(each_master_atom, command)` sends the command to every master that
 ///   serves slots (in parallel) and answers their replies in slot-table
 ///   order; `(scan_keys_atom, scan_query)` walks every such master's
@@ -46,6 +50,9 @@ namespace pulse {
 ///   sum of all nodes' counters; `direct_atom` answers a null handle (no
 ///   direct entry in cluster mode: blocking callers use messages).
 /// - Exiting the router exits every node gateway.
+/// - Its behaviour is checked against `cluster_router_actor`
+///   (`messages/cluster.hpp`: the gateway interface plus the router's own
+///   timers); callers get the `gateway_actor` part.
 gateway_actor spawn_cluster_gateway(caf::actor_system& sys,
                                     const redis_options& opts,
                                     gateway_role role

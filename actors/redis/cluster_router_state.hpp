@@ -13,12 +13,13 @@
 #include <string>
 #include <vector>
 
-#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "pulse/actors/redis/cluster_topology.hpp"
 #include "pulse/actors/redis/gateway.hpp"
+#include "pulse/messages/cluster.hpp"
 #include "pulse/runtime/errors.hpp"
 
 namespace pulse::cluster_detail {
@@ -98,7 +99,7 @@ struct router_state {
 };
 
 /// The router actor.
-using router_ptr = caf::stateful_actor<router_state>*;
+using router_ptr = cluster_router_actor::stateful_pointer<router_state>;
 
 /// Sends the request to a node's gateway, answering `ok` or `err`.
 using send_fn = std::function<void(const gateway_actor&,
@@ -110,13 +111,6 @@ std::string router_host_of(const std::string& addr);
 
 /// The gateway of node `addr` (`host:port`), spawned on first use.
 gateway_actor node_gw(router_ptr self, const std::string& addr);
-
-/// The router's private timer message: a refresh whose back-off passed.
-using cluster_rtick_atom = caf::atom_constant<caf::atom("cl_rtick")>;
-
-/// The router's private timer message: `(cluster_later_atom, id)` runs the
-/// retry `id` of `router_state::later`.
-using cluster_later_atom = caf::atom_constant<caf::atom("cl_later")>;
 
 /// Runs `f` on the router after `delay` (a message to itself).
 void retry_later(router_ptr self, caf::timespan delay,
@@ -135,7 +129,8 @@ void run_later(router_ptr self, uint64_t id);
 /// next refresh), so no connection to a dead node retries forever.
 void refresh(router_ptr self);
 
-/// Starts the refresh scheduled after a back-off (`cluster_rtick_atom`).
+/// Starts the refresh scheduled after a back-off (`cluster_rtick_atom`,
+/// `messages/cluster.hpp`).
 void refresh_tick(router_ptr self);
 
 /// Closes the gateway of node `addr` (`errc::closed` for what it still
