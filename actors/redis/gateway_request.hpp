@@ -18,6 +18,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/mailbox_element.hpp>
 
+#include "pulse/actors/redis/inline_unit.hpp"
 #include "pulse/messages/redis.hpp"
 
 namespace pulse::gateway_detail {
@@ -79,7 +80,9 @@ struct direct_slot {
 
 /// Where a reply goes. Built from a response promise in the gateway's
 /// context; `deliver` is thread-safe (external enqueue), so the reader thread
-/// answers requesters directly without a hop through the gateway.
+/// answers requesters directly without a hop through the gateway. On a
+/// reader thread the enqueue goes through its `inline_unit`, so a requester
+/// woken by its reply runs there.
 struct reply_target {
   /// The gateway, the sender of the response.
   caf::strong_actor_ptr self;
@@ -123,12 +126,12 @@ struct reply_target {
       next->enqueue(caf::make_mailbox_element(std::move(source), id,
                                               std::move(stages),
                                               std::move(msg)),
-                    nullptr);
+                    detail::inline_unit::current());
     } else if (source && id.is_request()) {
       source->enqueue(caf::make_mailbox_element(std::move(self),
                                                 id.response_id(), {},
                                                 std::move(msg)),
-                      nullptr);
+                      detail::inline_unit::current());
     }
     source = nullptr;
   }
@@ -141,7 +144,7 @@ inline void reply_target::deliver_value(resp::value&& x) {
   }
   source->enqueue(caf::make_mailbox_element(std::move(self), id.response_id(),
                                             {}, std::move(x)),
-                  nullptr);
+                  detail::inline_unit::current());
   source = nullptr;
 }
 

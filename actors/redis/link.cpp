@@ -11,6 +11,7 @@
 #include <caf/send.hpp>
 
 #include "pulse/actors/redis/connect.hpp"
+#include "pulse/actors/redis/reader_crew.hpp"
 #include "pulse/actors/redis/sentinel.hpp"
 #include "pulse/actors/redis/url.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -25,58 +26,6 @@ constexpr auto fail_warn_period = std::chrono::seconds{10};
 
 /// A larger emptied output buffer is freed instead of kept as the spare.
 constexpr size_t max_spare_capacity = 4 * 1024 * 1024;
-
-// Reads from `conn` until EOF or error, handing decoded replies to `owner`.
-void reader_loop(wire_ptr conn, uint64_t epoch, caf::actor owner,
-                 std::string endpoint, link::reader_fn handler) {
-  resp::decoder dec;
-  std::vector<char> buf(256 * 1024);
-  std::vector<resp::value> replies;
-  caf::error reason;
-  for (;;) {
-    // Waits for bytes (plain: one blocking recv per wake-up; TLS: every
-    // buffered record first). `wire::shut` ends it.
-    auto got = conn->read(buf.data(), buf.size());
-    if (got.closed) {
-      reason = make_error(errc::disconnected,
-                          "connection to " + endpoint + " closed");
-      break;
-    }
-    if (got.error) {
-      reason = std::move(got.error);
-      break;
-    }
-    if (auto err = dec.feed(buf.data(), got.n)) {
-      reason = err;
-      break;
-    }
-    resp::value reply;
-    for (;;) {
-      auto got = dec.next(reply);
-      if (!got) {
-        reason = got.error();
-        break;
-      }
-      if (!*got)
-        break;
-      replies.emplace_back(std::move(reply));
-    }
-    if (!replies.empty()) {
-      if (handler) {
-        if (auto err = handler(replies); err && !reason)
-          reason = std::move(err);
-      }
-      if (!replies.empty()) {
-        caf::anon_send(owner, link_data_atom::value, epoch,
-                       std::move(replies));
-        replies = {};
-      }
-    }
-    if (reason)
-      break;
-  }
-  caf::anon_send(owner, link_down_atom::value, epoch, std::move(reason));
-}
 
 } // namespace
 
@@ -182,9 +131,10 @@ caf::message_handler link::handlers() {
       client_id_ = client_id;
       ++connects_;
       backoff_.reset();
-      reader_ = std::thread{reader_loop, std::move(conn), epoch,
-                            caf::actor_cast<caf::actor>(self_), endpoint_,
-                            reader_fn_};
+      crew_ = std::make_shared<reader_crew>(
+        std::move(conn), epoch, caf::actor_cast<caf::actor>(self_),
+        endpoint_, reader_fn_);
+      crew_->start();
       if (watch) {
         // A failover announced by the sentinels drops this connection (the
         // epoch keeps a late notice from dropping the next one).
@@ -360,8 +310,10 @@ void link::close_socket_and_join() {
     watch_.reset(); // stops and joins the sentinel watch
   if (conn_)
     conn_->shut(); // wakes the reader thread
-  if (reader_.joinable())
-    reader_.join();
+  if (crew_) {
+    crew_->stop();
+    crew_.reset();
+  }
   auto guard = lock_guard_mutex();
   // A sender outside the lock may still use the descriptor: closing it now
   // could hand its number to the next connection mid-send.

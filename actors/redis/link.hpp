@@ -27,6 +27,7 @@
 namespace pulse::detail {
 
 class sentinel_watch;
+class reader_crew;
 
 
 /// One Redis connection owned by a (scheduled) actor.
@@ -37,7 +38,9 @@ class sentinel_watch;
 ///   so a burst of requests costs one syscall. A full socket buffer is
 ///   retried every millisecond, never blocking the worker thread.
 /// - Reads: a reader thread per connection waits on the socket, decodes
-///   replies and hands them to the owner in chunks (`link_data`).
+///   replies and hands them to the owner in chunks (`link_data`), or to
+///   the reader function, which may wake actors that then run on the
+///   reader thread (`reader_crew`).
 /// - Plain or TLS (`opts.tls`): the `wire` serializes the TLS session's
 ///   reads (reader thread) and writes (any sender) with its own lock.
 /// - Reconnects use exponential back-off with jitter.
@@ -152,7 +155,8 @@ private:
   caf::actor_addr owner_;
   /// The connection while connected (also held by the reader thread).
   wire_ptr conn_;
-  std::thread reader_;
+  /// The reader threads of the current connection.
+  std::shared_ptr<reader_crew> crew_;
   /// With Sentinel: watches `+switch-master` while connected.
   std::unique_ptr<sentinel_watch> watch_;
   /// See `endpoint()`.

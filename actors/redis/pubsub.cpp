@@ -1,4 +1,5 @@
 #include "pulse/actors/redis/pubsub.hpp"
+#include "pulse/actors/redis/inline_unit.hpp"
 
 #include <map>
 #include <memory>
@@ -8,6 +9,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/mailbox_element.hpp>
 #include <caf/response_promise.hpp>
 #include <caf/send.hpp>
 
@@ -96,9 +98,15 @@ struct pubsub_state {
 
   static void dispatch(const routes::targets& targets,
                        const pubsub_message& msg) {
+    // On the reader thread, a subscriber woken by the message runs there
+    // (`inline_unit`).
     for (auto& [who, fn] : targets)
       if (!fn || !(*fn)(msg))
-        caf::anon_send(who, msg);
+        if (auto* dest = caf::actor_cast<caf::abstract_actor*>(who))
+          dest->enqueue(caf::make_mailbox_element(nullptr,
+                                                  caf::make_message_id(), {},
+                                                  msg),
+                        detail::inline_unit::current());
   }
 
   // Runs on the reader thread: delivers messages directly, leaves control

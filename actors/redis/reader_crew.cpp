@@ -1,0 +1,262 @@
+#include "pulse/actors/redis/reader_crew.hpp"
+
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/scheduler/abstract_coordinator.hpp>
+#include <caf/send.hpp>
+
+#include "pulse/actors/redis/inline_unit.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
+
+namespace pulse::detail {
+
+namespace {
+
+std::atomic<uint64_t> takeover_count{0};
+
+/// Watches the crews of the process while any of them runs actors, and
+/// makes a crew whose runs outlast `stall_bound` start another reader.
+/// Asleep while no crew ran actors for `quiet_ticks` ticks, so an idle
+/// process has no timer wake-ups. One thread per process, never stopped.
+class crew_watch {
+public:
+  static constexpr auto tick = std::chrono::milliseconds{1};
+  static constexpr int quiet_ticks = 100;
+
+  void add(std::weak_ptr<reader_crew> crew) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    start_locked();
+    crews_.push_back(std::move(crew));
+  }
+
+  /// A crew started running actors.
+  void note_runs() {
+    phases_.fetch_add(1);
+    if (sleeping_.load()) {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (sleeping_.load()) {
+        sleeping_.store(false);
+        cv_.notify_one();
+      }
+    }
+  }
+
+private:
+  void start_locked() {
+    if (started_)
+      return;
+    started_ = true;
+    std::thread{[this] { loop(); }}.detach();
+  }
+
+  void loop() {
+    uint64_t last = 0;
+    int quiet = 0;
+    std::unique_lock<std::mutex> lk{mtx_};
+    for (;;) {
+      cv_.wait(lk, [this] { return !sleeping_.load(); });
+      lk.unlock();
+      std::this_thread::sleep_for(tick);
+      lk.lock();
+      auto now = reader_crew::clock_type::now();
+      bool busy = false;
+      for (auto i = crews_.begin(); i != crews_.end();) {
+        if (auto crew = i->lock()) {
+          busy = crew->check(now) || busy;
+          ++i;
+        } else {
+          i = crews_.erase(i);
+        }
+      }
+      auto phases = phases_.load();
+      if (busy || phases != last) {
+        last = phases;
+        quiet = 0;
+      } else if (++quiet >= quiet_ticks) {
+        quiet = 0;
+        sleeping_.store(true);
+        if (phases_.load() != last) // a crew began runs meanwhile
+          sleeping_.store(false);
+      }
+    }
+  }
+
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<std::weak_ptr<reader_crew>> crews_;
+  std::atomic<uint64_t> phases_{0};
+  std::atomic<bool> sleeping_{true};
+  bool started_ = false;
+};
+
+crew_watch& watch() {
+  static auto* w = new crew_watch; // leaked: its thread never ends
+  return *w;
+}
+
+} // namespace
+
+reader_crew::reader_crew(wire_ptr conn, uint64_t epoch,
+                         const caf::actor& owner, std::string endpoint,
+                         link::reader_fn handler)
+  : conn_(std::move(conn)),
+    epoch_(epoch),
+    owner_(owner.address()),
+    sys_(&owner.home_system()),
+    endpoint_(std::move(endpoint)),
+    handler_(std::move(handler)),
+    buf_(256 * 1024) {
+  // nop
+}
+
+uint64_t reader_crew::takeovers() noexcept {
+  return takeover_count.load();
+}
+
+void reader_crew::start() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    reading_ = true;
+  }
+  watch().add(weak_from_this());
+  std::thread{[self = shared_from_this()] { self->read_role(0); }}.detach();
+}
+
+void reader_crew::stop() {
+  std::unique_lock<std::mutex> lk{mtx_};
+  stopped_ = true;
+  cv_.wait(lk, [this] { return !reading_; });
+  if (!cv_.wait_for(lk, stop_wait, [this] { return running_ == 0; }))
+    log::warn("redis connection closed while a handler still runs on its "
+              "reader thread endpoint={} waited_ms={}",
+              endpoint_,
+              std::chrono::duration_cast<std::chrono::milliseconds>(stop_wait)
+                .count());
+}
+
+bool reader_crew::check(clock_type::time_point now) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (reading_ || stopped_ || runs_since_ == clock_type::time_point{})
+    return false;
+  if (now - runs_since_ < stall_bound)
+    return true;
+  for (auto* job : pending_)
+    sys_->scheduler().enqueue(job);
+  auto handed = pending_.size();
+  pending_.clear();
+  runs_since_ = {};
+  reading_ = true;
+  auto gen = ++gen_;
+  ++takeover_count;
+  log::debug("redis reader thread runs a handler longer than {} ms: a new "
+             "thread reads endpoint={} handed_to_scheduler={}",
+             stall_bound.count(), endpoint_, handed);
+  std::thread{[self = shared_from_this(), gen] { self->read_role(gen); }}
+    .detach();
+  return false;
+}
+
+bool reader_crew::read_once(inline_unit* unit) {
+  // Waits for bytes (plain: one blocking recv per wake-up; TLS: every
+  // buffered record first). `wire::shut` ends it.
+  auto got = conn_->read(buf_.data(), buf_.size());
+  if (got.closed) {
+    reason_ = make_error(errc::disconnected,
+                         "connection to " + endpoint_ + " closed");
+    return false;
+  }
+  if (got.error) {
+    reason_ = std::move(got.error);
+    return false;
+  }
+  if (auto err = dec_.feed(buf_.data(), got.n)) {
+    reason_ = std::move(err);
+    return false;
+  }
+  resp::value reply;
+  for (;;) {
+    auto next = dec_.next(reply);
+    if (!next) {
+      reason_ = next.error();
+      break;
+    }
+    if (!*next)
+      break;
+    replies_.emplace_back(std::move(reply));
+  }
+  if (!replies_.empty()) {
+    if (handler_) {
+      unit->collect();
+      auto err = handler_(replies_);
+      if (err && !reason_)
+        reason_ = std::move(err);
+    }
+    if (!replies_.empty()) {
+      if (auto owner = caf::actor_cast<caf::actor>(owner_))
+        caf::anon_send(owner, link_data_atom::value, epoch_,
+                       std::move(replies_));
+      replies_ = {};
+    }
+  }
+  return !reason_;
+}
+
+void reader_crew::read_role(uint64_t gen) {
+  auto* unit = inline_unit::acquire(*sys_);
+  for (;;) {
+    // This thread holds the read role.
+    auto more = read_once(unit);
+    auto jobs = unit->take();
+    if (!more) {
+      for (auto* job : jobs) // woken by the last chunk: never left behind
+        unit->schedule(job);
+      if (auto owner = caf::actor_cast<caf::actor>(owner_))
+        caf::anon_send(owner, link_down_atom::value, epoch_,
+                       std::move(reason_));
+      std::lock_guard<std::mutex> guard{mtx_};
+      reading_ = false;
+      cv_.notify_all();
+      break;
+    }
+    if (jobs.empty())
+      continue;
+    {
+      // Gives up the read role while the woken actors run here.
+      std::lock_guard<std::mutex> guard{mtx_};
+      reading_ = false;
+      ++running_;
+      pending_.insert(pending_.end(), jobs.begin(), jobs.end());
+      runs_since_ = clock_type::now();
+      if (stopped_)
+        cv_.notify_all();
+    }
+    watch().note_runs();
+    for (;;) {
+      caf::resumable* job = nullptr;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        if (gen != gen_ || pending_.empty())
+          break;
+        job = pending_.front();
+        pending_.pop_front();
+      }
+      unit->run(job);
+    }
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (--running_ == 0 && stopped_)
+      cv_.notify_all();
+    if (gen != gen_ || stopped_) {
+      // Another thread reads now (the watch found these runs too long; the
+      // actors left are its own), or the connection is closing (none are
+      // left): this thread ends.
+      break;
+    }
+    runs_since_ = {};
+    reading_ = true;
+  }
+  inline_unit::release(unit);
+}
+
+} // namespace pulse::detail

@@ -1,0 +1,167 @@
+// Requesters woken by a reply run on the connection's reader thread; a
+// handler that blocks there, or runs long, does not hold up the connection.
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/actors/redis/inline_unit.hpp"
+#include "pulse/actors/redis/reader_crew.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "tests/support/fixtures.hpp"
+#include "tests/support/print.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using go_atom = caf::atom_constant<caf::atom("go")>;
+
+/// What a requester saw: how many of its replies ran on a reader thread's
+/// unit, and how many replies came.
+struct seen {
+  std::atomic<int> inline_runs{0};
+  std::atomic<int> replies{0};
+};
+
+// Sends `n` PINGs one after another; replies `true` to `go` when all came.
+caf::behavior pinger(caf::event_based_actor* self, gateway_actor gw, int n,
+                     std::shared_ptr<seen> out) {
+  auto rp = std::make_shared<caf::response_promise>();
+  auto next = std::make_shared<std::function<void(int)>>();
+  *next = [=](int left) {
+    if (left == 0) {
+      rp->deliver(true);
+      *next = nullptr;
+      return;
+    }
+    self->request(gw, 10s, cmd_atom::value, make_command("PING"))
+      .then(
+        [=](const resp::value&) {
+          ++out->replies;
+          if (dynamic_cast<detail::inline_unit*>(self->context()) != nullptr)
+            ++out->inline_runs;
+          (*next)(left - 1);
+        },
+        [=](caf::error& e) {
+          rp->deliver(std::move(e));
+          *next = nullptr;
+        });
+  };
+  return {
+    [=](go_atom) {
+      *rp = self->make_response_promise();
+      (*next)(n);
+      return *rp;
+    },
+  };
+}
+
+// Sends PINGs until one's reply handler runs on a reader thread (a reply that
+// arrives while the actor still runs is handled in that run, on whatever
+// thread), then calls `f` there.
+void on_reader_thread(caf::event_based_actor* self, gateway_actor gw,
+                      std::function<void()> f, int tries = 100) {
+  self->request(gw, 10s, cmd_atom::value, make_command("PING"))
+    .then([=](const resp::value&) {
+      if (dynamic_cast<detail::inline_unit*>(self->context()) != nullptr
+          || tries <= 1)
+        f();
+      else
+        on_reader_thread(self, gw, f, tries - 1);
+    });
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(reader_inline, actor_fixture)
+
+BOOST_AUTO_TEST_CASE(requesters_woken_by_replies_run_on_the_reader_thread) {
+  auto out = std::make_shared<seen>();
+  auto p = sys->spawn(pinger, rt->gateway(), 200, out);
+  (*self)->request(p, 30s, go_atom::value)
+    .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
+  BOOST_TEST(out->replies.load() == 200);
+  // A requester waiting for its reply is woken by the reader thread's
+  // enqueue and runs there; only a reply that arrives while the requester
+  // still runs (it then handles it in the same run) is not.
+  BOOST_TEST_MESSAGE("inline runs: " << out->inline_runs.load() << " of 200");
+  BOOST_TEST(out->inline_runs.load() >= 150);
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(a_handler_that_waits_for_the_same_gateway_is_answered) {
+  // The handler runs on the gateway's reader thread and waits for another
+  // reply of that gateway: a new reader thread must take over reading.
+  auto before = detail::reader_crew::takeovers();
+  std::promise<std::pair<std::string, int64_t>> got;
+  auto fut = got.get_future();
+  auto& blocking = redis();
+  auto gw = rt->gateway();
+  auto a = sys->spawn([&got, &blocking, gw](caf::event_based_actor* self) {
+    on_reader_thread(self, gw, [&got, &blocking] {
+      auto t0 = clock_type::now();
+      auto r = blocking("ECHO", "inner");
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  clock_type::now() - t0)
+                  .count();
+      got.set_value({r ? r->str : render(r.error()), ms});
+    });
+  });
+  BOOST_REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+  auto [reply, ms] = fut.get();
+  BOOST_TEST(reply == "inner");
+  BOOST_TEST_MESSAGE("the inner call took " << ms << " ms");
+  // The bound is 2 ms, the watch looks every 1 ms; the command timeout
+  // (seconds) would be the wait without a takeover.
+  BOOST_TEST(ms < 500);
+  BOOST_TEST(detail::reader_crew::takeovers() > before);
+  // The connection still works, on the new reader thread.
+  BOOST_TEST(redis()("PING")->str == "PONG");
+  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_handler_does_not_hold_up_other_replies) {
+  std::promise<void> started;
+  auto fut = started.get_future();
+  std::atomic<bool> release{false};
+  auto gw = rt->gateway();
+  auto a = sys->spawn([&started, &release, gw](caf::event_based_actor* self) {
+    on_reader_thread(self, gw, [&started, &release] {
+      started.set_value();
+      // Runs long (busy, as a CPU-heavy handler would).
+      auto until = clock_type::now() + 3s;
+      while (!release.load() && clock_type::now() < until)
+        std::this_thread::yield();
+    });
+  });
+  BOOST_REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+  // Requests of other actors and of blocking callers are answered while
+  // the handler runs.
+  auto out = std::make_shared<seen>();
+  auto p = sys->spawn(pinger, gw, 50, out);
+  auto t0 = clock_type::now();
+  bool ok = false;
+  (*self)->request(p, 10s, go_atom::value)
+    .receive([&](bool) { ok = true; },
+             [](caf::error& e) { BOOST_FAIL(render(e)); });
+  auto took = clock_type::now() - t0;
+  auto direct = redis()("PING");
+  release = true;
+  BOOST_TEST(ok);
+  BOOST_TEST_MESSAGE("50 PINGs took " << ms_of(took) << " ms");
+  BOOST_TEST((took < 1500ms));
+  BOOST_TEST(direct->str == "PONG");
+  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
