@@ -3,6 +3,7 @@
 // records, and the outcomes the completion scripts kept).
 
 #include "pulse/actors/pool/node_state.hpp"
+#include "pulse/actors/pool/routing.hpp"
 #include "pulse/runtime/log.hpp"
 
 namespace pulse::node_detail {
@@ -54,22 +55,9 @@ void node_state::rechecked(
       }
       continue;
     }
-    // owner|epoch|state|node|dispatch_id
-    std::vector<std::string> fields;
-    size_t pos = 0;
-    for (int n = 0; n < 4; ++n) {
-      auto bar = rec.str.find('|', pos);
-      if (bar == std::string::npos)
-        break;
-      fields.push_back(rec.str.substr(pos, bar - pos));
-      pos = bar + 1;
-    }
-    if (fields.size() != 4)
-      continue;
-    auto did = rec.str.substr(pos);
-    did = did.substr(0, did.find('.')); // `<id>.<keep_ms>`: waits for more
-    if (fields[2] == "r" && fields[3] == core->node
-        && did == std::to_string(waiting[i].first)
+    auto e = pool_routing::parse_job_entry(rec.str);
+    if (e && e->state == "r" && e->node == core->node
+        && e->dispatch_id == std::to_string(waiting[i].first)
         && core->complete(waiting[i].first, caf::none))
       ++started;
   }

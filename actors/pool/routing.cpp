@@ -32,4 +32,23 @@ std::optional<worker> owner(const std::vector<worker>& active,
   return active[static_cast<size_t>(i)];
 }
 
+std::optional<job_entry> parse_job_entry(const std::string& rec) {
+  std::string* fields[4];
+  job_entry e;
+  fields[0] = &e.owner;
+  fields[1] = &e.epoch;
+  fields[2] = &e.state;
+  fields[3] = &e.node;
+  size_t pos = 0;
+  for (auto* f : fields) {
+    auto bar = rec.find('|', pos);
+    if (bar == std::string::npos)
+      return std::nullopt;
+    *f = rec.substr(pos, bar - pos);
+    pos = bar + 1;
+  }
+  e.dispatch_id = rec.substr(pos, rec.find('.', pos) - pos);
+  return e;
+}
+
 } // namespace pulse::pool_routing

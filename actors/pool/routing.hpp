@@ -30,4 +30,24 @@ std::optional<worker> owner(const std::vector<worker>& active,
 /// Parses a signed 64-bit decimal (no sign-less garbage, no spaces).
 std::optional<int64_t> parse_i64(const std::string& s);
 
+/// A job's record, a value of `pulse:pool:{P}:jobs` written by the pool
+/// scripts: `owner|epoch|state|node|dispatch_id`.
+struct job_entry {
+  /// The worker that owns the job.
+  std::string owner;
+  /// The owner's epoch for the job (decimal).
+  std::string epoch;
+  /// `r` (running) or `p` (pending: handed to the owner, not started).
+  std::string state;
+  /// The node that dispatched the job.
+  std::string node;
+  /// The dispatch's ID, without the `.<keep_ms>` suffix a dispatch that
+  /// waits for more than its start carries.
+  std::string dispatch_id;
+};
+
+/// Parses a job record; none when it has fewer than five fields (not
+/// written by the pool scripts).
+std::optional<job_entry> parse_job_entry(const std::string& rec);
+
 } // namespace pulse::pool_routing

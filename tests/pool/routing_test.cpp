@@ -89,6 +89,30 @@ BOOST_AUTO_TEST_CASE(owner_is_the_jump_hash_bucket) {
   BOOST_TEST(*parse_i64("-42") == -42);
 }
 
+BOOST_AUTO_TEST_CASE(job_records_parse_into_their_five_fields) {
+  using namespace pool_routing;
+  // As the dispatch script writes it, and with a dispatch that waits for
+  // more than its start (`<id>.<keep_ms>`).
+  auto e = parse_job_entry("w-1|7|p|node-a|42");
+  BOOST_REQUIRE(e);
+  BOOST_TEST(e->owner == "w-1");
+  BOOST_TEST(e->epoch == "7");
+  BOOST_TEST(e->state == "p");
+  BOOST_TEST(e->node == "node-a");
+  BOOST_TEST(e->dispatch_id == "42");
+  e = parse_job_entry("w-2|8|r|node-b|43.60000");
+  BOOST_REQUIRE(e);
+  BOOST_TEST(e->state == "r");
+  BOOST_TEST(e->dispatch_id == "43");
+  // Written by someone else: fewer than five fields.
+  BOOST_TEST(!parse_job_entry("w-1|7|p|node-a"));
+  BOOST_TEST(!parse_job_entry(""));
+  e = parse_job_entry("||||");
+  BOOST_REQUIRE(e);
+  BOOST_TEST(e->owner.empty());
+  BOOST_TEST(e->dispatch_id.empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(queue_entries)

@@ -14,6 +14,7 @@
 #include "output.hpp"
 #include "pool_keys.hpp"
 #include "session.hpp"
+#include "pulse/actors/pool/routing.hpp"
 #include "pulse/actors/pool/scripts.hpp"
 #include "pulse/runtime/names.hpp"
 
@@ -65,10 +66,14 @@ struct job_record {
 };
 
 job_record parse_job(const std::string& key, const std::string& rec) {
-  auto f = split(rec, '|');
-  f.resize(5);
-  return {key, f[0], f[1],
-          f[2] == "r" ? "running" : f[2] == "p" ? "pending" : f[2], f[3]};
+  auto e = pool_routing::parse_job_entry(rec);
+  if (!e)
+    return {key, "", "", "malformed", ""};
+  return {key, e->owner, e->epoch,
+          e->state == "r"   ? "running"
+          : e->state == "p" ? "pending"
+                            : e->state,
+          e->node};
 }
 
 json to_json(const job_record& j) {
