@@ -102,18 +102,19 @@ BOOST_AUTO_TEST_CASE(a_handler_that_waits_for_the_same_gateway_is_answered) {
   // The handler runs on the gateway's reader thread and waits for another
   // reply of that gateway: a new reader thread must take over reading.
   auto before = detail::reader_crew::takeovers();
-  std::promise<std::pair<std::string, int64_t>> got;
-  auto fut = got.get_future();
+  // Shared with the handler, which may still run when the case returns.
+  auto got = std::make_shared<std::promise<std::pair<std::string, int64_t>>>();
+  auto fut = got->get_future();
   auto& blocking = redis();
   auto gw = rt->gateway();
-  auto a = sys->spawn([&got, &blocking, gw](caf::event_based_actor* self) {
-    on_reader_thread(self, gw, [&got, &blocking] {
+  auto a = sys->spawn([got, &blocking, gw](caf::event_based_actor* self) {
+    on_reader_thread(self, gw, [got, &blocking] {
       auto t0 = clock_type::now();
       auto r = blocking("ECHO", "inner");
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   clock_type::now() - t0)
                   .count();
-      got.set_value({r ? r->str : render(r.error()), ms});
+      got->set_value({r ? r->str : render(r.error()), ms});
     });
   });
   BOOST_REQUIRE(fut.wait_for(10s) == std::future_status::ready);
@@ -130,16 +131,20 @@ BOOST_AUTO_TEST_CASE(a_handler_that_waits_for_the_same_gateway_is_answered) {
 }
 
 BOOST_AUTO_TEST_CASE(a_slow_handler_does_not_hold_up_other_replies) {
-  std::promise<void> started;
-  auto fut = started.get_future();
-  std::atomic<bool> release{false};
+  // Shared with the handler, which may still run when the case returns.
+  struct flags {
+    std::promise<void> started;
+    std::atomic<bool> release{false};
+  };
+  auto fl = std::make_shared<flags>();
+  auto fut = fl->started.get_future();
   auto gw = rt->gateway();
-  auto a = sys->spawn([&started, &release, gw](caf::event_based_actor* self) {
-    on_reader_thread(self, gw, [&started, &release] {
-      started.set_value();
+  auto a = sys->spawn([fl, gw](caf::event_based_actor* self) {
+    on_reader_thread(self, gw, [fl] {
+      fl->started.set_value();
       // Runs long (busy, as a CPU-heavy handler would).
       auto until = clock_type::now() + 3s;
-      while (!release.load() && clock_type::now() < until)
+      while (!fl->release.load() && clock_type::now() < until)
         std::this_thread::yield();
     });
   });
@@ -155,7 +160,7 @@ BOOST_AUTO_TEST_CASE(a_slow_handler_does_not_hold_up_other_replies) {
              [](caf::error& e) { BOOST_FAIL(render(e)); });
   auto took = clock_type::now() - t0;
   auto direct = redis()("PING");
-  release = true;
+  fl->release = true;
   BOOST_TEST(ok);
   BOOST_TEST_MESSAGE("50 PINGs took " << ms_of(took) << " ms");
   BOOST_TEST((took < 1500ms));
