@@ -41,8 +41,8 @@ struct job_entry {
   std::string state;
   /// The node that dispatched the job.
   std::string node;
-  /// The dispatch's ID, without the `.<keep_ms>` suffix a dispatch that
-  /// waits for more than its start carries.
+  /// The dispatch's ID, without the suffix (a dot and a keep time in ms)
+  /// that a dispatch waiting for more than its start carries.
   std::string dispatch_id;
 };
 
