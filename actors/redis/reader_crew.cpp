@@ -1,5 +1,6 @@
 #include "pulse/actors/redis/reader_crew.hpp"
 
+#include <system_error>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -142,19 +143,33 @@ bool reader_crew::check(clock_type::time_point now) {
     return false;
   if (now - runs_since_ < stall_bound)
     return true;
+  auto gen = gen_ + 1;
+  try {
+    // Holds the lock: the new thread reads at once, and takes the lock
+    // only after its first runs.
+    std::thread{[self = shared_from_this(), gen] { self->read_role(gen); }}
+      .detach();
+  } catch (const std::system_error& e) {
+    // No thread to spare: the running thread keeps the role and reads
+    // again after its runs; the next check tries again.
+    if (!spawn_failed_)
+      log::warn("redis reader thread runs a handler longer than {} ms and "
+                "no new thread could start endpoint={} error=\"{}\"",
+                stall_bound.count(), endpoint_, e.what());
+    spawn_failed_ = true;
+    return true;
+  }
+  gen_ = gen;
+  reading_ = true;
+  runs_since_ = {};
   for (auto* job : pending_)
     sys_->scheduler().enqueue(job);
   auto handed = pending_.size();
   pending_.clear();
-  runs_since_ = {};
-  reading_ = true;
-  auto gen = ++gen_;
   ++takeover_count;
   log::debug("redis reader thread runs a handler longer than {} ms: a new "
              "thread reads endpoint={} handed_to_scheduler={}",
              stall_bound.count(), endpoint_, handed);
-  std::thread{[self = shared_from_this(), gen] { self->read_role(gen); }}
-    .detach();
   return false;
 }
 

@@ -103,6 +103,8 @@ private:
   bool stopped_ = false;
   /// Threads running woken actors.
   int running_ = 0;
+  /// A takeover found no thread to spare (warned once per connection).
+  bool spawn_failed_ = false;
   /// Woken actors of the current chunk not yet run.
   std::deque<caf::resumable*> pending_;
   /// The generation of the read role: the thread that took it last.
