@@ -144,12 +144,16 @@ bool reader_crew::check(clock_type::time_point now) {
   if (now - runs_since_ < stall_bound)
     return true;
   auto gen = gen_ + 1;
+  // Counted before the thread starts: its first reply may reach a caller
+  // that reads the count before this thread runs again.
+  ++takeover_count;
   try {
     // Holds the lock: the new thread reads at once, and takes the lock
     // only after its first runs.
     std::thread{[self = shared_from_this(), gen] { self->read_role(gen); }}
       .detach();
   } catch (const std::system_error& e) {
+    --takeover_count;
     // No thread to spare: the running thread keeps the role and reads
     // again after its runs; the next check tries again.
     if (!spawn_failed_)
@@ -166,7 +170,6 @@ bool reader_crew::check(clock_type::time_point now) {
     sys_->scheduler().enqueue(job);
   auto handed = pending_.size();
   pending_.clear();
-  ++takeover_count;
   log::debug("redis reader thread runs a handler longer than {} ms: a new "
              "thread reads endpoint={} handed_to_scheduler={}",
              stall_bound.count(), endpoint_, handed);
