@@ -1,6 +1,11 @@
 #include "pulse/actors/pool/scripts.hpp"
 #include "pulse/actors/pool/scripts_prologue.hpp"
 
+#include <cctype>
+#include <set>
+#include <string>
+#include <vector>
+
 namespace pulse::pool_scripts {
 
 std::string pool_prefix(const std::string& pool) {
@@ -30,16 +35,35 @@ namespace {
 
 // Shared prologue. A job record is `owner|epoch|state|node|dispatch_id`
 // (state `p` pending, `r` running); the payload lives in `payloads`.
+// Each script gets only the statements it uses (`make`): every statement
+// starts with `local` in column 0 (comment lines above it belong to it),
+// one name per key.
 constexpr const char* prologue = R"lua(
 local pfx = KEYS[1]
-local JOBS, PAY, WORKERS, ALIVE = pfx..'jobs', pfx..'payloads', pfx..'workers', pfx..'alive'
-local MREV, EPOCH, QUEUED, ORPH = pfx..'mrev', pfx..'epoch', pfx..'queued', pfx..'orphans'
-local SHUT, CTL, LEASE, TICKS = pfx..'shutdown', pfx..'ctl', pfx..'cleaner', pfx..'tickers'
-local DELAYED, DPAY, RES = pfx..'delayed', pfx..'delayed_payloads', pfx..'result:'
+local JOBS = pfx..'jobs'
+local PAY = pfx..'payloads'
+local WORKERS = pfx..'workers'
+local ALIVE = pfx..'alive'
+local MREV = pfx..'mrev'
+local EPOCH = pfx..'epoch'
+local QUEUED = pfx..'queued'
+local ORPH = pfx..'orphans'
+local SHUT = pfx..'shutdown'
+local CTL = pfx..'ctl'
+local LEASE = pfx..'cleaner'
+local TICKS = pfx..'tickers'
+local DELAYED = pfx..'delayed'
+local DPAY = pfx..'delayed_payloads'
+local RES = pfx..'result:'
 local INFO = pfx..'info'
-local TRIES, DMETA, DEAD = pfx..'tries', pfx..'delayed_meta', pfx..'dead'
-local DEADPAY, DEADINFO = pfx..'dead_payloads', pfx..'dead_info'
-local RATE, RATED, RSEQ = pfx..'rate', pfx..'rated', pfx..'rate_seq'
+local TRIES = pfx..'tries'
+local DMETA = pfx..'delayed_meta'
+local DEAD = pfx..'dead'
+local DEADPAY = pfx..'dead_payloads'
+local DEADINFO = pfx..'dead_info'
+local RATE = pfx..'rate'
+local RATED = pfx..'rated'
+local RSEQ = pfx..'rate_seq'
 local function q(w) return pfx..'q:'..w end
 local function owned(w) return pfx..'owned:'..w end
 local function now_ms()
@@ -216,10 +240,102 @@ local function bump()
 end
 )lua";
 
+/// A top-level statement of the prologue and the names it defines.
+struct part {
+  std::vector<std::string> names;
+  std::string code;
+};
+
+/// Every Lua identifier in `code` (strings and comments included: a word
+/// there only adds a statement that is not needed).
+std::set<std::string> words_of(const std::string& code) {
+  std::set<std::string> out;
+  auto ident = [](char c, bool first) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_'
+           || (!first && std::isdigit(static_cast<unsigned char>(c)));
+  };
+  for (size_t i = 0; i < code.size();) {
+    if (!ident(code[i], false)) {
+      ++i;
+      continue;
+    }
+    auto j = i;
+    while (j < code.size() && ident(code[j], false))
+      ++j;
+    if (ident(code[i], true)) // not a number
+      out.insert(code.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+/// Splits the prologue into its statements (see `prologue`).
+std::vector<part> parts_of(const std::string& text) {
+  std::vector<part> out;
+  std::string comments;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find('\n', pos);
+    end = end == std::string::npos ? text.size() : end + 1;
+    auto line = text.substr(pos, end - pos);
+    pos = end;
+    if (line.rfind("local ", 0) == 0) {
+      part p;
+      if (line.rfind("local function ", 0) == 0) {
+        auto from = std::string{"local function "}.size();
+        p.names.push_back(line.substr(from, line.find('(') - from));
+      } else {
+        auto lhs = line.substr(6, line.find('=') - 6);
+        for (auto& w : words_of(lhs))
+          p.names.push_back(w);
+      }
+      p.code = std::move(comments) + line;
+      comments.clear();
+      out.push_back(std::move(p));
+    } else if (line.rfind("--", 0) == 0) {
+      comments += line;
+    } else if (!out.empty()) {
+      out.back().code += line; // a function's body and `end`
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 script make(const char* body) {
-  return script{std::string{prologue} + body};
+  static const std::vector<part> parts = parts_of(prologue);
+  // The statements `body` names, and those they name in turn.
+  std::vector<bool> used(parts.size(), false);
+  auto wanted = words_of(body);
+  for (bool more = true; more;) {
+    more = false;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (used[i])
+        continue;
+      for (auto& n : parts[i].names) {
+        if (wanted.count(n) != 0) {
+          used[i] = true;
+          more = true;
+          auto ws = words_of(parts[i].code);
+          wanted.insert(ws.begin(), ws.end());
+          break;
+        }
+      }
+    }
+  }
+  std::string src;
+  for (size_t i = 0; i < parts.size(); ++i)
+    if (used[i])
+      src += parts[i].code;
+  return script{src + body};
+}
+
+std::vector<std::string> prologue_names() {
+  std::vector<std::string> out;
+  for (auto& p : parts_of(prologue))
+    out.insert(out.end(), p.names.begin(), p.names.end());
+  return out;
 }
 
 } // namespace detail
