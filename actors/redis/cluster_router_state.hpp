@@ -157,8 +157,8 @@ using retry_fn = std::function<void(std::string ask, int hops)>;
 /// 1)`) up to `max_redirects`; after `TRYAGAIN` (a multi-key request while
 /// its slot migrates: the importing node lacks some of its keys) sends it
 /// again to the slot's owner after `reconnect_min` (`retry("", 0)`: each
-/// try meets `ASK` first), up to `until`; refreshes after lost connections and `CLUSTERDOWN`; else
-/// `done(err)`.
+/// try meets `ASK` first), up to `until`; refreshes after lost
+/// connections and `CLUSTERDOWN`; else `done(err)`.
 void on_failure(router_ptr self, const caf::error& err,
                 const std::string& from, int hops,
                 std::chrono::steady_clock::time_point until,

@@ -48,8 +48,8 @@ struct slot_table {
 
 /// Parses a `CLUSTER SLOTS` reply (RESP2: `[start, end, [ip, port, id,
 /// ...], replicas...]` per range); the replicas go to `replicas`. An empty
-/// ip means the host the reply came from (`default_host`). Errors: `errc::protocol_error` for a reply
-/// of another shape.
+/// ip means the host the reply came from (`default_host`). Errors:
+/// `errc::protocol_error` for a reply of another shape.
 caf::expected<slot_table> parse_slots(const resp::value& reply,
                                       const std::string& default_host);
 

@@ -22,8 +22,9 @@ namespace pulse {
 /// connection's output buffer (under the gateway's lock). A request that
 /// finds few others in flight (up to 16) is sent at once from that thread;
 /// behind more, it waits for the reader thread, which sends everything
-/// pending after each chunk of replies, so a burst leaves in one send. A reader thread per connection decodes replies and answers
-/// requesters directly. Requests sent while disconnected, and every
+/// pending after each chunk of replies, so a burst leaves in one send. A
+/// reader thread per connection decodes replies and answers requesters
+/// directly. Requests sent while disconnected, and every
 /// request behind them or behind a `cancel_atom`, go through the mailbox,
 /// so each sender's requests reach Redis in the order it sent them. Exit
 /// the gateway (`send_exit`) when done; the runtime does this for the

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/blocking_actor.hpp>
