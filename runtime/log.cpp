@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include <pthread.h>
+
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
@@ -53,6 +55,12 @@ caf::error set_level(const std::string& name) {
                         + "\" (trace, debug, info, warn, error, critical, off)");
   logger()->set_level(lvl);
   return caf::none;
+}
+
+void name_thread(const std::string& name) {
+  // Linux allows 16 bytes including the terminating zero.
+  auto cut = name.substr(0, 15);
+  pthread_setname_np(pthread_self(), cut.c_str());
 }
 
 } // namespace pulse::log

@@ -26,6 +26,15 @@ void add_sink(spdlog::sink_ptr sink);
 /// Removes a sink added with `add_sink`. Thread-safe.
 void remove_sink(const spdlog::sink_ptr& sink);
 
+/// Names the calling thread (Linux: `pthread_setname_np`, at most 15
+/// characters, longer names are cut), so `top -H`, `ps -T`, `perf` and
+/// debuggers tell Pulse's threads apart: `pulse.reader` (reads a Redis
+/// connection), `pulse.watch` (watches handlers on reader threads),
+/// `pulse.dispatch` (a pool node's dispatch flushers), `pulse.sentinel`
+/// (follows Sentinel's master switches), `pulse.metrics` (serves
+/// `/metrics`). Issues no Redis command; errors are ignored.
+void name_thread(const std::string& name);
+
 /// Sets the level from a name (`trace`, `debug`, `info`, `warn`, `error`,
 /// `critical`, `off`). Returns `errc::invalid_config` for unknown names.
 caf::error set_level(const std::string& name);

@@ -156,7 +156,10 @@ metrics_server::start(runtime& rt, const metrics_options& opts) {
                       "pulse.metrics: cannot listen on " + where);
   p->port = opts.port;
   auto* raw = p.get();
-  p->thread = std::thread{[raw] { raw->srv.listen_after_bind(); }};
+  p->thread = std::thread{[raw] {
+    log::name_thread("pulse.metrics"); // its request threads inherit it
+    raw->srv.listen_after_bind();
+  }};
   // `stop` only works once the server runs: wait for it (bounded).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
   while (!p->srv.is_running()) {

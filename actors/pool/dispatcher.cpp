@@ -6,6 +6,7 @@
 
 #include "pulse/actors/pool/scripts.hpp"
 #include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 
 namespace pulse {
 
@@ -253,6 +254,7 @@ void dispatcher::fail_expired(client& c,
 }
 
 void dispatcher::run(client& c, bool expires) {
+  log::name_thread("pulse.dispatch");
   std::unique_lock<std::mutex> guard{mtx_};
   auto next_expire = std::chrono::steady_clock::now() + expire_period_;
   for (;;) {

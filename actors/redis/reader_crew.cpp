@@ -53,6 +53,7 @@ private:
   }
 
   void loop() {
+    log::name_thread("pulse.watch");
     uint64_t last = 0;
     int quiet = 0;
     std::unique_lock<std::mutex> lk{mtx_};
@@ -222,6 +223,7 @@ bool reader_crew::read_once(inline_unit* unit) {
 }
 
 void reader_crew::read_role(uint64_t gen) {
+  log::name_thread("pulse.reader");
   auto* unit = inline_unit::acquire(*sys_);
   for (;;) {
     // This thread holds the read role.

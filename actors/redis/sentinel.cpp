@@ -252,6 +252,7 @@ void sentinel_watch::stop() {
 }
 
 void sentinel_watch::run() {
+  log::name_thread("pulse.sentinel");
   resp::decoder dec;
   std::vector<char> buf(16 * 1024);
   wire_ptr conn;

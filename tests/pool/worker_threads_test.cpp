@@ -114,6 +114,10 @@ BOOST_AUTO_TEST_CASE(two_hundred_scheduled_workers_use_few_threads) {
   // The node's actors (node, cleaner, scheduler), its intake and its
   // connections: a handful, whatever the worker count.
   BOOST_TEST(t1 < t0 + 12, "threads " << t0 << " -> " << t1);
+  // Its dispatch flushers and reader threads say what they are.
+  auto names = thread_names();
+  BOOST_TEST(names["pulse.dispatch"] == 2u);
+  BOOST_TEST(names["pulse.reader"] >= 3u); // shared gateway, pub/sub, intake
   BOOST_TEST(wt_dispatch_all(*n, "k", 1000) == 1000u);
   BOOST_TEST(log->count('s') == 1000u);
   BOOST_TEST(log->overlaps.empty());

@@ -4,8 +4,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <string>
 #include <future>
 #include <thread>
+
+#include <pthread.h>
 
 #include <caf/all.hpp>
 
@@ -13,8 +16,10 @@
 #include "pulse/actors/redis/inline_unit.hpp"
 #include "pulse/actors/redis/reader_crew.hpp"
 #include "pulse/runtime/errors.hpp"
+#include "pulse/runtime/log.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/print.hpp"
+#include "tests/support/threads.hpp"
 
 using namespace pulse;
 using namespace pulse::test;
@@ -167,6 +172,33 @@ BOOST_AUTO_TEST_CASE(a_slow_handler_does_not_hold_up_other_replies) {
   BOOST_TEST(direct->str == "PONG");
   caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(reader_and_watch_threads_carry_pulse_names) {
+  // A requester woken on a reader thread also starts the watch.
+  auto out = std::make_shared<seen>();
+  auto p = sys->spawn(pinger, rt->gateway(), 20, out);
+  (*self)->request(p, 30s, go_atom::value)
+    .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
+  auto names = thread_names();
+  for (auto& [name, n] : names)
+    BOOST_TEST_MESSAGE("thread " << name << " x" << n);
+  // At least the gateway's and the pub/sub connection's readers.
+  BOOST_TEST(names["pulse.reader"] >= 2u);
+  BOOST_TEST(names["pulse.watch"] == 1u);
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(thread_names_are_cut_to_fifteen_characters) {
+  std::string got;
+  std::thread t{[&got] {
+    log::name_thread("pulse.a-name-longer-than-fifteen");
+    char buf[32] = {};
+    pthread_getname_np(pthread_self(), buf, sizeof(buf));
+    got = buf;
+  }};
+  t.join();
+  BOOST_TEST(got == "pulse.a-name-lo");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,6 +5,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <fstream>
+#include <map>
+#include <string>
 #include <thread>
 
 #include <dirent.h>
@@ -21,6 +24,23 @@ inline size_t thread_count() {
     closedir(d);
   }
   return n;
+}
+
+/// How many threads of this process carry each name (`/proc/self/task/*/comm`).
+inline std::map<std::string, size_t> thread_names() {
+  std::map<std::string, size_t> out;
+  if (auto* d = opendir("/proc/self/task")) {
+    while (auto* e = readdir(d)) {
+      if (e->d_name[0] == '.')
+        continue;
+      std::ifstream in{std::string{"/proc/self/task/"} + e->d_name + "/comm"};
+      std::string name;
+      if (std::getline(in, name))
+        ++out[name];
+    }
+    closedir(d);
+  }
+  return out;
 }
 
 /// Threads of this process once the count held still for 150 ms (threads
