@@ -183,8 +183,9 @@ BOOST_AUTO_TEST_CASE(reader_and_watch_threads_carry_pulse_names) {
   auto names = thread_names();
   for (auto& [name, n] : names)
     BOOST_TEST_MESSAGE("thread " << name << " x" << n);
-  // At least the gateway's and the pub/sub connection's readers.
-  BOOST_TEST(names["pulse.reader"] >= 2u);
+  // At least the gateway's reader (the pub/sub connection's, too, once
+  // something subscribed).
+  BOOST_TEST(names["pulse.reader"] >= 1u);
   BOOST_TEST(names["pulse.watch"] == 1u);
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
