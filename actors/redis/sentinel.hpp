@@ -63,8 +63,9 @@ caf::error check_sentinel_options(const redis_options& opts);
 /// `AUTH <sentinel-password>` when set, and returns the address named with
 /// the highest epoch (right after a failover, a sentinel that has not heard
 /// of it yet still names the old master). Errors: `errc::no_master` when
-/// the sentinels that answered do not know the name; `errc::connect_failed` when none answered (each named
-/// with its cause); `errc::auth_failed` when AUTH was refused.
+/// the sentinels that answered do not know the name;
+/// `errc::connect_failed` when none answered (each named with its cause);
+/// `errc::auth_failed` when AUTH was refused.
 caf::expected<host_port>
 ask_master(const redis_options& opts,
            std::chrono::steady_clock::time_point until);
