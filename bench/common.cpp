@@ -48,6 +48,8 @@ target::target(int argc, char** argv) {
       runs = std::max(1, std::stoi(arg.substr(7)));
     else if (arg.rfind("--scale=", 0) == 0)
       scale = std::stod(arg.substr(8));
+    else if (arg.rfind("--pulse.", 0) == 0)
+      pulse_args.push_back(arg);
     else if (arg.rfind("--only=", 0) == 0) {
       std::istringstream in{arg.substr(7)};
       for (std::string x; std::getline(in, x, ',');)
@@ -83,6 +85,17 @@ std::vector<std::string> config_args(int argc, char** argv) {
 
 pulse::options target::runtime_options() const {
   pulse::options o;
+  if (!pulse_args.empty()) {
+    pulse::config cfg;
+    auto err = cfg.read(pulse_args);
+    auto parsed = err ? caf::expected<pulse::options>{err}
+                      : options_from(cfg.content);
+    if (!parsed) {
+      std::fprintf(stderr, "bench: %s\n", render(parsed.error()).c_str());
+      std::exit(pulse::exit_status(parsed.error()));
+    }
+    o = std::move(*parsed);
+  }
   o.redis.host = "127.0.0.1";
   o.redis.port = port;
   o.log_level = "warn";

@@ -62,7 +62,12 @@ struct target {
   /// Whether measurement `name` runs (see `only`).
   bool wants(const std::string& name) const;
 
-  /// Runtime options for this Redis (warn-level logging).
+  /// `--pulse.<key>=<value>` arguments: options of the runtimes the bench
+  /// starts (`runtime_options`), e.g. `--pulse.redis.reply-spin=0us`.
+  std::vector<std::string> pulse_args;
+
+  /// Runtime options for this Redis (warn-level logging), after
+  /// `pulse_args`.
   pulse::options runtime_options() const;
 };
 
