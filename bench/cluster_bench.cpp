@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
     rb_get_single, rb_get_master;
   {
     caf::actor_system sys{cfg};
-    redis_options ro;
+    auto ro = tgt.runtime_options().redis; // with any --pulse.redis.*
     ro.host = "127.0.0.1";
     ro.port = tgt.port;
     ro.command_timeout = 30s;

@@ -84,22 +84,20 @@ std::vector<std::string> config_args(int argc, char** argv) {
 }
 
 pulse::options target::runtime_options() const {
-  pulse::options o;
-  if (!pulse_args.empty()) {
-    pulse::config cfg;
-    auto err = cfg.read(pulse_args);
-    auto parsed = err ? caf::expected<pulse::options>{err}
-                      : options_from(cfg.content);
-    if (!parsed) {
-      std::fprintf(stderr, "bench: %s\n", render(parsed.error()).c_str());
-      std::exit(pulse::exit_status(parsed.error()));
-    }
-    o = std::move(*parsed);
+  // Warn-level logging unless the arguments name a level (reading a
+  // configuration also sets the process's log level).
+  std::vector<std::string> args{"--pulse.log.level=warn"};
+  args.insert(args.end(), pulse_args.begin(), pulse_args.end());
+  pulse::config cfg;
+  auto err = cfg.read(args);
+  auto o = err ? caf::expected<pulse::options>{err} : options_from(cfg.content);
+  if (!o) {
+    std::fprintf(stderr, "bench: %s\n", render(o.error()).c_str());
+    std::exit(pulse::exit_status(o.error()));
   }
-  o.redis.host = "127.0.0.1";
-  o.redis.port = port;
-  o.log_level = "warn";
-  return o;
+  o->redis.host = "127.0.0.1";
+  o->redis.port = port;
+  return std::move(*o);
 }
 
 void read_config(pulse::config& cfg, int argc, char** argv) {

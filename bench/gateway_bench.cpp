@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     lat_blocking99, lat_actor, rb_ping_p50;
   {
     caf::actor_system sys{cfg};
-    redis_options ro;
+    auto ro = tgt.runtime_options().redis; // with any --pulse.redis.*
     ro.host = "127.0.0.1";
     ro.port = tgt.port;
     ro.command_timeout = 30s;
