@@ -7,6 +7,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -114,8 +115,13 @@ BOOST_AUTO_TEST_CASE(two_hundred_scheduled_workers_use_few_threads) {
   // The node's actors (node, cleaner, scheduler), its intake and its
   // connections: a handful, whatever the worker count.
   BOOST_TEST(t1 < t0 + 12, "threads " << t0 << " -> " << t1);
-  // Its dispatch flushers and reader threads say what they are.
-  auto names = thread_names();
+  // Its dispatch flushers and reader threads say what they are (a thread
+  // names itself when it starts; the intake connects in the background).
+  std::map<std::string, size_t> names;
+  wait_until([&] {
+    names = thread_names();
+    return names["pulse.dispatch"] == 2u && names["pulse.reader"] >= 3u;
+  }, 5s);
   BOOST_TEST(names["pulse.dispatch"] == 2u);
   BOOST_TEST(names["pulse.reader"] >= 3u); // shared gateway, pub/sub, intake
   BOOST_TEST(wt_dispatch_all(*n, "k", 1000) == 1000u);

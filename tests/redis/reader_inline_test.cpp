@@ -6,6 +6,7 @@
 #include <atomic>
 #include <string>
 #include <future>
+#include <map>
 #include <thread>
 
 #include <pthread.h>
@@ -180,7 +181,12 @@ BOOST_AUTO_TEST_CASE(reader_and_watch_threads_carry_pulse_names) {
   auto p = sys->spawn(pinger, rt->gateway(), 20, out);
   (*self)->request(p, 30s, go_atom::value)
     .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
-  auto names = thread_names();
+  // The watch names itself when its thread starts.
+  std::map<std::string, size_t> names;
+  wait_until([&] {
+    names = thread_names();
+    return names["pulse.watch"] == 1u;
+  }, 5s);
   for (auto& [name, n] : names)
     BOOST_TEST_MESSAGE("thread " << name << " x" << n);
   // At least the gateway's reader (the pub/sub connection's, too, once
