@@ -108,6 +108,37 @@ caf::error resolve_password(redis_options& redis) {
   return caf::none;
 }
 
+// Removes each `--key=true` / `--key=false` of a boolean option from
+// `args` into `out` (a bare `--key` stays: CAF reads it as true). Errors:
+// `errc::invalid_config` for any other value.
+caf::error take_boolean_args(std::vector<std::string>& args,
+                             std::vector<std::pair<std::string, bool>>& out) {
+  auto is_boolean = [](std::string_view key) {
+    for (auto& opt : known_options())
+      if (opt.expected == spec::type::boolean && key == opt.key)
+        return true;
+    return false;
+  };
+  std::vector<std::string> rest;
+  for (auto& arg : args) {
+    auto eq = arg.find('=');
+    if (arg.compare(0, 2, "--") != 0 || eq == std::string::npos
+        || !is_boolean(std::string_view{arg}.substr(2, eq - 2))) {
+      rest.push_back(std::move(arg));
+      continue;
+    }
+    auto key = arg.substr(2, eq - 2);
+    auto value = arg.substr(eq + 1);
+    if (value != "true" && value != "false")
+      return make_error(errc::invalid_config,
+                        "--" + key + " expects true or false, not \""
+                          + value + "\"");
+    out.emplace_back(std::move(key), value == "true");
+  }
+  args = std::move(rest);
+  return caf::none;
+}
+
 } // namespace
 
 void add_options(caf::actor_system_config& cfg) {
@@ -192,8 +223,15 @@ caf::expected<options> read_config(caf::actor_system_config& cfg,
     return err;
   }
   cfg.config_file_path = path;
+  // CAF 0.17 takes a boolean on the command line only as a bare flag
+  // (`--pulse.redis.tls`), so `=true` / `=false` are ours to apply.
+  std::vector<std::pair<std::string, bool>> flags;
+  if (auto err = take_boolean_args(args, flags))
+    return err;
   if (auto err = cfg.parse(std::move(args), path.c_str()))
     return make_error(errc::invalid_config, render(err));
+  for (auto& [key, value] : flags)
+    caf::put(cfg.content, key, value);
   if (cfg.cli_helptext_printed) // --dump-config
     return make_error(errc::help_printed, "--dump-config");
   auto result = options_from(cfg.content);

@@ -348,6 +348,40 @@ BOOST_AUTO_TEST_CASE(every_option_is_settable_on_the_command_line) {
              render(err));
 }
 
+BOOST_AUTO_TEST_CASE(booleans_take_true_or_false_on_the_command_line) {
+  // CAF 0.17 alone accepts only the bare flag, so a default-true option
+  // could not be turned off from the command line.
+  config off;
+  auto err = off.read({"--pulse.redis.tls-verify=false",
+                       "--pulse.redis.reply-lead=false",
+                       "--pulse.redis.embedded=true"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(!off.opts().redis.tls_verify);
+  BOOST_TEST(!off.opts().redis.reply_lead);
+  BOOST_TEST(off.opts().redis.embedded);
+  // The command line overrides the file, both ways.
+  temp_dir dir;
+  auto file = dir.write("b.conf", "[pulse.redis]\nreply-lead = false\n"
+                                  "tls-verify = true\n");
+  config over;
+  err = over.read({"--config-file=" + file, "--pulse.redis.reply-lead=true",
+                   "--pulse.redis.tls-verify=false"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(over.opts().redis.reply_lead);
+  BOOST_TEST(!over.opts().redis.tls_verify);
+  config flag;
+  err = flag.read({"--pulse.redis.tls-verify"});
+  BOOST_REQUIRE_MESSAGE(!err, render(err));
+  BOOST_TEST(flag.opts().redis.tls_verify);
+  config bad;
+  err = bad.read({"--pulse.redis.reply-lead=maybe"});
+  BOOST_REQUIRE(err);
+  BOOST_TEST(render(err).find("--pulse.redis.reply-lead expects true or "
+                              "false, not \"maybe\"")
+               != std::string::npos,
+             render(err));
+}
+
 BOOST_AUTO_TEST_CASE(actor_option_defaults_are_the_section_defaults) {
   // Written once: a default-constructed option struct equals the one built
   // from the default section.
