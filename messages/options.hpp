@@ -96,6 +96,12 @@ struct redis_options {
   /// on virtual machines, more than a loopback round trip. At most
   /// max(1, cores / 2) callers poll at once; the others sleep at once.
   caf::timespan reply_spin = std::chrono::microseconds{30};
+  /// Whether a blocking caller reads its own reply from the socket while
+  /// the connection's reader thread waits for bytes (only one caller at a
+  /// time; plain TCP and Unix sockets, not TLS). Saves the wake-up of the
+  /// reader thread between the reply and the caller; the reader thread
+  /// then waits in `poll` before each read (one more syscall per wake-up).
+  bool reply_lead = true;
   /// Redis Sentinel: `host:port` of each sentinel (`[v6addr]:port` for
   /// IPv6). When set, `host`/`port`/`unix_socket` are unused: every
   /// connection asks the sentinels in turn for the master of `master_name`

@@ -124,6 +124,10 @@ const std::vector<option_spec>& known_options() {
     {"pulse.redis.reply-spin", t::timespan,
      "how long a blocking caller polls for its reply before sleeping",
      non_negative, at(&o::redis, &rd::reply_spin)},
+    {"pulse.redis.reply-lead", t::boolean,
+     "a blocking caller reads its own reply while the reader thread is "
+     "idle (plain TCP and Unix sockets)", any,
+     at(&o::redis, &rd::reply_lead)},
     // Redis Sentinel (actors/redis/sentinel.hpp).
     {"pulse.redis.sentinels", t::string_list,
      "Redis Sentinel: host:port of each sentinel; when set, connections go "

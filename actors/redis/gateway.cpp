@@ -42,6 +42,7 @@ public:
                         [raw](const caf::error& e) { raw->on_down(e); });
     st_->conn.on_reader_thread(
       [raw](std::vector<resp::value>& xs) { return raw->on_replies(xs); });
+    st_->conn.leadable(opts.reply_lead && role == gateway_role::pipelined);
     if (opts.wait_replicas > 0 && role == gateway_role::pipelined)
       st_->conn.before_send([raw] { raw->append_wait_locked(); });
   }

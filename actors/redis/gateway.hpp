@@ -63,7 +63,9 @@ gateway_actor spawn_gateway(caf::actor_system& sys, const redis_options& opts,
 /// the gateway is connected, a call writes its command to the connection
 /// from the caller's thread (under the gateway's lock, in FIFO order with
 /// every other request) and waits for the reader thread to hand the reply
-/// back, without a message hop through the gateway's mailbox. When the
+/// back, without a message hop through the gateway's mailbox; while that
+/// thread is idle, the caller reads the reply itself
+/// (`redis_options::reply_lead`, `reader_crew::lead`). When the
 /// gateway is not connected, closing or gone, the call returns `none` and
 /// the caller uses the ordinary messages, which queue and reconnect.
 /// Timeouts, disconnects and shutdown answer direct calls like any other.

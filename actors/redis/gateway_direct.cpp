@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "pulse/actors/redis/gateway_state.hpp"
+#include "pulse/actors/redis/reader_crew.hpp"
 #include "pulse/runtime/errors.hpp"
 
 namespace pulse::gateway_detail {
@@ -91,7 +92,23 @@ struct gateway_direct::impl {
       return caf::none;
     }
     auto spin = st->opts.reply_spin;
+    auto crew = st->conn.lead_crew();
     st.reset(); // do not keep the gateway's state alive while waiting
+    // Reads the reply on this thread when the reader thread is idle,
+    // polling for it while few other callers poll (see `wait_slot`).
+    if (crew) {
+      auto lead_spin = spin;
+      if (lead_spin.count() > 0
+          && polling_callers.fetch_add(1, std::memory_order_relaxed)
+               >= max_polling_callers())
+        lead_spin = caf::timespan{0};
+      crew->lead(slot->ready, lead_spin,
+                 detail::reader_crew::clock_type::now()
+                   + detail::reader_crew::lead_bound);
+      if (spin.count() > 0)
+        polling_callers.fetch_sub(1, std::memory_order_relaxed);
+      crew.reset();
+    }
     return wait_slot(*slot, spin, timeout);
   }
 };

@@ -134,8 +134,10 @@ caf::message_handler link::handlers() {
       backoff_.reset();
       crew_ = std::make_shared<reader_crew>(
         std::move(conn), epoch, caf::actor_cast<caf::actor>(self_),
-        endpoint_, reader_fn_);
+        endpoint_, reader_fn_, leadable_);
       crew_->start();
+      if (leadable_)
+        std::atomic_store(&lead_crew_, crew_);
       if (watch) {
         // A failover announced by the sentinels drops this connection (the
         // epoch keeps a late notice from dropping the next one).
@@ -312,6 +314,7 @@ void link::close_socket_and_join() {
   if (conn_)
     conn_->shut(); // wakes the reader thread
   if (crew_) {
+    std::atomic_store(&lead_crew_, std::shared_ptr<reader_crew>{});
     crew_->stop();
     crew_.reset();
   }

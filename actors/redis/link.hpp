@@ -119,6 +119,17 @@ public:
   /// writes). Set before the first `connect`.
   void before_send(std::function<void()> f) { before_send_ = std::move(f); }
 
+  /// Lets blocking callers read their own replies on this connection
+  /// (plain sockets; see `reader_crew::lead`). Set before the first
+  /// `connect`.
+  void leadable(bool on) noexcept { leadable_ = on; }
+
+  /// Any thread: the reader threads of the current connection when it is
+  /// leadable, else null.
+  std::shared_ptr<reader_crew> lead_crew() const {
+    return std::atomic_load(&lead_crew_);
+  }
+
   /// Pre: the guard mutex is held (or none is set).
   bool connected() const noexcept { return connected_; }
   int64_t client_id() const noexcept { return client_id_; }
@@ -156,6 +167,11 @@ private:
   wire_ptr conn_;
   /// The reader threads of the current connection.
   std::shared_ptr<reader_crew> crew_;
+  /// See `leadable`.
+  bool leadable_ = false;
+  /// `crew_` while connected and leadable (read by any thread, with
+  /// `std::atomic_load`).
+  std::shared_ptr<reader_crew> lead_crew_;
   /// With Sentinel: watches `+switch-master` while connected.
   std::unique_ptr<sentinel_watch> watch_;
   /// See `endpoint()`.

@@ -1,5 +1,6 @@
 #include "pulse/actors/redis/reader_crew.hpp"
 
+#include <algorithm>
 #include <system_error>
 #include <thread>
 
@@ -16,6 +17,8 @@ namespace pulse::detail {
 namespace {
 
 std::atomic<uint64_t> takeover_count{0};
+
+std::atomic<uint64_t> lead_count{0};
 
 /// Watches the crews of the process while any of them runs actors, and
 /// makes a crew whose runs outlast `stall_bound` start another reader.
@@ -102,19 +105,107 @@ crew_watch& watch() {
 
 reader_crew::reader_crew(wire_ptr conn, uint64_t epoch,
                          const caf::actor& owner, std::string endpoint,
-                         link::reader_fn handler)
+                         link::reader_fn handler, bool leadable)
   : conn_(std::move(conn)),
     epoch_(epoch),
     owner_(owner.address()),
     sys_(&owner.home_system()),
     endpoint_(std::move(endpoint)),
     handler_(std::move(handler)),
-    buf_(256 * 1024) {
+    buf_(256 * 1024),
+    leadable_(leadable && !conn_->tls()) {
   // nop
 }
 
 uint64_t reader_crew::takeovers() noexcept {
   return takeover_count.load();
+}
+
+uint64_t reader_crew::leads() noexcept {
+  return lead_count.load();
+}
+
+bool reader_crew::lead(const std::atomic<bool>& done,
+                       std::chrono::nanoseconds spin,
+                       clock_type::time_point until) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!leadable_ || !polling_ || led_ || stopped_ || reason_)
+      return false;
+    led_ = true;
+  }
+  ++lead_count;
+  auto start = clock_type::now();
+  until = std::min(until, start + lead_bound);
+  auto spin_until = std::min(until, start + spin);
+  while (!done.load(std::memory_order_acquire)) {
+    auto now = clock_type::now();
+    auto left = std::chrono::duration_cast<std::chrono::microseconds>(until
+                                                                      - now);
+    if (left.count() <= 0)
+      break;
+    // Polls the socket while spinning (keeps this core awake: waking a
+    // sleeping thread costs tens of µs on virtual machines), then sleeps in
+    // `poll`.
+    bool spinning = now < spin_until;
+    if (!spinning && !conn_->wait_readable(left))
+      break;
+    auto got = conn_->read_now(buf_.data(), buf_.size());
+    if (got.again) {
+      if (spinning)
+        std::this_thread::yield();
+      continue;
+    }
+    bool ok;
+    if (got.closed) {
+      reason_ = make_error(errc::disconnected,
+                           "connection to " + endpoint_ + " closed");
+      ok = false;
+    } else if (got.error) {
+      reason_ = std::move(got.error);
+      ok = false;
+    } else {
+      ok = hand_over(got.n, nullptr);
+    }
+    if (!ok) {
+      // The reader thread reports `reason_` (`link_down`) once it has the
+      // role back; shutting the socket wakes it.
+      conn_->shut();
+      break;
+    }
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  led_ = false;
+  if (reader_waits_)
+    cv_.notify_all();
+  return true;
+}
+
+io_result reader_crew::wait_and_read() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      polling_ = true;
+    }
+    conn_->wait_readable(std::chrono::microseconds{-1});
+    {
+      std::unique_lock<std::mutex> lk{mtx_};
+      polling_ = false;
+      if (led_) {
+        reader_waits_ = true;
+        cv_.wait(lk, [this] { return !led_; });
+        reader_waits_ = false;
+      }
+    }
+    if (reason_) { // found by a caller that led
+      io_result r;
+      r.error = reason_;
+      return r;
+    }
+    auto got = conn_->read_now(buf_.data(), buf_.size());
+    if (!got.again)
+      return got;
+  }
 }
 
 void reader_crew::start() {
@@ -180,7 +271,8 @@ bool reader_crew::check(clock_type::time_point now) {
 bool reader_crew::read_once(inline_unit* unit) {
   // Waits for bytes (plain: one blocking recv per wake-up; TLS: every
   // buffered record first). `wire::shut` ends it.
-  auto got = conn_->read(buf_.data(), buf_.size());
+  auto got = leadable_ ? wait_and_read()
+                       : conn_->read(buf_.data(), buf_.size());
   if (got.closed) {
     reason_ = make_error(errc::disconnected,
                          "connection to " + endpoint_ + " closed");
@@ -190,7 +282,11 @@ bool reader_crew::read_once(inline_unit* unit) {
     reason_ = std::move(got.error);
     return false;
   }
-  if (auto err = dec_.feed(buf_.data(), got.n)) {
+  return hand_over(got.n, unit);
+}
+
+bool reader_crew::hand_over(size_t n, inline_unit* unit) {
+  if (auto err = dec_.feed(buf_.data(), n)) {
     reason_ = std::move(err);
     return false;
   }
@@ -207,7 +303,8 @@ bool reader_crew::read_once(inline_unit* unit) {
   }
   if (!replies_.empty()) {
     if (handler_) {
-      unit->collect();
+      if (unit != nullptr)
+        unit->collect();
       auto err = handler_(replies_);
       if (err && !reason_)
         reason_ = std::move(err);

@@ -48,8 +48,11 @@ public:
   /// thread takes over reading.
   static constexpr auto stall_bound = std::chrono::milliseconds{2};
 
+  /// With `leadable` (plain sockets only), the reader thread waits for
+  /// bytes in `poll` before it reads, so that a blocking caller may read
+  /// its own reply meanwhile (`lead`).
   reader_crew(wire_ptr conn, uint64_t epoch, const caf::actor& owner,
-              std::string endpoint, link::reader_fn handler);
+              std::string endpoint, link::reader_fn handler, bool leadable);
 
   /// Starts the first reader thread.
   void start();
@@ -73,6 +76,25 @@ public:
   /// How often a new thread took over reading (for tests and statistics).
   static uint64_t takeovers() noexcept;
 
+  /// The longest a caller leads (`lead`) before it waits on its own.
+  static constexpr auto lead_bound = std::chrono::milliseconds{50};
+
+  /// A blocking caller whose request was just sent: when the reader thread
+  /// waits for bytes, takes the read role and reads the connection until
+  /// `done` holds or `until` (at most `lead_bound` from now), handing every
+  /// reply over as the reader thread would (woken actors go to the
+  /// scheduler), then gives the role back. For the first `spin` it polls
+  /// the socket without sleeping (yielding the CPU), then sleeps in `poll`.
+  /// Saves the wake-up of a second thread between the reply and the
+  /// caller. Returns whether it led; the caller then waits for its reply
+  /// as usual (it is there unless the time ran out or the connection
+  /// ended).
+  bool lead(const std::atomic<bool>& done, std::chrono::nanoseconds spin,
+            clock_type::time_point until);
+
+  /// How often a caller led (for tests and statistics).
+  static uint64_t leads() noexcept;
+
 private:
   /// A thread's life: reads while it holds the read role of generation
   /// `gen` (each takeover starts a new one).
@@ -81,6 +103,15 @@ private:
   /// One read from the socket and its hand-over; returns false when the
   /// connection ended (reason in `reason_`).
   bool read_once(class inline_unit* unit);
+
+  /// With `leadable_`: waits for bytes without the role, then reads them
+  /// unless a leading caller did (waits for it to finish first).
+  io_result wait_and_read();
+
+  /// Decodes `n` bytes of `buf_` and hands the replies over (collecting
+  /// woken actors in `unit` unless null); returns false when the
+  /// connection must end (reason in `reason_`).
+  bool hand_over(size_t n, class inline_unit* unit);
 
   wire_ptr conn_;
   uint64_t epoch_;
@@ -107,6 +138,15 @@ private:
   bool spawn_failed_ = false;
   /// Woken actors of the current chunk not yet run.
   std::deque<caf::resumable*> pending_;
+  /// See the constructor.
+  bool leadable_;
+  /// The reader thread holds the read role but waits for bytes in `poll`:
+  /// a caller may lead.
+  bool polling_ = false;
+  /// A caller leads (reads for the reader thread).
+  bool led_ = false;
+  /// The reader thread woke while a caller led and waits for it.
+  bool reader_waits_ = false;
   /// The generation of the read role: the thread that took it last.
   uint64_t gen_ = 0;
   /// When the current runs started (zero: no runs).

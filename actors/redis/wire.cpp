@@ -149,6 +149,24 @@ io_result wire::read(char* buf, size_t size) {
   }
 }
 
+bool wire::wait_readable(std::chrono::microseconds timeout) {
+  pollfd p{fd_, POLLIN, 0};
+  timespec ts{};
+  timespec* limit = nullptr;
+  if (timeout.count() >= 0) {
+    ts.tv_sec = static_cast<time_t>(timeout.count() / 1000000);
+    ts.tv_nsec = static_cast<long>(timeout.count() % 1000000) * 1000;
+    limit = &ts;
+  }
+  // EINTR and errors count as "readable": `read_now` tells what happened.
+  return ::ppoll(&p, 1, limit, nullptr) != 0;
+}
+
+io_result wire::read_now(char* buf, size_t size) {
+  short want = 0;
+  return plain_read(buf, size, MSG_DONTWAIT, want);
+}
+
 io_result wire::tls_write_locked(const char* buf, size_t size, short& want) {
   ERR_clear_error();
   int n = SSL_write(ssl_, buf, static_cast<int>(std::min<size_t>(size,

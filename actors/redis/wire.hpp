@@ -65,6 +65,13 @@ public:
   /// again. Never `again`.
   io_result read(char* buf, size_t size);
 
+  /// Plain sockets only: waits up to `timeout` (negative: no limit) until
+  /// bytes can be read or the connection ended (`shut` included). Returns
+  /// false when the time ran out. A following `read_now` tells which.
+  bool wait_readable(std::chrono::microseconds timeout);
+  /// Plain sockets only: reads what the socket holds, up to `size` bytes,
+  /// without waiting (`again` when it holds nothing).
+  io_result read_now(char* buf, size_t size);
   /// Any thread: sends up to `size` bytes without blocking. With TLS a
   /// retry after `again` must pass the same bytes first (more may follow).
   io_result write(const char* buf, size_t size);

@@ -1,0 +1,178 @@
+// A blocking caller reads its own reply while the connection's reader thread
+// waits for bytes (`pulse.redis.reply-lead`, `reader_crew::lead`): replies
+// still reach the right requesters, and a connection lost while a caller
+// reads ends its call with an error, not a hang.
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "pulse/actors/redis/client.hpp"
+#include "pulse/actors/redis/gateway.hpp"
+#include "pulse/actors/redis/reader_crew.hpp"
+#include "pulse/runtime/errors.hpp"
+#include "tests/support/fixtures.hpp"
+#include "tests/support/print.hpp"
+
+using namespace pulse;
+using namespace pulse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// A gateway of its own on the fixture's server, with `reply-lead` set.
+struct lead_fixture : actor_fixture {
+  gateway_actor spawn(bool lead) {
+    auto o = redis_opts();
+    o.reply_lead = lead;
+    auto gw = spawn_gateway(*sys, o);
+    gateways.push_back(gw);
+    return gw;
+  }
+
+  ~lead_fixture() {
+    for (auto& gw : gateways)
+      caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  }
+
+  std::vector<gateway_actor> gateways;
+};
+
+/// Runs `n` blocking PINGs on a new client of `gw`; returns how many
+/// callers led meanwhile.
+uint64_t leads_over_pings(caf::actor_system& sys, gateway_actor gw, int n) {
+  client c{sys, gw, 10s};
+  BOOST_REQUIRE(c("PING")); // connected: calls take the direct entry
+  auto before = detail::reader_crew::leads();
+  for (int i = 0; i < n; ++i) {
+    auto r = c("PING");
+    BOOST_REQUIRE(r);
+    BOOST_REQUIRE(r->str == "PONG");
+  }
+  return detail::reader_crew::leads() - before;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(reply_lead, lead_fixture)
+
+BOOST_AUTO_TEST_CASE(a_blocking_caller_reads_its_own_reply) {
+  // The reader thread returns to `poll` after each wake-up; a caller finds
+  // it there unless it has not run yet, so most calls lead.
+  auto led = leads_over_pings(*sys, spawn(true), 200);
+  BOOST_TEST_MESSAGE("callers led " << led << " of 200 calls");
+  BOOST_TEST(led >= 50u);
+}
+
+BOOST_AUTO_TEST_CASE(reply_lead_false_leaves_reading_to_the_reader_thread) {
+  auto led = leads_over_pings(*sys, spawn(false), 200);
+  BOOST_TEST(led == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(replies_reach_their_callers_and_actors_while_callers_lead) {
+  // Four threads of blocking callers and two pipelining actors share one
+  // connection; whoever reads hands every reply to its own requester.
+  auto gw = spawn(true);
+  constexpr int per_thread = 400;
+  constexpr int per_actor = 400;
+  auto before = detail::reader_crew::leads();
+  auto wrong = std::make_shared<std::atomic<int>>(0);
+  auto actor_done = std::make_shared<std::atomic<int>>(0);
+  for (int a = 0; a < 2; ++a) {
+    sys->spawn([=](caf::event_based_actor* self) {
+      // 16 ECHOs in flight at a time, each checked against its text.
+      auto sent = std::make_shared<int>(0);
+      auto got = std::make_shared<int>(0);
+      auto next = std::make_shared<std::function<void()>>();
+      *next = [=] {
+        if (*sent == per_actor)
+          return;
+        auto text = "a" + std::to_string(a) + "-" + std::to_string((*sent)++);
+        auto on_reply = [=](bool ok) {
+          if (!ok)
+            ++*wrong;
+          ++*actor_done;
+          if (++*got == per_actor)
+            *next = nullptr; // breaks the self-reference
+          else
+            (*next)();
+        };
+        self->request(gw, 10s, cmd_atom::value, make_command("ECHO", text))
+          .then([=](const resp::value& v) { on_reply(v.str == text); },
+                [=](caf::error&) { on_reply(false); });
+      };
+      for (int i = 0; i < 16; ++i)
+        (*next)();
+    });
+  }
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t)
+    callers.emplace_back([=, &gw] {
+      client c{*sys, gw, 10s};
+      for (int i = 0; i < per_thread; ++i) {
+        auto text = "t" + std::to_string(t) + "-" + std::to_string(i);
+        auto r = c("ECHO", text);
+        if (!r || r->str != text)
+          ++*wrong;
+      }
+    });
+  for (auto& t : callers)
+    t.join();
+  BOOST_REQUIRE(wait_until([&] { return actor_done->load() >= 2 * per_actor; },
+                           20s));
+  BOOST_TEST(wrong->load() == 0);
+  BOOST_TEST_MESSAGE("callers led " << detail::reader_crew::leads() - before
+                                    << " times");
+  BOOST_TEST(detail::reader_crew::leads() > before);
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_lost_while_a_caller_reads_fails_its_call) {
+  auto gw = spawn(true);
+  client c{*sys, gw, 10s};
+  BOOST_REQUIRE(c("PING"));
+  auto id = c("CLIENT", "ID");
+  BOOST_REQUIRE(id);
+  auto before = detail::reader_crew::leads();
+  // The caller waits for BLPOP (1 s); it reads for itself for up to
+  // `lead_bound` (50 ms), then sleeps until its reply or error.
+  auto call = std::async(std::launch::async, [&c] {
+    auto t0 = clock_type::now();
+    auto r = c("BLPOP", "reply-lead:never", "1");
+    return std::make_pair(std::move(r), clock_type::now() - t0);
+  });
+  std::this_thread::sleep_for(10ms);
+  // Another connection (the runtime's gateway) kills this one.
+  auto killed = redis()("CLIENT", "KILL", "ID",
+                        std::to_string(*id->as_integer()));
+  BOOST_REQUIRE(killed);
+  BOOST_TEST(*killed->as_integer() == 1);
+  BOOST_REQUIRE(call.wait_for(5s) == std::future_status::ready);
+  auto [r, took] = call.get();
+  BOOST_TEST_MESSAGE("callers led " << detail::reader_crew::leads() - before
+                                    << " times; the call took "
+                                    << std::chrono::duration_cast<
+                                         std::chrono::milliseconds>(took)
+                                         .count()
+                                    << " ms");
+  BOOST_REQUIRE(!r);
+  BOOST_TEST((code_of(r.error()) == errc::disconnected), render(r.error()));
+  // Well before BLPOP's own second: the lost connection ended the call.
+  BOOST_TEST((took < 900ms));
+  // The gateway reconnects and serves the next call.
+  BOOST_TEST(wait_until([&] {
+    auto p = c("PING");
+    return p && p->str == "PONG";
+  }));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
