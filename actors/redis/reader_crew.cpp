@@ -51,8 +51,15 @@ private:
   void start_locked() {
     if (started_)
       return;
-    started_ = true;
-    std::thread{[this] { loop(); }}.detach();
+    try {
+      std::thread{[this] { loop(); }}.detach();
+      started_ = true;
+    } catch (const std::system_error& e) {
+      // Reading works without the watch (no takeovers); the next crew
+      // tries again.
+      log::warn("cannot start the reader watch thread error=\"{}\"",
+                e.what());
+    }
   }
 
   void loop() {
@@ -214,7 +221,24 @@ void reader_crew::start() {
     reading_ = true;
   }
   watch().add(weak_from_this());
-  std::thread{[self = shared_from_this()] { self->read_role(0); }}.detach();
+  try {
+    std::thread{[self = shared_from_this()] { self->read_role(0); }}.detach();
+  } catch (const std::system_error& e) {
+    // No thread to read with: the connection goes down like a failed
+    // connect, and the owner retries with back-off.
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      reading_ = false;
+      cv_.notify_all();
+    }
+    log::warn("cannot start a redis reader thread endpoint={} error=\"{}\"",
+              endpoint_, e.what());
+    if (auto owner = caf::actor_cast<caf::actor>(owner_))
+      caf::anon_send(owner, link_down_atom::value, epoch_,
+                     make_error(errc::disconnected,
+                                "cannot start a reader thread for "
+                                  + endpoint_ + ": " + e.what()));
+  }
 }
 
 void reader_crew::stop() {

@@ -54,7 +54,8 @@ public:
   reader_crew(wire_ptr conn, uint64_t epoch, const caf::actor& owner,
               std::string endpoint, link::reader_fn handler, bool leadable);
 
-  /// Starts the first reader thread.
+  /// Starts the first reader thread. When no thread can start, sends the
+  /// owner `link_down` (`errc::disconnected`), as a lost connection would.
   void start();
 
   /// How long `stop` waits for handlers that run on a reader thread.
