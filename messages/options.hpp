@@ -99,8 +99,9 @@ struct redis_options {
   /// Whether a blocking caller reads its own reply from the socket while
   /// the connection's reader thread waits for bytes (only one caller at a
   /// time; plain TCP and Unix sockets, not TLS). Saves the wake-up of the
-  /// reader thread between the reply and the caller; the reader thread
-  /// then waits in `poll` before each read (one more syscall per wake-up).
+  /// reader thread between the reply and the caller. While callers tried
+  /// in the last 10 ms, the reader thread waits for an empty socket in
+  /// `poll` (then reads) instead of a blocking `recv`.
   bool reply_lead = true;
   /// Redis Sentinel: `host:port` of each sentinel (`[v6addr]:port` for
   /// IPv6). When set, `host`/`port`/`unix_socket` are unused: every

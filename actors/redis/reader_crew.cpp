@@ -135,6 +135,10 @@ uint64_t reader_crew::leads() noexcept {
 bool reader_crew::lead(const std::atomic<bool>& done,
                        std::chrono::nanoseconds spin,
                        clock_type::time_point until) {
+  if (!leadable_)
+    return false;
+  last_lead_try_.store(clock_type::now().time_since_epoch().count(),
+                       std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (!leadable_ || !polling_ || led_ || stopped_ || reason_)
@@ -190,6 +194,11 @@ bool reader_crew::lead(const std::atomic<bool>& done,
 
 io_result reader_crew::wait_and_read() {
   for (;;) {
+    // Bytes already there (a busy connection) cost one syscall, as with a
+    // blocking `recv`; only an empty socket is waited for in `poll`.
+    auto got = conn_->read_now(buf_.data(), buf_.size());
+    if (!got.again)
+      return got;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       polling_ = true;
@@ -209,9 +218,6 @@ io_result reader_crew::wait_and_read() {
       r.error = reason_;
       return r;
     }
-    auto got = conn_->read_now(buf_.data(), buf_.size());
-    if (!got.again)
-      return got;
   }
 }
 
@@ -295,8 +301,15 @@ bool reader_crew::check(clock_type::time_point now) {
 bool reader_crew::read_once(inline_unit* unit) {
   // Waits for bytes (plain: one blocking recv per wake-up; TLS: every
   // buffered record first). `wire::shut` ends it.
-  auto got = leadable_ ? wait_and_read()
-                       : conn_->read(buf_.data(), buf_.size());
+  // Waits in `poll` (so that callers may lead) only while callers tried
+  // lately; otherwise one blocking `recv` per wake-up is cheaper.
+  auto recent = [this] {
+    auto last = clock_type::duration{
+      last_lead_try_.load(std::memory_order_relaxed)};
+    return clock_type::now().time_since_epoch() - last < lead_window;
+  };
+  auto got = leadable_ && recent() ? wait_and_read()
+                                   : conn_->read(buf_.data(), buf_.size());
   if (got.closed) {
     reason_ = make_error(errc::disconnected,
                          "connection to " + endpoint_ + " closed");

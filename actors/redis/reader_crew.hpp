@@ -80,6 +80,11 @@ public:
   /// The longest a caller leads (`lead`) before it waits on its own.
   static constexpr auto lead_bound = std::chrono::milliseconds{50};
 
+  /// The reader thread waits in `poll` (so that callers can lead) while a
+  /// caller tried to lead within this window; otherwise it waits in a
+  /// blocking `recv`, which costs fewer syscalls per wake-up.
+  static constexpr auto lead_window = std::chrono::milliseconds{10};
+
   /// A blocking caller whose request was just sent: when the reader thread
   /// waits for bytes, takes the read role and reads the connection until
   /// `done` holds or `until` (at most `lead_bound` from now), handing every
@@ -146,6 +151,8 @@ private:
   bool polling_ = false;
   /// A caller leads (reads for the reader thread).
   bool led_ = false;
+  /// When a caller last tried to lead (`clock_type` ticks).
+  std::atomic<clock_type::rep> last_lead_try_{0};
   /// The reader thread woke while a caller led and waits for it.
   bool reader_waits_ = false;
   /// The generation of the read role: the thread that took it last.
