@@ -141,7 +141,7 @@ bool reader_crew::lead(const std::atomic<bool>& done,
                        std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (!leadable_ || !polling_ || led_ || stopped_ || reason_)
+    if (!polling_ || led_ || stopped_ || reason_)
       return false;
     led_ = true;
   }
@@ -167,18 +167,7 @@ bool reader_crew::lead(const std::atomic<bool>& done,
         std::this_thread::yield();
       continue;
     }
-    bool ok;
-    if (got.closed) {
-      reason_ = make_error(errc::disconnected,
-                           "connection to " + endpoint_ + " closed");
-      ok = false;
-    } else if (got.error) {
-      reason_ = std::move(got.error);
-      ok = false;
-    } else {
-      ok = hand_over(got.n, nullptr);
-    }
-    if (!ok) {
+    if (!take_read(std::move(got), nullptr)) {
       // The reader thread reports `reason_` (`link_down`) once it has the
       // role back; shutting the socket wakes it.
       conn_->shut();
@@ -299,17 +288,21 @@ bool reader_crew::check(clock_type::time_point now) {
 }
 
 bool reader_crew::read_once(inline_unit* unit) {
-  // Waits for bytes (plain: one blocking recv per wake-up; TLS: every
-  // buffered record first). `wire::shut` ends it.
-  // Waits in `poll` (so that callers may lead) only while callers tried
-  // lately; otherwise one blocking `recv` per wake-up is cheaper.
+  // Waits for bytes in `poll` (so that callers may lead) only while callers
+  // tried lately; otherwise in one blocking `recv` per wake-up, which is
+  // cheaper (TLS: every buffered record first). `wire::shut` ends either.
   auto recent = [this] {
     auto last = clock_type::duration{
       last_lead_try_.load(std::memory_order_relaxed)};
     return clock_type::now().time_since_epoch() - last < lead_window;
   };
-  auto got = leadable_ && recent() ? wait_and_read()
-                                   : conn_->read(buf_.data(), buf_.size());
+  return take_read(leadable_ && recent()
+                     ? wait_and_read()
+                     : conn_->read(buf_.data(), buf_.size()),
+                   unit);
+}
+
+bool reader_crew::take_read(io_result got, inline_unit* unit) {
   if (got.closed) {
     reason_ = make_error(errc::disconnected,
                          "connection to " + endpoint_ + " closed");

@@ -114,6 +114,10 @@ private:
   /// unless a leading caller did (waits for it to finish first).
   io_result wait_and_read();
 
+  /// Hands over the bytes of one read; a closed connection or a read error
+  /// becomes `reason_` (returns false), as does a protocol error.
+  bool take_read(io_result got, class inline_unit* unit);
+
   /// Decodes `n` bytes of `buf_` and hands the replies over (collecting
   /// woken actors in `unit` unless null); returns false when the
   /// connection must end (reason in `reason_`).
@@ -145,7 +149,7 @@ private:
   /// Woken actors of the current chunk not yet run.
   std::deque<caf::resumable*> pending_;
   /// See the constructor.
-  bool leadable_;
+  const bool leadable_;
   /// The reader thread holds the read role but waits for bytes in `poll`:
   /// a caller may lead.
   bool polling_ = false;

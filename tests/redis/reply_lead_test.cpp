@@ -26,11 +26,8 @@ using namespace pulse;
 using namespace pulse::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-using clock_type = std::chrono::steady_clock;
-
 /// A gateway of its own on the fixture's server, with `reply-lead` set.
+/// (Not in an anonymous namespace: the suite's cases derive from it.)
 struct lead_fixture : actor_fixture {
   gateway_actor spawn(bool lead) {
     auto o = redis_opts();
@@ -47,6 +44,10 @@ struct lead_fixture : actor_fixture {
 
   std::vector<gateway_actor> gateways;
 };
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
 
 /// Runs `n` blocking PINGs on a new client of `gw`; returns how many
 /// callers led meanwhile.
