@@ -91,7 +91,10 @@ const script& dispatch_many();
 const script& confirm();
 /// (n1, <n1 arguments of `confirm`>, n2, ...) -> [reply of `confirm` per
 /// group]: `confirm` for the starts of several workers in one call (a
-/// node's `pool_confirmer`); each group is fenced as `confirm` alone.
+/// node's `pool_confirmer`); each group is settled and fenced as by
+/// `confirm` alone, with one `HMGET` of every group's records, one write
+/// per hash and one `PUBLISH` per node for all of them (groups sharing a
+/// key run one after the other).
 const script& confirm_many();
 /// (worker, running key1, epoch1, ...) -> [ok, requeued, stale key, epoch,
 /// ...] | [lost]. Rebuilds a worker's queue after its poll connection
