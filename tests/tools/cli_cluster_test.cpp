@@ -27,9 +27,8 @@ using namespace pulse;
 using namespace pulse::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-// The cluster, a cluster router and a client that writes the data.
+// The cluster, a cluster router and a client that writes the data (not in
+// the anonymous namespace: the suite's cases derive from it).
 struct cli_cluster : cluster_fixture {
   cli_cluster() {
     cfg.set("scheduler.max-threads", 2);
@@ -90,6 +89,8 @@ struct cli_cluster : cluster_fixture {
   gateway_actor gw;
   std::optional<client> c;
 };
+
+namespace {
 
 // The `name` fields of a JSON array, as a set.
 std::set<std::string> names_of(const nlohmann::json& xs) {
