@@ -14,32 +14,34 @@
 
 namespace pulse::test {
 
-/// Threads of this process right now (entries of `/proc/self/task`).
-inline size_t thread_count() {
-  size_t n = 0;
+/// Calls `fn(id)` with the ID (a string) of every thread of this process
+/// (the entries of `/proc/self/task`).
+template <class F>
+void each_thread(F fn) {
   if (auto* d = opendir("/proc/self/task")) {
     while (auto* e = readdir(d))
       if (e->d_name[0] != '.')
-        ++n;
+        fn(static_cast<const char*>(e->d_name));
     closedir(d);
   }
+}
+
+/// Threads of this process right now.
+inline size_t thread_count() {
+  size_t n = 0;
+  each_thread([&n](const char*) { ++n; });
   return n;
 }
 
 /// How many threads of this process carry each name (`/proc/self/task/*/comm`).
 inline std::map<std::string, size_t> thread_names() {
   std::map<std::string, size_t> out;
-  if (auto* d = opendir("/proc/self/task")) {
-    while (auto* e = readdir(d)) {
-      if (e->d_name[0] == '.')
-        continue;
-      std::ifstream in{std::string{"/proc/self/task/"} + e->d_name + "/comm"};
-      std::string name;
-      if (std::getline(in, name))
-        ++out[name];
-    }
-    closedir(d);
-  }
+  each_thread([&out](const char* id) {
+    std::ifstream in{std::string{"/proc/self/task/"} + id + "/comm"};
+    std::string name;
+    if (std::getline(in, name))
+      ++out[name];
+  });
   return out;
 }
 
