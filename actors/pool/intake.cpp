@@ -223,9 +223,19 @@ private:
     in_flight_ = c;
     woken_ = false;
     call_started_ = std::chrono::steady_clock::now();
-    for (auto& k : wanting_)
-      asked_.insert(k);
-    wanting_.clear();
+    move_keys(wanting_, asked_);
+  }
+
+  /// Moves every key of `from` into `to` (an exchange when `to` is empty:
+  /// with 10,000 queues, copying and re-sorting the keys on every call
+  /// showed in an idle node's profile).
+  static void move_keys(std::set<std::string>& from,
+                        std::set<std::string>& to) {
+    if (to.empty())
+      to.swap(from);
+    else
+      to.merge(from);
+    from.clear();
   }
 
   /// A call ended: hands its entries to the workers (their sinks first, on
@@ -264,8 +274,7 @@ private:
           for (size_t i = 0; i + 1 < v.elements.size(); i += 2)
             take(v.elements[i].str, v.elements[i + 1]);
         // The call's other queues are wanted again.
-        wanting_.insert(asked_.begin(), asked_.end());
-        asked_.clear();
+        move_keys(asked_, wanting_);
       }
       delivering_ = !out.empty();
     }
