@@ -31,6 +31,15 @@ local function confirm_groups(gs)
   local out, results, running, dropped, finished = {}, {}, {}, {}, {}
   local outs = {} -- node -> outcomes of waited dispatches (see publish_node)
   local settled, at = 0, 0
+  -- A final outcome of job k (`ok` '1': done, `res` its result; '0':
+  -- failed, `res` its error): kept as its result for keep_ms; returns the
+  -- completion record and outcome for its dispatcher when one waits (`did`).
+  local function finish(k, ok, res, did, keep)
+    finished[#finished + 1] = k
+    if keep > 0 then redis.call('SET', RES..k, ok..res, 'PX', keep) end
+    if did ~= '' then return done_rec(did, ok, res), {did, ok..res} end
+    return '', nil
+  end
   for gi, g in ipairs(gs) do
     local w, keep, pol = ARGV[g.b], tonumber(ARGV[g.b + 1]), policy(ARGV[g.b + 2])
     local fenced, mine_dropped, j = {}, {}, 0
@@ -64,12 +73,9 @@ local function confirm_groups(gs)
           if settle_failure(k, {n = rn, d = rd}, err, pol, j) == 'retry' then
             msg = pd..'\31\30' -- accepted: it runs again after the backoff
           else
-            finished[#finished + 1] = k
-            if keep > 0 then redis.call('SET', RES..k, '0'..err, 'PX', keep) end
-            if did ~= '' then
-              msg = msg..done_rec(did, '0', err)
-              done = {did, '0'..err}
-            end
+            local rec
+            rec, done = finish(k, '0', err, did, keep)
+            msg = msg..rec
           end
         end
       elseif outcome == 'done' then
@@ -78,12 +84,9 @@ local function confirm_groups(gs)
         if mine then
           if st == 'p' then settled = settled + 1 end
           mine_dropped[#mine_dropped + 1] = k
-          finished[#finished + 1] = k
-          if keep > 0 then redis.call('SET', RES..k, '1'..err, 'PX', keep) end
-          if did ~= '' then
-            msg = msg..done_rec(did, '1', err)
-            done = {did, '1'..err}
-          end
+          local rec
+          rec, done = finish(k, '1', err, did, keep)
+          msg = msg..rec
         end
       end
       if msg and did ~= '' then
