@@ -87,7 +87,10 @@ const script& dispatch_many();
 /// outcome of a finally failed or done job is kept in `result:<key>` (`0`
 /// or `1` then the text) for `retention_ms`; a retried one's dispatcher
 /// gets a success (the job was accepted) and no completion yet. Started jobs the worker no longer
-/// owns (stopped or moved meanwhile) are returned: it stops them.
+/// owns are returned (fenced): it stops them. That is a job moved to
+/// another worker, or any changed job of a worker that is no member (lost);
+/// a member's job completed, stopped or dispatched to it again meanwhile is
+/// not returned, as the entry in its queue that says so follows.
 const script& confirm();
 /// (n1, <n1 arguments of `confirm`>, n2, ...) -> [reply of `confirm` per
 /// group]: `confirm` for the starts of several workers in one call (a

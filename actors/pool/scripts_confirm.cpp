@@ -43,6 +43,11 @@ local function confirm_groups(gs)
   for gi, g in ipairs(gs) do
     local w, keep, pol = ARGV[g.b], tonumber(ARGV[g.b + 1]), policy(ARGV[g.b + 2])
     local fenced, mine_dropped, j = {}, {}, 0
+    local mem
+    local function is_member()
+      if mem == nil then mem = member(w) end
+      return mem
+    end
     for b = g.b + 3, g.b + g.n - 6, 6 do
       j = j + 1
       at = at + 1
@@ -60,8 +65,13 @@ local function confirm_groups(gs)
             running[#running + 1] = o..'|'..re..'|r|'..rn..'|'..rd
             settled = settled + 1
           end
+        elseif not (raw and o ~= w) and is_member() then
+          -- Completed, stopped or dispatched again while w, still a
+          -- member, started it: the `C`, `T` or `S` entry that says so is
+          -- in w's queue, after this start. Fencing it too would stop a
+          -- job its handler already completed.
         else
-          fenced[#fenced + 1] = k -- stopped or moved meanwhile
+          fenced[#fenced + 1] = k -- moved, or settled after w was lost
           fenced[#fenced + 1] = e
         end
         msg = pd..'\31\30'

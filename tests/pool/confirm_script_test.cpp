@@ -1,7 +1,8 @@
 // The pool's `confirm_many` script settles several workers' confirms in one
 // call (one read of the records, one write per hash, one publish per node)
 // exactly as `confirm` settles each group alone; a key in two groups falls
-// back to one group after the other.
+// back to one group after the other. A start whose job ended meanwhile is
+// fenced only when its worker was lost (no queue entry will tell it).
 
 #include <boost/test/unit_test.hpp>
 
@@ -193,6 +194,51 @@ BOOST_AUTO_TEST_CASE(a_key_in_two_groups_is_settled_one_group_after_the_other) {
   auto owned = redis()("SISMEMBER", pfx + "owned:w1", "k1");
   BOOST_REQUIRE(owned);
   BOOST_TEST(owned->integer == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_start_ended_meanwhile_is_fenced_only_for_a_lost_worker) {
+  // w1 is a member: k1 was completed and k2 stopped and dispatched to it
+  // again since its start (their `C`, `T` and `S` entries are in its
+  // queue: not fenced); k3 moved to w2 (fenced). w3 is no member (lost):
+  // its k5, settled by a cleaner, is fenced. Each case's reply also comes
+  // from `confirm_many`.
+  seed("d");
+  auto pfx = pool_scripts::pool_prefix("d");
+  auto keys = pool_scripts::script_keys(pfx);
+  auto& r = redis();
+  BOOST_REQUIRE(r("HSET", pfx + "workers", "w1", "1|n1"));
+  BOOST_REQUIRE(r("HDEL", pfx + "jobs", "k1", "k5"));
+  BOOST_REQUIRE(r("HSET", pfx + "jobs", "k2", "w1|20|p|n1|", "k3",
+                  "w2|21|p|n1|"));
+  auto member = confirm_group("w1", cs_no_retries,
+                              {confirm_job("k1", "11", "ok"),
+                               confirm_job("k2", "12", "ok"),
+                               confirm_job("k3", "7", "ok")});
+  auto lost = confirm_group("w3", cs_no_retries,
+                            {confirm_job("k5", "15", "ok")});
+  std::vector<std::string> replies;
+  for (auto& g : {member, lost}) {
+    auto x = r.eval(pool_scripts::confirm(), keys, g);
+    BOOST_REQUIRE_MESSAGE(x, describe(x));
+    replies.push_back(x->render());
+  }
+  BOOST_TEST(replies[0] == "[\"k3\", \"7\"]");
+  BOOST_TEST(replies[1] == "[\"k5\", \"15\"]");
+  std::vector<std::string> args;
+  for (auto& g : {member, lost}) {
+    args.push_back(std::to_string(g.size()));
+    args.insert(args.end(), g.begin(), g.end());
+  }
+  auto many = r.eval(pool_scripts::confirm_many(), keys, args);
+  BOOST_REQUIRE_MESSAGE(many, describe(many));
+  BOOST_REQUIRE(many->is_array());
+  BOOST_REQUIRE_EQUAL(many->elements.size(), 2u);
+  BOOST_TEST(many->elements[0].render() == replies[0]);
+  BOOST_TEST(many->elements[1].render() == replies[1]);
+  // k2's newer start is still pending (the worker confirms it next).
+  auto k2 = r("HGET", pfx + "jobs", "k2");
+  BOOST_REQUIRE(k2);
+  BOOST_TEST(k2->str == "w1|20|p|n1|");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,6 +7,7 @@
 #include <future>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "pulse/actors/pool/pool.hpp"
 #include "pulse/runtime/errors.hpp"
@@ -27,6 +28,29 @@ struct doubler : task_handler {
   }
 };
 
+
+/// Completes each job inside its own start, before the worker's confirm
+/// reaches Redis (`complete_job` blocks until the `complete` script ran).
+struct completes_in_start : recorder {
+  using recorder::recorder;
+
+  pool_node* node = nullptr;
+  std::mutex mtx;
+  std::vector<caf::error> errors;
+
+  caf::error start(const job& j) override {
+    if (auto err = recorder::start(j))
+      return err;
+    auto err = node->complete_job(j, "done in start");
+    std::lock_guard<std::mutex> guard{mtx};
+    errors.push_back(err);
+    return caf::none;
+  }
+
+  bool blocks() const override {
+    return true; // waits for the node actor in `start`
+  }
+};
 
 } // namespace
 
@@ -96,6 +120,41 @@ BOOST_AUTO_TEST_CASE(complete_job_finishes_a_running_job_without_a_stop) {
   // The worker forgot it: no stop call, and closing stops nothing.
   BOOST_REQUIRE(!n->close());
   BOOST_TEST(log->count('x', "long") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(complete_job_before_the_confirm_stops_nothing) {
+  // The completion lands before the start's `confirm`: that confirm finds
+  // no record, yet the worker must not stop the job (its `C` entry
+  // follows), as it must for a job a cleaner settled after the worker
+  // was lost.
+  auto n = node();
+  auto h = std::make_shared<completes_in_start>(log);
+  h->node = n.get();
+  worker(*n, h);
+  for (auto key : {"first", "second"}) {
+    auto r = n->dispatch_and_wait(key, "x", 5s);
+    BOOST_REQUIRE_MESSAGE(r, describe(r));
+    BOOST_TEST(*r == "done in start");
+  }
+  // The result is published before `complete_job` returns in `start`.
+  BOOST_REQUIRE(wait_until([&] {
+    std::lock_guard<std::mutex> guard{h->mtx};
+    return h->errors.size() == 2u;
+  }));
+  {
+    std::lock_guard<std::mutex> guard{h->mtx};
+    for (auto& err : h->errors)
+      BOOST_TEST(!err, render(err));
+  }
+  // One worker handles its queue in order: "first"'s confirm (whose
+  // reply would have stopped it) and its `C` entry came before "second"
+  // started. ("second"'s `C` entry may still be on its way.)
+  BOOST_TEST(log->count('x', "first") == 0u);
+  auto keys = n->job_keys();
+  BOOST_REQUIRE_MESSAGE(keys, describe(keys));
+  BOOST_TEST(keys->empty());
+  BOOST_REQUIRE(!n->close());
+  BOOST_TEST(log->count('x', "first") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(fail_job_ends_a_job_as_failed) {
