@@ -10,14 +10,16 @@
 //   1 s, divided by N (baseline: 10 KB, the target);
 // - add_workers_ms: the time to add the N workers (baseline: 1 s for
 //   1,000 workers, scaled to N);
-// - idle_cpu_pct: utime+stime of the process over 2 s of idling, in
-//   percent of one core (baseline: 1 %);
+// - idle_cpu_pct: utime+stime of the process over 2 s of idling
+//   (`--idle-seconds`; the kernel counts in 10 ms ticks, so 2 s resolve
+//   0.5 %), in percent of one core (baseline: 1 %);
 // - dispatch_jobs_per_s: a fixed number of jobs with distinct keys
 //   (`dispatch_async`, 2000 in flight), spread over the N workers by the
 //   pool's hashing, from the node itself (baseline: the same with 4 workers
 //   measured first in this run).
 //
 // Usage: pool_scale_bench [--port=N] [--scale=1.0] [--counts=1,10,100,1000,10000]
+//        [--idle-seconds=2]
 
 #include <condition_variable>
 #include <fstream>
@@ -64,14 +66,16 @@ struct scale_figures {
 pool_options scale_options() {
   pool_options o;
   o.max_queued_jobs = 0; // no admission limit while measuring
-  o.job_sink_block_duration = 1s;
+  // The intake's `BLMPOP` keeps the default block duration (5 s): each
+  // re-arm covers every queue, so a shorter one costs idle CPU in
+  // proportion to the worker count (docs/benchmarks.md).
   return o;
 }
 
 /// One node with `workers` workers on `rt`; returns its figures.
 caf::expected<scale_figures> measure(services& rt, redisContext* admin,
                                      const std::string& pool, size_t workers,
-                                     size_t jobs) {
+                                     size_t jobs, double idle_s) {
   scale_figures f;
   // The previous node's threads and connections end asynchronously: wait
   // (up to 5 s) until both counts held still for 300 ms.
@@ -101,7 +105,7 @@ caf::expected<scale_figures> measure(services& rt, redisContext* admin,
   f.conns = redis_clients(admin);
   auto c0 = cpu_seconds();
   auto t1 = clock_type::now();
-  std::this_thread::sleep_for(2s);
+  std::this_thread::sleep_for(std::chrono::duration<double>{idle_s});
   auto wall = std::chrono::duration<double>(clock_type::now() - t1).count();
   f.idle_cpu_pct = 100.0 * (cpu_seconds() - c0) / wall;
   f.jobs_per_s = dispatch_rate(**node, jobs, "job-");
@@ -117,8 +121,11 @@ int main(int argc, char** argv) {
   pulse::config cfg;
   read_config(cfg, argc, argv);
   std::vector<size_t> counts{1, 10, 100, 1000, 10000};
+  double idle_s = 2;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg.rfind("--idle-seconds=", 0) == 0)
+      idle_s = std::stod(arg.substr(15));
     if (arg.rfind("--counts=", 0) == 0) {
       counts.clear();
       std::istringstream in{arg.substr(9)};
@@ -136,14 +143,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot start runtime\n");
     return 1;
   }
-  auto base = measure(**rt, admin, "scale-base", 4, jobs);
+  auto base = measure(**rt, admin, "scale-base", 4, jobs, idle_s);
   if (!base) {
     std::fprintf(stderr, "4-worker baseline: %s\n",
                  render(base.error()).c_str());
     return 1;
   }
   for (auto n : counts) {
-    auto f = measure(**rt, admin, "scale-" + std::to_string(n), n, jobs);
+    auto f = measure(**rt, admin, "scale-" + std::to_string(n), n, jobs, idle_s);
     if (!f) {
       std::fprintf(stderr, "%zu workers: %s\n", n, render(f.error()).c_str());
       return 1;
