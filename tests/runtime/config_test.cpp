@@ -209,10 +209,17 @@ BOOST_AUTO_TEST_CASE(scheduler_polling_defaults_and_overrides) {
                            caf::timespan{1})
                  .count()
                == 0);
+    BOOST_TEST((caf::get_or(cfg, "work-stealing.relaxed-sleep-duration",
+                            caf::timespan{0})
+                == caf::timespan{50ms}));
   }
   config cfg;
   BOOST_REQUIRE(!cfg.read({"--work-stealing.moderate-poll-attempts=500",
-                           "--work-stealing.moderate-sleep-duration=50us"}));
+                           "--work-stealing.moderate-sleep-duration=50us",
+                           "--work-stealing.relaxed-sleep-duration=10ms"}));
+  BOOST_TEST((caf::get_or(cfg, "work-stealing.relaxed-sleep-duration",
+                          caf::timespan{0})
+              == caf::timespan{10ms}));
   BOOST_TEST(caf::get_or(cfg, "work-stealing.moderate-poll-attempts",
                          size_t{0})
              == 500u);
