@@ -19,6 +19,10 @@ namespace {
 /// pairs.
 constexpr const char* confirm_groups = R"lua(
 local function confirm_groups(gs)
+  -- `cmd key xs...` in chunks of `n` (under Lua's `unpack` limit).
+  local function chunked(cmd, key, xs, n)
+    for c = 1, #xs, n do redis.call(cmd, key, unpack(xs, c, math.min(c + n - 1, #xs))) end
+  end
   local keys = {}
   for _, g in ipairs(gs) do
     for b = g.b + 3, g.b + g.n - 6, 6 do keys[#keys + 1] = ARGV[b] end
@@ -109,22 +113,13 @@ local function confirm_groups(gs)
       end
     end
     for _, k in ipairs(mine_dropped) do dropped[#dropped + 1] = k end
-    for c = 1, #mine_dropped, 1000 do
-      redis.call('SREM', owned(w), unpack(mine_dropped, c, math.min(c + 999, #mine_dropped)))
-    end
+    chunked('SREM', owned(w), mine_dropped, 1000)
     out[gi] = fenced
   end
-  for c = 1, #running, 2000 do
-    redis.call('HSET', JOBS, unpack(running, c, math.min(c + 1999, #running)))
-  end
-  for c = 1, #dropped, 1000 do
-    local e = math.min(c + 999, #dropped)
-    redis.call('HDEL', JOBS, unpack(dropped, c, e))
-    redis.call('HDEL', PAY, unpack(dropped, c, e))
-  end
-  for c = 1, #finished, 1000 do
-    redis.call('HDEL', TRIES, unpack(finished, c, math.min(c + 999, #finished)))
-  end
+  chunked('HSET', JOBS, running, 2000)
+  chunked('HDEL', JOBS, dropped, 1000)
+  chunked('HDEL', PAY, dropped, 1000)
+  chunked('HDEL', TRIES, finished, 1000)
   if settled > 0 then redis.call('DECRBY', QUEUED, settled) end
   for node, msgs in pairs(results) do publish_node(node, table.concat(msgs), outs[node]) end
   return out

@@ -137,7 +137,8 @@ bool reader_crew::lead(const std::atomic<bool>& done,
                        clock_type::time_point until) {
   if (!leadable_)
     return false;
-  last_lead_try_.store(clock_type::now().time_since_epoch().count(),
+  auto start = clock_type::now();
+  last_lead_try_.store(start.time_since_epoch().count(),
                        std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -146,7 +147,6 @@ bool reader_crew::lead(const std::atomic<bool>& done,
     led_ = true;
   }
   ++lead_count;
-  auto start = clock_type::now();
   until = std::min(until, start + lead_bound);
   auto spin_until = std::min(until, start + spin);
   while (!done.load(std::memory_order_acquire)) {
