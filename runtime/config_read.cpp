@@ -166,10 +166,10 @@ void add_options(caf::actor_system_config& cfg) {
   // An idle worker then waits 50 ms (CAF: 10 ms) on its queue before it
   // tries to steal again: work sent from outside the scheduler wakes it at
   // once, so what waits longer is only work queued behind an actor that
-  // holds its worker (a blocking handler). Measured: an idle node with 1,000 workers 1.1 ->
-  // 0.4 % of a core, 10,000 workers 1.3 -> 0.6-0.9 %; the latency ratios
-  // of bench/ratios unchanged. `[work-stealing] relaxed-sleep-duration`
-  // overrides it.
+  // holds its worker (a blocking handler). Measured: an idle node with
+  // 1,000 workers 1.1 -> 0.4 % of a core, 10,000 workers 1.3 -> 0.6-0.9 %;
+  // the latency ratios of bench/ratios unchanged.
+  // `[work-stealing] relaxed-sleep-duration` overrides it.
   cfg.set("work-stealing.relaxed-sleep-duration",
           caf::timespan{std::chrono::milliseconds{50}});
   // Declare every option of the table, unbound (CAF 0.17 does not store

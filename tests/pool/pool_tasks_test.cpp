@@ -124,9 +124,9 @@ BOOST_AUTO_TEST_CASE(complete_job_finishes_a_running_job_without_a_stop) {
 
 BOOST_AUTO_TEST_CASE(complete_job_before_the_confirm_stops_nothing) {
   // The completion lands before the start's `confirm`: that confirm finds
-  // no record, yet the worker must not stop the job (its `C` entry
-  // follows), as it must for a job a cleaner settled after the worker
-  // was lost.
+  // no record, yet the worker must not stop the job, since its `C` entry
+  // follows. (A job that a cleaner settled after the worker was lost must
+  // still be stopped: confirm_script tests both.)
   auto n = node();
   auto h = std::make_shared<completes_in_start>(log);
   h->node = n.get();
