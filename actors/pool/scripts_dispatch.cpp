@@ -123,6 +123,15 @@ const script& resync() {
   static const script s = make(R"lua(
 local w = ARGV[1]
 if not member(w) then return {'lost'} end
+-- Completions still queued (`C<epoch> <key>`): the worker forgets those
+-- jobs rather than stopping them once their entries are deleted.
+local done = {}
+for _, x in ipairs(redis.call('LRANGE', q(w), 0, -1)) do
+  local sp = string.find(x, ' ', 2, true)
+  if string.sub(x, 1, 1) == 'C' and sp then
+    done[string.sub(x, sp + 1)] = string.sub(x, 2, sp - 1)
+  end
+end
 redis.call('DEL', q(w))
 -- The jobs the worker runs, by key: their epochs.
 local runs = {}
@@ -146,12 +155,16 @@ for _, k in ipairs(redis.call('SMEMBERS', owned(w))) do
   end
 end
 local out = {'ok', tostring(n)}
--- Jobs running on the worker that it no longer owns (a lost stop entry).
+-- Jobs running on the worker that it no longer owns (a lost stop entry),
+-- or that completed (epoch `C<e>`: no stop).
 for i = 2, #ARGV, 2 do
   local k, e = ARGV[i], ARGV[i + 1]
   local r = get(k)
   if not r or r.o ~= w or r.e ~= e then
-    if not (r and r.o == w and r.s == 'p') then
+    if done[k] == e then
+      table.insert(out, k)
+      table.insert(out, 'C'..e)
+    elseif not (r and r.o == w and r.s == 'p') then
       table.insert(out, k)
       table.insert(out, e)
     end

@@ -179,9 +179,15 @@ void worker_state::resync(ok_fn k) {
                 r->elements[1].str);
     for (size_t j = 2; j + 1 < r->elements.size(); j += 2) {
       auto& key = r->elements[j].str;
+      auto& epoch = r->elements[j + 1].str;
       auto i = running.find(key);
-      if (i != running.end()
-          && std::to_string(i->second) == r->elements[j + 1].str) {
+      if (i == running.end())
+        continue;
+      if (!epoch.empty() && epoch[0] == 'C') {
+        // Completed, its `C` entry deleted with the queue: no stop.
+        if (std::to_string(i->second) == epoch.substr(1))
+          forget(key, i->second);
+      } else if (std::to_string(i->second) == epoch) {
         log::info("pool worker stops a job it no longer owns worker={} "
                   "key={}",
                   id, key);
@@ -231,11 +237,7 @@ std::vector<step> worker_state::process(std::vector<resp::value>& entries) {
       case 'C':
         // Completed (`complete` script): forget it, no stop call.
         xs.push_back([this, e = std::move(e)](cont k) {
-          auto i = running.find(e.key);
-          if (i != running.end() && i->second == e.epoch) {
-            running.erase(i);
-            core->running.fetch_sub(1, std::memory_order_relaxed);
-          }
+          forget(e.key, e.epoch);
           k();
         });
         break;
@@ -247,6 +249,14 @@ std::vector<step> worker_state::process(std::vector<resp::value>& entries) {
   }
   flush();
   return xs;
+}
+
+void worker_state::forget(const std::string& key, uint64_t epoch) {
+  auto i = running.find(key);
+  if (i != running.end() && i->second == epoch) {
+    running.erase(i);
+    core->running.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 void worker_state::defer(std::vector<queue_entry>& items) {

@@ -238,6 +238,10 @@ struct worker_state : pool_io {
   /// Stops job `key` in the handler (logging an error) and forgets it.
   void stop_local(const std::string& key);
 
+  /// Forgets job `key` if it runs here under `epoch` (it completed: the
+  /// `complete` script's `C` entry), without a stop call.
+  void forget(const std::string& key, uint64_t epoch);
+
   /// Stops every local job and queues it in `handoff` (fencing).
   void stop_all_local();
 

@@ -1,10 +1,12 @@
 // Worker pools against a real Redis: recovery from damaged state. Garbage
-// and duplicate queue entries, starts and stops lost with a connection,
-// workers of a dead node.
+// and duplicate queue entries, starts, stops and completions lost with a
+// connection, workers of a dead node.
 
 #include <boost/test/unit_test.hpp>
 
+#include <future>
 #include <sstream>
+#include <string>
 
 #include <caf/all.hpp>
 
@@ -15,6 +17,24 @@
 using namespace pulse;
 using namespace pulse::test;
 using namespace std::chrono_literals;
+
+namespace {
+
+/// Whether a client blocks in `BLMPOP` right now (`flags=b`: blocked;
+/// `cmd=` alone names the last command).
+bool intake_blocked(client& c) {
+  auto clients = c("CLIENT", "LIST");
+  if (!clients)
+    return false;
+  std::istringstream lines{clients->str};
+  for (std::string line; std::getline(lines, line);)
+    if (line.find(" flags=b ") != std::string::npos
+        && line.find(" cmd=blmpop") != std::string::npos)
+      return true;
+  return false;
+}
+
+} // namespace
 
 BOOST_FIXTURE_TEST_SUITE(pool, pool_fixture)
 
@@ -85,18 +105,7 @@ BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
   redis()("INCR", pfx + "queued");
   // Drop every connection but ours while the node's intake blocks in
   // BLMPOP: the poll fails.
-  // (`flags=b`: blocked right now; `cmd=` alone names the last command.)
-  BOOST_TEST(wait_until([&] {
-    auto clients = redis()("CLIENT", "LIST");
-    if (!clients)
-      return false;
-    std::istringstream lines{clients->str};
-    for (std::string line; std::getline(lines, line);)
-      if (line.find(" flags=b ") != std::string::npos
-          && line.find(" cmd=blmpop") != std::string::npos)
-        return true;
-    return false;
-  }));
+  BOOST_TEST(wait_until([&] { return intake_blocked(redis()); }));
   redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
   BOOST_TEST(wait_until([&] { return log->owner("lost") == w; }, 10s));
   BOOST_TEST(wait_until([&] { return log->count('x', "stopped") == 1; }));
@@ -110,6 +119,51 @@ BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
   BOOST_TEST(after->str == running_rec);
   BOOST_TEST(log->count('s', "unconfirmed") == 1u);
   BOOST_TEST(log->count('x', "unconfirmed") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_completion_queued_during_a_lost_poll_stops_nothing) {
+  // The intake's poll fails; before the worker rebuilds its queue (50 ms
+  // later), its running job is completed: the `C` entry waits in the
+  // queue that `resync` deletes. The worker must forget the job, not stop
+  // it.
+  auto o = fast_options();
+  o.job_sink_block_duration = 5s;
+  auto n = node(o);
+  auto h = std::make_shared<job_holder>(log);
+  auto w = worker(*n, h);
+  std::promise<caf::expected<std::string>> outcome;
+  auto f = outcome.get_future();
+  n->dispatch_for_result("long", "x", 5s,
+                         [&](caf::expected<std::string> r) {
+                           outcome.set_value(std::move(r));
+                         });
+  BOOST_REQUIRE(wait_until([&] { return static_cast<bool>(h->get("long")); }));
+  auto j = *h->get("long");
+  BOOST_REQUIRE(wait_until([&] { return intake_blocked(redis()); }));
+  redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  BOOST_REQUIRE(!n->complete_job(j, "all done"));
+  auto q = pool_scripts::pool_prefix("p") + "q:" + w;
+  // Still queued: the worker polls again only after its resync (this
+  // fails only if the resync ran first, which would test nothing).
+  auto len = redis()("LLEN", q);
+  BOOST_REQUIRE(len);
+  BOOST_TEST(len->integer == 1);
+  BOOST_REQUIRE((f.wait_for(5s) == std::future_status::ready));
+  auto r = f.get();
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  BOOST_TEST(*r == "all done");
+  // The resync deleted the queue (or the worker popped the entry).
+  BOOST_TEST(wait_until([&] {
+    auto x = redis()("LLEN", q);
+    return x && x->integer == 0;
+  }));
+  // It forgot the job: a later job runs, no stop call, close stops nothing.
+  BOOST_TEST(!n->dispatch("after", "x"));
+  BOOST_TEST(wait_until([&] { return log->count('s', "after") == 1u; }));
+  BOOST_TEST(log->count('x', "long") == 0u);
+  BOOST_REQUIRE(!n->close());
+  BOOST_TEST(log->count('x', "long") == 0u);
+  BOOST_TEST(log->count('x', "after") == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(dead_workers_leave_the_membership) {
