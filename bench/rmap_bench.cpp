@@ -85,10 +85,16 @@ double raw_evalsha_p50(uint16_t port, size_t n) {
   std::vector<double> us;
   for (size_t i = 0; i < n; ++i) {
     auto t0 = clock_type::now();
-    freeReplyObject(redisCommand(c,
-                                 "EVALSHA %s 2 map:raw:content map:raw:updates "
-                                 " 0 k %s",
-                                 sha.c_str(), std::to_string(i).c_str()));
+    // KEYS: the content hash; ARGV: no TTL (""), TTL 0, key, value.
+    auto r = static_cast<redisReply*>(
+      redisCommand(c, "EVALSHA %s 1 map:raw:content %s 0 k %s", sha.c_str(),
+                   "", std::to_string(i).c_str()));
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+      std::fprintf(stderr, "raw set script failed: %s\n",
+                   r && r->str ? r->str : "no reply");
+      std::exit(1);
+    }
+    freeReplyObject(r);
     us.push_back(std::chrono::duration<double, std::micro>(clock_type::now()
                                                            - t0)
                    .count());
@@ -98,14 +104,18 @@ double raw_evalsha_p50(uint16_t port, size_t n) {
 }
 
 // Raw baseline: an HSET+PUBLISH script on one connection, a subscriber
-// thread on another; time until the subscriber read the message.
-std::pair<double, double> raw_propagation(uint16_t port, size_t n) {
+// thread on another; time until the subscriber read the message. With
+// `map_script`, the script is the map's own set script (its revision and
+// encoded notification), on a map named `rawp`.
+std::pair<double, double> raw_propagation(uint16_t port, size_t n,
+                                          bool map_script = false) {
   script hp{"redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
             "redis.call('PUBLISH', KEYS[2], ARGV[2]) return 1"};
   auto c = connect_raw(port);
-  auto sha = load_script(c, hp);
+  auto sha = load_script(c, map_script ? rmap_scripts::set() : hp);
   auto sub = connect_raw(port);
-  freeReplyObject(redisCommand(sub, "SUBSCRIBE raw:updates"));
+  freeReplyObject(redisCommand(sub, map_script ? "SUBSCRIBE map:rawp:updates"
+                                               : "SUBSCRIBE raw:updates"));
   std::atomic<size_t> seen{0};
   std::thread t{[&] {
     for (size_t i = 0; i < n; ++i) {
@@ -120,8 +130,13 @@ std::pair<double, double> raw_propagation(uint16_t port, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     auto before = seen.load();
     auto t0 = clock_type::now();
-    freeReplyObject(redisCommand(c, "EVALSHA %s 2 raw:content raw:updates k %s",
-                                 sha.c_str(), std::to_string(i).c_str()));
+    auto v = std::to_string(i);
+    if (map_script)
+      freeReplyObject(redisCommand(c, "EVALSHA %s 1 map:rawp:content %s 0 k %s",
+                                   sha.c_str(), "", v.c_str()));
+    else
+      freeReplyObject(redisCommand(c, "EVALSHA %s 2 raw:content raw:updates k %s",
+                                   sha.c_str(), v.c_str()));
     while (seen.load() == before)
       std::this_thread::yield();
     us.push_back(std::chrono::duration<double, std::micro>(clock_type::now()
@@ -149,6 +164,39 @@ std::vector<double> propagation_us(rmap::map& writer, rmap::map& replica,
       std::chrono::duration<double, std::micro>(clock_type::now() - t0)
         .count());
   }
+  return us;
+}
+
+/// Propagation of `n` sets written by a raw client (`EVALSHA` of the map's
+/// own set script over hiredis) to `replica`: the replica's receive path
+/// alone, the writer being the raw baseline's.
+std::vector<double> raw_writer_propagation_us(uint16_t port,
+                                              const std::string& name,
+                                              rmap::map& replica, size_t n) {
+  auto c = connect_raw(port);
+  auto sha = load_script(c, rmap_scripts::set());
+  auto content = "map:" + name + ":content";
+  std::vector<double> us;
+  for (size_t i = 0; i < n; ++i) {
+    auto v = "w" + std::to_string(i);
+    std::vector<std::string> args{"EVALSHA", sha, "1", content, "", "0",
+                                  "prop", v};
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto t0 = clock_type::now();
+    freeReplyObject(redisCommandArgv(c, static_cast<int>(argv.size()),
+                                     argv.data(), lens.data()));
+    while (replica.get("prop") != caf::optional<std::string>{v})
+      std::this_thread::yield();
+    us.push_back(
+      std::chrono::duration<double, std::micro>(clock_type::now() - t0)
+        .count());
+  }
+  redisFree(c);
   return us;
 }
 
@@ -198,7 +246,7 @@ int main(int argc, char** argv) {
   auto big = static_cast<size_t>(100000 * tgt.scale);
   std::vector<double> get_p50, get_rate, base_p50, set_p50, actor_set_p50,
     raw_set,
-    prop50, prop99, own_prop50, raw50, raw99, join_ms, hgetall_ms;
+    prop50, prop99, own_prop50, raw_writer_prop50, raw50, raw_map50, raw99, join_ms, hgetall_ms;
   auto o = tgt.runtime_options();
   {
     caf::actor_system sys{cfg};
@@ -254,6 +302,9 @@ int main(int argc, char** argv) {
       us = propagation_us(*m, *far, "p", n);
       prop50.push_back(quantile(us, 0.5));
       prop99.push_back(quantile(us, 0.99));
+      // 3a. the same with a raw writer: the replica's receive path alone.
+      us = raw_writer_propagation_us(tgt.port, name, *far, n);
+      raw_writer_prop50.push_back(quantile(us, 0.5));
       far->close();
       // 3b. the same to a replica on a thread of its own
       // (`dedicated_thread = true`; the default runs it on the scheduler).
@@ -266,6 +317,7 @@ int main(int argc, char** argv) {
       auto [r50, r99] = raw_propagation(tgt.port, n);
       raw50.push_back(r50);
       raw99.push_back(r99);
+      raw_map50.push_back(raw_propagation(tgt.port, n, true).first);
       m->close();
       // 4. join a large map.
       auto bigname = "big-" + std::to_string(run);
@@ -304,6 +356,12 @@ int main(int argc, char** argv) {
   report("rmap", "propagation_p50_us", median(prop50),
          "raw_hset_publish_script_to_subscriber_p50_us", median(raw50), false,
          runs);
+  report("rmap", "propagation_p50_us_against_the_map_script",
+         median(prop50), "raw_map_set_script_to_subscriber_p50_us",
+         median(raw_map50), false, runs);
+  report("rmap", "propagation_from_raw_writer_p50_us",
+         median(raw_writer_prop50), "raw_map_set_script_to_subscriber_p50_us",
+         median(raw_map50), false, runs);
   report("rmap", "propagation_dedicated_thread_replica_p50_us", median(own_prop50),
          "raw_hset_publish_script_to_subscriber_p50_us", median(raw50), false,
          runs);
