@@ -4,7 +4,9 @@
 // - throughput: a raw list relay (RPUSH pipelined 50 deep on one
 //   connection, a consumer draining with BLMPOP COUNT 256 on another),
 //   the floor of any Redis job queue that hands a job to a consumer;
-// - latency: RPUSH on one connection -> BLPOP wakes on another.
+// - latency: RPUSH on one connection -> BLPOP wakes on another; and the
+//   same hop with the pool's own dispatch script in place of the RPUSH
+//   (Redis's share of a dispatch, which Pulse cannot save).
 //
 // Usage: pool_bench [--port=N] [--runs=3] [--scale=1.0]
 //        [--only=blocking,raw,async,actor,latency]
@@ -24,6 +26,7 @@
 #include "bench/pool_nodes.hpp"
 #include "pulse/runtime/errors.hpp"
 #include "pulse/actors/pool/pool.hpp"
+#include "pulse/actors/pool/scripts.hpp"
 #include "pulse/runtime/runtime.hpp"
 
 using namespace pulse;
@@ -87,16 +90,44 @@ double raw_relay(uint16_t port, size_t n) {
   return rate;
 }
 
-// Raw handoff latency: RPUSH -> BLPOP returns on the consumer.
-double raw_handoff_p50(uint16_t port, size_t n, double* p99) {
+/// Runs `args` on `c` (binary-safe) and frees the reply.
+void raw_argv(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  freeReplyObject(redisCommandArgv(c, static_cast<int>(argv.size()),
+                                   argv.data(), lens.data()));
+}
+
+// Raw handoff latency: RPUSH -> BLPOP returns on the consumer. With
+// `dispatch_script`, the producer runs the pool's own `dispatch_many`
+// script instead (one job per call, as a light-load dispatch does: the
+// record, payload, counters, owner set and queue entry) on a pool named
+// `rawhop` that has no members, and the consumer blocks on the queue of the
+// worker it names.
+double raw_handoff_p50(uint16_t port, size_t n, double* p99,
+                       bool dispatch_script = false) {
   auto prod = connect_raw(port);
   auto cons = connect_raw(port);
+  auto pfx = pool_scripts::pool_prefix("rawhop");
+  auto queue = dispatch_script ? pfx + "q:raw-worker" : "raw:handoff";
+  std::string sha;
+  if (dispatch_script) {
+    auto& src = pool_scripts::dispatch_many().source;
+    auto r = static_cast<redisReply*>(
+      redisCommand(prod, "SCRIPT LOAD %b", src.data(), src.size()));
+    sha = r && r->str ? r->str : "";
+    freeReplyObject(r);
+  }
   std::atomic<int64_t> woke{0};
   std::atomic<bool> stop{false};
   std::thread consumer{[&] {
     while (!stop) {
       auto r = static_cast<redisReply*>(
-        redisCommand(cons, "BLPOP raw:handoff 0.2"));
+        redisCommand(cons, "BLPOP %s 0.2", queue.c_str()));
       if (r && r->type == REDIS_REPLY_ARRAY)
         woke = clock_type::now().time_since_epoch().count();
       freeReplyObject(r);
@@ -107,7 +138,22 @@ double raw_handoff_p50(uint16_t port, size_t n, double* p99) {
   for (size_t i = 0; i < n; ++i) {
     woke = 0;
     auto t0 = clock_type::now();
-    freeReplyObject(redisCommand(prod, "RPUSH raw:handoff x"));
+    if (dispatch_script) {
+      // KEYS: the prefix; ARGV: node, membership revision (none yet), no
+      // admission limit, then key, payload, dispatch ID, target, options.
+      std::vector<std::string> args{"EVALSHA", sha};
+      auto keys = pool_scripts::script_keys(pfx);
+      args.push_back(std::to_string(keys.size()));
+      args.insert(args.end(), keys.begin(), keys.end());
+      for (auto x : {"bench", "0", "0"})
+        args.emplace_back(x);
+      for (auto x : {"raw-" + std::to_string(i), std::string{"p"},
+                     std::string{}, std::string{"raw-worker"}, std::string{}})
+        args.push_back(x);
+      raw_argv(prod, args);
+    } else {
+      freeReplyObject(redisCommand(prod, "RPUSH raw:handoff x"));
+    }
     while (woke == 0)
       std::this_thread::yield();
     us.push_back(std::chrono::duration<double, std::micro>(
@@ -116,6 +162,10 @@ double raw_handoff_p50(uint16_t port, size_t n, double* p99) {
   }
   stop = true;
   consumer.join();
+  if (dispatch_script)
+    for (auto key : {"jobs", "payloads", "queued", "epoch", "owned:raw-worker",
+                     "q:raw-worker"})
+      freeReplyObject(redisCommand(prod, "DEL %s", (pfx + key).c_str()));
   redisFree(prod);
   redisFree(cons);
   *p99 = quantile(us, 0.99);
@@ -145,7 +195,7 @@ int main(int argc, char** argv) {
     if (std::string{argv[i]}.rfind("--workers=", 0) == 0)
       workers = std::stoul(std::string{argv[i]}.substr(10));
   std::vector<double> tput, async_tput, actor_tput, raw_tput, start50, start99, ret50, ret99, raw50,
-    raw99;
+    raw99, raw_script50;
   auto o = tgt.runtime_options();
   {
     caf::actor_system sys{cfg};
@@ -253,6 +303,8 @@ int main(int argc, char** argv) {
       double r99 = 0;
       raw50.push_back(want("raw") ? raw_handoff_p50(tgt.port, lat_n, &r99) : 0);
       raw99.push_back(r99);
+      raw_script50.push_back(
+        want("raw") ? raw_handoff_p50(tgt.port, lat_n, &r99, true) : 0);
       cn->shutdown(); // stops every job and deletes the pool's keys
       wn.reset();
       cn.reset();
@@ -270,6 +322,9 @@ int main(int argc, char** argv) {
          true, extra);
   report("pool", "dispatch_to_handler_start_p50_us", median(start50),
          "raw_rpush_to_blpop_p50_us", median(raw50), false, extra);
+  report("pool", "dispatch_to_handler_start_p50_us_against_the_script",
+         median(start50), "raw_dispatch_script_to_blpop_p50_us",
+         median(raw_script50), false, extra);
   report("pool", "dispatch_to_handler_start_p99_us", median(start99),
          "raw_rpush_to_blpop_p99_us", median(raw99), false, extra);
   report("pool", "dispatch_returned_p50_us", median(ret50),
