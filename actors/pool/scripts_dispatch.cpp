@@ -124,12 +124,16 @@ const script& resync() {
 local w = ARGV[1]
 if not member(w) then return {'lost'} end
 -- Completions still queued (`C<epoch> <key>`): the worker forgets those
--- jobs rather than stopping them once their entries are deleted.
+-- jobs rather than stopping them once their entries are deleted. Read in
+-- chunks: start entries carry payloads, and a backlog may be long.
 local done = {}
-for _, x in ipairs(redis.call('LRANGE', q(w), 0, -1)) do
-  local sp = string.find(x, ' ', 2, true)
-  if string.sub(x, 1, 1) == 'C' and sp then
-    done[string.sub(x, sp + 1)] = string.sub(x, 2, sp - 1)
+local len = redis.call('LLEN', q(w))
+for from = 0, len - 1, 256 do
+  for _, x in ipairs(redis.call('LRANGE', q(w), from, from + 255)) do
+    if string.sub(x, 1, 1) == 'C' then
+      local sp = string.find(x, ' ', 2, true)
+      if sp then done[string.sub(x, sp + 1)] = string.sub(x, 2, sp - 1) end
+    end
   end
 end
 redis.call('DEL', q(w))

@@ -35,6 +35,10 @@ BOOST_AUTO_TEST_CASE(a_completion_still_queued_is_reported_without_a_stop) {
   BOOST_REQUIRE(r("SADD", pfx + "owned:w2", "k3"));
   BOOST_REQUIRE(r("SET", pfx + "queued", "3"));
   BOOST_REQUIRE(r("SET", pfx + "epoch", "30"));
+  // 300 stale starts first: the `C` entries lie past the script's first
+  // chunk of 256. (A key with spaces parses too.)
+  for (int i = 0; i < 300; ++i)
+    BOOST_REQUIRE(r("RPUSH", pfx + "q:w1", "S5 2 0 0 kx"));
   BOOST_REQUIRE(r("RPUSH", pfx + "q:w1", "C11 k1", "T12 k2", "C14 k4",
                   "C99 k9 with spaces"));
   auto x = r.eval(pool_scripts::resync(), keys,
