@@ -168,7 +168,8 @@ void add_options(caf::actor_system_config& cfg) {
   // once, so what waits longer is only work queued behind an actor that
   // holds its worker (a blocking handler). Measured: an idle node with
   // 1,000 workers 1.1 -> 0.4 % of a core, 10,000 workers 1.3 -> 0.6-0.9 %;
-  // the latency ratios of bench/ratios unchanged.
+  // the latency ratios of bench/ratios unchanged, a blocking rmap `set`
+  // about 8 us (7 %) slower (docs/operations.md, "Idle CPU").
   // `[work-stealing] relaxed-sleep-duration` overrides it.
   cfg.set("work-stealing.relaxed-sleep-duration",
           caf::timespan{std::chrono::milliseconds{50}});
