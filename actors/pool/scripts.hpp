@@ -102,12 +102,12 @@ const script& confirm_many();
 /// (worker, running key1, epoch1, ...) -> [ok, requeued, stale key, epoch,
 /// ...] | [lost]. Rebuilds a worker's queue after its poll connection
 /// failed (a `BLMPOP` reply may have been lost with it): deletes the queue
-/// (`LLEN`, `LRANGE` in chunks of 256, `DEL`) and queues a start, under a
-/// new epoch, for every job it owns that has not started; lists the
-/// running jobs it no longer owns (their stop entry was lost), which it
-/// stops, except those whose completion entry was still queued: those are
-/// listed with epoch `C<epoch>`, and the worker forgets them without a
-/// stop.
+/// (`LLEN`, `LRANGE` in chunks of 256, `DEL`; notifications in it are
+/// queued again) and queues a start, under a new epoch, for every job it
+/// owns that has not started; lists the running jobs it no longer owns
+/// (their stop entry was lost), which it stops, except those whose
+/// completion entry was still queued: those are listed with epoch
+/// `C<epoch>`, and the worker forgets them without a stop.
 const script& resync();
 /// KEYS: queue keys; ARGV: count -> [key1, entries1, key2, entries2, ...]
 /// for the non-empty queues. Pops up to `count` entries from the head of

@@ -124,19 +124,26 @@ const script& resync() {
 local w = ARGV[1]
 if not member(w) then return {'lost'} end
 -- Completions still queued (`C<epoch> <key>`): the worker forgets those
--- jobs rather than stopping them once their entries are deleted. Read in
--- chunks: start entries carry payloads, and a backlog may be long.
-local done = {}
+-- jobs rather than stopping them once their entries are deleted.
+-- Notifications still queued (`N...`) are queued again. Read in chunks:
+-- start entries carry payloads, and a backlog may be long.
+local done, notes = {}, {}
 local len = redis.call('LLEN', q(w))
 for from = 0, len - 1, 256 do
   for _, x in ipairs(redis.call('LRANGE', q(w), from, from + 255)) do
-    if string.sub(x, 1, 1) == 'C' then
+    local c = string.sub(x, 1, 1)
+    if c == 'C' then
       local sp = string.find(x, ' ', 2, true)
       if sp then done[string.sub(x, sp + 1)] = string.sub(x, 2, sp - 1) end
+    elseif c == 'N' then
+      notes[#notes + 1] = x
     end
   end
 end
 redis.call('DEL', q(w))
+for i = 1, #notes, 256 do
+  redis.call('RPUSH', q(w), unpack(notes, i, math.min(i + 255, #notes)))
+end
 -- The jobs the worker runs, by key: their epochs.
 local runs = {}
 for i = 2, #ARGV, 2 do runs[ARGV[i]] = ARGV[i + 1] end

@@ -1,8 +1,8 @@
 // The pool's `resync` script, which rebuilds a worker's queue after its
 // poll connection failed: running jobs the worker no longer owns are
 // listed for a stop, except those whose completion entry was still queued
-// (listed as completed: the worker forgets them without a stop), and
-// pending jobs are queued again under new epochs.
+// (listed as completed: the worker forgets them without a stop), queued
+// notifications stay, and pending jobs are queued again under new epochs.
 
 #include <boost/test/unit_test.hpp>
 
@@ -22,7 +22,8 @@ BOOST_AUTO_TEST_CASE(a_completion_still_queued_is_reported_without_a_stop) {
   // w1 (a member) runs k1..k4. Meanwhile k1 completed (record gone, `C`
   // queued), k2 was stopped (record gone, `T` queued), k3 moved to w2, and
   // k4 completed and was dispatched to w1 again (pending, newer epoch).
-  // k5 is pending on w1 and never started.
+  // k5 is pending on w1 and never started. k6 runs on w1 (a notification
+  // for it is queued).
   auto pfx = pool_scripts::pool_prefix("rs");
   auto keys = pool_scripts::script_keys(pfx);
   auto& r = redis();
@@ -39,21 +40,26 @@ BOOST_AUTO_TEST_CASE(a_completion_still_queued_is_reported_without_a_stop) {
   // chunk of 256. (A key with spaces parses too.)
   for (int i = 0; i < 300; ++i)
     BOOST_REQUIRE(r("RPUSH", pfx + "q:w1", "S5 2 0 0 kx"));
-  BOOST_REQUIRE(r("RPUSH", pfx + "q:w1", "C11 k1", "T12 k2", "C14 k4",
-                  "C99 k9 with spaces"));
+  BOOST_REQUIRE(r("RPUSH", pfx + "q:w1", "C11 k1", "T12 k2", "N16 2 k6hi",
+                  "C14 k4", "C99 k9 with spaces"));
+  BOOST_REQUIRE(r("HSET", pfx + "jobs", "k6", "w1|16|r|n1|"));
+  BOOST_REQUIRE(r("SADD", pfx + "owned:w1", "k6"));
   auto x = r.eval(pool_scripts::resync(), keys,
-                  {"w1", "k1", "11", "k2", "12", "k3", "13", "k4", "14"});
+                  {"w1", "k1", "11", "k2", "12", "k3", "13", "k4", "14", "k6",
+                   "16"});
   BOOST_REQUIRE_MESSAGE(x, describe(x));
   // Two starts queued again (k4, k5); k1 and k4 completed, k2 and k3
   // stopped.
   BOOST_TEST(x->render()
              == "[\"ok\", \"2\", \"k1\", \"C11\", \"k2\", \"12\", \"k3\", "
                 "\"13\", \"k4\", \"C14\"]");
+  // The notification of running k6 first, then the two new starts.
   auto q = r("LRANGE", pfx + "q:w1", "0", "-1");
   BOOST_REQUIRE(q);
-  BOOST_REQUIRE_EQUAL(q->elements.size(), 2u);
-  for (auto& e : q->elements)
-    BOOST_TEST(e.str.rfind("S3", 0) == 0, e.str); // epochs 31 and 32
+  BOOST_REQUIRE_EQUAL(q->elements.size(), 3u);
+  BOOST_TEST(q->elements[0].str == "N16 2 k6hi");
+  for (size_t i = 1; i < 3; ++i) // epochs 31 and 32
+    BOOST_TEST(q->elements[i].str.rfind("S3", 0) == 0, q->elements[i].str);
   auto k4 = r("HGET", pfx + "jobs", "k4");
   BOOST_REQUIRE(k4);
   BOOST_TEST(k4->str.rfind("w1|3", 0) == 0, k4->str);
