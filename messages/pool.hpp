@@ -374,6 +374,12 @@ using pw_call_atom = caf::atom_constant<caf::atom("pw_call")>;
 /// `(pw_handover_atom)`: a closing worker tries to hand its jobs over again.
 using pw_handover_atom = caf::atom_constant<caf::atom("pw_handov")>;
 
+/// `(pw_completed_atom, key, epoch)`: the worker's node completed this job
+/// (`complete` script): the worker forgets it without a stop, as on its
+/// queue's `C` entry, which may come later (or never, if a failed poll
+/// popped it).
+using pw_completed_atom = caf::atom_constant<caf::atom("pw_cmpl")>;
+
 /// `(pw_lost_atom, error)`: the intake's `BLMPOP` that included a worker's
 /// queue failed; entries it popped may be lost, so the worker resyncs.
 using pw_lost_atom = caf::atom_constant<caf::atom("pw_lost")>;
@@ -437,6 +443,7 @@ using pc_tick_atom = caf::atom_constant<caf::atom("pc_tick")>;
 using pool_worker_actor = caf::typed_actor<
   caf::reacts_to<rebalance_atom>, caf::reacts_to<fence_atom>,
   caf::reacts_to<resume_atom>, caf::reacts_to<rejoin_atom>,
+  caf::reacts_to<pw_completed_atom, std::string, uint64_t>,
   caf::replies_to<close_atom, bool>::with<bool>>;
 
 /// What the node's intake delivers to a worker (`actors/pool/intake.hpp`).

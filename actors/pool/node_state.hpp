@@ -269,8 +269,9 @@ struct node_state : pool_io {
   void finished(uint64_t id, std::string result);
 
   /// Completes job `j` (`complete` script) with a result (`ok`) or a
-  /// failure. Errors: `errc::not_found` (stopped, moved or finished
-  /// meanwhile), Redis errors.
+  /// failure; a worker of this node is told first (`pw_completed_atom`).
+  /// Errors: `errc::not_found` (stopped, moved or finished meanwhile),
+  /// Redis errors.
   caf::result<bool> complete_job(const job& j, bool ok, std::string value);
 
   /// The kept outcome of a finished job (`GET result:<key>`).

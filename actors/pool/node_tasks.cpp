@@ -42,19 +42,31 @@ caf::result<bool> node_state::complete_job(const job& j, bool ok,
                                            std::string value) {
   // Answered when the script returns: completions of many workers overlap.
   auto rp = self->make_response_promise<bool>();
-  eval_answer(ps::complete(),
-              {j.worker, j.key, std::to_string(j.epoch), ok ? "1" : "0",
-               std::move(value), ms_arg(core->opts.result_retention),
-               retry_policy(core->opts)},
-              rp, [j](const std::string& status) {
-                return status == "stale"
-                         ? make_error(errc::not_found,
-                                      "job " + j.key + " (epoch "
-                                        + std::to_string(j.epoch)
-                                        + ") is no longer running on worker "
-                                        + j.worker)
-                         : caf::error{};
-              });
+  eval(ps::complete(),
+       {j.worker, j.key, std::to_string(j.epoch), ok ? "1" : "0",
+        std::move(value), ms_arg(core->opts.result_retention),
+        retry_policy(core->opts)},
+       [this, j, rp](caf::expected<resp::value> r) mutable {
+         if (!r) {
+           rp.deliver(std::move(r.error()));
+           return;
+         }
+         if (script_status(*r) == "stale") {
+           rp.deliver(make_error(errc::not_found,
+                                 "job " + j.key + " (epoch "
+                                   + std::to_string(j.epoch)
+                                   + ") is no longer running on worker "
+                                   + j.worker));
+           return;
+         }
+         // A local worker forgets the job before the caller hears back, so
+         // a `close` that follows never stops it (messages from this actor
+         // arrive in order); its `C` entry may still be on its way.
+         auto w = workers.find(j.worker);
+         if (w != workers.end())
+           self->send(w->second.hdl, pw_completed_atom::value, j.key, j.epoch);
+         rp.deliver(true);
+       });
   return rp;
 }
 

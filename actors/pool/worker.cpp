@@ -77,6 +77,13 @@ worker_impl(pool_worker_impl_actor::pointer self, services* rt,
         st->resume(k);
       });
     },
+    [st](pw_completed_atom, std::string& key, uint64_t epoch) {
+      guard_t guard{st->mtx};
+      st->submit([st, key = std::move(key), epoch](cont k) {
+        st->forget(key, epoch);
+        k();
+      });
+    },
     [st](rejoin_atom) {
       guard_t guard{st->mtx};
       st->submit([st](cont k) {

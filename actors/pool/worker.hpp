@@ -42,8 +42,10 @@ class services;
 ///   `requeue_delay`; other errors drop the job and fail the dispatch with
 ///   their text. After a failed poll it rebuilds its queue (`resync`).
 /// - Stops and notifications apply only to the epoch it runs.
-/// - Handles `rebalance_atom`, `fence_atom`, `resume_atom`, `rejoin_atom`
-///   and `(close_atom, bool shutdown) -> bool` from its node; close answers
+/// - Handles `rebalance_atom`, `fence_atom`, `resume_atom`, `rejoin_atom`,
+///   `(pw_completed_atom, key, epoch)` (its node completed that job: forget
+///   it without a stop, as on a `C` queue entry) and
+///   `(close_atom, bool shutdown) -> bool` from its node; close answers
 ///   once the hand-over (attempts with timers in between, no sleep) ended.
 ///
 /// Redis errors are logged and retried with back-off; nothing is dropped:

@@ -123,12 +123,14 @@ BOOST_AUTO_TEST_CASE(starts_lost_with_a_connection_are_queued_again) {
 
 BOOST_AUTO_TEST_CASE(a_completion_queued_during_a_lost_poll_stops_nothing) {
   // The intake's poll fails; before the worker rebuilds its queue (50 ms
-  // later), its running job is completed: the `C` entry waits in the
-  // queue that `resync` deletes. The worker must forget the job, not stop
-  // it.
+  // later), another node completes its running job: the `C` entry waits
+  // in the queue that `resync` deletes. The worker must forget the job,
+  // not stop it. (A completion from the worker's own node also tells the
+  // worker directly: the next case.)
   auto o = fast_options();
   o.job_sink_block_duration = 5s;
   auto n = node(o);
+  auto other = node(o);
   auto h = std::make_shared<job_holder>(log);
   auto w = worker(*n, h);
   std::promise<caf::expected<std::string>> outcome;
@@ -141,7 +143,7 @@ BOOST_AUTO_TEST_CASE(a_completion_queued_during_a_lost_poll_stops_nothing) {
   auto j = *h->get("long");
   BOOST_REQUIRE(wait_until([&] { return intake_blocked(redis()); }));
   redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
-  BOOST_REQUIRE(!n->complete_job(j, "all done"));
+  BOOST_REQUIRE(!other->complete_job(j, "all done"));
   auto q = pool_scripts::pool_prefix("p") + "q:" + w;
   // Still queued: the worker polls again only after its resync (this
   // fails only if the resync ran first, which would test nothing).
@@ -164,6 +166,26 @@ BOOST_AUTO_TEST_CASE(a_completion_queued_during_a_lost_poll_stops_nothing) {
   BOOST_REQUIRE(!n->close());
   BOOST_TEST(log->count('x', "long") == 0u);
   BOOST_TEST(log->count('x', "after") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(complete_job_then_close_while_the_poll_is_down_stops_nothing) {
+  // The `C` entry waits in the queue until the worker's resync (50 ms
+  // after the failed poll); `close` comes first. The node told its worker
+  // of the completion before `complete_job` returned, so the close does
+  // not stop the finished job.
+  auto o = fast_options();
+  o.job_sink_block_duration = 5s;
+  auto n = node(o);
+  auto h = std::make_shared<job_holder>(log);
+  worker(*n, h);
+  BOOST_REQUIRE(!n->dispatch("long", "x"));
+  BOOST_REQUIRE(wait_until([&] { return static_cast<bool>(h->get("long")); }));
+  auto j = *h->get("long");
+  BOOST_REQUIRE(wait_until([&] { return intake_blocked(redis()); }));
+  redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  BOOST_REQUIRE(!n->complete_job(j, "all done"));
+  BOOST_REQUIRE(!n->close());
+  BOOST_TEST(log->count('x', "long") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(dead_workers_leave_the_membership) {
