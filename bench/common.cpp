@@ -125,6 +125,14 @@ void append_raw(redisContext* c, const std::vector<std::string>& args) {
                          lens.data());
 }
 
+redisReply* command_raw(redisContext* c, const std::vector<std::string>& args) {
+  append_raw(c, args);
+  void* r = nullptr;
+  if (redisGetReply(c, &r) != REDIS_OK)
+    return nullptr;
+  return static_cast<redisReply*>(r);
+}
+
 double redis_benchmark(uint16_t port, const std::string& args,
                        const std::string& test, const std::string& column) {
   auto cmd = fmt::format("redis-benchmark -h 127.0.0.1 -p {} --csv {} 2>/dev/null",

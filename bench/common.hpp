@@ -86,6 +86,10 @@ redisContext* connect_raw(uint16_t port);
 /// it with the next `redisGetReply`).
 void append_raw(redisContext* c, const std::vector<std::string>& args);
 
+/// Runs one command on a raw connection (binary-safe arguments) and returns
+/// its reply (null on a connection error; free it with `freeReplyObject`).
+redisReply* command_raw(redisContext* c, const std::vector<std::string>& args);
+
 /// Raw pipelined loop: `n` commands from `make(i)`, `depth` in flight.
 /// Returns ops/s.
 template <class F>

@@ -90,18 +90,6 @@ double raw_relay(uint16_t port, size_t n) {
   return rate;
 }
 
-/// Runs `args` on `c` (binary-safe) and frees the reply.
-void raw_argv(redisContext* c, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  freeReplyObject(redisCommandArgv(c, static_cast<int>(argv.size()),
-                                   argv.data(), lens.data()));
-}
-
 // Raw handoff latency: RPUSH -> BLPOP returns on the consumer. With
 // `dispatch_script`, the producer runs the pool's own `dispatch_many`
 // script instead (one job per call, as a light-load dispatch does: the
@@ -150,7 +138,7 @@ double raw_handoff_p50(uint16_t port, size_t n, double* p99,
       for (auto x : {"raw-" + std::to_string(i), std::string{"p"},
                      std::string{}, std::string{"raw-worker"}, std::string{}})
         args.push_back(x);
-      raw_argv(prod, args);
+      freeReplyObject(command_raw(prod, args));
     } else {
       freeReplyObject(redisCommand(prod, "RPUSH raw:handoff x"));
     }

@@ -181,15 +181,8 @@ std::vector<double> raw_writer_propagation_us(uint16_t port,
     auto v = "w" + std::to_string(i);
     std::vector<std::string> args{"EVALSHA", sha, "1", content, "", "0",
                                   "prop", v};
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
     auto t0 = clock_type::now();
-    freeReplyObject(redisCommandArgv(c, static_cast<int>(argv.size()),
-                                     argv.data(), lens.data()));
+    freeReplyObject(command_raw(c, args));
     while (replica.get("prop") != caf::optional<std::string>{v})
       std::this_thread::yield();
     us.push_back(

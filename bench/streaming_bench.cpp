@@ -134,14 +134,7 @@ double raw_consume(uint16_t port, size_t n) {
       args.emplace_back(entries->element[i]->element[0]->str);
     done += entries->elements;
     freeReplyObject(r);
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    freeReplyObject(redisCommandArgv(c, static_cast<int>(argv.size()),
-                                     argv.data(), lens.data()));
+    freeReplyObject(command_raw(c, args));
   }
   auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
   redisFree(c);
