@@ -34,6 +34,16 @@ bool intake_blocked(client& c) {
   return false;
 }
 
+/// Waits until `h` started job `key` and a client blocks in `BLMPOP`
+/// (the node's intake), then drops every connection but `c`'s: the poll
+/// fails. Returns the started job.
+job started_then_poll_cut(client& c, job_holder& h, const std::string& key) {
+  BOOST_REQUIRE(wait_until([&] { return static_cast<bool>(h.get(key)); }));
+  BOOST_REQUIRE(wait_until([&] { return intake_blocked(c); }));
+  c("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  return *h.get(key);
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(pool, pool_fixture)
@@ -139,10 +149,7 @@ BOOST_AUTO_TEST_CASE(a_completion_queued_during_a_lost_poll_stops_nothing) {
                          [&](caf::expected<std::string> r) {
                            outcome.set_value(std::move(r));
                          });
-  BOOST_REQUIRE(wait_until([&] { return static_cast<bool>(h->get("long")); }));
-  auto j = *h->get("long");
-  BOOST_REQUIRE(wait_until([&] { return intake_blocked(redis()); }));
-  redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  auto j = started_then_poll_cut(redis(), *h, "long");
   BOOST_REQUIRE(!other->complete_job(j, "all done"));
   auto q = pool_scripts::pool_prefix("p") + "q:" + w;
   // Still queued: the worker polls again only after its resync (this
@@ -179,10 +186,7 @@ BOOST_AUTO_TEST_CASE(complete_job_then_close_while_the_poll_is_down_stops_nothin
   auto h = std::make_shared<job_holder>(log);
   worker(*n, h);
   BOOST_REQUIRE(!n->dispatch("long", "x"));
-  BOOST_REQUIRE(wait_until([&] { return static_cast<bool>(h->get("long")); }));
-  auto j = *h->get("long");
-  BOOST_REQUIRE(wait_until([&] { return intake_blocked(redis()); }));
-  redis()("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  auto j = started_then_poll_cut(redis(), *h, "long");
   BOOST_REQUIRE(!n->complete_job(j, "all done"));
   BOOST_REQUIRE(!n->close());
   BOOST_TEST(log->count('x', "long") == 0u);
