@@ -146,7 +146,11 @@ bool dispatcher::send_async(std::shared_ptr<std::vector<item>> batch) {
       }
       std::lock_guard<std::mutex> guard{mtx_};
       leading_ = false;
-      cv_.notify_all();
+      // Only the destructor waits for the lead to end; flushers wait for
+      // queued items (a batch put back above). Waking both flushers on
+      // every reply cost two thread wake-ups per light-load dispatch.
+      if (stopping_ || !queue_.empty())
+        cv_.notify_all();
     });
 }
 
