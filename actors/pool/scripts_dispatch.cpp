@@ -13,8 +13,11 @@ const script& dispatch_many() {
   static const script s = make(R"lua(
 local node, rev = ARGV[1], ARGV[2]
 local max, rn, rp = limits(ARGV[3])
-if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
-if mrev() ~= rev then return {'stale'} end
+-- One MGET for the shutdown mark, the membership revision and the queued
+-- count (each `redis.call` costs microseconds, more on a cold core).
+local st = redis.call('MGET', SHUT, MREV, QUEUED)
+if st[1] then return {'shutdown'} end
+if (st[2] or '0') ~= rev then return {'stale'} end
 local n = (#ARGV - 3) / 5
 local keys = {}
 for j = 1, n do keys[j] = ARGV[5 * j - 1] end
@@ -28,7 +31,7 @@ if rn > 0 then
   now = now_ms()
   sl = slots(rn, rp, now)
 end
-local queued = tonumber(redis.call('GET', QUEUED) or '0')
+local queued = tonumber(st[3] or '0')
 local out, seen, take, defer = {'ok'}, {}, {}, {}
 local added = 0
 for j = 1, n do
