@@ -75,10 +75,13 @@ void inline_unit::schedule(caf::resumable* job) {
   system_->scheduler().enqueue(job);
 }
 
-void inline_unit::run(caf::resumable* job) {
+void inline_unit::run(caf::resumable* job, bool keep_woken) {
   // Not collecting: whatever the job wakes goes to the scheduler.
+  // Collecting: `exec_later` keeps what it wakes for the next `take`.
+  collecting_unit = keep_woken ? this : nullptr;
+  auto result = job->resume(this, max_throughput);
   collecting_unit = nullptr;
-  switch (job->resume(this, max_throughput)) {
+  switch (result) {
     case caf::resumable::resume_later:
       schedule(job);
       break;

@@ -48,9 +48,11 @@ public:
   std::vector<caf::resumable*> take();
 
   /// Runs `job` (a scheduled actor woken by a delivery) on this thread for
-  /// up to `max_throughput` messages; actors it wakes, and the job itself
-  /// when it has more to do, go to the scheduler.
-  void run(caf::resumable* job);
+  /// up to `max_throughput` messages; the job itself, when it has more to
+  /// do, goes to the scheduler. Actors it wakes go to the scheduler too,
+  /// or with `keep_woken` stay here for the next `take` (so that a chain
+  /// such as sink -> subscriber runs without a cross-thread wake-up).
+  void run(caf::resumable* job, bool keep_woken = false);
 
   /// Hands `job` to the scheduler (a woken actor not run here).
   void schedule(caf::resumable* job);

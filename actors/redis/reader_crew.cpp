@@ -380,7 +380,7 @@ void reader_crew::read_role(uint64_t gen) {
         cv_.notify_all();
     }
     watch().note_runs();
-    for (;;) {
+    for (size_t runs = 1;; ++runs) {
       caf::resumable* job = nullptr;
       {
         std::lock_guard<std::mutex> guard{mtx_};
@@ -389,7 +389,24 @@ void reader_crew::read_role(uint64_t gen) {
         job = pending_.front();
         pending_.pop_front();
       }
-      unit->run(job);
+      // The actors a run wakes (a sink's subscriber, say) run here too, up
+      // to `max_chained_runs` per chunk: each would otherwise cost a
+      // scheduler worker's wake-up. The watch's stall bound covers them as
+      // it covers the first ones.
+      bool chain = runs < max_chained_runs;
+      unit->run(job, chain);
+      if (!chain)
+        continue;
+      auto woken = unit->take();
+      if (woken.empty())
+        continue;
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (gen != gen_ || stopped_) {
+        for (auto* x : woken)
+          unit->schedule(x);
+      } else {
+        pending_.insert(pending_.end(), woken.begin(), woken.end());
+      }
     }
     std::lock_guard<std::mutex> guard{mtx_};
     if (--running_ == 0 && stopped_)

@@ -30,7 +30,8 @@ namespace pulse::detail {
 ///
 /// Replies that wake scheduled actors (requesters of the gateway,
 /// subscribers of the pub/sub actor) run those actors here, on the reader
-/// thread (`inline_unit`), saving a cross-thread wake-up per reply. So that
+/// thread (`inline_unit`), saving a cross-thread wake-up per reply; so do
+/// the actors those runs wake, up to `max_chained_runs`. So that
 /// a slow or blocking handler cannot hold up the connection (one that calls
 /// the same gateway and waits would otherwise wait for itself):
 /// - the thread gives up the *read role* while it runs actors;
@@ -47,6 +48,11 @@ public:
   /// How long a thread may run woken actors for one chunk before another
   /// thread takes over reading.
   static constexpr auto stall_bound = std::chrono::milliseconds{2};
+
+  /// How many actor runs one chunk's replies may lead to on the reader
+  /// thread: the actors the replies wake, then the actors those runs wake
+  /// (a chain such as sink -> subscriber); the rest go to the scheduler.
+  static constexpr size_t max_chained_runs = 32;
 
   /// With `leadable` (plain sockets only), the reader thread waits for
   /// bytes in `poll` before it reads, so that a blocking caller may read

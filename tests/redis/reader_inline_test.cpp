@@ -1,5 +1,6 @@
-// Requesters woken by a reply run on the connection's reader thread; a
-// handler that blocks there, or runs long, does not hold up the connection.
+// Requesters woken by a reply run on the connection's reader thread, and so
+// do the actors their runs wake (up to a bound); a handler that blocks
+// there, or runs long, does not hold up the connection.
 
 #include <boost/test/unit_test.hpp>
 
@@ -86,9 +87,122 @@ void on_reader_thread(caf::event_based_actor* self, gateway_actor gw,
     });
 }
 
+/// What the actors of a chain saw: messages, and how many ran on a reader
+/// thread's unit.
+struct chain_seen {
+  std::atomic<int> got{0};
+  std::atomic<int> inline_runs{0};
+  std::promise<void> done;
+  int want = 0;
+};
+
+using hop_atom = caf::atom_constant<caf::atom("hop")>;
+
+// Counts `hop` messages; done after `out->want`.
+caf::behavior chain_recorder(caf::event_based_actor* self,
+                             std::shared_ptr<chain_seen> out) {
+  return {
+    [=](hop_atom) {
+      if (dynamic_cast<detail::inline_unit*>(self->context()) != nullptr)
+        ++out->inline_runs;
+      if (++out->got == out->want)
+        out->done.set_value();
+    },
+  };
+}
+
+// Sends `n` PINGs one after another, and `hop` to `to` on each reply (from
+// its reply handler, which runs on the reader thread).
+caf::behavior forwarding_pinger(caf::event_based_actor* self,
+                                gateway_actor gw, int n, caf::actor to) {
+  auto next = std::make_shared<std::function<void(int)>>();
+  *next = [=](int left) {
+    if (left == 0) {
+      *next = nullptr;
+      return;
+    }
+    self->request(gw, 10s, cmd_atom::value, make_command("PING"))
+      .then([=](const resp::value&) {
+        self->send(to, hop_atom::value);
+        (*next)(left - 1);
+      });
+  };
+  return {
+    [=](go_atom) { (*next)(n); },
+  };
+}
+
+// Passes `left` back and forth with the actor that sent it, down to 0.
+caf::behavior chain_bouncer(caf::event_based_actor* self,
+                            std::shared_ptr<chain_seen> out) {
+  return {
+    [=](int left, caf::actor other) {
+      ++out->got;
+      if (dynamic_cast<detail::inline_unit*>(self->context()) != nullptr)
+        ++out->inline_runs;
+      if (left == 0)
+        out->done.set_value();
+      else
+        self->send(other, left - 1, caf::actor_cast<caf::actor>(self));
+    },
+  };
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(reader_inline, actor_fixture)
+
+BOOST_AUTO_TEST_CASE(actors_woken_by_an_inline_run_run_there_too) {
+  // A requester's reply handler (on the reader thread) sends to another,
+  // idle actor: that one runs on the reader thread as well, without a
+  // scheduler worker's wake-up (a sink and its subscriber, say).
+  auto out = std::make_shared<chain_seen>();
+  out->want = 200;
+  auto fut = out->done.get_future();
+  auto rec = sys->spawn(chain_recorder, out);
+  auto p = sys->spawn(forwarding_pinger, rt->gateway(), 200,
+                      caf::actor_cast<caf::actor>(rec));
+  caf::anon_send(p, go_atom::value);
+  BOOST_REQUIRE(fut.wait_for(30s) == std::future_status::ready);
+  BOOST_TEST_MESSAGE("inline runs: " << out->inline_runs.load() << " of 200");
+  // As for requesters: only a message that arrives while the recorder
+  // still runs is handled in that run, wherever it runs.
+  BOOST_TEST(out->inline_runs.load() >= 150);
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(rec, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(a_chain_longer_than_the_bound_goes_on_in_the_scheduler) {
+  // Two actors pass a count back and forth 1,000 times, started from a
+  // reply handler: the first runs of the chain stay on the reader thread
+  // (up to `max_chained_runs` per chunk), the rest go to the scheduler;
+  // none is lost.
+  auto out = std::make_shared<chain_seen>();
+  auto fut = out->done.get_future();
+  auto b1 = sys->spawn(chain_bouncer, out);
+  auto b2 = sys->spawn(chain_bouncer, out);
+  auto gw = rt->gateway();
+  auto a = sys->spawn([=](caf::event_based_actor* self) {
+    on_reader_thread(self, gw, [=] {
+      self->send(b1, 1000, caf::actor_cast<caf::actor>(b2));
+    });
+  });
+  BOOST_REQUIRE(fut.wait_for(30s) == std::future_status::ready);
+  BOOST_TEST(out->got.load() == 1001);
+  BOOST_TEST_MESSAGE("inline runs: " << out->inline_runs.load() << " of 1001");
+  BOOST_TEST(out->inline_runs.load() >= 1);
+  // The bound's runs, plus what the last actor run there handles in the
+  // same run (up to `max_throughput` messages: its partner, now on a
+  // scheduler worker, may answer while it still runs).
+  BOOST_TEST(out->inline_runs.load()
+             <= static_cast<int>(detail::reader_crew::max_chained_runs
+                                 + detail::inline_unit::max_throughput));
+  // The connection still reads.
+  BOOST_TEST(redis()("PING")->str == "PONG");
+  for (auto& x : {caf::actor_cast<caf::actor>(a), caf::actor_cast<caf::actor>(b1),
+                  caf::actor_cast<caf::actor>(b2)})
+    caf::anon_send_exit(x, caf::exit_reason::user_shutdown);
+}
 
 BOOST_AUTO_TEST_CASE(requesters_woken_by_replies_run_on_the_reader_thread) {
   auto out = std::make_shared<seen>();
