@@ -20,6 +20,9 @@ std::atomic<uint64_t> takeover_count{0};
 
 std::atomic<uint64_t> lead_count{0};
 
+/// The crew whose woken actors this thread runs now, if any.
+thread_local const reader_crew* running_crew = nullptr;
+
 /// Watches the crews of the process while any of them runs actors, and
 /// makes a crew whose runs outlast `stall_bound` start another reader.
 /// Asleep while no crew ran actors for `quiet_ticks` ticks, so an idle
@@ -240,7 +243,11 @@ void reader_crew::stop() {
   std::unique_lock<std::mutex> lk{mtx_};
   stopped_ = true;
   cv_.wait(lk, [this] { return !reading_; });
-  if (!cv_.wait_for(lk, stop_wait, [this] { return running_ == 0; }))
+  // Called from a run on one of this crew's threads (an actor woken here
+  // closes this connection: its owner, say, woken by a chained run): that
+  // run cannot end while it waits here, so it does not count.
+  int own = running_crew == this ? 1 : 0;
+  if (!cv_.wait_for(lk, stop_wait, [this, own] { return running_ <= own; }))
     log::warn("redis connection closed while a handler still runs on its "
               "reader thread endpoint={} waited_ms={}",
               endpoint_,
@@ -380,10 +387,18 @@ void reader_crew::read_role(uint64_t gen) {
         cv_.notify_all();
     }
     watch().note_runs();
+    running_crew = this;
     for (size_t runs = 1;; ++runs) {
       caf::resumable* job = nullptr;
       {
         std::lock_guard<std::mutex> guard{mtx_};
+        if (stopped_) {
+          // Closing: the scheduler runs the rest, so `stop` waits only for
+          // the run in progress.
+          for (auto* x : pending_)
+            unit->schedule(x);
+          pending_.clear();
+        }
         if (gen != gen_ || pending_.empty())
           break;
         job = pending_.front();
@@ -408,8 +423,10 @@ void reader_crew::read_role(uint64_t gen) {
         pending_.insert(pending_.end(), woken.begin(), woken.end());
       }
     }
+    running_crew = nullptr;
     std::lock_guard<std::mutex> guard{mtx_};
-    if (--running_ == 0 && stopped_)
+    --running_;
+    if (stopped_)
       cv_.notify_all();
     if (gen != gen_ || stopped_) {
       // Another thread reads now (the watch found these runs too long; the

@@ -70,9 +70,10 @@ public:
   /// Waits until no thread reads or hands replies over, then up to
   /// `stop_wait` until no woken actor runs on a reader thread (so none runs
   /// after the owner and its actor system are gone; a handler that waits
-  /// for the closing owner gets its error or times out meanwhile). Pre: the
-  /// connection was shut (`wire::shut`), so a thread waiting on the socket
-  /// returns.
+  /// for the closing owner gets its error or times out meanwhile). Actors
+  /// woken but not run yet go to the scheduler. Called from a run on this
+  /// crew's own thread, it does not wait for that run. Pre: the connection
+  /// was shut (`wire::shut`), so a thread waiting on the socket returns.
   void stop();
 
   /// Called by the watch: when the current runs started more than

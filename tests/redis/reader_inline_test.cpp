@@ -289,6 +289,30 @@ BOOST_AUTO_TEST_CASE(a_slow_handler_does_not_hold_up_other_replies) {
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
 
+BOOST_AUTO_TEST_CASE(an_actor_run_on_the_reader_thread_may_close_its_connection) {
+  // A reply handler (on the gateway's reader thread) ends the gateway; the
+  // gateway, woken there, closes its connection from that very thread. The
+  // close must not wait for the run it is part of (`stop_wait`, 5 s).
+  auto gw = rt->spawn_gateway(gateway_role::blocking);
+  (*self)->monitor(gw);
+  auto t0 = clock_type::now();
+  auto a = sys->spawn([gw](caf::event_based_actor* s) {
+    on_reader_thread(s, gw, [s, gw] {
+      s->send_exit(gw, caf::exit_reason::user_shutdown);
+    });
+  });
+  bool down = false;
+  (*self)->receive([&](const caf::down_msg&) { down = true; },
+                   caf::after(std::chrono::seconds{10}) >> [] {});
+  auto took = clock_type::now() - t0;
+  BOOST_TEST(down);
+  BOOST_TEST_MESSAGE("the gateway ended after " << ms_of(took) << " ms");
+  BOOST_TEST((took < 2s));
+  // Other connections work on.
+  BOOST_TEST(redis()("PING")->str == "PONG");
+  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_CASE(reader_and_watch_threads_carry_pulse_names) {
   // A requester woken on a reader thread also starts the watch.
   auto out = std::make_shared<seen>();
