@@ -415,8 +415,11 @@ void reader_crew::read_role(uint64_t gen) {
       auto woken = unit->take();
       if (woken.empty())
         continue;
+      // Queued to run here (once the crew stopped, the loop's top hands
+      // them to the scheduler), or to the scheduler at once when another
+      // thread holds the read role now.
       std::lock_guard<std::mutex> guard{mtx_};
-      if (gen != gen_ || stopped_) {
+      if (gen != gen_) {
         for (auto* x : woken)
           unit->schedule(x);
       } else {

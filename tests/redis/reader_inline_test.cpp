@@ -39,9 +39,17 @@ struct seen {
   std::atomic<int> replies{0};
 };
 
-// Sends `n` PINGs one after another; replies `true` to `go` when all came.
+/// Whether `self` runs on a reader thread's unit now.
+bool runs_on_reader_thread(caf::event_based_actor* self) {
+  return dynamic_cast<detail::inline_unit*>(self->context()) != nullptr;
+}
+
+using hop_atom = caf::atom_constant<caf::atom("hop")>;
+
+// Sends `n` PINGs one after another, and `hop` to `to` (when set) on each
+// reply, from its reply handler; replies `true` to `go` when all came.
 caf::behavior pinger(caf::event_based_actor* self, gateway_actor gw, int n,
-                     std::shared_ptr<seen> out) {
+                     std::shared_ptr<seen> out, caf::actor to) {
   auto rp = std::make_shared<caf::response_promise>();
   auto next = std::make_shared<std::function<void(int)>>();
   *next = [=](int left) {
@@ -54,8 +62,10 @@ caf::behavior pinger(caf::event_based_actor* self, gateway_actor gw, int n,
       .then(
         [=](const resp::value&) {
           ++out->replies;
-          if (dynamic_cast<detail::inline_unit*>(self->context()) != nullptr)
+          if (runs_on_reader_thread(self))
             ++out->inline_runs;
+          if (to)
+            self->send(to, hop_atom::value);
           (*next)(left - 1);
         },
         [=](caf::error& e) {
@@ -79,7 +89,7 @@ void on_reader_thread(caf::event_based_actor* self, gateway_actor gw,
                       std::function<void()> f, int tries = 100) {
   self->request(gw, 10s, cmd_atom::value, make_command("PING"))
     .then([=](const resp::value&) {
-      if (dynamic_cast<detail::inline_unit*>(self->context()) != nullptr
+      if (runs_on_reader_thread(self)
           || tries <= 1)
         f();
       else
@@ -96,39 +106,16 @@ struct chain_seen {
   int want = 0;
 };
 
-using hop_atom = caf::atom_constant<caf::atom("hop")>;
-
 // Counts `hop` messages; done after `out->want`.
 caf::behavior chain_recorder(caf::event_based_actor* self,
                              std::shared_ptr<chain_seen> out) {
   return {
     [=](hop_atom) {
-      if (dynamic_cast<detail::inline_unit*>(self->context()) != nullptr)
+      if (runs_on_reader_thread(self))
         ++out->inline_runs;
       if (++out->got == out->want)
         out->done.set_value();
     },
-  };
-}
-
-// Sends `n` PINGs one after another, and `hop` to `to` on each reply (from
-// its reply handler, which runs on the reader thread).
-caf::behavior forwarding_pinger(caf::event_based_actor* self,
-                                gateway_actor gw, int n, caf::actor to) {
-  auto next = std::make_shared<std::function<void(int)>>();
-  *next = [=](int left) {
-    if (left == 0) {
-      *next = nullptr;
-      return;
-    }
-    self->request(gw, 10s, cmd_atom::value, make_command("PING"))
-      .then([=](const resp::value&) {
-        self->send(to, hop_atom::value);
-        (*next)(left - 1);
-      });
-  };
-  return {
-    [=](go_atom) { (*next)(n); },
   };
 }
 
@@ -138,7 +125,7 @@ caf::behavior chain_bouncer(caf::event_based_actor* self,
   return {
     [=](int left, caf::actor other) {
       ++out->got;
-      if (dynamic_cast<detail::inline_unit*>(self->context()) != nullptr)
+      if (runs_on_reader_thread(self))
         ++out->inline_runs;
       if (left == 0)
         out->done.set_value();
@@ -160,7 +147,7 @@ BOOST_AUTO_TEST_CASE(actors_woken_by_an_inline_run_run_there_too) {
   out->want = 200;
   auto fut = out->done.get_future();
   auto rec = sys->spawn(chain_recorder, out);
-  auto p = sys->spawn(forwarding_pinger, rt->gateway(), 200,
+  auto p = sys->spawn(pinger, rt->gateway(), 200, std::make_shared<seen>(),
                       caf::actor_cast<caf::actor>(rec));
   caf::anon_send(p, go_atom::value);
   BOOST_REQUIRE(fut.wait_for(30s) == std::future_status::ready);
@@ -206,7 +193,7 @@ BOOST_AUTO_TEST_CASE(a_chain_longer_than_the_bound_goes_on_in_the_scheduler) {
 
 BOOST_AUTO_TEST_CASE(requesters_woken_by_replies_run_on_the_reader_thread) {
   auto out = std::make_shared<seen>();
-  auto p = sys->spawn(pinger, rt->gateway(), 200, out);
+  auto p = sys->spawn(pinger, rt->gateway(), 200, out, caf::actor{});
   (*self)->request(p, 30s, go_atom::value)
     .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
   BOOST_TEST(out->replies.load() == 200);
@@ -272,7 +259,7 @@ BOOST_AUTO_TEST_CASE(a_slow_handler_does_not_hold_up_other_replies) {
   // Requests of other actors and of blocking callers are answered while
   // the handler runs.
   auto out = std::make_shared<seen>();
-  auto p = sys->spawn(pinger, gw, 50, out);
+  auto p = sys->spawn(pinger, gw, 50, out, caf::actor{});
   auto t0 = clock_type::now();
   bool ok = false;
   (*self)->request(p, 10s, go_atom::value)
@@ -316,7 +303,7 @@ BOOST_AUTO_TEST_CASE(an_actor_run_on_the_reader_thread_may_close_its_connection)
 BOOST_AUTO_TEST_CASE(reader_and_watch_threads_carry_pulse_names) {
   // A requester woken on a reader thread also starts the watch.
   auto out = std::make_shared<seen>();
-  auto p = sys->spawn(pinger, rt->gateway(), 20, out);
+  auto p = sys->spawn(pinger, rt->gateway(), 20, out, caf::actor{});
   (*self)->request(p, 30s, go_atom::value)
     .receive([](bool) {}, [](caf::error& e) { BOOST_FAIL(render(e)); });
   // The watch names itself when its thread starts.
