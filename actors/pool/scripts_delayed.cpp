@@ -57,10 +57,13 @@ const script& promote() {
   static const script s = make(R"lua(
 local node, rev, retry = ARGV[1], ARGV[2], tonumber(ARGV[4])
 local max, rn, rp = limits(ARGV[3])
-if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
-if mrev() ~= rev then return {'stale'} end
+-- One MGET for the shutdown mark, the membership revision and the queued
+-- count, as in `dispatch_many`.
+local st = redis.call('MGET', SHUT, MREV, QUEUED)
+if st[1] then return {'shutdown'} end
+if (st[2] or '0') ~= rev then return {'stale'} end
 local now = now_ms()
-local queued = tonumber(redis.call('GET', QUEUED) or '0')
+local queued = tonumber(st[3] or '0')
 local sl = nil
 if rn > 0 then sl = slots(rn, rp, now) end
 local out = {'ok'}

@@ -62,10 +62,11 @@ return out
 
 const script& keepalive() {
   static const script s = make(R"lua(
-if redis.call('EXISTS', SHUT) == 1 then return {'shutdown'} end
+local st = redis.call('MGET', SHUT, MREV)
+if st[1] then return {'shutdown'} end
 local until_ms = now_ms() + tonumber(ARGV[2])
 redis.call('ZADD', ALIVE, until_ms, 'n:'..ARGV[1])
-local out = {'ok', mrev()}
+local out = {'ok', st[2] or '0'}
 for i = 3, #ARGV do
   local w = ARGV[i]
   if member(w) or (redis.call('SISMEMBER', ORPH, w) == 1
