@@ -78,8 +78,45 @@ std::string load_script(redisContext* c, const script& s) {
   return sha;
 }
 
-// Raw baseline: EVALSHA of the same set script, one at a time.
-double raw_evalsha_p50(uint16_t port, size_t n) {
+/// Raw subscribers that each read `n` messages of `channel` on a thread of
+/// their own and drop them (the other replicas of a map, for the raw
+/// baselines).
+class raw_drainers {
+public:
+  raw_drainers(uint16_t port, const std::string& channel, size_t count,
+               size_t n) {
+    for (size_t i = 0; i < count; ++i) {
+      auto* c = connect_raw(port);
+      freeReplyObject(redisCommand(c, "SUBSCRIBE %s", channel.c_str()));
+      conns_.push_back(c);
+      threads_.emplace_back([c, n] {
+        for (size_t j = 0; j < n; ++j) {
+          void* r = nullptr;
+          if (redisGetReply(c, &r) != REDIS_OK)
+            return;
+          freeReplyObject(r);
+        }
+      });
+    }
+  }
+
+  ~raw_drainers() {
+    for (auto& t : threads_)
+      t.join();
+    for (auto* c : conns_)
+      redisFree(c);
+  }
+
+private:
+  std::vector<redisContext*> conns_;
+  std::vector<std::thread> threads_;
+};
+
+// Raw baseline: EVALSHA of the same set script, one at a time. With
+// `subscribers`, that many raw connections subscribe to the map's channel
+// (a Pulse writer is a replica too: its own connection gets each change).
+double raw_evalsha_p50(uint16_t port, size_t n, size_t subscribers = 0) {
+  raw_drainers others{port, "map:raw:updates", subscribers, n};
   auto c = connect_raw(port);
   auto sha = load_script(c, rmap_scripts::set());
   std::vector<double> us;
@@ -106,9 +143,13 @@ double raw_evalsha_p50(uint16_t port, size_t n) {
 // Raw baseline: an HSET+PUBLISH script on one connection, a subscriber
 // thread on another; time until the subscriber read the message. With
 // `map_script`, the script is the map's own set script (its revision and
-// encoded notification), on a map named `rawp`.
+// encoded notification), on a map named `rawp`. With `writer_subscribed`
+// (map script only), a second subscriber connection drains the channel on
+// its own thread, as the writer's own replica does in Pulse (a writer is a
+// replica too, so Redis sends each change to two connections).
 std::pair<double, double> raw_propagation(uint16_t port, size_t n,
-                                          bool map_script = false) {
+                                          bool map_script = false,
+                                          bool writer_subscribed = false) {
   script hp{"redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
             "redis.call('PUBLISH', KEYS[2], ARGV[2]) return 1"};
   auto c = connect_raw(port);
@@ -116,6 +157,8 @@ std::pair<double, double> raw_propagation(uint16_t port, size_t n,
   auto sub = connect_raw(port);
   freeReplyObject(redisCommand(sub, map_script ? "SUBSCRIBE map:rawp:updates"
                                                : "SUBSCRIBE raw:updates"));
+  raw_drainers others{port, "map:rawp:updates", writer_subscribed ? 1u : 0u,
+                      n};
   std::atomic<size_t> seen{0};
   std::thread t{[&] {
     for (size_t i = 0; i < n; ++i) {
@@ -238,8 +281,9 @@ int main(int argc, char** argv) {
   auto n = static_cast<size_t>(5000 * tgt.scale);
   auto big = static_cast<size_t>(100000 * tgt.scale);
   std::vector<double> get_p50, get_rate, base_p50, set_p50, actor_set_p50,
-    raw_set,
-    prop50, prop99, own_prop50, raw_writer_prop50, raw50, raw_map50, raw99, join_ms, hgetall_ms;
+    raw_set, raw_set_sub,
+    prop50, prop99, own_prop50, raw_writer_prop50, raw50, raw_map50, raw_map2_50,
+    raw99, join_ms, hgetall_ms;
   auto o = tgt.runtime_options();
   {
     caf::actor_system sys{cfg};
@@ -287,6 +331,7 @@ int main(int argc, char** argv) {
       }
       set_p50.push_back(quantile(us, 0.5));
       raw_set.push_back(raw_evalsha_p50(tgt.port, n));
+      raw_set_sub.push_back(raw_evalsha_p50(tgt.port, n, 1));
       // 2b. set round trip from an event-based actor: `map_write` requests
       // to the replica, one at a time.
       actor_set_p50.push_back(actor_set_rtt_p50(sys, m->replica(), n));
@@ -316,6 +361,7 @@ int main(int argc, char** argv) {
       raw50.push_back(r50);
       raw99.push_back(r99);
       raw_map50.push_back(raw_propagation(tgt.port, n, true).first);
+      raw_map2_50.push_back(raw_propagation(tgt.port, n, true, true).first);
       // 4. join a large map.
       auto bigname = "big-" + std::to_string(run);
       raw_pipelined(tgt.port, big, 1000, [&](size_t i) {
@@ -348,6 +394,9 @@ int main(int argc, char** argv) {
          runs + fmt::format(",\"gets_per_s\":{:.0f}", median(get_rate)));
   report("rmap", "set_rtt_p50_us", median(set_p50), "raw_evalsha_rtt_p50_us",
          median(raw_set), false, runs);
+  report("rmap", "set_rtt_p50_us_against_a_subscribed_writer", median(set_p50),
+         "raw_evalsha_rtt_writer_subscribed_p50_us", median(raw_set_sub),
+         false, runs);
   report("rmap", "actor_map_write_set_rtt_p50_us", median(actor_set_p50),
          "raw_evalsha_rtt_p50_us", median(raw_set), false, runs);
   report("rmap", "propagation_p50_us", median(prop50),
@@ -356,6 +405,10 @@ int main(int argc, char** argv) {
   report("rmap", "propagation_p50_us_against_the_map_script",
          median(prop50), "raw_map_set_script_to_subscriber_p50_us",
          median(raw_map50), false, runs);
+  report("rmap", "propagation_p50_us_against_the_map_script_writer_subscribed",
+         median(prop50),
+         "raw_map_set_script_to_subscriber_writer_subscribed_p50_us",
+         median(raw_map2_50), false, runs);
   report("rmap", "propagation_from_raw_writer_p50_us",
          median(raw_writer_prop50), "raw_map_set_script_to_subscriber_p50_us",
          median(raw_map50), false, runs);
