@@ -35,6 +35,7 @@
 #include "tests/support/cluster_runtime.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/print.hpp"
+#include "tests/support/sentinel_fixture.hpp"
 #include "tests/support/traffic.hpp"
 
 using namespace pulse;

@@ -3,7 +3,9 @@
 // masters, scripts, batches split over nodes, MOVED after a slot moved by
 // hand, ASK during a hand-made migration (both counted, also in the
 // metrics), blocking reads on the key's owner, and the stream, map and
-// pool scenarios through a runtime in cluster mode.
+// pool scenarios through a runtime in cluster mode. Options and reply
+// parsing: cluster_options_test.cpp; writes during a slot migration and a
+// failover: cluster_writes_test.cpp.
 
 #include <boost/test/unit_test.hpp>
 
@@ -30,6 +32,7 @@
 #include "pulse/runtime/metrics.hpp"
 #include "pulse/runtime/runtime.hpp"
 #include "tests/support/cluster_fixture.hpp"
+#include "tests/support/cluster_gateway.hpp"
 #include "tests/support/cluster_runtime.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/print.hpp"
@@ -40,35 +43,7 @@ using namespace pulse;
 using namespace pulse::test;
 using namespace std::chrono_literals;
 
-// An actor system with a cluster gateway (no runtime).
-struct cluster_gateway_fixture : cluster_fixture {
-  cluster_gateway_fixture() {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    gw = spawn_cluster_gateway(*sys, redis_opts());
-    c.emplace(*sys, gw, std::chrono::seconds{10});
-  }
-  ~cluster_gateway_fixture() {
-    c.reset();
-    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
-    gw = nullptr; // a live handle keeps the detached router's thread
-    sys.reset();
-  }
-  pulse::config cfg;
-  std::optional<caf::actor_system> sys;
-  gateway_actor gw;
-  std::optional<client> c;
-};
-
 namespace {
-
-// What node `port` answers for `GET key` (without redirects).
-std::string get_on(uint16_t port, const std::string& key) {
-  auto r = command_on(port, {"GET", key});
-  if (!r)
-    return "<" + render(r.error()) + ">";
-  return r->is_error() ? "<" + r->str + ">" : r->str;
-}
 
 // The value of `series` (name and labels) in a Prometheus exposition, or
 // "<absent>".
@@ -100,85 +75,6 @@ void half_migrate(const cluster_fixture& f, const std::string& key,
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(redis_cluster)
-
-BOOST_AUTO_TEST_CASE(options_are_checked) {
-  redis_options r;
-  r.cluster = true;
-  r.host = "127.0.0.1";
-  BOOST_TEST(!detail::check_cluster_options(r));
-  r.db = 1;
-  BOOST_TEST(code_of(detail::check_cluster_options(r))
-             == errc::invalid_config);
-  r.db = 0;
-  r.cluster_nodes = {"127.0.0.1"};
-  BOOST_TEST(render(detail::check_cluster_options(r)).find("has no port")
-             != std::string::npos);
-  r.cluster_nodes = {"10.0.0.2:7001"};
-  auto s = cluster::seeds(r);
-  BOOST_REQUIRE(s);
-  BOOST_TEST(s->size() == 2u);
-  BOOST_TEST((*s)[1].text() == "10.0.0.2:7001");
-  r.sentinels = {"127.0.0.1:26379"};
-  BOOST_TEST(code_of(detail::check_cluster_options(r))
-             == errc::invalid_config);
-  redis_options plain;
-  plain.cluster_nodes = {"127.0.0.1:7000"};
-  BOOST_TEST(code_of(detail::check_cluster_options(plain))
-             == errc::invalid_config);
-  pulse::config cli;
-  auto err = cli.read({"--pulse.redis.cluster",
-                       "--pulse.redis.cluster-nodes=127.0.0.1:7001,h:7002"});
-  BOOST_REQUIRE_MESSAGE(!err, render(err));
-  BOOST_TEST(cli.opts().redis.cluster);
-  BOOST_TEST(cli.opts().redis.cluster_nodes.size() == 2u);
-  BOOST_TEST(!cli.opts().redis.use_embedded());
-  pulse::config bad;
-  err = bad.read({"--pulse.redis.cluster",
-                  "--pulse.redis.cluster-nodes=127.0.0.1"});
-  BOOST_TEST(code_of(err) == errc::invalid_config);
-  BOOST_TEST(render(err).find("pulse.redis.cluster-nodes") != std::string::npos,
-             render(err));
-}
-
-BOOST_AUTO_TEST_CASE(redirect_and_slots_replies_parse) {
-  auto m = cluster::parse_redirect("MOVED 12182 127.0.0.1:7432", "h");
-  BOOST_REQUIRE(m);
-  BOOST_TEST(!m->ask);
-  BOOST_TEST(m->slot == 12182);
-  BOOST_TEST(m->addr == "127.0.0.1:7432");
-  auto a = cluster::parse_redirect("ASK 3999 :6381", "10.0.0.1");
-  BOOST_REQUIRE(a);
-  BOOST_TEST(a->ask);
-  BOOST_TEST(a->addr == "10.0.0.1:6381");
-  BOOST_TEST(!cluster::parse_redirect("ERR boom", "h"));
-  BOOST_TEST(!cluster::parse_redirect("MOVED x 1.2.3.4:5", "h"));
-  using v = resp::value;
-  auto node = [](std::string host, int64_t port) {
-    v n;
-    n.type = resp::kind::array;
-    n.elements = {v::make_bulk(std::move(host)), v::make_integer(port),
-                  v::make_bulk("id")};
-    return n;
-  };
-  auto range = [&](int64_t lo, int64_t hi, int64_t port) {
-    v r;
-    r.type = resp::kind::array;
-    r.elements = {v::make_integer(lo), v::make_integer(hi),
-                  node("127.0.0.1", port), node("127.0.0.1", port + 3)};
-    return r;
-  };
-  v reply;
-  reply.type = resp::kind::array;
-  reply.elements = {range(0, 5460, 7000), range(5461, 10922, 7001),
-                    range(10923, 16383, 7002)};
-  auto t = cluster::parse_slots(reply, "127.0.0.1");
-  BOOST_REQUIRE_MESSAGE(t, describe(t));
-  BOOST_TEST(t->masters.size() == 3u);
-  BOOST_TEST(t->covered() == 16384u);
-  BOOST_TEST(t->masters[static_cast<size_t>(t->owner[12182])]
-             == "127.0.0.1:7002");
-  BOOST_TEST(!cluster::parse_slots(v::make_error("ERR no cluster"), "h"));
-}
 
 BOOST_FIXTURE_TEST_CASE(commands_reach_the_owner_of_each_slot_range,
                         cluster_gateway_fixture) {
@@ -366,105 +262,6 @@ BOOST_FIXTURE_TEST_CASE(redirects_are_exported_as_metrics, cluster_fixture) {
                                     "total{role=\"pipelined\"}")
                == "0");
   }
-}
-
-BOOST_FIXTURE_TEST_CASE(slot_migration_during_writes_loses_nothing,
-                        cluster_gateway_fixture) {
-  // Keys of one slot (a shared hash tag) written without pause while the
-  // slot moves from master 0 to master 2 (MIGRATE in batches of 100,
-  // then SETSLOT NODE): new keys meet ASK, later MOVED.
-  auto tag = key_on(0, "mig");
-  auto slot = cluster::key_slot(tag);
-  auto key = [&](int i) { return "{" + tag + "}:" + std::to_string(i); };
-  std::atomic<bool> stop{false};
-  std::atomic<int> acked{0};
-  std::vector<std::string> errors;
-  std::thread writer{[&] {
-    client wc{*sys, gw, std::chrono::seconds{10}};
-    for (int i = 0; !stop; ++i) {
-      auto r = wc("SET", key(i), std::to_string(i));
-      if (r)
-        acked = i + 1;
-      else
-        errors.push_back(render(r.error()));
-      if (!r)
-        break;
-    }
-  }};
-  BOOST_REQUIRE(wait_until([&] { return acked >= 300; }, 10s));
-  auto moved = move_slot(slot, master_port(2));
-  auto during = acked.load();
-  BOOST_TEST(wait_until([&] { return acked >= during + 300; }, 10s));
-  stop = true;
-  writer.join();
-  BOOST_REQUIRE_MESSAGE(moved.empty(), moved);
-  BOOST_TEST(errors.empty(), (errors.empty() ? "" : errors.front()));
-  BOOST_REQUIRE(wait_owner(slot, master_port(2)));
-  auto n = acked.load();
-  auto count = command_on(master_port(2),
-                          {"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)});
-  BOOST_REQUIRE(count);
-  BOOST_TEST(count->integer >= n);
-  int missing = 0;
-  for (int i = 0; i < n; ++i)
-    if (get_on(master_port(2), key(i)) != std::to_string(i))
-      ++missing;
-  BOOST_TEST(missing == 0);
-  BOOST_TEST_MESSAGE("acked writes " << n << ", " << during
-                                     << " before the move finished");
-}
-
-BOOST_FIXTURE_TEST_CASE(master_failover_during_writes_loses_nothing,
-                        cluster_gateway_fixture) {
-  // `CLUSTER FAILOVER` on master 0's replica while keys of master 0's
-  // slots are written: the old master answers MOVED to the new one.
-  auto tag = key_on(0, "fo");
-  auto slot = cluster::key_slot(tag);
-  auto key = [&](int i) { return "{" + tag + "}:" + std::to_string(i); };
-  std::atomic<bool> stop{false};
-  std::atomic<int> acked{0};
-  std::atomic<int> failed{0};
-  std::mutex mtx;
-  std::set<int> ok;
-  std::vector<std::string> errors;
-  std::thread writer{[&] {
-    client wc{*sys, gw, std::chrono::seconds{10}};
-    for (int i = 0; !stop; ++i) {
-      auto r = wc("SET", key(i), std::to_string(i));
-      std::lock_guard<std::mutex> guard{mtx};
-      if (r) {
-        ok.insert(i);
-        ++acked;
-      } else {
-        ++failed;
-        errors.push_back(render(r.error()));
-      }
-    }
-  }};
-  BOOST_REQUIRE(wait_until([&] { return acked >= 300; }, 10s));
-  auto replica = nodes[3]->port();
-  auto fo = command_on(replica, {"CLUSTER", "FAILOVER"});
-  BOOST_REQUIRE_MESSAGE(fo && !fo->is_error(), describe(fo));
-  auto t0 = std::chrono::steady_clock::now();
-  BOOST_REQUIRE(wait_until([&] { return owner_port(slot, replica) == replica; },
-                           10s));
-  auto at = acked.load();
-  BOOST_TEST(wait_until([&] { return acked >= at + 300; }, 15s));
-  auto resumed = std::chrono::steady_clock::now();
-  stop = true;
-  writer.join();
-  int missing = 0;
-  for (auto i : ok)
-    if (get_on(replica, key(i)) != std::to_string(i))
-      ++missing;
-  BOOST_TEST(missing == 0);
-  BOOST_TEST_MESSAGE("failover: acked " << acked << ", failed " << failed
-                     << (errors.empty() ? "" : " first: " + errors.front())
-                     << ", 300 more acked "
-                     << std::chrono::duration_cast<std::chrono::milliseconds>(
-                          resumed - t0)
-                          .count()
-                     << " ms after FAILOVER");
 }
 
 // Not a benchmark harness, a same-run comparison printed with

@@ -32,8 +32,6 @@ using namespace pulse;
 using namespace pulse::test;
 using namespace std::chrono_literals;
 
-namespace {
-
 // A runtime in cluster mode on the fixture's cluster, and stream names
 // whose keys live on three different masters: `dlq` (the dead-letter
 // stream `src_a:dead-letter`), `src_a` and `src_b`.
@@ -118,6 +116,8 @@ struct dl_cluster : cluster_fixture {
   std::string src_b;
   std::string dlq;
 };
+
+namespace {
 
 using strings = std::vector<std::string>;
 
