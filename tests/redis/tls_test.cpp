@@ -60,6 +60,8 @@ std::string connect_error(const redis_options& o, errc expected) {
   return render(s.error());
 }
 
+} // namespace
+
 // A two-thread actor system config (first base of `tls_system`, so it is
 // ready before the system).
 struct two_thread_config {
@@ -76,8 +78,6 @@ struct tls_system : two_thread_config {
   tls_redis srv{certs};
   caf::actor_system sys{cfg};
 };
-
-} // namespace
 
 BOOST_AUTO_TEST_SUITE(tls)
 

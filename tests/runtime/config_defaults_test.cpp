@@ -33,6 +33,8 @@ caf::behavior nacker(caf::event_based_actor* self, sink_actor sink) {
   };
 }
 
+} // namespace
+
 // A runtime whose `[pulse.streaming]` section differs from the defaults:
 // one delivery before dead-lettering, short grace and check periods,
 // unbounded streams.
@@ -62,8 +64,6 @@ struct configured_fixture : configured_runtime {
                [](caf::error& err) { BOOST_FAIL(render(err)); });
   }
 };
-
-} // namespace
 
 BOOST_FIXTURE_TEST_SUITE(configured_defaults, configured_fixture)
 

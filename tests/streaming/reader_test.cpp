@@ -14,8 +14,6 @@ using namespace pulse;
 using namespace pulse::test;
 using namespace std::chrono_literals;
 
-namespace {
-
 struct reader_fixture : actor_fixture {
   reader_options fast() {
     reader_options o;
@@ -56,8 +54,6 @@ struct reader_fixture : actor_fixture {
 
   std::vector<caf::actor> subs;
 };
-
-} // namespace
 
 BOOST_FIXTURE_TEST_SUITE(reader, reader_fixture)
 

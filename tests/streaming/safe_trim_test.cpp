@@ -336,8 +336,6 @@ BOOST_AUTO_TEST_CASE(ids_compare_exactly_beyond_double_precision) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-namespace {
-
 // A runtime configured with `[pulse.streaming] trim = "safe"` and
 // `stream-max-len = 10`.
 struct safe_runtime_fixture : configured_runtime {
@@ -349,8 +347,6 @@ struct safe_runtime_fixture : configured_runtime {
     // nop
   }
 };
-
-} // namespace
 
 BOOST_FIXTURE_TEST_SUITE(safe_trim_configured, safe_runtime_fixture)
 
