@@ -162,10 +162,14 @@ BOOST_AUTO_TEST_CASE(a_connection_lost_while_a_caller_reads_fails_its_call) {
     auto r = c("BLPOP", "reply-lead:never", "1");
     return std::make_pair(std::move(r), clock_type::now() - t0);
   });
-  std::this_thread::sleep_for(10ms);
-  // Another connection (the runtime's gateway) kills this one.
-  auto killed = redis()("CLIENT", "KILL", "ID",
-                        std::to_string(*id->as_integer()));
+  // Once Redis holds the BLPOP (a loaded machine may take a while to send
+  // it), another connection (the runtime's gateway) kills this one.
+  auto list_id = std::to_string(*id->as_integer());
+  BOOST_REQUIRE(wait_until([&] {
+    auto l = redis()("CLIENT", "LIST", "ID", list_id);
+    return l && l->str.find("cmd=blpop") != std::string::npos;
+  }));
+  auto killed = redis()("CLIENT", "KILL", "ID", list_id);
   BOOST_REQUIRE(killed);
   BOOST_TEST(*killed->as_integer() == 1);
   BOOST_REQUIRE(call.wait_for(5s) == std::future_status::ready);
