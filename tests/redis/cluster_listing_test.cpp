@@ -23,6 +23,7 @@
 #include "pulse/runtime/metrics.hpp"
 #include "pulse/runtime/runtime.hpp"
 #include "tests/support/cluster_fixture.hpp"
+#include "tests/support/cluster_gateway.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/print.hpp"
 #include "tests/support/sentinel_fixture.hpp"
@@ -32,26 +33,6 @@ using namespace pulse::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-// An actor system, a gateway (cluster router or ordinary) and a client.
-struct listing_system {
-  explicit listing_system(const redis_options& r) {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    gw = r.cluster ? spawn_cluster_gateway(*sys, r) : spawn_gateway(*sys, r);
-    c.emplace(*sys, gw, std::chrono::seconds{10});
-  }
-  ~listing_system() {
-    c.reset();
-    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
-    gw = nullptr; // a live handle keeps the detached actor's thread
-    sys.reset();
-  }
-  pulse::config cfg;
-  std::optional<caf::actor_system> sys;
-  gateway_actor gw;
-  std::optional<client> c;
-};
 
 // `SCAN` keys matching `pattern` with at most `rounds` rounds of `count`.
 scan_query listing_query(std::string pattern, std::string type = {},
@@ -83,7 +64,7 @@ BOOST_AUTO_TEST_SUITE(redis_cluster_listing)
 
 BOOST_FIXTURE_TEST_CASE(scan_keys_lists_the_keys_of_every_master,
                         cluster_fixture) {
-  listing_system ls{redis_opts()};
+  gateway_system ls{redis_opts()};
   auto& c = *ls.c;
   auto keys = listing_write(c, "lst:", 30);
   // The keys are on all three masters (asked from the cluster itself).
@@ -125,7 +106,7 @@ BOOST_FIXTURE_TEST_CASE(scan_keys_lists_the_keys_of_every_master,
 }
 
 BOOST_FIXTURE_TEST_CASE(scan_keys_stops_after_max_rounds, cluster_fixture) {
-  listing_system ls{redis_opts()};
+  gateway_system ls{redis_opts()};
   auto& c = *ls.c;
   auto keys = listing_write(c, "lim:", 90);
   auto part = c.scan(listing_query("lim:*", {}, 1, 1));
@@ -141,7 +122,7 @@ BOOST_FIXTURE_TEST_CASE(scan_keys_stops_after_max_rounds, cluster_fixture) {
 
 BOOST_FIXTURE_TEST_CASE(each_master_runs_a_command_on_every_master,
                         cluster_fixture) {
-  listing_system ls{redis_opts()};
+  gateway_system ls{redis_opts()};
   auto& c = *ls.c;
   auto keys = listing_write(c, "each:", 30);
   auto pongs = c.each_master(make_command("PING"));
@@ -178,7 +159,7 @@ BOOST_FIXTURE_TEST_CASE(each_master_runs_a_command_on_every_master,
 
 BOOST_FIXTURE_TEST_CASE(listings_work_the_same_on_a_single_node,
                         redis_fixture) {
-  listing_system ls{redis_opts()};
+  gateway_system ls{redis_opts()};
   auto& c = *ls.c;
   auto keys = listing_write(c, "one:", 40);
   auto r = c("XADD", "one:stream", "*", "f", "v");

@@ -6,7 +6,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <map>
-#include <optional>
 #include <set>
 
 #include <caf/all.hpp>
@@ -19,6 +18,7 @@
 #include "pulse/actors/streaming/dead_letters.hpp"
 #include "pulse/runtime/config.hpp"
 #include "tests/support/cluster_fixture.hpp"
+#include "tests/support/cluster_gateway.hpp"
 #include "tests/support/fixtures.hpp"
 #include "tests/support/print.hpp"
 #include "tests/tools/cli_runner.hpp"
@@ -29,20 +29,7 @@ using namespace std::chrono_literals;
 
 // The cluster, a cluster router and a client that writes the data (not in
 // the anonymous namespace: the suite's cases derive from it).
-struct cli_cluster : cluster_fixture {
-  cli_cluster() {
-    cfg.set("scheduler.max-threads", 2);
-    sys.emplace(cfg);
-    gw = spawn_cluster_gateway(*sys, redis_opts());
-    c.emplace(*sys, gw, std::chrono::seconds{10});
-  }
-  ~cli_cluster() {
-    c.reset();
-    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
-    gw = nullptr;
-    sys.reset();
-  }
-
+struct cli_cluster : cluster_gateway_fixture {
   // For each master i, a name `<base><n>` whose key `<head><name><tail>`
   // master i owns (asked from the cluster).
   std::vector<std::string> names_on_each_master(const std::string& head,
@@ -83,11 +70,6 @@ struct cli_cluster : cluster_fixture {
     auto r = c->call(std::move(cmd));
     BOOST_REQUIRE_MESSAGE(r, describe(r));
   }
-
-  pulse::config cfg;
-  std::optional<caf::actor_system> sys;
-  gateway_actor gw;
-  std::optional<client> c;
 };
 
 namespace {
