@@ -79,22 +79,24 @@ std::string load_script(redisContext* c, const script& s) {
 }
 
 /// Raw subscribers that each read `n` messages of `channel` on a thread of
-/// their own and drop them (the other replicas of a map, for the raw
-/// baselines).
+/// their own (the other replicas of a map, for the raw baselines), calling
+/// `on_message` after each one when it is set.
 class raw_drainers {
 public:
   raw_drainers(uint16_t port, const std::string& channel, size_t count,
-               size_t n) {
+               size_t n, std::function<void()> on_message = {}) {
     for (size_t i = 0; i < count; ++i) {
       auto* c = connect_raw(port);
       freeReplyObject(redisCommand(c, "SUBSCRIBE %s", channel.c_str()));
       conns_.push_back(c);
-      threads_.emplace_back([c, n] {
+      threads_.emplace_back([c, n, on_message] {
         for (size_t j = 0; j < n; ++j) {
           void* r = nullptr;
           if (redisGetReply(c, &r) != REDIS_OK)
             return;
           freeReplyObject(r);
+          if (on_message)
+            on_message();
         }
       });
     }
@@ -154,21 +156,11 @@ std::pair<double, double> raw_propagation(uint16_t port, size_t n,
             "redis.call('PUBLISH', KEYS[2], ARGV[2]) return 1"};
   auto c = connect_raw(port);
   auto sha = load_script(c, map_script ? rmap_scripts::set() : hp);
-  auto sub = connect_raw(port);
-  freeReplyObject(redisCommand(sub, map_script ? "SUBSCRIBE map:rawp:updates"
-                                               : "SUBSCRIBE raw:updates"));
+  std::atomic<size_t> seen{0};
+  raw_drainers timed{port, map_script ? "map:rawp:updates" : "raw:updates", 1,
+                     n, [&seen] { ++seen; }};
   raw_drainers others{port, "map:rawp:updates", writer_subscribed ? 1u : 0u,
                       n};
-  std::atomic<size_t> seen{0};
-  std::thread t{[&] {
-    for (size_t i = 0; i < n; ++i) {
-      void* r = nullptr;
-      if (redisGetReply(sub, &r) != REDIS_OK)
-        return;
-      freeReplyObject(r);
-      ++seen;
-    }
-  }};
   std::vector<double> us;
   for (size_t i = 0; i < n; ++i) {
     auto before = seen.load();
@@ -186,8 +178,6 @@ std::pair<double, double> raw_propagation(uint16_t port, size_t n,
                                                            - t0)
                    .count());
   }
-  t.join();
-  redisFree(sub);
   redisFree(c);
   return {quantile(us, 0.5), quantile(us, 0.99)};
 }
