@@ -39,6 +39,17 @@ void report(const std::string& bench, const std::string& metric, double value,
   std::fflush(stdout);
 }
 
+void report_medians(const std::string& bench, const std::string& metric,
+                    const std::vector<double>& values,
+                    const std::string& baseline_metric,
+                    const std::vector<double>& baselines,
+                    bool higher_is_better, const std::string& extra) {
+  if (values.empty() || baselines.empty())
+    return;
+  report(bench, metric, median(values), baseline_metric, median(baselines),
+         higher_is_better, extra);
+}
+
 target::target(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];

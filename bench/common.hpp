@@ -45,6 +45,15 @@ void report(const std::string& bench, const std::string& metric, double value,
             const std::string& baseline_metric, double baseline,
             bool higher_is_better, const std::string& extra = "");
 
+/// As `report`, with the medians of `values` and `baselines`; prints nothing
+/// when either is empty (a phase that `--only` left out), rather than a
+/// line whose figures were never measured.
+void report_medians(const std::string& bench, const std::string& metric,
+                    const std::vector<double>& values,
+                    const std::string& baseline_metric,
+                    const std::vector<double>& baselines,
+                    bool higher_is_better, const std::string& extra = "");
+
 /// The Redis a benchmark runs against: `--port=N` uses an existing server
 /// on 127.0.0.1, otherwise a private one (persistence off) is started.
 struct target {

@@ -163,20 +163,20 @@ int main(int argc, char** argv) {
   // and another thread took over reading (the whole process, every phase).
   auto runs = fmt::format("\"runs\":{},\"reader_takeovers\":{}", tgt.runs,
                           detail::reader_crew::takeovers());
-  report("gateway", "set_64_in_flight_ops_per_s", median(gw_64),
-         "raw_hiredis_pipelined_ops_per_s", median(raw), true,
-         runs + ",\"shape\":\"4 actors x 16 in flight\"");
-  report("gateway", "set_128_in_flight_ops_per_s", median(gw_128),
-         "raw_hiredis_pipelined_ops_per_s", median(raw), true,
-         runs + ",\"shape\":\"8 actors x 16 in flight\"");
-  report("gateway", "set_800_in_flight_ops_per_s", median(gw_800),
-         "raw_hiredis_pipelined_ops_per_s", median(raw), true,
-         runs + ",\"shape\":\"50 actors x 16 in flight\"");
-  report("gateway", "set_800_in_flight_ops_per_s", median(gw_800),
-         "redis_benchmark_P16_c50_set_rps", median(rb16), true, runs);
-  report("gateway", "set_3200_in_flight_ops_per_s", median(gw_3200),
-         "raw_hiredis_pipelined_ops_per_s", median(raw), true,
-         runs + ",\"shape\":\"100 actors x 32 in flight\"");
+  report_medians("gateway", "set_64_in_flight_ops_per_s", gw_64,
+                 "raw_hiredis_pipelined_ops_per_s", raw, true,
+                 runs + ",\"shape\":\"4 actors x 16 in flight\"");
+  report_medians("gateway", "set_128_in_flight_ops_per_s", gw_128,
+                 "raw_hiredis_pipelined_ops_per_s", raw, true,
+                 runs + ",\"shape\":\"8 actors x 16 in flight\"");
+  report_medians("gateway", "set_800_in_flight_ops_per_s", gw_800,
+                 "raw_hiredis_pipelined_ops_per_s", raw, true,
+                 runs + ",\"shape\":\"50 actors x 16 in flight\"");
+  report_medians("gateway", "set_800_in_flight_ops_per_s", gw_800,
+                 "redis_benchmark_P16_c50_set_rps", rb16, true, runs);
+  report_medians("gateway", "set_3200_in_flight_ops_per_s", gw_3200,
+                 "raw_hiredis_pipelined_ops_per_s", raw, true,
+                 runs + ",\"shape\":\"100 actors x 32 in flight\"");
   // The same shapes against a raw lock-step loop at the same depth (send
   // `depth` SETs, read their replies, repeat), and against a raw client
   // keeping the same number in flight (sliding window), on one connection.
@@ -185,21 +185,24 @@ int main(int argc, char** argv) {
                           std::pair{size_t{800}, &gw_800},
                           std::pair{size_t{3200}, &gw_3200}}) {
     auto metric = fmt::format("set_{}_in_flight_ops_per_s", depth);
-    report("gateway", metric, median(*gw),
-           fmt::format("raw_hiredis_pipelined_depth{}_ops_per_s", depth),
-           median(lock_step[depth]), true, runs);
-    report("gateway", metric, median(*gw),
-           fmt::format("raw_hiredis_window{}_ops_per_s", depth),
-           median(window[depth]), true, runs);
+    report_medians(
+      "gateway", metric, *gw,
+      fmt::format("raw_hiredis_pipelined_depth{}_ops_per_s", depth),
+      lock_step[depth], true, runs);
+    report_medians("gateway", metric, *gw,
+                   fmt::format("raw_hiredis_window{}_ops_per_s", depth),
+                   window[depth], true, runs);
   }
-  report("gateway", "batch100_set_ops_per_s", median(gw_batch),
-         "raw_hiredis_pipelined_ops_per_s", median(raw), true,
-         runs + ",\"shape\":\"4 actors x 2 batches of 100 in flight\"");
-  report("gateway", "ping_p50_us_blocking_client", median(lat_blocking),
-         "redis_benchmark_c1_P1_ping_p50_us", median(rb_ping_p50), false,
-         runs + fmt::format(",\"p99_us\":{:.1f}", median(lat_blocking99)));
-  report("gateway", "ping_p50_us_event_based_actor", median(lat_actor),
-         "redis_benchmark_c1_P1_ping_p50_us", median(rb_ping_p50), false,
-         runs);
+  report_medians("gateway", "batch100_set_ops_per_s", gw_batch,
+                 "raw_hiredis_pipelined_ops_per_s", raw, true,
+                 runs + ",\"shape\":\"4 actors x 2 batches of 100 in flight\"");
+  report_medians("gateway", "ping_p50_us_blocking_client", lat_blocking,
+                 "redis_benchmark_c1_P1_ping_p50_us", rb_ping_p50, false,
+                 runs
+                   + fmt::format(",\"p99_us\":{:.1f}",
+                                 median(lat_blocking99)));
+  report_medians("gateway", "ping_p50_us_event_based_actor", lat_actor,
+                 "redis_benchmark_c1_P1_ping_p50_us", rb_ping_p50, false,
+                 runs);
   return 0;
 }

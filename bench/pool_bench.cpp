@@ -234,7 +234,8 @@ int main(int argc, char** argv) {
         });
       for (auto& t : ts)
         t.join();
-      tput.push_back(static_cast<double>(n) / (us_since(t0) / 1e6));
+      if (want("blocking"))
+        tput.push_back(static_cast<double>(n) / (us_since(t0) / 1e6));
       if (failed > 0)
         std::fprintf(stderr, "%zu dispatches failed\n", failed.load());
       if (want("raw"))
@@ -295,21 +296,21 @@ int main(int argc, char** argv) {
         }
         std::this_thread::sleep_for(1ms); // light load, as the peers do
       }
-      if (to_start.empty())
-        to_start.push_back(0), to_return.push_back(0);
-      start50.push_back(quantile(to_start, 0.5));
-      start99.push_back(quantile(to_start, 0.99));
-      ret50.push_back(quantile(to_return, 0.5));
-      ret99.push_back(quantile(to_return, 0.99));
-      double r99 = 0;
-      raw50.push_back(want("raw") ? raw_handoff_p50(tgt.port, lat_n, &r99) : 0);
-      raw99.push_back(r99);
-      raw_script50.push_back(
-        want("raw") ? raw_handoff_p50(tgt.port, lat_n, &r99, true) : 0);
-      paced50.push_back(
-        want("raw") ? raw_handoff_p50(tgt.port, lat_n, &r99, false, true) : 0);
-      paced_script50.push_back(
-        want("raw") ? raw_handoff_p50(tgt.port, lat_n, &r99, true, true) : 0);
+      if (!to_start.empty()) {
+        start50.push_back(quantile(to_start, 0.5));
+        start99.push_back(quantile(to_start, 0.99));
+        ret50.push_back(quantile(to_return, 0.5));
+        ret99.push_back(quantile(to_return, 0.99));
+      }
+      if (want("raw")) {
+        double r99 = 0;
+        raw50.push_back(raw_handoff_p50(tgt.port, lat_n, &r99));
+        raw99.push_back(r99);
+        raw_script50.push_back(raw_handoff_p50(tgt.port, lat_n, &r99, true));
+        paced50.push_back(raw_handoff_p50(tgt.port, lat_n, &r99, false, true));
+        paced_script50.push_back(
+          raw_handoff_p50(tgt.port, lat_n, &r99, true, true));
+      }
       cn->shutdown(); // stops every job and deletes the pool's keys
       wn.reset();
       cn.reset();
@@ -317,33 +318,34 @@ int main(int argc, char** argv) {
   }
   auto extra = fmt::format("\"runs\":{},\"dispatchers\":{},\"workers\":{}",
                            tgt.runs, dispatchers, workers);
-  report("pool", "dispatch_to_start_returned_jobs_per_s", median(tput),
-         "raw_list_relay_jobs_per_s", median(raw_tput), true, extra);
-  report("pool", "dispatch_async_2000_in_flight_jobs_per_s",
-         median(async_tput), "raw_list_relay_jobs_per_s", median(raw_tput),
-         true, extra);
-  report("pool", "actor_dispatch_2000_in_flight_jobs_per_s",
-         median(actor_tput), "raw_list_relay_jobs_per_s", median(raw_tput),
-         true, extra);
-  report("pool", "dispatch_to_handler_start_p50_us", median(start50),
-         "raw_rpush_to_blpop_p50_us", median(raw50), false, extra);
-  report("pool", "dispatch_to_handler_start_p50_us_against_the_script",
-         median(start50), "raw_dispatch_script_to_blpop_p50_us",
-         median(raw_script50), false, extra);
+  report_medians("pool", "dispatch_to_start_returned_jobs_per_s", tput,
+                 "raw_list_relay_jobs_per_s", raw_tput, true, extra);
+  report_medians("pool", "dispatch_async_2000_in_flight_jobs_per_s",
+                 async_tput, "raw_list_relay_jobs_per_s", raw_tput,
+                 true, extra);
+  report_medians("pool", "actor_dispatch_2000_in_flight_jobs_per_s",
+                 actor_tput, "raw_list_relay_jobs_per_s", raw_tput,
+                 true, extra);
+  report_medians("pool", "dispatch_to_handler_start_p50_us", start50,
+                 "raw_rpush_to_blpop_p50_us", raw50, false, extra);
+  report_medians("pool", "dispatch_to_handler_start_p50_us_against_the_script",
+                 start50, "raw_dispatch_script_to_blpop_p50_us",
+                 raw_script50, false, extra);
   // The same hops paced as the latency phase is (one call per ms, the
   // producer asleep meanwhile): on a virtual machine an idle core wakes
   // slowly, and a script runs several times slower on it than back to back.
-  report("pool", "dispatch_to_handler_start_p50_us_against_a_paced_hop",
-         median(start50), "raw_rpush_to_blpop_paced_p50_us", median(paced50),
-         false, extra);
-  report("pool", "dispatch_to_handler_start_p50_us_against_the_paced_script",
-         median(start50), "raw_dispatch_script_to_blpop_paced_p50_us",
-         median(paced_script50), false, extra);
-  report("pool", "dispatch_to_handler_start_p99_us", median(start99),
-         "raw_rpush_to_blpop_p99_us", median(raw99), false, extra);
-  report("pool", "dispatch_returned_p50_us", median(ret50),
-         "raw_rpush_to_blpop_p50_us", median(raw50), false, extra);
-  report("pool", "dispatch_returned_p99_us", median(ret99),
-         "raw_rpush_to_blpop_p99_us", median(raw99), false, extra);
+  report_medians("pool", "dispatch_to_handler_start_p50_us_against_a_paced_hop",
+                 start50, "raw_rpush_to_blpop_paced_p50_us", paced50,
+                 false, extra);
+  report_medians("pool",
+                 "dispatch_to_handler_start_p50_us_against_the_paced_script",
+                 start50, "raw_dispatch_script_to_blpop_paced_p50_us",
+                 paced_script50, false, extra);
+  report_medians("pool", "dispatch_to_handler_start_p99_us", start99,
+                 "raw_rpush_to_blpop_p99_us", raw99, false, extra);
+  report_medians("pool", "dispatch_returned_p50_us", ret50,
+                 "raw_rpush_to_blpop_p50_us", raw50, false, extra);
+  report_medians("pool", "dispatch_returned_p99_us", ret99,
+                 "raw_rpush_to_blpop_p99_us", raw99, false, extra);
   return 0;
 }
