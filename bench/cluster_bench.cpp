@@ -244,38 +244,39 @@ int main(int argc, char** argv) {
                    &single.set64},
         std::tuple{"set_128_in_flight_ops_per_s", &clustered.set128,
                    &single.set128}})
-    report("cluster", std::string{"cluster_"} + name, median(*c),
-           std::string{"single_"} + name, median(*s), true, extra);
-  report("cluster", "cluster_get_p50_us", median(clustered.get_p50),
-         "single_get_p50_us", median(single.get_p50), false,
-         extra + fmt::format(",\"cluster_p99_us\":{:.1f},\"single_p99_us\":"
-                             "{:.1f}",
-                             median(clustered.get_p99),
-                             median(single.get_p99)));
+    report_medians("cluster", std::string{"cluster_"} + name, *c,
+                   std::string{"single_"} + name, *s, true, extra);
+  report_medians("cluster", "cluster_get_p50_us", clustered.get_p50,
+                 "single_get_p50_us", single.get_p50, false,
+                 extra
+                   + fmt::format(",\"cluster_p99_us\":{:.1f},"
+                                 "\"single_p99_us\":{:.1f}",
+                                 median(clustered.get_p99),
+                                 median(single.get_p99)));
   // Ours against raw clients.
-  report("cluster", "single_set_64_in_flight_ops_per_s", median(single.set64),
-         "raw_hiredis_window64_single_ops_per_s", median(win64), true, extra);
-  report("cluster", "single_set_128_in_flight_ops_per_s",
-         median(single.set128), "raw_hiredis_window128_single_ops_per_s",
-         median(win128), true, extra);
-  report("cluster", "single_set_128_in_flight_ops_per_s",
-         median(single.set128), "redis_benchmark_P16_c50_single_set_rps",
-         median(rb_single), true, extra);
-  report("cluster", "cluster_set_128_in_flight_ops_per_s",
-         median(clustered.set128), "redis_benchmark_cluster_P16_c50_set_rps",
-         median(rb_cluster), true, extra);
-  report("cluster", "cluster_get_p50_us", median(clustered.get_p50),
-         "redis_benchmark_c1_P1_master_get_p50_us", median(rb_get_master),
-         false, extra);
-  report("cluster", "single_get_p50_us", median(single.get_p50),
-         "redis_benchmark_c1_P1_single_get_p50_us", median(rb_get_single),
-         false, extra);
+  report_medians("cluster", "single_set_64_in_flight_ops_per_s", single.set64,
+                 "raw_hiredis_window64_single_ops_per_s", win64, true, extra);
+  report_medians("cluster", "single_set_128_in_flight_ops_per_s",
+                 single.set128, "raw_hiredis_window128_single_ops_per_s",
+                 win128, true, extra);
+  report_medians("cluster", "single_set_128_in_flight_ops_per_s",
+                 single.set128, "redis_benchmark_P16_c50_single_set_rps",
+                 rb_single, true, extra);
+  report_medians("cluster", "cluster_set_128_in_flight_ops_per_s",
+                 clustered.set128, "redis_benchmark_cluster_P16_c50_set_rps",
+                 rb_cluster, true, extra);
+  report_medians("cluster", "cluster_get_p50_us", clustered.get_p50,
+                 "redis_benchmark_c1_P1_master_get_p50_us", rb_get_master,
+                 false, extra);
+  report_medians("cluster", "single_get_p50_us", single.get_p50,
+                 "redis_benchmark_c1_P1_single_get_p50_us", rb_get_single,
+                 false, extra);
   // Raw: cluster (all masters, and one master alone) against the single node.
-  report("cluster", "redis_benchmark_cluster_P16_c50_set_rps",
-         median(rb_cluster), "redis_benchmark_P16_c50_single_set_rps",
-         median(rb_single), true, extra);
-  report("cluster", "redis_benchmark_P16_c50_one_master_set_rps",
-         median(rb_master), "redis_benchmark_P16_c50_single_set_rps",
-         median(rb_single), true, extra);
+  report_medians("cluster", "redis_benchmark_cluster_P16_c50_set_rps",
+                 rb_cluster, "redis_benchmark_P16_c50_single_set_rps",
+                 rb_single, true, extra);
+  report_medians("cluster", "redis_benchmark_P16_c50_one_master_set_rps",
+                 rb_master, "redis_benchmark_P16_c50_single_set_rps",
+                 rb_single, true, extra);
   return 0;
 }
