@@ -238,8 +238,12 @@ caf::result<bool> node_state::remove_worker(const std::string& id) {
 
 void node_state::close_all(bool shutdown, std::function<void()> then) {
   core->closing = true;
-  if (closed) {
+  if (left) {
     then();
+    return;
+  }
+  if (closed) { // a close is under way: `then` waits for it
+    after_close.push_back(std::move(then));
     return;
   }
   closed = true;
@@ -279,6 +283,10 @@ void node_state::close_workers(bool shutdown, std::function<void()> then) {
     leaving.clear();
     leave();
     then();
+    auto waiting = std::move(after_close);
+    after_close.clear();
+    for (auto& f : waiting)
+      f();
   };
   if (workers.empty()) {
     ++*pending;

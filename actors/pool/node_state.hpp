@@ -107,8 +107,10 @@ struct node_state : pool_io {
   std::set<std::string> leaving;
   /// Membership revision the workers were last told about.
   int64_t seen_rev = -1;
-  /// Requests waiting for close/shutdown to finish.
-  std::vector<caf::response_promise> close_waiters;
+  /// What later `close_all` calls run once the close under way finished
+  /// (the node left): a shutdown must not delete the pool's keys while
+  /// this node's workers still stop their jobs and keep their leases.
+  std::vector<std::function<void()>> after_close;
   /// The reply to `shutdown`, given once the pool's keys are deleted.
   caf::response_promise shutdown_promise;
   /// Until when `wait_nodes` waits for the other nodes to leave.
@@ -355,7 +357,8 @@ struct node_state : pool_io {
   // -- close and shutdown -----------------------------------------------------
 
   /// Stops every local worker (handing jobs over unless `shutdown`), then
-  /// leaves the pool and quits; `then` runs once all workers are done.
+  /// leaves the pool and quits; `then` runs once all workers are done (also
+  /// when called again while a close is under way: see `after_close`).
   void close_all(bool shutdown, std::function<void()> then);
 
   /// The second half of `close_all`, once the workers left the membership:

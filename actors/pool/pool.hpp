@@ -199,7 +199,8 @@ public:
   /// Idempotent; always succeeds.
   caf::error close();
   /// Stops every job on every node and deletes the pool's keys once the
-  /// other nodes left (or their leases ended). Idempotent.
+  /// other nodes left (or their leases ended); returns after this node's
+  /// jobs stopped and the keys are deleted. Idempotent.
   caf::error shutdown();
   /// Dispatches of this node still waiting for their result (for
   /// monitoring; it returns to 0 once results or timeouts arrived).

@@ -206,6 +206,27 @@ BOOST_AUTO_TEST_CASE(shutdown_stops_every_job_and_leaves_no_keys) {
   BOOST_TEST(!again->dispatch("s0", "x"));
 }
 
+BOOST_AUTO_TEST_CASE(shutdown_returns_once_the_local_jobs_stopped) {
+  // The shutdown's own notice can reach this node before the reply to the
+  // flag's write does; either way, shutdown returns only after this node's
+  // jobs stopped, and deletes the keys after that (a keep-alive sent while
+  // the slow stops ran wrote the lease again after the delete).
+  for (int round = 0; round < 6; ++round) {
+    auto n = node();
+    auto h = std::make_shared<recorder>(log);
+    h->stop_delay = 250ms;
+    worker(*n, h);
+    auto key = "r" + std::to_string(round);
+    BOOST_REQUIRE(!n->dispatch(key, "x"));
+    BOOST_REQUIRE(wait_until([&] { return log->count('s', key) == 1; }));
+    BOOST_REQUIRE(!n->shutdown());
+    BOOST_TEST(log->count('x', key) == 1u, "round " << round);
+    std::this_thread::sleep_for(50ms); // a late keep-alive would land now
+    BOOST_TEST(pool_keys().empty(), "round " << round << ": "
+                                               << joined(pool_keys()));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(shutdown_from_a_client_only_node) {
   auto o = fast_options();
   o.client_only = true;
