@@ -84,7 +84,7 @@ using job_keys_atom = caf::atom_constant<caf::atom("pl_keys")>;
 using job_payload_atom = caf::atom_constant<caf::atom("pl_payld")>;
 /// `(close_atom) -> bool`: closes this node (jobs handed to others).
 using close_atom = caf::atom_constant<caf::atom("pl_close")>;
-/// `(shutdown_atom) -> bool`: stops the whole pool.
+/// `(shutdown_atom) -> bool`: stops the pool (`errc::closed` after a close).
 using shutdown_atom = caf::atom_constant<caf::atom("pl_shut")>;
 /// `(tick_atom, ticker name, unix ms) -> bool`: a tick delivered to the
 /// ticker's subscriber, which replies when done (until then later ticks

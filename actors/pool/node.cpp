@@ -260,8 +260,15 @@ node_impl(pool_node_impl_actor::pointer self, services* rt, pool_core_ptr core,
       return rp;
     },
     [st](shutdown_atom) -> caf::result<bool> {
-      if (st->closed || st->shutdown_promise.pending())
-        return true; // already closed, or shutting down
+      if (st->shutting_down)
+        return true; // shutting down already (asked here, or told)
+      if (st->closed)
+        return make_error(errc::closed,
+                          "pool shutdown: node " + st->core->node
+                            + " of pool " + st->core->pool
+                            + " was closed first; shut the pool down from "
+                              "a node still in it");
+      st->shutting_down = true;
       st->shutdown_promise = st->self->make_response_promise<bool>();
       auto rp = st->shutdown_promise;
       // Writes the shutdown flag (the other nodes stop their jobs), then

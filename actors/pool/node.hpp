@@ -48,7 +48,7 @@ struct pool_node_handle {
 ///   yet), add/remove worker, introspection, `close` (hands every job to
 ///   other workers; always succeeds) and `shutdown` (stops every job on
 ///   every node, waits for the other nodes up to `worker_ttl`, then deletes
-///   every key of the pool).
+///   every key of the pool; `errc::closed` once `close` began here).
 ///
 /// Errors: `errc::invalid_argument` for an invalid pool name,
 /// `errc::shutting_down` while the pool shuts down, Redis errors.

@@ -323,6 +323,7 @@ void node_state::leave() {
 }
 
 void node_state::local_shutdown() {
+  shutting_down = true;
   if (closed)
     return;
   log::info("pool shutting down pool={} node={}", core->pool, core->node);

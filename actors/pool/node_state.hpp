@@ -103,6 +103,9 @@ struct node_state : pool_io {
   bool closed = false;
   /// Set once the node left the pool (no more keep-alives).
   bool left = false;
+  /// Set once the pool shuts down: this node was asked to shut it down, or
+  /// learned that another node did (a shutdown after a close is refused).
+  bool shutting_down = false;
   /// Workers removed from the membership that are still handing over.
   std::set<std::string> leaving;
   /// Membership revision the workers were last told about.

@@ -1,6 +1,7 @@
 #include "pulse/actors/pool/pool.hpp"
 
 #include <condition_variable>
+#include <type_traits>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
@@ -286,16 +287,29 @@ pool_node::schedule(job_producer_ptr producer, caf::timespan interval) {
 
 template <class Atom>
 caf::error pool_node::finish(Atom what) {
+  constexpr bool shut = std::is_same<Atom, shutdown_atom>::value;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (done_)
+    if (closed_ && shut)
+      return make_error(errc::closed,
+                        "pool shutdown: this node was closed first; shut "
+                        "the pool down from a node still in it");
+    if (closed_ || shut_down_)
       return caf::none;
-    done_ = true;
+    (shut ? shut_down_ : closed_) = true;
   }
-  auto r = call<bool>(what);
-  if (!r && code_of(r.error()) != errc::closed)
-    return r.error();
-  return caf::none;
+  caf::scoped_actor self{rt_.system()};
+  caf::error result;
+  self->request(actor_, caf::infinite, what)
+    .receive([](bool) {},
+             [&](caf::error& err) {
+               // A node already gone (closed, or told of a shutdown) is
+               // done; a refusal (shutdown after a close) is returned.
+               if (err != caf::exit_reason::user_shutdown
+                   && err != caf::sec::request_receiver_down)
+                 result = std::move(err);
+             });
+  return result;
 }
 
 caf::error pool_node::close() {

@@ -200,7 +200,9 @@ public:
   caf::error close();
   /// Stops every job on every node and deletes the pool's keys once the
   /// other nodes left (or their leases ended); returns after this node's
-  /// jobs stopped and the keys are deleted. Idempotent.
+  /// jobs stopped and the keys are deleted. Idempotent. Errors:
+  /// `errc::closed` after `close` (a closed node no longer speaks for the
+  /// pool: shut it down from a node still in it).
   caf::error shutdown();
   /// Dispatches of this node still waiting for their result (for
   /// monitoring; it returns to 0 once results or timeouts arrived).
@@ -215,8 +217,9 @@ private:
   template <class R, class... Ts>
   caf::expected<R> call(Ts&&... xs);
 
-  /// Sends `close` or `shutdown` once (later calls return `none`); a node
-  /// already gone counts as done.
+  /// Sends `close` or `shutdown` once (later calls return `none`, except a
+  /// shutdown after a close: `errc::closed`); a node already gone counts as
+  /// done.
   template <class Atom>
   caf::error finish(Atom what);
 
@@ -224,7 +227,9 @@ private:
   pool_node_actor actor_;
   pool_core_ptr core_;
   std::mutex mtx_;
-  bool done_ = false;
+  /// Whether `close` or `shutdown` was sent (guarded by `mtx_`).
+  bool closed_ = false;
+  bool shut_down_ = false;
   dispatcher_ptr disp_;
 };
 

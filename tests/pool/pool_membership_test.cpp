@@ -239,6 +239,38 @@ BOOST_AUTO_TEST_CASE(shutdown_from_a_client_only_node) {
   BOOST_TEST(pool_keys().empty(), joined(pool_keys()));
 }
 
+BOOST_AUTO_TEST_CASE(shutdown_after_close_is_refused_and_the_pool_goes_on) {
+  auto n1 = node();
+  auto n2 = node();
+  worker(*n1);
+  worker(*n2);
+  BOOST_REQUIRE(!n1->close());
+  auto refused = n1->shutdown();
+  BOOST_TEST(code_of(refused) == errc::closed, render(refused));
+  BOOST_TEST(!n1->close()); // a second close is still fine
+  BOOST_REQUIRE(!n2->dispatch("k", "x"));
+  BOOST_TEST(wait_until([&] { return log->count('s', "k") == 1; }));
+  BOOST_REQUIRE(!n2->shutdown());
+  BOOST_TEST(!n2->shutdown()); // idempotent
+  BOOST_TEST(!n2->close());    // and a close after it is done too
+  BOOST_TEST(log->count('x', "k") == 1u);
+  BOOST_TEST(pool_keys().empty(), joined(pool_keys()));
+}
+
+BOOST_AUTO_TEST_CASE(a_shutdown_message_while_the_close_runs_is_refused) {
+  auto n = node();
+  worker(*n); // the close waits for Redis and the worker: it is under way
+  caf::scoped_actor self{rt->system()};
+  auto closing = self->request(n->actor(), 10s, close_atom::value);
+  auto shut = self->request(n->actor(), 10s, shutdown_atom::value);
+  caf::error refused;
+  shut.receive([](bool) {}, [&](caf::error& err) { refused = err; });
+  BOOST_TEST(code_of(refused) == errc::closed, render(refused));
+  bool closed = false;
+  closing.receive([&](bool) { closed = true; }, [](caf::error&) {});
+  BOOST_TEST(closed);
+}
+
 BOOST_AUTO_TEST_CASE(add_node_fails_while_shutting_down) {
   redis()("SET", pool_scripts::pool_prefix("p") + "shutdown", "x");
   auto n = pool_node::add_node(*rt, "p", fast_options());
