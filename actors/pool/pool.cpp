@@ -16,6 +16,17 @@ namespace pulse {
 
 namespace ps = pool_scripts;
 
+namespace {
+
+/// Whether a request failed because the node actor is gone (it closed, or
+/// was told of a shutdown) rather than with an answer of its own.
+bool pool_node_gone(const caf::error& err) {
+  return err == caf::exit_reason::user_shutdown
+         || err == caf::sec::request_receiver_down;
+}
+
+} // namespace
+
 caf::expected<std::unique_ptr<pool_node>>
 pool_node::add_node(services& rt, const std::string& pool) {
   return add_node(rt, pool, pool_options::from(rt.opts().pool));
@@ -48,8 +59,7 @@ caf::expected<R> pool_node::call(Ts&&... xs) {
   self->request(actor_, caf::infinite, std::forward<Ts>(xs)...)
     .receive([&](R& x) { result = std::move(x); },
              [&](caf::error& err) {
-               result = err == caf::exit_reason::user_shutdown
-                            || err == caf::sec::request_receiver_down
+               result = pool_node_gone(err)
                           ? make_error(errc::closed, "pool node is closed")
                           : std::move(err);
              });
@@ -81,8 +91,7 @@ pool_node::add_workers(job_handler_ptr handler, size_t n) {
     h.receive([&](std::string& id) { ids.push_back(std::move(id)); },
               [&](caf::error& e) {
                 if (!err)
-                  err = e == caf::exit_reason::user_shutdown
-                            || e == caf::sec::request_receiver_down
+                  err = pool_node_gone(e)
                           ? make_error(errc::closed, "pool node is closed")
                           : std::move(e);
               });
@@ -305,8 +314,7 @@ caf::error pool_node::finish(Atom what) {
              [&](caf::error& err) {
                // A node already gone (closed, or told of a shutdown) is
                // done; a refusal (shutdown after a close) is returned.
-               if (err != caf::exit_reason::user_shutdown
-                   && err != caf::sec::request_receiver_down)
+               if (!pool_node_gone(err))
                  result = std::move(err);
              });
   return result;
