@@ -35,10 +35,10 @@ public:
   virtual caf::error start(const job& j) = 0;
 
   /// Stops the job `key` (stop request, rebalance, close, lost lease).
-  /// Rarely called for a job that already ended: one completed from
-  /// another node (`complete_job`) whose completion entry was lost with a
-  /// failed read of the worker's queue (docs/protocol.md, "A start popped
-  /// but never read"). Treat a stop of a key no longer running as done.
+  /// A job completed with `complete_job` (on any node) is not stopped,
+  /// even when its completion entry is lost with a failed read of the
+  /// worker's queue (docs/protocol.md, "A start popped but never read").
+  /// Treat a stop of a key no longer running as done all the same.
   virtual caf::error stop(const std::string& key) = 0;
 
   /// Handles a notification sent with `notify_worker`. The default logs

@@ -42,10 +42,15 @@ caf::result<bool> node_state::complete_job(const job& j, bool ok,
                                            std::string value) {
   // Answered when the script returns: completions of many workers overlap.
   auto rp = self->make_response_promise<bool>();
+  // A worker on another node learns of it only from its queue: the script
+  // also leaves a marker for its resync (`done:<key>`), kept until the
+  // worker would have lost its membership anyway.
+  bool local = workers.count(j.worker) != 0;
   eval(ps::complete(),
        {j.worker, j.key, std::to_string(j.epoch), ok ? "1" : "0",
         std::move(value), ms_arg(core->opts.result_retention),
-        retry_policy(core->opts)},
+        retry_policy(core->opts),
+        local ? std::string{"0"} : ms_arg(2 * core->opts.worker_ttl)},
        [this, j, rp](caf::expected<resp::value> r) mutable {
          if (!r) {
            rp.deliver(std::move(r.error()));

@@ -106,8 +106,10 @@ const script& confirm_many();
 /// queued again) and queues a start, under a new epoch, for every job it
 /// owns that has not started; lists the running jobs it no longer owns
 /// (their stop entry was lost), which it stops, except those whose
-/// completion entry was still queued: those are listed with epoch
-/// `C<epoch>`, and the worker forgets them without a stop.
+/// completion entry was still queued or whose `done:<key>` marker names
+/// that epoch (see `complete`; the marker is then deleted): those are
+/// listed with epoch `C<epoch>`, and the worker forgets them without a
+/// stop.
 const script& resync();
 /// KEYS: queue keys; ARGV: count -> [key1, entries1, key2, entries2, ...]
 /// for the non-empty queues. Pops up to `count` entries from the head of
@@ -147,15 +149,18 @@ const script& purge();
 /// `delayed_payloads`; `exists` if the key already has a delayed job. A new
 /// earliest job publishes `d<due_ms>` on the control channel.
 const script& schedule_job();
-/// (worker, key, epoch, ok 1|0, result, retention_ms, policy) -> [ok,
-/// done|retry|dead|failed] | [stale]. A running (or pending) job owned by
-/// `worker` at `epoch` finished: its record and payload are deleted; a
-/// failure is retried or buried as in `confirm`; a final outcome is kept in
-/// `result:<key>` for `retention_ms` and its completion record goes to its
-/// dispatcher's node channel (kept as `out:<node>:<id>` when it reaches no
-/// client, see `dispatch_many`); `C<epoch> <key>` goes to the worker's queue
-/// (it forgets the job without calling stop). `stale`: the job was
-/// stopped, moved or finished meanwhile.
+/// (worker, key, epoch, ok 1|0, result, retention_ms, policy, mark_ms)
+/// -> [ok, done|retry|dead|failed] | [stale]. A running (or pending) job
+/// owned by `worker` at `epoch` finished: its record and payload are
+/// deleted; a failure is retried or buried as in `confirm`; a final outcome
+/// is kept in `result:<key>` for `retention_ms` and its completion record
+/// goes to its dispatcher's node channel (kept as `out:<node>:<id>` when it
+/// reaches no client, see `dispatch_many`); `C<epoch> <key>` goes to the
+/// worker's queue (it forgets the job without calling stop). With
+/// `mark_ms` > 0 (the worker is on another node) `done:<key>` = epoch is
+/// also set for `mark_ms` (`SET ... PX`), which `resync` reads when that
+/// entry was popped by a failed poll. `stale`: the job was stopped, moved
+/// or finished meanwhile.
 const script& complete();
 /// (key) -> [ok] | [missing]. Deletes the key's delayed job (also a
 /// pending retry).

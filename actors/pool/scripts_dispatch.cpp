@@ -175,6 +175,14 @@ for i = 2, #ARGV, 2 do
   local k, e = ARGV[i], ARGV[i + 1]
   local r = get(k)
   if not r or r.o ~= w or r.e ~= e then
+    if done[k] ~= e then
+      -- Its `C` entry may have been popped by the failed poll itself: a
+      -- completion from another node also left `done:<key>`.
+      if redis.call('GET', DONE..k) == e then
+        done[k] = e
+        redis.call('DEL', DONE..k)
+      end
+    end
     if done[k] == e then
       table.insert(out, k)
       table.insert(out, 'C'..e)

@@ -237,7 +237,7 @@ void worker_state::flush_timed_out(ok_fn k) {
   auto [key, epoch, text] = timed_out.back();
   eval(ps::complete(),
        {id, key, std::to_string(epoch), "0", wire_text(text),
-        ms_arg(core->opts.result_retention), retry_policy(core->opts)},
+        ms_arg(core->opts.result_retention), retry_policy(core->opts), "0"},
        [this, key = key, k](caf::expected<resp::value> r) {
          if (!r) {
            log::warn("pool worker cannot fail a timed-out job worker={} "

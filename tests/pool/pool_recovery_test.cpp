@@ -175,6 +175,56 @@ BOOST_AUTO_TEST_CASE(a_completion_queued_during_a_lost_poll_stops_nothing) {
   BOOST_TEST(log->count('x', "after") == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(a_completion_popped_by_the_lost_poll_stops_nothing) {
+  // As above, but the `C` entry is gone before the resync, as when the
+  // failed poll itself popped it: the completing node's `done:<key>`
+  // marker tells the resync. The worker must forget the job, not stop it.
+  auto o = fast_options();
+  o.job_sink_block_duration = 5s;
+  o.worker_ttl = 4s; // the marker outlives every wait below: 8 s
+  auto n = node(o);
+  auto other = node(o);
+  auto h = std::make_shared<job_holder>(log);
+  auto w = worker(*n, h);
+  BOOST_REQUIRE(!n->dispatch("long", "x"));
+  auto j = started_then_poll_cut(redis(), *h, "long");
+  BOOST_REQUIRE(!other->complete_job(j, "all done"));
+  auto pfx = pool_scripts::pool_prefix("p");
+  // The marker names the epoch, for at most twice the worker TTL.
+  auto mark = redis()("GET", pfx + "done:long");
+  BOOST_REQUIRE(mark);
+  BOOST_TEST(mark->str == std::to_string(j.epoch));
+  auto ttl = redis()("PTTL", pfx + "done:long");
+  BOOST_REQUIRE(ttl);
+  BOOST_TEST(ttl->integer > 6000);
+  BOOST_TEST(ttl->integer <= 8000);
+  // The entry was still queued (the resync had not run, else the worker
+  // would have popped it): take it away.
+  auto gone = redis()("DEL", pfx + "q:" + w);
+  BOOST_REQUIRE(gone);
+  BOOST_REQUIRE(gone->integer == 1);
+  // The resync read and deleted the marker (long before it expires).
+  BOOST_TEST(wait_until([&] {
+    auto x = redis()("EXISTS", pfx + "done:long");
+    return x && x->integer == 0;
+  }));
+  // It forgot the job: a later job runs, no stop call, close stops nothing.
+  BOOST_TEST(!n->dispatch("after", "x"));
+  BOOST_TEST(wait_until([&] { return log->count('s', "after") == 1u; }));
+  BOOST_TEST(log->count('x', "long") == 0u);
+  // A completion on the worker's own node leaves no marker (the node tells
+  // its worker directly).
+  auto a = h->get("after");
+  BOOST_REQUIRE(a);
+  BOOST_REQUIRE(!n->complete_job(*a, "done too"));
+  auto local = redis()("EXISTS", pfx + "done:after");
+  BOOST_REQUIRE(local);
+  BOOST_TEST(local->integer == 0);
+  BOOST_REQUIRE(!n->close());
+  BOOST_TEST(log->count('x', "long") == 0u);
+  BOOST_TEST(log->count('x', "after") == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(complete_job_then_close_while_the_poll_is_down_stops_nothing) {
   // The `C` entry waits in the queue until the worker's resync (50 ms
   // after the failed poll); `close` comes first. The node told its worker
