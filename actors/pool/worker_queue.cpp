@@ -184,7 +184,8 @@ void worker_state::resync(ok_fn k) {
       if (i == running.end())
         continue;
       if (!epoch.empty() && epoch[0] == 'C') {
-        // Completed, its `C` entry deleted with the queue: no stop.
+        // Completed, its `C` entry deleted with the queue (or popped by
+        // the failed poll: `done:<key>`): no stop.
         if (std::to_string(i->second) == epoch.substr(1))
           forget(key, i->second);
       } else if (std::to_string(i->second) == epoch) {
