@@ -48,7 +48,7 @@ local function confirm_groups(gs)
   -- many small groups its parsing was a tenth of the call.
   local pols = {}
   for gi, g in ipairs(gs) do
-    local w, keep, ps = ARGV[g.b], tonumber(ARGV[g.b + 1]), ARGV[g.b + 2]
+    local w, keep, ps = ARGV[g.b], tonumber(ARGV[g.b + 1]), ARGV[g.b + 2] or ''
     local pol = pols[ps]
     if not pol then
       pol = policy(ps)
